@@ -1,0 +1,135 @@
+"""The ``Event`` object handed to handlers (pynetdicom's event contract).
+
+Dataset properties decode on first access with the context's transfer syntax and
+cache the result, so a handler that never looks at the data set costs no decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag, Tag
+
+from . import evt
+
+if TYPE_CHECKING:
+    from .presentation import PresentationContext
+
+__all__ = ["Event"]
+
+Decoder = Callable[[bytes | memoryview, str], Dataset]
+
+
+class Event:
+    """One event as a handler sees it.
+
+    Members: ``assoc``, ``context``, ``event`` (the ``EventType``), ``name``,
+    ``description``, ``request``, ``timestamp``, ``message_id`` and, per event type,
+    the dataset properties of pynetdicom (see the docs for the full contract).
+    """
+
+    __slots__ = (
+        "_data",
+        "_dataset",
+        "_decoder",
+        "assoc",
+        "context",
+        "event",
+        "extra",
+        "request",
+        "timestamp",
+    )
+
+    def __init__(
+        self,
+        assoc: Any,
+        event_type: evt.EventType,
+        *,
+        context: PresentationContext | None = None,
+        request: Any = None,
+        data: bytes | memoryview | None = None,
+        decoder: Decoder | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.assoc = assoc
+        self.event = event_type
+        self.context = context
+        self.request = request
+        self.timestamp = datetime.now()
+        self._data = data
+        self._decoder = decoder
+        self._dataset: Dataset | None = None
+        self.extra = extra if extra is not None else {}
+
+    def __repr__(self) -> str:
+        return f"<Event {self.event.name} message_id={self.message_id}>"
+
+    @property
+    def name(self) -> str:
+        return self.event.name
+
+    @property
+    def description(self) -> str:
+        return self.event.description
+
+    @property
+    def message_id(self) -> int | None:
+        return getattr(self.request, "MessageID", None)
+
+    # -- per-event properties --------------------------------------------------
+
+    def _decoded(self, *allowed: evt.EventType) -> Dataset:
+        if self.event not in allowed:
+            raise AttributeError(f"{self.event.name} events have no such property")
+        if self._dataset is None:
+            data = self._data
+            if not data or self._decoder is None or self.context is None:
+                self._dataset = Dataset()
+            else:
+                self._dataset = self._decoder(data, self.context.transfer_syntax)
+        return self._dataset
+
+    @property
+    def action_information(self) -> Dataset:
+        """N-ACTION: the decoded Action Information (empty Dataset if none)."""
+        return self._decoded(evt.EVT_N_ACTION)
+
+    @property
+    def action_type(self) -> int:
+        """N-ACTION: the Action Type ID."""
+        if self.event is not evt.EVT_N_ACTION:
+            raise AttributeError(f"{self.event.name} events have no action_type")
+        return int(self.request.ActionTypeID)
+
+    @property
+    def attribute_list(self) -> Dataset:
+        """N-CREATE: the decoded Attribute List."""
+        return self._decoded(evt.EVT_N_CREATE)
+
+    @property
+    def event_information(self) -> Dataset:
+        """N-EVENT-REPORT: the decoded Event Information."""
+        return self._decoded(evt.EVT_N_EVENT_REPORT)
+
+    @property
+    def event_type(self) -> int:
+        """N-EVENT-REPORT: the Event Type ID."""
+        if self.event is not evt.EVT_N_EVENT_REPORT:
+            raise AttributeError(f"{self.event.name} events have no event_type")
+        return int(self.request.EventTypeID)
+
+    @property
+    def modification_list(self) -> Dataset:
+        """N-SET: the decoded Modification List."""
+        return self._decoded(evt.EVT_N_SET)
+
+    @property
+    def attribute_identifiers(self) -> list[BaseTag]:
+        """N-GET: the requested attribute tags; [] means all attributes."""
+        if self.event is not evt.EVT_N_GET:
+            raise AttributeError(f"{self.event.name} events have no attribute_identifiers")
+        tags = getattr(self.request, "AttributeIdentifierList", None) or ()
+        return [Tag(t) for t in tags]

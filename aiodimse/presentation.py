@@ -1,0 +1,119 @@
+"""Presentation contexts as the user configures and sees them.
+
+``RequestedContext`` and ``SupportedContext`` are what an AE proposes and accepts;
+``PresentationContext`` is one context that an association has accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .wire.items import RoleSelection
+
+__all__ = [
+    "IMPLICIT_VR_LITTLE_ENDIAN",
+    "EXPLICIT_VR_LITTLE_ENDIAN",
+    "DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN",
+    "EXPLICIT_VR_BIG_ENDIAN",
+    "DEFAULT_TRANSFER_SYNTAXES",
+    "VERIFICATION",
+    "RequestedContext",
+    "SupportedContext",
+    "PresentationContext",
+    "build_context",
+    "build_role",
+]
+
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+
+# The same order as pynetdicom's defaults, so ported code negotiates alike.
+DEFAULT_TRANSFER_SYNTAXES: tuple[str, ...] = (
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+)
+
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+def _check_uid(uid: str) -> str:
+    uid = str(uid).strip().rstrip("\0")
+    if not uid or len(uid) > 64 or any(c not in "0123456789." for c in uid):
+        raise ValueError(f"not a valid UID: {uid!r}")
+    return uid
+
+
+def _syntaxes(transfer_syntax: str | Iterable[str] | None) -> tuple[str, ...]:
+    if transfer_syntax is None:
+        return DEFAULT_TRANSFER_SYNTAXES
+    if isinstance(transfer_syntax, str):
+        return (_check_uid(transfer_syntax),)
+    out = tuple(dict.fromkeys(_check_uid(ts) for ts in transfer_syntax))
+    if not out:
+        raise ValueError("at least one transfer syntax is needed")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedContext:
+    """A context to propose as association requestor."""
+
+    abstract_syntax: str
+    transfer_syntaxes: tuple[str, ...] = DEFAULT_TRANSFER_SYNTAXES
+
+
+@dataclass(frozen=True, slots=True)
+class SupportedContext:
+    """A context to accept as association acceptor.
+
+    ``scu_role``/``scp_role`` answer a requestor's role selection proposal for this
+    abstract syntax: True accepts the proposed role, False or None declines it
+    (None: no preference, which pynetdicom also treats as the default roles).
+    """
+
+    abstract_syntax: str
+    transfer_syntaxes: tuple[str, ...] = DEFAULT_TRANSFER_SYNTAXES
+    scu_role: bool | None = None
+    scp_role: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PresentationContext:
+    """An accepted context of an association, from the local side's point of view.
+
+    Has pynetdicom's ``PresentationContextTuple`` fields (context_id,
+    abstract_syntax, transfer_syntax) plus the roles the local side may take.
+    """
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntax: str
+    as_scu: bool = True
+    as_scp: bool = True
+
+
+def build_context(
+    abstract_syntax: str, transfer_syntax: str | Sequence[str] | None = None
+) -> RequestedContext:
+    """A context to pass in ``contexts=`` of ``AE.associate``, as pynetdicom's."""
+    return RequestedContext(_check_uid(abstract_syntax), _syntaxes(transfer_syntax))
+
+
+def build_role(uid: str, scu_role: bool = False, scp_role: bool = False) -> RoleSelection:
+    """An SCP/SCU role selection proposal for ``ext_neg=`` of ``AE.associate``."""
+    return RoleSelection(sop_class_uid=_check_uid(uid), scu_role=scu_role, scp_role=scp_role)
+
+
+def syntaxes(transfer_syntax: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise a transfer syntax argument (None gives the defaults)."""
+    return _syntaxes(transfer_syntax)
+
+
+def check_uid(uid: str) -> str:
+    """Validate and normalise a UID argument."""
+    return _check_uid(uid)
