@@ -126,6 +126,9 @@ class UserIdentityRQ:
     def __post_init__(self) -> None:
         if not 0 <= self.identity_type <= 0xFF:
             raise ValueError(f"user identity type must fit a byte: {self.identity_type}")
+        # PS3.7 D.3.3.7.1: the secondary field is non-empty only for username+passcode.
+        if self.secondary_field and self.identity_type != 2:
+            raise ValueError("a secondary field is only allowed for identity type 2")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,6 +20,12 @@ __all__ = [
 ]
 
 
+def _check_bytes(**fields: int) -> None:
+    for name, value in fields.items():
+        if not 0 <= value <= 0xFF:
+            raise ValueError(f"{name} must fit a byte: {value}")
+
+
 def _check_ae_title(name: str, value: str) -> None:
     if len(value) > 16:
         raise ValueError(f"{name} longer than 16 characters: {value!r}")
@@ -70,6 +76,9 @@ class AAssociateRJ:
     source: int
     reason: int
 
+    def __post_init__(self) -> None:
+        _check_bytes(result=self.result, source=self.source, reason=self.reason)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PDV:
@@ -99,6 +108,10 @@ class PDataTF:
     pdu_type = PDUType.P_DATA_TF
     pdvs: tuple[PDV, ...]
 
+    def __post_init__(self) -> None:
+        if not self.pdvs:
+            raise ValueError("a P-DATA-TF needs at least one PDV")
+
 
 @dataclass(frozen=True, slots=True)
 class AReleaseRQ:
@@ -121,6 +134,9 @@ class AAbort:
     pdu_type = PDUType.A_ABORT
     source: int = 0
     reason: int = 0
+
+    def __post_init__(self) -> None:
+        _check_bytes(source=self.source, reason=self.reason)
 
 
 PDU = AAssociateRQ | AAssociateAC | AAssociateRJ | PDataTF | AReleaseRQ | AReleaseRP | AAbort

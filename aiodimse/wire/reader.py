@@ -1,0 +1,191 @@
+"""Incremental PDU receive buffer with limits checked at the 6-byte header.
+
+A peer declares a PDU-length of up to 4 GiB; the reader refuses an unknown PDU type
+or an over-limit length as soon as the header is in, before buffering any of the
+body (hyperframe / h11 style), so a hostile length never turns into memory use.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NoReturn
+
+from aiodimse.errors import RemoteProtocolError
+
+from .codec import PDU_HEADER_SIZE, decode_pdu
+from .codes import AbortReason, AbortSource, PDUType
+from .pdus import PDU
+
+__all__ = ["PDUReader", "DEFAULT_READ_AHEAD"]
+
+_HEADER = struct.Struct(">BBI")
+_FIXED_LENGTH = 4  # A-ASSOCIATE-RJ, A-RELEASE-RQ/RP, A-ABORT
+_ASSOCIATE_TYPES = (PDUType.A_ASSOCIATE_RQ, PDUType.A_ASSOCIATE_AC)
+_FIXED_TYPES = (PDUType.A_ASSOCIATE_RJ, PDUType.A_RELEASE_RQ, PDUType.A_RELEASE_RP, PDUType.A_ABORT)
+
+DEFAULT_READ_AHEAD = 1 << 20
+"""Bytes the reader holds beyond the largest allowed PDU before it calls it a flood."""
+
+
+class PDUReader:
+    """Turns a byte stream into PDUs: ``feed`` bytes, then call ``next_pdu`` until None.
+
+    ``max_associate_length`` bounds the PDU-length of A-ASSOCIATE-RQ/AC and
+    ``max_pdata_length`` that of P-DATA-TF (after the 6-byte header, as the Maximum
+    Length sub-item does, PS3.8 D.1). The upper layer lowers ``max_pdata_length`` to
+    its negotiated value after association; it must stay positive (pass the hard cap
+    when the negotiated value is 0, "unlimited"). ``max_buffered`` bounds what the
+    reader holds in total, i.e. when the caller feeds much more than it drains;
+    ``None`` means the largest allowed PDU plus ``DEFAULT_READ_AHEAD``.
+
+    Any ``RemoteProtocolError`` kills the reader: every later call raises it again,
+    since the stream position is lost and the association must be aborted.
+    """
+
+    __slots__ = ("_buf", "_error", "_max_associate_length", "_max_buffered", "_max_pdata_length")
+
+    def __init__(
+        self,
+        *,
+        max_associate_length: int = 1 << 20,
+        max_pdata_length: int = 1 << 24,
+        max_buffered: int | None = None,
+    ) -> None:
+        self._buf = bytearray()
+        self._error: RemoteProtocolError | None = None
+        self._max_associate_length = _positive("max_associate_length", max_associate_length)
+        self._max_pdata_length = _positive("max_pdata_length", max_pdata_length)
+        self._max_buffered = (
+            None if max_buffered is None else _positive("max_buffered", max_buffered)
+        )
+
+    # -- limits ---------------------------------------------------------------
+    @property
+    def max_associate_length(self) -> int:
+        """Largest PDU-length accepted for A-ASSOCIATE-RQ/AC."""
+        return self._max_associate_length
+
+    @max_associate_length.setter
+    def max_associate_length(self, value: int) -> None:
+        self._max_associate_length = _positive("max_associate_length", value)
+
+    @property
+    def max_pdata_length(self) -> int:
+        """Largest PDU-length accepted for P-DATA-TF; set after negotiation."""
+        return self._max_pdata_length
+
+    @max_pdata_length.setter
+    def max_pdata_length(self, value: int) -> None:
+        self._max_pdata_length = _positive("max_pdata_length", value)
+
+    @property
+    def max_buffered(self) -> int:
+        """Most bytes held at once; beyond it the peer is flooding an undrained reader."""
+        if self._max_buffered is not None:
+            return self._max_buffered
+        largest = max(self._max_associate_length, self._max_pdata_length)
+        return PDU_HEADER_SIZE + largest + DEFAULT_READ_AHEAD
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as PDUs (for back-pressure decisions)."""
+        return len(self._buf)
+
+    # -- the stream -----------------------------------------------------------
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Append received bytes; raises at once if the next PDU's header is invalid."""
+        self._raise_if_dead()
+        buf = self._buf
+        buf += data
+        if len(buf) >= PDU_HEADER_SIZE:
+            self._pdu_size(buf)
+        if len(buf) > self.max_buffered:
+            self._die(
+                RemoteProtocolError(
+                    f"{len(buf)} bytes received and not consumed, more than {self.max_buffered}",
+                    abort_source=AbortSource.SERVICE_PROVIDER,
+                    abort_reason=AbortReason.NOT_SPECIFIED,
+                )
+            )
+
+    def next_pdu(self) -> PDU | None:
+        """The next whole PDU, or None until more bytes are fed."""
+        self._raise_if_dead()
+        buf = self._buf
+        if len(buf) < PDU_HEADER_SIZE:
+            return None
+        size = self._pdu_size(buf)
+        extra = len(buf) - size
+        if extra < 0:
+            return None
+        # Copy whichever is smaller: the PDU out of the buffer, or what follows it into
+        # a new buffer (then the old one becomes the PDU's storage, which the PDVs'
+        # memoryviews keep alive; nothing resizes it again).
+        if extra < size:
+            self._buf = bytearray(memoryview(buf)[size:]) if extra else bytearray()
+            data: bytes | memoryview = memoryview(buf)[:size]
+        else:
+            view = memoryview(buf)
+            try:
+                data = bytes(view[:size])
+            finally:
+                view.release()
+            del buf[:size]
+        try:
+            return decode_pdu(data)
+        except RemoteProtocolError as exc:
+            self._die(exc)
+
+    # -- internals ------------------------------------------------------------
+    def _pdu_size(self, buf: bytearray) -> int:
+        """Check the header at the front of ``buf``; return the whole PDU's size."""
+        pdu_type: int
+        length: int
+        pdu_type, _, length = _HEADER.unpack_from(buf)
+        if pdu_type == PDUType.P_DATA_TF:
+            limit = self._max_pdata_length
+        elif pdu_type in _ASSOCIATE_TYPES:
+            limit = self._max_associate_length
+        elif pdu_type in _FIXED_TYPES:
+            if length != _FIXED_LENGTH:
+                self._die(_invalid(f"PDU type 0x{pdu_type:02X} with length {length}, not 4"))
+            return PDU_HEADER_SIZE + length
+        else:
+            self._die(
+                RemoteProtocolError(
+                    f"unrecognized PDU type 0x{pdu_type:02X}",
+                    abort_source=AbortSource.SERVICE_PROVIDER,
+                    abort_reason=AbortReason.UNRECOGNIZED_PDU,
+                )
+            )
+        if length > limit:
+            self._die(_invalid(f"PDU type 0x{pdu_type:02X} declares length {length} > {limit}"))
+        return PDU_HEADER_SIZE + length
+
+    def _die(self, error: RemoteProtocolError) -> NoReturn:
+        self._error = error
+        self._buf = bytearray()
+        raise error
+
+    def _raise_if_dead(self) -> None:
+        error = self._error
+        if error is not None:
+            raise RemoteProtocolError(
+                f"PDU stream already failed: {error}",
+                abort_source=error.abort_source,
+                abort_reason=error.abort_reason,
+            )
+
+
+def _invalid(message: str) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        message,
+        abort_source=AbortSource.SERVICE_PROVIDER,
+        abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+    )
+
+
+def _positive(name: str, value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{name} must be positive: {value}")
+    return value
