@@ -1,0 +1,224 @@
+"""Reassembly of DIMSE messages from received PDVs (PS3.8 Annex E, PS3.7 6.3).
+
+Feed every PDV of every received P-DATA-TF, in order, to
+:meth:`MessageAssembler.feed_pdv`; it returns a :class:`ReceivedMessage` when a
+message is complete. Command fragments are copied and joined once (they are small
+and capped); data-set fragments are appended to one ``bytearray`` as they arrive,
+so the data set is copied exactly once, in linear time, and the PDU buffers can be
+freed as soon as each PDV is fed. The data set is handed up undecoded, as a
+``memoryview`` of that bytearray.
+
+Errors:
+
+* a command set that cannot be decoded is not an error here: it is reported in
+  :attr:`ReceivedMessage.error` once the whole message (its data set included, when
+  CommandDataSetType could be read) has arrived, so the association can answer
+  with ``error.status`` or abort when ``error.message_id`` is None;
+* sequencing violations raise :class:`~aiodimse.errors.RemoteProtocolError` with
+  A-ABORT source 2 and reason 2 (unexpected PDU): a data fragment before the
+  command set is complete, a command fragment after the command's last fragment, a
+  fragment of another presentation context in the middle of a message;
+* an unknown presentation context ID (when ``accepted_context_ids`` is given), or an
+  odd-length fragment in strict mode, raises it with reason 6 (invalid PDU
+  parameter value). By default odd fragments are accepted: PS3.8 E.1 requires even
+  ones, but rejecting them helps nobody and the data-set decoder judges the bytes;
+* exceeding ``max_command_length`` or ``max_dataset_length`` raises
+  :class:`MessageTooLargeError` (a RemoteProtocolError, source 2, reason 0) before
+  the offending fragment is stored; the association turns it into an A-ABORT.
+
+After any raised error the assembler is reset; the association is expected to
+abort anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiodimse.errors import DIMSEError, RemoteProtocolError
+
+from .commands import CommandDecodeError, decode_command
+from .messages import DIMSEMessage
+
+__all__ = [
+    "DEFAULT_MAX_COMMAND_LENGTH",
+    "DEFAULT_MAX_DATASET_LENGTH",
+    "ReceivedMessage",
+    "MessageTooLargeError",
+    "MessageAssembler",
+]
+
+DEFAULT_MAX_COMMAND_LENGTH = 64 * 1024
+"""Cap on a command set; real ones are a few hundred bytes."""
+DEFAULT_MAX_DATASET_LENGTH = 256 * 1024 * 1024
+"""Cap on one message's data set (DIMSE-N data sets are small; raise it for storage)."""
+
+_SOURCE_PROVIDER = 2
+_REASON_NOT_SPECIFIED = 0
+_REASON_UNEXPECTED_PDU = 2
+_REASON_INVALID_PARAMETER = 6
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedMessage:
+    """One whole received message.
+
+    ``message`` is None exactly when ``error`` is set. ``dataset`` is the raw data
+    set in the context's transfer syntax (None when the command said none follows).
+    """
+
+    context_id: int
+    message: DIMSEMessage | None
+    dataset: bytes | memoryview | None
+    error: DIMSEError | None = None
+
+
+class MessageTooLargeError(RemoteProtocolError):
+    """A command set or data set exceeded its configured cap."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{what} of at least {size} bytes exceeds the limit of {limit}",
+            abort_source=_SOURCE_PROVIDER,
+            abort_reason=_REASON_NOT_SPECIFIED,
+        )
+        self.size = size
+        self.limit = limit
+
+
+class MessageAssembler:
+    """Collects PDVs into messages for one association (messages never interleave)."""
+
+    __slots__ = (
+        "_accepted",
+        "_command_length",
+        "_command_parts",
+        "_context_id",
+        "_data",
+        "_decoded",
+        "_error",
+        "_strict_even",
+        "max_command_length",
+        "max_dataset_length",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_command_length: int = DEFAULT_MAX_COMMAND_LENGTH,
+        max_dataset_length: int = DEFAULT_MAX_DATASET_LENGTH,
+        accepted_context_ids: Iterable[int] | None = None,
+        strict_even_fragments: bool = False,
+    ) -> None:
+        self.max_command_length = max_command_length
+        self.max_dataset_length = max_dataset_length
+        self._accepted = None if accepted_context_ids is None else frozenset(accepted_context_ids)
+        self._strict_even = strict_even_fragments
+        self._context_id: int | None = None
+        self._command_parts: list[bytes] = []
+        self._command_length = 0
+        self._decoded: DIMSEMessage | None = None
+        self._error: DIMSEError | None = None
+        self._data: bytearray | None = None  # not None once the command is complete
+
+    @property
+    def in_progress(self) -> bool:
+        """True between a message's first fragment and its completion."""
+        return self._context_id is not None
+
+    def reset(self) -> None:
+        """Drop any partly received message."""
+        self._context_id = None
+        self._command_parts = []
+        self._command_length = 0
+        self._decoded = None
+        self._error = None
+        self._data = None
+
+    def _violation(self, text: str, reason: int) -> RemoteProtocolError:
+        self.reset()
+        return RemoteProtocolError(text, abort_source=_SOURCE_PROVIDER, abort_reason=reason)
+
+    def feed_pdv(
+        self, context_id: int, control: int, data: bytes | bytearray | memoryview
+    ) -> ReceivedMessage | None:
+        """Take one PDV (message control header ``control``, PS3.8 E.2).
+
+        Only bits 0 (command) and 1 (last) of ``control`` are looked at. ``data`` is
+        not kept after the call, so it may be a view into a reused buffer.
+        """
+        if self._accepted is not None and context_id not in self._accepted:
+            raise self._violation(
+                f"PDV for presentation context {context_id}, which was not accepted",
+                _REASON_INVALID_PARAMETER,
+            )
+        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        if self._strict_even and size & 1:
+            raise self._violation(f"odd-length fragment ({size} bytes)", _REASON_INVALID_PARAMETER)
+        current = self._context_id
+        if current is not None and context_id != current:
+            raise self._violation(
+                f"PDV for context {context_id} in the middle of a message on context {current}",
+                _REASON_UNEXPECTED_PDU,
+            )
+
+        if not control & 0x01:
+            return self._feed_data(context_id, control, data, size)
+
+        if self._data is not None:
+            raise self._violation(
+                "command fragment after the command set's last fragment", _REASON_UNEXPECTED_PDU
+            )
+        total = self._command_length + size
+        if total > self.max_command_length:
+            self.reset()
+            raise MessageTooLargeError("command set", total, self.max_command_length)
+        self._context_id = context_id
+        self._command_parts.append(bytes(data))
+        self._command_length = total
+        if not control & 0x02:
+            return None
+
+        command = b"".join(self._command_parts)
+        self._command_parts = []
+        try:
+            decoded = decode_command(command)
+        except CommandDecodeError as exc:
+            self._error = exc
+            # Unknown CommandDataSetType: assume none follows; a data fragment that
+            # comes anyway is then a sequencing error (abort).
+            has_dataset = bool(exc.has_dataset)
+        else:
+            self._decoded = decoded.message
+            has_dataset = decoded.has_dataset
+        if not has_dataset:
+            return self._complete(context_id, None)
+        self._data = bytearray()
+        return None
+
+    def _feed_data(
+        self, context_id: int, control: int, data: bytes | bytearray | memoryview, size: int
+    ) -> ReceivedMessage | None:
+        buffer = self._data
+        if buffer is None:
+            raise self._violation(
+                "data set fragment before the command set is complete", _REASON_UNEXPECTED_PDU
+            )
+        total = len(buffer) + size
+        if total > self.max_dataset_length:
+            self.reset()
+            raise MessageTooLargeError("data set", total, self.max_dataset_length)
+        buffer += data
+        if not control & 0x02:
+            return None
+        return self._complete(context_id, memoryview(buffer))
+
+    def _complete(self, context_id: int, dataset: memoryview | None) -> ReceivedMessage:
+        received = ReceivedMessage(
+            context_id=context_id,
+            message=self._decoded,
+            dataset=dataset,
+            error=self._error,
+        )
+        self.reset()
+        return received

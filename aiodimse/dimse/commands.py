@@ -1,0 +1,306 @@
+"""Command-set codec: group 0000 in Implicit VR Little Endian (PS3.7 6.3.1, 9.3, 10.3).
+
+Hand-written because this is the hot path: each message class gets a precomputed
+element layout in ascending tag order, values are packed with precompiled
+``struct.Struct``s, and decoding is one pass over (tag, length) headers followed by
+a conversion of just the elements the message class has.
+
+Error contract of :func:`decode_command`: whatever the bytes, it raises only
+:class:`CommandDecodeError` (a :class:`~aiodimse.errors.DIMSEError`). Its
+``status`` is the failure to answer a request with:
+
+* 0x0211 unrecognized operation: CommandField missing or unknown;
+* 0x0120 missing attribute: a mandatory field of the message is absent or empty;
+* 0x0212 mistyped argument: a known element has a wrong length or bad characters;
+* 0x0110 processing failure: framing garbage (an element overrunning the buffer,
+  a truncated header).
+
+``message_id`` is the MessageID of a request, or the MessageIDBeingRespondedTo of a
+response (so the association can fail the waiting request), when it could be
+read; ``command_field`` likewise. A response to a request is possible only when
+both are known and ``command_field`` is a request. ``has_dataset`` says whether a
+data set follows (None when CommandDataSetType could not be read), so that a
+reassembler knows where the message ends.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from aiodimse.errors import DIMSEError, LocalProtocolError
+
+from .messages import ELEMENT_TAGS, MESSAGE_CLASSES, DIMSEMessage
+
+__all__ = [
+    "NO_DATASET",
+    "DATASET_PRESENT",
+    "DecodedCommand",
+    "CommandDecodeError",
+    "encode_command",
+    "decode_command",
+]
+
+NO_DATASET = 0x0101
+"""CommandDataSetType value meaning that no data set follows (PS3.7 E.1)."""
+DATASET_PRESENT = 0x0001
+"""CommandDataSetType value this library sends when a data set follows (as DCMTK)."""
+
+_STATUS_PROCESSING_FAILURE = 0x0110
+_STATUS_MISSING_ATTRIBUTE = 0x0120
+_STATUS_UNRECOGNIZED_OPERATION = 0x0211
+_STATUS_MISTYPED_ARGUMENT = 0x0212
+
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_HEADER = struct.Struct("<II")  # tag read as one LE uint32 (element<<16 | group), length
+_US_ELEMENT = struct.Struct("<HHIH")  # group, element, length=2, value
+_AT_VALUE = struct.Struct("<HH")
+
+# Tags as read by _HEADER: (element << 16) | group, with group 0000.
+_KEY_GROUP_LENGTH = 0x0000
+_KEY_COMMAND_FIELD = 0x0100 << 16
+_KEY_MESSAGE_ID = 0x0110 << 16
+_KEY_RESPONDED_TO = 0x0120 << 16
+_KEY_DATASET_TYPE = 0x0800 << 16
+
+_KIND_US, _KIND_UI, _KIND_LO, _KIND_AT, _KIND_CONST, _KIND_DST = range(6)
+_KINDS = {"US": _KIND_US, "UI": _KIND_UI, "LO": _KIND_LO, "AT": _KIND_AT}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecodedCommand:
+    """A decoded command set: the message and whether a data set follows.
+
+    ``data_set_type`` is the raw CommandDataSetType; 0x0101 means none follows and
+    any other value (peers send 0x0000, 0x0001, 0x0102, 0x0202) means one does.
+    """
+
+    message: DIMSEMessage
+    has_dataset: bool
+    data_set_type: int
+
+
+class CommandDecodeError(DIMSEError):
+    """A command set could not be decoded into a valid message.
+
+    Adds ``has_dataset`` (None when CommandDataSetType was unreadable) so that the
+    reassembler can still find the end of the message before reporting.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        message_id: int | None = None,
+        command_field: int | None = None,
+        has_dataset: bool | None = None,
+    ) -> None:
+        super().__init__(message, status=status, message_id=message_id, command_field=command_field)
+        self.has_dataset = has_dataset
+
+
+# -- layouts -----------------------------------------------------------------------------
+
+# (kind, field name, prefix): for US the prefix is unused (packed whole), for UI/LO/AT
+# it is the 4-byte tag, for CONST it is the whole encoded element.
+_Entry = tuple[int, str, bytes]
+_ENCODE_LAYOUTS: dict[type[DIMSEMessage], tuple[_Entry, ...]] = {}
+# (name, key, kind, element, mandatory) in field order, for decoding.
+_DecodeSpec = tuple[tuple[str, int, int, int, bool], ...]
+_DECODE_SPECS: dict[int, tuple[type[DIMSEMessage], _DecodeSpec]] = {}
+
+_DST_NONE = _US_ELEMENT.pack(0, 0x0800, 2, NO_DATASET)
+_DST_PRESENT = _US_ELEMENT.pack(0, 0x0800, 2, DATASET_PRESENT)
+
+
+def _build_layouts() -> None:
+    for command_field, cls in MESSAGE_CLASSES.items():
+        entries: list[tuple[int, _Entry]] = [
+            (0x0100, (_KIND_CONST, "", _US_ELEMENT.pack(0, 0x0100, 2, command_field))),
+            (0x0800, (_KIND_DST, "", b"")),
+        ]
+        decode: list[tuple[str, int, int, int, bool]] = []
+        for name, vr, mandatory in cls._field_specs:
+            element = ELEMENT_TAGS[name][0]
+            kind = _KINDS[vr]
+            entries.append((element, (kind, name, _AT_VALUE.pack(0, element))))
+            decode.append((name, element << 16, kind, element, mandatory))
+        entries.sort(key=lambda e: e[0])
+        _ENCODE_LAYOUTS[cls] = tuple(e for _, e in entries)
+        _DECODE_SPECS[command_field] = (cls, tuple(decode))
+
+
+_build_layouts()
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def encode_command(message: DIMSEMessage, *, has_dataset: bool) -> bytes:
+    """Encode ``message`` as a command set, CommandGroupLength first.
+
+    CommandDataSetType is 0x0001 when ``has_dataset`` else 0x0101. Raises
+    LocalProtocolError when the message type never carries a data set (C-ECHO,
+    C-CANCEL, N-GET-RQ, N-DELETE) but ``has_dataset`` is true.
+    """
+    layout = _ENCODE_LAYOUTS.get(type(message))
+    if layout is None:
+        raise LocalProtocolError(f"not a DIMSE message: {message!r}")
+    if has_dataset and not message.dataset_allowed:
+        raise LocalProtocolError(f"{type(message).__name__} never carries a data set")
+    parts: list[bytes] = []
+    append = parts.append
+    for kind, name, prefix in layout:
+        if kind == _KIND_CONST:
+            append(prefix)
+            continue
+        if kind == _KIND_DST:
+            append(_DST_PRESENT if has_dataset else _DST_NONE)
+            continue
+        value = getattr(message, name)
+        if value is None:
+            continue
+        if kind == _KIND_US:
+            append(prefix + b"\x02\x00\x00\x00" + _U16.pack(value))
+        elif kind == _KIND_UI:
+            raw = value.encode("ascii")
+            if len(raw) & 1:
+                raw += b"\x00"
+            append(prefix + _U32.pack(len(raw)) + raw)
+        elif kind == _KIND_LO:
+            raw = value.encode("ascii")
+            if len(raw) & 1:
+                raw += b" "
+            append(prefix + _U32.pack(len(raw)) + raw)
+        else:  # AT: each tag as two LE uint16, group first
+            raw = b"".join([_AT_VALUE.pack(t >> 16, t & 0xFFFF) for t in value])
+            append(prefix + _U32.pack(len(raw)) + raw)
+    body = b"".join(parts)
+    return b"\x00\x00\x00\x00\x04\x00\x00\x00" + _U32.pack(len(body)) + body
+
+
+# -- decoding ------------------------------------------------------------------------------
+
+
+def _read_us(data: bytes, off: int, length: int) -> int | None:
+    if length == 2:
+        return int(_U16.unpack_from(data, off)[0])
+    return None
+
+
+def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
+    """Decode one whole command set; see the module docstring for the errors.
+
+    Unknown and retired group-0000 elements, elements of other groups, and elements
+    that do not belong to the message type are ignored; so is the value of
+    CommandGroupLength (peers get it wrong and the PDV framing already delimits the
+    command set). UID and LO values lose trailing NUL and space padding; a
+    zero-length value counts as absent.
+    """
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    end = len(data)
+    pos = 0
+    found: dict[int, tuple[int, int]] = {}
+    unpack = _HEADER.unpack_from
+    framing: str | None = None
+    while pos < end:
+        if pos + 8 > end:
+            framing = f"truncated element header at offset {pos}"
+            break
+        key, length = unpack(data, pos)
+        pos += 8
+        if length > end - pos:
+            framing = f"element ({key & 0xFFFF:04X},{key >> 16:04X}) overruns the command set"
+            break
+        found[key] = (pos, length)
+        pos += length
+
+    # What we can learn for the error report comes first.
+    command_field = message_id = data_set_type = None
+    if (loc := found.get(_KEY_COMMAND_FIELD)) is not None:
+        command_field = _read_us(data, *loc)
+    if (loc := found.get(_KEY_DATASET_TYPE)) is not None:
+        data_set_type = _read_us(data, *loc)
+    is_response = command_field is not None and bool(command_field & 0x8000)
+    id_key = _KEY_RESPONDED_TO if is_response else _KEY_MESSAGE_ID
+    if (loc := found.get(id_key)) is not None:
+        message_id = _read_us(data, *loc)
+    has_dataset = None if data_set_type is None else data_set_type != NO_DATASET
+
+    def fail(text: str, status: int) -> CommandDecodeError:
+        return CommandDecodeError(
+            text,
+            status=status,
+            message_id=message_id,
+            command_field=command_field,
+            has_dataset=has_dataset,
+        )
+
+    if framing is not None:
+        raise fail(framing, _STATUS_PROCESSING_FAILURE)
+    if command_field is None:
+        raise fail("CommandField (0000,0100) missing or malformed", _STATUS_UNRECOGNIZED_OPERATION)
+    spec = _DECODE_SPECS.get(command_field)
+    if spec is None:
+        raise fail(
+            f"unsupported CommandField 0x{command_field:04X}", _STATUS_UNRECOGNIZED_OPERATION
+        )
+    if data_set_type is None:
+        raise fail("CommandDataSetType (0000,0800) missing or malformed", _STATUS_MISSING_ATTRIBUTE)
+
+    cls, fields = spec
+    values: dict[str, object] = {}
+    for name, key, kind, element, mandatory in fields:
+        loc = found.get(key)
+        value: object = None
+        if loc is not None and loc[1]:
+            off, length = loc
+            if kind == _KIND_US:
+                value = _read_us(data, off, length)
+                if value is None:
+                    raise fail(
+                        f"{name} (0000,{element:04X}) has length {length}, not 2",
+                        _STATUS_MISTYPED_ARGUMENT,
+                    )
+            elif kind == _KIND_AT:
+                if length & 3:
+                    raise fail(
+                        f"{name} (0000,{element:04X}) length {length} not a multiple of 4",
+                        _STATUS_MISTYPED_ARGUMENT,
+                    )
+                value = tuple(
+                    (g << 16) | e for g, e in _AT_VALUE.iter_unpack(data[off : off + length])
+                )
+            else:
+                raw = data[off : off + length]
+                try:
+                    text = raw.decode("ascii")
+                except UnicodeDecodeError:
+                    if kind == _KIND_UI:
+                        raise fail(
+                            f"{name} (0000,{element:04X}) is not ASCII", _STATUS_MISTYPED_ARGUMENT
+                        ) from None
+                    # LO in the default repertoire; be liberal with a peer's comment.
+                    text = raw.decode("ascii", "replace").replace("\ufffd", "?")
+                value = text.rstrip("\x00 ") if kind == _KIND_UI else text.strip("\x00 ")
+                if not value:
+                    value = None
+        if value is None and mandatory:
+            raise fail(
+                f"{cls.__name__} lacks mandatory {name} (0000,{element:04X})",
+                _STATUS_MISSING_ATTRIBUTE,
+            )
+        values[name] = value
+
+    # Trusted construction: values were checked above, skip __post_init__ so that
+    # harmless peer oddities (e.g. a 70-char error comment) survive.
+    message = object.__new__(cls)
+    setattr_ = object.__setattr__
+    for name, value in values.items():
+        setattr_(message, name, value)
+    return DecodedCommand(
+        message=message, has_dataset=data_set_type != NO_DATASET, data_set_type=data_set_type
+    )
