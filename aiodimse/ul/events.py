@@ -1,0 +1,107 @@
+"""What the upper-layer core tells its user (the adapter): indications and effects.
+
+Frozen, slotted dataclasses. They are returned in order from ``UpperLayer.receive_data``,
+``connection_closed``, ``handle_timer`` and ``abort``; bytes to write are fetched
+separately with ``data_to_send()`` and must be written before acting on ``CloseTransport``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from aiodimse.wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ, PDataTF
+
+__all__ = [
+    "AssociateIndication",
+    "AssociateAccepted",
+    "AssociateRejected",
+    "DataIndication",
+    "ReleaseIndication",
+    "ReleaseConfirmation",
+    "Aborted",
+    "AbortCause",
+    "CloseTransport",
+    "ULEvent",
+]
+
+AbortCause = Literal["peer", "protocol-error", "connection-lost", "timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class AssociateIndication:
+    """AE-6: the peer asks for an association; answer with ``accept()`` or ``reject()``."""
+
+    pdu: AAssociateRQ
+
+
+@dataclass(frozen=True, slots=True)
+class AssociateAccepted:
+    """AE-3: our request was accepted; the association is established (Sta6)."""
+
+    pdu: AAssociateAC
+
+
+@dataclass(frozen=True, slots=True)
+class AssociateRejected:
+    """AE-4: our request was rejected; a ``CloseTransport`` follows."""
+
+    pdu: AAssociateRJ
+
+
+@dataclass(frozen=True, slots=True)
+class DataIndication:
+    """DT-2 / AR-6: one P-DATA-TF PDU for the DIMSE layer."""
+
+    pdu: PDataTF
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseIndication:
+    """AR-2 / AR-8: the peer asks to release; answer with ``respond_release()``.
+
+    ``collision`` is True when we had asked to release too (AR-8). The requestor side
+    answers at once; the acceptor side gets a ``ReleaseConfirmation`` first and then
+    answers (PS3.8 7.2.2).
+    """
+
+    collision: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseConfirmation:
+    """AR-3 / AR-10: the peer answered our release request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Aborted:
+    """The association (or its establishment) ended abnormally.
+
+    ``cause``: "peer" (A-ABORT received, AA-3; ``source``/``reason`` are the peer's),
+    "protocol-error" (we received an invalid or unexpected PDU and sent A-ABORT, AA-8 or
+    AA-1; ``source``/``reason`` are what we sent), "connection-lost" (AA-4, the transport
+    closed under us) or "timeout" (ARTIM in Sta2, or our associate/release timeout, after
+    which we sent A-ABORT). For "connection-lost" and "timeout" the source is 2
+    (service provider) and the reason 0.
+    """
+
+    source: int
+    reason: int
+    cause: AbortCause
+
+
+@dataclass(frozen=True, slots=True)
+class CloseTransport:
+    """Close the transport connection once ``data_to_send()`` has been written."""
+
+
+ULEvent = (
+    AssociateIndication
+    | AssociateAccepted
+    | AssociateRejected
+    | DataIndication
+    | ReleaseIndication
+    | ReleaseConfirmation
+    | Aborted
+    | CloseTransport
+)

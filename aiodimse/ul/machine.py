@@ -1,0 +1,312 @@
+"""``UpperLayer``: the sans-IO PS3.8 upper-layer core of one association.
+
+The adapter feeds it bytes, transport events and the current time, and calls the
+local primitives; it returns ``ULEvent``s and queues bytes for ``data_to_send()``.
+Every event goes through ``table.TRANSITIONS``; the actions are the pure functions of
+``actions``, whose ``Effects`` are applied here. No I/O, no clock: ``now`` comes in,
+``next_deadline()`` goes out.
+
+Typical acceptor flow::
+
+    ul = UpperLayer(requestor=False)
+    ul.transport_indication(now)             # Sta2, ARTIM running
+    events = ul.receive_data(data, now)      # [AssociateIndication(rq)] -> Sta3
+    ul.accept(ac, now)                       # Sta6
+    transport.write(ul.data_to_send())
+
+Remote errors never raise: an invalid PDU becomes Evt19, the A-ABORT is queued and an
+``Aborted(cause="protocol-error")`` returned. Local misuse raises ``LocalProtocolError``
+and leaves the core unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from aiodimse.errors import LocalProtocolError, RemoteProtocolError
+from aiodimse.wire.codec import encode_pdu
+from aiodimse.wire.codes import AbortSource
+from aiodimse.wire.pdus import (
+    AAbort,
+    AAssociateAC,
+    AAssociateRJ,
+    AAssociateRQ,
+    AReleaseRP,
+    AReleaseRQ,
+    PDataTF,
+)
+from aiodimse.wire.reader import PDUReader
+
+from .actions import ACTIONS, ActionFunction, Effects, Payload, TimerOp, own_timeout
+from .config import ULConfig
+from .events import CloseTransport, DataIndication, ULEvent
+from .states import Action, Event, State
+from .table import TRANSITIONS
+
+__all__ = ["UpperLayer"]
+
+_Cell = tuple[Action, ActionFunction]
+
+# Per state, the row of cells keyed by event (IntEnum: hashing is int hashing), built
+# once from the table so that a transition costs one dict lookup.
+_ROWS: dict[State, dict[Event, _Cell]] = {state: {} for state in State}
+for (_state, _event), _action in TRANSITIONS.items():
+    _ROWS[_state][_event] = (_action, ACTIONS[_action])
+del _state, _event, _action
+
+_PDU_EVENTS: dict[type, Event] = {
+    AAssociateAC: Event.EVT3,
+    AAssociateRJ: Event.EVT4,
+    AAssociateRQ: Event.EVT6,
+    PDataTF: Event.EVT10,
+    AReleaseRQ: Event.EVT12,
+    AReleaseRP: Event.EVT13,
+    AAbort: Event.EVT16,
+}
+
+_CLOSE = CloseTransport()
+_DT_2 = Action.DT_2
+_AR_6 = Action.AR_6
+_STA1 = State.STA1
+_KEEP = TimerOp.KEEP
+_STOP = TimerOp.STOP
+_ARTIM = TimerOp.START_ARTIM
+
+
+class UpperLayer:
+    """The upper-layer state machine of one association, requestor or acceptor side."""
+
+    __slots__ = (
+        "_config",
+        "_deadline",
+        "_out",
+        "_reader",
+        "_reader_failed",
+        "_requestor",
+        "_row",
+        "_rq",
+        "_state",
+        "_timeouts",
+        "_timer",
+    )
+
+    def __init__(self, *, requestor: bool, config: ULConfig | None = None) -> None:
+        cfg = config if config is not None else ULConfig()
+        self._config = cfg
+        self._requestor = requestor
+        self._state = _STA1
+        self._row = _ROWS[_STA1]
+        self._reader = PDUReader(
+            max_associate_length=cfg.max_associate_length,
+            max_pdata_length=cfg.max_pdata_cap,
+        )
+        self._reader_failed = False
+        self._out: list[bytes] = []
+        self._rq: AAssociateRQ | None = None
+        self._deadline: float | None = None
+        self._timer = _KEEP  # which timer the deadline belongs to
+        self._timeouts = {
+            TimerOp.START_ARTIM: cfg.artim_timeout,
+            TimerOp.START_ASSOCIATE: cfg.associate_timeout,
+            TimerOp.START_RELEASE: cfg.release_timeout,
+        }
+
+    # -- inspection -------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        """The current PS3.8 state."""
+        return self._state
+
+    @property
+    def is_requestor(self) -> bool:
+        """True on the association-requestor side."""
+        return self._requestor
+
+    @property
+    def config(self) -> ULConfig:
+        """The settings this core was built with."""
+        return self._config
+
+    # -- requestor primitives -----------------------------------------------------
+    def request_association(self, rq: AAssociateRQ, now: float) -> None:
+        """Evt1 (AE-1): remember the request; the adapter then opens the connection."""
+        self._require_role(requestor=True)
+        cell = self._cell(Event.EVT1)
+        self._rq = rq
+        self._reader.max_pdata_length = self._receive_limit(rq.user_information.maximum_length)
+        self._run(cell, Event.EVT1, rq, now, [])
+
+    def transport_connected(self, now: float) -> None:
+        """Evt2 (AE-2): the connection is open; send the A-ASSOCIATE-RQ (Sta5)."""
+        cell = self._cell(Event.EVT2)
+        self._run(cell, Event.EVT2, self._rq, now, [])
+
+    # -- acceptor primitives ------------------------------------------------------
+    def transport_indication(self, now: float) -> None:
+        """Evt5 (AE-5): a peer connected; wait for its A-ASSOCIATE-RQ under ARTIM."""
+        self._require_role(requestor=False)
+        self._run(self._cell(Event.EVT5), Event.EVT5, None, now, [])
+
+    def accept(self, ac: AAssociateAC, now: float) -> None:
+        """Evt7 (AE-7): send the A-ASSOCIATE-AC; the association is established.
+
+        From now on the peer's P-DATA-TF PDUs are held to the Maximum Length in ``ac``.
+        """
+        cell = self._cell(Event.EVT7)
+        self._reader.max_pdata_length = self._receive_limit(ac.user_information.maximum_length)
+        self._run(cell, Event.EVT7, ac, now, [])
+
+    def reject(self, rj: AAssociateRJ, now: float) -> None:
+        """Evt8 (AE-8): send the A-ASSOCIATE-RJ and wait (ARTIM) for the peer to close."""
+        self._run(self._cell(Event.EVT8), Event.EVT8, rj, now, [])
+
+    # -- data transfer --------------------------------------------------------------
+    def send_pdata(self, data: bytes) -> None:
+        """Evt9: queue ready-encoded P-DATA-TF PDU(s) of one message (Sta6 DT-1, Sta8 AR-7).
+
+        Both actions only send and keep the state, so the bytes are queued directly.
+        """
+        if Event.EVT9 not in self._row:
+            raise self._misuse(Event.EVT9)
+        self._out.append(data)
+
+    # -- release and abort ----------------------------------------------------------
+    def request_release(self, now: float) -> None:
+        """Evt11 (AR-1): send A-RELEASE-RQ and wait (release timeout) for the answer."""
+        self._run(self._cell(Event.EVT11), Event.EVT11, None, now, [])
+
+    def respond_release(self, now: float) -> None:
+        """Evt14: answer the peer's release (AR-4 in Sta8/Sta12, AR-9 in Sta9)."""
+        self._run(self._cell(Event.EVT14), Event.EVT14, None, now, [])
+
+    def abort(self, now: float, *, source: int = 0, reason: int = 0) -> list[ULEvent]:
+        """Evt15: A-ABORT request (AA-1: send it and wait under ARTIM; AA-2 in Sta4).
+
+        ``source`` is 0 (service user) or 2 (service provider); the reason is
+        significant only for source 2. Returns ``[CloseTransport()]`` in Sta4 (the
+        connection attempt is to be cancelled), else an empty list.
+        """
+        cell = self._cell(Event.EVT15)
+        if source not in (AbortSource.SERVICE_USER, AbortSource.SERVICE_PROVIDER):
+            raise LocalProtocolError(f"A-ABORT source must be 0 or 2, not {source}")
+        if not 0 <= reason <= 0xFF or (source == AbortSource.SERVICE_USER and reason):
+            raise LocalProtocolError(f"invalid A-ABORT reason {reason} for source {source}")
+        events: list[ULEvent] = []
+        self._run(cell, Event.EVT15, AAbort(source=source, reason=reason), now, events)
+        return events
+
+    # -- transport input --------------------------------------------------------------
+    def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> list[ULEvent]:
+        """Feed received bytes; return the events of every whole PDU in them.
+
+        An invalid PDU (or an over-limit length) is Evt19: the A-ABORT is queued and the
+        stream is dropped from then on. Data received after the core went idle (Sta1)
+        is ignored.
+        """
+        state = self._state
+        if state is _STA1 or self._reader_failed:
+            return []
+        if state is State.STA4:
+            raise LocalProtocolError("data received before transport_connected()")
+        events: list[ULEvent] = []
+        reader = self._reader
+        try:
+            reader.feed(data)
+            while (pdu := reader.next_pdu()) is not None:
+                event = _PDU_EVENTS[type(pdu)]
+                action, function = self._row[event]
+                if action is _DT_2 or action is _AR_6:
+                    # P-DATA indication, state unchanged: the data path, kept lean.
+                    events.append(DataIndication(cast(PDataTF, pdu)))
+                    continue
+                self._apply(function(self._state, event, pdu, self._requestor), now, events)
+                if self._state is _STA1:
+                    break
+        except RemoteProtocolError as exc:
+            self._reader_failed = True
+            self._run(self._row[Event.EVT19], Event.EVT19, exc, now, events)
+        return events
+
+    def connection_closed(self, now: float) -> list[ULEvent]:
+        """Evt17: the transport connection closed (by the peer, or after we closed it)."""
+        if self._state is _STA1:
+            return []
+        events: list[ULEvent] = []
+        self._run(self._row[Event.EVT17], Event.EVT17, None, now, events)
+        return events
+
+    # -- timers -----------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` must next be called, or None when no timer runs."""
+        return self._deadline
+
+    def handle_timer(self, now: float) -> list[ULEvent]:
+        """Fire the timer if its deadline has passed (Evt18 for ARTIM; else our timeouts)."""
+        deadline = self._deadline
+        if deadline is None or now < deadline:
+            return []
+        events: list[ULEvent] = []
+        if self._timer is TimerOp.START_ARTIM:
+            self._run(self._row[Event.EVT18], Event.EVT18, None, now, events)
+        else:
+            self._apply(own_timeout(self._state), now, events)
+        return events
+
+    # -- output -----------------------------------------------------------------------
+    def data_to_send(self) -> bytes:
+        """Drain the bytes queued for the peer (b"" when nothing is queued)."""
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
+
+    # -- internals ----------------------------------------------------------------------
+    def _cell(self, event: Event) -> _Cell:
+        cell = self._row.get(event)
+        if cell is None:
+            raise self._misuse(event)
+        return cell
+
+    def _misuse(self, event: Event) -> LocalProtocolError:
+        return LocalProtocolError(
+            f"{event.description} ({event.name}) is not allowed in {self._state.name} "
+            f"({self._state.description})"
+        )
+
+    def _require_role(self, *, requestor: bool) -> None:
+        if self._requestor is not requestor:
+            side = "an association-acceptor" if requestor else "an association-requestor"
+            raise LocalProtocolError(f"not allowed on {side}")
+
+    def _receive_limit(self, advertised: int | None) -> int:
+        """Our P-DATA-TF PDU-length limit: what we advertised, or our cap for 0/absent."""
+        return advertised or self._config.max_pdata_cap
+
+    def _run(
+        self, cell: _Cell, event: Event, payload: Payload, now: float, events: list[ULEvent]
+    ) -> None:
+        self._apply(cell[1](self._state, event, payload, self._requestor), now, events)
+
+    def _apply(self, effects: Effects, now: float, events: list[ULEvent]) -> None:
+        next_state, send, timer, close, indication = effects
+        if send is not None:
+            self._out.append(send if isinstance(send, bytes) else encode_pdu(send))
+        if timer is not _KEEP:
+            if timer is _STOP:
+                self._deadline = None
+                self._timer = _KEEP
+            else:
+                self._deadline = now + self._timeouts[timer]
+                self._timer = timer
+        if indication is not None:
+            events.append(indication)
+        if close:
+            events.append(_CLOSE)
+        if next_state is not self._state:
+            self._state = next_state
+            self._row = _ROWS[next_state]
+            if next_state is _STA1:
+                self._deadline = None
+                self._timer = _KEEP
