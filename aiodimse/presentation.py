@@ -1,6 +1,7 @@
 """Presentation contexts as the user configures and sees them.
 
-``RequestedContext`` and ``SupportedContext`` are what an AE proposes and accepts;
+``RequestedContext`` and ``SupportedContext`` (layer 2's) are what an AE proposes
+and accepts;
 ``PresentationContext`` is one context that an association has accepted.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .ul.negotiation import SupportedContext
 from .wire.items import RoleSelection
 
 __all__ = [
@@ -65,21 +67,6 @@ class RequestedContext:
 
     abstract_syntax: str
     transfer_syntaxes: tuple[str, ...] = DEFAULT_TRANSFER_SYNTAXES
-
-
-@dataclass(frozen=True, slots=True)
-class SupportedContext:
-    """A context to accept as association acceptor.
-
-    ``scu_role``/``scp_role`` answer a requestor's role selection proposal for this
-    abstract syntax: True accepts the proposed role, False or None declines it
-    (None: no preference, which pynetdicom also treats as the default roles).
-    """
-
-    abstract_syntax: str
-    transfer_syntaxes: tuple[str, ...] = DEFAULT_TRANSFER_SYNTAXES
-    scu_role: bool | None = None
-    scp_role: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,140 @@
+"""Answering an association request: access control, user identity, negotiation."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+from . import evt
+from .association import Association
+from .events import Event
+from .handlers import call_handler
+from .presentation import PresentationContext
+from .ul.negotiation import negotiate_as_acceptor, negotiate_async_ops_as_acceptor
+from .wire.codes import (
+    APPLICATION_CONTEXT_NAME,
+    RejectReasonACSE,
+    RejectReasonPresentation,
+    RejectReasonUser,
+    RejectResult,
+    RejectSource,
+)
+from .wire.items import AsyncOpsWindow, UserIdentityAC, UserInformation
+from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
+
+__all__ = ["decide"]
+
+log = logging.getLogger("aiodimse.association")
+
+Rejection = tuple[int, int, int]
+
+_LOCAL_LIMIT = (
+    RejectResult.TRANSIENT,
+    RejectSource.SERVICE_PROVIDER_PRESENTATION,
+    RejectReasonPresentation.LOCAL_LIMIT_EXCEEDED,
+)
+_CALLED_UNKNOWN = (
+    RejectResult.PERMANENT,
+    RejectSource.SERVICE_USER,
+    RejectReasonUser.CALLED_AE_TITLE_NOT_RECOGNIZED,
+)
+_CALLING_UNKNOWN = (
+    RejectResult.PERMANENT,
+    RejectSource.SERVICE_USER,
+    RejectReasonUser.CALLING_AE_TITLE_NOT_RECOGNIZED,
+)
+_APP_CONTEXT = (
+    RejectResult.PERMANENT,
+    RejectSource.SERVICE_USER,
+    RejectReasonUser.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
+)
+# Failed user authentication: pynetdicom's convention (PS3.7 gives no code).
+_NOT_AUTHENTICATED = (
+    RejectResult.PERMANENT,
+    RejectSource.SERVICE_PROVIDER_ACSE,
+    RejectReasonACSE.NO_REASON_GIVEN,
+)
+
+
+async def _access(assoc: Association, rq: AAssociateRQ) -> Rejection | None:
+    ae, server = assoc.ae, assoc.server
+    if assoc.over_limit or (server is not None and server._closing):
+        return _LOCAL_LIMIT
+    if rq.application_context_name != APPLICATION_CONTEXT_NAME:
+        return _APP_CONTEXT
+    our_title = server.ae_title if server is not None else ae.ae_title
+    if ae.require_called_aet and rq.called_ae_title != our_title:
+        return _CALLED_UNKNOWN
+    if ae.require_calling_aet and rq.calling_ae_title not in ae.require_calling_aet:
+        return _CALLING_UNKNOWN
+    if ae.access_hook is not None:
+        answer = ae.access_hook(assoc)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if answer is not None:
+            result, source, reason = answer
+            return int(result), int(source), int(reason)
+    return None
+
+
+async def _identity(assoc: Association, rq: AAssociateRQ) -> tuple[Rejection | None, bytes | None]:
+    """EVT_USER_ID: (rejection or None, positive response or None)."""
+    item = rq.user_information.user_identity_rq
+    bound = assoc.handlers.get(evt.EVT_USER_ID)
+    if item is None or not bound:
+        return None, None  # no check: accept without a positive response (PS3.7 D.3.3.7)
+    event = Event(assoc, evt.EVT_USER_ID, request=item)
+    try:
+        answer = await call_handler(bound[0], event)
+        verified, response = answer
+    except Exception:
+        log.exception("EVT_USER_ID handler failed: rejecting the association")
+        return _NOT_AUTHENTICATED, None
+    if not verified:
+        return _NOT_AUTHENTICATED, None
+    if item.positive_response_requested:
+        return None, bytes(response or b"")
+    return None, None
+
+
+async def decide(assoc: Association, rq: AAssociateRQ) -> None:
+    """Accept or reject ``rq`` on ``assoc``'s behalf."""
+    ae, server = assoc.ae, assoc.server
+    rejection = await _access(assoc, rq)
+    response = None
+    if rejection is None:
+        rejection, response = await _identity(assoc, rq)
+    if rejection is not None:
+        result, source, reason = rejection
+        log.info("rejecting %s from %s: result %d source %d reason %d", rq.calling_ae_title,
+                 assoc.requestor.address, result, source, reason)
+        assoc._send_reject(AAssociateRJ(result=result, source=source, reason=reason))
+        return
+    supported = server.contexts.values() if server is not None else ()
+    ui = rq.user_information
+    negotiated = negotiate_as_acceptor(rq.presentation_contexts, ui.role_selection, supported)
+    invoked, performed = ae.maximum_async_ops
+    window, limits = negotiate_async_ops_as_acceptor(
+        ui.async_ops_window, AsyncOpsWindow(max_invoked=invoked, max_performed=performed)
+    )
+    info = UserInformation(
+        maximum_length=ae.maximum_pdu_size,
+        implementation_class_uid=ae.implementation_class_uid,
+        implementation_version_name=ae.implementation_version_name,
+        async_ops_window=window,
+        role_selection=negotiated.roles,
+        user_identity_ac=UserIdentityAC(server_response=response) if response is not None else None,
+    )
+    ac = AAssociateAC(
+        called_ae_title=rq.called_ae_title,
+        calling_ae_title=rq.calling_ae_title,
+        presentation_contexts=negotiated.contexts,
+        user_information=info,
+    )
+    contexts = [
+        PresentationContext(
+            c.context_id, c.abstract_syntax, c.transfer_syntax, c.local_scu, c.local_scp
+        )
+        for c in negotiated.accepted.values()
+    ]
+    assoc._send_accept(ac, contexts, limits.local_max_invoked, limits.peer_max_invoked)

@@ -1,0 +1,162 @@
+"""One ``asyncio.Protocol`` per connection, feeding bytes to the upper-layer core.
+
+The protocol owns no DICOM logic: it passes bytes in, writes what the core wants
+sent (one write per call), keeps a single ``call_at`` timer on the core's next
+deadline and hands the core's events to its user (the association).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from ..ul.events import CloseTransport, ULEvent
+from ..ul.machine import UpperLayer
+
+__all__ = ["DULProtocol", "ULUser"]
+
+log = logging.getLogger("aiodimse.transport")
+
+
+class ULUser(Protocol):
+    """What the adapter reports to (the association)."""
+
+    def connection_made(self, proto: DULProtocol) -> None: ...
+
+    def ul_events(self, events: Sequence[ULEvent]) -> None: ...
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
+
+
+class DULProtocol(asyncio.Protocol):
+    """Transport adapter for one association."""
+
+    __slots__ = (
+        "_closed",
+        "_deadline",
+        "_drain_waiter",
+        "_paused",
+        "_timer",
+        "loop",
+        "peername",
+        "transport",
+        "ul",
+        "user",
+    )
+
+    def __init__(self, ul: UpperLayer, user: ULUser, loop: asyncio.AbstractEventLoop) -> None:
+        self.ul = ul
+        self.user = user
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.peername: tuple[str, int] = ("", 0)
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._closed = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):  # platform specific
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.peername = (str(peer[0]), int(peer[1]))
+        self.user.connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        events = self.ul.receive_data(data, self.loop.time())
+        self.flush()
+        if events:
+            self.dispatch(events)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too: DICOM has no half-closed state
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        events = self.ul.connection_closed(self.loop.time())
+        if events:
+            self.user.ul_events(events)
+        self.user.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- used by the association --------------------------------------------------
+
+    def flush(self) -> None:
+        """Write whatever the core has queued, in one call, and re-arm the timer."""
+        out = self.ul.data_to_send()
+        if out and self.transport is not None and not self._closed:
+            self.transport.write(out)
+        self._arm_timer()
+
+    def dispatch(self, events: Sequence[ULEvent]) -> None:
+        """Hand events to the user, then act on a close request."""
+        self.user.ul_events(events)
+        for ev in events:
+            if isinstance(ev, CloseTransport):
+                self.close()
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is above its high-water mark."""
+        if not self._paused or self._closed:
+            return
+        if self._drain_waiter is None or self._drain_waiter.done():
+            self._drain_waiter = self.loop.create_future()
+        await self._drain_waiter
+
+    def close(self) -> None:
+        """Write what is pending and close the transport."""
+        if self.transport is not None and not self._closed:
+            out = self.ul.data_to_send()
+            if out:
+                self.transport.write(out)
+            self.transport.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    # -- timer --------------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        deadline = self.ul.next_deadline()
+        if deadline == self._deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._deadline = deadline
+        if deadline is not None and not self._closed:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._deadline = None
+        events = self.ul.handle_timer(self.loop.time())
+        self.flush()
+        if events:
+            self.dispatch(events)

@@ -1,0 +1,830 @@
+"""An established (or establishing) association: message dispatch both ways.
+
+The association receives upper-layer events from the transport adapter, reassembles
+DIMSE messages, runs handlers for incoming requests (up to the negotiated window)
+and matches incoming responses to the futures of outgoing requests by Message ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydicom.dataset import Dataset
+
+from . import evt
+from .aio.protocol import DULProtocol
+from .datasets import decode_dataset, encode_dataset
+from .dimse import (
+    MessageAssembler,
+    ReceivedMessage,
+    encode_command,
+    encode_message,
+)
+from .dimse.messages import (
+    CEchoRQ,
+    NActionRQ,
+    NCreateRQ,
+    NDeleteRQ,
+    NEventReportRQ,
+    NGetRQ,
+    NSetRQ,
+)
+from .errors import AiodimseError, DIMSEError, LocalProtocolError
+from .events import Event
+from .handlers import Handlers, call_handler
+from .presentation import VERIFICATION, PresentationContext
+from .requests import RequestKind, build_response, failure_response, kind_of, status_dataset
+from .status import Category, code_to_category
+from .ul.events import (
+    Aborted,
+    AssociateAccepted,
+    AssociateIndication,
+    AssociateRejected,
+    DataIndication,
+    ReleaseConfirmation,
+    ReleaseIndication,
+    ULEvent,
+)
+from .ul.machine import UpperLayer
+from .ul.states import State
+from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
+
+if TYPE_CHECKING:
+    from .ae import AE
+
+__all__ = [
+    "Association",
+    "ServiceUser",
+    "AssociationError",
+    "AssociationRejectedError",
+    "AssociationAbortedError",
+    "DIMSETimeoutError",
+]
+
+log = logging.getLogger("aiodimse.association")
+
+
+class AssociationError(AiodimseError):
+    """The association could not be used for what was asked."""
+
+
+class AssociationRejectedError(AssociationError):
+    """The peer (or its provider) rejected the association (PS3.8 Table 9-21)."""
+
+    def __init__(self, result: int, source: int, reason: int) -> None:
+        super().__init__(
+            f"association rejected: result {result}, source {source}, reason {reason}"
+        )
+        self.result = result
+        self.source = source
+        self.reason = reason
+
+
+class AssociationAbortedError(AssociationError):
+    """The association was aborted or its connection lost."""
+
+    def __init__(self, message: str, *, source: int | None = None, reason: int | None = None):
+        super().__init__(message)
+        self.source = source
+        self.reason = reason
+
+
+class DIMSETimeoutError(AssociationError, TimeoutError):
+    """No response arrived within the DIMSE timeout; the association was aborted."""
+
+
+@dataclass(slots=True)
+class ServiceUser:
+    """One end of an association, as pynetdicom's ``assoc.requestor``/``acceptor``."""
+
+    ae_title: str = ""
+    address: str = ""
+    port: int = 0
+    maximum_length: int = 0
+    implementation_class_uid: str = ""
+    implementation_version_name: str | None = None
+    user_identity: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    future: asyncio.Future[ReceivedMessage]
+    timer: asyncio.TimerHandle | None
+    context: PresentationContext
+
+
+class Association:
+    """One association. Obtain it from ``AE.associate`` or in a server's handlers."""
+
+    def __init__(
+        self,
+        ae: AE,
+        *,
+        is_requestor: bool,
+        handlers: Handlers,
+        ul: UpperLayer,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.ae = ae
+        self.is_requestor = is_requestor
+        self.is_acceptor = not is_requestor
+        self.handlers = handlers
+        self.ul = ul
+        self.loop = loop
+        self.proto: DULProtocol | None = None
+        self.requestor = ServiceUser()
+        self.acceptor = ServiceUser()
+        self.accepted_contexts: list[PresentationContext] = []
+        self.rejected_contexts: list[tuple[int, str, int]] = []
+        self.is_established = False
+        self.is_released = False
+        self.is_aborted = False
+        self.is_rejected = False
+        self.dimse_timeout: float | None = ae.dimse_timeout
+        self._contexts: dict[int, PresentationContext] = {}
+        self._assembler: MessageAssembler | None = None
+        self._peer_max_pdu = 0
+        self._invoke_limit = 1
+        self._perform_limit = 1
+        self._next_id = 0
+        self._outstanding: dict[int, _Outstanding] = {}
+        self._invoke_waiters: deque[asyncio.Future[None]] = deque()
+        self._pending: deque[ReceivedMessage] = deque()
+        self._running = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._release_pending = False
+        self._established: asyncio.Future[None] = loop.create_future()
+        self._ended: asyncio.Future[None] = loop.create_future()
+        self._end_reason: AssociationError | None = None
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_activity = loop.time()
+        self.proposal: AAssociateRQ | None = None  # requestor: what we proposed
+        # Set by the server / requestor code that creates the association:
+        self.decide: Callable[[Association, AAssociateRQ], Coroutine[Any, Any, None]] | None = None
+        self.interpret_accept: Callable[[Association, AAssociateAC], _Accepted] | None = None
+        self.server: Any = None  # the Server that accepted this association, if any
+        self.over_limit = False  # set by the server: reject with local-limit-exceeded
+        self.draining = False  # set by a server shutting down
+
+    def __repr__(self) -> str:
+        side = "requestor" if self.is_requestor else "acceptor"
+        return (
+            f"<Association {side} {self.requestor.ae_title!r}->{self.acceptor.ae_title!r} "
+            f"established={self.is_established}>"
+        )
+
+    # -- adapter callbacks (ULUser) -------------------------------------------------
+
+    def connection_made(self, proto: DULProtocol) -> None:
+        self.proto = proto
+        host, port = proto.peername
+        peer = self.acceptor if self.is_requestor else self.requestor
+        peer.address, peer.port = host, port
+        if self.is_acceptor:
+            self.ul.transport_indication(self.loop.time())
+        else:
+            self.ul.transport_connected(self.loop.time())
+        proto.flush()
+        self._notify(evt.EVT_CONN_OPEN)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not (self.is_released or self.is_aborted or self.is_rejected):
+            self._mark_aborted("connection lost", None, None)
+        self._finish()
+        self._notify(evt.EVT_CONN_CLOSE)
+
+    def ul_events(self, events: Sequence[ULEvent]) -> None:
+        for ev in events:
+            if type(ev) is DataIndication:
+                self._on_pdata(ev)
+            elif isinstance(ev, AssociateIndication):
+                self._on_associate_rq(ev.pdu)
+            elif isinstance(ev, AssociateAccepted):
+                self._on_associate_ac(ev.pdu)
+            elif isinstance(ev, AssociateRejected):
+                self._on_associate_rj(ev.pdu)
+            elif isinstance(ev, ReleaseIndication):
+                self._on_release_rq(ev.collision)
+            elif isinstance(ev, ReleaseConfirmation):
+                self._on_release_rp()
+            elif isinstance(ev, Aborted):
+                self._on_aborted(ev)
+
+    # -- establishment --------------------------------------------------------------
+
+    def _on_associate_rq(self, rq: AAssociateRQ) -> None:
+        """Acceptor: hand the request to the server's decision (``acceptor.decide``)."""
+        self.requestor.ae_title = rq.calling_ae_title
+        self.acceptor.ae_title = rq.called_ae_title
+        ui = rq.user_information
+        self.requestor.maximum_length = ui.maximum_length or 0
+        self.requestor.implementation_class_uid = ui.implementation_class_uid
+        self.requestor.implementation_version_name = ui.implementation_version_name
+        self.requestor.user_identity = ui.user_identity_rq
+        self._notify(evt.EVT_REQUESTED)
+        if self.decide is None:  # not from a server: nobody can accept
+            self._send_reject(AAssociateRJ(result=1, source=1, reason=1))
+            return
+        self._track(self.loop.create_task(self.decide(self, rq)))
+
+    def _send_accept(self, ac: AAssociateAC, contexts: list[PresentationContext],
+                     invoke_limit: int, perform_limit: int) -> None:
+        """Acceptor: send the A-ASSOCIATE-AC and start data transfer."""
+        if self.proto is None or self.proto.is_closed or self.ul.state is not State.STA3:
+            return
+        self.acceptor.maximum_length = ac.user_information.maximum_length or 0
+        self.acceptor.implementation_class_uid = ac.user_information.implementation_class_uid
+        self.acceptor.implementation_version_name = (
+            ac.user_information.implementation_version_name
+        )
+        self._set_contexts(contexts, peer_max=self.requestor.maximum_length)
+        self._invoke_limit, self._perform_limit = invoke_limit, perform_limit
+        self.ul.accept(ac, self.loop.time())
+        self.proto.flush()
+        self.is_established = True
+        self._established.set_result(None)
+        self._start_idle_timer()
+        self._notify(evt.EVT_ACCEPTED)
+        self._notify(evt.EVT_ESTABLISHED)
+
+    def _send_reject(self, rj: AAssociateRJ) -> None:
+        if self.proto is None or self.proto.is_closed or self.ul.state is not State.STA3:
+            return
+        self.ul.reject(rj, self.loop.time())
+        self.proto.flush()
+        self.is_rejected = True
+        self._end_reason = AssociationRejectedError(rj.result, rj.source, rj.reason)
+        self._notify(evt.EVT_REJECTED)
+
+    def _on_associate_ac(self, ac: AAssociateAC) -> None:
+        """Requestor: the peer accepted; work out the contexts and limits."""
+        try:
+            if self.interpret_accept is None:
+                raise AssociationError("no request to compare the answer with")
+            contexts, rejected, invoke_limit, perform_limit = self.interpret_accept(self, ac)
+        except AiodimseError as exc:
+            log.warning("unusable A-ASSOCIATE-AC: %s", exc)
+            self.abort()
+            return
+        ui = ac.user_information
+        self.acceptor.maximum_length = ui.maximum_length or 0
+        self.acceptor.implementation_class_uid = ui.implementation_class_uid
+        self.acceptor.implementation_version_name = ui.implementation_version_name
+        self.acceptor.user_identity = ui.user_identity_ac
+        self.rejected_contexts = rejected
+        self._set_contexts(contexts, peer_max=self.acceptor.maximum_length)
+        self._invoke_limit, self._perform_limit = invoke_limit, perform_limit
+        self.is_established = True
+        if not self._established.done():
+            self._established.set_result(None)
+        self._start_idle_timer()
+        self._notify(evt.EVT_ACCEPTED)
+        self._notify(evt.EVT_ESTABLISHED)
+
+    def _on_associate_rj(self, rj: AAssociateRJ) -> None:
+        self.is_rejected = True
+        err = AssociationRejectedError(rj.result, rj.source, rj.reason)
+        self._end_reason = err
+        if not self._established.done():
+            self._established.set_exception(err)
+        self._notify(evt.EVT_REJECTED)
+
+    def _set_contexts(self, contexts: list[PresentationContext], *, peer_max: int) -> None:
+        self.accepted_contexts = contexts
+        self._contexts = {c.context_id: c for c in contexts}
+        self._peer_max_pdu = peer_max
+        self._assembler = MessageAssembler(
+            max_command_length=self.ae.maximum_command_size,
+            max_dataset_length=self.ae.maximum_dataset_size,
+            accepted_context_ids=frozenset(self._contexts),
+        )
+
+    async def wait_established(self) -> None:
+        """Requestor: wait for the peer's answer; raise if rejected or aborted."""
+        await self._established
+
+    # -- data transfer: incoming ----------------------------------------------------
+
+    def _on_pdata(self, ev: DataIndication) -> None:
+        self._last_activity = self.loop.time()
+        assembler = self._assembler
+        if assembler is None:  # cannot happen after a correct state machine
+            self.abort()
+            return
+        try:
+            for pdv in ev.pdu.pdvs:
+                received = assembler.feed_pdv(pdv.context_id, pdv.control, pdv.data)
+                if received is not None:
+                    self._on_message(received)
+        except AiodimseError as exc:
+            self._protocol_abort(exc)
+
+    def _on_message(self, received: ReceivedMessage) -> None:
+        if received.error is not None:
+            self._on_bad_message(received, received.error)
+            return
+        msg = received.message
+        kind = kind_of(msg)
+        if kind is None:  # a response, or C-CANCEL
+            rsp_id = getattr(msg, "MessageIDBeingRespondedTo", None)
+            if rsp_id is None:
+                return
+            out = self._outstanding.pop(rsp_id, None)
+            if out is None:
+                if getattr(msg, "command_field", 0) != 0x0FFF:  # not C-CANCEL
+                    log.warning("response to unknown Message ID %s ignored", rsp_id)
+                return
+            if out.timer is not None:
+                out.timer.cancel()
+            if not out.future.done():
+                out.future.set_result(received)
+            self._wake_invoker()
+            self._check_idle()
+            return
+        if self._perform_limit and self._running >= self._perform_limit:
+            self._pending.append(received)  # the peer overran the window: queue, stay liberal
+            return
+        self._start_request(received, kind)
+
+    def _start_request(self, received: ReceivedMessage, kind: RequestKind) -> None:
+        self._running += 1
+        task = self.loop.create_task(self._serve(received, kind))
+        self._track(task)
+
+    async def _serve(self, received: ReceivedMessage, kind: RequestKind) -> None:
+        """Run the handler for one request and send its response."""
+        try:
+            rq = received.message
+            context = self._contexts[received.context_id]
+            bound = self.handlers.get(kind.event)
+            event = Event(self, kind.event, context=context, request=rq,
+                          data=received.dataset, decoder=decode_dataset)
+            if bound:
+                try:
+                    result = await call_handler(bound[0], event)
+                except Exception:
+                    log.exception("%s handler raised: answering 0x0110", kind.event.name)
+                    result = kind.failure_result
+            else:
+                result = kind.default_result
+            rsp, data = build_response(kind, rq, result, context, self._encode_for(context))
+            self._send_message(context, rsp, data)
+        except AiodimseError as exc:
+            log.warning("could not answer a request: %s", exc)
+        finally:
+            self._running -= 1
+            self._after_request()
+
+    def _after_request(self) -> None:
+        while self._pending and (not self._perform_limit or self._running < self._perform_limit):
+            received = self._pending.popleft()
+            kind = kind_of(received.message)
+            if kind is not None:
+                self._start_request(received, kind)
+        if self._release_pending and not self._running and not self._pending:
+            self._release_pending = False
+            self._respond_release()
+        self._check_idle()
+
+    def _check_idle(self) -> None:
+        if self._idle_waiters and not self.in_flight:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    async def wait_idle(self) -> None:
+        """Wait until no request is in flight either way (or the association ended)."""
+        if not self.in_flight or self._ended.done():
+            return
+        waiter = self.loop.create_future()
+        self._idle_waiters.append(waiter)
+        await waiter
+
+    def on_end(self, callback: Any) -> None:
+        """Call ``callback(assoc)`` once the connection has closed."""
+        self._ended.add_done_callback(lambda _f: callback(self))
+
+    def _start_idle_timer(self) -> None:
+        timeout = self.ae.network_timeout
+        if timeout is not None and timeout > 0:
+            self._idle_timer = self.loop.call_at(
+                self._last_activity + timeout, self._on_idle_timer
+            )
+
+    def _on_idle_timer(self) -> None:
+        """Network timeout: abort an association idle for that long (PS3.8 leaves it to us)."""
+        self._idle_timer = None
+        timeout = self.ae.network_timeout
+        if timeout is None or self._ended.done():
+            return
+        due = self._last_activity + timeout
+        if self.loop.time() < due or self.in_flight:
+            self._idle_timer = self.loop.call_at(
+                max(due, self.loop.time() + timeout / 8), self._on_idle_timer
+            )
+            return
+        log.info("no activity for %ss: aborting the association", timeout)
+        self.abort(source=2, reason=0)
+
+    def _on_bad_message(self, received: ReceivedMessage, error: DIMSEError) -> None:
+        """A request we cannot decode: answer with its failure status, or abort."""
+        context = self._contexts.get(received.context_id)
+        if error.message_id is None or error.command_field is None or context is None or (
+            error.command_field & 0x8000
+        ):
+            log.warning("undecodable DIMSE message: %s; aborting", error)
+            self.abort(source=2, reason=0)
+            return
+        rsp = failure_response(error.command_field, error.message_id, error.status)
+        if rsp is None:
+            self.abort(source=2, reason=0)
+            return
+        log.warning("answering a malformed request with 0x%04X: %s", error.status, error)
+        self._send_message(context, rsp, None)
+
+    def _encode_for(self, context: PresentationContext) -> Any:
+        ts = context.transfer_syntax
+        return lambda ds: encode_dataset(ds, ts)
+
+    # -- data transfer: outgoing ----------------------------------------------------
+
+    def _send_message(self, context: PresentationContext, msg: Any,
+                      dataset: bytes | memoryview | None) -> None:
+        proto = self.proto
+        if proto is None or proto.is_closed:
+            raise AssociationAbortedError("the association has ended")
+        command = encode_command(msg, has_dataset=dataset is not None)
+        pdus = encode_message(context.context_id, command, dataset, self._peer_max_pdu)
+        try:
+            self.ul.send_pdata(pdus)
+        except LocalProtocolError as exc:
+            raise AssociationAbortedError(f"cannot send now: {exc}") from exc
+        proto.flush()
+
+    def _allocate_id(self) -> int:
+        for _ in range(0x10000):
+            self._next_id = self._next_id % 0xFFFF + 1
+            if self._next_id not in self._outstanding:
+                return self._next_id
+        raise AssociationError("no free Message ID")  # pragma: no cover
+
+    def _wake_invoker(self) -> None:
+        while self._invoke_waiters:
+            waiter = self._invoke_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def _request(
+        self, context: PresentationContext, build: Any, dataset: Dataset | None
+    ) -> ReceivedMessage:
+        """Send one request and wait for its response (within the DIMSE timeout)."""
+        if not self.is_established or self._ended.done():
+            raise AssociationAbortedError("the association is not established")
+        data = encode_dataset(dataset, context.transfer_syntax) if dataset is not None else None
+        while self._invoke_limit and len(self._outstanding) >= self._invoke_limit:
+            waiter = self.loop.create_future()
+            self._invoke_waiters.append(waiter)
+            await waiter
+            if self._ended.done():
+                raise self._end_error()
+        msg_id = self._allocate_id()
+        msg = build(msg_id)
+        fut: asyncio.Future[ReceivedMessage] = self.loop.create_future()
+        timer = None
+        if self.dimse_timeout is not None:
+            timer = self.loop.call_later(self.dimse_timeout, self._dimse_timeout, msg_id)
+        self._outstanding[msg_id] = _Outstanding(fut, timer, context)
+        try:
+            self._send_message(context, msg, data)
+        except BaseException:
+            self._outstanding.pop(msg_id, None)
+            if timer is not None:
+                timer.cancel()
+            raise
+        if self.proto is not None:
+            await self.proto.drain()
+        return await fut
+
+    def _dimse_timeout(self, msg_id: int) -> None:
+        out = self._outstanding.pop(msg_id, None)
+        if out is None or out.future.done():
+            return
+        log.warning("no response to Message ID %d within %ss: aborting", msg_id,
+                    self.dimse_timeout)
+        out.future.set_exception(
+            DIMSETimeoutError(f"no response within the DIMSE timeout ({self.dimse_timeout}s)")
+        )
+        self.abort()
+
+    def _context_for(self, sop_class_uid: str, meta_uid: str | None, *, as_scp: bool = False
+                     ) -> PresentationContext:
+        wanted = meta_uid or sop_class_uid
+        fallback = None
+        for ctx in self.accepted_contexts:
+            if ctx.abstract_syntax == wanted:
+                if (ctx.as_scp if as_scp else ctx.as_scu):
+                    return ctx
+                fallback = fallback or ctx
+        if fallback is not None:
+            return fallback
+        raise ValueError(f"no accepted presentation context for {wanted}")
+
+    def _result(self, received: ReceivedMessage, *, reply: bool
+                ) -> tuple[Dataset, Dataset | None]:
+        msg: Any = received.message
+        status = status_dataset(msg)
+        if not reply or received.dataset is None:
+            return status, None
+        if code_to_category(int(msg.Status)) not in (Category.SUCCESS, Category.WARNING):
+            return status, None
+        ctx = self._contexts[received.context_id]
+        return status, decode_dataset(received.dataset, ctx.transfer_syntax)
+
+    # -- services as SCU (pynetdicom's send_* names and return shapes) ---------------
+
+    async def send_c_echo(self, msg_id: int | None = None) -> Dataset:
+        """C-ECHO: returns the status Dataset."""
+        ctx = self._context_for(VERIFICATION, None)
+        received = await self._request(
+            ctx, lambda i: CEchoRQ(MessageID=i, AffectedSOPClassUID=VERIFICATION), None
+        )
+        return status_dataset(received.message)
+
+    async def send_n_action(
+        self,
+        dataset: Dataset | None,
+        action_type: int,
+        class_uid: str,
+        instance_uid: str,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """N-ACTION: (status Dataset, Action Reply Dataset or None)."""
+        ctx = self._context_for(class_uid, meta_uid)
+        received = await self._request(
+            ctx,
+            lambda i: NActionRQ(
+                MessageID=i,
+                RequestedSOPClassUID=class_uid,
+                RequestedSOPInstanceUID=instance_uid,
+                ActionTypeID=action_type,
+            ),
+            dataset,
+        )
+        return self._result(received, reply=True)
+
+    async def send_n_create(
+        self,
+        dataset: Dataset | None,
+        class_uid: str,
+        instance_uid: str | None = None,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """N-CREATE: the status Dataset also carries the AffectedSOPInstanceUID."""
+        ctx = self._context_for(class_uid, meta_uid)
+        received = await self._request(
+            ctx,
+            lambda i: NCreateRQ(
+                MessageID=i, AffectedSOPClassUID=class_uid, AffectedSOPInstanceUID=instance_uid
+            ),
+            dataset,
+        )
+        status, reply = self._result(received, reply=True)
+        if "AffectedSOPInstanceUID" not in status and instance_uid:
+            status.AffectedSOPInstanceUID = instance_uid
+        return status, reply
+
+    async def send_n_delete(
+        self, class_uid: str, instance_uid: str, meta_uid: str | None = None
+    ) -> Dataset:
+        """N-DELETE: returns the status Dataset."""
+        ctx = self._context_for(class_uid, meta_uid)
+        received = await self._request(
+            ctx,
+            lambda i: NDeleteRQ(
+                MessageID=i, RequestedSOPClassUID=class_uid, RequestedSOPInstanceUID=instance_uid
+            ),
+            None,
+        )
+        return status_dataset(received.message)
+
+    async def send_n_event_report(
+        self,
+        dataset: Dataset | None,
+        event_type: int,
+        class_uid: str,
+        instance_uid: str,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """N-EVENT-REPORT: (status Dataset, Event Reply Dataset or None)."""
+        ctx = self._context_for(class_uid, meta_uid, as_scp=True)
+        received = await self._request(
+            ctx,
+            lambda i: NEventReportRQ(
+                MessageID=i,
+                AffectedSOPClassUID=class_uid,
+                AffectedSOPInstanceUID=instance_uid,
+                EventTypeID=event_type,
+            ),
+            dataset,
+        )
+        return self._result(received, reply=True)
+
+    async def send_n_get(
+        self,
+        identifier_list: Sequence[int] | None,
+        class_uid: str,
+        instance_uid: str,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """N-GET: (status Dataset, Attribute List Dataset or None)."""
+        ctx = self._context_for(class_uid, meta_uid)
+        tags = tuple(int(t) for t in identifier_list) if identifier_list else None
+        received = await self._request(
+            ctx,
+            lambda i: NGetRQ(
+                MessageID=i,
+                RequestedSOPClassUID=class_uid,
+                RequestedSOPInstanceUID=instance_uid,
+                AttributeIdentifierList=tags,
+            ),
+            None,
+        )
+        return self._result(received, reply=True)
+
+    async def send_n_set(
+        self,
+        dataset: Dataset,
+        class_uid: str,
+        instance_uid: str,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """N-SET: (status Dataset, Attribute List Dataset or None)."""
+        ctx = self._context_for(class_uid, meta_uid)
+        received = await self._request(
+            ctx,
+            lambda i: NSetRQ(
+                MessageID=i, RequestedSOPClassUID=class_uid, RequestedSOPInstanceUID=instance_uid
+            ),
+            dataset,
+        )
+        return self._result(received, reply=True)
+
+    # -- release and abort ------------------------------------------------------------
+
+    def _on_release_rq(self, collision: bool) -> None:
+        if collision:
+            if self.is_requestor:  # PS3.8 7.2.2: the requestor answers first
+                self._respond_release()
+            return  # the acceptor answers after the requestor's A-RELEASE-RP
+        if self._running or self._pending:
+            self._release_pending = True  # answer once in-flight requests are done
+        else:
+            self._respond_release()
+
+    def _respond_release(self) -> None:
+        if self.proto is None or self.proto.is_closed:
+            return
+        try:
+            self.ul.respond_release(self.loop.time())
+        except LocalProtocolError:
+            return
+        self.proto.flush()
+        if self.ul.state in (State.STA13, State.STA1):
+            self._mark_released()
+
+    def _on_release_rp(self) -> None:
+        if self.ul.state is State.STA12:  # release collision, acceptor side
+            self._respond_release()
+        self._mark_released()
+
+    def _mark_released(self) -> None:
+        if not self.is_released:
+            self.is_released = True
+            self.is_established = False
+            self._end_reason = AssociationAbortedError("the association was released")
+            self._notify(evt.EVT_RELEASED)
+            self._fail_outstanding()
+
+    def _on_aborted(self, ev: Aborted) -> None:
+        self._mark_aborted(f"association aborted ({ev.cause})", ev.source, ev.reason)
+
+    def _mark_aborted(self, why: str, source: int | None, reason: int | None) -> None:
+        if self.is_aborted or self.is_released:
+            return
+        self.is_aborted = True
+        was_established = self.is_established
+        self.is_established = False
+        err = AssociationAbortedError(why, source=source, reason=reason)
+        if self._end_reason is None:
+            self._end_reason = err
+        if not self._established.done():
+            self._established.set_exception(self._end_reason)
+        self._fail_outstanding()
+        if was_established or not self.is_rejected:
+            self._notify(evt.EVT_ABORTED)
+
+    def _protocol_abort(self, exc: AiodimseError) -> None:
+        log.warning("protocol error from %s: %s", self.requestor.address or "peer", exc)
+        source = getattr(exc, "abort_source", 2)
+        reason = getattr(exc, "abort_reason", 0)
+        self.abort(source=source, reason=reason)
+
+    def _end_error(self) -> AssociationError:
+        return self._end_reason or AssociationAbortedError("the association has ended")
+
+    def _fail_outstanding(self) -> None:
+        err = self._end_error()
+        for out in self._outstanding.values():
+            if out.timer is not None:
+                out.timer.cancel()
+            if not out.future.done():
+                out.future.set_exception(err)
+        self._outstanding.clear()
+        while self._invoke_waiters:
+            waiter = self._invoke_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _finish(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._check_idle_all()
+        if not self._established.done():
+            self._established.set_exception(self._end_error())
+        self._fail_outstanding()
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+    def _check_idle_all(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def release(self) -> None:
+        """Release the association and wait until it has ended (ACSE timeout bound)."""
+        if self._ended.done():
+            return
+        if self.is_established and self.proto is not None and not self.proto.is_closed:
+            with contextlib.suppress(LocalProtocolError):  # already releasing
+                self.ul.request_release(self.loop.time())
+            self.proto.flush()
+        await asyncio.shield(self._ended)
+
+    def abort(self, *, source: int = 0, reason: int = 0) -> None:
+        """Abort at once: send A-ABORT and close; outstanding requests fail."""
+        if self.proto is None or self.proto.is_closed:
+            self._mark_aborted("association aborted (local)", source, reason)
+            return
+        with contextlib.suppress(LocalProtocolError):  # already aborted or closing
+            self.ul.abort(self.loop.time(), source=source, reason=reason)
+        self._mark_aborted("association aborted (local)", source, reason)
+        self.proto.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        await asyncio.shield(self._ended)
+
+    @property
+    def is_alive(self) -> bool:
+        return not self._ended.done()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled or queued, plus our requests awaiting a response."""
+        return self._running + len(self._pending) + len(self._outstanding)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _track(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _notify(self, event_type: evt.EventType, **extra: Any) -> None:
+        bound = self.handlers.get(event_type)
+        if not bound:
+            return
+        event = Event(self, event_type, extra=extra)
+        for b in bound:
+            self._track(self.loop.create_task(self._run_notification(b, event)))
+
+    @staticmethod
+    async def _run_notification(bound: Any, event: Event) -> None:
+        try:
+            await call_handler(bound, event)
+        except Exception:
+            log.exception("%s handler raised", event.name)

@@ -1,0 +1,202 @@
+"""Per-service rules for incoming requests: which event, which response, what fields.
+
+Kept apart from the association so that the handler contract can be read (and
+tested) without sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from . import evt
+from .dimse.messages import (
+    CEchoRQ,
+    CEchoRSP,
+    DIMSEMessage,
+    NActionRQ,
+    NActionRSP,
+    NCreateRQ,
+    NCreateRSP,
+    NDeleteRQ,
+    NDeleteRSP,
+    NEventReportRQ,
+    NEventReportRSP,
+    NGetRQ,
+    NGetRSP,
+    NSetRQ,
+    NSetRSP,
+)
+from .outcome import Outcome, resolve
+from .presentation import PresentationContext
+from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
+
+__all__ = [
+    "RequestKind",
+    "kind_of",
+    "build_response",
+    "failure_response",
+    "status_dataset",
+]
+
+log = logging.getLogger("aiodimse.handlers")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKind:
+    """How one request type is served."""
+
+    event: evt.EventType
+    with_dataset: bool  # the handler returns (status, dataset), not a status alone
+    default_result: object  # when no handler is bound
+    failure_result: object  # when the handler raises
+
+
+_FAILED_PAIR = (PROCESSING_FAILURE, None)
+
+_KINDS: dict[type[DIMSEMessage], RequestKind] = {
+    # Every DICOM node answers Verification: success when no handler is bound.
+    CEchoRQ: RequestKind(evt.EVT_C_ECHO, False, SUCCESS, PROCESSING_FAILURE),
+    NActionRQ: RequestKind(evt.EVT_N_ACTION, True, _FAILED_PAIR, _FAILED_PAIR),
+    NCreateRQ: RequestKind(evt.EVT_N_CREATE, True, _FAILED_PAIR, _FAILED_PAIR),
+    NDeleteRQ: RequestKind(evt.EVT_N_DELETE, False, PROCESSING_FAILURE, PROCESSING_FAILURE),
+    NEventReportRQ: RequestKind(evt.EVT_N_EVENT_REPORT, True, _FAILED_PAIR, _FAILED_PAIR),
+    NGetRQ: RequestKind(evt.EVT_N_GET, True, _FAILED_PAIR, _FAILED_PAIR),
+    NSetRQ: RequestKind(evt.EVT_N_SET, True, _FAILED_PAIR, _FAILED_PAIR),
+}
+
+_RESPONSE_FOR: dict[int, type[DIMSEMessage]] = {
+    0x0030: CEchoRSP,
+    0x0100: NEventReportRSP,
+    0x0110: NGetRSP,
+    0x0120: NSetRSP,
+    0x0130: NActionRSP,
+    0x0140: NCreateRSP,
+    0x0150: NDeleteRSP,
+}
+
+_FIELDS: dict[type[DIMSEMessage], frozenset[str]] = {
+    cls: frozenset(name for name, _vr, _m in cls._field_specs) for cls in _RESPONSE_FOR.values()
+}
+
+
+def kind_of(message: object) -> RequestKind | None:
+    """The serving rules of a request message; None for responses and C-CANCEL."""
+    return _KINDS.get(type(message))  # type: ignore[arg-type]
+
+
+def _new_instance_uid(result: object, fields: dict[str, Any]) -> str | None:
+    """N-CREATE without a requested UID: where the handler put the new one."""
+    uid = fields.pop("AffectedSOPInstanceUID", None)
+    if uid:
+        return str(uid)
+    if isinstance(result, (tuple, list)) and len(result) == 2:
+        reply = result[1]
+        if isinstance(reply, Dataset):
+            if "AffectedSOPInstanceUID" in reply:
+                uid = str(reply.AffectedSOPInstanceUID)
+                del reply.AffectedSOPInstanceUID  # a command element, not an attribute
+                return uid
+            if "SOPInstanceUID" in reply:
+                return str(reply.SOPInstanceUID)
+    return None
+
+
+def build_response(
+    kind: RequestKind,
+    request: Any,
+    result: object,
+    context: PresentationContext,
+    encode: Callable[[Dataset], bytes],
+) -> tuple[DIMSEMessage, bytes | None]:
+    """The response message and encoded data set for a handler's result."""
+    outcome: Outcome = resolve(result, with_dataset=kind.with_dataset, encode=encode)
+    status, fields, data = outcome.status, dict(outcome.fields), outcome.dataset
+    rsp_cls = _RESPONSE_FOR[request.command_field]
+    allowed = _FIELDS[rsp_cls]
+    kw: dict[str, Any] = {
+        "MessageIDBeingRespondedTo": request.MessageID,
+        "Status": status,
+    }
+    ok = code_to_category(status) in (Category.SUCCESS, Category.WARNING)
+    if type(request) is NCreateRQ:
+        kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
+        if request.AffectedSOPInstanceUID:
+            kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
+            fields.pop("AffectedSOPInstanceUID", None)
+        elif ok:
+            new_uid = _new_instance_uid(result, fields)
+            if new_uid is None:
+                log.error(
+                    "N-CREATE-RQ had no Affected SOP Instance UID and the handler gave none "
+                    "(status dataset or reply AffectedSOPInstanceUID/SOPInstanceUID): 0x0110"
+                )
+                kw["Status"], fields, data = PROCESSING_FAILURE, {}, None
+            else:
+                kw["AffectedSOPInstanceUID"] = new_uid
+                if data is not None and isinstance(result, (tuple, list)):
+                    data = encode(result[1])  # re-encode without the command element
+    elif type(request) in (CEchoRQ, NEventReportRQ):
+        kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
+        if type(request) is NEventReportRQ:
+            kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
+            kw["EventTypeID"] = request.EventTypeID
+    else:
+        kw["AffectedSOPClassUID"] = request.RequestedSOPClassUID
+        kw["AffectedSOPInstanceUID"] = request.RequestedSOPInstanceUID
+        if type(request) is NActionRQ:
+            kw["ActionTypeID"] = request.ActionTypeID
+    for name, value in fields.items():
+        if name in allowed and name not in kw:
+            kw[name] = _field_value(name, value)
+    if not rsp_cls.dataset_allowed:
+        data = None
+    return rsp_cls(**kw), data
+
+
+def _field_value(name: str, value: Any) -> Any:
+    if name in ("OffendingElement", "AttributeIdentifierList"):
+        if isinstance(value, (list, tuple)):
+            return tuple(int(v) for v in value)
+        return (int(value),)
+    if name == "ErrorID":
+        return int(value)
+    return str(value)
+
+
+def failure_response(command_field: int, message_id: int, status: int) -> DIMSEMessage | None:
+    """A bare failure response to a request we could not decode, where one exists."""
+    rsp_cls = _RESPONSE_FOR.get(command_field)
+    if rsp_cls is None:
+        return None
+    return rsp_cls(MessageIDBeingRespondedTo=message_id, Status=status)  # type: ignore[call-arg]
+
+
+_STATUS_KEYWORDS = (
+    "Status",
+    "ErrorComment",
+    "ErrorID",
+    "OffendingElement",
+    "AttributeIdentifierList",
+    "AffectedSOPClassUID",
+    "AffectedSOPInstanceUID",
+    "ActionTypeID",
+    "EventTypeID",
+)
+
+
+def status_dataset(response: Any) -> Dataset:
+    """The status Dataset that ``send_*`` returns, as pynetdicom's, from a response."""
+    ds = Dataset()
+    for keyword in _STATUS_KEYWORDS:
+        value = getattr(response, keyword, None)
+        if value is None:
+            continue
+        if keyword in ("OffendingElement", "AttributeIdentifierList"):
+            value = list(value)
+        setattr(ds, keyword, value)
+    return ds

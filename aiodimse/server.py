@@ -1,0 +1,151 @@
+"""A listening SCP: one protocol and association per accepted connection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .acceptor import decide
+from .aio.protocol import DULProtocol
+from .association import Association
+from .handlers import Handlers
+from .presentation import SupportedContext
+from .ul.config import ULConfig
+from .ul.machine import UpperLayer
+
+if TYPE_CHECKING:
+    from .ae import AE
+
+__all__ = ["Server"]
+
+log = logging.getLogger("aiodimse.server")
+
+
+class Server:
+    """A running SCP. Use ``async with``, or ``close()`` then ``wait_closed()``.
+
+    ``shutdown(grace)`` is the graceful stop: no new connections, in-flight requests
+    may finish until ``grace`` seconds have passed, then what is left is aborted.
+    """
+
+    def __init__(
+        self,
+        ae: AE,
+        *,
+        handlers: Handlers,
+        ae_title: str,
+        contexts: dict[str, SupportedContext],
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self.ae = ae
+        self.handlers = handlers
+        self.ae_title = ae_title
+        self.contexts = contexts
+        self.ssl_context = ssl_context
+        self._server: asyncio.base_events.Server | None = None
+        self._associations: set[Association] = set()
+        self._closing = False
+        self._loop = asyncio.get_running_loop()
+        self._ul_config = ULConfig(
+            artim_timeout=ae.artim_timeout,
+            associate_timeout=ae.acse_timeout,
+            release_timeout=ae.acse_timeout,
+            max_pdata_cap=ae.max_pdata_cap,
+        )
+
+    async def listen(
+        self, address: tuple[str, int], *, reuse_port: bool = False, backlog: int = 1024
+    ) -> None:
+        host, port = address
+        self._server = await self._loop.create_server(
+            self._new_connection,
+            host,
+            port,
+            ssl=self.ssl_context,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
+            backlog=backlog,
+        )
+        log.info("listening on %s:%d as %s", host, self.port, self.ae_title)
+
+    def _new_connection(self) -> DULProtocol:
+        ul = UpperLayer(requestor=False, config=self._ul_config)
+        assoc = Association(
+            self.ae, is_requestor=False, handlers=self.handlers, ul=ul, loop=self._loop
+        )
+        assoc.server = self
+        assoc.decide = decide
+        assoc.over_limit = len(self._associations) >= self.ae.maximum_associations
+        self._associations.add(assoc)
+        assoc.on_end(self._associations.discard)
+        return DULProtocol(ul, assoc, self._loop)
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the server is not listening")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def active_associations(self) -> list[Association]:
+        """Associations that are established now."""
+        return [a for a in self._associations if a.is_established]
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._associations)
+
+    def is_serving(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    def close(self) -> None:
+        """Stop accepting new connections; established associations go on."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the listener and every association have ended."""
+        if self._server is not None:
+            self._server.close()
+        while self._associations:
+            await asyncio.gather(
+                *(a.wait_closed() for a in list(self._associations)), return_exceptions=True
+            )
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            raise RuntimeError("the server is not listening")
+        await self._server.serve_forever()
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Graceful stop: let in-flight requests finish within ``grace`` s, abort the rest."""
+        self.close()
+        deadline = self._loop.time() + grace
+        for assoc in list(self._associations):
+            assoc.draining = True
+        while self._loop.time() < deadline and any(
+            a.in_flight for a in self._associations
+        ):
+            waiters = [a.wait_idle() for a in self._associations if a.in_flight]
+            remaining = deadline - self._loop.time()
+            await asyncio.wait(
+                [asyncio.ensure_future(w) for w in waiters], timeout=max(remaining, 0)
+            )
+        for assoc in list(self._associations):
+            assoc.abort()
+        await asyncio.wait_for(self.wait_closed(), timeout=max(self.ae.artim_timeout, 1.0))
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown(grace=5.0 if exc_type is None else 0.0)
