@@ -1,0 +1,68 @@
+"""Table 9-10 as data: its shape, and a diff against pynetdicom's independent copy."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiodimse.ul import TRANSITIONS, Action, Event, State
+from aiodimse.ul.actions import ACTIONS
+
+CONNECTED = set(State) - {State.STA1, State.STA4}
+PDU_EVENTS = {
+    Event.EVT3,
+    Event.EVT4,
+    Event.EVT6,
+    Event.EVT10,
+    Event.EVT12,
+    Event.EVT13,
+    Event.EVT16,
+    Event.EVT19,
+}
+
+
+def test_cell_count_and_types() -> None:
+    assert len(TRANSITIONS) == 123
+    for (state, event), action in TRANSITIONS.items():
+        assert isinstance(state, State)
+        assert isinstance(event, Event)
+        assert isinstance(action, Action)
+
+
+def test_every_pdu_event_has_a_cell_in_every_connected_state() -> None:
+    for state in CONNECTED:
+        for event in PDU_EVENTS | {Event.EVT17}:
+            assert (state, event) in TRANSITIONS, (state, event)
+
+
+def test_no_pdu_cells_without_a_connection() -> None:
+    for state in (State.STA1, State.STA4):
+        for event in PDU_EVENTS:
+            assert (state, event) not in TRANSITIONS
+
+
+def test_artim_only_in_sta2_and_sta13() -> None:
+    states = {s for (s, e) in TRANSITIONS if e is Event.EVT18}
+    assert states == {State.STA2, State.STA13}
+
+
+def test_every_action_is_used_and_implemented() -> None:
+    assert set(TRANSITIONS.values()) == set(Action)
+    assert set(ACTIONS) == set(Action)
+
+
+def test_matches_pynetdicom_table() -> None:
+    fsm = pytest.importorskip("pynetdicom.fsm")
+    theirs = dict(fsm.TRANSITION_TABLE)
+    ours = {(f"Evt{e.value}", f"Sta{s.value}"): a.value for (s, e), a in TRANSITIONS.items()}
+    assert ours == theirs
+
+
+def test_descriptions() -> None:
+    assert State.STA13.description.startswith("Awaiting Transport Connection Close")
+    assert Event.EVT18.description.startswith("ARTIM timer expired")
+    assert "Sta13" in Action.AA_8.description
+    assert all(s.description for s in State)
+    assert all(e.description for e in Event)
+    assert all(a.description for a in Action)
+    assert Event.EVT15.is_local_primitive
+    assert not Event.EVT16.is_local_primitive
