@@ -113,9 +113,11 @@ class DIMSEMessage:
     _field_specs: ClassVar[tuple[tuple[str, str, bool], ...]] = ()
 
     def __post_init__(self) -> None:
-        for name, vr, _mandatory in self._field_specs:
+        for name, vr, mandatory in self._field_specs:
             value = getattr(self, name)
             if value is None:
+                if mandatory:
+                    raise ValueError(f"{type(self).__name__}.{name} is mandatory")
                 continue
             if vr == "US":
                 _check_us(name, value)
