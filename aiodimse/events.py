@@ -133,3 +133,26 @@ class Event:
             raise AttributeError(f"{self.event.name} events have no attribute_identifiers")
         tags = getattr(self.request, "AttributeIdentifierList", None) or ()
         return [Tag(t) for t in tags]
+
+    # -- EVT_USER_ID (pynetdicom's names) ---------------------------------------------
+
+    def _identity(self) -> Any:
+        if self.event is not evt.EVT_USER_ID:
+            raise AttributeError(f"{self.event.name} events have no user identity")
+        return self.request
+
+    @property
+    def user_id_type(self) -> int:
+        """EVT_USER_ID: 1 username, 2 username+passcode, 3 Kerberos, 4 SAML, 5 JWT."""
+        return int(self._identity().identity_type)
+
+    @property
+    def primary_field(self) -> bytes:
+        """EVT_USER_ID: the username, ticket, assertion or token."""
+        return bytes(self._identity().primary_field)
+
+    @property
+    def secondary_field(self) -> bytes | None:
+        """EVT_USER_ID: the passcode (type 2 only), else None."""
+        value = bytes(self._identity().secondary_field)
+        return value or None
