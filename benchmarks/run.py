@@ -1,0 +1,700 @@
+"""The benchmark suite of issue 4: every contender side by side, ratios back to back.
+
+    python3 benchmarks/run.py [--quick] [--only ROW] [--json out.json] [--no-pin]
+
+Rows (``--only`` takes a row or a prefix: ``1``, ``1c``, ``5``...):
+  1  one association, sequential N-ACTION (1 / 10 / 1000 referenced instances); C-ECHO
+  2  the same with a handler that reads every referenced instance
+  3  associate + release per second
+  4  10 associations, asynchronous operations window 8
+  5  100 and 1000 concurrent associations x 20 N-ACTIONs
+  6  10,000 idle associations: established, RSS each, idle CPU, still answering C-ECHO
+  7  SCU side: aiodimse's and pynetdicom's SCU against the ceiling, vs the raw generator
+
+Servers run pinned to CPU 0 and the load on CPU 1 (when there are two). Each row
+reports the median of its runs. Targets are printed, never enforced. Results go to
+benchmarks/results/latest.md and a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python3 benchmarks/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import pdus
+from benchmarks.load import LoadResult, LoadSpec, measure, percentile
+from benchmarks.procs import (
+    REPO,
+    LineReader,
+    NotAvailable,
+    ServerProcess,
+    cpu_count,
+    pin,
+    raise_nofile,
+    server,
+    stop_process,
+)
+
+RESULTS = REPO / "benchmarks" / "results"
+PYN_REF = "pynetdicom+nodelay"
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    ceiling: str = "ceiling"  # the ceiling of the same event loop
+    floor: bool = False  # raw TCP ping-pong instead of DICOM
+    client: bool = False  # row 7: an SCU script instead of a server
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+CEILING = Contender("ceiling", "benchmarks.servers.ceiling", ("--loop", "asyncio"))
+CEILING_UV = Contender(
+    "ceiling-uvloop", "benchmarks.servers.ceiling", ("--loop", "uvloop"), ceiling="ceiling-uvloop"
+)
+FLOOR = Contender(
+    "floor (tcp ping-pong)", "benchmarks.servers.pingpong", ("--loop", "asyncio"), floor=True
+)
+PYN = Contender("pynetdicom", "benchmarks.servers.pynetdicom_scp")
+PYN_ND = Contender(PYN_REF, "benchmarks.servers.pynetdicom_scp", ("--nodelay",))
+AIO = Contender("aiodimse", "benchmarks.servers.aiodimse_scp", ("--loop", "asyncio"))
+AIO_UV = Contender(
+    "aiodimse-uvloop",
+    "benchmarks.servers.aiodimse_scp",
+    ("--loop", "uvloop"),
+    ceiling="ceiling-uvloop",
+)
+
+
+def _read_all(c: Contender) -> Contender:
+    return replace(c, name=c.name + " read-all", args=(*c.args, "--read-all"))
+
+
+def server_contenders(*, floor: bool, read_all: bool = False) -> list[Contender]:
+    uv = _has_uvloop()
+    out = [CEILING] + ([CEILING_UV] if uv else [])
+    if floor:
+        out.append(FLOOR)
+    dicom = [PYN, PYN_ND, AIO] + ([AIO_UV] if uv else [])
+    out += [_read_all(c) for c in dicom] if read_all else dicom
+    return out
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    title: str
+    group: str  # rows of a group share their servers
+    spec: LoadSpec
+    contenders: list[Contender]
+    isolated: bool = False  # one contender at a time, fresh server per contender
+    runs: int = 3
+    procs: int = 1
+    idle_seconds: float = 0.0
+    ref: str = PYN_REF  # the pynetdicom column's reference
+    note: str = ""
+    target: str = ""
+
+
+@dataclass
+class Outcome:
+    row: str
+    contender: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    na: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def build_rows(quick: bool) -> list[Row]:
+    dur = 1.0 if quick else 3.0
+    runs = 3
+    big = 10_000
+    base = LoadSpec(duration=dur, op_timeout=10.0, setup_timeout=20.0)
+    rows: list[Row] = []
+    for sub, refs in (("a", 1), ("b", 10), ("c", 1000)):
+        rows.append(
+            Row(
+                f"1{sub}",
+                f"1 association, sequential N-ACTION, {refs} referenced instance(s)",
+                "1",
+                replace(base, n_refs=refs),
+                server_contenders(floor=True),
+                runs=runs,
+                target="server >= 0.7x ceiling",
+            )
+        )
+    rows.append(
+        Row(
+            "1d",
+            "1 association, sequential C-ECHO",
+            "1",
+            replace(base, op="echo"),
+            server_contenders(floor=True),
+            runs=runs,
+            target="server >= 0.7x ceiling",
+        )
+    )
+    for sub, refs in (("a", 1), ("b", 10), ("c", 1000)):
+        rows.append(
+            Row(
+                f"2{sub}",
+                f"handler reads every referenced instance, {refs} instance(s)",
+                "2",
+                replace(base, n_refs=refs),
+                server_contenders(floor=False, read_all=True),
+                runs=runs,
+                ref=PYN_REF + " read-all",
+                target=">= 10x pynetdicom with the same handler (at 1000)" if refs == 1000 else "",
+            )
+        )
+    rows.append(
+        Row(
+            "3",
+            "associate + release, 1 lane",
+            "3",
+            replace(base, mode="assoc"),
+            server_contenders(floor=False),
+            runs=runs,
+            target="server >= 0.7x ceiling",
+        )
+    )
+    rows.append(
+        Row(
+            "4",
+            "10 associations, async ops window 8 proposed",
+            "4",
+            replace(base, n_assoc=10, window=8, propose_window=8),
+            server_contenders(floor=True),
+            runs=runs,
+            note="window = what the acceptor granted (pynetdicom grants 1: no async ops)",
+            target="server >= 0.7x ceiling",
+        )
+    )
+    for sub, n in (("a", 100), ("b", 1000)):
+        rows.append(
+            Row(
+                f"5{sub}",
+                f"{n} concurrent associations x 20 N-ACTIONs",
+                f"5{sub}",
+                replace(
+                    base,
+                    n_assoc=n,
+                    per_assoc=20,
+                    duration=8.0 if quick else 20.0,
+                    setup_timeout=20.0 if quick else 40.0,
+                ),
+                server_contenders(floor=True),
+                isolated=True,
+                runs=runs,
+                note="rate over the request phase (set-up excluded); time-capped",
+                target="server >= 0.7x ceiling; CPU/op <= 2x ceiling's",
+            )
+        )
+    rows.append(
+        Row(
+            "6",
+            f"{big} idle associations, then one C-ECHO on each",
+            "6",
+            replace(
+                base,
+                mode="idle",
+                n_assoc=big,
+                duration=10.0,
+                setup_timeout=25.0 if quick else 45.0,
+                keep_latencies=False,
+                connect_concurrency=256,
+            ),
+            server_contenders(floor=False),
+            isolated=True,
+            runs=1 if quick else 3,
+            procs=2,
+            idle_seconds=3.0,
+            note="set-up time-capped; pynetdicom is expected to fail beyond a few hundred",
+            target=f"all {big} established + answering, < 10 kB RSS each, ~0 idle CPU",
+        )
+    )
+    scu = [
+        Contender("raw generator", "benchmarks.load", client=True),
+        Contender("pynetdicom SCU", "benchmarks.clients.pynetdicom_scu", client=True),
+        Contender(
+            "aiodimse SCU", "benchmarks.clients.aiodimse_scu", ("--loop", "asyncio"), client=True
+        ),
+    ]
+    if _has_uvloop():
+        scu.append(
+            Contender(
+                "aiodimse SCU uvloop",
+                "benchmarks.clients.aiodimse_scu",
+                ("--loop", "uvloop"),
+                client=True,
+            )
+        )
+    for sub, op in (("a", "naction"), ("b", "echo")):
+        rows.append(
+            Row(
+                f"7{sub}",
+                "SCU side, 1 association, sequential "
+                + ("N-ACTION (1 instance)" if op == "naction" else "C-ECHO")
+                + " against the ceiling",
+                "7",
+                replace(base, op=op),
+                scu,
+                runs=runs,
+                ref="pynetdicom SCU",
+                target="aiodimse SCU >= 0.5x raw generator",
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------
+# running
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        two = cpu_count() >= 2 and not args.no_pin
+        self.server_cpus: set[int] | None = {0} if two else None
+        self.gen_cpus: set[int] | None = {1} if two else None
+        self.outcomes: dict[tuple[str, str], Outcome] = {}
+
+    def outcome(self, row: Row, c: Contender) -> Outcome:
+        return self.outcomes.setdefault((row.id, c.name), Outcome(row.id, c.name))
+
+    def log(self, msg: str) -> None:
+        print(msg, flush=True)
+
+    @contextlib.contextmanager
+    def start(self, c: Contender) -> Iterator[ServerProcess]:
+        with server(c.name.replace(" ", "_"), c.module, list(c.args), cpus=self.server_cpus) as sp:
+            yield sp
+
+    def spec_for(self, row: Row, c: Contender, port: int) -> LoadSpec:
+        spec = replace(row.spec, port=port)
+        if c.floor:
+            req = pdus.c_echo_rq() if spec.op == "echo" else pdus.n_action_rq(spec.n_refs)
+            rsp = pdus.c_echo_rsp() if spec.op == "echo" else pdus.n_action_rsp()
+            spec = replace(spec, mode="ping", ping_req=len(req), ping_rsp=len(rsp))
+        return spec
+
+    def one_run(self, row: Row, c: Contender, sp: ServerProcess) -> None:
+        out = self.outcome(row, c)
+        if out.na:
+            return
+        try:
+            res = measure(
+                self.spec_for(row, c, sp.port),
+                server_pid=sp.pid,
+                procs=row.procs,
+                cpus=self.gen_cpus,
+                idle_seconds=row.idle_seconds,
+            )
+        except (TimeoutError, EOFError, NotAvailable, OSError, ValueError) as exc:
+            out.na = f"load failed: {exc!r}"
+            self.log(f"  {row.id} {c.name}: n/a ({out.na})")
+            return
+        res.extra["server_threads"] = sp.threads()
+        res.extra["server_alive"] = sp.alive()
+        out.runs.append(res.as_dict())
+        self.log(
+            f"  {row.id} {c.name:32s} {res.rate:10.1f}/s ok={res.ok} fail={res.failures}"
+            f" p50={res.p50_ms:.3f}ms srv={res.server_cpu_us_per_op:.0f}us/op"
+            f" gen={res.gen_cpu_pct:.0f}% est={res.established} win={res.window}"
+        )
+
+    def run_group(self, rows: list[Row]) -> None:
+        first = rows[0]
+        if first.contenders[0].client:
+            self.run_clients(rows)
+        elif first.isolated:
+            for c in first.contenders:
+                for row in rows:
+                    for _ in range(row.runs):
+                        self._isolated_run(row, c)
+        else:
+            with contextlib.ExitStack() as stack:
+                live: list[tuple[Contender, ServerProcess]] = []
+                for c in first.contenders:
+                    try:
+                        live.append((c, stack.enter_context(self.start(c))))
+                    except NotAvailable as exc:
+                        for row in rows:
+                            self.outcome(row, c).na = str(exc)
+                        self.log(f"  {c.name}: n/a ({exc})")
+                for row in rows:
+                    for _ in range(row.runs):  # interleaved: ratios measured back to back
+                        for c, sp in live:
+                            self.one_run(row, c, sp)
+
+    def _isolated_run(self, row: Row, c: Contender) -> None:
+        out = self.outcome(row, c)
+        if out.na:
+            return
+        try:
+            with self.start(c) as sp:
+                self.one_run(row, c, sp)
+        except NotAvailable as exc:
+            out.na = str(exc)
+            self.log(f"  {row.id} {c.name}: n/a ({exc})")
+
+    def run_clients(self, rows: list[Row]) -> None:
+        try:
+            with self.start(CEILING) as sp:
+                for row in rows:
+                    for _ in range(row.runs):
+                        for c in row.contenders:
+                            if c.module == "benchmarks.load":
+                                self.one_run(row, c, sp)
+                            else:
+                                self.client_run(row, c, sp)
+        except NotAvailable as exc:
+            for row in rows:
+                for c in row.contenders:
+                    self.outcome(row, c).na = f"ceiling: {exc}"
+
+    def client_run(self, row: Row, c: Contender, sp: ServerProcess) -> None:
+        out = self.outcome(row, c)
+        if out.na:
+            return
+        spec = row.spec
+        cmd = [
+            sys.executable,
+            "-m",
+            c.module,
+            "--port",
+            str(sp.port),
+            "--op",
+            spec.op,
+            "--refs",
+            str(spec.n_refs),
+            "--duration",
+            str(spec.duration),
+            *c.args,
+        ]
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            pin(proc.pid, self.gen_cpus)
+            assert proc.stdout is not None
+            reader = LineReader(proc.stdout)
+            reader.expect("READY", time.monotonic() + 30)
+            s0, w0 = sp.cpu(), time.monotonic()
+            done = json.loads(reader.expect("DONE", time.monotonic() + spec.duration + 30))
+            s1, w1 = sp.cpu(), time.monotonic()
+        except NotAvailable as exc:
+            out.na = str(exc)
+            self.log(f"  {row.id} {c.name}: n/a ({exc})")
+            return
+        except (TimeoutError, EOFError, ValueError) as exc:
+            err = ""
+            if proc.poll() is not None and proc.stderr is not None:
+                err = proc.stderr.read()[-300:].strip().replace("\n", " | ")
+            out.na = f"client failed: {exc!r} {err}"
+            self.log(f"  {row.id} {c.name}: n/a ({out.na})")
+            return
+        finally:
+            stop_process(proc)
+            if proc.stderr is not None:
+                proc.stderr.close()
+        res = LoadResult(ok=done["ok"], failures=done["failures"], errors=done["errors"])
+        res.elapsed = max(done["t1"] - done["t0"], 1e-9)
+        res.rate = res.ok / res.elapsed
+        res.gen_cpu_pct = 100 * done["cpu"] / res.elapsed
+        lat = sorted(done["lat_us"])
+        res.p50_ms, res.p99_ms = percentile(lat, 0.5) / 1000, percentile(lat, 0.99) / 1000
+        res.server_cpu_us_per_op = 1e6 * (s1 - s0) / max(res.ok, 1)
+        res.server_cpu_pct = 100 * (s1 - s0) / max(w1 - w0, 1e-9)
+        res.server_hwm_kb = sp.hwm_kb()
+        out.runs.append(res.as_dict())
+        self.log(
+            f"  {row.id} {c.name:32s} {res.rate:10.1f}/s ok={res.ok} fail={res.failures}"
+            f" p50={res.p50_ms:.3f}ms client-cpu={res.gen_cpu_pct:.0f}%"
+        )
+
+
+# ---------------------------------------------------------------------------------
+# summarising
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    vals = [float(r[key]) for r in runs if r.get(key) is not None and not math.isnan(float(r[key]))]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def summarise(row: Row, out: Outcome) -> dict[str, Any]:
+    runs = out.runs
+    s: dict[str, Any] = {"runs": len(runs)}
+    if not runs:
+        return s
+    for key in (
+        "rate",
+        "p50_ms",
+        "p99_ms",
+        "server_cpu_us_per_op",
+        "gen_cpu_pct",
+        "server_cpu_pct",
+        "idle_cpu_pct",
+    ):
+        s[key] = _median(runs, key)
+    s["failures"] = sum(int(r["failures"]) for r in runs)
+    s["ok"] = sum(int(r["ok"]) for r in runs)
+    s["window"] = min(int(r["window"]) for r in runs)
+    s["hwm_mb"] = max(int(r["server_hwm_kb"]) for r in runs) / 1024
+    s["errors"] = sorted({e for r in runs for e in r["errors"]})[:3]
+    if row.spec.mode == "idle":
+        s["established"] = statistics.median(int(r["established"]) for r in runs)
+        s["answering"] = statistics.median(int(r["ok"]) for r in runs)
+        per = [
+            (r["server_rss_established_kb"] - r["server_rss_before_kb"]) / r["established"]
+            for r in runs
+            if r["established"] > 0 and r["server_rss_established_kb"] > 0
+        ]
+        s["kb_per_assoc"] = statistics.median(per) if per else float("nan")
+        s["threads"] = max(int(r["extra"].get("server_threads", -1)) for r in runs)
+    return s
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "-"
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or math.isnan(a) or math.isnan(b) or b <= 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def row_table(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> list[str]:
+    lines = [f"### Row {row.id}: {row.title}", ""]
+    if row.note:
+        lines += [f"_{row.note}_", ""]
+    summ = {
+        c.name: outcomes[(row.id, c.name)].summary
+        for c in row.contenders
+        if (row.id, c.name) in outcomes
+    }
+    ref = summ.get(row.ref, {}).get("rate")
+    if row.spec.mode == "idle":
+        lines += [
+            "| contender | established | answering C-ECHO | RSS/assoc kB | idle CPU % | threads"
+            " | peak RSS MB | failures |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for c in row.contenders:
+            o = outcomes.get((row.id, c.name))
+            if o is None:
+                continue
+            s = o.summary
+            if o.na or not s.get("runs"):
+                lines.append(f"| {c.name} | n/a ({o.na or 'no run'}) | | | | | | |")
+                continue
+            lines.append(
+                f"| {c.name} | {_fmt(s['established'], 0)} / {row.spec.n_assoc}"
+                f" | {_fmt(s['answering'], 0)}"
+                f" | {_fmt(s['kb_per_assoc'])} | {_fmt(s['idle_cpu_pct'])} | {s['threads']}"
+                f" | {_fmt(s['hwm_mb'])} | {s['failures']} |"
+            )
+    else:
+        first = "raw generator" if row.contenders[0].client else "ceiling"
+        lines += [
+            f"| contender | rate/s | x {first} | x {row.ref} | p50 ms | p99 ms | failures"
+            " | server CPU us/op | server peak RSS MB | load CPU % | window |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for c in row.contenders:
+            o = outcomes.get((row.id, c.name))
+            if o is None:
+                continue
+            s = o.summary
+            if o.na or not s.get("runs"):
+                lines.append(f"| {c.name} | n/a ({o.na or 'no run'}) | | | | | | | | | |")
+                continue
+            base_name = first if c.client else c.ceiling
+            base = summ.get(base_name, {}).get("rate")
+            lines.append(
+                f"| {c.name} | {_fmt(s['rate'])} | {_ratio(s['rate'], base)}"
+                f" | {_ratio(s['rate'], ref)}"
+                f" | {_fmt(s['p50_ms'], 3)} | {_fmt(s['p99_ms'], 3)} | {s['failures']}"
+                f" | {_fmt(s['server_cpu_us_per_op'], 0)} | {_fmt(s['hwm_mb'])}"
+                f" | {_fmt(s['gen_cpu_pct'], 0)} | {s['window']} |"
+            )
+    if row.target:
+        lines += ["", f"Target: {row.target}."]
+    errs = [
+        f"{c.name}: {'; '.join(outcomes[(row.id, c.name)].summary.get('errors', []))}"
+        for c in row.contenders
+        if (row.id, c.name) in outcomes and outcomes[(row.id, c.name)].summary.get("errors")
+    ]
+    if errs:
+        lines += ["", "Errors seen: " + " / ".join(errs)]
+    return [*lines, ""]
+
+
+def machine_info() -> dict[str, str]:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+
+    def ver(pkg: str) -> str:
+        try:
+            return importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    commit = ""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            check=False,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": model,
+        "cores": str(cpu_count()),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "pydicom": ver("pydicom"),
+        "pynetdicom": ver("pynetdicom"),
+        "aiodimse": ver("aiodimse"),
+        "uvloop": ver("uvloop"),
+        "commit": commit,
+    }
+
+
+def render(rows: list[Row], runner: Runner, info: dict[str, str], cmd: str, wall: float) -> str:
+    pinning = (
+        f"servers on CPU {sorted(runner.server_cpus)}, load on CPU {sorted(runner.gen_cpus)}"
+        if runner.server_cpus and runner.gen_cpus
+        else "not pinned"
+    )
+    lines = [
+        "# aiodimse benchmarks: latest run",
+        "",
+        f"Command: `{cmd}` ({wall:.0f} s). Machine: {info['cpu']}, {info['cores']} cores, "
+        f"Linux {info['kernel']}; Python {info['python']}, pydicom {info['pydicom']}, "
+        f"pynetdicom {info['pynetdicom']}, aiodimse {info['aiodimse']} ({info['commit']}), "
+        f"uvloop {info['uvloop']}; {info['date']}; {pinning}.",
+        "",
+        "Each rate is the median of the row's runs; contenders run back to back in the same "
+        "invocation, so read the ratios, not the absolute rates (shared, noisy machine). "
+        "`x ceiling` compares with the raw responder on the same event loop; "
+        f"`x {PYN_REF}` with pynetdicom given TCP_NODELAY (its fair best). "
+        "Server CPU is utime+stime of the server process over the measured phase. "
+        "Load CPU is the generator's, in % of one core (it must stay below 100).",
+        "",
+    ]
+    for row in rows:
+        lines += row_table(row, runner.outcomes)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="short runs (< 5 minutes)")
+    parser.add_argument("--only", action="append", help="row id or prefix (repeatable)")
+    parser.add_argument("--json", type=Path, default=None, help="JSON output path")
+    parser.add_argument("--md", type=Path, default=RESULTS / "latest.md", help="markdown output")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to CPUs")
+    args = parser.parse_args(argv)
+    raise_nofile()
+    all_rows = build_rows(args.quick)
+    rows = [r for r in all_rows if not args.only or any(r.id.startswith(o) for o in args.only)]
+    if not rows:
+        parser.error(f"no row matches {args.only}")
+    runner = Runner(args)
+    info = machine_info()
+    started = time.monotonic()
+    cmd = "python3 benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.group, []).append(row)
+    interrupted = False
+    try:
+        for gid, grows in groups.items():
+            runner.log(f"== group {gid}: {', '.join(r.id for r in grows)}")
+            runner.run_group(grows)
+    except KeyboardInterrupt:
+        interrupted = True
+        runner.log("interrupted: writing what was measured")
+    for row in rows:
+        for c in row.contenders:
+            if (row.id, c.name) in runner.outcomes:
+                o = runner.outcomes[(row.id, c.name)]
+                o.summary = summarise(row, o)
+    wall = time.monotonic() - started
+    md = render(rows, runner, info, cmd.strip(), wall)
+    args.md.parent.mkdir(parents=True, exist_ok=True)
+    args.md.write_text(md)
+    json_path = args.json or args.md.with_suffix(".json")
+    json_path.write_text(
+        json.dumps(
+            {
+                "machine": info,
+                "command": cmd,
+                "wall_seconds": wall,
+                "quick": args.quick,
+                "outcomes": [
+                    {
+                        "row": o.row,
+                        "contender": o.contender,
+                        "na": o.na,
+                        "summary": o.summary,
+                        "runs": o.runs,
+                    }
+                    for o in runner.outcomes.values()
+                ],
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    print()
+    print(md)
+    print(f"written: {args.md} {json_path} ({wall:.0f} s)")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
