@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
@@ -110,7 +110,6 @@ class ServiceUser:
     implementation_class_uid: str = ""
     implementation_version_name: str | None = None
     user_identity: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
@@ -125,6 +124,50 @@ class _Outstanding:
 
 class Association:
     """One association. Obtain it from ``AE.associate`` or in a server's handlers."""
+
+    __slots__ = (
+        "__weakref__",
+        "_assembler",
+        "_contexts",
+        "_end_reason",
+        "_ended",
+        "_established",
+        "_idle_timer",
+        "_idle_waiters",
+        "_invoke_limit",
+        "_invoke_waiters",
+        "_last_activity",
+        "_next_id",
+        "_outstanding",
+        "_peer_max_pdu",
+        "_pending",
+        "_perform_limit",
+        "_release_pending",
+        "_running",
+        "_tasks",
+        "accepted_contexts",
+        "acceptor",
+        "ae",
+        "decide",
+        "dimse_timeout",
+        "draining",
+        "handlers",
+        "interpret_accept",
+        "is_aborted",
+        "is_acceptor",
+        "is_established",
+        "is_rejected",
+        "is_released",
+        "is_requestor",
+        "loop",
+        "over_limit",
+        "proposal",
+        "proto",
+        "rejected_contexts",
+        "requestor",
+        "server",
+        "ul",
+    )
 
     def __init__(
         self,
@@ -158,10 +201,12 @@ class Association:
         self._perform_limit = 1
         self._next_id = 0
         self._outstanding: dict[int, _Outstanding] = {}
-        self._invoke_waiters: deque[asyncio.Future[None]] = deque()
-        self._pending: deque[ReceivedMessage] = deque()
+        # Created on first use: most associations never need them (memory per idle
+        # association is a scalability target).
+        self._invoke_waiters: deque[asyncio.Future[None]] | None = None
+        self._pending: deque[ReceivedMessage] | None = None
         self._running = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None
         self._release_pending = False
         self._established: asyncio.Future[None] = loop.create_future()
         self._ended: asyncio.Future[None] = loop.create_future()
@@ -353,6 +398,8 @@ class Association:
             self._check_idle()
             return
         if self._perform_limit and self._running >= self._perform_limit:
+            if self._pending is None:
+                self._pending = deque()
             self._pending.append(received)  # the peer overran the window: queue, stay liberal
             return
         self._start_request(received, kind)
@@ -387,8 +434,9 @@ class Association:
             self._after_request()
 
     def _after_request(self) -> None:
-        while self._pending and (not self._perform_limit or self._running < self._perform_limit):
-            received = self._pending.popleft()
+        pending = self._pending
+        while pending and (not self._perform_limit or self._running < self._perform_limit):
+            received = pending.popleft()
             kind = kind_of(received.message)
             if kind is not None:
                 self._start_request(received, kind)
@@ -481,8 +529,9 @@ class Association:
         raise AssociationError("no free Message ID")  # pragma: no cover
 
     def _wake_invoker(self) -> None:
-        while self._invoke_waiters:
-            waiter = self._invoke_waiters.popleft()
+        waiters = self._invoke_waiters
+        while waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
@@ -496,6 +545,8 @@ class Association:
         data = encode_dataset(dataset, context.transfer_syntax) if dataset is not None else None
         while self._invoke_limit and len(self._outstanding) >= self._invoke_limit:
             waiter = self.loop.create_future()
+            if self._invoke_waiters is None:
+                self._invoke_waiters = deque()
             self._invoke_waiters.append(waiter)
             await waiter
             if self._ended.done():
@@ -753,8 +804,9 @@ class Association:
             if not out.future.done():
                 out.future.set_exception(err)
         self._outstanding.clear()
-        while self._invoke_waiters:
-            waiter = self._invoke_waiters.popleft()
+        waiters = self._invoke_waiters
+        while waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -806,11 +858,14 @@ class Association:
     @property
     def in_flight(self) -> int:
         """Requests being handled or queued, plus our requests awaiting a response."""
-        return self._running + len(self._pending) + len(self._outstanding)
+        pending = len(self._pending) if self._pending else 0
+        return self._running + pending + len(self._outstanding)
 
     # -- helpers ------------------------------------------------------------------------
 
     def _track(self, task: asyncio.Task[Any]) -> None:
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
