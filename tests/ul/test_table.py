@@ -66,3 +66,26 @@ def test_descriptions() -> None:
     assert all(a.description for a in Action)
     assert Event.EVT15.is_local_primitive
     assert not Event.EVT16.is_local_primitive
+
+
+def test_actions_are_pure_and_the_data_path_matches_them() -> None:
+    """DT-2/AR-6 run inline in receive_data; they must equal the action functions."""
+    from aiodimse.ul import DataIndication
+    from aiodimse.ul.actions import TimerOp
+    from aiodimse.wire.codec import decode_pdu
+
+    from .helpers import PDATA_BYTES, drive_to
+
+    pdu = decode_pdu(PDATA_BYTES)
+    for action, state in ((Action.DT_2, State.STA6), (Action.AR_6, State.STA7)):
+        effects = ACTIONS[action](state, Event.EVT10, pdu, True)
+        again = ACTIONS[action](state, Event.EVT10, pdu, True)
+        assert effects == again
+        assert effects.next_state is state
+        assert effects.send is None
+        assert effects.timer is TimerOp.KEEP
+        assert not effects.close
+        ul = drive_to(state, requestor=True)
+        assert ul.receive_data(PDATA_BYTES, 1.0) == [effects.indication]
+        assert effects.indication == DataIndication(pdu)
+        assert ul.state is state
