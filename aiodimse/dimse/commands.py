@@ -205,6 +205,7 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
     pos = 0
     found: dict[int, tuple[int, int]] = {}
     unpack = _HEADER.unpack_from
+    unpack_u16 = _U16.unpack_from
     framing: str | None = None
     while pos < end:
         if pos + 8 > end:
@@ -252,15 +253,19 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
         raise fail("CommandDataSetType (0000,0800) missing or malformed", _STATUS_MISSING_ATTRIBUTE)
 
     cls, fields = spec
-    values: dict[str, object] = {}
+    # Trusted construction: values are checked here, __post_init__ is skipped so
+    # that harmless peer oddities (e.g. a 70-char error comment) survive.
+    message = object.__new__(cls)
+    setattr_ = object.__setattr__
     for name, key, kind, element, mandatory in fields:
         loc = found.get(key)
         value: object = None
         if loc is not None and loc[1]:
             off, length = loc
             if kind == _KIND_US:
-                value = _read_us(data, off, length)
-                if value is None:
+                if length == 2:
+                    value = unpack_u16(data, off)[0]
+                else:
                     raise fail(
                         f"{name} (0000,{element:04X}) has length {length}, not 2",
                         _STATUS_MISTYPED_ARGUMENT,
@@ -293,13 +298,6 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
                 f"{cls.__name__} lacks mandatory {name} (0000,{element:04X})",
                 _STATUS_MISSING_ATTRIBUTE,
             )
-        values[name] = value
-
-    # Trusted construction: values were checked above, skip __post_init__ so that
-    # harmless peer oddities (e.g. a 70-char error comment) survive.
-    message = object.__new__(cls)
-    setattr_ = object.__setattr__
-    for name, value in values.items():
         setattr_(message, name, value)
     return DecodedCommand(
         message=message, has_dataset=data_set_type != NO_DATASET, data_set_type=data_set_type
