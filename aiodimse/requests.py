@@ -7,7 +7,7 @@ tested) without sockets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,17 +152,42 @@ def build_response(
             kw["ActionTypeID"] = request.ActionTypeID
     for name, value in fields.items():
         if name in allowed and name not in kw:
-            kw[name] = _field_value(name, value)
+            try:
+                kw[name] = _field_value(name, value)
+            except (TypeError, ValueError) as exc:
+                log.error("status field %s=%r unusable (%s): left out", name, value, exc)
     if not rsp_cls.dataset_allowed:
         data = None
-    return rsp_cls(**kw), data
+    try:
+        return rsp_cls(**kw), data
+    except (TypeError, ValueError) as exc:  # e.g. an ErrorComment over 64 characters
+        log.error("status fields unusable (%s): sent without them", exc)
+    bare = {k: kw[k] for k in _BARE_RESPONSE_FIELDS if k in kw}
+    try:
+        return rsp_cls(Status=kw["Status"], **bare), data  # type: ignore[call-arg]
+    except (TypeError, ValueError) as exc:
+        log.error("cannot build the response (%s): answering 0x0110", exc)
+        failed = rsp_cls(  # type: ignore[call-arg]
+            MessageIDBeingRespondedTo=request.MessageID, Status=PROCESSING_FAILURE
+        )
+        return failed, None
+
+
+_BARE_RESPONSE_FIELDS = (
+    "MessageIDBeingRespondedTo",
+    "AffectedSOPClassUID",
+    "AffectedSOPInstanceUID",
+    "ActionTypeID",
+    "EventTypeID",
+)
 
 
 def _field_value(name: str, value: Any) -> Any:
     if name in ("OffendingElement", "AttributeIdentifierList"):
-        if isinstance(value, (list, tuple)):
-            return tuple(int(v) for v in value)
-        return (int(value),)
+        # a pydicom multi-valued AT element is a MultiValue, not a list or tuple
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            return (int(value),)
+        return tuple(int(v) for v in value)
     if name == "ErrorID":
         return int(value)
     return str(value)
