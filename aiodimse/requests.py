@@ -139,7 +139,8 @@ def build_response(
             else:
                 kw["AffectedSOPInstanceUID"] = new_uid
                 if data is not None and isinstance(result, (tuple, list)):
-                    data = encode(result[1])  # re-encode without the command element
+                    # re-encode without the command element; nothing left, nothing sent
+                    data = encode(result[1]) if len(result[1]) else None
     elif type(request) in (CEchoRQ, NEventReportRQ):
         kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
         if type(request) is NEventReportRQ:
