@@ -1,0 +1,1 @@
+"""Tests of layer 1: the PDU codec and the receive buffer."""
