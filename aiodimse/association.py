@@ -115,6 +115,11 @@ class ServiceUser:
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
 
 
+def _consume_exception(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 @dataclass(slots=True)
 class _Outstanding:
     future: asyncio.Future[ReceivedMessage]
@@ -209,6 +214,8 @@ class Association:
         self._tasks: set[asyncio.Task[Any]] | None = None
         self._release_pending = False
         self._established: asyncio.Future[None] = loop.create_future()
+        if not is_requestor:  # nobody awaits it here: don't log "exception never retrieved"
+            self._established.add_done_callback(_consume_exception)
         self._ended: asyncio.Future[None] = loop.create_future()
         self._end_reason: AssociationError | None = None
         self._idle_waiters: list[asyncio.Future[None]] = []
