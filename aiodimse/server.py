@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,32 @@ if TYPE_CHECKING:
 __all__ = ["Server"]
 
 log = logging.getLogger("aiodimse.server")
+
+
+class _ServerProtocol(DULProtocol):
+    """A server-side connection, counted by the server only once it is up.
+
+    With TLS the protocol is created at accept time, before the handshake; when the
+    handshake fails asyncio calls neither ``connection_made`` nor ``connection_lost``,
+    so registering in the factory would leak the entry (blocking ``wait_closed`` and
+    counting against ``maximum_associations`` for ever).
+    """
+
+    __slots__ = ("_register",)
+
+    def __init__(
+        self,
+        ul: UpperLayer,
+        user: Association,
+        loop: asyncio.AbstractEventLoop,
+        register: Callable[[], None],
+    ) -> None:
+        super().__init__(ul, user, loop)
+        self._register = register
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._register()
+        super().connection_made(transport)
 
 
 class Server:
@@ -78,10 +105,13 @@ class Server:
         )
         assoc.server = self
         assoc.decide = decide
-        assoc.over_limit = len(self._associations) >= self.ae.maximum_associations
-        self._associations.add(assoc)
-        assoc.on_end(self._associations.discard)
-        return DULProtocol(ul, assoc, self._loop)
+
+        def register() -> None:
+            assoc.over_limit = len(self._associations) >= self.ae.maximum_associations
+            self._associations.add(assoc)
+            assoc.on_end(self._associations.discard)
+
+        return _ServerProtocol(ul, assoc, self._loop, register)
 
     @property
     def port(self) -> int:
