@@ -184,10 +184,25 @@ def encode_command(message: DIMSEMessage, *, has_dataset: bool) -> bytes:
 # -- decoding ------------------------------------------------------------------------------
 
 
-def _read_us(data: bytes, off: int, length: int) -> int | None:
-    if length == 2:
-        return int(_U16.unpack_from(data, off)[0])
-    return None
+# Every element any message class has: key as read by _HEADER -> (keyword, kind).
+_ELEMENTS: dict[int, tuple[str, int]] = {}
+# Per class: (keyword, element, kind, mandatory) for the fields it has, in order.
+_CLASS_FIELDS: dict[int, tuple[type[DIMSEMessage], tuple[tuple[str, int, int, bool], ...]]] = {}
+
+
+def _build_decode_tables() -> None:
+    for command_field, (cls, fields) in _DECODE_SPECS.items():
+        for name, key, kind, _element, _mandatory in fields:
+            _ELEMENTS[key] = (name, kind)
+        _CLASS_FIELDS[command_field] = (
+            cls,
+            tuple((name, elem, kind, mand) for name, _k, kind, elem, mand in fields),
+        )
+    _ELEMENTS[_KEY_COMMAND_FIELD] = ("CommandField", _KIND_US)
+    _ELEMENTS[_KEY_DATASET_TYPE] = ("CommandDataSetType", _KIND_US)
+
+
+_build_decode_tables()
 
 
 def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
@@ -199,14 +214,16 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
     command set). UID and LO values lose trailing NUL and space padding; a
     zero-length value counts as absent.
     """
-    if not isinstance(data, bytes):
+    if type(data) is not bytes:
         data = bytes(data)
     end = len(data)
     pos = 0
-    found: dict[int, tuple[int, int]] = {}
+    values: dict[str, object] = {}
+    bad: dict[str, int] | None = None  # keyword -> length, for mistyped values
     unpack = _HEADER.unpack_from
-    unpack_u16 = _U16.unpack_from
+    elements = _ELEMENTS
     framing: str | None = None
+    # One pass: convert the known elements as they come.
     while pos < end:
         if pos + 8 > end:
             framing = f"truncated element header at offset {pos}"
@@ -216,27 +233,59 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
         if length > end - pos:
             framing = f"element ({key & 0xFFFF:04X},{key >> 16:04X}) overruns the command set"
             break
-        found[key] = (pos, length)
+        spec = elements.get(key)
+        if spec is not None:
+            name, kind = spec
+            if not length:
+                values.pop(name, None)
+            elif kind == _KIND_US:
+                if length == 2:
+                    values[name] = data[pos] | data[pos + 1] << 8
+                else:
+                    values.pop(name, None)
+                    bad = bad or {}
+                    bad[name] = length
+            elif kind in (_KIND_UI, _KIND_LO):
+                raw = data[pos : pos + length]
+                try:
+                    text = raw.decode("ascii")
+                except UnicodeDecodeError:
+                    if kind == _KIND_UI:
+                        values.pop(name, None)
+                        bad = bad or {}
+                        bad[name] = length
+                        pos += length
+                        continue
+                    # LO in the default repertoire; be liberal with a peer's comment.
+                    text = raw.decode("ascii", "replace").replace("\ufffd", "?")
+                text = text.rstrip("\x00 ") if kind == _KIND_UI else text.strip("\x00 ")
+                if text:
+                    values[name] = text
+                else:
+                    values.pop(name, None)
+            elif length & 3:  # AT
+                values.pop(name, None)
+                bad = bad or {}
+                bad[name] = length
+            else:
+                values[name] = tuple(
+                    (g << 16) | e for g, e in _AT_VALUE.iter_unpack(data[pos : pos + length])
+                )
         pos += length
 
     # What we can learn for the error report comes first.
-    command_field = message_id = data_set_type = None
-    if (loc := found.get(_KEY_COMMAND_FIELD)) is not None:
-        command_field = _read_us(data, *loc)
-    if (loc := found.get(_KEY_DATASET_TYPE)) is not None:
-        data_set_type = _read_us(data, *loc)
-    is_response = command_field is not None and bool(command_field & 0x8000)
-    id_key = _KEY_RESPONDED_TO if is_response else _KEY_MESSAGE_ID
-    if (loc := found.get(id_key)) is not None:
-        message_id = _read_us(data, *loc)
+    command_field = values.get("CommandField")
+    data_set_type = values.get("CommandDataSetType")
+    is_response = command_field is not None and bool(command_field & 0x8000)  # type: ignore[operator]
+    message_id = values.get("MessageIDBeingRespondedTo" if is_response else "MessageID")
     has_dataset = None if data_set_type is None else data_set_type != NO_DATASET
 
     def fail(text: str, status: int) -> CommandDecodeError:
         return CommandDecodeError(
             text,
             status=status,
-            message_id=message_id,
-            command_field=command_field,
+            message_id=message_id,  # type: ignore[arg-type]
+            command_field=command_field,  # type: ignore[arg-type]
             has_dataset=has_dataset,
         )
 
@@ -244,7 +293,7 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
         raise fail(framing, _STATUS_PROCESSING_FAILURE)
     if command_field is None:
         raise fail("CommandField (0000,0100) missing or malformed", _STATUS_UNRECOGNIZED_OPERATION)
-    spec = _DECODE_SPECS.get(command_field)
+    spec = _CLASS_FIELDS.get(command_field)  # type: ignore[arg-type]
     if spec is None:
         raise fail(
             f"unsupported CommandField 0x{command_field:04X}", _STATUS_UNRECOGNIZED_OPERATION
@@ -253,52 +302,31 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
         raise fail("CommandDataSetType (0000,0800) missing or malformed", _STATUS_MISSING_ATTRIBUTE)
 
     cls, fields = spec
-    # Trusted construction: values are checked here, __post_init__ is skipped so
-    # that harmless peer oddities (e.g. a 70-char error comment) survive.
+    # Trusted construction: values were checked above, skip __post_init__ so that
+    # harmless peer oddities (e.g. a 70-char error comment) survive.
     message = object.__new__(cls)
     setattr_ = object.__setattr__
-    for name, key, kind, element, mandatory in fields:
-        loc = found.get(key)
-        value: object = None
-        if loc is not None and loc[1]:
-            off, length = loc
-            if kind == _KIND_US:
-                if length == 2:
-                    value = unpack_u16(data, off)[0]
+    get = values.get
+    for name, element, kind, mandatory in fields:
+        value = get(name)
+        if value is None:
+            if bad is not None and name in bad:
+                length = bad[name]
+                if kind == _KIND_US:
+                    text = f"{name} (0000,{element:04X}) has length {length}, not 2"
+                elif kind == _KIND_AT:
+                    text = f"{name} (0000,{element:04X}) length {length} not a multiple of 4"
                 else:
-                    raise fail(
-                        f"{name} (0000,{element:04X}) has length {length}, not 2",
-                        _STATUS_MISTYPED_ARGUMENT,
-                    )
-            elif kind == _KIND_AT:
-                if length & 3:
-                    raise fail(
-                        f"{name} (0000,{element:04X}) length {length} not a multiple of 4",
-                        _STATUS_MISTYPED_ARGUMENT,
-                    )
-                value = tuple(
-                    (g << 16) | e for g, e in _AT_VALUE.iter_unpack(data[off : off + length])
+                    text = f"{name} (0000,{element:04X}) is not ASCII"
+                raise fail(text, _STATUS_MISTYPED_ARGUMENT)
+            if mandatory:
+                raise fail(
+                    f"{cls.__name__} lacks mandatory {name} (0000,{element:04X})",
+                    _STATUS_MISSING_ATTRIBUTE,
                 )
-            else:
-                raw = data[off : off + length]
-                try:
-                    text = raw.decode("ascii")
-                except UnicodeDecodeError:
-                    if kind == _KIND_UI:
-                        raise fail(
-                            f"{name} (0000,{element:04X}) is not ASCII", _STATUS_MISTYPED_ARGUMENT
-                        ) from None
-                    # LO in the default repertoire; be liberal with a peer's comment.
-                    text = raw.decode("ascii", "replace").replace("\ufffd", "?")
-                value = text.rstrip("\x00 ") if kind == _KIND_UI else text.strip("\x00 ")
-                if not value:
-                    value = None
-        if value is None and mandatory:
-            raise fail(
-                f"{cls.__name__} lacks mandatory {name} (0000,{element:04X})",
-                _STATUS_MISSING_ATTRIBUTE,
-            )
         setattr_(message, name, value)
     return DecodedCommand(
-        message=message, has_dataset=data_set_type != NO_DATASET, data_set_type=data_set_type
+        message=message,
+        has_dataset=data_set_type != NO_DATASET,
+        data_set_type=data_set_type,  # type: ignore[arg-type]
     )
