@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 from aiodimse.errors import DIMSEError, LocalProtocolError
 
@@ -274,18 +275,20 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
         pos += length
 
     # What we can learn for the error report comes first.
-    command_field = values.get("CommandField")
-    data_set_type = values.get("CommandDataSetType")
-    is_response = command_field is not None and bool(command_field & 0x8000)  # type: ignore[operator]
-    message_id = values.get("MessageIDBeingRespondedTo" if is_response else "MessageID")
+    command_field = cast("int | None", values.get("CommandField"))
+    data_set_type = cast("int | None", values.get("CommandDataSetType"))
+    is_response = command_field is not None and bool(command_field & 0x8000)
+    message_id = cast(
+        "int | None", values.get("MessageIDBeingRespondedTo" if is_response else "MessageID")
+    )
     has_dataset = None if data_set_type is None else data_set_type != NO_DATASET
 
     def fail(text: str, status: int) -> CommandDecodeError:
         return CommandDecodeError(
             text,
             status=status,
-            message_id=message_id,  # type: ignore[arg-type]
-            command_field=command_field,  # type: ignore[arg-type]
+            message_id=message_id,
+            command_field=command_field,
             has_dataset=has_dataset,
         )
 
@@ -293,15 +296,15 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
         raise fail(framing, _STATUS_PROCESSING_FAILURE)
     if command_field is None:
         raise fail("CommandField (0000,0100) missing or malformed", _STATUS_UNRECOGNIZED_OPERATION)
-    spec = _CLASS_FIELDS.get(command_field)  # type: ignore[arg-type]
-    if spec is None:
+    class_spec = _CLASS_FIELDS.get(command_field)
+    if class_spec is None:
         raise fail(
             f"unsupported CommandField 0x{command_field:04X}", _STATUS_UNRECOGNIZED_OPERATION
         )
     if data_set_type is None:
         raise fail("CommandDataSetType (0000,0800) missing or malformed", _STATUS_MISSING_ATTRIBUTE)
 
-    cls, fields = spec
+    cls, fields = class_spec
     # Trusted construction: values were checked above, skip __post_init__ so that
     # harmless peer oddities (e.g. a 70-char error comment) survive.
     message = object.__new__(cls)
@@ -328,5 +331,5 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
     return DecodedCommand(
         message=message,
         has_dataset=data_set_type != NO_DATASET,
-        data_set_type=data_set_type,  # type: ignore[arg-type]
+        data_set_type=data_set_type,
     )
