@@ -417,10 +417,14 @@ class Association:
         self._track(task)
 
     async def _serve(self, received: ReceivedMessage, kind: RequestKind) -> None:
-        """Run the handler for one request and send its response."""
+        """Run the handler for one request and send its response.
+
+        Whatever goes wrong, the peer gets an answer while the association lives:
+        a failure building the response falls back to a bare 0x0110.
+        """
+        rq: Any = received.message
+        context = self._contexts[received.context_id]
         try:
-            rq = received.message
-            context = self._contexts[received.context_id]
             bound = self.handlers.get(kind.event)
             event = Event(self, kind.event, context=context, request=rq,
                           data=received.dataset, decoder=decode_dataset)
@@ -432,8 +436,19 @@ class Association:
                     result = kind.failure_result
             else:
                 result = kind.default_result
-            rsp, data = build_response(kind, rq, result, context, self._encode_for(context))
-            self._send_message(context, rsp, data)
+            try:
+                rsp, data = build_response(kind, rq, result, context, self._encode_for(context))
+            except Exception:
+                log.exception("could not build the %s response: answering 0x0110",
+                              kind.event.name)
+                fallback = failure_response(rq.command_field, rq.MessageID, 0x0110)
+                if fallback is None:  # every request kind has a response type
+                    raise
+                rsp, data = fallback, None
+            if self.is_established or self._release_pending:
+                self._send_message(context, rsp, data)
+            else:
+                log.debug("association ended before the %s response", kind.event.name)
         except AiodimseError as exc:
             log.warning("could not answer a request: %s", exc)
         finally:
