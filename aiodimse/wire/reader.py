@@ -96,9 +96,17 @@ class PDUReader:
         """Append received bytes; raises at once if the next PDU's header is invalid."""
         self._raise_if_dead()
         buf = self._buf
-        buf += data
-        if len(buf) >= PDU_HEADER_SIZE:
+        missing = PDU_HEADER_SIZE - len(buf)
+        if missing > 0:
+            # Complete the front header first and judge it before taking any body bytes.
+            view = memoryview(data)
+            buf += view[:missing]
+            if len(buf) < PDU_HEADER_SIZE:
+                return
             self._pdu_size(buf)
+            buf += view[missing:]
+        else:
+            buf += data
         if len(buf) > self.max_buffered:
             self._die(
                 RemoteProtocolError(
@@ -123,7 +131,7 @@ class PDUReader:
         # memoryviews keep alive; nothing resizes it again).
         if extra < size:
             self._buf = bytearray(memoryview(buf)[size:]) if extra else bytearray()
-            data: bytes | memoryview = memoryview(buf)[:size]
+            data: bytes | memoryview = memoryview(buf).toreadonly()[:size]
         else:
             view = memoryview(buf)
             try:

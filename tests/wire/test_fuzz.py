@@ -82,7 +82,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@_SETTINGS
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutated(), st.integers(1, 40))
 def test_mutated_valid_pdus(data: bytes, chunk: int) -> None:
     _decode_or_refuse(data)

@@ -86,6 +86,7 @@ def test_earlier_fragments_survive_later_reads() -> None:
     assert reader.next_pdu() == first
     assert got == first
     assert isinstance(got, PDataTF) and bytes(got.pdvs[0].data) == b"A" * 1000
+    assert isinstance(got.pdvs[0].data, memoryview) and got.pdvs[0].data.readonly
 
 
 def _refused_after_header(header: bytes, reason: int, **limits: int) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+
+import pytest
 from hypothesis import given, settings
 
 from aiodimse.wire import (
@@ -25,7 +28,7 @@ from aiodimse.wire import (
 )
 from tests.wire import strategies as s
 
-_SETTINGS = settings(max_examples=200, deadline=None)
+_SETTINGS = settings(max_examples=150, deadline=None)
 
 
 def _round_trip(pdu: PDU) -> None:
@@ -75,7 +78,7 @@ def test_round_trip_release() -> None:
     _round_trip(AReleaseRP())
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(s.pdus())
 def test_round_trip_any(pdu: PDU) -> None:
     _round_trip(pdu)
@@ -116,6 +119,8 @@ def test_p_data_tf_layout_and_zero_copy() -> None:
     assert isinstance(first.data, memoryview)
     assert first.data.obj is encoded  # a view of the input, not a copy
     assert first.is_command and first.is_last
+    with pytest.raises(FrozenInstanceError):
+        first.control = 0  # type: ignore[misc]
     assert not decoded.pdvs[1].is_command and not decoded.pdvs[1].is_last
 
 
