@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -28,9 +29,10 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, cast
 
 from benchmarks import pdus
@@ -74,6 +76,7 @@ class LoadSpec:
     ping_rsp: int = 0
     loop: str = "uvloop"
     keep_latencies: bool = True
+    dataset_file: str = ""  # the encoded action information, written by measure()
 
 
 @dataclass
@@ -364,7 +367,26 @@ class PingLane:
 def _template(spec: LoadSpec, echo: bool = False) -> pdus.MessageTemplate:
     if echo or spec.op == "echo":
         return pdus.c_echo_rq()
+    if spec.dataset_file:  # encoded by the coordinator: workers skip importing pydicom
+        with open(spec.dataset_file, "rb") as f:
+            return pdus.n_action_rq_for(f.read())
     return pdus.n_action_rq(spec.n_refs)
+
+
+def _dataset_file(n_refs: int) -> str:
+    path = os.path.join(tempfile.gettempdir(), f"aiodimse-bench-stgcmt-{n_refs}-{os.getpid()}.bin")
+    if not os.path.exists(path):
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(pdus.stgcmt_dataset(n_refs))
+        os.replace(tmp, path)
+        atexit.register(_remove, path)
+    return path
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
 
 
 async def _associate(spec: LoadSpec, rq: bytes, timeout: float) -> tuple[DimseClient, int]:
@@ -474,6 +496,8 @@ async def worker(spec: LoadSpec) -> dict[str, Any]:
     pings: list[PingClient] = []
     window = 1
     loop = asyncio.get_running_loop()
+    # Build the request bytes (pydicom import and encoding) before the measured phase.
+    tpl = _template(spec, echo=spec.mode == "idle")
     if spec.mode in ("dimse", "idle"):
         clients, window = await _setup(spec, setup_stats)
     elif spec.mode == "ping":
@@ -494,7 +518,6 @@ async def worker(spec: LoadSpec) -> dict[str, Any]:
     t0, c0 = time.monotonic(), time.process_time()
     deadline = time.perf_counter() + spec.duration
     if spec.mode == "dimse":
-        tpl = _template(spec)
         lanes = [
             Lane(c, tpl, stats=stats, total=spec.per_assoc, window=window, deadline=deadline)
             for c in clients
@@ -503,7 +526,6 @@ async def worker(spec: LoadSpec) -> dict[str, Any]:
             lane.start()
         await _await_lanes(lanes, spec.duration + spec.op_timeout)
     elif spec.mode == "idle":
-        tpl = _template(spec, echo=True)
         lanes = [
             Lane(c, tpl, stats=stats, total=1, window=1, deadline=deadline + spec.op_timeout)
             for c in clients
@@ -571,9 +593,12 @@ def measure(
     """Run `spec` split over `procs` worker processes and aggregate the results."""
     workers: list[tuple[subprocess.Popen[str], LineReader]] = []
     res = LoadResult()
+    stage = "start"
     if server_pid is not None:
         res.server_rss_before_kb = proc_status_kb(server_pid, "VmRSS")
     try:
+        if spec.op == "naction" and spec.mode == "dimse" and not spec.dataset_file:
+            spec = replace(spec, dataset_file=_dataset_file(spec.n_refs))
         for share in _split(spec.n_assoc, procs):
             wspec = LoadSpec(**{**asdict(spec), "n_assoc": share})
             proc = subprocess.Popen(
@@ -586,7 +611,8 @@ def measure(
             pin(proc.pid, cpus)
             assert proc.stdout is not None
             workers.append((proc, LineReader(proc.stdout)))
-        setup_deadline = time.monotonic() + spec.setup_timeout + 15
+        stage = "set-up"
+        setup_deadline = time.monotonic() + spec.setup_timeout + 30
         for _, reader in workers:
             ready = json.loads(reader.expect("READY", setup_deadline))
             res.established += int(ready["established"])
@@ -601,12 +627,15 @@ def measure(
             assert proc.stdin is not None
             proc.stdin.write("GO\n")
             proc.stdin.flush()
-        done_deadline = time.monotonic() + spec.duration + spec.op_timeout + 20
+        stage = "measurement"
+        done_deadline = time.monotonic() + spec.duration + spec.op_timeout + 30
         outs = [json.loads(reader.expect("DONE", done_deadline)) for _, reader in workers]
         if server_pid is not None:
             s1, w1 = cpu_seconds(server_pid), time.monotonic()
             res.server_hwm_kb = proc_status_kb(server_pid, "VmHWM")
             res.server_alive = os.path.exists(f"/proc/{server_pid}")
+    except TimeoutError:
+        raise TimeoutError(f"load workers did not finish the {stage} in time") from None
     finally:
         for proc, _ in workers:
             with contextlib.suppress(OSError):

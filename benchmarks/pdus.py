@@ -40,6 +40,7 @@ __all__ = [
     "stgcmt_pydicom",
     "stgcmt_dataset",
     "n_action_rq",
+    "n_action_rq_for",
     "n_action_rsp",
     "c_echo_rq",
     "c_echo_rsp",
@@ -339,7 +340,15 @@ def stgcmt_dataset(n_refs: int) -> bytes:
 
 @lru_cache(maxsize=8)
 def n_action_rq(n_refs: int, pcid: int = PC_STGCMT, max_pdu: int = MAX_PDU) -> MessageTemplate:
-    """N-ACTION-RQ, Action Type 1 on the Storage Commitment well-known instance."""
+    """N-ACTION-RQ, Action Type 1 on the Storage Commitment well-known instance, with
+    `n_refs` referenced instances."""
+    return n_action_rq_for(stgcmt_dataset(n_refs), pcid, max_pdu)
+
+
+def n_action_rq_for(
+    dataset: bytes, pcid: int = PC_STGCMT, max_pdu: int = MAX_PDU
+) -> MessageTemplate:
+    """N-ACTION-RQ carrying already encoded action information (no pydicom needed)."""
     cmd: dict[int, int | str] = {
         0x0003: STGCMT_CLASS,
         0x0100: N_ACTION_RQ,
@@ -348,7 +357,7 @@ def n_action_rq(n_refs: int, pcid: int = PC_STGCMT, max_pdu: int = MAX_PDU) -> M
         0x1001: STGCMT_INSTANCE,
         0x1008: 1,
     }
-    return _template(pcid, cmd, stgcmt_dataset(n_refs), max_pdu)
+    return _template(pcid, cmd, dataset, max_pdu)
 
 
 @lru_cache(maxsize=8)

@@ -47,9 +47,10 @@ def _configure(ae: Any, max_associations: int, window: int) -> list[str]:
             setattr(ae, name, value)
         else:
             notes.append(f"no AE.{name}")
-    # Asynchronous operations window the acceptor grants (names not fixed by issue 6).
+    # Asynchronous operations window the acceptor grants (names not fixed by issue 6;
+    # aiodimse's AE calls it maximum_async_ops).
     window_settings: tuple[tuple[str, object], ...] = (
-        ("async_ops_window", (window, window)),
+        ("maximum_async_ops", (window, window)),
         ("maximum_operations_performed", window),
         ("max_ops_performed", window),
     )

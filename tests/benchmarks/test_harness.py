@@ -35,7 +35,9 @@ def _decode_message(data: bytes) -> Any:
         pdu = P_DATA_TF()
         pdu.decode(struct.pack(">BBI", 4, 0, len(body)) + body)
         for item in pdu.presentation_data_value_items:
-            assert len(item.presentation_data_value) % 2 == 1  # header byte + even fragment
+            value = item.presentation_data_value
+            assert value is not None
+            assert len(value) % 2 == 1  # header byte + even fragment
         assert not done
         done = msg.decode_msg(pdu.to_primitive())
     assert done
