@@ -480,7 +480,7 @@ def _decode_identity_rq(mv: memoryview, start: int, stop: int) -> UserIdentityRQ
 # ---------------------------------------------------------------------------
 def encode_pdu(pdu: PDU) -> bytes:
     """Encode a whole PDU. Raises ``LocalProtocolError`` if a field cannot be encoded."""
-    if type(pdu) is PDataTF:
+    if isinstance(pdu, PDataTF):
         return encode_pdata(pdu.pdvs)
     try:
         if isinstance(pdu, AAssociateRQ | AAssociateAC):
@@ -495,8 +495,6 @@ def encode_pdu(pdu: PDU) -> bytes:
         if isinstance(pdu, AAbort):
             body = _FIXED4.pack(0, 0, pdu.source, pdu.reason)
             return _HEADER.pack(PDUType.A_ABORT, 0, 4) + body
-        if isinstance(pdu, PDataTF):  # a subclass; the exact type took the fast path
-            return encode_pdata(pdu.pdvs)
     except (struct.error, UnicodeEncodeError) as exc:
         raise LocalProtocolError(f"cannot encode {type(pdu).__name__}: {exc}") from exc
     raise LocalProtocolError(f"not a PDU: {pdu!r}")
