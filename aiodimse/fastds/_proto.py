@@ -1,0 +1,87 @@
+"""Cheap constructors for pydicom objects, and the pydicom settings the fast path assumes.
+
+``Dataset()`` runs pydicom's ``__setattr__`` a dozen times (8-25 µs); a Dataset made by
+``object.__new__`` with its ``__dict__`` filled from a snapshot of a freshly built one is
+the same object for every purpose and costs about 1 µs. The snapshot is taken lazily on
+first use, so importing this module has no side effects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydicom.hooks
+from pydicom import config
+from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
+
+__all__ = [
+    "dataset_state",
+    "new_dataset",
+    "pydicom_is_default",
+    "cached_tag",
+]
+
+# The snapshot of ``Dataset().__dict__``, the names of its mutable members (which each
+# new Dataset gets fresh shallow copies of), and the config it was taken under.
+_snapshot: dict[str, Any] = {}
+
+_TAG_CACHE: dict[int, BaseTag] = {}
+_TAG_CACHE_MAX = 4096
+
+
+def dataset_state() -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Return the prototype state and its mutable member names, built on first use.
+
+    Rebuilt if pydicom's ``config._use_future`` changed, as that changes the attributes
+    ``Dataset.__init__`` sets.
+    """
+    future = config._use_future
+    if not _snapshot or _snapshot["future"] is not future:
+        state = dict(Dataset().__dict__)
+        mutable = tuple(k for k, v in state.items() if isinstance(v, dict | list | set))
+        _snapshot.update(state=state, mutable=mutable, future=future)
+    return _snapshot["state"], _snapshot["mutable"]
+
+
+def new_dataset(elements: dict[BaseTag, Any] | None = None) -> Dataset:
+    """Return an empty (or ``elements``-holding) Dataset, as ``Dataset()`` would, cheaply."""
+    state, mutable = dataset_state()
+    d = state.copy()
+    for name in mutable:
+        d[name] = state[name].copy()
+    if elements is not None:
+        d["_dict"] = elements
+    ds: Dataset = object.__new__(Dataset)
+    object.__setattr__(ds, "__dict__", d)
+    return ds
+
+
+def pydicom_is_default() -> bool:
+    """True if pydicom's reading settings are those the fast decoder reproduces.
+
+    Custom conversion hooks, callbacks, numpy/Decimal number types, datetime conversion,
+    ``None`` as empty text value, debugging output: any of these sends decoding to pydicom.
+    """
+    return (
+        config.data_element_callback is None
+        and not config.datetime_conversion
+        and not config.use_none_as_empty_text_VR_value
+        and not config.use_DS_numpy
+        and not config.use_IS_numpy
+        and not config.use_DS_decimal
+        and not config.debugging
+        and pydicom.hooks.hooks.raw_element_vr is pydicom.hooks.raw_element_vr
+        and pydicom.hooks.hooks.raw_element_value is pydicom.hooks.raw_element_value
+        and not pydicom.hooks.hooks.raw_element_kwargs
+    )
+
+
+def cached_tag(tag: int) -> BaseTag:
+    """Return a BaseTag for ``tag``, shared between uses (bounded cache)."""
+    t = _TAG_CACHE.get(tag)
+    if t is None:
+        t = BaseTag(tag)
+        if len(_TAG_CACHE) < _TAG_CACHE_MAX:
+            _TAG_CACHE[tag] = t
+    return t

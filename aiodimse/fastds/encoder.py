@@ -1,0 +1,257 @@
+"""Encode a pydicom Dataset to Implicit/Explicit VR Little Endian, byte-identical to pydicom.
+
+pydicom's ``write_dataset`` goes through a DicomBytesIO per element, ``convert_encodings``
+per element and a seek-back per sequence item: ~40 µs per element. This walks the
+Dataset the same way (tag order, same raw-versus-converted decision, same padding and
+length rules) and packs values directly. Elements it does not reproduce itself (PN, AT,
+UN, buffered or odd values, non-default character sets) are written by pydicom's own
+``write_data_element``, one element at a time; data sets that need pydicom's ambiguous-VR
+correction, and anything that raises, are declined (``None``) so the caller runs pydicom.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from pydicom.charset import convert_encodings, default_encoding, python_encoding
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+from pydicom.multival import MultiValue
+from pydicom.tag import _LUT_DESCRIPTOR_TAGS, tag_in_exception
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+
+__all__ = ["try_encode"]
+
+_IMPLICIT_HDR = struct.Struct("<HHL").pack
+_SHORT_HDR = struct.Struct("<HH2sH").pack
+_LONG_HDR = struct.Struct("<HH2sHL").pack
+_ITEM_UNDEFINED = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+_ITEM_DELIM = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+_SEQ_DELIM = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_ITEM_HDR = struct.Struct("<4sL").pack
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
+_UNDEFINED = 0xFFFFFFFF
+_CHARSET = 0x00080005
+_LONG32 = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+_MULTI = (MultiValue, list, tuple)
+_NUMBERS = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
+_SINGLE = {vr: struct.Struct("<" + fmt).pack for vr, fmt in _NUMBERS.items()}
+_STRINGS = frozenset({"UI", "AE", "AS", "CS", "UR", "DA", "DT", "TM"})
+_TEXTS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})
+_NUMBER_STRINGS = frozenset({"IS", "DS"})
+_BYTES = frozenset({"OB", "OD", "OF", "OL", "OW", "OV"})
+_KNOWN = _STRINGS | _TEXTS | _BYTES | frozenset(_NUMBERS) | {"IS", "DS", "PN", "AT", "UN"}
+_FAST_TEXT_ENCODINGS = frozenset({"iso8859", "latin_1", "UTF8", "utf_8"})
+
+
+class _Decline(Exception):
+    """Something pydicom's writer should do itself (or raise about)."""
+
+
+def _safe_encodings(charset: Any) -> list[str] | None:
+    """``convert_encodings(charset)`` where that is certain not to warn, else ``None``."""
+    if isinstance(charset, MultiValue | list):
+        if len(charset) != 1:
+            return None
+        value = charset[0]
+    else:
+        value = charset
+    if not isinstance(value, str):
+        return None
+    if value not in python_encoding and value not in python_encoding.values():
+        return None
+    return convert_encodings(charset)
+
+
+class _Encoder:
+    __slots__ = ("charsets", "implicit")
+
+    def __init__(self, implicit: bool) -> None:
+        self.implicit = implicit
+        # charset value -> (encodings for sequence items, encoding for fast text)
+        self.charsets: dict[Any, tuple[list[str] | None, str | None]] = {}
+
+    def dataset(self, ds: Dataset, parent_encoding: Any, corrected: bool) -> bytes:
+        """Encode ``ds`` as pydicom's ``write_dataset(fp, ds, parent_encoding)`` does.
+
+        ``corrected`` is true when an enclosing data set went through pydicom's
+        ambiguous-VR correction, which also walks (and may change) this one.
+        """
+        implicit = self.implicit
+        elems = ds._dict
+        has_charset = _CHARSET in elems
+        # pydicom's test, read straight from the attributes behind its properties
+        convert = (implicit, True) != (ds._read_implicit, ds._read_little) or (
+            ds._read_charset != (ds._character_set if has_charset else ds._parent_encoding)
+        )
+        if convert or corrected:
+            for elem in elems.values():
+                if isinstance(elem, RawDataElement) or len(elem.VR) != 2:
+                    raise _Decline  # pydicom converts/corrects these in place first
+        charset = ds.SpecificCharacterSet if has_charset else parent_encoding
+        key = charset if isinstance(charset, str) else tuple(charset or ())
+        cached = self.charsets.get(key)
+        if cached is None:
+            encodings = _safe_encodings(charset or [default_encoding])
+            text_enc = encodings[0] if encodings and len(encodings) == 1 else None
+            if text_enc not in _FAST_TEXT_ENCODINGS:
+                text_enc = None
+            self.charsets[key] = cached = (encodings, text_enc)
+        encodings, text_enc = cached
+        out: list[bytes] = []
+        append = out.append
+        for tag in sorted(elems):
+            if not tag & 0xFFFF and tag >> 16 > 6:
+                continue  # pydicom does not write retired group lengths
+            elem = elems[tag]
+            if isinstance(elem, RawDataElement):
+                if elem.value is None:
+                    elem = ds[tag]
+                else:
+                    append(self.raw(elem, charset))
+                    continue
+            vr = elem.VR
+            value = elem._value if type(elem) is DataElement else elem.value
+            if vr == "SQ":
+                if encodings is None or not isinstance(elem, DataElement):
+                    append(self.delegate(elem, charset))
+                    continue
+                body = self.items(value, encodings, corrected or convert)
+                undefined = elem.is_undefined_length
+                length = _UNDEFINED if undefined else len(body)
+                if implicit:
+                    append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, length))
+                else:
+                    append(_LONG_HDR(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
+                append(body)
+                if undefined:
+                    append(_SEQ_DELIM)
+                continue
+            data = None
+            if not elem.is_undefined_length and type(elem) is DataElement:
+                data = self.value(tag, vr, value, text_enc)
+            if data is None:
+                append(self.delegate(elem, charset))
+                continue
+            n = len(data)
+            if implicit:
+                append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, n))
+            elif vr in _LONG32:
+                append(_LONG_HDR(tag >> 16, tag & 0xFFFF, vr.encode(), 0, n))
+            elif n <= 0xFFFF and len(vr) == 2:
+                append(_SHORT_HDR(tag >> 16, tag & 0xFFFF, vr.encode(), n))
+            else:
+                append(self.delegate(elem, charset))  # pydicom rewrites it as UN, warning
+                continue
+            append(data)
+        return b"".join(out)
+
+    def items(self, value: Any, encodings: list[str], corrected: bool) -> bytes:
+        """Encode sequence items as pydicom's ``write_sequence`` does."""
+        if not value:
+            return b""
+        out: list[bytes] = []
+        for item in value:
+            if not isinstance(item, Dataset):
+                raise _Decline
+            body = self.dataset(item, encodings, corrected)
+            if getattr(item, "is_undefined_length_sequence_item", False):
+                out += (_ITEM_UNDEFINED, body, _ITEM_DELIM)
+            else:
+                out += (_ITEM_HDR(_ITEM_TAG, len(body)), body)
+        return b"".join(out)
+
+    def value(self, tag: int, vr: str, value: Any, text_enc: str | None) -> bytes | None:
+        """The padded value bytes pydicom writes, or ``None`` to let pydicom write it.
+
+        pydicom writes nothing for an empty value (VM 0); the branches below give
+        ``b""`` for those cases without a separate test.
+        """
+        if value is None:
+            return b"" if vr in _KNOWN else None
+        if vr in _STRINGS:
+            if isinstance(value, str):
+                s = value
+            elif isinstance(value, _MULTI) and all(isinstance(v, str) for v in value):
+                s = "\\".join(value)
+            else:
+                return None
+            if len(s) % 2:
+                s += "\0" if vr == "UI" else " "
+            return s.encode(default_encoding)
+        if vr in _NUMBERS:
+            if value == "":
+                return b""
+            if not hasattr(value, "append"):
+                return _SINGLE[vr](value)
+            if vr == "SS" and tag in _LUT_DESCRIPTOR_TAGS:
+                return None
+            return struct.pack(f"<{len(value)}{_NUMBERS[vr]}", *value)
+        if vr in _TEXTS:
+            if text_enc is None:
+                return None
+            if isinstance(value, str):
+                data = value.encode(text_enc)
+            elif isinstance(value, _MULTI) and all(isinstance(v, str) for v in value):
+                data = b"\\".join([v.encode(text_enc) for v in value])
+            else:
+                return None
+            return data + b" " if len(data) % 2 else data
+        if vr in _NUMBER_STRINGS:
+            if isinstance(value, _MULTI):
+                s = "\\".join(
+                    x.original_string if hasattr(x, "original_string") else str(x) for x in value
+                )
+            else:
+                s = value.original_string if hasattr(value, "original_string") else str(value)
+            if len(s) % 2:
+                s += " "
+            return s.encode(default_encoding)
+        if vr in _BYTES and isinstance(value, bytes | bytearray):
+            data = bytes(value)
+            return data + b"\0" if len(data) % 2 else data
+        if isinstance(value, (str, bytes, *_MULTI)) and not len(value) and vr in _KNOWN:
+            return b""  # VM 0 for the VRs pydicom writes itself (PN, AT, UN)
+        return None
+
+    def raw(self, elem: RawDataElement, charset: Any) -> bytes:
+        """A raw element in its original encoding: header plus its bytes, as pydicom does."""
+        tag = elem.tag
+        value = elem.value
+        if elem.length == _UNDEFINED or not isinstance(value, bytes):
+            return self.delegate(elem, charset)
+        n = len(value)
+        if self.implicit:
+            return _IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, n) + value
+        vr = elem.VR
+        if vr is None or len(vr) != 2:
+            return self.delegate(elem, charset)
+        if vr in _LONG32:
+            return _LONG_HDR(tag >> 16, tag & 0xFFFF, vr.encode(), 0, n) + value
+        if n > 0xFFFF:
+            return self.delegate(elem, charset)
+        return _SHORT_HDR(tag >> 16, tag & 0xFFFF, vr.encode(), n) + value
+
+    def delegate(self, elem: DataElement | RawDataElement, charset: Any) -> bytes:
+        """One element written by pydicom's ``write_data_element``."""
+        fp = DicomBytesIO()
+        fp.is_implicit_VR = self.implicit
+        fp.is_little_endian = True
+        with tag_in_exception(elem.tag):
+            write_data_element(fp, elem, charset)
+        return bytes(fp.getvalue())
+
+
+def try_encode(ds: Dataset, implicit_vr: bool) -> bytes | None:
+    """Encode ``ds`` (little endian) as pydicom's ``write_dataset`` would, or ``None``.
+
+    ``None`` means the fast path declined, and the caller should use pydicom (which
+    also raises the same error pydicom always raised for an unencodable data set).
+    """
+    try:
+        return _Encoder(implicit_vr).dataset(ds, default_encoding, False)
+    except Exception:  # any failure: pydicom's writer decides (and raises its own error)
+        return None

@@ -1,0 +1,136 @@
+"""fastds against pydicom: the same Datasets from the same bytes, the same bytes from a Dataset."""
+
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+
+from aiodimse import datasets as bridge
+from aiodimse.fastds import new_dataset, try_decode, try_encode
+
+from .strategies import datasets
+
+SYNTAXES = [True, False]  # implicit VR?
+
+
+def pydicom_encode(ds: Dataset, implicit: bool) -> bytes:
+    fp = DicomBytesIO()
+    fp.is_implicit_VR = implicit
+    fp.is_little_endian = True
+    write_dataset(fp, ds)
+    return bytes(fp.getvalue())
+
+
+def pydicom_decode(data: bytes, implicit: bool) -> Dataset:
+    return read_dataset(io.BytesIO(data), implicit, True)
+
+
+def fast_decode(data: bytes, implicit: bool) -> Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pydicom's reader warns about none of these
+        ds = try_decode(data, implicit)
+    assert ds is not None
+    return ds
+
+
+def _state(ds: Dataset) -> dict[str, Any]:
+    return {k: v for k, v in ds.__dict__.items() if k != "_dict"}
+
+
+def _name(ctor: Any) -> str:
+    return f"{ctor.__module__}.{ctor.__qualname__}"
+
+
+def assert_same(ours: Dataset, theirs: Dataset) -> None:
+    """Equal, element by element: attributes, value types, repr; recursively."""
+    assert type(ours) is Dataset
+    assert _state(ours) == _state(theirs)
+    assert sorted(ours.keys()) == sorted(theirs.keys())
+    for tag in sorted(theirs.keys()):
+        a, b = ours[tag], theirs[tag]  # converts raw elements on both sides
+        assert type(a) is type(b)
+        assert type(a.value) is type(b.value), (a, type(a.value), type(b.value))
+        assert a.__dict__.keys() == b.__dict__.keys()
+        assert repr(a) == repr(b)
+        assert a == b
+        if isinstance(b.value, MultiValue):
+            # convert_PN's constructor is a fresh closure per call: compare by name
+            assert _name(a.value._constructor) == _name(b.value._constructor)
+            assert [type(x) for x in a.value] == [type(x) for x in b.value]
+        if isinstance(b.value, Sequence):
+            assert a.value.__dict__.keys() == b.value.__dict__.keys()
+            assert getattr(a.value, "is_undefined_length", None) == getattr(
+                b.value, "is_undefined_length", None
+            )
+            for x, y in zip(a.value, b.value, strict=True):
+                assert_same(x, y)
+        else:
+            assert a.__dict__ == b.__dict__
+    assert ours == theirs
+    assert str(ours) == str(theirs)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ds=datasets())
+def test_decode_and_encode_match_pydicom(ds: Dataset) -> None:
+    for implicit in SYNTAXES:
+        expected = pydicom_encode(copy.deepcopy(ds), implicit)
+        assert try_encode(copy.deepcopy(ds), implicit) == expected
+        ours, theirs = fast_decode(expected, implicit), pydicom_decode(expected, implicit)
+        # re-encoding a decoded data set: raw elements go out as they came in
+        assert try_encode(ours, implicit) == expected
+        assert pydicom_encode(theirs, implicit) == expected
+        assert_same(ours, theirs)
+        # to the other syntax (raw elements converted first) through the bridge
+        ts = bridge.EXPLICIT_VR_LITTLE_ENDIAN if implicit else bridge.IMPLICIT_VR_LITTLE_ENDIAN
+        again = fast_decode(expected, implicit)
+        assert bridge.encode_dataset(again, ts) == pydicom_encode(
+            pydicom_decode(expected, implicit), not implicit
+        )
+
+
+def storage_commitment(n: int) -> Dataset:
+    ds = Dataset()
+    ds.TransactionUID = "1.2.826.0.1.3680043.8.498.1"
+    items = []
+    for i in range(n):
+        item = Dataset()
+        item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        item.ReferencedSOPInstanceUID = f"1.2.826.0.1.3680043.8.498.{i}.{i * 3}"
+        items.append(item)
+    ds.ReferencedSOPSequence = Sequence(items)
+    return ds
+
+
+@pytest.mark.parametrize("implicit", SYNTAXES)
+def test_storage_commitment_1000_items(implicit: bool) -> None:
+    ds = storage_commitment(1000)
+    data = pydicom_encode(ds, implicit)
+    assert try_encode(ds, implicit) == data
+    ours, theirs = fast_decode(data, implicit), pydicom_decode(data, implicit)
+    seq = ours.ReferencedSOPSequence
+    assert len(seq) == 1000
+    assert seq[999].ReferencedSOPInstanceUID == "1.2.826.0.1.3680043.8.498.999.2997"
+    assert seq[0].ReferencedSOPClassUID.name == "CT Image Storage"
+    assert_same(ours, theirs)
+    assert try_encode(ours, implicit) == data
+
+
+def test_new_dataset_is_a_plain_dataset() -> None:
+    a, b = new_dataset(), Dataset()
+    assert type(a) is Dataset and a == b and a.__dict__ == b.__dict__
+    a.PatientName = "X^Y"
+    assert "PatientName" in a and "PatientName" not in new_dataset()
+    assert new_dataset()._private_blocks is not new_dataset()._private_blocks
