@@ -20,6 +20,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 
+from . import fastds as _fastds
 from .errors import AiodimseError
 
 __all__ = [
@@ -89,14 +90,17 @@ def encode_dataset(ds: Dataset, transfer_syntax_uid: str, *, compression_level: 
     Like pydicom's writer, this may correct ambiguous VRs (US/SS, OB/OW) in ``ds``.
     """
     implicit, little, deflated = _syntax(transfer_syntax_uid)
-    fp = DicomBytesIO()
-    fp.is_implicit_VR = implicit
-    fp.is_little_endian = little
-    try:
-        write_dataset(fp, ds)
-    except Exception as exc:  # pydicom raises many types; re-typed here
-        raise DatasetEncodeError(f"cannot encode data set: {exc}") from exc
-    raw = fp.getvalue()
+    # fastds writes pydicom's bytes exactly; None = a case it leaves to pydicom
+    raw = _fastds.try_encode(ds, implicit) if little else None
+    if raw is None:
+        fp = DicomBytesIO()
+        fp.is_implicit_VR = implicit
+        fp.is_little_endian = little
+        try:
+            write_dataset(fp, ds)
+        except Exception as exc:  # pydicom raises many types; re-typed here
+            raise DatasetEncodeError(f"cannot encode data set: {exc}") from exc
+        raw = fp.getvalue()
     if deflated:
         compressor = zlib.compressobj(compression_level, zlib.DEFLATED, -zlib.MAX_WBITS)
         raw = compressor.compress(raw) + compressor.flush()
@@ -124,6 +128,15 @@ def decode_dataset(
             raise DatasetDecodeError(f"bad deflate stream: {exc}") from exc
         if len(raw) > max_inflated_length:
             raise DatasetDecodeError(f"inflated data set exceeds {max_inflated_length} bytes")
+    if little:
+        # fastds builds the Dataset pydicom would; None = a case it leaves to pydicom,
+        # and on bytes it rejects pydicom decides too (it reads some leniently)
+        try:
+            fast = _fastds.try_decode(raw, implicit)
+        except DatasetDecodeError:
+            fast = None
+        if fast is not None:
+            return fast
     try:
         return read_dataset(io.BytesIO(raw), implicit, little)
     except Exception as exc:  # pydicom raises many types; re-typed here
