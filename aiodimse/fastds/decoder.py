@@ -15,6 +15,7 @@ settings) is declined: :func:`try_decode` returns ``None`` and the caller uses p
 
 from __future__ import annotations
 
+import gc
 import re
 import struct
 from typing import Any, cast
@@ -533,14 +534,22 @@ def try_decode(data: bytes | bytearray | memoryview, implicit_vr: bool) -> Datas
         found_implicit = not (0x40 < buf[4] < 0x5B and 0x40 < buf[5] < 0x5B)
         if found_implicit != implicit_vr:
             return None  # pydicom warns and switches VR encoding
-    walker = _Walker(buf)
+    # The walker allocates thousands of objects and no reference cycles, so cyclic
+    # GC passes while it runs are pure overhead (half the decode time for 1000 items);
+    # pause the collector for the walk, and restore it as it was.
+    gc_was_enabled = gc.isenabled()
+    if gc_was_enabled:
+        gc.disable()
     try:
+        walker = _Walker(buf)
         elems, _, enc = walker.dataset(0, n, implicit_vr, 0, 0, n, default_encoding, False)
-        ds = walker.finish(elems, implicit_vr, default_encoding, enc)
+        return walker.finish(elems, implicit_vr, default_encoding, enc)
     except _Decline:
         return None
     except (struct.error, IndexError) as exc:  # a bound check missed: still malformed
         raise _malformed(str(exc)) from exc
     except (ValueError, TypeError, LookupError):
         return None  # a pydicom converter objected: let pydicom read it its own way
-    return ds
+    finally:
+        if gc_was_enabled:
+            gc.enable()

@@ -245,3 +245,21 @@ def test_fuzz_only_the_bridge_error(case: tuple[bytes, bool]) -> None:
                     ours[tag]
                 continue
             assert repr(ours[tag]) == expected
+
+
+def test_collector_state_is_restored() -> None:
+    import gc
+
+    data = pydicom_encode(storage_commitment(3), True)
+    assert gc.isenabled()
+    fast_decode(data, True)
+    assert gc.isenabled()
+    with pytest.raises(bridge.DatasetDecodeError):
+        try_decode(data[:-3], True)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        fast_decode(data, True)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
