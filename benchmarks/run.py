@@ -132,15 +132,16 @@ class Outcome:
 
 
 def build_rows(quick: bool) -> list[Row]:
-    dur = 1.0 if quick else 3.0
+    dur = 0.5 if quick else 3.0
     runs = 3
     big = 10_000
     base = LoadSpec(duration=dur, op_timeout=10.0, setup_timeout=20.0)
     rows: list[Row] = []
 
     def heavy(cs: list[Contender]) -> list[Contender]:
-        # Quick mode keeps only pynetdicom's fair best where it needs its time cap.
-        return [c for c in cs if not (quick and c is PYN)]
+        # Quick mode keeps only pynetdicom's fair best (TCP_NODELAY) outside rows 1a,
+        # 3 and 4, to stay within its time budget.
+        return [c for c in cs if not (quick and c.name in (PYN.name, PYN.name + " read-all"))]
 
     for sub, refs in (("a", 1), ("b", 10), ("c", 1000)):
         rows.append(
@@ -149,7 +150,9 @@ def build_rows(quick: bool) -> list[Row]:
                 f"1 association, sequential N-ACTION, {refs} referenced instance(s)",
                 "1",
                 replace(base, n_refs=refs),
-                server_contenders(floor=True),
+                server_contenders(floor=True)
+                if refs == 1
+                else heavy(server_contenders(floor=True)),
                 runs=runs,
                 target="server >= 0.7x ceiling",
             )
@@ -160,7 +163,7 @@ def build_rows(quick: bool) -> list[Row]:
             "1 association, sequential C-ECHO",
             "1",
             replace(base, op="echo"),
-            server_contenders(floor=True),
+            heavy(server_contenders(floor=True)),
             runs=runs,
             target="server >= 0.7x ceiling",
         )
@@ -172,7 +175,7 @@ def build_rows(quick: bool) -> list[Row]:
                 f"handler reads every referenced instance, {refs} instance(s)",
                 "2",
                 replace(base, n_refs=refs),
-                server_contenders(floor=False, read_all=True),
+                heavy(server_contenders(floor=False, read_all=True)),
                 runs=runs,
                 ref=PYN_REF + " read-all",
                 target=">= 10x pynetdicom with the same handler (at 1000)" if refs == 1000 else "",
@@ -211,8 +214,8 @@ def build_rows(quick: bool) -> list[Row]:
                     base,
                     n_assoc=n,
                     per_assoc=20,
-                    duration=8.0 if quick else 20.0,
-                    setup_timeout=20.0 if quick else 40.0,
+                    duration=5.0 if quick else 20.0,
+                    setup_timeout=10.0 if quick else 40.0,
                 ),
                 heavy(server_contenders(floor=True)),
                 isolated=True,
@@ -232,7 +235,7 @@ def build_rows(quick: bool) -> list[Row]:
                 mode="idle",
                 n_assoc=big,
                 duration=10.0,
-                setup_timeout=25.0 if quick else 45.0,
+                setup_timeout=12.0 if quick else 45.0,
                 keep_latencies=False,
                 connect_concurrency=256,
             ),
@@ -360,7 +363,8 @@ class Runner:
                 for row in rows:
                     for _ in range(row.runs):  # interleaved: ratios measured back to back
                         for c, sp in live:
-                            self.one_run(row, c, sp)
+                            if c in row.contenders:
+                                self.one_run(row, c, sp)
 
     def _isolated_run(self, row: Row, c: Contender) -> None:
         out = self.outcome(row, c)
@@ -554,15 +558,21 @@ def row_table(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> list[str]:
                 continue
             base_name = first if c.client else c.ceiling
             base = summ.get(base_name, {}).get("rate")
+            # The load generator near a full core: the rate is a lower bound.
+            bound = " (load-bound)" if s["gen_cpu_pct"] >= 90 else ""
             lines.append(
-                f"| {c.name} | {_fmt(s['rate'])} | {_ratio(s['rate'], base)}"
+                f"| {c.name} | {_fmt(s['rate'])}{bound} | {_ratio(s['rate'], base)}"
                 f" | {_ratio(s['rate'], ref)}"
                 f" | {_fmt(s['p50_ms'], 3)} | {_fmt(s['p99_ms'], 3)} | {s['failures']}"
                 f" | {_fmt(s['server_cpu_us_per_op'], 0)} | {_fmt(s['hwm_mb'])}"
                 f" | {_fmt(s['gen_cpu_pct'], 0)} | {s['window']} |"
             )
     if row.target:
-        lines += ["", f"Target: {row.target}."]
+        verdicts = target_verdicts(row, outcomes)
+        lines += [
+            "",
+            f"Target: {row.target}." + (" " + "; ".join(verdicts) + "." if verdicts else ""),
+        ]
     errs = [
         f"{c.name}: {'; '.join(outcomes[(row.id, c.name)].summary.get('errors', []))}"
         for c in row.contenders
@@ -571,6 +581,57 @@ def row_table(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> list[str]:
     if errs:
         lines += ["", "Errors seen: " + " / ".join(errs)]
     return [*lines, ""]
+
+
+def _ok(flag: bool) -> str:
+    return "met" if flag else "MISSED"
+
+
+def target_verdicts(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> list[str]:
+    """Each aiodimse contender against the row's target (reported, never enforced)."""
+    summ = {
+        c.name: outcomes[(row.id, c.name)].summary
+        for c in row.contenders
+        if (row.id, c.name) in outcomes
+    }
+    out: list[str] = []
+    for c in row.contenders:
+        s = summ.get(c.name, {})
+        if not c.name.startswith("aiodimse") or not s.get("runs"):
+            continue
+        if row.spec.mode == "idle":
+            n = row.spec.n_assoc
+            good = (
+                s["established"] == n
+                and s["answering"] == n
+                and s["kb_per_assoc"] < 10
+                and s["idle_cpu_pct"] < 1.0
+            )
+            out.append(
+                f"{c.name}: {_fmt(s['established'], 0)} up, {_fmt(s['answering'], 0)} answering,"
+                f" {_fmt(s['kb_per_assoc'])} kB each,"
+                f" idle CPU {_fmt(s['idle_cpu_pct'])}% -> {_ok(good)}"
+            )
+        elif c.client:
+            base = summ.get("raw generator", {}).get("rate", float("nan"))
+            r = s["rate"] / base if base and base > 0 else float("nan")
+            out.append(f"{c.name} {r:.2f}x -> {_ok(r >= 0.5)}")
+        elif row.id.startswith("2"):
+            if row.spec.n_refs < 1000:
+                continue
+            base = summ.get(row.ref, {}).get("rate", float("nan"))
+            r = s["rate"] / base if base and base > 0 else float("nan")
+            out.append(f"{c.name} {r:.1f}x pynetdicom -> {_ok(r >= 10)}")
+        else:
+            ceil = summ.get(c.ceiling, {})
+            base = ceil.get("rate", float("nan"))
+            r = s["rate"] / base if base and base > 0 else float("nan")
+            text = f"{c.name} {r:.2f}x -> {_ok(r >= 0.7)}"
+            if row.id.startswith("5"):
+                cpu = s["server_cpu_us_per_op"] / ceil.get("server_cpu_us_per_op", float("nan"))
+                text += f", CPU/op {cpu:.1f}x ceiling's -> {_ok(cpu <= 2)}"
+            out.append(text)
+    return out
 
 
 def machine_info() -> dict[str, str]:
@@ -630,7 +691,8 @@ def render(rows: list[Row], runner: Runner, info: dict[str, str], cmd: str, wall
         "`x ceiling` compares with the raw responder on the same event loop; "
         f"`x {PYN_REF}` with pynetdicom given TCP_NODELAY (its fair best). "
         "Server CPU is utime+stime of the server process over the measured phase. "
-        "Load CPU is the generator's, in % of one core (it must stay below 100).",
+        "Load CPU is the generator's, in % of one core; at 90 % or more the rate is marked"
+        " load-bound (a lower bound of what the server could do).",
         "",
     ]
     for row in rows:
