@@ -26,20 +26,20 @@ from .dimse import (
     encode_command,
     encode_message,
 )
-from .dimse.messages import (
-    CEchoRQ,
-    NActionRQ,
-    NCreateRQ,
-    NDeleteRQ,
-    NEventReportRQ,
-    NGetRQ,
-    NSetRQ,
+from .errors import (
+    AiodimseError,
+    AssociationAbortedError,
+    AssociationError,
+    AssociationRejectedError,
+    DIMSEError,
+    DIMSETimeoutError,
+    LocalProtocolError,
 )
-from .errors import AiodimseError, DIMSEError, LocalProtocolError
 from .events import Event
 from .handlers import Handlers, call_handler
-from .presentation import VERIFICATION, PresentationContext
+from .presentation import PresentationContext
 from .requests import RequestKind, build_response, failure_response, kind_of, status_dataset
+from .scu import ServiceCalls
 from .status import Category, code_to_category
 from .ul.events import (
     Aborted,
@@ -70,35 +70,6 @@ __all__ = [
 log = logging.getLogger("aiodimse.association")
 
 
-class AssociationError(AiodimseError):
-    """The association could not be used for what was asked."""
-
-
-class AssociationRejectedError(AssociationError):
-    """The peer (or its provider) rejected the association (PS3.8 Table 9-21)."""
-
-    def __init__(self, result: int, source: int, reason: int) -> None:
-        super().__init__(
-            f"association rejected: result {result}, source {source}, reason {reason}"
-        )
-        self.result = result
-        self.source = source
-        self.reason = reason
-
-
-class AssociationAbortedError(AssociationError):
-    """The association was aborted or its connection lost."""
-
-    def __init__(self, message: str, *, source: int | None = None, reason: int | None = None):
-        super().__init__(message)
-        self.source = source
-        self.reason = reason
-
-
-class DIMSETimeoutError(AssociationError, TimeoutError):
-    """No response arrived within the DIMSE timeout; the association was aborted."""
-
-
 @dataclass(slots=True)
 class ServiceUser:
     """One end of an association, as pynetdicom's ``assoc.requestor``/``acceptor``."""
@@ -127,8 +98,11 @@ class _Outstanding:
     context: PresentationContext
 
 
-class Association:
-    """One association. Obtain it from ``AE.associate`` or in a server's handlers."""
+class Association(ServiceCalls):
+    """One association. Obtain it from ``AE.associate`` or in a server's handlers.
+
+    The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``.
+    """
 
     __slots__ = (
         "__weakref__",
@@ -625,135 +599,6 @@ class Association:
             return status, None
         ctx = self._contexts[received.context_id]
         return status, decode_dataset(received.dataset, ctx.transfer_syntax)
-
-    # -- services as SCU (pynetdicom's send_* names and return shapes) ---------------
-
-    async def send_c_echo(self, msg_id: int | None = None) -> Dataset:
-        """C-ECHO: returns the status Dataset."""
-        ctx = self._context_for(VERIFICATION, None)
-        received = await self._request(
-            ctx, lambda i: CEchoRQ(MessageID=i, AffectedSOPClassUID=VERIFICATION), None
-        )
-        return status_dataset(received.message)
-
-    async def send_n_action(
-        self,
-        dataset: Dataset | None,
-        action_type: int,
-        class_uid: str,
-        instance_uid: str,
-        meta_uid: str | None = None,
-    ) -> tuple[Dataset, Dataset | None]:
-        """N-ACTION: (status Dataset, Action Reply Dataset or None)."""
-        ctx = self._context_for(class_uid, meta_uid)
-        received = await self._request(
-            ctx,
-            lambda i: NActionRQ(
-                MessageID=i,
-                RequestedSOPClassUID=class_uid,
-                RequestedSOPInstanceUID=instance_uid,
-                ActionTypeID=action_type,
-            ),
-            dataset,
-        )
-        return self._result(received, reply=True)
-
-    async def send_n_create(
-        self,
-        dataset: Dataset | None,
-        class_uid: str,
-        instance_uid: str | None = None,
-        meta_uid: str | None = None,
-    ) -> tuple[Dataset, Dataset | None]:
-        """N-CREATE: the status Dataset also carries the AffectedSOPInstanceUID."""
-        ctx = self._context_for(class_uid, meta_uid)
-        received = await self._request(
-            ctx,
-            lambda i: NCreateRQ(
-                MessageID=i, AffectedSOPClassUID=class_uid, AffectedSOPInstanceUID=instance_uid
-            ),
-            dataset,
-        )
-        status, reply = self._result(received, reply=True)
-        if "AffectedSOPInstanceUID" not in status and instance_uid:
-            status.AffectedSOPInstanceUID = instance_uid
-        return status, reply
-
-    async def send_n_delete(
-        self, class_uid: str, instance_uid: str, meta_uid: str | None = None
-    ) -> Dataset:
-        """N-DELETE: returns the status Dataset."""
-        ctx = self._context_for(class_uid, meta_uid)
-        received = await self._request(
-            ctx,
-            lambda i: NDeleteRQ(
-                MessageID=i, RequestedSOPClassUID=class_uid, RequestedSOPInstanceUID=instance_uid
-            ),
-            None,
-        )
-        return status_dataset(received.message)
-
-    async def send_n_event_report(
-        self,
-        dataset: Dataset | None,
-        event_type: int,
-        class_uid: str,
-        instance_uid: str,
-        meta_uid: str | None = None,
-    ) -> tuple[Dataset, Dataset | None]:
-        """N-EVENT-REPORT: (status Dataset, Event Reply Dataset or None)."""
-        ctx = self._context_for(class_uid, meta_uid, as_scp=True)
-        received = await self._request(
-            ctx,
-            lambda i: NEventReportRQ(
-                MessageID=i,
-                AffectedSOPClassUID=class_uid,
-                AffectedSOPInstanceUID=instance_uid,
-                EventTypeID=event_type,
-            ),
-            dataset,
-        )
-        return self._result(received, reply=True)
-
-    async def send_n_get(
-        self,
-        identifier_list: Sequence[int] | None,
-        class_uid: str,
-        instance_uid: str,
-        meta_uid: str | None = None,
-    ) -> tuple[Dataset, Dataset | None]:
-        """N-GET: (status Dataset, Attribute List Dataset or None)."""
-        ctx = self._context_for(class_uid, meta_uid)
-        tags = tuple(int(t) for t in identifier_list) if identifier_list else None
-        received = await self._request(
-            ctx,
-            lambda i: NGetRQ(
-                MessageID=i,
-                RequestedSOPClassUID=class_uid,
-                RequestedSOPInstanceUID=instance_uid,
-                AttributeIdentifierList=tags,
-            ),
-            None,
-        )
-        return self._result(received, reply=True)
-
-    async def send_n_set(
-        self,
-        dataset: Dataset,
-        class_uid: str,
-        instance_uid: str,
-        meta_uid: str | None = None,
-    ) -> tuple[Dataset, Dataset | None]:
-        """N-SET: (status Dataset, Attribute List Dataset or None)."""
-        ctx = self._context_for(class_uid, meta_uid)
-        received = await self._request(
-            ctx,
-            lambda i: NSetRQ(
-                MessageID=i, RequestedSOPClassUID=class_uid, RequestedSOPInstanceUID=instance_uid
-            ),
-            dataset,
-        )
-        return self._result(received, reply=True)
 
     # -- release and abort ------------------------------------------------------------
 

@@ -13,6 +13,10 @@ __all__ = [
     "RemoteProtocolError",
     "LocalProtocolError",
     "DIMSEError",
+    "AssociationError",
+    "AssociationRejectedError",
+    "AssociationAbortedError",
+    "DIMSETimeoutError",
 ]
 
 # PS3.8 9.3.8: A-ABORT source 2 is the service provider; reasons for that source.
@@ -72,3 +76,32 @@ class DIMSEError(AiodimseError):
         self.status = status
         self.message_id = message_id
         self.command_field = command_field
+
+
+class AssociationError(AiodimseError):
+    """The association could not be used for what was asked."""
+
+
+class AssociationRejectedError(AssociationError):
+    """The peer (or its provider) rejected the association (PS3.8 Table 9-21)."""
+
+    def __init__(self, result: int, source: int, reason: int) -> None:
+        super().__init__(
+            f"association rejected: result {result}, source {source}, reason {reason}"
+        )
+        self.result = result
+        self.source = source
+        self.reason = reason
+
+
+class AssociationAbortedError(AssociationError):
+    """The association was aborted or its connection lost."""
+
+    def __init__(self, message: str, *, source: int | None = None, reason: int | None = None):
+        super().__init__(message)
+        self.source = source
+        self.reason = reason
+
+
+class DIMSETimeoutError(AssociationError, TimeoutError):
+    """No response arrived within the DIMSE timeout; the association was aborted."""
