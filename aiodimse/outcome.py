@@ -59,6 +59,19 @@ def _status_of(status: object) -> tuple[int, dict[str, Any]]:
     return _NOT_INT_NOR_DATASET, {}
 
 
+_BARE: dict[int, Outcome] = {}
+
+
+def _bare(code: int) -> Outcome:
+    """A shared Outcome for a status with no fields and no data set."""
+    outcome = _BARE.get(code)
+    if outcome is None:
+        outcome = Outcome(code)
+        if len(_BARE) < 256:
+            _BARE[code] = outcome
+    return outcome
+
+
 def resolve(
     result: object,
     *,
@@ -71,9 +84,13 @@ def resolve(
     ``(status, dataset)`` (N-ACTION, N-CREATE, N-EVENT-REPORT, N-GET, N-SET) and
     False for those returning a status alone (N-DELETE, C-ECHO).
     """
+    if type(result) is tuple and len(result) == 2 and result[1] is None:
+        code = result[0]
+        if with_dataset and type(code) is int and 0 <= code <= 0xFFFF:
+            return _bare(code)  # the common (status, None): no allocation
     if not with_dataset:
         code, fields = _status_of(result)
-        return Outcome(code, fields)
+        return Outcome(code, fields) if fields else _bare(code)
     if result is None:
         log.error("handler returned None instead of (status, dataset): answering 0x0110")
         return Outcome(PROCESSING_FAILURE)

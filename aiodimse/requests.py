@@ -30,6 +30,7 @@ from .dimse.messages import (
     NGetRSP,
     NSetRQ,
     NSetRSP,
+    build_trusted,
 )
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
@@ -115,7 +116,8 @@ def build_response(
 ) -> tuple[DIMSEMessage, bytes | None]:
     """The response message and encoded data set for a handler's result."""
     outcome: Outcome = resolve(result, with_dataset=kind.with_dataset, encode=encode)
-    status, fields, data = outcome.status, dict(outcome.fields), outcome.dataset
+    status, data = outcome.status, outcome.dataset
+    fields = dict(outcome.fields)  # Outcome may be shared: never mutate its fields
     rsp_cls = _RESPONSE_FOR[request.command_field]
     allowed = _FIELDS[rsp_cls]
     kw: dict[str, Any] = {
@@ -159,6 +161,8 @@ def build_response(
                 log.error("status field %s=%r unusable (%s): left out", name, value, exc)
     if not rsp_cls.dataset_allowed:
         data = None
+    if not fields:  # every value came from the decoded request or a checked status
+        return build_trusted(rsp_cls, kw), data
     try:
         return rsp_cls(**kw), data
     except (TypeError, ValueError) as exc:  # e.g. an ErrorComment over 64 characters

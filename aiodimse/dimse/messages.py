@@ -40,6 +40,7 @@ __all__ = [
     "MESSAGE_CLASSES",
     "ELEMENT_TAGS",
     "make_response",
+    "build_trusted",
 ]
 
 VERIFICATION_SOP_CLASS_UID = "1.2.840.10008.1.1"
@@ -130,6 +131,20 @@ class DIMSEMessage:
 
 
 _M = TypeVar("_M", bound=DIMSEMessage)
+
+
+def build_trusted(cls: type[_M], values: dict[str, object]) -> _M:
+    """Build a message without validation, from values already known to be valid.
+
+    For the hot path: values decoded by this library or copied from a decoded
+    request skip ``__post_init__``; fields missing from ``values`` are None.
+    """
+    message = object.__new__(cls)
+    setattr_ = object.__setattr__
+    get = values.get
+    for name, _vr, _mandatory in cls._field_specs:
+        setattr_(message, name, get(name))
+    return message
 
 MESSAGE_CLASSES: dict[int, type[DIMSEMessage]] = {}
 """CommandField -> message class, for every supported message."""

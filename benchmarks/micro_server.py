@@ -1,0 +1,116 @@
+"""CPU per request through the whole SCP path, in process, without sockets.
+
+    python3 benchmarks/micro_server.py [--requests N] [--refs K] [--profile]
+
+A fake transport stands in for the socket: the same A-ASSOCIATE-RQ and N-ACTION-RQ
+bytes as the load generator go into ``data_received`` and the run waits for the
+response to be written. What is left is aiodimse's own cost per request (upper
+layer, DIMSE, association, handler dispatch, response) plus the event loop's
+scheduling, free of the kernel and of the shared machine's network noise: the
+number to optimise the library against. The network benchmarks (run.py) remain
+the measure of record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import pdus
+
+
+class FakeTransport(asyncio.Transport):
+    """Collects writes and wakes the waiter when a whole response has arrived."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.loop = loop
+        self.written = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += len(data)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+async def run(requests: int, refs: int) -> float:
+    from aiodimse import AE, evt
+
+    async def on_n_action(event: Any) -> tuple[int, None]:
+        return 0x0000, None
+
+    ae = AE("BENCH_SCP")
+    ae.add_supported_context(pdus.STGCMT_CLASS)
+    ae.add_supported_context(pdus.VERIFICATION)
+    ae.maximum_pdu_size = pdus.MAX_PDU
+    server = await ae.start_server(
+        ("127.0.0.1", 0), evt_handlers=[(evt.EVT_N_ACTION, on_n_action)]
+    )
+    loop = asyncio.get_running_loop()
+    proto: Any = server._new_connection()
+    transport = FakeTransport(loop)
+    proto.connection_made(transport)
+
+    async def exchange(data: bytes) -> None:
+        transport.waiter = loop.create_future()
+        proto.data_received(data)
+        await transport.waiter
+
+    await exchange(pdus.build_associate_rq())
+    template = pdus.n_action_rq(refs)
+    messages = [template.render(i % 65535 + 1) for i in range(min(requests, 65535))]
+    for data in messages[:200]:  # warm up
+        await exchange(data)
+    start = time.process_time()
+    for i in range(requests):
+        await exchange(messages[i % len(messages)])
+    elapsed = time.process_time() - start
+    server.close()
+    return elapsed / requests * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=10000)
+    parser.add_argument("--refs", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=5, help="runs; min and median shown")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        asyncio.run(run(args.requests, args.refs))
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+        return 0
+    runs = sorted(asyncio.run(run(args.requests, args.refs)) for _ in range(args.repeat))
+    print(
+        f"N-ACTION ({args.refs} refs): {runs[0]:.1f} us CPU per request (min), "
+        f"{statistics.median(runs):.1f} (median of {len(runs)}), in process"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
