@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import sys
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -69,6 +71,10 @@ __all__ = [
 
 log = logging.getLogger("aiodimse.association")
 
+# asyncio.Task(eager_start=True) exists from Python 3.12: it runs the handler's first
+# step inside data_received with the task set as current (asyncio.timeout() works).
+_EAGER = sys.version_info >= (3, 12)
+
 
 @dataclass(slots=True)
 class ServiceUser:
@@ -94,7 +100,7 @@ def _consume_exception(fut: asyncio.Future[Any]) -> None:
 @dataclass(slots=True)
 class _Outstanding:
     future: asyncio.Future[ReceivedMessage]
-    timer: asyncio.TimerHandle | None
+    deadline: float  # loop time by which the response is due; inf without a timeout
     context: PresentationContext
 
 
@@ -108,6 +114,7 @@ class Association(ServiceCalls):
         "__weakref__",
         "_assembler",
         "_contexts",
+        "_dimse_timer",
         "_end_reason",
         "_ended",
         "_established",
@@ -180,6 +187,7 @@ class Association(ServiceCalls):
         self._perform_limit = 1
         self._next_id = 0
         self._outstanding: dict[int, _Outstanding] = {}
+        self._dimse_timer: asyncio.TimerHandle | None = None
         # Created on first use: most associations never need them (memory per idle
         # association is a scalability target).
         self._invoke_waiters: deque[asyncio.Future[None]] | None = None
@@ -371,8 +379,6 @@ class Association(ServiceCalls):
                 if getattr(msg, "command_field", 0) != 0x0FFF:  # not C-CANCEL
                     log.warning("response to unknown Message ID %s ignored", rsp_id)
                 return
-            if out.timer is not None:
-                out.timer.cancel()
             if not out.future.done():
                 out.future.set_result(received)
             self._wake_invoker()
@@ -387,7 +393,13 @@ class Association(ServiceCalls):
 
     def _start_request(self, received: ReceivedMessage, kind: RequestKind) -> None:
         self._running += 1
-        task = self.loop.create_task(self._serve(received, kind))
+        coro = self._serve(received, kind)
+        if _EAGER:  # Python 3.12+: a handler that never suspends costs no loop iteration
+            task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg]
+            if task.done():
+                return
+        else:
+            task = self.loop.create_task(coro)
         self._track(task)
 
     async def _serve(self, received: ReceivedMessage, kind: RequestKind) -> None:
@@ -403,15 +415,19 @@ class Association(ServiceCalls):
             event = Event(self, kind.event, context=context, request=rq,
                           data=received.dataset, decoder=decode_dataset)
             if bound:
+                handler = bound[0]
                 try:
-                    result = await call_handler(bound[0], event)
+                    if handler.is_async:
+                        result = await handler.func(event, *handler.args)
+                    else:
+                        result = await call_handler(handler, event)
                 except Exception:
                     log.exception("%s handler raised: answering 0x0110", kind.event.name)
                     result = kind.failure_result
             else:
                 result = kind.default_result
             try:
-                rsp, data = build_response(kind, rq, result, context, self._encode_for(context))
+                rsp, data = build_response(kind, rq, result, context)
             except Exception:
                 log.exception("could not build the %s response: answering 0x0110",
                               kind.event.name)
@@ -498,10 +514,6 @@ class Association(ServiceCalls):
         log.warning("answering a malformed request with 0x%04X: %s", error.status, error)
         self._send_message(context, rsp, None)
 
-    def _encode_for(self, context: PresentationContext) -> Any:
-        ts = context.transfer_syntax
-        return lambda ds: encode_dataset(ds, ts)
-
     # -- data transfer: outgoing ----------------------------------------------------
 
     def _send_message(self, context: PresentationContext, msg: Any,
@@ -550,30 +562,41 @@ class Association(ServiceCalls):
         msg_id = self._allocate_id()
         msg = build(msg_id)
         fut: asyncio.Future[ReceivedMessage] = self.loop.create_future()
-        timer = None
+        deadline = math.inf
         if self.dimse_timeout is not None:
-            timer = self.loop.call_later(self.dimse_timeout, self._dimse_timeout, msg_id)
-        self._outstanding[msg_id] = _Outstanding(fut, timer, context)
+            deadline = self.loop.time() + self.dimse_timeout
+            if self._dimse_timer is None:
+                self._dimse_timer = self.loop.call_at(deadline, self._on_dimse_timer)
+        self._outstanding[msg_id] = _Outstanding(fut, deadline, context)
         try:
             self._send_message(context, msg, data)
         except BaseException:
             self._outstanding.pop(msg_id, None)
-            if timer is not None:
-                timer.cancel()
             raise
         if self.proto is not None:
             await self.proto.drain()
         return await fut
 
-    def _dimse_timeout(self, msg_id: int) -> None:
-        out = self._outstanding.pop(msg_id, None)
-        if out is None or out.future.done():
+    def _on_dimse_timer(self) -> None:
+        """One timer per association, re-armed lazily (no timer handle per request)."""
+        self._dimse_timer = None
+        if not self._outstanding or self._ended.done():
             return
-        log.warning("no response to Message ID %d within %ss: aborting", msg_id,
-                    self.dimse_timeout)
-        out.future.set_exception(
-            DIMSETimeoutError(f"no response within the DIMSE timeout ({self.dimse_timeout}s)")
-        )
+        now = self.loop.time()
+        expired = [i for i, out in self._outstanding.items() if out.deadline <= now]
+        if not expired:
+            earliest = min(out.deadline for out in self._outstanding.values())
+            if earliest != math.inf:
+                self._dimse_timer = self.loop.call_at(earliest, self._on_dimse_timer)
+            return
+        for msg_id in expired:
+            out = self._outstanding.pop(msg_id)
+            log.warning("no response to Message ID %d within %ss: aborting", msg_id,
+                        self.dimse_timeout)
+            if not out.future.done():
+                out.future.set_exception(DIMSETimeoutError(
+                    f"no response within the DIMSE timeout ({self.dimse_timeout}s)"
+                ))
         self.abort()
 
     def _context_for(self, sop_class_uid: str, meta_uid: str | None, *, as_scp: bool = False
@@ -666,11 +689,12 @@ class Association(ServiceCalls):
     def _fail_outstanding(self) -> None:
         err = self._end_error()
         for out in self._outstanding.values():
-            if out.timer is not None:
-                out.timer.cancel()
             if not out.future.done():
                 out.future.set_exception(err)
         self._outstanding.clear()
+        if self._dimse_timer is not None:
+            self._dimse_timer.cancel()
+            self._dimse_timer = None
         waiters = self._invoke_waiters
         while waiters:
             waiter = waiters.popleft()

@@ -7,13 +7,17 @@ tested) without sockets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag, Tag
+from pydicom.uid import UID
 
 from . import evt
+from .datasets import encode_dataset
 from .dimse.messages import (
     CEchoRQ,
     CEchoRSP,
@@ -32,6 +36,7 @@ from .dimse.messages import (
     NSetRSP,
     build_trusted,
 )
+from .fastds import new_dataset, new_element
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
 from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
@@ -112,9 +117,13 @@ def build_response(
     request: Any,
     result: object,
     context: PresentationContext,
-    encode: Callable[[Dataset], bytes],
 ) -> tuple[DIMSEMessage, bytes | None]:
     """The response message and encoded data set for a handler's result."""
+    ts = context.transfer_syntax
+
+    def encode(ds: Dataset) -> bytes:
+        return encode_dataset(ds, ts)
+
     outcome: Outcome = resolve(result, with_dataset=kind.with_dataset, encode=encode)
     status, data = outcome.status, outcome.dataset
     fields = dict(outcome.fields)  # Outcome may be shared: never mutate its fields
@@ -206,27 +215,33 @@ def failure_response(command_field: int, message_id: int, status: int) -> DIMSEM
     return rsp_cls(MessageIDBeingRespondedTo=message_id, Status=status)  # type: ignore[call-arg]
 
 
-_STATUS_KEYWORDS = (
-    "Status",
-    "ErrorComment",
-    "ErrorID",
-    "OffendingElement",
-    "AttributeIdentifierList",
-    "AffectedSOPClassUID",
-    "AffectedSOPInstanceUID",
-    "ActionTypeID",
-    "EventTypeID",
+# The status Dataset, built from ready values: US as int, UI as pydicom's UID
+# (what pydicom's reader would give), in one pass without pydicom's validation; the
+# rare text and tag-list fields go through pydicom's setattr. (keyword, tag, VR).
+_STATUS_FAST = (
+    ("AffectedSOPClassUID", 0x00000002, "UI"),
+    ("Status", 0x00000900, "US"),
+    ("ErrorID", 0x00000903, "US"),
+    ("AffectedSOPInstanceUID", 0x00001000, "UI"),
+    ("EventTypeID", 0x00001002, "US"),
+    ("ActionTypeID", 0x00001008, "US"),
 )
+_STATUS_CONVERTED = ("ErrorComment", "OffendingElement", "AttributeIdentifierList")
+_TAGS = {tag: Tag(tag) for _kw, tag, _vr in _STATUS_FAST}
 
 
 def status_dataset(response: Any) -> Dataset:
     """The status Dataset that ``send_*`` returns, as pynetdicom's, from a response."""
-    ds = Dataset()
-    for keyword in _STATUS_KEYWORDS:
+    elements: dict[BaseTag, DataElement] = {}
+    for keyword, tag, vr in _STATUS_FAST:
         value = getattr(response, keyword, None)
         if value is None:
             continue
-        if keyword in ("OffendingElement", "AttributeIdentifierList"):
-            value = list(value)
-        setattr(ds, keyword, value)
+        key = _TAGS[tag]
+        elements[key] = new_element(key, vr, UID(value) if vr == "UI" else int(value))
+    ds = new_dataset(elements)
+    for keyword in _STATUS_CONVERTED:
+        value = getattr(response, keyword, None)
+        if value is not None:
+            setattr(ds, keyword, list(value) if isinstance(value, tuple) else value)
     return ds

@@ -12,6 +12,7 @@ from typing import Any
 
 import pydicom.hooks
 from pydicom import config
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
@@ -55,6 +56,25 @@ def new_dataset(elements: dict[BaseTag, Any] | None = None) -> Dataset:
     ds: Dataset = object.__new__(Dataset)
     object.__setattr__(ds, "__dict__", d)
     return ds
+
+
+def new_element(tag: BaseTag, vr: str, value: Any) -> DataElement:
+    """A DataElement holding an already converted value, without pydicom's validation.
+
+    Sets the attributes ``DataElement.__init__`` sets, so the result is the same; the
+    caller guarantees that ``value`` has the type pydicom would give for ``vr``.
+    """
+    elem: DataElement = object.__new__(DataElement)
+    object.__setattr__(
+        elem,
+        "__dict__",
+        {
+            "tag": tag, "VR": vr, "validation_mode": config.settings.reading_validation_mode,
+            "_value": value, "file_tell": None, "is_undefined_length": False,
+            "private_creator": None,
+        },
+    )  # fmt: skip
+    return elem
 
 
 def pydicom_is_default() -> bool:

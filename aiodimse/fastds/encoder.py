@@ -11,6 +11,7 @@ correction, and anything that raises, are declined (``None``) so the caller runs
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Any
 
@@ -52,7 +53,11 @@ class _Decline(Exception):
 
 
 def _safe_encodings(charset: Any) -> list[str] | None:
-    """``convert_encodings(charset)`` where that is certain not to warn, else ``None``."""
+    """``convert_encodings(charset)`` where that is certain not to warn, else ``None``.
+
+    Cached per charset value: pydicom's conversion costs more than encoding a small
+    data set. The returned list is shared; callers only read it.
+    """
     if isinstance(charset, MultiValue | list):
         if len(charset) != 1:
             return None
@@ -61,9 +66,14 @@ def _safe_encodings(charset: Any) -> list[str] | None:
         value = charset
     if not isinstance(value, str):
         return None
+    return _encodings_of(value)
+
+
+@functools.lru_cache(maxsize=64)
+def _encodings_of(value: str) -> list[str] | None:
     if value not in python_encoding and value not in python_encoding.values():
         return None
-    return convert_encodings(charset)
+    return convert_encodings(value)
 
 
 class _Encoder:
