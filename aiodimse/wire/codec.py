@@ -54,6 +54,7 @@ __all__ = [
     "encode_pdata",
     "encode_single_pdv",
     "decode_pdu",
+    "decode_pdata_at",
 ]
 
 PDU_HEADER_SIZE = 6
@@ -136,9 +137,9 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
     pdu_type, _, length = _HEADER.unpack_from(mv)
     if length != end - PDU_HEADER_SIZE:
         raise _invalid(f"PDU-length {length} but {end - PDU_HEADER_SIZE} bytes follow")
-    if pdu_type == PDUType.P_DATA_TF:
-        return _decode_pdata(mv, end)
-    if pdu_type in (PDUType.A_ASSOCIATE_RQ, PDUType.A_ASSOCIATE_AC):
+    if pdu_type == _P_DATA_TF:
+        return decode_pdata_at(mv, 0, end)
+    if pdu_type in _ASSOCIATE_TYPES:
         try:
             return _decode_associate(mv, end, pdu_type == PDUType.A_ASSOCIATE_RQ)
         except (ValueError, struct.error) as exc:
@@ -153,6 +154,9 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
 _FIXED4_TYPES = frozenset(
     (PDUType.A_ASSOCIATE_RJ, PDUType.A_RELEASE_RQ, PDUType.A_RELEASE_RP, PDUType.A_ABORT)
 )
+# Plain ints: comparing with an IntEnum member costs a class attribute lookup each time.
+_P_DATA_TF = int(PDUType.P_DATA_TF)
+_ASSOCIATE_TYPES = frozenset((int(PDUType.A_ASSOCIATE_RQ), int(PDUType.A_ASSOCIATE_AC)))
 
 
 # A frozen dataclass's __init__ pays an object.__setattr__ call per field; on the hot
@@ -165,8 +169,25 @@ _set_pdv_data = PDV.__dict__["data"].__set__
 _set_pdata_pdvs = PDataTF.__dict__["pdvs"].__set__
 
 
-def _decode_pdata(mv: memoryview, end: int) -> PDataTF:
-    """The hot path: one header unpack and one slice per PDV, nothing copied."""
+def decode_pdata_at(mv: memoryview, start: int, end: int) -> PDataTF:
+    """Decode the P-DATA-TF whose bytes are ``mv[start:end]``, header included.
+
+    The hot path (the reader calls it on the received chunk without slicing out the
+    PDU first): one header unpack and one slice per PDV, nothing copied. The caller
+    has checked the PDU type and that the PDU-length matches ``end - start``.
+    """
+    offset = start + PDU_HEADER_SIZE
+    if end - offset >= PDV_HEADER_SIZE:
+        length, context_id, control = _PDV_HEADER.unpack_from(mv, offset)
+        if offset + 4 + length == end and length >= 2:
+            # One PDV filling the PDU: the usual shape of a message fragment.
+            pdv = _new(PDV)
+            _set_pdv_context_id(pdv, context_id)
+            _set_pdv_control(pdv, control)
+            _set_pdv_data(pdv, mv[offset + 6 : end])
+            pdata = _new(PDataTF)
+            _set_pdata_pdvs(pdata, (pdv,))
+            return pdata
     pdvs: list[PDV] = []
     append = pdvs.append
     unpack = _PDV_HEADER.unpack_from
@@ -174,7 +195,6 @@ def _decode_pdata(mv: memoryview, end: int) -> PDataTF:
     set_context_id = _set_pdv_context_id
     set_control = _set_pdv_control
     set_data = _set_pdv_data
-    offset = PDU_HEADER_SIZE
     while offset < end:
         if end - offset < PDV_HEADER_SIZE:
             raise _invalid(f"truncated PDV header at offset {offset}")

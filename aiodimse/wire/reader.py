@@ -8,11 +8,11 @@ body (hyperframe / h11 style), so a hostile length never turns into memory use.
 from __future__ import annotations
 
 import struct
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from aiodimse.errors import RemoteProtocolError
 
-from .codec import PDU_HEADER_SIZE, decode_pdu
+from .codec import PDU_HEADER_SIZE, decode_pdata_at, decode_pdu
 from .codes import AbortReason, AbortSource, PDUType
 from .pdus import PDU
 
@@ -20,8 +20,13 @@ __all__ = ["PDUReader", "DEFAULT_READ_AHEAD"]
 
 _HEADER = struct.Struct(">BBI")
 _FIXED_LENGTH = 4  # A-ASSOCIATE-RJ, A-RELEASE-RQ/RP, A-ABORT
-_ASSOCIATE_TYPES = (PDUType.A_ASSOCIATE_RQ, PDUType.A_ASSOCIATE_AC)
-_FIXED_TYPES = (PDUType.A_ASSOCIATE_RJ, PDUType.A_RELEASE_RQ, PDUType.A_RELEASE_RP, PDUType.A_ABORT)
+# Plain ints: comparing with an IntEnum member costs a class attribute lookup each time.
+_P_DATA_TF = int(PDUType.P_DATA_TF)
+_ASSOCIATE_TYPES = frozenset((int(PDUType.A_ASSOCIATE_RQ), int(PDUType.A_ASSOCIATE_AC)))
+_FIXED_TYPES = frozenset(
+    int(t)
+    for t in (PDUType.A_ASSOCIATE_RJ, PDUType.A_RELEASE_RQ, PDUType.A_RELEASE_RP, PDUType.A_ABORT)
+)
 
 DEFAULT_READ_AHEAD = 1 << 20
 """Bytes the reader holds beyond the largest allowed PDU before it calls it a flood."""
@@ -40,9 +45,23 @@ class PDUReader:
 
     Any ``RemoteProtocolError`` kills the reader: every later call raises it again,
     since the stream position is lost and the association must be aborted.
+
+    Storage: a chunk fed while nothing is pending is kept as is (``_chunk``, read from
+    ``_pos``), so the usual case, whole PDUs in one received ``bytes``, copies nothing;
+    only a partial tail moves into the ``bytearray`` (``_buf``). At most one of the
+    two holds bytes at any time.
     """
 
-    __slots__ = ("_buf", "_error", "_max_associate_length", "_max_buffered", "_max_pdata_length")
+    __slots__ = (
+        "_buf",
+        "_chunk",
+        "_error",
+        "_limit",
+        "_max_associate_length",
+        "_max_buffered",
+        "_max_pdata_length",
+        "_pos",
+    )
 
     def __init__(
         self,
@@ -52,12 +71,15 @@ class PDUReader:
         max_buffered: int | None = None,
     ) -> None:
         self._buf = bytearray()
+        self._chunk: bytes | None = None
+        self._pos = 0
         self._error: RemoteProtocolError | None = None
         self._max_associate_length = _positive("max_associate_length", max_associate_length)
         self._max_pdata_length = _positive("max_pdata_length", max_pdata_length)
         self._max_buffered = (
             None if max_buffered is None else _positive("max_buffered", max_buffered)
         )
+        self._limit = self.max_buffered
 
     # -- limits ---------------------------------------------------------------
     @property
@@ -68,6 +90,7 @@ class PDUReader:
     @max_associate_length.setter
     def max_associate_length(self, value: int) -> None:
         self._max_associate_length = _positive("max_associate_length", value)
+        self._limit = self.max_buffered
 
     @property
     def max_pdata_length(self) -> int:
@@ -77,6 +100,7 @@ class PDUReader:
     @max_pdata_length.setter
     def max_pdata_length(self, value: int) -> None:
         self._max_pdata_length = _positive("max_pdata_length", value)
+        self._limit = self.max_buffered
 
     @property
     def max_buffered(self) -> int:
@@ -89,13 +113,30 @@ class PDUReader:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as PDUs (for back-pressure decisions)."""
-        return len(self._buf)
+        chunk = self._chunk
+        return len(self._buf) if chunk is None else len(chunk) - self._pos
 
     # -- the stream -----------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes; raises at once if the next PDU's header is invalid."""
-        self._raise_if_dead()
+        if self._error is not None:
+            self._raise_dead()
         buf = self._buf
+        if not buf and self._chunk is None:
+            # Nothing pending: keep the chunk itself (the hot path copies nothing).
+            chunk = data if type(data) is bytes else bytes(data)
+            size = len(chunk)
+            if size >= PDU_HEADER_SIZE:
+                self._pdu_size(chunk, 0)
+                if size > self._limit:
+                    self._flooded(size)
+                self._chunk = chunk
+                self._pos = 0
+                return
+            data = chunk
+        elif self._chunk is not None:
+            self._spill(self._chunk)
+            buf = self._buf
         missing = PDU_HEADER_SIZE - len(buf)
         if missing > 0:
             # Complete the front header first and judge it before taking any body bytes.
@@ -103,26 +144,41 @@ class PDUReader:
             buf += view[:missing]
             if len(buf) < PDU_HEADER_SIZE:
                 return
-            self._pdu_size(buf)
+            self._pdu_size(buf, 0)
             buf += view[missing:]
         else:
             buf += data
-        if len(buf) > self.max_buffered:
-            self._die(
-                RemoteProtocolError(
-                    f"{len(buf)} bytes received and not consumed, more than {self.max_buffered}",
-                    abort_source=AbortSource.SERVICE_PROVIDER,
-                    abort_reason=AbortReason.NOT_SPECIFIED,
-                )
-            )
+        if len(buf) > self._limit:
+            self._flooded(len(buf))
 
     def next_pdu(self) -> PDU | None:
         """The next whole PDU, or None until more bytes are fed."""
-        self._raise_if_dead()
+        if self._error is not None:
+            self._raise_dead()
+        chunk = self._chunk
+        if chunk is not None:
+            pos = self._pos
+            end = len(chunk)
+            if end - pos >= PDU_HEADER_SIZE:
+                stop = pos + self._pdu_size(chunk, pos)
+                if stop <= end:
+                    if stop == end:
+                        self._chunk = None
+                    else:
+                        self._pos = stop
+                    try:
+                        if chunk[pos] == _P_DATA_TF:
+                            return decode_pdata_at(memoryview(chunk), pos, stop)
+                        return decode_pdu(memoryview(chunk)[pos:stop])
+                    except RemoteProtocolError as exc:
+                        self._die(exc)
+            # A partial PDU at the end: keep its bytes until the rest comes.
+            self._spill(chunk)
+            return None
         buf = self._buf
         if len(buf) < PDU_HEADER_SIZE:
             return None
-        size = self._pdu_size(buf)
+        size = self._pdu_size(buf, 0)
         extra = len(buf) - size
         if extra < 0:
             return None
@@ -145,12 +201,18 @@ class PDUReader:
             self._die(exc)
 
     # -- internals ------------------------------------------------------------
-    def _pdu_size(self, buf: bytearray) -> int:
-        """Check the header at the front of ``buf``; return the whole PDU's size."""
+    def _spill(self, chunk: bytes) -> None:
+        """Move the unread rest of the held ``chunk`` into the (empty) buffer."""
+        self._buf = bytearray(memoryview(chunk)[self._pos :])
+        self._chunk = None
+        self._pos = 0
+
+    def _pdu_size(self, buf: bytes | bytearray, pos: int) -> int:
+        """Check the header at ``pos`` in ``buf``; return the whole PDU's size."""
         pdu_type: int
         length: int
-        pdu_type, _, length = _HEADER.unpack_from(buf)
-        if pdu_type == PDUType.P_DATA_TF:
+        pdu_type, _, length = _HEADER.unpack_from(buf, pos)
+        if pdu_type == _P_DATA_TF:
             limit = self._max_pdata_length
         elif pdu_type in _ASSOCIATE_TYPES:
             limit = self._max_associate_length
@@ -170,19 +232,29 @@ class PDUReader:
             self._die(_invalid(f"PDU type 0x{pdu_type:02X} declares length {length} > {limit}"))
         return PDU_HEADER_SIZE + length
 
+    def _flooded(self, size: int) -> NoReturn:
+        self._die(
+            RemoteProtocolError(
+                f"{size} bytes received and not consumed, more than {self._limit}",
+                abort_source=AbortSource.SERVICE_PROVIDER,
+                abort_reason=AbortReason.NOT_SPECIFIED,
+            )
+        )
+
     def _die(self, error: RemoteProtocolError) -> NoReturn:
         self._error = error
         self._buf = bytearray()
+        self._chunk = None
+        self._pos = 0
         raise error
 
-    def _raise_if_dead(self) -> None:
-        error = self._error
-        if error is not None:
-            raise RemoteProtocolError(
-                f"PDU stream already failed: {error}",
-                abort_source=error.abort_source,
-                abort_reason=error.abort_reason,
-            )
+    def _raise_dead(self) -> NoReturn:
+        error = cast(RemoteProtocolError, self._error)
+        raise RemoteProtocolError(
+            f"PDU stream already failed: {error}",
+            abort_source=error.abort_source,
+            abort_reason=error.abort_reason,
+        )
 
 
 def _invalid(message: str) -> RemoteProtocolError:
