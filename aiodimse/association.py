@@ -400,7 +400,10 @@ class Association(ServiceCalls):
                 return
         else:
             task = self.loop.create_task(coro)
-        self._track(task)
+        # Held until _serve's finally removes it (cheaper than a done callback).
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
 
     async def _serve(self, received: ReceivedMessage, kind: RequestKind) -> None:
         """Run the handler for one request and send its response.
@@ -443,6 +446,8 @@ class Association(ServiceCalls):
             log.warning("could not answer a request: %s", exc)
         finally:
             self._running -= 1
+            if self._tasks:
+                self._tasks.discard(asyncio.current_task())
             self._after_request()
 
     def _after_request(self) -> None:
