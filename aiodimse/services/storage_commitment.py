@@ -1,0 +1,330 @@
+"""Storage Commitment Push Model SCP (PS3.4 Annex J) with durable, retried reports.
+
+Each accepted N-ACTION is written to the store *before* the response goes out, so an
+acknowledged request survives a crash. The report (N-EVENT-REPORT) is sent by a
+background deliverer: first on the requesting association if it is still open,
+else on a new association to the requesting AE (address from the AE table),
+proposing the SCP role for the SOP class (PS3.4 J.3.3), and retried with
+exponential backoff until it is delivered or the deadline passes. Reports still
+pending when the process stops are picked up by the next start (or by another
+worker, once this one's lease on them runs out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from .. import evt
+from ..ae import AE
+from ..association import Association
+from ..errors import AiodimseError
+from ..events import Event
+from ..handlers import HandlerSpec
+from ..presentation import build_role
+from ..status import Category, code_to_category
+from ..store.db import AsyncStore, Commitment
+
+__all__ = [
+    "STORAGE_COMMITMENT",
+    "STORAGE_COMMITMENT_INSTANCE",
+    "NO_SUCH_OBJECT_INSTANCE",
+    "CLASS_INSTANCE_CONFLICT",
+    "Peer",
+    "DeliveryPolicy",
+    "build_report",
+    "StorageCommitmentSCP",
+]
+
+log = logging.getLogger("aiodimse.commitment")
+
+STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"
+STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
+NO_SUCH_OBJECT_INSTANCE = 0x0112  # Failure Reason (0008,1197), PS3.3 C.14.1.1
+CLASS_INSTANCE_CONFLICT = 0x0119
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Peer:
+    """Where an AE listens: one row of the AE table."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryPolicy:
+    """How reports are delivered; times in seconds."""
+
+    same_association: bool = True  # try the requesting association first
+    retry_initial: float = 2.0  # first backoff; doubles per failed attempt
+    retry_max: float = 300.0  # backoff ceiling
+    deadline: float = 86400.0  # give up this long after the request was received
+    lease: float = 180.0  # how long a worker owns a report it is delivering
+    poll_interval: float = 5.0  # look for reports left by others (or a restart) this often
+    max_concurrent: int = 8  # reports delivered at once
+
+
+def _status(code: int, comment: str) -> Dataset:
+    ds = Dataset()
+    ds.Status = code
+    ds.ErrorComment = comment[:64]
+    return ds
+
+
+def _ref(sop_class: str, sop_instance: str) -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID = sop_class
+    item.ReferencedSOPInstanceUID = sop_instance
+    return item
+
+
+def build_report(
+    transaction_uid: str,
+    refs: Sequence[tuple[str, str]],
+    found: Mapping[str, str],
+    retrieve_ae_title: str | None = None,
+) -> tuple[int, Dataset]:
+    """(Event Type ID, Event Information) for ``refs``, given the indexed instances.
+
+    ``found`` maps SOP Instance UID to SOP Class UID. An instance not indexed fails
+    with 0x0112; one indexed under another SOP class with 0x0119. Event type 1 when
+    all are committed, else 2 with the Failed SOP Sequence (J.3.3.1).
+    """
+    committed: list[Dataset] = []
+    failed: list[Dataset] = []
+    for sop_class, sop_instance in refs:
+        have = found.get(sop_instance)
+        if have == sop_class:
+            committed.append(_ref(sop_class, sop_instance))
+            continue
+        item = _ref(sop_class, sop_instance)
+        item.FailureReason = NO_SUCH_OBJECT_INSTANCE if have is None else CLASS_INSTANCE_CONFLICT
+        failed.append(item)
+    info = Dataset()
+    info.TransactionUID = transaction_uid
+    if committed and retrieve_ae_title:
+        info.RetrieveAETitle = retrieve_ae_title
+    if committed:
+        info.ReferencedSOPSequence = committed
+    if failed:
+        info.FailedSOPSequence = failed
+    return (2 if failed else 1), info
+
+
+def _ok(status: Dataset) -> bool:
+    return code_to_category(int(status.Status)) in (Category.SUCCESS, Category.WARNING)
+
+
+class StorageCommitmentSCP:
+    """The SCP: bind ``handlers()`` on a server, ``await start()``, ``await stop()``.
+
+    ``reporter`` is the AE used for reports on new associations (its title is the
+    calling AE title; its timeouts apply). ``peers`` is the AE table.
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        reporter: AE,
+        peers: Mapping[str, Peer],
+        policy: DeliveryPolicy | None = None,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.reporter = reporter
+        if not any(c.abstract_syntax == STORAGE_COMMITMENT for c in reporter.requested_contexts):
+            reporter.add_requested_context(STORAGE_COMMITMENT)
+        self.peers = dict(peers)
+        self.policy = policy or DeliveryPolicy()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self.delivered = 0
+
+    def handlers(self) -> list[HandlerSpec]:
+        return [(evt.EVT_N_ACTION, self.on_n_action)]
+
+    # -- the N-ACTION --------------------------------------------------------------------
+
+    async def on_n_action(self, event: Event) -> tuple[int | Dataset, Dataset | None]:
+        """Validate, record durably, answer; the report follows from the deliverer."""
+        if event.action_type != 1:
+            return 0x0123, None  # no such action
+        if str(event.request.RequestedSOPInstanceUID) != STORAGE_COMMITMENT_INSTANCE:
+            return _status(0x0112, "use the well-known instance 1.2.840.10008.1.20.1.1"), None
+        info = event.action_information
+        transaction_uid = str(info.get("TransactionUID", "") or "")
+        refs: list[tuple[str, str]] = []
+        for item in info.get("ReferencedSOPSequence", None) or ():
+            sop_class = str(item.get("ReferencedSOPClassUID", "") or "")
+            sop_instance = str(item.get("ReferencedSOPInstanceUID", "") or "")
+            if not sop_class or not sop_instance:
+                return _status(0x0120, "Referenced SOP Class/Instance UID missing"), None
+            refs.append((sop_class, sop_instance))
+        if not transaction_uid or not refs:
+            return _status(0x0120, "Transaction UID and Referenced SOP Sequence needed"), None
+        now = time.time()
+        commitment = Commitment(
+            transaction_uid=transaction_uid,
+            calling_aet=event.assoc.requestor.ae_title,
+            refs=tuple(refs),
+            received_at=now,
+            deadline=now + self.policy.deadline,
+            next_attempt=now,
+        )
+        added = await self.store.call(
+            self.store.store.add_commitment,
+            commitment,
+            owner=self.owner,
+            lease_until=now + self.policy.lease,
+        )
+        if not added:
+            log.info("commitment %s from %s refused: Transaction UID already used",
+                     transaction_uid, commitment.calling_aet)
+            return _status(0x0110, "Transaction UID already used"), None
+        log.info("commitment %s from %s accepted: %d instances", transaction_uid,
+                 commitment.calling_aet, len(refs))
+        self._spawn(commitment, event.assoc)
+        return 0x0000, None
+
+    # -- the deliverer -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start delivering: pending reports in the store are picked up at once."""
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name="aiodimse-commitment")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop; deliveries still running after ``grace`` s stay pending in the store."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        tasks = list(self._active.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.store.call(self.store.store.release_leases, self.owner)
+
+    def _spawn(self, commitment: Commitment, assoc: Association | None) -> None:
+        uid = commitment.transaction_uid
+        task = asyncio.create_task(self._deliver(commitment, assoc), name=f"report {uid}")
+        self._active[uid] = task
+
+    async def _run(self) -> None:
+        policy, store = self.policy, self.store
+        while True:
+            room = policy.max_concurrent - len(self._active)
+            if room > 0:
+                due = await store.call(
+                    store.store.claim_due, self.owner, time.time(), policy.lease, room
+                )
+                for commitment in due:
+                    if commitment.transaction_uid not in self._active:
+                        self._spawn(commitment, None)
+            next_due = await store.call(store.store.next_due)
+            delay = policy.poll_interval
+            if next_due is not None:
+                delay = min(max(next_due - time.time(), 0.02), delay)
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):  # builtin only from 3.11
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _deliver(self, c: Commitment, assoc: Association | None) -> None:
+        try:
+            found = await self.store.call(
+                self.store.store.find_instances, [inst for _cls, inst in c.refs]
+            )
+            event_type, info = build_report(
+                c.transaction_uid, c.refs, found, self.reporter.ae_title
+            )
+            error = await self._send(c, event_type, info, assoc)
+            if error is None:
+                failed = len(info.get("FailedSOPSequence", []))
+                log.info("report %s delivered to %s: event type %d, %d of %d failed",
+                         c.transaction_uid, c.calling_aet, event_type, failed, len(c.refs))
+                result: dict[str, Any] = {"event_type": event_type, "failed": failed}
+                await self.store.call(
+                    self.store.store.mark_delivered, c.transaction_uid, result, time.time()
+                )
+                self.delivered += 1
+            else:
+                await self._failed(c, error)
+        finally:
+            self._active.pop(c.transaction_uid, None)
+            self._wake.set()
+
+    async def _send(
+        self, c: Commitment, event_type: int, info: Dataset, assoc: Association | None
+    ) -> str | None:
+        """One delivery attempt; None when delivered, else why not."""
+        error = None
+        if assoc is not None and self.policy.same_association and assoc.is_established:
+            try:
+                status, _ = await assoc.send_n_event_report(
+                    info, event_type, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
+                )
+                if _ok(status):
+                    return None
+                error = f"status 0x{int(status.Status):04X} on the requesting association"
+            except (AiodimseError, TimeoutError, ValueError) as exc:
+                error = f"requesting association: {exc}"
+            log.debug("report %s: %s; trying a new association", c.transaction_uid, error)
+        peer = self.peers.get(c.calling_aet)
+        if peer is None:
+            return f"AE {c.calling_aet!r} is not in the AE table"
+        try:
+            async with self.reporter.associate(
+                peer.host,
+                peer.port,
+                ae_title=c.calling_aet,
+                ext_neg=[build_role(STORAGE_COMMITMENT, scu_role=False, scp_role=True)],
+                ssl_context=peer.ssl_context,
+            ) as back:
+                if not any(
+                    ctx.abstract_syntax == STORAGE_COMMITMENT and ctx.as_scp
+                    for ctx in back.accepted_contexts
+                ):
+                    raise ValueError("the peer did not accept the SCP role for commitment")
+                status, _ = await back.send_n_event_report(
+                    info, event_type, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
+                )
+        except (AiodimseError, OSError, TimeoutError, ValueError) as exc:
+            return f"{peer.host}:{peer.port}: {exc or type(exc).__name__}"
+        if _ok(status):
+            return None
+        return f"status 0x{int(status.Status):04X} from {c.calling_aet}"
+
+    async def _failed(self, c: Commitment, error: str) -> None:
+        now = time.time()
+        attempts = c.attempts + 1
+        store = self.store
+        if now >= c.deadline:
+            log.error("report %s to %s expired after %d attempts: %s", c.transaction_uid,
+                      c.calling_aet, attempts, error)
+            await store.call(store.store.expire, c.transaction_uid, error)
+            return
+        delay = min(self.policy.retry_initial * 2 ** (attempts - 1), self.policy.retry_max)
+        when = min(now + delay, c.deadline)
+        log.warning("report %s to %s not delivered (attempt %d): %s; retry in %.1fs",
+                    c.transaction_uid, c.calling_aet, attempts, error, when - now)
+        await store.call(store.store.reschedule, c.transaction_uid, when, error)

@@ -1,0 +1,334 @@
+"""The embedded SQLite store: MPPS instances, the instance index, commitment transactions.
+
+One database file, shared by every worker process of ``aiodimse serve``: WAL mode so
+readers never block the writer, ``busy_timeout`` so concurrent writers wait instead
+of failing, and ``BEGIN IMMEDIATE`` for every read-modify-write. ``Store`` is
+blocking; ``AsyncStore`` runs it on one dedicated thread so the event loop never
+waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["DB_FILENAME", "Commitment", "MPPSRow", "Store", "AsyncStore"]
+
+T = TypeVar("T")
+
+DB_FILENAME = "aiodimse.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    sop_instance_uid TEXT PRIMARY KEY,
+    sop_class_uid TEXT NOT NULL,
+    path TEXT,
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mpps (
+    sop_instance_uid TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    calling_aet TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commitments (
+    transaction_uid TEXT PRIMARY KEY,
+    calling_aet TEXT NOT NULL,
+    refs TEXT NOT NULL,
+    state TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    deadline REAL NOT NULL,
+    next_attempt REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error TEXT,
+    delivered_at REAL,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS commitments_due ON commitments (state, next_attempt);
+"""
+
+PENDING = "pending"
+DELIVERED = "delivered"
+EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Commitment:
+    """One accepted storage commitment request (a row of ``commitments``)."""
+
+    transaction_uid: str
+    calling_aet: str
+    refs: tuple[tuple[str, str], ...]  # (SOP Class UID, SOP Instance UID)
+    state: str = PENDING
+    received_at: float
+    deadline: float
+    next_attempt: float
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MPPSRow:
+    """One stored MPPS instance; ``dataset`` is DICOM JSON."""
+
+    sop_instance_uid: str
+    status: str
+    dataset: str
+    calling_aet: str | None
+
+
+def _commitment(row: sqlite3.Row) -> Commitment:
+    return Commitment(
+        transaction_uid=row["transaction_uid"],
+        calling_aet=row["calling_aet"],
+        refs=tuple((str(c), str(i)) for c, i in json.loads(row["refs"])),
+        state=row["state"],
+        received_at=row["received_at"],
+        deadline=row["deadline"],
+        next_attempt=row["next_attempt"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+    )
+
+
+class Store:
+    """Blocking access to the database; use from one thread at a time."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.executescript(_SCHEMA)  # idempotent; executescript manages its own commit
+
+    @classmethod
+    def in_directory(cls, directory: str | Path) -> Store:
+        """Open (creating if needed) the database of a data directory."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path / DB_FILENAME)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is taken up front."""
+        conn = self._conn
+        if conn.in_transaction:  # nested: join the outer transaction
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- instance index ----------------------------------------------------------------
+
+    def add_instances(self, rows: Iterable[tuple[str, str, str | None]], now: float) -> int:
+        """Insert or replace (SOP Class UID, SOP Instance UID, path) rows; returns the count."""
+        count = 0
+        with self.transaction() as conn:
+            for sop_class, sop_instance, path in rows:
+                conn.execute(
+                    "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?)",
+                    (sop_instance, sop_class, path, now),
+                )
+                count += 1
+        return count
+
+    def find_instances(self, instance_uids: Sequence[str]) -> dict[str, str]:
+        """SOP Instance UID -> SOP Class UID for those of ``instance_uids`` indexed."""
+        found: dict[str, str] = {}
+        uids = list(dict.fromkeys(instance_uids))
+        for start in range(0, len(uids), 500):
+            chunk = uids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(
+                f"SELECT sop_instance_uid, sop_class_uid FROM instances "
+                f"WHERE sop_instance_uid IN ({marks})",
+                chunk,
+            ):
+                found[row[0]] = row[1]
+        return found
+
+    def count_instances(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM instances").fetchone()[0])
+
+    # -- storage commitment transactions ------------------------------------------------
+
+    def add_commitment(self, c: Commitment, *, owner: str | None, lease_until: float) -> bool:
+        """Record an accepted request; False if its Transaction UID is already known."""
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO commitments (transaction_uid, calling_aet, refs, state, "
+                    "received_at, deadline, next_attempt, attempts, lease_owner, lease_until) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                    (c.transaction_uid, c.calling_aet, json.dumps(c.refs), PENDING,
+                     c.received_at, c.deadline, c.next_attempt, owner, lease_until),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def claim_due(self, owner: str, now: float, lease: float, limit: int) -> list[Commitment]:
+        """Lease up to ``limit`` pending reports that are due and not leased by another."""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT * FROM commitments WHERE state = ? AND next_attempt <= ? "
+                "AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?) "
+                "ORDER BY next_attempt LIMIT ?",
+                (PENDING, now, now, owner, limit),
+            ).fetchall()
+            for row in rows:
+                conn.execute(
+                    "UPDATE commitments SET lease_owner = ?, lease_until = ? "
+                    "WHERE transaction_uid = ?",
+                    (owner, now + lease, row["transaction_uid"]),
+                )
+        return [_commitment(r) for r in rows]
+
+    def next_due(self) -> float | None:
+        """When the earliest pending report is due (ignoring leases)."""
+        row = self._conn.execute(
+            "SELECT min(max(next_attempt, coalesce(lease_until, 0))) FROM commitments "
+            "WHERE state = ?",
+            (PENDING,),
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def mark_delivered(self, transaction_uid: str, result: Any, now: float) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE commitments SET state = ?, delivered_at = ?, result = ?, "
+                "attempts = attempts + 1, lease_owner = NULL, lease_until = NULL "
+                "WHERE transaction_uid = ?",
+                (DELIVERED, now, json.dumps(result), transaction_uid),
+            )
+
+    def reschedule(self, transaction_uid: str, next_attempt: float, error: str) -> None:
+        """A failed attempt: try again at ``next_attempt``; the lease is given up."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE commitments SET next_attempt = ?, last_error = ?, "
+                "attempts = attempts + 1, lease_owner = NULL, lease_until = NULL "
+                "WHERE transaction_uid = ?",
+                (next_attempt, error, transaction_uid),
+            )
+
+    def expire(self, transaction_uid: str, error: str) -> None:
+        """The deadline passed without delivery: stop trying (kept for the record)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE commitments SET state = ?, last_error = ?, attempts = attempts + 1, "
+                "lease_owner = NULL, lease_until = NULL WHERE transaction_uid = ?",
+                (EXPIRED, error, transaction_uid),
+            )
+
+    def release_leases(self, owner: str | None = None) -> None:
+        """Give up leases: ``owner``'s (clean stop), or every one (a fresh start)."""
+        with self.transaction() as conn:
+            if owner is None:
+                conn.execute("UPDATE commitments SET lease_owner = NULL, lease_until = NULL")
+            else:
+                conn.execute(
+                    "UPDATE commitments SET lease_owner = NULL, lease_until = NULL "
+                    "WHERE lease_owner = ?",
+                    (owner,),
+                )
+
+    def commitment_state(self, transaction_uid: str) -> tuple[str, int, str | None] | None:
+        """(state, attempts, last error) of one transaction, or None if unknown."""
+        row = self._conn.execute(
+            "SELECT state, attempts, last_error FROM commitments WHERE transaction_uid = ?",
+            (transaction_uid,),
+        ).fetchone()
+        return None if row is None else (row[0], int(row[1]), row[2])
+
+    # -- MPPS ------------------------------------------------------------------------------
+
+    def mpps_create(self, row: MPPSRow, now: float) -> bool:
+        """Store a new MPPS instance; False if the SOP Instance UID exists."""
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO mpps VALUES (?, ?, ?, ?, ?, ?)",
+                    (row.sop_instance_uid, row.status, row.dataset, row.calling_aet, now, now),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def mpps_get(self, sop_instance_uid: str) -> MPPSRow | None:
+        r = self._conn.execute(
+            "SELECT * FROM mpps WHERE sop_instance_uid = ?", (sop_instance_uid,)
+        ).fetchone()
+        if r is None:
+            return None
+        return MPPSRow(
+            sop_instance_uid=r["sop_instance_uid"],
+            status=r["status"],
+            dataset=r["dataset"],
+            calling_aet=r["calling_aet"],
+        )
+
+    def mpps_update(
+        self, sop_instance_uid: str, change: Callable[[MPPSRow | None], MPPSRow | T], now: float
+    ) -> MPPSRow | T:
+        """Read, change and write one MPPS instance in one transaction.
+
+        ``change`` gets the current row (None if absent) and returns the new row, or
+        anything else to leave the database as it was (that value is returned).
+        """
+        with self.transaction():
+            current = self.mpps_get(sop_instance_uid)
+            new = change(current)
+            if isinstance(new, MPPSRow):
+                self._conn.execute(
+                    "UPDATE mpps SET status = ?, dataset = ?, updated_at = ? "
+                    "WHERE sop_instance_uid = ?",
+                    (new.status, new.dataset, now, sop_instance_uid),
+                )
+        return new
+
+
+class AsyncStore:
+    """A ``Store`` used from asyncio: every call runs on one dedicated thread."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiodimse-store")
+
+    @classmethod
+    def in_directory(cls, directory: str | Path) -> AsyncStore:
+        return cls(Store.in_directory(directory))
+
+    async def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``func(*args, **kwargs)`` (usually a bound ``Store`` method) on the thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
+
+    async def aclose(self) -> None:
+        """Finish queued calls, then close the database."""
+        await self.call(self.store.close)
+        self._executor.shutdown(wait=False)
