@@ -1,17 +1,27 @@
-"""Argument parsing and dispatch for the ``aiodimse`` command."""
+"""Argument parsing and dispatch for the ``aiodimse`` command.
+
+Each command module adds its sub-parser and sets ``run`` (a function or coroutine
+function taking the parsed arguments and returning the exit status).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from . import commit, dimse_n, serve
 from .demo import run_demo
-from .echo import run_echo
 
 __all__ = ["main", "build_parser"]
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    return await run_demo(port=args.port, count=args.count)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,38 +33,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start an SCP and talk to it: C-ECHO and N-ACTION")
     demo.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
     demo.add_argument("--count", type=int, default=1000, help="N-ACTION requests to send")
+    demo.set_defaults(run=_demo)
 
-    echo = sub.add_parser("echo", help="C-ECHO (verification) SCU")
-    echo.add_argument("host")
-    echo.add_argument("port", type=int)
-    echo.add_argument("-aet", "--calling-aet", default="AIODIMSE")
-    echo.add_argument("-aec", "--called-aet", default="ANY-SCP")
-    echo.add_argument("--repeat", type=int, default=1)
-    echo.add_argument("--timeout", type=float, default=30.0)
-    echo.add_argument("--max-pdu", type=int, default=16382)
+    serve.add_parsers(sub)
+    commit.add_parsers(sub)
+    dimse_n.add_parsers(sub)
+    for name in sub.choices:  # -v/-d also after the command, as the field's tools take them
+        choice = sub.choices[name]
+        choice.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                            help="log at INFO")
+        choice.add_argument("-d", "--debug", action="store_true", default=argparse.SUPPRESS,
+                            help="log at DEBUG")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run = args.run
     try:
-        if args.command == "demo":
-            return asyncio.run(run_demo(port=args.port, count=args.count))
-        if args.command == "echo":
-            return asyncio.run(
-                run_echo(
-                    args.host,
-                    args.port,
-                    calling=args.calling_aet,
-                    called=args.called_aet,
-                    repeat=args.repeat,
-                    timeout=args.timeout,
-                    max_pdu=args.max_pdu,
-                )
-            )
+        if run is serve.run_serve:
+            result: Any = serve.run_serve(args, argv)
+        else:
+            result = run(args)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result)
     except KeyboardInterrupt:
         return 130
-    print(f"unknown command {args.command}", file=sys.stderr)  # pragma: no cover
-    return 2

@@ -1,0 +1,226 @@
+"""``aiodimse serve`` configuration: a TOML file, then command-line flags on top.
+
+The TOML layout (every key optional)::
+
+    [server]
+    ae_title = "ARCHIVE"
+    host = "0.0.0.0"
+    port = 11112
+    data = "/var/lib/aiodimse"
+    index_dirs = ["/srv/dicom"]
+    allowed_calling_aets = ["CT1", "MR1"]   # empty: anyone
+    require_called_aet = false
+    log_level = "INFO"
+    workers = 1
+
+    [tls]
+    cert = "server.pem"
+    key = "server.key"
+    ca = "clients.pem"            # set: clients must present a certificate
+
+    [limits]
+    max_associations = 64
+    max_pdu = 16382
+    acse_timeout = 30
+    dimse_timeout = 30
+    network_timeout = 60
+    connection_timeout = 10
+    shutdown_grace = 10
+
+    [commitment]
+    same_association = true
+    retry_initial = 2
+    retry_max = 300
+    deadline = 86400
+
+    [ae.CT1]                      # the AE table: where reports go
+    host = "10.0.0.5"
+    port = 11113
+    tls = false
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import ssl
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..services.storage_commitment import DeliveryPolicy, Peer
+
+__all__ = ["ConfigError", "PeerEntry", "ServeConfig", "load_toml", "build_config",
+           "server_ssl_context"]
+
+
+class ConfigError(ValueError):
+    """The configuration file or flags are not usable."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEntry:
+    """One row of the AE table."""
+
+    host: str
+    port: int
+    tls: bool = False
+
+    def peer(self, ca: str | None) -> Peer:
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=ca)
+        return Peer(host=self.host, port=self.port, ssl_context=ctx)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeConfig:
+    """Everything ``aiodimse serve`` needs."""
+
+    ae_title: str = "AIODIMSE"
+    host: str = "0.0.0.0"
+    port: int = 11112
+    data: Path = Path("aiodimse-data")
+    index_dirs: tuple[Path, ...] = ()
+    allowed_calling_aets: tuple[str, ...] = ()
+    require_called_aet: bool = False
+    log_level: str = "INFO"
+    workers: int = 1
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    max_associations: int = 64
+    max_pdu: int = 16382
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 30.0
+    network_timeout: float = 60.0
+    connection_timeout: float = 10.0
+    shutdown_grace: float = 10.0
+    ae_table: dict[str, PeerEntry] = field(default_factory=dict)
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+
+    def peers(self) -> dict[str, Peer]:
+        return {title: entry.peer(self.tls_ca) for title, entry in self.ae_table.items()}
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file (needs ``tomllib``, i.e. Python 3.11 or later)."""
+    try:  # imported by name: the package supports Python 3.10, which has no tomllib
+        tomllib = importlib.import_module("tomllib")
+    except ModuleNotFoundError as exc:  # pragma: no cover - Python 3.10
+        raise ConfigError("--config needs Python 3.11 or later (tomllib)") from exc
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return dict(doc)
+
+
+_SECTIONS = {
+    "server": {"ae_title", "host", "port", "data", "index_dirs", "allowed_calling_aets",
+               "require_called_aet", "log_level", "workers"},
+    "tls": {"cert", "key", "ca"},
+    "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
+               "network_timeout", "connection_timeout", "shutdown_grace"},
+}
+
+
+def _from_toml(doc: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(ServeConfig)}
+    for section, keys in _SECTIONS.items():
+        table = doc.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        for key, value in table.items():
+            if key not in keys:
+                raise ConfigError(f"unknown key {key!r} in [{section}]")
+            name = f"tls_{key}" if section == "tls" else key
+            if name in known:
+                values[name] = value
+    policy = doc.get("commitment", {})
+    policy_fields = {f.name for f in fields(DeliveryPolicy)}
+    for key in policy:
+        if key not in policy_fields:
+            raise ConfigError(f"unknown key {key!r} in [commitment]")
+    values["delivery"] = DeliveryPolicy(**policy)
+    peers: dict[str, PeerEntry] = {}
+    for title, entry in doc.get("ae", {}).items():
+        try:
+            peers[title] = PeerEntry(str(entry["host"]), int(entry["port"]),
+                                     bool(entry.get("tls", False)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"[ae.{title}] needs host and port: {exc}") from exc
+    values["ae_table"] = peers
+    unknown = set(doc) - {*_SECTIONS, "commitment", "ae"}
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    return values
+
+
+def _parse_peer(text: str) -> tuple[str, PeerEntry]:
+    """``TITLE@HOST:PORT`` from ``--peer``."""
+    title, sep, address = text.partition("@")
+    host, colon, port = address.rpartition(":")
+    if not sep or not colon or not title:
+        raise ConfigError(f"--peer wants TITLE@HOST:PORT, got {text!r}")
+    return title, PeerEntry(host, int(port))
+
+
+def build_config(args: argparse.Namespace) -> ServeConfig:
+    """The TOML file (``--config``) first, then every flag that was given."""
+    values: dict[str, Any] = {}
+    if args.config:
+        values = _from_toml(load_toml(args.config))
+    flags = {
+        "ae_title": args.aet, "host": args.host, "port": args.port, "data": args.data,
+        "log_level": args.log_level, "workers": args.workers, "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key, "tls_ca": args.tls_ca,
+        "max_associations": args.max_associations, "max_pdu": args.max_pdu,
+    }
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if args.timeout is not None:
+        for key in ("acse_timeout", "dimse_timeout", "connection_timeout"):
+            values[key] = args.timeout
+    if args.index_dir:
+        values["index_dirs"] = [*values.get("index_dirs", []), *args.index_dir]
+    if args.allow:
+        values["allowed_calling_aets"] = [*values.get("allowed_calling_aets", []), *args.allow]
+    table = dict(values.get("ae_table", {}))
+    for text in args.peer or ():
+        title, entry = _parse_peer(text)
+        table[title] = entry
+    values["ae_table"] = table
+    if args.retry_initial is not None or args.deadline is not None:
+        policy = values.get("delivery", DeliveryPolicy())
+        if args.retry_initial is not None:
+            policy = replace(policy, retry_initial=args.retry_initial)
+        if args.deadline is not None:
+            policy = replace(policy, deadline=args.deadline)
+        values["delivery"] = policy
+    values["data"] = Path(values.get("data", "aiodimse-data"))
+    values["index_dirs"] = tuple(Path(p) for p in values.get("index_dirs", ()))
+    values["allowed_calling_aets"] = tuple(values.get("allowed_calling_aets", ()))
+    try:
+        config = ServeConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("TLS needs both a certificate and a key")
+    if config.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    return config
+
+
+def server_ssl_context(config: ServeConfig) -> ssl.SSLContext | None:
+    """TLS 1.2+ server context (PS3.15 BCP 195 profiles), client certs if a CA is set."""
+    if not config.tls_cert:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(config.tls_cert, config.tls_key)
+    if config.tls_ca:
+        ctx.load_verify_locations(config.tls_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
