@@ -88,7 +88,9 @@ def _request(transaction_uid: str, refs: list[tuple[str, str]]) -> Dataset:
     return ds
 
 
-def _print_report(transaction_uid: str, event_type: int, info: Dataset, as_json: bool) -> int:
+def _print_report(
+    transaction_uid: str, event_type: int, info: Dataset, via: str, as_json: bool
+) -> int:
     committed = [
         (str(i.ReferencedSOPClassUID), str(i.ReferencedSOPInstanceUID))
         for i in info.get("ReferencedSOPSequence", [])
@@ -102,6 +104,7 @@ def _print_report(transaction_uid: str, event_type: int, info: Dataset, as_json:
         print(json.dumps({
             "transaction_uid": transaction_uid,
             "event_type": event_type,
+            "received_on": via,
             "committed": [{"class": c, "instance": i} for c, i in committed],
             "failed": [
                 {"class": c, "instance": i, "reason": r,
@@ -111,7 +114,7 @@ def _print_report(transaction_uid: str, event_type: int, info: Dataset, as_json:
         }, indent=2))
     else:
         print(f"Transaction UID {transaction_uid}: event type {event_type}, "
-              f"{len(committed)} committed, {len(failed)} failed")
+              f"{len(committed)} committed, {len(failed)} failed (report on the {via})")
         for cls, inst in committed:
             print(f"committed {cls} {inst}")
         for cls, inst, reason in failed:
@@ -132,13 +135,14 @@ async def run_commit(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     transaction_uid = args.transaction_uid or str(generate_uid())
     loop = asyncio.get_running_loop()
-    reported: asyncio.Future[tuple[int, Dataset]] = loop.create_future()
+    reported: asyncio.Future[tuple[int, Dataset, str]] = loop.create_future()
 
     async def on_report(event: Event) -> tuple[int, None]:
         info = event.event_information
         if str(info.get("TransactionUID", "")) != transaction_uid or reported.done():
             return 0x0110, None  # not the report we wait for
-        reported.set_result((event.event_type, info))
+        via = "new association" if event.assoc.is_acceptor else "same association"
+        reported.set_result((event.event_type, info, via))
         return 0x0000, None
 
     ae = make_ae(args, [STORAGE_COMMITMENT])
@@ -164,8 +168,8 @@ async def run_commit(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return EXIT_FAILURE
             if server is None:  # the report must come on this association
-                event_type, info = await asyncio.wait_for(asyncio.shield(reported), args.wait)
-        event_type, info = await asyncio.wait_for(reported, args.wait)
+                await asyncio.wait_for(asyncio.shield(reported), args.wait)
+        event_type, info, via = await asyncio.wait_for(reported, args.wait)
     except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
         print(f"aiodimse commit: no report within {args.wait:g}s "
               f"(Transaction UID {transaction_uid})", file=sys.stderr)
@@ -176,4 +180,4 @@ async def run_commit(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             await server.shutdown(grace=2.0)
-    return _print_report(transaction_uid, event_type, info, args.json)
+    return _print_report(transaction_uid, event_type, info, via, args.json)

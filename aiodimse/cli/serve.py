@@ -95,7 +95,9 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status."""
     store = AsyncStore.in_directory(config.data)
     if not worker:  # a worker shares the database with running siblings
-        await store.call(store.store.release_leases)
+        pending = await store.call(store.store.reset_for_start, time.time())
+        if pending:
+            log.info("%d storage commitment reports pending from before", pending)
         if config.index_dirs:
             count = await store.call(index_paths, store.store, config.index_dirs, time.time())
             log.info("indexed %d instances under %s", count,
@@ -134,7 +136,7 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
 async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
     """Index once, start ``workers`` children, forward SIGTERM/SIGINT, wait for them."""
     store = AsyncStore.in_directory(config.data)
-    await store.call(store.store.release_leases)
+    await store.call(store.store.reset_for_start, time.time())
     if config.index_dirs:
         count = await store.call(index_paths, store.store, config.index_dirs, time.time())
         log.info("indexed %d instances", count)

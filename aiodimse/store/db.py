@@ -245,17 +245,28 @@ class Store:
                 (EXPIRED, error, transaction_uid),
             )
 
-    def release_leases(self, owner: str | None = None) -> None:
-        """Give up leases: ``owner``'s (clean stop), or every one (a fresh start)."""
+    def reset_for_start(self, now: float) -> int:
+        """A fresh start (no other worker running): every pending report is due now,
+        whoever leased it before a crash. Returns how many are pending."""
         with self.transaction() as conn:
-            if owner is None:
-                conn.execute("UPDATE commitments SET lease_owner = NULL, lease_until = NULL")
-            else:
-                conn.execute(
-                    "UPDATE commitments SET lease_owner = NULL, lease_until = NULL "
-                    "WHERE lease_owner = ?",
-                    (owner,),
-                )
+            conn.execute(
+                "UPDATE commitments SET lease_owner = NULL, lease_until = NULL, "
+                "next_attempt = min(next_attempt, ?) WHERE state = ?",
+                (now, PENDING),
+            )
+            row = conn.execute(
+                "SELECT count(*) FROM commitments WHERE state = ?", (PENDING,)
+            ).fetchone()
+        return int(row[0])
+
+    def release_leases(self, owner: str) -> None:
+        """Give up ``owner``'s leases (a clean stop): others may deliver at once."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE commitments SET lease_owner = NULL, lease_until = NULL "
+                "WHERE lease_owner = ?",
+                (owner,),
+            )
 
     def commitment_state(self, transaction_uid: str) -> tuple[str, int, str | None] | None:
         """(state, attempts, last error) of one transaction, or None if unknown."""
