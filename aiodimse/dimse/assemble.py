@@ -6,7 +6,9 @@ message is complete. Command fragments are copied and joined once (they are smal
 and capped); data-set fragments are appended to one ``bytearray`` as they arrive,
 so the data set is copied exactly once, in linear time, and the PDU buffers can be
 freed as soon as each PDV is fed. The data set is handed up undecoded, as a
-``memoryview`` of that bytearray.
+``memoryview`` of that bytearray (or as ``bytes`` when it came in one fragment).
+The usual small message (a command in one PDV, a data set in one PDV) takes a
+short path that decodes the command straight from its PDV.
 
 Errors:
 
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 
 from aiodimse.errors import DIMSEError, RemoteProtocolError
 
-from .commands import CommandDecodeError, decode_command
+from .commands import NO_DATASET, CommandDecodeError, decode_command_raw
 from .messages import DIMSEMessage
 
 __all__ = [
@@ -152,11 +154,15 @@ class MessageAssembler:
                 f"PDV for presentation context {context_id}, which was not accepted",
                 _REASON_INVALID_PARAMETER,
             )
-        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        size = data.nbytes if type(data) is memoryview else len(data)
         if self._strict_even and size & 1:
             raise self._violation(f"odd-length fragment ({size} bytes)", _REASON_INVALID_PARAMETER)
         current = self._context_id
-        if current is not None and context_id != current:
+        if current is None:
+            if control & 0x03 == 0x03:
+                # The usual command: one last fragment, nothing in progress.
+                return self._whole_command(context_id, data, size)
+        elif context_id != current:
             raise self._violation(
                 f"PDV for context {context_id} in the middle of a message on context {current}",
                 _REASON_UNEXPECTED_PDU,
@@ -181,18 +187,37 @@ class MessageAssembler:
 
         command = b"".join(self._command_parts)
         self._command_parts = []
+        return self._command_done(context_id, command)
+
+    def _whole_command(
+        self, context_id: int, data: bytes | bytearray | memoryview, size: int
+    ) -> ReceivedMessage | None:
+        """A command set in a single PDV: decoded straight from it, no joining."""
+        if size > self.max_command_length:
+            self.reset()
+            raise MessageTooLargeError("command set", size, self.max_command_length)
+        return self._command_done(context_id, data)
+
+    def _command_done(
+        self, context_id: int, command: bytes | bytearray | memoryview
+    ) -> ReceivedMessage | None:
+        """The command set is whole: decode it; complete the message if none follows."""
+        error: DIMSEError | None = None
         try:
-            decoded = decode_command(command)
+            message, data_set_type = decode_command_raw(command)
         except CommandDecodeError as exc:
-            self._error = exc
             # Unknown CommandDataSetType: assume none follows; a data fragment that
             # comes anyway is then a sequencing error (abort).
-            has_dataset = bool(exc.has_dataset)
+            error, message, has_dataset = exc, None, bool(exc.has_dataset)
         else:
-            self._decoded = decoded.message
-            has_dataset = decoded.has_dataset
+            has_dataset = data_set_type != NO_DATASET
         if not has_dataset:
-            return self._complete(context_id, None)
+            if self._context_id is not None:
+                self.reset()
+            return _received(context_id, message, None, error)
+        self._context_id = context_id
+        self._decoded = message
+        self._error = error
         self._data = bytearray()
         return None
 
@@ -208,17 +233,38 @@ class MessageAssembler:
         if total > self.max_dataset_length:
             self.reset()
             raise MessageTooLargeError("data set", total, self.max_dataset_length)
+        if control & 0x02 and not buffer:
+            # The whole data set in one fragment: one copy, no buffer to grow.
+            return self._complete(context_id, bytes(data))
         buffer += data
         if not control & 0x02:
             return None
         return self._complete(context_id, memoryview(buffer))
 
-    def _complete(self, context_id: int, dataset: memoryview | None) -> ReceivedMessage:
-        received = ReceivedMessage(
-            context_id=context_id,
-            message=self._decoded,
-            dataset=dataset,
-            error=self._error,
-        )
+    def _complete(self, context_id: int, dataset: bytes | memoryview | None) -> ReceivedMessage:
+        received = _received(context_id, self._decoded, dataset, self._error)
         self.reset()
         return received
+
+
+# ReceivedMessage is built once per message: fill its slots directly, which is about
+# three times faster than the frozen dataclass's __init__ (the values are ours).
+_new = object.__new__
+_set_context_id = ReceivedMessage.__dict__["context_id"].__set__
+_set_message = ReceivedMessage.__dict__["message"].__set__
+_set_dataset = ReceivedMessage.__dict__["dataset"].__set__
+_set_error = ReceivedMessage.__dict__["error"].__set__
+
+
+def _received(
+    context_id: int,
+    message: DIMSEMessage | None,
+    dataset: bytes | memoryview | None,
+    error: DIMSEError | None,
+) -> ReceivedMessage:
+    received = _new(ReceivedMessage)
+    _set_context_id(received, context_id)
+    _set_message(received, message)
+    _set_dataset(received, dataset)
+    _set_error(received, error)
+    return received

@@ -26,6 +26,7 @@ reassembler knows where the message ends.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -40,6 +41,7 @@ __all__ = [
     "CommandDecodeError",
     "encode_command",
     "decode_command",
+    "decode_command_raw",
 ]
 
 NO_DATASET = 0x0101
@@ -146,40 +148,93 @@ def encode_command(message: DIMSEMessage, *, has_dataset: bool) -> bytes:
     LocalProtocolError when the message type never carries a data set (C-ECHO,
     C-CANCEL, N-GET-RQ, N-DELETE) but ``has_dataset`` is true.
     """
-    layout = _ENCODE_LAYOUTS.get(type(message))
-    if layout is None:
+    encoder = _ENCODERS.get(type(message))
+    if encoder is None:
         raise LocalProtocolError(f"not a DIMSE message: {message!r}")
     if has_dataset and not message.dataset_allowed:
         raise LocalProtocolError(f"{type(message).__name__} never carries a data set")
-    parts: list[bytes] = []
-    append = parts.append
+    return encoder(message, has_dataset)
+
+
+# Each class gets its own encoder, generated from its layout at import: straight-line
+# code with the tags and constant elements inlined, about 2.5x faster than walking the
+# layout per call. UI elements are cached per tag by value (responses echo the same
+# few SOP class and instance UIDs), bounded by _UI_CACHE_SIZE.
+_UI_CACHE_SIZE = 256
+_pack_us = _US_ELEMENT.pack
+_pack_u32 = _U32.pack
+
+
+def _ui_element(cache: dict[str, bytes], prefix: bytes, value: str) -> bytes:
+    raw = value.encode("ascii")
+    if len(raw) & 1:
+        raw += b"\x00"
+    element = prefix + _pack_u32(len(raw)) + raw
+    if len(cache) >= _UI_CACHE_SIZE:
+        cache.clear()
+    cache[value] = element
+    return element
+
+
+def _lo_element(prefix: bytes, value: str) -> bytes:
+    raw = value.encode("ascii")
+    if len(raw) & 1:
+        raw += b" "
+    return prefix + _pack_u32(len(raw)) + raw
+
+
+def _at_element(prefix: bytes, value: tuple[int, ...]) -> bytes:
+    # Each tag as two LE uint16, group first.
+    raw = b"".join([_AT_VALUE.pack(t >> 16, t & 0xFFFF) for t in value])
+    return prefix + _pack_u32(len(raw)) + raw
+
+
+def _compile_encoder(
+    cls: type[DIMSEMessage], layout: tuple[_Entry, ...]
+) -> Callable[[DIMSEMessage, bool], bytes]:
+    lines = ["def encode(message, has_dataset):", "    parts = []", "    append = parts.append"]
+    namespace: dict[str, object] = {
+        "_pack_us": _pack_us,
+        "_pack_u32": _pack_u32,
+        "_ui_element": _ui_element,
+        "_lo_element": _lo_element,
+        "_at_element": _at_element,
+        "_DST_PRESENT": _DST_PRESENT,
+        "_DST_NONE": _DST_NONE,
+    }
     for kind, name, prefix in layout:
         if kind == _KIND_CONST:
-            append(prefix)
+            lines.append(f"    append({prefix!r})")
             continue
         if kind == _KIND_DST:
-            append(_DST_PRESENT if has_dataset else _DST_NONE)
+            lines.append("    append(_DST_PRESENT if has_dataset else _DST_NONE)")
             continue
-        value = getattr(message, name)
-        if value is None:
-            continue
+        lines += [f"    value = message.{name}", "    if value is not None:"]
         if kind == _KIND_US:
-            append(prefix + b"\x02\x00\x00\x00" + _U16.pack(value))
+            (element,) = _U16.unpack_from(prefix, 2)
+            lines.append(f"        append(_pack_us(0, {element:#06x}, 2, value))")
         elif kind == _KIND_UI:
-            raw = value.encode("ascii")
-            if len(raw) & 1:
-                raw += b"\x00"
-            append(prefix + _U32.pack(len(raw)) + raw)
+            cache = f"_cache_{name}"
+            namespace[cache] = {}
+            lines += [
+                f"        element = {cache}.get(value)",
+                f"        append(element or _ui_element({cache}, {prefix!r}, value))",
+            ]
         elif kind == _KIND_LO:
-            raw = value.encode("ascii")
-            if len(raw) & 1:
-                raw += b" "
-            append(prefix + _U32.pack(len(raw)) + raw)
-        else:  # AT: each tag as two LE uint16, group first
-            raw = b"".join([_AT_VALUE.pack(t >> 16, t & 0xFFFF) for t in value])
-            append(prefix + _U32.pack(len(raw)) + raw)
-    body = b"".join(parts)
-    return b"\x00\x00\x00\x00\x04\x00\x00\x00" + _U32.pack(len(body)) + body
+            lines.append(f"        append(_lo_element({prefix!r}, value))")
+        else:
+            lines.append(f"        append(_at_element({prefix!r}, value))")
+    lines += [
+        '    body = b"".join(parts)',
+        '    return b"\\x00\\x00\\x00\\x00\\x04\\x00\\x00\\x00" + _pack_u32(len(body)) + body',
+    ]
+    exec("\n".join(lines), namespace)  # the source is built above from constants only
+    return cast("Callable[[DIMSEMessage, bool], bytes]", namespace["encode"])
+
+
+_ENCODERS: dict[type[DIMSEMessage], Callable[[DIMSEMessage, bool], bytes]] = {
+    cls: _compile_encoder(cls, layout) for cls, layout in _ENCODE_LAYOUTS.items()
+}
 
 
 # -- decoding ------------------------------------------------------------------------------
@@ -205,6 +260,26 @@ def _build_decode_tables() -> None:
 
 _build_decode_tables()
 
+# The lean decoder's tables: key -> kind for every element, and per CommandField the
+# class with (key, slot setter, mandatory) per field. Slot descriptors' __set__ fill a
+# frozen dataclass about three times faster than object.__setattr__ or __init__.
+_new = object.__new__
+_KIND_BY_KEY: dict[int, int] = {key: kind for key, (_name, kind) in _ELEMENTS.items()}
+_FastField = tuple[int, Callable[[object, object], None], bool]
+_FAST_CLASSES: dict[object, tuple[type[DIMSEMessage], tuple[_FastField, ...]]] = {
+    command_field: (
+        cls,
+        tuple(
+            (element << 16, cls.__dict__[name].__set__, mandatory)
+            for name, element, _kind, mandatory in fields
+        ),
+    )
+    for command_field, (cls, fields) in _CLASS_FIELDS.items()
+}
+_set_decoded_message = DecodedCommand.__dict__["message"].__set__
+_set_decoded_has_dataset = DecodedCommand.__dict__["has_dataset"].__set__
+_set_decoded_data_set_type = DecodedCommand.__dict__["data_set_type"].__set__
+
 
 def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
     """Decode one whole command set; see the module docstring for the errors.
@@ -215,8 +290,85 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
     command set). UID and LO values lose trailing NUL and space padding; a
     zero-length value counts as absent.
     """
+    message, data_set_type = decode_command_raw(data)
+    decoded = _new(DecodedCommand)
+    _set_decoded_message(decoded, message)
+    _set_decoded_has_dataset(decoded, data_set_type != NO_DATASET)
+    _set_decoded_data_set_type(decoded, data_set_type)
+    return decoded
+
+
+def decode_command_raw(data: bytes | bytearray | memoryview) -> tuple[DIMSEMessage, int]:
+    """``decode_command`` without the wrapper: (message, CommandDataSetType).
+
+    For the reassembler's hot path. A well-formed command set takes the lean pass of
+    ``_decode_fast``; anything it does not vouch for is decoded again by
+    ``_decode_exact``, the reference decoder, which raises the exact errors.
+    """
     if type(data) is not bytes:
         data = bytes(data)
+    result = _decode_fast(data)
+    if result is None:
+        return _decode_exact(data)
+    return result
+
+
+def _decode_fast(data: bytes) -> tuple[DIMSEMessage, int] | None:
+    """Decode a well-formed command set in one lean pass, or return None.
+
+    None means "not vouched for": a framing problem, an AT element, a wrong length,
+    an empty or non-ASCII value, an unknown CommandField, a missing mandatory field.
+    Those rare cases (and their error messages) are left to ``_decode_exact``, which
+    gives the same result for everything this function accepts.
+    """
+    end = len(data)
+    pos = 0
+    values: dict[int, int | str] = {}
+    unpack = _HEADER.unpack_from
+    kinds = _KIND_BY_KEY
+    while pos < end:
+        if end - pos < 8:
+            return None
+        key, length = unpack(data, pos)
+        pos += 8
+        stop = pos + length
+        if stop > end:
+            return None
+        kind = kinds.get(key)
+        if kind is not None:
+            if kind == _KIND_US:
+                if length != 2:
+                    return None
+                values[key] = data[pos] | data[pos + 1] << 8
+            elif kind == _KIND_AT:
+                return None
+            else:
+                try:
+                    text = data[pos:stop].decode("ascii")
+                except UnicodeDecodeError:
+                    return None
+                text = text.rstrip("\x00 ") if kind == _KIND_UI else text.strip("\x00 ")
+                if not text:
+                    return None
+                values[key] = text
+        pos = stop
+    get = values.get
+    data_set_type = get(_KEY_DATASET_TYPE)
+    spec = _FAST_CLASSES.get(get(_KEY_COMMAND_FIELD))
+    if spec is None or data_set_type is None:
+        return None
+    cls, fields = spec
+    message = _new(cls)
+    for key, setter, mandatory in fields:
+        value = get(key)
+        if value is None and mandatory:
+            return None
+        setter(message, value)
+    return message, data_set_type  # type: ignore[return-value]
+
+
+def _decode_exact(data: bytes) -> tuple[DIMSEMessage, int]:
+    """The reference decoder: every check in order, and the exact error contract."""
     end = len(data)
     pos = 0
     values: dict[str, object] = {}
@@ -328,8 +480,4 @@ def decode_command(data: bytes | bytearray | memoryview) -> DecodedCommand:
                     _STATUS_MISSING_ATTRIBUTE,
                 )
         setattr_(message, name, value)
-    return DecodedCommand(
-        message=message,
-        has_dataset=data_set_type != NO_DATASET,
-        data_set_type=data_set_type,
-    )
+    return message, data_set_type

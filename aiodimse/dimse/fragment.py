@@ -84,6 +84,18 @@ def encode_message(
     if not command:
         raise LocalProtocolError("empty command set")
     max_fragment = (max_pdu_length - 6) & ~1
+    size = len(command)
+    if size <= max_fragment and (type(dataset) is bytes or dataset is None):
+        # The usual small message: one PDU for the command, one for the data set.
+        head = _PDU_AND_PDV.pack(0x04, 0, size + 6, size + 2, context_id, _CMD_LAST)
+        if dataset is None:
+            return head + command
+        data_size = len(dataset)
+        if data_size <= max_fragment and not pack_command_with_dataset:
+            data_head = _PDU_AND_PDV.pack(
+                0x04, 0, data_size + 6, data_size + 2, context_id, _DATA_LAST
+            )
+            return b"".join((head, command, data_head, dataset))
     pdus: list[list[tuple[int, memoryview]]] = [
         [frag] for frag in _fragments(memoryview(command), max_fragment, _CMD, _CMD_LAST)
     ]

@@ -1,0 +1,101 @@
+"""The DIMSE hot paths agree with the reference code paths they shortcut."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aiodimse.dimse import (
+    DIMSEMessage,
+    MessageAssembler,
+    NActionRQ,
+    decode_command,
+    encode_command,
+    encode_message,
+)
+from aiodimse.dimse.commands import CommandDecodeError, _decode_exact, _decode_fast
+from tests.dimse._helpers import all_messages, split_pdus
+
+
+def _exact(data: bytes) -> tuple[DIMSEMessage, int] | CommandDecodeError:
+    try:
+        return _decode_exact(data)
+    except CommandDecodeError as exc:
+        return exc
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=all_messages, has_dataset=st.booleans(), data=st.data())
+def test_fast_decoder_agrees_with_the_exact_one(
+    message: DIMSEMessage, has_dataset: bool, data: st.DataObject
+) -> None:
+    has_dataset = has_dataset and message.dataset_allowed
+    command = bytearray(encode_command(message, has_dataset=has_dataset))
+    for _ in range(data.draw(st.integers(0, 3))):
+        index = data.draw(st.integers(0, len(command) - 1))
+        command[index] ^= data.draw(st.integers(1, 255))
+    raw = bytes(command)
+    fast = _decode_fast(raw)
+    exact = _exact(raw)
+    if fast is not None:  # whatever it vouches for, it decodes exactly alike
+        assert not isinstance(exact, CommandDecodeError)
+        assert fast == exact
+        assert type(fast[0]) is type(exact[0])
+    if raw == encode_command(message, has_dataset=has_dataset):
+        # Unchanged: vouched for, unless it has an AT value (left to the exact path).
+        has_at = any(vr == "AT" and getattr(message, name) is not None
+                     for name, vr, _m in message._field_specs)  # fmt: skip
+        assert (fast is None) is has_at
+        assert not isinstance(exact, CommandDecodeError) and exact[0] == message
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    message=all_messages,
+    size=st.integers(0, 300),
+    max_pdu=st.sampled_from([0, 8, 64, 117, 118, 400]),
+    pack=st.booleans(),
+)
+def test_small_message_path_matches_the_general_one(
+    message: DIMSEMessage, size: int, max_pdu: int, pack: bool
+) -> None:
+    dataset = bytes(range(256)) * 2
+    dataset = dataset[:size] if message.dataset_allowed else None
+    command = encode_command(message, has_dataset=dataset is not None)
+    via_bytes = encode_message(5, command, dataset, max_pdu, pack_command_with_dataset=pack)
+    general = None if dataset is None else bytearray(dataset)  # bytearray: general path
+    via_general = encode_message(5, command, general, max_pdu, pack_command_with_dataset=pack)
+    if dataset is not None:
+        assert via_bytes == via_general
+    assembler = MessageAssembler()
+    received = [
+        assembler.feed_pdv(ctx, control, frag)
+        for _length, pdvs in split_pdus(via_bytes)
+        for ctx, control, frag in pdvs
+    ]
+    assert received[-1] is not None and received[-1].message == message
+    assert (None if received[-1].dataset is None else bytes(received[-1].dataset)) == dataset
+
+
+def test_decode_command_result_is_a_normal_decoded_command() -> None:
+    message = NActionRQ(
+        MessageID=9, RequestedSOPClassUID="1.2.3", RequestedSOPInstanceUID="1.2.3.4", ActionTypeID=1
+    )
+    decoded = decode_command(encode_command(message, has_dataset=True))
+    assert decoded.message == message and decoded.has_dataset and decoded.data_set_type == 1
+    assert repr(decoded).startswith("DecodedCommand(")
+
+
+def test_ui_encoding_cache_is_keyed_by_value() -> None:
+    # Two messages that differ only in a UID must not share its cached element.
+    first = NActionRQ(
+        MessageID=1, RequestedSOPClassUID="1.2.3", RequestedSOPInstanceUID="1.2.3.4", ActionTypeID=1
+    )
+    second = NActionRQ(
+        MessageID=1,
+        RequestedSOPClassUID="1.2.3",
+        RequestedSOPInstanceUID="1.2.3.45",
+        ActionTypeID=1,
+    )
+    for message in (first, second, first):
+        assert decode_command(encode_command(message, has_dataset=False)).message == message
