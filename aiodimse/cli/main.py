@@ -51,12 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    # argparse takes all positionals at their first run, so ``commit host port -aec X
-    # FILE`` leaves FILE over: give leftovers to commands that take a list of paths.
-    if extra and (any(e.startswith("-") for e in extra) or not hasattr(args, "paths")):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # argparse takes all positionals at their first run, so in ``commit host port -aec X
+    # FILE`` or ``n-set host port -i UID FILE`` FILE is left over: place it.
+    if extra and not any(e.startswith("-") and e != "-" for e in extra):
+        if hasattr(args, "paths"):
+            args.paths, extra = [*args.paths, *extra], []
+        elif getattr(args, "dataset", "") is None and len(extra) == 1:
+            args.dataset, extra = extra[0], []
     if extra:
-        args.paths = [*args.paths, *extra]
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run = args.run
