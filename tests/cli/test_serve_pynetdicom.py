@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pynetdicom
@@ -76,10 +77,20 @@ async def test_pynetdicom_commitment_report_on_same_association(serve: StartServ
     assert got == [(2, transaction, 0x0112)]
 
 
-async def test_pynetdicom_commitment_report_on_new_association(serve: StartServe) -> None:
-    """pynetdicom releases at once; its listener accepts the SCP role we propose."""
+async def test_pynetdicom_commitment_report_on_new_association(
+    serve: StartServe, tmp_path: Path
+) -> None:
+    """pynetdicom releases at once; its listener accepts the SCP role we propose.
+
+    ``same_association = false``: pynetdicom 3.0.4's requestor crashes its reactor
+    thread when a P-DATA arrives while it waits for A-RELEASE-RP, a race this test
+    would otherwise hit now and then.
+    """
     back_port = free_port()
-    srv = await serve("-aet", "ARCHIVE", "--peer", f"PN_MODALITY@127.0.0.1:{back_port}").ready()
+    config = tmp_path / "serve.toml"
+    config.write_text("[commitment]\nsame_association = false\n")
+    srv = await serve("-aet", "ARCHIVE", "--config", str(config),
+                      "--peer", f"PN_MODALITY@127.0.0.1:{back_port}").ready()
     got: list[tuple[int, str, str]] = []
     arrived = threading.Event()
 
