@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from aiodimse.errors import DIMSEError, RemoteProtocolError
 
-from .commands import NO_DATASET, CommandDecodeError, decode_command_raw
+from .commands import NO_DATASET, CommandDecodeError, CommandDecoder
 from .messages import DIMSEMessage
 
 __all__ = [
@@ -98,6 +98,7 @@ class MessageAssembler:
         "_context_id",
         "_data",
         "_decoded",
+        "_decoder",
         "_error",
         "_strict_even",
         "max_command_length",
@@ -122,6 +123,7 @@ class MessageAssembler:
         self._decoded: DIMSEMessage | None = None
         self._error: DIMSEError | None = None
         self._data: bytearray | None = None  # not None once the command is complete
+        self._decoder = CommandDecoder()
 
     @property
     def in_progress(self) -> bool:
@@ -204,7 +206,7 @@ class MessageAssembler:
         """The command set is whole: decode it; complete the message if none follows."""
         error: DIMSEError | None = None
         try:
-            message, data_set_type = decode_command_raw(command)
+            message, data_set_type = self._decoder.decode(command)
         except CommandDecodeError as exc:
             # Unknown CommandDataSetType: assume none follows; a data fragment that
             # comes anyway is then a sequencing error (abort).

@@ -42,6 +42,7 @@ __all__ = [
     "encode_command",
     "decode_command",
     "decode_command_raw",
+    "CommandDecoder",
 ]
 
 NO_DATASET = 0x0101
@@ -67,7 +68,7 @@ _KEY_MESSAGE_ID = 0x0110 << 16
 _KEY_RESPONDED_TO = 0x0120 << 16
 _KEY_DATASET_TYPE = 0x0800 << 16
 
-_KIND_US, _KIND_UI, _KIND_LO, _KIND_AT, _KIND_CONST, _KIND_DST = range(6)
+_KIND_US, _KIND_UI, _KIND_LO, _KIND_AT, _KIND_CONST, _KIND_DST, _KIND_ID = range(7)
 _KINDS = {"US": _KIND_US, "UI": _KIND_UI, "LO": _KIND_LO, "AT": _KIND_AT}
 
 
@@ -264,17 +265,39 @@ _build_decode_tables()
 # class with (key, slot setter, mandatory) per field. Slot descriptors' __set__ fill a
 # frozen dataclass about three times faster than object.__setattr__ or __init__.
 _new = object.__new__
+# The two Message ID elements (US) have their own kind: the decoder notes where their
+# values are, for CommandDecoder's shape check.
 _KIND_BY_KEY: dict[int, int] = {key: kind for key, (_name, kind) in _ELEMENTS.items()}
-_FastField = tuple[int, Callable[[object, object], None], bool]
-_FAST_CLASSES: dict[object, tuple[type[DIMSEMessage], tuple[_FastField, ...]]] = {
+_KIND_BY_KEY[_KEY_MESSAGE_ID] = _KIND_BY_KEY[_KEY_RESPONDED_TO] = _KIND_ID
+_Setter = Callable[[object, object], None]
+_Getter = Callable[[object], object]
+_FastField = tuple[int, _Setter, bool]
+# Per CommandField: class, fields, and the key of its ID field (MessageID or
+# MessageIDBeingRespondedTo: every class has exactly one of them).
+_FAST_CLASSES: dict[object, tuple[type[DIMSEMessage], tuple[_FastField, ...], int]] = {
     command_field: (
         cls,
         tuple(
             (element << 16, cls.__dict__[name].__set__, mandatory)
             for name, element, _kind, mandatory in fields
         ),
+        _KEY_MESSAGE_ID if "MessageID" in cls.__dict__ else _KEY_RESPONDED_TO,
     )
     for command_field, (cls, fields) in _CLASS_FIELDS.items()
+}
+# Per class: (getter, setter) of every field but the ID, and the ID's setter.
+_COPIERS: dict[type[DIMSEMessage], tuple[tuple[tuple[_Getter, _Setter], ...], _Setter]] = {
+    cls: (
+        tuple(
+            (cls.__dict__[name].__get__, cls.__dict__[name].__set__)
+            for name, _element, _kind, _mandatory in fields
+            if name not in ("MessageID", "MessageIDBeingRespondedTo")
+        ),
+        cls.__dict__[
+            "MessageID" if "MessageID" in cls.__dict__ else "MessageIDBeingRespondedTo"
+        ].__set__,
+    )
+    for cls, fields in _CLASS_FIELDS.values()
 }
 _set_decoded_message = DecodedCommand.__dict__["message"].__set__
 _set_decoded_has_dataset = DecodedCommand.__dict__["has_dataset"].__set__
@@ -310,19 +333,72 @@ def decode_command_raw(data: bytes | bytearray | memoryview) -> tuple[DIMSEMessa
     result = _decode_fast(data)
     if result is None:
         return _decode_exact(data)
-    return result
+    return result[0], result[1]
 
 
-def _decode_fast(data: bytes) -> tuple[DIMSEMessage, int] | None:
+class CommandDecoder:
+    """``decode_command_raw`` that remembers the shape of the last command set.
+
+    A peer sends the same command set again and again but for its Message ID (C-ECHO,
+    N-ACTION on the Storage Commitment instance, N-EVENT-REPORT, ...). When a command
+    set equals the last one but for the two bytes of that ID's value, decoding it
+    would give the last message with the new ID; that is what is built, without a
+    pass over the bytes. One per association (the reassembler owns it).
+    """
+
+    __slots__ = ("_data_set_type", "_id_pos", "_message", "_prefix", "_size", "_suffix")
+
+    def __init__(self) -> None:
+        self._size = -1  # no shape yet
+        self._prefix = self._suffix = b""
+        self._id_pos = 0
+        self._message: DIMSEMessage | None = None
+        self._data_set_type = 0
+
+    def decode(self, data: bytes | bytearray | memoryview) -> tuple[DIMSEMessage, int]:
+        """Decode ``data`` as ``decode_command_raw`` does (same result, same errors)."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        last = self._message
+        if (
+            len(data) == self._size
+            and last is not None
+            and data.startswith(self._prefix)
+            and data.endswith(self._suffix)
+        ):
+            pos = self._id_pos
+            cls = type(last)
+            message = _new(cls)
+            fields, set_id = _COPIERS[cls]
+            for get, set_ in fields:
+                set_(message, get(last))
+            set_id(message, data[pos] | data[pos + 1] << 8)
+            return message, self._data_set_type
+        result = _decode_fast(data)
+        if result is None:
+            return _decode_exact(data)
+        message, data_set_type, pos = result
+        self._size = len(data)
+        self._prefix = data[:pos]
+        self._suffix = data[pos + 2 :]
+        self._id_pos = pos
+        self._message = message
+        self._data_set_type = data_set_type
+        return message, data_set_type
+
+
+def _decode_fast(data: bytes) -> tuple[DIMSEMessage, int, int] | None:
     """Decode a well-formed command set in one lean pass, or return None.
 
     None means "not vouched for": a framing problem, an AT element, a wrong length,
     an empty or non-ASCII value, an unknown CommandField, a missing mandatory field.
     Those rare cases (and their error messages) are left to ``_decode_exact``, which
-    gives the same result for everything this function accepts.
+    gives the same result for everything this function accepts. The third value is
+    the offset of the message's ID value (the last one, if repeated).
     """
     end = len(data)
     pos = 0
+    mid_pos = rsp_pos = -1
     values: dict[int, int | str] = {}
     unpack = _HEADER.unpack_from
     kinds = _KIND_BY_KEY
@@ -340,6 +416,14 @@ def _decode_fast(data: bytes) -> tuple[DIMSEMessage, int] | None:
                 if length != 2:
                     return None
                 values[key] = data[pos] | data[pos + 1] << 8
+            elif kind == _KIND_ID:
+                if length != 2:
+                    return None
+                values[key] = data[pos] | data[pos + 1] << 8
+                if key == _KEY_MESSAGE_ID:
+                    mid_pos = pos
+                else:
+                    rsp_pos = pos
             elif kind == _KIND_AT:
                 return None
             else:
@@ -357,14 +441,15 @@ def _decode_fast(data: bytes) -> tuple[DIMSEMessage, int] | None:
     spec = _FAST_CLASSES.get(get(_KEY_COMMAND_FIELD))
     if spec is None or data_set_type is None:
         return None
-    cls, fields = spec
+    cls, fields, id_key = spec
     message = _new(cls)
     for key, setter, mandatory in fields:
         value = get(key)
         if value is None and mandatory:
             return None
         setter(message, value)
-    return message, data_set_type  # type: ignore[return-value]
+    id_pos = mid_pos if id_key == _KEY_MESSAGE_ID else rsp_pos
+    return message, data_set_type, id_pos  # type: ignore[return-value]
 
 
 def _decode_exact(data: bytes) -> tuple[DIMSEMessage, int]:

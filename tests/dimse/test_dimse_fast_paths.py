@@ -13,7 +13,13 @@ from aiodimse.dimse import (
     encode_command,
     encode_message,
 )
-from aiodimse.dimse.commands import CommandDecodeError, _decode_exact, _decode_fast
+from aiodimse.dimse.commands import (
+    CommandDecodeError,
+    CommandDecoder,
+    _decode_exact,
+    _decode_fast,
+    decode_command_raw,
+)
 from tests.dimse._helpers import all_messages, split_pdus
 
 
@@ -39,8 +45,10 @@ def test_fast_decoder_agrees_with_the_exact_one(
     exact = _exact(raw)
     if fast is not None:  # whatever it vouches for, it decodes exactly alike
         assert not isinstance(exact, CommandDecodeError)
-        assert fast == exact
+        assert fast[:2] == exact
         assert type(fast[0]) is type(exact[0])
+        id_name = "MessageID" if hasattr(fast[0], "MessageID") else "MessageIDBeingRespondedTo"
+        assert int.from_bytes(raw[fast[2] : fast[2] + 2], "little") == getattr(fast[0], id_name)
     if raw == encode_command(message, has_dataset=has_dataset):
         # Unchanged: vouched for, unless it has an AT value (left to the exact path).
         has_at = any(vr == "AT" and getattr(message, name) is not None
@@ -99,3 +107,46 @@ def test_ui_encoding_cache_is_keyed_by_value() -> None:
     )
     for message in (first, second, first):
         assert decode_command(encode_command(message, has_dataset=False)).message == message
+
+
+def _raw_or_error(data: bytes) -> tuple[DIMSEMessage, int] | tuple[str, int, int | None]:
+    try:
+        return decode_command_raw(data)
+    except CommandDecodeError as exc:
+        return (str(exc), exc.status, exc.message_id)
+
+
+@settings(max_examples=200, deadline=None)
+@given(message=all_messages, data=st.data())
+def test_shape_cache_gives_what_a_fresh_decode_gives(
+    message: DIMSEMessage, data: st.DataObject
+) -> None:
+    # A stream of commands of one shape: new IDs, and now and then a changed byte.
+    command = encode_command(message, has_dataset=False)
+    decoder = CommandDecoder()
+    for _ in range(6):
+        mutated = bytearray(command)
+        for _ in range(data.draw(st.integers(0, 2))):
+            mutated[data.draw(st.integers(0, len(mutated) - 1))] = data.draw(st.integers(0, 255))
+        raw = bytes(mutated)
+        expected = _raw_or_error(raw)
+        try:
+            got: object = decoder.decode(raw)
+        except CommandDecodeError as exc:
+            got = (str(exc), exc.status, exc.message_id)
+        assert got == expected
+        if not isinstance(got[0], str):
+            assert type(got[0]) is type(expected[0])
+
+
+def test_shape_cache_follows_the_message_id() -> None:
+    decoder = CommandDecoder()
+    for message_id in (1, 2, 0xFFFF, 2):
+        message = NActionRQ(
+            MessageID=message_id,
+            RequestedSOPClassUID="1.2.840.10008.1.20.1",
+            RequestedSOPInstanceUID="1.2.840.10008.1.20.1.1",
+            ActionTypeID=1,
+        )
+        command = encode_command(message, has_dataset=True)
+        assert decoder.decode(memoryview(command)) == (message, 1)
