@@ -11,6 +11,7 @@ The TOML layout (every key optional)::
     allowed_calling_aets = ["CT1", "MR1"]   # empty: anyone
     require_called_aet = false
     log_level = "INFO"
+    summary_interval = 60         # seconds between INFO summary lines
     workers = 1
 
     [tls]
@@ -85,6 +86,7 @@ class ServeConfig:
     allowed_calling_aets: tuple[str, ...] = ()
     require_called_aet: bool = False
     log_level: str = "INFO"
+    summary_interval: float = 60.0
     workers: int = 1
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -119,7 +121,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 _SECTIONS = {
     "server": {"ae_title", "host", "port", "data", "index_dirs", "allowed_calling_aets",
-               "require_called_aet", "log_level", "workers"},
+               "require_called_aet", "log_level", "summary_interval", "workers"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
                "network_timeout", "connection_timeout", "shutdown_grace"},

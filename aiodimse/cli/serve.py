@@ -11,14 +11,18 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from .. import evt
 from ..ae import AE
+from ..events import Event
 from ..presentation import VERIFICATION
+from ..server import Server
 from ..services.mpps import MPPS, MPPSSCP
 from ..services.storage_commitment import STORAGE_COMMITMENT, StorageCommitmentSCP
 from ..store.db import AsyncStore
@@ -91,6 +95,46 @@ def _build_ae(config: ServeConfig) -> AE:
     return ae
 
 
+class _Summary:
+    """Counts for the periodic INFO line: one line per interval, not per request."""
+
+    def __init__(self, commitment: StorageCommitmentSCP, mpps: MPPSSCP, store: AsyncStore
+                 ) -> None:
+        self.commitment, self.mpps, self.store = commitment, mpps, store
+        self.associations = 0
+        self._last: tuple[int, ...] = ()
+
+    async def on_established(self, event: Event) -> None:
+        self.associations += 1
+
+    async def log(self, server: Server, *, always: bool = False) -> None:
+        c, m = self.commitment, self.mpps
+        counts = (self.associations, c.accepted, c.delivered, c.failed_attempts, c.expired,
+                  m.created, m.updated)
+        if counts == self._last and not always:
+            return
+        self._last = counts
+        pending = await self.store.call(self.store.store.count_pending)
+        log.info("summary associations=%d open=%d commitments=%d reports_delivered=%d "
+                 "report_failures=%d reports_expired=%d reports_pending=%d "
+                 "mpps_created=%d mpps_updated=%d", counts[0], server.connection_count,
+                 *counts[1:5], pending, *counts[5:])
+
+    async def run(self, server: Server, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.log(server)
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """A worker stops when its supervisor is gone (killed), instead of lingering."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    log.warning("the supervisor (pid %d) is gone: stopping", parent)
+    stop.set()
+
+
 async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status."""
     store = AsyncStore.in_directory(config.data)
@@ -108,9 +152,11 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     reporter = _build_ae(config)
     commitment = StorageCommitmentSCP(store, reporter, config.peers(), config.delivery)
     mpps = MPPSSCP(store)
+    summary = _Summary(commitment, mpps, store)
     server = await ae.start_server(
         (config.host, config.port),
-        evt_handlers=[*commitment.handlers(), *mpps.handlers()],
+        evt_handlers=[*commitment.handlers(), *mpps.handlers(),
+                      (evt.EVT_ESTABLISHED, summary.on_established)],
         ssl_context=server_ssl_context(config),
         reuse_port=worker,
     )
@@ -122,12 +168,19 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # not on Windows' loops
             loop.add_signal_handler(sig, stop.set)
+    background = [asyncio.ensure_future(summary.run(server, config.summary_interval))]
+    if worker:
+        background.append(asyncio.ensure_future(_watch_parent(stop)))
     try:
         await stop.wait()
         log.info("stopping: letting requests finish for up to %.0fs", config.shutdown_grace)
     finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await server.shutdown(config.shutdown_grace)
         await commitment.stop(grace=min(config.shutdown_grace, 5.0))
+        await summary.log(server, always=True)
         await store.aclose()
     log.info("stopped")
     return 0

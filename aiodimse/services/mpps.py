@@ -54,6 +54,8 @@ class MPPSSCP:
 
     def __init__(self, store: AsyncStore) -> None:
         self.store = store
+        self.created = 0  # counters for a summary log line
+        self.updated = 0
 
     def handlers(self) -> list[HandlerSpec]:
         return [
@@ -80,7 +82,8 @@ class MPPSSCP:
         added = await self.store.call(self.store.store.mpps_create, row, time.time())
         if not added:
             return _status(0x0111, "SOP Instance already exists"), None
-        log.info("MPPS %s created by %s", uid, row.calling_aet)
+        self.created += 1
+        log.debug("mpps created uid=%s calling_aet=%s", uid, row.calling_aet)
         status = Dataset()
         status.Status = 0x0000
         status.AffectedSOPInstanceUID = uid
@@ -113,7 +116,9 @@ class MPPSSCP:
         result = await self.store.call(self.store.store.mpps_update, uid, change, time.time())
         if isinstance(result, Dataset):
             return result, None
-        log.info("MPPS %s updated by %s: %s", uid, event.assoc.requestor.ae_title, result.status)
+        self.updated += 1
+        log.debug("mpps updated uid=%s calling_aet=%s status=%s", uid,
+                  event.assoc.requestor.ae_title, result.status)
         return 0x0000, mods
 
     async def on_n_get(self, event: Event) -> Answer:

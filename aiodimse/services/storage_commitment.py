@@ -154,7 +154,11 @@ class StorageCommitmentSCP:
         self._active: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        # Counters for a summary log line (``aiodimse serve`` logs them at INFO).
+        self.accepted = 0
         self.delivered = 0
+        self.failed_attempts = 0
+        self.expired = 0
 
     def handlers(self) -> list[HandlerSpec]:
         return [(evt.EVT_N_ACTION, self.on_n_action)]
@@ -194,11 +198,12 @@ class StorageCommitmentSCP:
             lease_until=now + self.policy.lease,
         )
         if not added:
-            log.info("commitment %s from %s refused: Transaction UID already used",
-                     transaction_uid, commitment.calling_aet)
+            log.info("commitment refused transaction=%s calling_aet=%s: Transaction UID "
+                     "already used", transaction_uid, commitment.calling_aet)
             return _status(0x0110, "Transaction UID already used"), None
-        log.info("commitment %s from %s accepted: %d instances", transaction_uid,
-                 commitment.calling_aet, len(refs))
+        self.accepted += 1
+        log.debug("commitment accepted transaction=%s calling_aet=%s instances=%d",
+                  transaction_uid, commitment.calling_aet, len(refs))
         self._spawn(commitment, event.assoc)
         return 0x0000, None
 
@@ -260,8 +265,9 @@ class StorageCommitmentSCP:
             error = await self._send(c, event_type, info, assoc)
             if error is None:
                 failed = len(info.get("FailedSOPSequence", []))
-                log.info("report %s delivered to %s: event type %d, %d of %d failed",
-                         c.transaction_uid, c.calling_aet, event_type, failed, len(c.refs))
+                log.debug("report delivered transaction=%s calling_aet=%s event_type=%d "
+                          "failed=%d instances=%d", c.transaction_uid, c.calling_aet,
+                          event_type, failed, len(c.refs))
                 result: dict[str, Any] = {"event_type": event_type, "failed": failed}
                 await self.store.call(
                     self.store.store.mark_delivered, c.transaction_uid, result, time.time()
@@ -318,13 +324,16 @@ class StorageCommitmentSCP:
         now = time.time()
         attempts = c.attempts + 1
         store = self.store
+        self.failed_attempts += 1
         if now >= c.deadline:
-            log.error("report %s to %s expired after %d attempts: %s", c.transaction_uid,
-                      c.calling_aet, attempts, error)
+            self.expired += 1
+            log.error("report expired transaction=%s calling_aet=%s attempts=%d: %s",
+                      c.transaction_uid, c.calling_aet, attempts, error)
             await store.call(store.store.expire, c.transaction_uid, error)
             return
         delay = min(self.policy.retry_initial * 2 ** (attempts - 1), self.policy.retry_max)
         when = min(now + delay, c.deadline)
-        log.warning("report %s to %s not delivered (attempt %d): %s; retry in %.1fs",
-                    c.transaction_uid, c.calling_aet, attempts, error, when - now)
+        log.warning("report not delivered transaction=%s calling_aet=%s attempt=%d "
+                    "retry_in=%.1fs: %s", c.transaction_uid, c.calling_aet, attempts,
+                    when - now, error)
         await store.call(store.store.reschedule, c.transaction_uid, when, error)

@@ -268,6 +268,12 @@ class Store:
                 (owner,),
             )
 
+    def count_pending(self) -> int:
+        row = self._conn.execute(
+            "SELECT count(*) FROM commitments WHERE state = ?", (PENDING,)
+        ).fetchone()
+        return int(row[0])
+
     def commitment_state(self, transaction_uid: str) -> tuple[str, int, str | None] | None:
         """(state, attempts, last error) of one transaction, or None if unknown."""
         row = self._conn.execute(

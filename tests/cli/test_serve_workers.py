@@ -41,8 +41,10 @@ async def test_two_workers_share_port_and_database(serve: StartServe) -> None:
             assert reply is not None and reply.PerformedProcedureStepStatus == "IN PROGRESS"
     log = srv.log()
     serving = set(re.findall(r"\[(\d+)\] serving ARCHIVE", log))
-    creators = set(re.findall(r"\[(\d+)\] MPPS \S+ created", log))
+    creators = set(re.findall(r"\[(\d+)\] mpps created", log))
     assert len(serving) == 2
     assert creators == serving  # the kernel spread the associations over both
     assert srv.stop() == 0  # SIGTERM to the supervisor stops both workers gracefully
     assert srv.log().count("] stopped") == 2
+    summaries = re.findall(r"summary associations=(\d+) .* mpps_created=(\d+)", srv.log())
+    assert sum(int(created) for _assocs, created in summaries) == len(uids)
