@@ -16,7 +16,7 @@ from aiodimse.cli.main import main
 from aiodimse.services import MPPS
 from aiodimse.services import STORAGE_COMMITMENT as STGCMT
 
-from ._serve import free_port
+from ._serve import free_port, write_instance
 from .conftest import StartServe
 
 
@@ -117,3 +117,20 @@ async def test_commit_tool_listen_port_and_bad_input(
     # No instances, or a bad --uid: exit 3 before connecting.
     assert await run("commit", "127.0.0.1", str(srv.port)) == 3
     assert await run("commit", "127.0.0.1", str(srv.port), "-u", "nocolon") == 3
+
+
+async def test_index_command_then_commit(
+    serve: StartServe, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``aiodimse index`` fills the database that ``serve`` answers commitment from."""
+    archive = tmp_path / "archive"
+    uid = write_instance(archive)
+    data = tmp_path / "data"
+    assert await run("index", "--data", str(data), str(archive)) == 0
+    assert "indexed 1 instances" in capsys.readouterr().out
+    srv = await serve("-aet", "ARCHIVE", data=data).ready()
+    code = await run("commit", "127.0.0.1", str(srv.port), "-aec", "ARCHIVE",
+                     str(archive / f"{uid}.dcm"), "--wait", "10")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"committed 1.2.840.10008.5.1.4.1.1.2 {uid}" in out
