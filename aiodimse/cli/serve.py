@@ -25,7 +25,7 @@ from ..presentation import VERIFICATION
 from ..server import Server
 from ..services.mpps import MPPS, MPPSSCP
 from ..services.storage_commitment import STORAGE_COMMITMENT, StorageCommitmentSCP
-from ..store.db import AsyncStore
+from ..store.db import AsyncStore, Store
 from ..store.index import index_paths
 from .config import ConfigError, ServeConfig, build_config, server_ssl_context
 
@@ -73,7 +73,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    store = AsyncStore.in_directory(args.data).store
+    store = Store.in_directory(args.data)
     try:
         count = index_paths(store, args.paths, time.time())
     finally:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import socket
+import sqlite3
 import ssl
 import time
 import uuid
@@ -236,23 +237,31 @@ class StorageCommitmentSCP:
         self._active[uid] = task
 
     async def _run(self) -> None:
-        policy, store = self.policy, self.store
         while True:
-            room = policy.max_concurrent - len(self._active)
-            if room > 0:
-                due = await store.call(
-                    store.store.claim_due, self.owner, time.time(), policy.lease, room
-                )
-                for commitment in due:
-                    if commitment.transaction_uid not in self._active:
-                        self._spawn(commitment, None)
-            next_due = await store.call(store.store.next_due)
-            delay = policy.poll_interval
-            if next_due is not None:
-                delay = min(max(next_due - time.time(), 0.02), delay)
+            try:
+                delay = await self._poll()
+            except sqlite3.Error as exc:  # e.g. locked past busy_timeout: try again later
+                log.error("storage commitment store unavailable: %s", exc)
+                delay = self.policy.poll_interval
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):  # builtin only from 3.11
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _poll(self) -> float:
+        """Start the due deliveries; returns how long to sleep before looking again."""
+        policy, store = self.policy, self.store
+        room = policy.max_concurrent - len(self._active)
+        if room > 0:
+            due = await store.call(
+                store.store.claim_due, self.owner, time.time(), policy.lease, room
+            )
+            for commitment in due:
+                if commitment.transaction_uid not in self._active:
+                    self._spawn(commitment, None)
+        next_due = await store.call(store.store.next_due)
+        if next_due is None:
+            return policy.poll_interval
+        return min(max(next_due - time.time(), 0.02), policy.poll_interval)
 
     async def _deliver(self, c: Commitment, assoc: Association | None) -> None:
         try:
@@ -275,6 +284,8 @@ class StorageCommitmentSCP:
                 self.delivered += 1
             else:
                 await self._failed(c, error)
+        except sqlite3.Error as exc:  # the row stays pending; retried when the lease ends
+            log.error("report transaction=%s: store unavailable: %s", c.transaction_uid, exc)
         finally:
             self._active.pop(c.transaction_uid, None)
             self._wake.set()
