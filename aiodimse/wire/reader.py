@@ -160,14 +160,18 @@ class PDUReader:
             pos = self._pos
             end = len(chunk)
             if end - pos >= PDU_HEADER_SIZE:
-                stop = pos + self._pdu_size(chunk, pos)
+                pdu_type, _, length = _HEADER.unpack_from(chunk, pos)
+                if pdu_type == _P_DATA_TF and length <= self._max_pdata_length:
+                    stop = pos + PDU_HEADER_SIZE + length  # the usual PDU, checked inline
+                else:
+                    stop = pos + self._pdu_size(chunk, pos)
                 if stop <= end:
                     if stop == end:
                         self._chunk = None
                     else:
                         self._pos = stop
                     try:
-                        if chunk[pos] == _P_DATA_TF:
+                        if pdu_type == _P_DATA_TF:
                             return decode_pdata_at(memoryview(chunk), pos, stop)
                         return decode_pdu(memoryview(chunk)[pos:stop])
                     except RemoteProtocolError as exc:
