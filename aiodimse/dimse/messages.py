@@ -140,11 +140,18 @@ def build_trusted(cls: type[_M], values: dict[str, object]) -> _M:
     request skip ``__post_init__``; fields missing from ``values`` are None.
     """
     message = object.__new__(cls)
-    setattr_ = object.__setattr__
     get = values.get
-    for name, _vr, _mandatory in cls._field_specs:
-        setattr_(message, name, get(name))
+    for name, setter in _SLOT_SETTERS[cls]:
+        setter(message, get(name))
     return message
+
+
+# Per class, (field name, slot descriptor __set__): filling a frozen dataclass through
+# its slots is about twice as fast as object.__setattr__ per field.
+_SLOT_SETTERS: dict[
+    type[DIMSEMessage], tuple[tuple[str, Callable[[object, object], None]], ...]
+] = {}
+
 
 MESSAGE_CLASSES: dict[int, type[DIMSEMessage]] = {}
 """CommandField -> message class, for every supported message."""
@@ -164,6 +171,7 @@ def _register(
         cls.is_request = not command_field & 0x8000
         cls.dataset_allowed = dataset_allowed
         cls._field_specs = tuple(specs)
+        _SLOT_SETTERS[cls] = tuple((name, cls.__dict__[name].__set__) for name, _, _ in specs)
         MESSAGE_CLASSES[command_field] = cls
         return cls
 
