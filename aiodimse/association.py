@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import sys
@@ -74,6 +75,19 @@ log = logging.getLogger("aiodimse.association")
 # asyncio.Task(eager_start=True) exists from Python 3.12: it runs the handler's first
 # step inside data_received with the task set as current (asyncio.timeout() works).
 _EAGER = sys.version_info >= (3, 12)
+
+_debug = functools.partial(log.isEnabledFor, logging.DEBUG)
+
+
+def _log_message(direction: str, context_id: int, msg: Any, dataset: Any) -> None:
+    """The DEBUG summary of one DIMSE message (nothing is formatted at INFO)."""
+    ident = getattr(msg, "MessageID", None) or getattr(msg, "MessageIDBeingRespondedTo", "")
+    status = getattr(msg, "Status", None)
+    log.debug(
+        "%s %s id=%s context=%d%s%s", direction, type(msg).__name__, ident, context_id,
+        f" status=0x{status:04X}" if status is not None else "",
+        f" dataset={len(dataset)} bytes" if dataset is not None else "",
+    )
 
 
 @dataclass(slots=True)
@@ -369,6 +383,8 @@ class Association(ServiceCalls):
             self._on_bad_message(received, received.error)
             return
         msg = received.message
+        if _debug():
+            _log_message("received", received.context_id, msg, received.dataset)
         kind = kind_of(msg)
         if kind is None:  # a response, or C-CANCEL
             rsp_id = getattr(msg, "MessageIDBeingRespondedTo", None)
@@ -528,6 +544,8 @@ class Association(ServiceCalls):
             raise AssociationAbortedError("the association has ended")
         command = encode_command(msg, has_dataset=dataset is not None)
         pdus = encode_message(context.context_id, command, dataset, self._peer_max_pdu)
+        if _debug():
+            _log_message("sent", context.context_id, msg, dataset)
         try:
             self.ul.send_pdata(pdus)
         except LocalProtocolError as exc:
@@ -756,6 +774,23 @@ class Association(ServiceCalls):
         """Requests being handled or queued, plus our requests awaiting a response."""
         pending = len(self._pending) if self._pending else 0
         return self._running + pending + len(self._outstanding)
+
+    # -- handlers -------------------------------------------------------------------
+
+    def bind(self, event: evt.EventType, handler: Callable[..., Any],
+             args: Sequence[Any] | None = None) -> None:
+        """Bind a handler for this association only (the server's stay as they are)."""
+        self.handlers = self.handlers.merged(None)  # copy: the server's may be shared
+        self.handlers.bind(event, handler, args)
+
+    def unbind(self, event: evt.EventType, handler: Callable[..., Any]) -> None:
+        """Unbind a handler from this association only."""
+        self.handlers = self.handlers.merged(None)
+        self.handlers.unbind(event, handler)
+
+    def get_handlers(self, event: evt.EventType) -> list[Callable[..., Any]]:
+        """The handlers bound to ``event`` on this association."""
+        return [b.func for b in self.handlers.get(event)]
 
     # -- helpers ------------------------------------------------------------------------
 

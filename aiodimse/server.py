@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .acceptor import decide
 from .aio.protocol import DULProtocol
 from .association import Association
+from .evt import EventType
 from .handlers import Handlers
 from .presentation import SupportedContext
 from .ul.config import ULConfig
@@ -112,6 +113,15 @@ class Server:
             assoc.on_end(self._associations.discard)
 
         return _ServerProtocol(ul, assoc, self._loop, register)
+
+    def bind(self, event: EventType, handler: Callable[..., Any],
+             args: Sequence[Any] | None = None) -> None:
+        """Bind a handler for every association of this server, current and future."""
+        self.handlers.bind(event, handler, args)
+
+    def unbind(self, event: EventType, handler: Callable[..., Any]) -> None:
+        """Unbind a handler from every association that shares the server's handlers."""
+        self.handlers.unbind(event, handler)
 
     @property
     def port(self) -> int:
