@@ -30,6 +30,7 @@ The TOML layout (every key optional)::
 
     [commitment]
     same_association = true
+    require_scp_role = true
     retry_initial = 2
     retry_max = 300
     deadline = 86400
@@ -180,6 +181,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         "log_level": args.log_level, "workers": args.workers, "tls_cert": args.tls_cert,
         "tls_key": args.tls_key, "tls_ca": args.tls_ca,
         "max_associations": args.max_associations, "max_pdu": args.max_pdu,
+        "require_called_aet": args.require_called_aet,
     }
     values.update({k: v for k, v in flags.items() if v is not None})
     if args.timeout is not None:

@@ -47,6 +47,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--data", help="data directory holding the SQLite database")
     p.add_argument("--index-dir", action="append", metavar="ARCHIVE",
                    help="index the DICOM files under this directory at start (repeatable)")
+    p.add_argument("--require-called-aet", action="store_true", default=None,
+                   help="reject associations not addressed to our AE title")
     p.add_argument("--allow", action="append", metavar="AET",
                    help="accept only these calling AE titles (repeatable)")
     p.add_argument("--peer", action="append", metavar="TITLE@HOST:PORT",

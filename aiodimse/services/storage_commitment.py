@@ -70,6 +70,10 @@ class DeliveryPolicy:
     """How reports are delivered; times in seconds."""
 
     same_association: bool = True  # try the requesting association first
+    # Propose only the SCP role and send only if the peer accepted it (J.3.3). False:
+    # propose both roles and send on whatever the peer accepted (for SCUs that do not
+    # handle role selection, dcm4che #463).
+    require_scp_role: bool = True
     retry_initial: float = 2.0  # first backoff; doubles per failed attempt
     retry_max: float = 300.0  # backoff ceiling
     deadline: float = 86400.0  # give up this long after the request was received
@@ -314,10 +318,11 @@ class StorageCommitmentSCP:
                 peer.host,
                 peer.port,
                 ae_title=c.calling_aet,
-                ext_neg=[build_role(STORAGE_COMMITMENT, scu_role=False, scp_role=True)],
+                ext_neg=[build_role(STORAGE_COMMITMENT, scu_role=not self.policy.require_scp_role,
+                                    scp_role=True)],
                 ssl_context=peer.ssl_context,
             ) as back:
-                if not any(
+                if self.policy.require_scp_role and not any(
                     ctx.abstract_syntax == STORAGE_COMMITMENT and ctx.as_scp
                     for ctx in back.accepted_contexts
                 ):

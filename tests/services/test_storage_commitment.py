@@ -127,3 +127,28 @@ async def test_unknown_ae_stays_pending_and_stop_keeps_it(tmp_path: Path) -> Non
         async with running_scp(tmp_path, peers, policy) as scp:
             assert await asyncio.wait_for(got.get(), 10) == transaction
             assert scp.commitment.owner
+
+
+async def test_require_scp_role_false_reports_to_a_peer_that_ignores_it(
+    tmp_path: Path,
+) -> None:
+    """Liberal mode for peers that drop the role item (dcm4che #463)."""
+    got: asyncio.Queue[str] = asyncio.Queue()
+    lax = AE("MODALITY")
+    lax.add_supported_context(STORAGE_COMMITMENT)  # answers no SCP role
+
+    async def on_report(event: Event) -> tuple[int, None]:
+        await got.put(str(event.event_information.TransactionUID))
+        return 0, None
+
+    peer_server = await lax.start_server(
+        ("127.0.0.1", 0), evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)]
+    )
+    async with peer_server:
+        policy = DeliveryPolicy(same_association=False, require_scp_role=False)
+        peers = {"MODALITY": Peer(host="127.0.0.1", port=peer_server.port)}
+        async with running_scp(tmp_path, peers, policy) as scp:
+            transaction = str(generate_uid())
+            status = await _action(scp.server.port, commit_request(transaction, [(CT, "1")]))
+            assert status.Status == 0
+            assert await asyncio.wait_for(got.get(), 10) == transaction
