@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from . import evt
 from .association import Association
@@ -56,7 +58,8 @@ _NOT_AUTHENTICATED = (
 )
 
 
-async def _access(assoc: Association, rq: AAssociateRQ) -> Rejection | None:
+def _checks(assoc: Association, rq: AAssociateRQ) -> Rejection | None:
+    """The rules that need no user code: limits, application context, AE titles."""
     ae, server = assoc.ae, assoc.server
     if assoc.over_limit or (server is not None and server._closing):
         return _LOCAL_LIMIT
@@ -67,6 +70,12 @@ async def _access(assoc: Association, rq: AAssociateRQ) -> Rejection | None:
         return _CALLED_UNKNOWN
     if ae.require_calling_aet and rq.calling_ae_title not in ae.require_calling_aet:
         return _CALLING_UNKNOWN
+    return None
+
+
+async def _hook(assoc: Association) -> Rejection | None:
+    """The user's access hook (plain or async)."""
+    ae = assoc.ae
     if ae.access_hook is not None:
         answer = ae.access_hook(assoc)
         if inspect.isawaitable(answer):
@@ -97,13 +106,37 @@ async def _identity(assoc: Association, rq: AAssociateRQ) -> tuple[Rejection | N
     return None, None
 
 
-async def decide(assoc: Association, rq: AAssociateRQ) -> None:
-    """Accept or reject ``rq`` on ``assoc``'s behalf."""
-    ae, server = assoc.ae, assoc.server
-    rejection = await _access(assoc, rq)
+def decide(assoc: Association, rq: AAssociateRQ) -> Coroutine[Any, Any, None] | None:
+    """Accept or reject ``rq`` on ``assoc``'s behalf.
+
+    Answers at once when no user code is involved; otherwise returns the coroutine
+    that runs the access hook and EVT_USER_ID handler, for the caller to schedule
+    as a task (user code always runs inside a task).
+    """
+    rejection = _checks(assoc, rq)
+    user_code = assoc.ae.access_hook is not None or (
+        rq.user_information.user_identity_rq is not None
+        and bool(assoc.handlers.get(evt.EVT_USER_ID))
+    )
+    if rejection is not None or not user_code:
+        _answer(assoc, rq, rejection, None)
+        return None
+    return _decide_with_user_code(assoc, rq)
+
+
+async def _decide_with_user_code(assoc: Association, rq: AAssociateRQ) -> None:
+    rejection = await _hook(assoc)
     response = None
     if rejection is None:
         rejection, response = await _identity(assoc, rq)
+    _answer(assoc, rq, rejection, response)
+
+
+def _answer(
+    assoc: Association, rq: AAssociateRQ, rejection: Rejection | None, response: bytes | None
+) -> None:
+    """Send the A-ASSOCIATE-RJ, or negotiate and send the A-ASSOCIATE-AC."""
+    ae, server = assoc.ae, assoc.server
     if rejection is not None:
         result, source, reason = rejection
         log.info("rejecting %s from %s: result %d source %d reason %d", rq.calling_ae_title,

@@ -219,7 +219,9 @@ class Association(ServiceCalls):
         self._last_activity = loop.time()
         self.proposal: AAssociateRQ | None = None  # requestor: what we proposed
         # Set by the server / requestor code that creates the association:
-        self.decide: Callable[[Association, AAssociateRQ], Coroutine[Any, Any, None]] | None = None
+        self.decide: (
+            Callable[[Association, AAssociateRQ], Coroutine[Any, Any, None] | None] | None
+        ) = None
         self.interpret_accept: Callable[[Association, AAssociateAC], _Accepted] | None = None
         self.server: Any = None  # the Server that accepted this association, if any
         self.over_limit = False  # set by the server: reject with local-limit-exceeded
@@ -284,7 +286,9 @@ class Association(ServiceCalls):
         if self.decide is None:  # not from a server: nobody can accept
             self._send_reject(AAssociateRJ(result=1, source=1, reason=1))
             return
-        self._track(self.loop.create_task(self.decide(self, rq)))
+        pending = self.decide(self, rq)  # None: answered already
+        if pending is not None:
+            self._track(self.loop.create_task(pending))
 
     def _send_accept(self, ac: AAssociateAC, contexts: list[PresentationContext],
                      invoke_limit: int, perform_limit: int) -> None:
