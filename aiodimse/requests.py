@@ -228,6 +228,7 @@ _STATUS_FAST = (
 )
 _STATUS_CONVERTED = ("ErrorComment", "OffendingElement", "AttributeIdentifierList")
 _TAGS = {tag: Tag(tag) for _kw, tag, _vr in _STATUS_FAST}
+_uid = str.__new__
 
 
 def status_dataset(response: Any) -> Dataset:
@@ -238,7 +239,8 @@ def status_dataset(response: Any) -> Dataset:
         if value is None:
             continue
         key = _TAGS[tag]
-        elements[key] = new_element(key, vr, UID(value) if vr == "UI" else int(value))
+        # str.__new__: the value was decoded and checked already; UID() would re-validate
+        elements[key] = new_element(key, vr, _uid(UID, value) if vr == "UI" else int(value))
     ds = new_dataset(elements)
     for keyword in _STATUS_CONVERTED:
         value = getattr(response, keyword, None)
