@@ -84,6 +84,12 @@ def run_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_index_dirs(config: ServeConfig) -> None:
+    for path in config.index_dirs:
+        if not path.exists():
+            log.warning("index directory %s does not exist: nothing indexed from it", path)
+
+
 def _build_ae(config: ServeConfig) -> AE:
     ae = AE(config.ae_title)
     ae.maximum_associations = config.max_associations
@@ -145,6 +151,7 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
         if pending:
             log.info("%d storage commitment reports pending from before", pending)
         if config.index_dirs:
+            _check_index_dirs(config)
             count = await store.call(index_paths, store.store, config.index_dirs, time.time())
             log.info("indexed %d instances under %s", count,
                      ", ".join(str(p) for p in config.index_dirs))
@@ -193,6 +200,7 @@ async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
     store = AsyncStore.in_directory(config.data)
     await store.call(store.store.reset_for_start, time.time())
     if config.index_dirs:
+        _check_index_dirs(config)
         count = await store.call(index_paths, store.store, config.index_dirs, time.time())
         log.info("indexed %d instances", count)
     await store.aclose()

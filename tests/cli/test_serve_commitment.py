@@ -86,7 +86,12 @@ async def test_commit_tool_present_and_missing(serve: StartServe, tmp_path: Path
         "--wait", "10", "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode == 1, err.decode()
     result = json.loads(out)
     assert result["event_type"] == 2

@@ -14,7 +14,12 @@ async def _echoscu(port: int, called: str) -> tuple[int, str]:
         ECHOSCU, "-v", "-aet", "DCMTK", "-aec", called, "127.0.0.1", str(port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode is not None
     return proc.returncode, out.decode(errors="replace")
 
