@@ -68,10 +68,15 @@ class PeerEntry:
     port: int
     tls: bool = False
 
-    def peer(self, ca: str | None) -> Peer:
+    def peer(self, ca: str | None, cert: str | None = None, key: str | None = None) -> Peer:
+        """With ``tls``: verify the peer against ``ca`` (the system's CAs if None) and
+        present our certificate, if we have one, for client authentication."""
         ctx = None
         if self.tls:
             ctx = ssl.create_default_context(cafile=ca)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            if cert:
+                ctx.load_cert_chain(cert, key)
         return Peer(host=self.host, port=self.port, ssl_context=ctx)
 
 
@@ -103,7 +108,10 @@ class ServeConfig:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
     def peers(self) -> dict[str, Peer]:
-        return {title: entry.peer(self.tls_ca) for title, entry in self.ae_table.items()}
+        return {
+            title: entry.peer(self.tls_ca, self.tls_cert, self.tls_key)
+            for title, entry in self.ae_table.items()
+        }
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
