@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from aiodimse.ul import TRANSITIONS, Action, Event, State
 from aiodimse.ul.actions import ACTIONS
 
@@ -51,7 +49,7 @@ def test_every_action_is_used_and_implemented() -> None:
 
 
 def test_matches_pynetdicom_table() -> None:
-    fsm = pytest.importorskip("pynetdicom.fsm")
+    from pynetdicom import fsm
     theirs = dict(fsm.TRANSITION_TABLE)
     ours = {(f"Evt{e.value}", f"Sta{s.value}"): a.value for (s, e), a in TRANSITIONS.items()}
     assert ours == theirs

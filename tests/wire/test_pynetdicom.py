@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+import pynetdicom.pdu as pdu_mod
+import pynetdicom.pdu_primitives as pp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pynetdicom import presentation
 
 from aiodimse.wire import (
     PDU,
@@ -36,10 +38,6 @@ from aiodimse.wire import (
     encode_pdu,
 )
 from tests.wire import strategies as s
-
-pdu_mod = pytest.importorskip("pynetdicom.pdu")
-pp = pytest.importorskip("pynetdicom.pdu_primitives")
-presentation = pytest.importorskip("pynetdicom.presentation")
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 SR = "1.2.840.10008.5.1.4.1.1.88.22"
