@@ -12,6 +12,7 @@ from typing import Any
 
 import pydicom.hooks
 from pydicom import config
+from pydicom.datadict import keyword_dict
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
@@ -53,7 +54,7 @@ def new_dataset(elements: dict[BaseTag, Any] | None = None) -> Dataset:
         d[name] = state[name].copy()
     if elements is not None:
         d["_dict"] = elements
-    ds: Dataset = object.__new__(Dataset)
+    ds: Dataset = object.__new__(DecodedDataset)
     object.__setattr__(ds, "__dict__", d)
     return ds
 
@@ -95,6 +96,32 @@ def pydicom_is_default() -> bool:
         and pydicom.hooks.hooks.raw_element_value is pydicom.hooks.raw_element_value
         and not pydicom.hooks.hooks.raw_element_kwargs
     )
+
+
+class DecodedDataset(Dataset):
+    """The Dataset the decoder builds: pydicom's Dataset with a faster keyword read.
+
+    ``ds.Keyword`` of an element already converted is ``ds._dict[tag].value`` in
+    pydicom's own ``__getattr__`` too; this takes that path with one dict lookup by
+    the shared tag object (an identity hit) instead of pydicom's keyword lookup,
+    ``Tag()`` and ``__getitem__`` (about 2 us a read). Everything else (raw elements,
+    which need converting, and names that are not keywords) goes to pydicom.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        tag = _KEYWORD_TAGS.get(name)
+        if tag is None:
+            kw_tag = keyword_dict.get(name)
+            if kw_tag is not None:
+                tag = _KEYWORD_TAGS[name] = cached_tag(kw_tag)
+        if tag is not None:
+            elem = self.__dict__["_dict"].get(tag)
+            if type(elem) is DataElement:
+                return elem.value
+        return Dataset.__getattr__(self, name)
+
+
+_KEYWORD_TAGS: dict[str, BaseTag] = {}
 
 
 def cached_tag(tag: int) -> BaseTag:

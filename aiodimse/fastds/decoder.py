@@ -34,7 +34,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, MAX_VALUE_LEN, STR_VR_REGEXE
 from pydicom.values import convert_DS_string, convert_IS_string, convert_PN
 
 from .. import datasets as _datasets
-from ._proto import _TAG_CACHE, cached_tag, dataset_state, pydicom_is_default
+from ._proto import _TAG_CACHE, DecodedDataset, cached_tag, dataset_state, pydicom_is_default
 
 __all__ = ["MAX_DEPTH", "try_decode"]
 
@@ -439,7 +439,7 @@ class _Walker:
         d["_private_blocks"] = {}
         d["_pixel_array_opts"] = {"use_pdh": False}
         d["_pixel_id"] = {}
-        ds: Dataset = _NEW(Dataset)
+        ds: Dataset = _NEW(DecodedDataset)
         _SETATTR(ds, "__dict__", d)
         return ds
 
@@ -510,7 +510,7 @@ class _Walker:
             d["_pixel_array_opts"] = {"use_pdh": False}
             d["_pixel_id"] = {}
             d["seq_item_tell"] = d["file_tell"] = item_pos - outer_base
-            ds: Dataset = _NEW(Dataset)
+            ds: Dataset = _NEW(DecodedDataset)
             _SETATTR(ds, "__dict__", d)
             items.append(ds)
         seq: Sequence = _NEW(Sequence)
