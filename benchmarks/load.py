@@ -25,7 +25,6 @@ import atexit
 import contextlib
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, cast
+from typing import Any
 
 from benchmarks import pdus
 from benchmarks.procs import (
@@ -45,6 +44,7 @@ from benchmarks.procs import (
     proc_status_kb,
     raise_nofile,
     run_loop,
+    set_nodelay,
     stop_process,
 )
 
@@ -150,11 +150,7 @@ class DimseClient(asyncio.Protocol):
         pass
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = set_nodelay(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -303,11 +299,7 @@ class PingClient(asyncio.Protocol):
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = set_nodelay(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True

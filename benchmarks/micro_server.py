@@ -13,11 +13,7 @@ the measure of record.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import cProfile
-import pstats
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,6 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import pdus
+from benchmarks._micro import micro_main
 
 
 class FakeTransport(asyncio.Transport):
@@ -91,25 +88,7 @@ async def run(requests: int, refs: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=10000)
-    parser.add_argument("--refs", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=5, help="runs; min and median shown")
-    parser.add_argument("--profile", action="store_true")
-    args = parser.parse_args()
-    if args.profile:
-        prof = cProfile.Profile()
-        prof.enable()
-        asyncio.run(run(args.requests, args.refs))
-        prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(30)
-        return 0
-    runs = sorted(asyncio.run(run(args.requests, args.refs)) for _ in range(args.repeat))
-    print(
-        f"N-ACTION ({args.refs} refs): {runs[0]:.1f} us CPU per request (min), "
-        f"{statistics.median(runs):.1f} (median of {len(runs)}), in process"
-    )
-    return 0
+    return micro_main((__doc__ or "").splitlines()[0], "N-ACTION", run, requests=10000)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import contextlib
 import os
 import queue
 import resource
+import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 __all__ = [
     "HOST",
@@ -43,6 +44,17 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 class NotAvailable(Exception):
     """A contender cannot run here; the message says why (reported as n/a)."""
+
+
+def set_nodelay(transport: asyncio.BaseTransport) -> asyncio.Transport:
+    """TCP_NODELAY on a new connection; returns it typed as a stream transport.
+
+    uvloop's transports are not asyncio.Transport subclasses, hence the cast.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return cast(asyncio.Transport, transport)
 
 
 def raise_nofile(want: int = 65536) -> int:

@@ -11,12 +11,10 @@ fragments are skipped, never copied. No real DICOM server can do less work per m
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
-from typing import cast
 
 from benchmarks import pdus
-from benchmarks.procs import run_loop
+from benchmarks.procs import run_loop, set_nodelay
 from benchmarks.servers._common import announce, parse_args, wait_for_stop
 
 _HDR = struct.Struct(">BxI")
@@ -39,11 +37,7 @@ class CeilingProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses
-        self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = set_nodelay(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
