@@ -76,13 +76,17 @@ def _encodings_of(value: str) -> list[str] | None:
     return convert_encodings(value)
 
 
+# charset value -> (encodings for sequence items, encoding for fast text); shared by
+# every encoding, as the values depend on the charset alone (bounded: cleared when full)
+_CHARSETS: dict[Any, tuple[list[str] | None, str | None]] = {}
+_CHARSETS_MAX = 64
+
+
 class _Encoder:
-    __slots__ = ("charsets", "implicit")
+    __slots__ = ("implicit",)
 
     def __init__(self, implicit: bool) -> None:
         self.implicit = implicit
-        # charset value -> (encodings for sequence items, encoding for fast text)
-        self.charsets: dict[Any, tuple[list[str] | None, str | None]] = {}
 
     def dataset(self, ds: Dataset, parent_encoding: Any, corrected: bool) -> bytes:
         """Encode ``ds`` as pydicom's ``write_dataset(fp, ds, parent_encoding)`` does.
@@ -103,13 +107,15 @@ class _Encoder:
                     raise _Decline  # pydicom converts/corrects these in place first
         charset = ds.SpecificCharacterSet if has_charset else parent_encoding
         key = charset if isinstance(charset, str) else tuple(charset or ())
-        cached = self.charsets.get(key)
+        cached = _CHARSETS.get(key)
         if cached is None:
             encodings = _safe_encodings(charset or [default_encoding])
             text_enc = encodings[0] if encodings and len(encodings) == 1 else None
             if text_enc not in _FAST_TEXT_ENCODINGS:
                 text_enc = None
-            self.charsets[key] = cached = (encodings, text_enc)
+            if len(_CHARSETS) >= _CHARSETS_MAX:
+                _CHARSETS.clear()
+            _CHARSETS[key] = cached = (encodings, text_enc)
         encodings, text_enc = cached
         out: list[bytes] = []
         append = out.append
@@ -262,6 +268,10 @@ def try_encode(ds: Dataset, implicit_vr: bool) -> bytes | None:
     also raises the same error pydicom always raised for an unencodable data set).
     """
     try:
-        return _Encoder(implicit_vr).dataset(ds, default_encoding, False)
+        return (_IMPLICIT if implicit_vr else _EXPLICIT).dataset(ds, default_encoding, False)
     except Exception:  # any failure: pydicom's writer decides (and raises its own error)
         return None
+
+
+_IMPLICIT = _Encoder(True)
+_EXPLICIT = _Encoder(False)
