@@ -600,8 +600,9 @@ class Association(ServiceCalls):
         except BaseException:
             self._outstanding.pop(msg_id, None)
             raise
-        if self.proto is not None:
-            await self.proto.drain()
+        proto = self.proto
+        if proto is not None and proto._paused:  # drain() only waits while paused
+            await proto.drain()
         return await fut
 
     def _on_dimse_timer(self) -> None:

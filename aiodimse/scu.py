@@ -20,6 +20,7 @@ from .dimse.messages import (
     NEventReportRQ,
     NGetRQ,
     NSetRQ,
+    build_trusted,
 )
 from .presentation import VERIFICATION
 from .requests import status_dataset
@@ -29,6 +30,49 @@ if TYPE_CHECKING:
     from .presentation import PresentationContext
 
 __all__ = ["ServiceCalls"]
+
+# UIDs that passed the message classes' own check once (exact str only): a request
+# whose UIDs are all here is built without re-validating. Bounded: cleared when full.
+_VALID_UIDS: set[str] = set()
+_VALID_UIDS_MAX = 1024
+
+
+def _remember_uids(*uids: str) -> None:
+    if len(_VALID_UIDS) >= _VALID_UIDS_MAX:
+        _VALID_UIDS.clear()
+    _VALID_UIDS.update(uids)
+
+
+def _n_action_rq(
+    message_id: int, class_uid: str, instance_uid: str, action_type: int
+) -> NActionRQ:
+    """NActionRQ(...), validating the user's values only when not seen valid before."""
+    if (
+        type(class_uid) is str
+        and type(instance_uid) is str
+        and type(action_type) is int
+        and 0 <= action_type <= 0xFFFF
+        and class_uid in _VALID_UIDS
+        and instance_uid in _VALID_UIDS
+    ):
+        return build_trusted(
+            NActionRQ,
+            {
+                "MessageID": message_id,
+                "RequestedSOPClassUID": class_uid,
+                "RequestedSOPInstanceUID": instance_uid,
+                "ActionTypeID": action_type,
+            },
+        )
+    msg = NActionRQ(
+        MessageID=message_id,
+        RequestedSOPClassUID=class_uid,
+        RequestedSOPInstanceUID=instance_uid,
+        ActionTypeID=action_type,
+    )
+    if type(class_uid) is str and type(instance_uid) is str:
+        _remember_uids(class_uid, instance_uid)
+    return msg
 
 
 class ServiceCalls:
@@ -73,12 +117,7 @@ class ServiceCalls:
         ctx = self._context_for(class_uid, meta_uid)
         received = await self._request(
             ctx,
-            lambda i: NActionRQ(
-                MessageID=i,
-                RequestedSOPClassUID=class_uid,
-                RequestedSOPInstanceUID=instance_uid,
-                ActionTypeID=action_type,
-            ),
+            lambda i: _n_action_rq(i, class_uid, instance_uid, action_type),
             dataset,
         )
         return self._result(received, reply=True)
