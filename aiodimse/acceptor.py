@@ -12,7 +12,13 @@ from .association import Association
 from .events import Event
 from .handlers import call_handler
 from .presentation import PresentationContext
-from .ul.negotiation import negotiate_as_acceptor, negotiate_async_ops_as_acceptor
+from .ul.negotiation import (
+    AcceptorNegotiation,
+    OperationsLimits,
+    SupportedContext,
+    negotiate_as_acceptor,
+    negotiate_async_ops_as_acceptor,
+)
 from .wire.codes import (
     APPLICATION_CONTEXT_NAME,
     RejectReasonACSE,
@@ -21,7 +27,13 @@ from .wire.codes import (
     RejectResult,
     RejectSource,
 )
-from .wire.items import AsyncOpsWindow, UserIdentityAC, UserInformation
+from .wire.items import (
+    AsyncOpsWindow,
+    PresentationContextRQ,
+    RoleSelection,
+    UserIdentityAC,
+    UserInformation,
+)
 from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
 
 __all__ = ["decide"]
@@ -132,24 +144,78 @@ async def _decide_with_user_code(assoc: Association, rq: AAssociateRQ) -> None:
     _answer(assoc, rq, rejection, response)
 
 
+_Negotiated = tuple[
+    AcceptorNegotiation, AsyncOpsWindow | None, OperationsLimits, tuple[PresentationContext, ...]
+]
+# Negotiation is a pure function of these inputs and the server's supported contexts.
+_CacheKey = tuple[
+    tuple[PresentationContextRQ, ...],
+    tuple[RoleSelection, ...],
+    AsyncOpsWindow | None,
+    tuple[int, int],
+]
+_CACHE_SIZE = 256
+
+
+def _negotiate(assoc: Association, rq: AAssociateRQ) -> _Negotiated:
+    """Negotiate ``rq``: remembered per server, for the same proposal and configuration."""
+    server = assoc.server
+    ui = rq.user_information
+    invoked, performed = assoc.ae.maximum_async_ops
+    window_wanted = (invoked, performed)
+    if server is None:
+        return _negotiate_now((), rq.presentation_contexts, ui.role_selection,
+                              ui.async_ops_window, window_wanted)
+    supported = tuple(server.contexts.values())
+    cache = server._negotiations
+    if supported != server._negotiated_for:
+        cache.clear()
+        server._negotiated_for = supported
+    key: _CacheKey = (
+        rq.presentation_contexts, ui.role_selection, ui.async_ops_window, window_wanted
+    )
+    found: _Negotiated | None = cache.get(key)
+    if found is None:
+        found = _negotiate_now(supported, *key)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+def _negotiate_now(
+    supported: tuple[SupportedContext, ...],
+    proposed: tuple[PresentationContextRQ, ...],
+    roles: tuple[RoleSelection, ...],
+    proposed_window: AsyncOpsWindow | None,
+    window_wanted: tuple[int, int],
+) -> _Negotiated:
+    negotiated = negotiate_as_acceptor(proposed, roles, supported)
+    invoked, performed = window_wanted
+    window, limits = negotiate_async_ops_as_acceptor(
+        proposed_window, AsyncOpsWindow(max_invoked=invoked, max_performed=performed)
+    )
+    accepted = tuple(
+        PresentationContext(
+            c.context_id, c.abstract_syntax, c.transfer_syntax, c.local_scu, c.local_scp
+        )
+        for c in negotiated.accepted.values()
+    )
+    return negotiated, window, limits, accepted
+
+
 def _answer(
     assoc: Association, rq: AAssociateRQ, rejection: Rejection | None, response: bytes | None
 ) -> None:
     """Send the A-ASSOCIATE-RJ, or negotiate and send the A-ASSOCIATE-AC."""
-    ae, server = assoc.ae, assoc.server
+    ae = assoc.ae
     if rejection is not None:
         result, source, reason = rejection
         log.info("rejecting %s from %s: result %d source %d reason %d", rq.calling_ae_title,
                  assoc.requestor.address, result, source, reason)
         assoc._send_reject(AAssociateRJ(result=result, source=source, reason=reason))
         return
-    supported = server.contexts.values() if server is not None else ()
-    ui = rq.user_information
-    negotiated = negotiate_as_acceptor(rq.presentation_contexts, ui.role_selection, supported)
-    invoked, performed = ae.maximum_async_ops
-    window, limits = negotiate_async_ops_as_acceptor(
-        ui.async_ops_window, AsyncOpsWindow(max_invoked=invoked, max_performed=performed)
-    )
+    negotiated, window, limits, accepted = _negotiate(assoc, rq)
     info = UserInformation(
         maximum_length=ae.maximum_pdu_size,
         implementation_class_uid=ae.implementation_class_uid,
@@ -164,10 +230,5 @@ def _answer(
         presentation_contexts=negotiated.contexts,
         user_information=info,
     )
-    contexts = [
-        PresentationContext(
-            c.context_id, c.abstract_syntax, c.transfer_syntax, c.local_scu, c.local_scp
-        )
-        for c in negotiated.accepted.values()
-    ]
+    contexts = list(accepted)
     assoc._send_accept(ac, contexts, limits.local_max_invoked, limits.peer_max_invoked)

@@ -72,6 +72,9 @@ class Server:
         self.handlers = handlers
         self.ae_title = ae_title
         self.contexts = contexts
+        # acceptor._negotiate's cache, valid for the supported contexts in _negotiated_for.
+        self._negotiations: dict[Any, Any] = {}
+        self._negotiated_for: tuple[SupportedContext, ...] = ()
         self.ssl_context = ssl_context
         self._server: asyncio.base_events.Server | None = None
         self._associations: set[Association] = set()
