@@ -140,12 +140,23 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
     if pdu_type == _P_DATA_TF:
         return decode_pdata_at(mv, 0, end)
     if pdu_type in _ASSOCIATE_TYPES:
+        key = None
+        if pdu_type == _A_ASSOCIATE_RQ:
+            key = bytes(mv)
+            known = _RQ_DECODED.get(key)
+            if known is not None:
+                return known
         try:
-            return _decode_associate(mv, end, pdu_type == PDUType.A_ASSOCIATE_RQ)
+            pdu = _decode_associate(mv, end, key is not None)
         except (ValueError, struct.error) as exc:
             # Dataclass validation (e.g. an even context ID) and any bounds case the
             # explicit checks missed: the peer's bytes are at fault either way.
             raise _invalid(f"invalid A-ASSOCIATE parameter: {exc}") from exc
+        if key is not None:
+            if len(_RQ_DECODED) >= _RQ_DECODED_SIZE:
+                _RQ_DECODED.clear()
+            _RQ_DECODED[key] = pdu
+        return pdu
     if pdu_type in _FIXED4_TYPES:
         return _decode_fixed4(mv, pdu_type, length)
     raise _unrecognized(pdu_type)
@@ -156,6 +167,11 @@ _FIXED4_TYPES = frozenset(
 )
 # Plain ints: comparing with an IntEnum member costs a class attribute lookup each time.
 _P_DATA_TF = int(PDUType.P_DATA_TF)
+_A_ASSOCIATE_RQ = int(PDUType.A_ASSOCIATE_RQ)
+# Decoding is a pure function of the bytes and the PDU is frozen: a server sees the
+# same few requests again and again (each client sends the same bytes every time).
+_RQ_DECODED: dict[bytes, PDU] = {}
+_RQ_DECODED_SIZE = 256
 _ASSOCIATE_TYPES = frozenset((int(PDUType.A_ASSOCIATE_RQ), int(PDUType.A_ASSOCIATE_AC)))
 
 
@@ -576,11 +592,7 @@ def _encode_associate(pdu: AAssociateRQ | AAssociateAC) -> bytes:
             sub.extend(_item(ItemType.TRANSFER_SYNTAX, _ascii(ts)) for ts in rq.transfer_syntaxes)
             parts.append(_item(ItemType.PRESENTATION_CONTEXT_RQ, b"".join(sub)))
     else:
-        for ac in pdu.presentation_contexts:
-            body = _PC_HEADER.pack(ac.context_id, 0, ac.result, 0) + _item(
-                ItemType.TRANSFER_SYNTAX, _ascii(ac.transfer_syntax)
-            )
-            parts.append(_item(ItemType.PRESENTATION_CONTEXT_AC, body))
+        parts.append(_encode_contexts_ac(pdu.presentation_contexts))
     parts.append(_encode_user_information(pdu.user_information))
     parts.extend(_item(unknown.item_type, unknown.data) for unknown in pdu.unknown_items)
     fixed = _ASSOC_FIXED.pack(
@@ -593,6 +605,29 @@ def _encode_associate(pdu: AAssociateRQ | AAssociateAC) -> bytes:
     variable = b"".join(parts)
     head = _HEADER.pack(pdu.pdu_type, 0, len(fixed) + len(variable))
     return b"".join((head, fixed, variable))
+
+
+# The answers' encoding, by the tuple's identity (kept alive by the entry): an
+# acceptor answers the same proposal with the same tuple of items (acceptor._negotiate).
+_AC_CONTEXTS: dict[int, tuple[tuple[PresentationContextAC, ...], bytes]] = {}
+_AC_CONTEXTS_SIZE = 256
+
+
+def _encode_contexts_ac(contexts: tuple[PresentationContextAC, ...]) -> bytes:
+    known = _AC_CONTEXTS.get(id(contexts))
+    if known is not None and known[0] is contexts:
+        return known[1]
+    parts = []
+    for ac in contexts:
+        body = _PC_HEADER.pack(ac.context_id, 0, ac.result, 0) + _item(
+            ItemType.TRANSFER_SYNTAX, _ascii(ac.transfer_syntax)
+        )
+        parts.append(_item(ItemType.PRESENTATION_CONTEXT_AC, body))
+    encoded = b"".join(parts)
+    if len(_AC_CONTEXTS) >= _AC_CONTEXTS_SIZE:
+        _AC_CONTEXTS.clear()
+    _AC_CONTEXTS[id(contexts)] = (contexts, encoded)
+    return encoded
 
 
 def _encode_user_information(info: UserInformation) -> bytes:
