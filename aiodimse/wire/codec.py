@@ -141,18 +141,19 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
         return decode_pdata_at(mv, 0, end)
     if pdu_type in _ASSOCIATE_TYPES:
         key = None
-        if pdu_type == _A_ASSOCIATE_RQ:
+        if pdu_type == _A_ASSOCIATE_RQ and end <= _RQ_CACHED_MAX_BYTES:
             key = bytes(mv)
             known = _RQ_DECODED.get(key)
             if known is not None:
                 return known
         try:
-            pdu = _decode_associate(mv, end, key is not None)
+            pdu = _decode_associate(mv, end, pdu_type == _A_ASSOCIATE_RQ)
         except (ValueError, struct.error) as exc:
             # Dataclass validation (e.g. an even context ID) and any bounds case the
             # explicit checks missed: the peer's bytes are at fault either way.
             raise _invalid(f"invalid A-ASSOCIATE parameter: {exc}") from exc
-        if key is not None:
+        # Never keep credentials around: a request with a user identity is not cached.
+        if key is not None and pdu.user_information.user_identity_rq is None:
             if len(_RQ_DECODED) >= _RQ_DECODED_SIZE:
                 _RQ_DECODED.clear()
             _RQ_DECODED[key] = pdu
@@ -172,6 +173,7 @@ _A_ASSOCIATE_RQ = int(PDUType.A_ASSOCIATE_RQ)
 # same few requests again and again (each client sends the same bytes every time).
 _RQ_DECODED: dict[bytes, PDU] = {}
 _RQ_DECODED_SIZE = 256
+_RQ_CACHED_MAX_BYTES = 8192  # so the cache holds at most 2 MiB, whatever peers send
 _ASSOCIATE_TYPES = frozenset((int(PDUType.A_ASSOCIATE_RQ), int(PDUType.A_ASSOCIATE_AC)))
 
 
