@@ -233,17 +233,41 @@ _uid = str.__new__
 
 def status_dataset(response: Any) -> Dataset:
     """The status Dataset that ``send_*`` returns, as pynetdicom's, from a response."""
+    fields = _STATUS_FIELDS.get(type(response))
+    if fields is None:
+        fields = _status_fields(type(response))
+    fast, converted = fields
     elements: dict[BaseTag, DataElement] = {}
-    for keyword, tag, vr in _STATUS_FAST:
+    for keyword, key, vr in fast:
         value = getattr(response, keyword, None)
         if value is None:
             continue
-        key = _TAGS[tag]
         # str.__new__: the value was decoded and checked already; UID() would re-validate
         elements[key] = new_element(key, vr, _uid(UID, value) if vr == "UI" else int(value))
     ds = new_dataset(elements)
-    for keyword in _STATUS_CONVERTED:
+    for keyword in converted:
         value = getattr(response, keyword, None)
         if value is not None:
             setattr(ds, keyword, list(value) if isinstance(value, tuple) else value)
     return ds
+
+
+# Per message class, the status fields it can hold: (fast, converted), in the order above.
+_STATUS_FIELDS: dict[type, tuple[tuple[tuple[str, BaseTag, str], ...], tuple[str, ...]]] = {}
+
+
+def _status_fields(
+    cls: type,
+) -> tuple[tuple[tuple[str, BaseTag, str], ...], tuple[str, ...]]:
+    if not issubclass(cls, DIMSEMessage):  # not a message class: look every keyword up
+        return (
+            tuple((kw, _TAGS[tag], vr) for kw, tag, vr in _STATUS_FAST),
+            _STATUS_CONVERTED,
+        )
+    names = {name for name, _vr, _mandatory in cls._field_specs}
+    fields = (
+        tuple((kw, _TAGS[tag], vr) for kw, tag, vr in _STATUS_FAST if kw in names),
+        tuple(kw for kw in _STATUS_CONVERTED if kw in names),
+    )
+    _STATUS_FIELDS[cls] = fields
+    return fields
