@@ -155,6 +155,7 @@ _CacheKey = tuple[
     tuple[int, int],
 ]
 _CACHE_SIZE = 256
+_CACHED_PROPOSAL_MAX = 8192  # so the cache holds a few MiB at most
 
 
 def _negotiate(assoc: Association, rq: AAssociateRQ) -> _Negotiated:
@@ -177,10 +178,21 @@ def _negotiate(assoc: Association, rq: AAssociateRQ) -> _Negotiated:
     found: _Negotiated | None = cache.get(key)
     if found is None:
         found = _negotiate_now(supported, *key)
-        if len(cache) >= _CACHE_SIZE:
-            cache.clear()
-        cache[key] = found
+        if _proposal_size(rq) <= _CACHED_PROPOSAL_MAX:  # a bounded cache, whatever peers send
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[key] = found
     return found
+
+
+def _proposal_size(rq: AAssociateRQ) -> int:
+    """Characters of UIDs in the proposal: what a cache entry's key holds."""
+    size = 0
+    for pc in rq.presentation_contexts:
+        size += len(pc.abstract_syntax) + sum(len(ts) for ts in pc.transfer_syntaxes)
+    for role in rq.user_information.role_selection:
+        size += len(role.sop_class_uid)
+    return size
 
 
 def _negotiate_now(
