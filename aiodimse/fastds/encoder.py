@@ -148,7 +148,10 @@ class _Encoder:
                 continue
             data = None
             if not elem.is_undefined_length and type(elem) is DataElement:
-                data = self.value(tag, vr, value, text_enc)
+                if vr == "UI" and isinstance(value, str):  # value()'s UI case, inlined
+                    data = (value + "\0" if len(value) % 2 else value).encode(default_encoding)
+                else:
+                    data = self.value(tag, vr, value, text_enc)
             if data is None:
                 append(self.delegate(elem, charset))
                 continue
