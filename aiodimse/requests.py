@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom import config as pydicom_config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
@@ -36,7 +37,7 @@ from .dimse.messages import (
     NSetRSP,
     build_trusted,
 )
-from .fastds import new_dataset, new_element
+from .fastds import new_dataset
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
 from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
@@ -229,6 +230,8 @@ _STATUS_FAST = (
 _STATUS_CONVERTED = ("ErrorComment", "OffendingElement", "AttributeIdentifierList")
 _TAGS = {tag: Tag(tag) for _kw, tag, _vr in _STATUS_FAST}
 _uid = str.__new__
+_new_object = object.__new__
+_set_attr = object.__setattr__
 
 
 def status_dataset(response: Any) -> Dataset:
@@ -238,12 +241,20 @@ def status_dataset(response: Any) -> Dataset:
         fields = _status_fields(type(response))
     fast, converted = fields
     elements: dict[BaseTag, DataElement] = {}
+    mode = pydicom_config.settings.reading_validation_mode
     for keyword, key, vr in fast:
         value = getattr(response, keyword, None)
         if value is None:
             continue
         # str.__new__: the value was decoded and checked already; UID() would re-validate
-        elements[key] = new_element(key, vr, _uid(UID, value) if vr == "UI" else int(value))
+        # (new_element() inlined: the state DataElement.__init__ would set)
+        elem: DataElement = _new_object(DataElement)
+        _set_attr(elem, "__dict__", {
+            "tag": key, "VR": vr, "validation_mode": mode,
+            "_value": _uid(UID, value) if vr == "UI" else int(value), "file_tell": None,
+            "is_undefined_length": False, "private_creator": None,
+        })  # fmt: skip
+        elements[key] = elem
     ds = new_dataset(elements)
     for keyword in converted:
         value = getattr(response, keyword, None)
