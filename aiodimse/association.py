@@ -401,8 +401,10 @@ class Association(ServiceCalls):
                 return
             if not out.future.done():
                 out.future.set_result(received)
-            self._wake_invoker()
-            self._check_idle()
+            if self._invoke_waiters:
+                self._wake_invoker()
+            if self._idle_waiters:
+                self._check_idle()
             return
         if self._perform_limit and self._running >= self._perform_limit:
             if self._pending is None:
