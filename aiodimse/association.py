@@ -588,7 +588,11 @@ class Association(ServiceCalls):
             await waiter
             if self._ended.done():
                 raise self._end_error()
-        msg_id = self._allocate_id()
+        msg_id = self._next_id % 0xFFFF + 1  # _allocate_id()'s first try, inlined
+        if msg_id in self._outstanding:
+            msg_id = self._allocate_id()
+        else:
+            self._next_id = msg_id
         msg = build(msg_id)
         fut: asyncio.Future[ReceivedMessage] = self.loop.create_future()
         deadline = math.inf
