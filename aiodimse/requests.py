@@ -37,7 +37,7 @@ from .dimse.messages import (
     NSetRSP,
     build_trusted,
 )
-from .fastds import new_dataset
+from .fastds import new_dataset, new_element
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
 from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
@@ -230,8 +230,6 @@ _STATUS_FAST = (
 _STATUS_CONVERTED = ("ErrorComment", "OffendingElement", "AttributeIdentifierList")
 _TAGS = {tag: Tag(tag) for _kw, tag, _vr in _STATUS_FAST}
 _uid = str.__new__
-_new_object = object.__new__
-_set_attr = object.__setattr__
 
 
 def status_dataset(response: Any) -> Dataset:
@@ -247,14 +245,7 @@ def status_dataset(response: Any) -> Dataset:
         if value is None:
             continue
         # str.__new__: the value was decoded and checked already; UID() would re-validate
-        # (new_element() inlined: the state DataElement.__init__ would set)
-        elem: DataElement = _new_object(DataElement)
-        _set_attr(elem, "__dict__", {
-            "tag": key, "VR": vr, "validation_mode": mode,
-            "_value": _uid(UID, value) if vr == "UI" else int(value), "file_tell": None,
-            "is_undefined_length": False, "private_creator": None,
-        })  # fmt: skip
-        elements[key] = elem
+        elements[key] = new_element(key, vr, _uid(UID, value) if vr == "UI" else int(value), mode)
     ds = new_dataset(elements)
     for keyword in converted:
         value = getattr(response, keyword, None)

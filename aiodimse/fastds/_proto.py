@@ -59,20 +59,22 @@ def new_dataset(elements: dict[BaseTag, Any] | None = None) -> Dataset:
     return ds
 
 
-def new_element(tag: BaseTag, vr: str, value: Any) -> DataElement:
+def new_element(tag: BaseTag, vr: str, value: Any, mode: int | None = None) -> DataElement:
     """A DataElement holding an already converted value, without pydicom's validation.
 
     Sets the attributes ``DataElement.__init__`` sets, so the result is the same; the
     caller guarantees that ``value`` has the type pydicom would give for ``vr``.
+    ``mode`` is pydicom's reading validation mode, for callers that read it once.
     """
+    if mode is None:
+        mode = config.settings.reading_validation_mode
     elem: DataElement = object.__new__(DataElement)
     object.__setattr__(
         elem,
         "__dict__",
         {
-            "tag": tag, "VR": vr, "validation_mode": config.settings.reading_validation_mode,
-            "_value": value, "file_tell": None, "is_undefined_length": False,
-            "private_creator": None,
+            "tag": tag, "VR": vr, "validation_mode": mode, "_value": value,
+            "file_tell": None, "is_undefined_length": False, "private_creator": None,
         },
     )  # fmt: skip
     return elem
