@@ -486,10 +486,7 @@ class Association(ServiceCalls):
 
     def _check_idle(self) -> None:
         if self._idle_waiters and not self.in_flight:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+            self._wake_idle_waiters()
 
     async def wait_idle(self) -> None:
         """Wait until no request is in flight either way (or the association ended)."""
@@ -588,11 +585,7 @@ class Association(ServiceCalls):
             await waiter
             if self._ended.done():
                 raise self._end_error()
-        msg_id = self._next_id % 0xFFFF + 1  # _allocate_id()'s first try, inlined
-        if msg_id in self._outstanding:
-            msg_id = self._allocate_id()
-        else:
-            self._next_id = msg_id
+        msg_id = self._allocate_id()
         msg = build(msg_id)
         fut: asyncio.Future[ReceivedMessage] = self.loop.create_future()
         deadline = math.inf
@@ -739,14 +732,14 @@ class Association(ServiceCalls):
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        self._check_idle_all()
+        self._wake_idle_waiters()
         if not self._established.done():
             self._established.set_exception(self._end_error())
         self._fail_outstanding()
         if not self._ended.done():
             self._ended.set_result(None)
 
-    def _check_idle_all(self) -> None:
+    def _wake_idle_waiters(self) -> None:
         waiters, self._idle_waiters = self._idle_waiters, []
         for w in waiters:
             if not w.done():
