@@ -12,7 +12,6 @@ import contextlib
 import functools
 import logging
 import math
-import sys
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom.dataset import Dataset
 
 from . import evt
+from .aio.eager import start_eager
 from .aio.protocol import DULProtocol
 from .datasets import decode_dataset, encode_dataset
 from .dimse import (
@@ -71,10 +71,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("aiodimse.association")
-
-# asyncio.Task(eager_start=True) exists from Python 3.12: it runs the handler's first
-# step inside data_received with the task set as current (asyncio.timeout() works).
-_EAGER = sys.version_info >= (3, 12)
 
 _debug = functools.partial(log.isEnabledFor, logging.DEBUG)
 
@@ -415,17 +411,12 @@ class Association(ServiceCalls):
 
     def _start_request(self, received: ReceivedMessage, kind: RequestKind) -> None:
         self._running += 1
-        coro = self._serve(received, kind)
-        if _EAGER:  # Python 3.12+: a handler that never suspends costs no loop iteration
-            task = asyncio.Task(coro, loop=self.loop, eager_start=True)  # type: ignore[call-arg]
-            if task.done():
-                return
-        else:
-            task = self.loop.create_task(coro)
-        # Held until _serve's finally removes it (cheaper than a done callback).
-        if self._tasks is None:
-            self._tasks = set()
-        self._tasks.add(task)
+        # A handler that never suspends costs no Task and no loop iteration.
+        task = start_eager(self.loop, self._serve(received, kind))
+        if task is not None:  # held until _serve's finally removes it
+            if self._tasks is None:
+                self._tasks = set()
+            self._tasks.add(task)
 
     async def _serve(self, received: ReceivedMessage, kind: RequestKind) -> None:
         """Run the handler for one request and send its response.

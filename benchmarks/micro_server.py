@@ -71,7 +71,7 @@ async def run(requests: int, refs: int) -> float:
 
     async def exchange(data: bytes) -> None:
         transport.waiter = loop.create_future()
-        proto.data_received(data)
+        loop.call_soon(proto.data_received, data)  # a callback, as from the selector
         await transport.waiter
 
     await exchange(pdus.build_associate_rq())
