@@ -29,6 +29,7 @@ from .dimse import (
     encode_command,
     encode_message,
 )
+from .dimse.memo import ResponseMemo
 from .errors import (
     AiodimseError,
     AssociationAbortedError,
@@ -41,7 +42,14 @@ from .errors import (
 from .events import Event
 from .handlers import Handlers, call_handler
 from .presentation import PresentationContext
-from .requests import RequestKind, build_response, failure_response, kind_of, status_dataset
+from .requests import (
+    RequestKind,
+    bare_status,
+    build_response,
+    failure_response,
+    kind_of,
+    status_dataset,
+)
 from .scu import ServiceCalls
 from .status import Category, code_to_category
 from .ul.events import (
@@ -139,6 +147,7 @@ class Association(ServiceCalls):
         "_pending",
         "_perform_limit",
         "_release_pending",
+        "_rsp_memo",
         "_running",
         "_tasks",
         "accepted_contexts",
@@ -205,6 +214,7 @@ class Association(ServiceCalls):
         self._running = 0
         self._tasks: set[asyncio.Task[Any]] | None = None
         self._release_pending = False
+        self._rsp_memo: ResponseMemo | None = None  # the last response, for reuse
         self._established: asyncio.Future[None] = loop.create_future()
         if not is_requestor:  # nobody awaits it here: don't log "exception never retrieved"
             self._established.add_done_callback(_consume_exception)
@@ -428,10 +438,10 @@ class Association(ServiceCalls):
         context = self._contexts[received.context_id]
         try:
             bound = self.handlers.get(kind.event)
-            event = Event(self, kind.event, context=context, request=rq,
-                          data=received.dataset, decoder=decode_dataset)
             if bound:
                 handler = bound[0]
+                event = Event.for_request(self, kind.event, context, rq,
+                                          data=received.dataset, decoder=decode_dataset)
                 try:
                     if handler.is_async:
                         result = await handler.func(event, *handler.args)
@@ -442,19 +452,25 @@ class Association(ServiceCalls):
                     result = kind.failure_result
             else:
                 result = kind.default_result
-            try:
-                rsp, data = build_response(kind, rq, result, context)
-            except Exception:
-                log.exception("could not build the %s response: answering 0x0110",
-                              kind.event.name)
-                fallback = failure_response(rq.command_field, rq.MessageID, 0x0110)
-                if fallback is None:  # every request kind has a response type
-                    raise
-                rsp, data = fallback, None
-            if self.is_established or self._release_pending:
-                self._send_message(context, rsp, data)
-            else:
+            if not (self.is_established or self._release_pending):
                 log.debug("association ended before the %s response", kind.event.name)
+                return
+            shape = received.shape
+            code = bare_status(kind, result) if shape is not None else None
+            if code is not None and shape is not None:
+                memo = self._rsp_memo
+                if memo is None:
+                    memo = self._rsp_memo = ResponseMemo()
+                elif not _debug():  # the DEBUG summary needs the response message
+                    pdus = memo.lookup(shape, code, received.context_id, rq.MessageID)
+                    if pdus is not None:
+                        self._send_pdus(pdus)
+                        return
+            rsp, data = self._response(kind, rq, result, context)
+            pdus = self._send_message(context, rsp, data)
+            memo = self._rsp_memo
+            if memo is not None and code is not None and shape is not None and data is None:
+                memo.offer(shape, code, received.context_id, pdus)
         except AiodimseError as exc:
             log.warning("could not answer a request: %s", exc)
         finally:
@@ -462,6 +478,18 @@ class Association(ServiceCalls):
             if self._tasks:
                 self._tasks.discard(asyncio.current_task())
             self._after_request()
+
+    @staticmethod
+    def _response(kind: RequestKind, rq: Any, result: object, context: PresentationContext
+                  ) -> tuple[Any, bytes | None]:
+        try:
+            return build_response(kind, rq, result, context)
+        except Exception:
+            log.exception("could not build the %s response: answering 0x0110", kind.event.name)
+            fallback = failure_response(rq.command_field, rq.MessageID, 0x0110)
+            if fallback is None:  # every request kind has a response type
+                raise
+            return fallback, None
 
     def _after_request(self) -> None:
         pending = self._pending
@@ -532,14 +560,19 @@ class Association(ServiceCalls):
     # -- data transfer: outgoing ----------------------------------------------------
 
     def _send_message(self, context: PresentationContext, msg: Any,
-                      dataset: bytes | memoryview | None) -> None:
-        proto = self.proto
-        if proto is None or proto.is_closed:
-            raise AssociationAbortedError("the association has ended")
+                      dataset: bytes | memoryview | None) -> bytes:
+        """Encode and send one message; return its P-DATA-TF bytes."""
         command = encode_command(msg, has_dataset=dataset is not None)
         pdus = encode_message(context.context_id, command, dataset, self._peer_max_pdu)
         if _debug():
             _log_message("sent", context.context_id, msg, dataset)
+        self._send_pdus(pdus)
+        return pdus
+
+    def _send_pdus(self, pdus: bytes) -> None:
+        proto = self.proto
+        if proto is None or proto.is_closed:
+            raise AssociationAbortedError("the association has ended")
         try:
             self.ul.send_pdata(pdus)
         except LocalProtocolError as exc:

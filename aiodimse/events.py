@@ -6,6 +6,7 @@ cache the result, so a handler that never looks at the data set costs no decodin
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["Event"]
 
 Decoder = Callable[[bytes | memoryview, str], Dataset]
+_new = object.__new__
+_now = time.time
 
 
 class Event:
@@ -35,12 +38,12 @@ class Event:
         "_data",
         "_dataset",
         "_decoder",
+        "_extra",
+        "_time",
         "assoc",
         "context",
         "event",
-        "extra",
         "request",
-        "timestamp",
     )
 
     def __init__(
@@ -58,11 +61,51 @@ class Event:
         self.event = event_type
         self.context = context
         self.request = request
-        self.timestamp = datetime.now()
+        self._time = time.time()
         self._data = data
         self._decoder = decoder
         self._dataset: Dataset | None = None
-        self.extra = extra if extra is not None else {}
+        self._extra = extra
+
+    @classmethod
+    def for_request(
+        cls,
+        assoc: Any,
+        event_type: evt.EventType,
+        context: PresentationContext,
+        request: Any,
+        *,
+        data: bytes | memoryview | None,
+        decoder: Decoder,
+    ) -> Event:
+        """The event of an incoming request: ``__init__`` without its keyword handling.
+
+        Built once per request, so it fills the slots directly (the handler path is
+        the server's hot path).
+        """
+        event = _new(cls)
+        event.assoc = assoc
+        event.event = event_type
+        event.context = context
+        event.request = request
+        event._time = _now()
+        event._data = data
+        event._decoder = decoder
+        event._dataset = None
+        event._extra = None
+        return event
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the event was created (as pynetdicom's ``datetime.now()`` then)."""
+        return datetime.fromtimestamp(self._time)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Extra values of notification events (empty for the others)."""
+        if self._extra is None:
+            self._extra = {}
+        return self._extra
 
     def __repr__(self) -> str:
         return f"<Event {self.event.name} message_id={self.message_id}>"

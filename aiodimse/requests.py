@@ -45,6 +45,7 @@ from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
 __all__ = [
     "RequestKind",
     "kind_of",
+    "bare_status",
     "build_response",
     "failure_response",
     "status_dataset",
@@ -61,6 +62,9 @@ class RequestKind:
     with_dataset: bool  # the handler returns (status, dataset), not a status alone
     default_result: object  # when no handler is bound
     failure_result: object  # when the handler raises
+    # Whether the response depends on nothing but the request and a bare status, so
+    # that an encoded one can be reused (not N-CREATE: it may need the handler's UID).
+    reusable: bool = True
 
 
 _FAILED_PAIR = (PROCESSING_FAILURE, None)
@@ -69,7 +73,7 @@ _KINDS: dict[type[DIMSEMessage], RequestKind] = {
     # Every DICOM node answers Verification: success when no handler is bound.
     CEchoRQ: RequestKind(evt.EVT_C_ECHO, False, SUCCESS, PROCESSING_FAILURE),
     NActionRQ: RequestKind(evt.EVT_N_ACTION, True, _FAILED_PAIR, _FAILED_PAIR),
-    NCreateRQ: RequestKind(evt.EVT_N_CREATE, True, _FAILED_PAIR, _FAILED_PAIR),
+    NCreateRQ: RequestKind(evt.EVT_N_CREATE, True, _FAILED_PAIR, _FAILED_PAIR, reusable=False),
     NDeleteRQ: RequestKind(evt.EVT_N_DELETE, False, PROCESSING_FAILURE, PROCESSING_FAILURE),
     NEventReportRQ: RequestKind(evt.EVT_N_EVENT_REPORT, True, _FAILED_PAIR, _FAILED_PAIR),
     NGetRQ: RequestKind(evt.EVT_N_GET, True, _FAILED_PAIR, _FAILED_PAIR),
@@ -94,6 +98,24 @@ _FIELDS: dict[type[DIMSEMessage], frozenset[str]] = {
 def kind_of(message: object) -> RequestKind | None:
     """The serving rules of a request message; None for responses and C-CANCEL."""
     return _KINDS.get(type(message))  # type: ignore[arg-type]
+
+
+def bare_status(kind: RequestKind, result: object) -> int | None:
+    """The status of a result that is a bare status (no fields, no data set), else None.
+
+    Such a result gives the same response as ``build_response`` would for any
+    request of the same shape: the association may reuse an encoded one. None also
+    for kinds whose response depends on more (``reusable`` False).
+    """
+    if not kind.reusable:
+        return None
+    if kind.with_dataset:
+        if type(result) is not tuple or len(result) != 2 or result[1] is not None:
+            return None
+        result = result[0]
+    if type(result) is int and 0 <= result <= 0xFFFF:
+        return result
+    return None
 
 
 def _new_instance_uid(result: object, fields: dict[str, Any]) -> str | None:

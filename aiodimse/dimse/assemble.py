@@ -35,7 +35,7 @@ abort anyway.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiodimse.errors import DIMSEError, RemoteProtocolError
 
@@ -67,12 +67,15 @@ class ReceivedMessage:
 
     ``message`` is None exactly when ``error`` is set. ``dataset`` is the raw data
     set in the context's transfer syntax (None when the command said none follows).
+    ``shape`` is the command decoder's shape of the command set (see
+    :class:`~aiodimse.dimse.commands.CommandDecoder`), or None.
     """
 
     context_id: int
     message: DIMSEMessage | None
     dataset: bytes | memoryview | None
     error: DIMSEError | None = None
+    shape: DIMSEMessage | None = field(default=None, compare=False, repr=False)
 
 
 class MessageTooLargeError(RemoteProtocolError):
@@ -100,6 +103,7 @@ class MessageAssembler:
         "_decoded",
         "_decoder",
         "_error",
+        "_shape",
         "_strict_even",
         "max_command_length",
         "max_dataset_length",
@@ -122,6 +126,7 @@ class MessageAssembler:
         self._command_length = 0
         self._decoded: DIMSEMessage | None = None
         self._error: DIMSEError | None = None
+        self._shape: DIMSEMessage | None = None
         self._data: bytearray | None = None  # not None once the command is complete
         self._decoder = CommandDecoder()
 
@@ -137,6 +142,7 @@ class MessageAssembler:
         self._command_length = 0
         self._decoded = None
         self._error = None
+        self._shape = None
         self._data = None
 
     def _violation(self, text: str, reason: int) -> RemoteProtocolError:
@@ -205,8 +211,9 @@ class MessageAssembler:
     ) -> ReceivedMessage | None:
         """The command set is whole: decode it; complete the message if none follows."""
         error: DIMSEError | None = None
+        decoder = self._decoder
         try:
-            message, data_set_type = self._decoder.decode(command)
+            message, data_set_type = decoder.decode(command)
         except CommandDecodeError as exc:
             # Unknown CommandDataSetType: assume none follows; a data fragment that
             # comes anyway is then a sequencing error (abort).
@@ -216,10 +223,11 @@ class MessageAssembler:
         if not has_dataset:
             if self._context_id is not None:
                 self.reset()
-            return _received(context_id, message, None, error)
+            return _received(context_id, message, None, error, decoder.shape)
         self._context_id = context_id
         self._decoded = message
         self._error = error
+        self._shape = decoder.shape
         self._data = bytearray()
         return None
 
@@ -244,7 +252,7 @@ class MessageAssembler:
         return self._complete(context_id, memoryview(buffer))
 
     def _complete(self, context_id: int, dataset: bytes | memoryview | None) -> ReceivedMessage:
-        received = _received(context_id, self._decoded, dataset, self._error)
+        received = _received(context_id, self._decoded, dataset, self._error, self._shape)
         self.reset()
         return received
 
@@ -256,6 +264,7 @@ _set_context_id = ReceivedMessage.__dict__["context_id"].__set__
 _set_message = ReceivedMessage.__dict__["message"].__set__
 _set_dataset = ReceivedMessage.__dict__["dataset"].__set__
 _set_error = ReceivedMessage.__dict__["error"].__set__
+_set_shape = ReceivedMessage.__dict__["shape"].__set__
 
 
 def _received(
@@ -263,10 +272,12 @@ def _received(
     message: DIMSEMessage | None,
     dataset: bytes | memoryview | None,
     error: DIMSEError | None,
+    shape: DIMSEMessage | None,
 ) -> ReceivedMessage:
     received = _new(ReceivedMessage)
     _set_context_id(received, context_id)
     _set_message(received, message)
     _set_dataset(received, dataset)
     _set_error(received, error)
+    _set_shape(received, shape)
     return received

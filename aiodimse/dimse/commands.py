@@ -270,7 +270,6 @@ _new = object.__new__
 _KIND_BY_KEY: dict[int, int] = {key: kind for key, (_name, kind) in _ELEMENTS.items()}
 _KIND_BY_KEY[_KEY_MESSAGE_ID] = _KIND_BY_KEY[_KEY_RESPONDED_TO] = _KIND_ID
 _Setter = Callable[[object, object], None]
-_Getter = Callable[[object], object]
 _FastField = tuple[int, _Setter, bool]
 # Per CommandField: class, fields, and the key of its ID field (MessageID or
 # MessageIDBeingRespondedTo: every class has exactly one of them).
@@ -285,18 +284,27 @@ _FAST_CLASSES: dict[object, tuple[type[DIMSEMessage], tuple[_FastField, ...], in
     )
     for command_field, (cls, fields) in _CLASS_FIELDS.items()
 }
-# Per class: (getter, setter) of every field but the ID, and the ID's setter.
-_COPIERS: dict[type[DIMSEMessage], tuple[tuple[tuple[_Getter, _Setter], ...], _Setter]] = {
-    cls: (
-        tuple(
-            (cls.__dict__[name].__get__, cls.__dict__[name].__set__)
-            for name, _element, _kind, _mandatory in fields
-            if name not in ("MessageID", "MessageIDBeingRespondedTo")
-        ),
-        cls.__dict__[
-            "MessageID" if "MessageID" in cls.__dict__ else "MessageIDBeingRespondedTo"
-        ].__set__,
-    )
+def _compile_copier(cls: type[DIMSEMessage], names: tuple[str, ...]
+                    ) -> Callable[[DIMSEMessage, int], DIMSEMessage]:
+    """``copy(last, new_id)``: a message of ``cls`` equal to ``last`` but for its ID.
+
+    Generated straight-line code (one slot read and one slot write per field), for
+    CommandDecoder's repeated shapes.
+    """
+    id_name = "MessageID" if "MessageID" in names else "MessageIDBeingRespondedTo"
+    namespace: dict[str, object] = {"_new": _new, "_cls": cls}
+    lines = ["def copy(last, new_id):", "    message = _new(_cls)"]
+    for i, name in enumerate(names):
+        namespace[f"_set{i}"] = cls.__dict__[name].__set__
+        value = "new_id" if name == id_name else f"last.{name}"
+        lines.append(f"    _set{i}(message, {value})")
+    lines.append("    return message")
+    exec("\n".join(lines), namespace)  # the source is built from field names only
+    return cast("Callable[[DIMSEMessage, int], DIMSEMessage]", namespace["copy"])
+
+
+_COPIERS: dict[type[DIMSEMessage], Callable[[DIMSEMessage, int], DIMSEMessage]] = {
+    cls: _compile_copier(cls, tuple(name for name, _element, _kind, _mandatory in fields))
     for cls, fields in _CLASS_FIELDS.values()
 }
 _set_decoded_message = DecodedCommand.__dict__["message"].__set__
@@ -344,9 +352,15 @@ class CommandDecoder:
     set equals the last one but for the two bytes of that ID's value, decoding it
     would give the last message with the new ID; that is what is built, without a
     pass over the bytes. One per association (the reassembler owns it).
+
+    After each decode, ``shape`` is the message that defines the command set's shape:
+    the same object for every command set equal to it but for the ID, a new one when
+    the shape changes, and None when the command set was not decoded on the fast
+    path. Two messages with the same ``shape`` differ in their ID only, which lets
+    the association reuse the encoded response of the last one.
     """
 
-    __slots__ = ("_data_set_type", "_id_pos", "_message", "_prefix", "_size", "_suffix")
+    __slots__ = ("_data_set_type", "_id_pos", "_message", "_prefix", "_size", "_suffix", "shape")
 
     def __init__(self) -> None:
         self._size = -1  # no shape yet
@@ -354,6 +368,7 @@ class CommandDecoder:
         self._id_pos = 0
         self._message: DIMSEMessage | None = None
         self._data_set_type = 0
+        self.shape: DIMSEMessage | None = None
 
     def decode(self, data: bytes | bytearray | memoryview) -> tuple[DIMSEMessage, int]:
         """Decode ``data`` as ``decode_command_raw`` does (same result, same errors)."""
@@ -367,17 +382,14 @@ class CommandDecoder:
             and data.endswith(self._suffix)
         ):
             pos = self._id_pos
-            cls = type(last)
-            message = _new(cls)
-            fields, set_id = _COPIERS[cls]
-            for get, set_ in fields:
-                set_(message, get(last))
-            set_id(message, data[pos] | data[pos + 1] << 8)
-            return message, self._data_set_type
+            self.shape = last
+            return _COPIERS[type(last)](last, data[pos] | data[pos + 1] << 8), self._data_set_type
         result = _decode_fast(data)
         if result is None:
+            self.shape = None
             return _decode_exact(data)
         message, data_set_type, pos = result
+        self.shape = message
         self._size = len(data)
         self._prefix = data[:pos]
         self._suffix = data[pos + 2 :]

@@ -220,6 +220,13 @@ class UpperLayer:
         reader = self._reader
         try:
             reader.feed(data)
+            if self._pdata:
+                # DT-2 / AR-6: P-DATA indications, state unchanged. The data path, kept
+                # lean: every whole P-DATA-TF at once, no table walk, no __init__.
+                for pdu in reader.take_pdata():
+                    indication = _new(DataIndication)
+                    _set_indication_pdu(indication, pdu)
+                    events.append(indication)
             while (pdu := reader.next_pdu()) is not None:
                 if self._pdata and type(pdu) is PDataTF:
                     # DT-2 / AR-6: P-DATA indication, state unchanged. The data path,

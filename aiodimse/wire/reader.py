@@ -14,7 +14,7 @@ from aiodimse.errors import RemoteProtocolError
 
 from .codec import PDU_HEADER_SIZE, decode_pdata_at, decode_pdu
 from .codes import AbortReason, AbortSource, PDUType
-from .pdus import PDU
+from .pdus import PDU, PDataTF
 
 __all__ = ["PDUReader", "DEFAULT_READ_AHEAD"]
 
@@ -203,6 +203,39 @@ class PDUReader:
             return decode_pdu(data)
         except RemoteProtocolError as exc:
             self._die(exc)
+
+    def take_pdata(self) -> list[PDataTF]:
+        """The whole P-DATA-TF PDUs at the front of the held chunk, decoded (hot path).
+
+        For the data transfer states, where one received chunk usually holds a
+        message's PDUs back to back: one call instead of one ``next_pdu`` per PDU. It
+        stops at anything else (another PDU type, an over-limit length, a partial or
+        invalid PDU), leaving it to ``next_pdu``, which then judges it as usual.
+        """
+        chunk = self._chunk
+        out: list[PDataTF] = []
+        if chunk is None:
+            return out
+        pos = self._pos
+        end = len(chunk)
+        limit = self._max_pdata_length
+        unpack = _HEADER.unpack_from
+        view = memoryview(chunk)
+        while end - pos >= PDU_HEADER_SIZE:
+            pdu_type, _, length = unpack(chunk, pos)
+            stop = pos + PDU_HEADER_SIZE + length
+            if pdu_type != _P_DATA_TF or length > limit or stop > end:
+                break
+            try:
+                out.append(decode_pdata_at(view, pos, stop))
+            except RemoteProtocolError:
+                break  # next_pdu decodes it again and fails the stream
+            pos = stop
+        if pos == end:
+            self._chunk = None
+        else:
+            self._pos = pos
+        return out
 
     # -- internals ------------------------------------------------------------
     def _spill(self, chunk: bytes) -> None:

@@ -106,6 +106,36 @@ async def test_n_action_information_and_reply() -> None:
     assert info.PatientName == "Doe^J"
 
 
+async def test_repeated_requests_each_get_their_own_outcome(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Identical N-ACTIONs (the reused-response path) keep every status, ID and reply."""
+    outcomes: list[Any] = [
+        (0x0000, None), (0x0000, None), (0x0000, None), (0x0000, None),
+        (0x0110, None), (0x0110, None), (0x0000, ds_of(PatientID="R")), (0x0000, None),
+        (0xB000, None), (0x0000, None), (0x0000, None),
+    ]
+    seen_ids: list[int] = []
+
+    async def on_action(event: Event) -> Any:
+        seen_ids.append(event.message_id or 0)
+        return outcomes[len(seen_ids) - 1]
+
+    async with session([(evt.EVT_N_ACTION, on_action)]) as assoc:
+        for i, expected in enumerate(outcomes):
+            if i == len(outcomes) - 1:  # the DEBUG summary still names the response
+                caplog.set_level("DEBUG", logger="aiodimse.association")
+            status, reply = await bounded(
+                assoc.send_n_action(ds_of(TransactionUID="1.2.3"), 1, STGCMT, STGCMT_INSTANCE)
+            )
+            assert status.Status == expected[0]
+            assert status.AffectedSOPInstanceUID == STGCMT_INSTANCE
+            assert status.ActionTypeID == 1
+            assert (reply is not None) == (expected[1] is not None)
+        assert len(set(seen_ids)) == len(outcomes)  # one Message ID each, all answered
+    assert any("sent NActionRSP" in r.getMessage() for r in caplog.records)
+
+
 async def test_n_action_without_dataset_gives_empty_information() -> None:
     seen: list[Dataset] = []
 

@@ -1,0 +1,77 @@
+"""Reuse of the last encoded response for a request of the same shape and outcome.
+
+Peers repeat themselves: every C-ECHO, every Storage Commitment N-ACTION on the
+well-known instance, every N-EVENT-REPORT of a series has the command set of the one
+before but for its Message ID (see ``CommandDecoder.shape``). When the handler's
+outcome is also the same bare status, the response is the same P-DATA-TF bytes but
+for the two bytes of MessageIDBeingRespondedTo: they are patched in, and no response
+message is built or encoded. The association keeps one memo per association.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .messages import DIMSEMessage
+
+__all__ = ["ResponseMemo"]
+
+_PDU_AND_PDV = struct.Struct(">BxIIBB")
+_ELEMENT = struct.Struct("<II")  # tag as (element << 16) | group, value length
+_KEY_RESPONDED_TO = 0x0120 << 16
+_pack_id = struct.Struct("<H").pack
+_HEADERS = 12  # PDU header (6) and PDV header (6) before the command set
+
+
+def _id_offset(pdus: bytes) -> int | None:
+    """Where MessageIDBeingRespondedTo's value is in a one-PDU, one-PDV command message."""
+    if len(pdus) < _HEADERS:
+        return None
+    pdu_type, pdu_length, pdv_length, _context, control = _PDU_AND_PDV.unpack_from(pdus)
+    if pdu_type != 0x04 or pdu_length + 6 != len(pdus) or pdv_length + 4 != pdu_length:
+        return None
+    if control != 0x03:  # not a whole command set in one PDV
+        return None
+    pos, end = _HEADERS, len(pdus)
+    while pos + 8 <= end:
+        key, length = _ELEMENT.unpack_from(pdus, pos)
+        pos += 8
+        if key == _KEY_RESPONDED_TO:
+            return pos if length == 2 and pos + 2 <= end else None
+        pos += length
+    return None
+
+
+class ResponseMemo:
+    """The last remembered response: its key and its bytes split around the ID."""
+
+    __slots__ = ("_context_id", "_head", "_last_shape", "_shape", "_status", "_tail")
+
+    def __init__(self) -> None:
+        self._shape: DIMSEMessage | None = None
+        self._status = -1
+        self._context_id = -1
+        self._head = self._tail = b""
+        self._last_shape: DIMSEMessage | None = None  # the shape of the last request seen
+
+    def lookup(self, shape: DIMSEMessage, status: int, context_id: int, message_id: int
+               ) -> bytes | None:
+        """The response PDU for this request, if the remembered one fits it."""
+        if shape is self._shape and status == self._status and context_id == self._context_id:
+            return self._head + _pack_id(message_id) + self._tail
+        return None
+
+    def offer(self, shape: DIMSEMessage, status: int, context_id: int, pdus: bytes) -> None:
+        """See a response built the long way (no data set); keep it once a shape repeats.
+
+        A shape seen once may never come again (each MPPS N-SET names its own
+        instance): only the second request in a row of one shape pays for the split.
+        """
+        seen, self._last_shape = self._last_shape, shape
+        if seen is not shape:
+            return
+        pos = _id_offset(pdus)
+        if pos is None:
+            return
+        self._shape, self._status, self._context_id = shape, status, context_id
+        self._head, self._tail = pdus[:pos], pdus[pos + 2 :]
