@@ -380,9 +380,10 @@ class Association(ServiceCalls):
         if assembler is None:  # cannot happen after a correct state machine
             self.abort()
             return
+        feed = assembler.feed_pdv
         try:
-            for pdv in ev.pdu.pdvs:
-                received = assembler.feed_pdv(pdv.context_id, pdv.control, pdv.data)
+            for context_id, control, data in ev.pdu.pdvs:
+                received = feed(context_id, control, data)
                 if received is not None:
                     self._on_message(received)
         except AiodimseError as exc:

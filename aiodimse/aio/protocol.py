@@ -40,6 +40,7 @@ class DULProtocol(asyncio.Protocol):
         "_deadline",
         "_drain_waiter",
         "_paused",
+        "_receiving",
         "_timer",
         "loop",
         "peername",
@@ -59,6 +60,7 @@ class DULProtocol(asyncio.Protocol):
         self._paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed = False
+        self._receiving = False
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
@@ -74,10 +76,17 @@ class DULProtocol(asyncio.Protocol):
         self.user.connection_made(self)
 
     def data_received(self, data: bytes) -> None:
-        events = self.ul.receive_data(data, self.loop.time())
+        # What the events make the user send (responses of handlers that finish at
+        # once, A-ASSOCIATE-AC, A-RELEASE-RP) is queued and written in one call at the
+        # end: one write, one timer update, however many messages the chunk held.
+        self._receiving = True
+        try:
+            events = self.ul.receive_data(data, self.loop.time())
+            if events:
+                self.dispatch(events)
+        finally:
+            self._receiving = False
         self.flush()
-        if events:
-            self.dispatch(events)
 
     def eof_received(self) -> bool:
         return False  # close our side too: DICOM has no half-closed state
@@ -107,7 +116,12 @@ class DULProtocol(asyncio.Protocol):
     # -- used by the association --------------------------------------------------
 
     def flush(self) -> None:
-        """Write whatever the core has queued, in one call, and re-arm the timer."""
+        """Write whatever the core has queued, in one call, and re-arm the timer.
+
+        Inside ``data_received`` this waits for its end (which flushes).
+        """
+        if self._receiving:
+            return
         out = self.ul.data_to_send()
         if out and self.transport is not None and not self._closed:
             self.transport.write(out)
@@ -117,7 +131,7 @@ class DULProtocol(asyncio.Protocol):
         """Hand events to the user, then act on a close request."""
         self.user.ul_events(events)
         for ev in events:
-            if isinstance(ev, CloseTransport):
+            if type(ev) is CloseTransport:
                 self.close()
 
     async def drain(self) -> None:

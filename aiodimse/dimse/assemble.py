@@ -96,6 +96,7 @@ class MessageAssembler:
 
     __slots__ = (
         "_accepted",
+        "_awaiting_data",
         "_command_length",
         "_command_parts",
         "_context_id",
@@ -127,7 +128,8 @@ class MessageAssembler:
         self._decoded: DIMSEMessage | None = None
         self._error: DIMSEError | None = None
         self._shape: DIMSEMessage | None = None
-        self._data: bytearray | None = None  # not None once the command is complete
+        self._awaiting_data = False  # the command is complete, its data set is due
+        self._data: bytearray | None = None  # a data set arriving in several fragments
         self._decoder = CommandDecoder()
 
     @property
@@ -138,11 +140,13 @@ class MessageAssembler:
     def reset(self) -> None:
         """Drop any partly received message."""
         self._context_id = None
-        self._command_parts = []
+        if self._command_parts:
+            self._command_parts = []
         self._command_length = 0
         self._decoded = None
         self._error = None
         self._shape = None
+        self._awaiting_data = False
         self._data = None
 
     def _violation(self, text: str, reason: int) -> RemoteProtocolError:
@@ -169,7 +173,10 @@ class MessageAssembler:
         if current is None:
             if control & 0x03 == 0x03:
                 # The usual command: one last fragment, nothing in progress.
-                return self._whole_command(context_id, data, size)
+                if size > self.max_command_length:
+                    self.reset()
+                    raise MessageTooLargeError("command set", size, self.max_command_length)
+                return self._command_done(context_id, data)
         elif context_id != current:
             raise self._violation(
                 f"PDV for context {context_id} in the middle of a message on context {current}",
@@ -177,9 +184,36 @@ class MessageAssembler:
             )
 
         if not control & 0x01:
-            return self._feed_data(context_id, control, data, size)
+            if not self._awaiting_data:
+                raise self._violation(
+                    "data set fragment before the command set is complete", _REASON_UNEXPECTED_PDU
+                )
+            buffer = self._data
+            if buffer is None:
+                if size > self.max_dataset_length:
+                    self.reset()
+                    raise MessageTooLargeError("data set", size, self.max_dataset_length)
+                if control & 0x02:
+                    # The usual data set: whole in one fragment; one copy, no buffer.
+                    received = _received(context_id, self._decoded, bytes(data), self._error,
+                                         self._shape)
+                    self.reset()
+                    return received
+                self._data = bytearray(data)
+                return None
+            total = len(buffer) + size
+            if total > self.max_dataset_length:
+                self.reset()
+                raise MessageTooLargeError("data set", total, self.max_dataset_length)
+            buffer += data
+            if not control & 0x02:
+                return None
+            received = _received(context_id, self._decoded, memoryview(buffer), self._error,
+                                 self._shape)
+            self.reset()
+            return received
 
-        if self._data is not None:
+        if self._awaiting_data:
             raise self._violation(
                 "command fragment after the command set's last fragment", _REASON_UNEXPECTED_PDU
             )
@@ -196,15 +230,6 @@ class MessageAssembler:
         command = b"".join(self._command_parts)
         self._command_parts = []
         return self._command_done(context_id, command)
-
-    def _whole_command(
-        self, context_id: int, data: bytes | bytearray | memoryview, size: int
-    ) -> ReceivedMessage | None:
-        """A command set in a single PDV: decoded straight from it, no joining."""
-        if size > self.max_command_length:
-            self.reset()
-            raise MessageTooLargeError("command set", size, self.max_command_length)
-        return self._command_done(context_id, data)
 
     def _command_done(
         self, context_id: int, command: bytes | bytearray | memoryview
@@ -228,34 +253,8 @@ class MessageAssembler:
         self._decoded = message
         self._error = error
         self._shape = decoder.shape
-        self._data = bytearray()
+        self._awaiting_data = True
         return None
-
-    def _feed_data(
-        self, context_id: int, control: int, data: bytes | bytearray | memoryview, size: int
-    ) -> ReceivedMessage | None:
-        buffer = self._data
-        if buffer is None:
-            raise self._violation(
-                "data set fragment before the command set is complete", _REASON_UNEXPECTED_PDU
-            )
-        total = len(buffer) + size
-        if total > self.max_dataset_length:
-            self.reset()
-            raise MessageTooLargeError("data set", total, self.max_dataset_length)
-        if control & 0x02 and not buffer:
-            # The whole data set in one fragment: one copy, no buffer to grow.
-            return self._complete(context_id, bytes(data))
-        buffer += data
-        if not control & 0x02:
-            return None
-        return self._complete(context_id, memoryview(buffer))
-
-    def _complete(self, context_id: int, dataset: bytes | memoryview | None) -> ReceivedMessage:
-        received = _received(context_id, self._decoded, dataset, self._error, self._shape)
-        self.reset()
-        return received
-
 
 # ReceivedMessage is built once per message: fill its slots directly, which is about
 # three times faster than the frozen dataclass's __init__ (the values are ours).

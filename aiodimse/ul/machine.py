@@ -223,9 +223,9 @@ class UpperLayer:
             if self._pdata:
                 # DT-2 / AR-6: P-DATA indications, state unchanged. The data path, kept
                 # lean: every whole P-DATA-TF at once, no table walk, no __init__.
-                for pdu in reader.take_pdata():
+                for pdata in reader.take_pdata():
                     indication = _new(DataIndication)
-                    _set_indication_pdu(indication, pdu)
+                    _set_indication_pdu(indication, pdata)
                     events.append(indication)
             while (pdu := reader.next_pdu()) is not None:
                 if self._pdata and type(pdu) is PDataTF:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .codes import APPLICATION_CONTEXT_NAME, PDUType
 from .items import PresentationContextAC, PresentationContextRQ, UnknownItem, UserInformation
@@ -80,12 +81,13 @@ class AAssociateRJ:
         _check_bytes(result=self.result, source=self.source, reason=self.reason)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PDV:
+class PDV(NamedTuple):
     """One presentation-data-value item of a P-DATA-TF (PS3.8 9.3.5, Annex E.2).
 
     ``control`` is the message control header: bit 0 command, bit 1 last fragment.
-    ``data`` may be a memoryview into the received PDU (no copy).
+    ``data`` may be a memoryview into the received PDU (no copy). A named tuple:
+    the receive path makes one per message fragment, and a tuple is built (and
+    unpacked) in one step.
     """
 
     context_id: int

@@ -15,6 +15,8 @@ from aiodimse.requests import bare_status, build_response, kind_of
 uids = st.lists(st.integers(1, 10**12), min_size=1, max_size=5).map(
     lambda parts: "1.2." + ".".join(map(str, parts))
 )
+ANY_ACTION = NActionRQ(MessageID=1, RequestedSOPClassUID="1.2", RequestedSOPInstanceUID="1.2",
+                       ActionTypeID=1)
 CONTEXT = PresentationContext(context_id=3, abstract_syntax="1.2.840.10008.1.20.1",
                               transfer_syntax="1.2.840.10008.1.2")
 
@@ -51,20 +53,18 @@ def test_decoder_shape_is_shared_by_commands_differing_in_their_id_only() -> Non
 
 @settings(max_examples=80, deadline=None)
 @given(
-    class_uid=uids,
-    instance_uid=uids,
-    action=st.integers(0, 0xFFFF),
+    request=st.tuples(uids, uids, st.integers(0, 0xFFFF)),
     ids=st.lists(st.integers(1, 0xFFFF), min_size=3, max_size=6),
     status=st.sampled_from([0x0000, 0x0110, 0x0112, 0xB000, 0x0213, 0xC123]),
     max_pdu=st.sampled_from([0, 128, 16384]),
 )
 def test_reused_responses_equal_the_long_path(
-    class_uid: str, instance_uid: str, action: int, ids: list[int], status: int, max_pdu: int
+    request: tuple[str, str, int], ids: list[int], status: int, max_pdu: int
 ) -> None:
+    class_uid, instance_uid, action = request
     decoder = CommandDecoder()
     memo = ResponseMemo()
-    kind = kind_of(NActionRQ(MessageID=1, RequestedSOPClassUID="1.2", RequestedSOPInstanceUID="1.2",
-                             ActionTypeID=1))
+    kind = kind_of(ANY_ACTION)
     assert kind is not None
     result = (status, None)
     code = bare_status(kind, result)
@@ -121,8 +121,7 @@ def test_a_fragmented_response_is_not_remembered() -> None:
 
 
 def test_bare_status_only_for_results_that_fix_the_response() -> None:
-    action = kind_of(NActionRQ(MessageID=1, RequestedSOPClassUID="1.2", RequestedSOPInstanceUID="1.2",
-                               ActionTypeID=1))
+    action = kind_of(ANY_ACTION)
     assert action is not None
     assert bare_status(action, (0x0000, None)) == 0
     assert bare_status(action, (True, None)) is None
