@@ -382,7 +382,7 @@ class Association(ServiceCalls):
             return
         feed = assembler.feed_pdv
         try:
-            for context_id, control, data in ev.pdu.pdvs:
+            for context_id, control, data in ev.pdvs:
                 received = feed(context_id, control, data)
                 if received is not None:
                     self._on_message(received)

@@ -119,7 +119,7 @@ def main() -> int:
         return ul.receive_data(request, 0.0)
 
     indications = [ev for ev in ul.receive_data(request, 0.0) if type(ev) is DataIndication]
-    pdvs = [pdv for ev in indications for pdv in ev.pdu.pdvs]
+    pdvs = [pdv for ev in indications for pdv in ev.pdvs]
 
     def assemble() -> object:
         received = None
@@ -132,7 +132,7 @@ def main() -> int:
         received = None
         for ev in ul.receive_data(request, 0.0):
             if type(ev) is DataIndication:
-                for pdv in ev.pdu.pdvs:
+                for pdv in ev.pdvs:
                     received = assembler.feed_pdv(pdv.context_id, pdv.control, pdv.data)
         assert received is not None
         return received

@@ -169,7 +169,7 @@ def dt_1(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
 
 def dt_2(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """P-DATA indication."""
-    return Effects(_S.STA6, indication=DataIndication(cast(PDataTF, payload)))
+    return Effects(_S.STA6, indication=DataIndication(cast(PDataTF, payload).pdvs))
 
 
 def ar_1(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
@@ -199,7 +199,7 @@ def ar_5(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
 
 def ar_6(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """P-DATA indication while waiting for A-RELEASE-RP (responses may still come)."""
-    return Effects(_S.STA7, indication=DataIndication(cast(PDataTF, payload)))
+    return Effects(_S.STA7, indication=DataIndication(cast(PDataTF, payload).pdvs))
 
 
 def ar_7(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:

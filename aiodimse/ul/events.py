@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from aiodimse.wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ, PDataTF
+from aiodimse.wire.pdus import PDV, AAssociateAC, AAssociateRJ, AAssociateRQ, PDataTF
 
 __all__ = [
     "AssociateIndication",
@@ -51,9 +51,17 @@ class AssociateRejected:
 
 @dataclass(frozen=True, slots=True)
 class DataIndication:
-    """DT-2 / AR-6: one P-DATA-TF PDU for the DIMSE layer."""
+    """DT-2 / AR-6: one P-DATA-TF PDU for the DIMSE layer, as its PDVs.
 
-    pdu: PDataTF
+    The PDVs are what the DIMSE layer consumes; the receive path hands them over
+    without building the PDU object. ``pdu`` gives the PDU when one is wanted.
+    """
+
+    pdvs: tuple[PDV, ...]
+
+    @property
+    def pdu(self) -> PDataTF:
+        return PDataTF(pdvs=self.pdvs)
 
 
 @dataclass(frozen=True, slots=True)

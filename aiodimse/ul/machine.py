@@ -73,7 +73,7 @@ _PDATA_STATES = frozenset(
 )
 
 _new = object.__new__
-_set_indication_pdu = DataIndication.__dict__["pdu"].__set__
+_set_indication_pdvs = DataIndication.__dict__["pdvs"].__set__
 _KEEP = TimerOp.KEEP
 _STOP = TimerOp.STOP
 _ARTIM = TimerOp.START_ARTIM
@@ -219,20 +219,21 @@ class UpperLayer:
         events: list[ULEvent] = []
         reader = self._reader
         try:
-            reader.feed(data)
             if self._pdata:
                 # DT-2 / AR-6: P-DATA indications, state unchanged. The data path, kept
                 # lean: every whole P-DATA-TF at once, no table walk, no __init__.
-                for pdata in reader.take_pdata():
+                for pdvs in reader.feed_pdata(data):
                     indication = _new(DataIndication)
-                    _set_indication_pdu(indication, pdata)
+                    _set_indication_pdvs(indication, pdvs)
                     events.append(indication)
+            else:
+                reader.feed(data)
             while (pdu := reader.next_pdu()) is not None:
                 if self._pdata and type(pdu) is PDataTF:
                     # DT-2 / AR-6: P-DATA indication, state unchanged. The data path,
                     # kept lean: no table walk, the event built without __init__.
                     indication = _new(DataIndication)
-                    _set_indication_pdu(indication, pdu)
+                    _set_indication_pdvs(indication, pdu.pdvs)
                     events.append(indication)
                     continue
                 event = _PDU_EVENTS[type(pdu)]

@@ -14,11 +14,15 @@ from aiodimse.errors import RemoteProtocolError
 
 from .codec import PDU_HEADER_SIZE, decode_pdata_at, decode_pdu
 from .codes import AbortReason, AbortSource, PDUType
-from .pdus import PDU, PDataTF
+from .pdus import PDU, PDV, PDataTF
 
 __all__ = ["PDUReader", "DEFAULT_READ_AHEAD"]
 
 _HEADER = struct.Struct(">BBI")
+# A P-DATA-TF header and its first PDV's header, read in one call.
+_PDU_AND_PDV = struct.Struct(">BxIIBB")
+_HEADERS = _PDU_AND_PDV.size
+_new_pdv = tuple.__new__
 _FIXED_LENGTH = 4  # A-ASSOCIATE-RJ, A-RELEASE-RQ/RP, A-ABORT
 # Plain ints: comparing with an IntEnum member costs a class attribute lookup each time.
 _P_DATA_TF = int(PDUType.P_DATA_TF)
@@ -204,14 +208,47 @@ class PDUReader:
         except RemoteProtocolError as exc:
             self._die(exc)
 
-    def take_pdata(self) -> list[PDataTF]:
-        """The whole P-DATA-TF PDUs at the front of the held chunk, decoded (hot path).
+    def feed_pdata(self, data: bytes | bytearray | memoryview) -> list[tuple[PDV, ...]]:
+        """``feed(data)``, then the PDVs of every whole P-DATA-TF at its front (hot path).
 
-        For the data transfer states, where one received chunk usually holds a
-        message's PDUs back to back: one call instead of one ``next_pdu`` per PDU. It
-        stops at anything else (another PDU type, an over-limit length, a partial or
-        invalid PDU), leaving it to ``next_pdu``, which then judges it as usual.
+        For the data transfer states, where a received chunk usually holds a
+        message's PDUs back to back and nothing is pending: they are decoded in place,
+        one tuple of PDVs per PDU, without PDU objects. Anything else (another PDU
+        type, an over-limit length, a partial or invalid PDU) stops the scan and is
+        left, held, for ``next_pdu``, which judges it exactly as usual.
         """
+        end = len(data)
+        if (self._chunk is not None or self._buf or self._error is not None
+                or type(data) is not bytes or end > self._limit):
+            self.feed(data)
+            return [pdu.pdvs for pdu in self._take_pdata()]
+        out: list[tuple[PDV, ...]] = []
+        append = out.append
+        pos = 0
+        limit = self._max_pdata_length
+        unpack = _PDU_AND_PDV.unpack_from
+        view = memoryview(data)
+        while end - pos >= _HEADERS:
+            pdu_type, length, item_length, context_id, control = unpack(data, pos)
+            stop = pos + PDU_HEADER_SIZE + length
+            if pdu_type != _P_DATA_TF or length > limit or stop > end:
+                break
+            if item_length + 4 == length and item_length >= 2:
+                # One PDV filling the PDU: the usual shape of a message fragment.
+                append((_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])),))
+            else:
+                try:
+                    append(decode_pdata_at(view, pos, stop).pdvs)
+                except RemoteProtocolError:
+                    break  # next_pdu decodes it again and fails the stream
+            pos = stop
+        if pos < end:
+            self._chunk = data  # the rest, for next_pdu (which checks its header)
+            self._pos = pos
+        return out
+
+    def _take_pdata(self) -> list[PDataTF]:
+        """The whole P-DATA-TF PDUs at the front of the held chunk, decoded."""
         chunk = self._chunk
         out: list[PDataTF] = []
         if chunk is None:

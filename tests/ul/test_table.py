@@ -85,5 +85,6 @@ def test_actions_are_pure_and_the_data_path_matches_them() -> None:
         assert not effects.close
         ul = drive_to(state, requestor=True)
         assert ul.receive_data(PDATA_BYTES, 1.0) == [effects.indication]
-        assert effects.indication == DataIndication(pdu)
+        assert effects.indication == DataIndication(pdu.pdvs)
+        assert effects.indication.pdu == pdu
         assert ul.state is state

@@ -1,0 +1,110 @@
+"""PDUReader.feed_pdata: the data-state fast path gives what feed + next_pdu give."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aiodimse.errors import RemoteProtocolError
+from aiodimse.wire import A_RELEASE_RQ_BYTES, PDV, PDataTF, PDUReader, encode_pdu
+
+Item = tuple[str, object]
+
+
+def _slow(chunks: list[bytes], max_pdata: int) -> list[Item]:
+    """The reference: feed() and next_pdu() only."""
+    reader = PDUReader(max_pdata_length=max_pdata)
+    out: list[Item] = []
+    try:
+        for chunk in chunks:
+            reader.feed(chunk)
+            while (pdu := reader.next_pdu()) is not None:
+                out.append(_item(pdu))
+    except RemoteProtocolError as exc:
+        out.append(("error", (exc.abort_source, exc.abort_reason)))
+    return out
+
+
+def _fast(chunks: list[bytes], max_pdata: int) -> list[Item]:
+    reader = PDUReader(max_pdata_length=max_pdata)
+    out: list[Item] = []
+    try:
+        for chunk in chunks:
+            out.extend(("pdata", _plain(pdvs)) for pdvs in reader.feed_pdata(chunk))
+            while (pdu := reader.next_pdu()) is not None:
+                out.append(_item(pdu))
+    except RemoteProtocolError as exc:
+        out.append(("error", (exc.abort_source, exc.abort_reason)))
+    return out
+
+
+def _plain(pdvs: tuple[PDV, ...]) -> list[tuple[int, int, bytes]]:
+    return [(c, m, bytes(d)) for c, m, d in pdvs]
+
+
+def _item(pdu: object) -> Item:
+    if isinstance(pdu, PDataTF):
+        return ("pdata", _plain(pdu.pdvs))
+    return (type(pdu).__name__, None)
+
+
+pdvs = st.lists(
+    st.tuples(st.integers(1, 255), st.integers(0, 3), st.binary(min_size=0, max_size=40)),
+    min_size=1,
+    max_size=3,
+)
+pieces = st.one_of(
+    pdvs.map(lambda items: encode_pdu(PDataTF(pdvs=tuple(PDV(c, m, d) for c, m, d in items)))),
+    st.just(A_RELEASE_RQ_BYTES),
+    st.just(b"\x09\x00\x00\x00\x00\x04abcd"),  # unknown PDU type
+    st.just(b"\x04\x00\x00\x00\x00\x08\x00\x00\x00\x09\x01\x03ab"),  # PDV overruns its PDU
+    st.just(b"\x04\x00\x00\x00\x00\x03\x00\x00\x00"),  # P-DATA-TF too short for a PDV
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(pieces, min_size=1, max_size=6),
+    cuts=st.lists(st.integers(0, 400), max_size=4),
+    max_pdata=st.sampled_from([40, 1 << 16]),
+)
+def test_feed_pdata_matches_feed_and_next_pdu(
+    parts: list[bytes], cuts: list[int], max_pdata: int
+) -> None:
+    stream = b"".join(parts)
+    points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(points)]
+    assert _fast(chunks, max_pdata) == _slow(chunks, max_pdata)
+
+
+def test_a_whole_message_in_one_chunk_is_read_in_place() -> None:
+    command = encode_pdu(PDataTF(pdvs=(PDV(1, 3, b"cmd!"),)))
+    data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"data" * 4),)))
+    chunk = command + data
+    reader = PDUReader()
+    (first,), (second,) = reader.feed_pdata(chunk)
+    assert (first.context_id, first.control, bytes(first.data)) == (1, 3, b"cmd!")
+    assert isinstance(second.data, memoryview) and second.data.obj is chunk  # no copy
+    assert reader.buffered == 0 and reader.next_pdu() is None
+
+
+def test_what_follows_the_data_is_left_for_next_pdu() -> None:
+    data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"xy"),)))
+    reader = PDUReader()
+    assert len(reader.feed_pdata(data + A_RELEASE_RQ_BYTES + data[:5])) == 1
+    assert type(reader.next_pdu()).__name__ == "AReleaseRQ"
+    assert reader.next_pdu() is None
+    assert reader.buffered == 5
+
+
+def test_an_invalid_header_after_the_data_still_fails_the_stream() -> None:
+    data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"xy"),)))
+    reader = PDUReader()
+    assert len(reader.feed_pdata(data + b"\x09\x00\x00\x00\x00\x04")) == 1
+    with pytest.raises(RemoteProtocolError):
+        reader.next_pdu()
+    with pytest.raises(RemoteProtocolError):
+        reader.feed_pdata(data)  # a failed stream stays failed
