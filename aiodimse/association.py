@@ -375,7 +375,6 @@ class Association(ServiceCalls):
     # -- data transfer: incoming ----------------------------------------------------
 
     def _on_pdata(self, ev: DataIndication) -> None:
-        self._last_activity = self.loop.time()
         assembler = self._assembler
         if assembler is None:  # cannot happen after a correct state machine
             self.abort()
@@ -533,6 +532,9 @@ class Association(ServiceCalls):
         timeout = self.ae.network_timeout
         if timeout is None or self._ended.done():
             return
+        proto = self.proto
+        if proto is not None and proto.received_at > self._last_activity:
+            self._last_activity = proto.received_at  # what came in since the last check
         due = self._last_activity + timeout
         if self.loop.time() < due or self.in_flight:
             self._idle_timer = self.loop.call_at(

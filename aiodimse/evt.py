@@ -31,9 +31,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class EventType:
-    """An event kind: its pynetdicom name and description."""
+    """An event kind: its pynetdicom name and description.
+
+    Compared and hashed by identity (each is a module constant): handler lookups
+    by event type happen per request.
+    """
 
     name: str
     description: str

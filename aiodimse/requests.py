@@ -107,13 +107,12 @@ def bare_status(kind: RequestKind, result: object) -> int | None:
     request of the same shape: the association may reuse an encoded one. None also
     for kinds whose response depends on more (``reusable`` False).
     """
-    if not kind.reusable:
-        return None
     if kind.with_dataset:
-        if type(result) is not tuple or len(result) != 2 or result[1] is not None:
+        if type(result) is tuple and len(result) == 2 and result[1] is None:
+            result = result[0]
+        else:
             return None
-        result = result[0]
-    if type(result) is int and 0 <= result <= 0xFFFF:
+    if type(result) is int and 0 <= result <= 0xFFFF and kind.reusable:
         return result
     return None
 

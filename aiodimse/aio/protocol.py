@@ -44,6 +44,7 @@ class DULProtocol(asyncio.Protocol):
         "_timer",
         "loop",
         "peername",
+        "received_at",
         "transport",
         "ul",
         "user",
@@ -61,6 +62,7 @@ class DULProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._receiving = False
+        self.received_at = 0.0  # loop time of the last data received
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
@@ -80,8 +82,9 @@ class DULProtocol(asyncio.Protocol):
         # once, A-ASSOCIATE-AC, A-RELEASE-RP) is queued and written in one call at the
         # end: one write, one timer update, however many messages the chunk held.
         self._receiving = True
+        self.received_at = now = self.loop.time()
         try:
-            events = self.ul.receive_data(data, self.loop.time())
+            events = self.ul.receive_data(data, now)
             if events:
                 self.dispatch(events)
         finally:

@@ -67,6 +67,7 @@ _CLOSE = CloseTransport()
 _EVT9 = Event.EVT9
 _PDATA_INDICATIONS = (Action.DT_2, Action.AR_6)
 _STA1 = State.STA1
+_STA4 = State.STA4
 # States whose P-DATA-TF cell (Evt10) only passes the data up, state unchanged.
 _PDATA_STATES = frozenset(
     state for state, row in _ROWS.items() if row.get(Event.EVT10, (None,))[0] in _PDATA_INDICATIONS
@@ -214,7 +215,7 @@ class UpperLayer:
         state = self._state
         if state is _STA1 or self._reader_failed:
             return []
-        if state is State.STA4:
+        if state is _STA4:
             raise LocalProtocolError("data received before transport_connected()")
         events: list[ULEvent] = []
         reader = self._reader
