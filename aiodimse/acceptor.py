@@ -19,6 +19,7 @@ from .ul.negotiation import (
     negotiate_as_acceptor,
     negotiate_async_ops_as_acceptor,
 )
+from .wire.codec import encode_pdu
 from .wire.codes import (
     APPLICATION_CONTEXT_NAME,
     RejectReasonACSE,
@@ -144,9 +145,16 @@ async def _decide_with_user_code(assoc: Association, rq: AAssociateRQ) -> None:
     _answer(assoc, rq, rejection, response)
 
 
+# The A-ASSOCIATE-AC of a negotiation also depends on these (AE titles and settings).
+_AnswerKey = tuple[str, str, int | None, str, str | None]
 _Negotiated = tuple[
-    AcceptorNegotiation, AsyncOpsWindow | None, OperationsLimits, tuple[PresentationContext, ...]
+    AcceptorNegotiation,
+    AsyncOpsWindow | None,
+    OperationsLimits,
+    tuple[PresentationContext, ...],
+    dict[_AnswerKey, tuple[AAssociateAC, bytes]],  # answers given, with their encoding
 ]
+_ANSWERS_SIZE = 16  # per negotiation
 # Negotiation is a pure function of these inputs and the server's supported contexts.
 _CacheKey = tuple[
     tuple[PresentationContextRQ, ...],
@@ -213,7 +221,7 @@ def _negotiate_now(
         )
         for c in negotiated.accepted.values()
     )
-    return negotiated, window, limits, accepted
+    return negotiated, window, limits, accepted, {}
 
 
 def _answer(
@@ -227,20 +235,33 @@ def _answer(
                  assoc.requestor.address, result, source, reason)
         assoc._send_reject(AAssociateRJ(result=result, source=source, reason=reason))
         return
-    negotiated, window, limits, accepted = _negotiate(assoc, rq)
-    info = UserInformation(
-        maximum_length=ae.maximum_pdu_size,
-        implementation_class_uid=ae.implementation_class_uid,
-        implementation_version_name=ae.implementation_version_name,
-        async_ops_window=window,
-        role_selection=negotiated.roles,
-        user_identity_ac=UserIdentityAC(server_response=response) if response is not None else None,
-    )
-    ac = AAssociateAC(
-        called_ae_title=rq.called_ae_title,
-        calling_ae_title=rq.calling_ae_title,
-        presentation_contexts=negotiated.contexts,
-        user_information=info,
-    )
-    contexts = list(accepted)
-    assoc._send_accept(ac, contexts, limits.local_max_invoked, limits.peer_max_invoked)
+    negotiated, window, limits, accepted, answers = _negotiate(assoc, rq)
+    key: _AnswerKey = (rq.called_ae_title, rq.calling_ae_title, ae.maximum_pdu_size,
+                       ae.implementation_class_uid, ae.implementation_version_name)
+    found = answers.get(key) if response is None else None
+    if found is not None:  # the same request, answered the same way: reuse the bytes
+        ac, encoded = found
+    else:
+        info = UserInformation(
+            maximum_length=ae.maximum_pdu_size,
+            implementation_class_uid=ae.implementation_class_uid,
+            implementation_version_name=ae.implementation_version_name,
+            async_ops_window=window,
+            role_selection=negotiated.roles,
+            user_identity_ac=(
+                UserIdentityAC(server_response=response) if response is not None else None
+            ),
+        )
+        ac = AAssociateAC(
+            called_ae_title=rq.called_ae_title,
+            calling_ae_title=rq.calling_ae_title,
+            presentation_contexts=negotiated.contexts,
+            user_information=info,
+        )
+        encoded = encode_pdu(ac)
+        if response is None:
+            if len(answers) >= _ANSWERS_SIZE:
+                answers.clear()
+            answers[key] = (ac, encoded)
+    assoc._send_accept(ac, list(accepted), limits.local_max_invoked, limits.peer_max_invoked,
+                       encoded)

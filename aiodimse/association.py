@@ -259,6 +259,10 @@ class Association(ServiceCalls):
             self._mark_aborted("connection lost", None, None)
         self._finish()
         self._notify(evt.EVT_CONN_CLOSE)
+        # The protocol is done; dropping it breaks the association <-> protocol cycle,
+        # so that an ended association is freed by reference counting, not by the
+        # garbage collector (whose full passes grow with the number of connections).
+        self.proto = None
 
     def ul_events(self, events: Sequence[ULEvent]) -> None:
         for ev in events:
@@ -297,7 +301,8 @@ class Association(ServiceCalls):
             self._track(self.loop.create_task(pending))
 
     def _send_accept(self, ac: AAssociateAC, contexts: list[PresentationContext],
-                     invoke_limit: int, perform_limit: int) -> None:
+                     invoke_limit: int, perform_limit: int, encoded: bytes | None = None
+                     ) -> None:
         """Acceptor: send the A-ASSOCIATE-AC and start data transfer."""
         if self.proto is None or self.proto.is_closed or self.ul.state is not State.STA3:
             return
@@ -308,7 +313,7 @@ class Association(ServiceCalls):
         )
         self._set_contexts(contexts, peer_max=self.requestor.maximum_length)
         self._invoke_limit, self._perform_limit = invoke_limit, perform_limit
-        self.ul.accept(ac, self.loop.time())
+        self.ul.accept(ac, self.loop.time(), encoded=encoded)
         self.proto.flush()
         self.is_established = True
         self._established.set_result(None)
@@ -832,6 +837,8 @@ class Association(ServiceCalls):
         task.add_done_callback(self._tasks.discard)
 
     def _notify(self, event_type: evt.EventType, **extra: Any) -> None:
+        if not self.handlers.notifies:
+            return
         bound = self.handlers.get(event_type)
         if not bound:
             return

@@ -49,10 +49,13 @@ class Handlers:
     pynetdicom); a notification event may have several.
     """
 
-    __slots__ = ("_map",)
+    __slots__ = ("_map", "notifies")
 
     def __init__(self, specs: Iterable[HandlerSpec] | None = None) -> None:
         self._map: dict[EventType, tuple[BoundHandler, ...]] = {}
+        # Whether any notification event has a handler: an association notifies six
+        # times in its life, and usually nobody listens.
+        self.notifies = False
         for spec in specs or ():
             if len(spec) == 3:
                 self.bind(spec[0], spec[1], spec[2])
@@ -74,6 +77,7 @@ class Handlers:
         else:
             kept = tuple(b for b in self._map.get(event, ()) if b.func is not handler)
             self._map[event] = (*kept, bound)
+            self.notifies = True
 
     def unbind(self, event: EventType, handler: Callable[..., Any]) -> None:
         kept = tuple(b for b in self._map.get(event, ()) if b.func is not handler)
@@ -81,6 +85,7 @@ class Handlers:
             self._map[event] = kept
         else:
             self._map.pop(event, None)
+        self.notifies = any(e.is_notification for e in self._map)
 
     def get(self, event: EventType) -> tuple[BoundHandler, ...]:
         return self._map.get(event, ())
@@ -89,6 +94,7 @@ class Handlers:
         """A copy with ``other``'s bindings applied on top."""
         out = Handlers()
         out._map = dict(self._map)
+        out.notifies = self.notifies
         if other is not None:
             for event, bound in other._map.items():
                 for b in bound:

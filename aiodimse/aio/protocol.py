@@ -42,6 +42,7 @@ class DULProtocol(asyncio.Protocol):
         "_paused",
         "_receiving",
         "_timer",
+        "_timer_at",
         "loop",
         "peername",
         "received_at",
@@ -57,7 +58,8 @@ class DULProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peername: tuple[str, int] = ("", 0)
         self._timer: asyncio.TimerHandle | None = None
-        self._deadline: float | None = None
+        self._deadline: float | None = None  # the core's, as last seen
+        self._timer_at = 0.0  # when _timer fires
         self._paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed = False
@@ -160,20 +162,39 @@ class DULProtocol(asyncio.Protocol):
     # -- timer --------------------------------------------------------------------
 
     def _arm_timer(self) -> None:
+        """Follow the core's deadline with one ``call_at`` timer, lazily.
+
+        A timer due no later than the new deadline is kept (when it fires early it
+        re-arms), and a stopped deadline leaves the timer to find nothing due: the
+        ARTIM that runs from connection to A-ASSOCIATE-RQ, stopped and started again
+        around each association, costs no cancel and no new timer each time.
+        """
         deadline = self.ul.next_deadline()
         if deadline == self._deadline:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self._deadline = deadline
-        if deadline is not None and not self._closed:
-            self._timer = self.loop.call_at(deadline, self._on_timer)
+        if deadline is None or self._closed:
+            return
+        timer = self._timer
+        if timer is not None:
+            if self._timer_at <= deadline:
+                return
+            timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        deadline = self._deadline
+        if deadline is None or self._closed:
+            return
+        now = self.loop.time()
+        if now < deadline:  # a later deadline than this timer was set for
+            self._timer_at = deadline
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+            return
         self._deadline = None
-        events = self.ul.handle_timer(self.loop.time())
+        events = self.ul.handle_timer(now)
         self.flush()
         if events:
             self.dispatch(events)

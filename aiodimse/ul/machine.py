@@ -156,14 +156,16 @@ class UpperLayer:
         self._require_role(requestor=False)
         self._run(self._cell(Event.EVT5), Event.EVT5, None, now, [])
 
-    def accept(self, ac: AAssociateAC, now: float) -> None:
+    def accept(self, ac: AAssociateAC, now: float, *, encoded: bytes | None = None) -> None:
         """Evt7 (AE-7): send the A-ASSOCIATE-AC; the association is established.
 
         From now on the peer's P-DATA-TF PDUs are held to the Maximum Length in ``ac``.
+        ``encoded``, when given, is ``ac``'s encoding (an acceptor's cache of answers
+        it gives again and again) and is sent as it is.
         """
         cell = self._cell(Event.EVT7)
         self._reader.max_pdata_length = self._receive_limit(ac.user_information.maximum_length)
-        self._run(cell, Event.EVT7, ac, now, [])
+        self._run(cell, Event.EVT7, ac if encoded is None else encoded, now, [])
 
     def reject(self, rj: AAssociateRJ, now: float) -> None:
         """Evt8 (AE-8): send the A-ASSOCIATE-RJ and wait (ARTIM) for the peer to close."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -34,6 +35,34 @@ async def test_server_bind_reaches_new_associations_and_unbind_removes() -> None
         async with scu.associate("127.0.0.1", server.port, ae_title="TEST_SCP") as assoc:
             status, _ = await bounded(assoc.send_n_action(None, 1, STGCMT, STGCMT_INSTANCE))
             assert status.Status == 0x0110
+
+
+async def test_notification_bound_after_start_is_delivered_and_unbound_is_not() -> None:
+    seen: list[str] = []
+
+    async def on_released(event: Any) -> None:
+        seen.append(event.name)
+
+    async with serving() as server:
+        scu = make_scu_ae()
+        async with scu.associate("127.0.0.1", server.port, ae_title="TEST_SCP"):
+            pass
+        assert seen == []
+        server.bind(evt.EVT_RELEASED, on_released)
+        async with scu.associate("127.0.0.1", server.port, ae_title="TEST_SCP") as assoc:
+            pass
+        await bounded(assoc.wait_closed())
+        for _ in range(100):  # the notification runs as its own task
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        assert seen == ["EVT_RELEASED"]
+        server.unbind(evt.EVT_RELEASED, on_released)
+        assert not server.handlers.notifies
+        async with scu.associate("127.0.0.1", server.port, ae_title="TEST_SCP"):
+            pass
+        await asyncio.sleep(0.1)
+        assert seen == ["EVT_RELEASED"]
 
 
 async def test_association_bind_is_local_to_that_association() -> None:

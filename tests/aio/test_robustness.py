@@ -85,6 +85,39 @@ async def test_artim_closes_silent_connection() -> None:
             assert (await bounded(assoc.send_c_echo())).Status == 0
 
 
+async def test_artim_after_release_runs_from_the_release_not_the_connection() -> None:
+    """Sta13's ARTIM starts at A-RELEASE-RP, though Sta2's (stopped) timer was due earlier.
+
+    The adapter keeps one lazily re-armed timer: the one set for Sta2's ARTIM fires
+    first, finds a later deadline and re-arms; the server must close only when the
+    new ARTIM expires.
+    """
+    from aiodimse.wire import A_RELEASE_RQ_BYTES, encode_pdu
+
+    from ..ul.helpers import make_rq
+
+    scp = make_scp_ae()
+    scp.artim_timeout = 0.6
+    loop = asyncio.get_running_loop()
+    async with serving(ae=scp) as server:
+        reader, writer = await bounded(asyncio.open_connection("127.0.0.1", server.port))
+        try:
+            start = loop.time()
+            await asyncio.sleep(0.1)
+            writer.write(encode_pdu(make_rq()))
+            assert (await bounded(reader.readexactly(1))) == b"\x02"  # A-ASSOCIATE-AC
+            await asyncio.sleep(0.35)
+            writer.write(A_RELEASE_RQ_BYTES)
+            released = loop.time()
+            rest = await bounded(reader.read(), 5.0)  # A-RELEASE-RP, then the close
+            closed = loop.time()
+        finally:
+            writer.close()
+        assert rest.endswith(b"\x06\x00\x00\x00\x00\x04\x00\x00\x00\x00")
+        assert released - start < 0.6  # the first ARTIM would have expired during Sta13
+        assert 0.5 <= closed - released < 3.0
+
+
 async def test_network_timeout_aborts_idle_association() -> None:
     scp = make_scp_ae()
     scp.network_timeout = 0.5
