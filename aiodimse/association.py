@@ -110,11 +110,6 @@ class ServiceUser:
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
 
 
-def _consume_exception(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
-
-
 @dataclass(slots=True)
 class _Outstanding:
     future: asyncio.Future[ReceivedMessage]
@@ -216,8 +211,6 @@ class Association(ServiceCalls):
         self._release_pending = False
         self._rsp_memo: ResponseMemo | None = None  # the last response, for reuse
         self._established: asyncio.Future[None] = loop.create_future()
-        if not is_requestor:  # nobody awaits it here: don't log "exception never retrieved"
-            self._established.add_done_callback(_consume_exception)
         self._ended: asyncio.Future[None] = loop.create_future()
         self._end_reason: AssociationError | None = None
         self._idle_waiters: list[asyncio.Future[None]] = []
@@ -359,8 +352,7 @@ class Association(ServiceCalls):
         self.is_rejected = True
         err = AssociationRejectedError(rj.result, rj.source, rj.reason)
         self._end_reason = err
-        if not self._established.done():
-            self._established.set_exception(err)
+        self._fail_established(err)
         self._notify(evt.EVT_REJECTED)
 
     def _set_contexts(self, contexts: list[PresentationContext], *, peer_max: int) -> None:
@@ -372,6 +364,13 @@ class Association(ServiceCalls):
             max_dataset_length=self.ae.maximum_dataset_size,
             accepted_context_ids=frozenset(self._contexts),
         )
+
+    def _fail_established(self, err: BaseException) -> None:
+        fut = self._established
+        if not fut.done():
+            fut.set_exception(err)
+            if self.is_acceptor:  # nobody need await it here: no "never retrieved" log
+                fut.exception()
 
     async def wait_established(self) -> None:
         """Requestor: wait for the peer's answer; raise if rejected or aborted."""
@@ -730,8 +729,7 @@ class Association(ServiceCalls):
         err = AssociationAbortedError(why, source=source, reason=reason)
         if self._end_reason is None:
             self._end_reason = err
-        if not self._established.done():
-            self._established.set_exception(self._end_reason)
+        self._fail_established(self._end_reason)
         self._fail_outstanding()
         if was_established or not self.is_rejected:
             self._notify(evt.EVT_ABORTED)
@@ -765,11 +763,12 @@ class Association(ServiceCalls):
             self._idle_timer.cancel()
             self._idle_timer = None
         self._wake_idle_waiters()
-        if not self._established.done():
-            self._established.set_exception(self._end_error())
+        self._fail_established(self._end_error())
         self._fail_outstanding()
         if not self._ended.done():
             self._ended.set_result(None)
+            if self.server is not None:
+                self.server.association_ended(self)
 
     def _wake_idle_waiters(self) -> None:
         waiters, self._idle_waiters = self._idle_waiters, []

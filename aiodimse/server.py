@@ -113,9 +113,12 @@ class Server:
         def register() -> None:
             assoc.over_limit = len(self._associations) >= self.ae.maximum_associations
             self._associations.add(assoc)
-            assoc.on_end(self._associations.discard)
 
         return _ServerProtocol(ul, assoc, self._loop, register)
+
+    def association_ended(self, assoc: Association) -> None:
+        """Called by an association of this server once its connection has closed."""
+        self._associations.discard(assoc)
 
     def bind(self, event: EventType, handler: Callable[..., Any],
              args: Sequence[Any] | None = None) -> None:

@@ -22,6 +22,11 @@ __all__ = ["DULProtocol", "ULUser"]
 log = logging.getLogger("aiodimse.transport")
 
 
+def _sets_nodelay(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the loop's TCP transports have TCP_NODELAY already (asyncio's, uvloop's)."""
+    return isinstance(loop, asyncio.BaseEventLoop) or type(loop).__module__.startswith("uvloop")
+
+
 class ULUser(Protocol):
     """What the adapter reports to (the association)."""
 
@@ -70,10 +75,11 @@ class DULProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):  # platform specific
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not _sets_nodelay(self.loop):
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                with contextlib.suppress(OSError):  # platform specific
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.peername = (str(peer[0]), int(peer[1]))

@@ -346,3 +346,32 @@ async def test_handlers_bound_per_association_override_nothing_on_server() -> No
     async with session(evt_handlers=[(evt.EVT_C_ECHO, client_echo)]) as assoc:
         assert (await bounded(assoc.send_c_echo())).Status == 0
     assert calls == []
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_both_ends_have_tcp_nodelay(loop_kind: str) -> None:
+    """Small PDUs must not wait for Nagle's algorithm, on either loop (set by the loop
+    itself for asyncio and uvloop, by the adapter for any other)."""
+    import socket
+
+    import uvloop
+
+    from ._helpers import make_scu_ae, serving
+
+    async def check() -> tuple[int, int]:
+        async with (
+            serving() as server,
+            make_scu_ae().associate("127.0.0.1", server.port) as assoc,
+        ):
+            (peer,) = server._associations
+            assert assoc.proto is not None and assoc.proto.transport is not None
+            assert peer.proto is not None and peer.proto.transport is not None
+            ours = assoc.proto.transport.get_extra_info("socket")
+            theirs = peer.proto.transport.get_extra_info("socket")
+            return (ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+                    theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    factory = uvloop.new_event_loop if loop_kind == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        client, server = runner.run(check())
+    assert client and server
