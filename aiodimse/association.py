@@ -524,6 +524,10 @@ class Association(ServiceCalls):
         self._ended.add_done_callback(lambda _f: callback(self))
 
     def _start_idle_timer(self) -> None:
+        """Network timeout: a server sweeps its associations; a requestor has a timer."""
+        if self.server is not None:
+            self.server.watch_idle()
+            return
         timeout = self.ae.network_timeout
         if timeout is not None and timeout > 0:
             self._idle_timer = self.loop.call_at(
@@ -531,22 +535,29 @@ class Association(ServiceCalls):
             )
 
     def _on_idle_timer(self) -> None:
-        """Network timeout: abort an association idle for that long (PS3.8 leaves it to us)."""
         self._idle_timer = None
         timeout = self.ae.network_timeout
-        if timeout is None or self._ended.done():
+        if timeout is None or timeout <= 0 or self._ended.done():
             return
+        now = self.loop.time()
+        if not self.check_idle(now, timeout):
+            due = self._last_activity + timeout
+            self._idle_timer = self.loop.call_at(max(due, now + timeout / 8), self._on_idle_timer)
+
+    def check_idle(self, now: float, timeout: float) -> bool:
+        """Abort if nothing came in for ``timeout`` and nothing is in flight; True if so.
+
+        PS3.8 leaves the network timeout to us: an association whose peer went silent
+        with no request of ours or theirs outstanding is given up.
+        """
         proto = self.proto
         if proto is not None and proto.received_at > self._last_activity:
             self._last_activity = proto.received_at  # what came in since the last check
-        due = self._last_activity + timeout
-        if self.loop.time() < due or self.in_flight:
-            self._idle_timer = self.loop.call_at(
-                max(due, self.loop.time() + timeout / 8), self._on_idle_timer
-            )
-            return
+        if now - self._last_activity < timeout or self.in_flight or self._ended.done():
+            return False
         log.info("no activity for %ss: aborting the association", timeout)
         self.abort(source=2, reason=0)
+        return True
 
     def _on_bad_message(self, received: ReceivedMessage, error: DIMSEError) -> None:
         """A request we cannot decode: answer with its failure status, or abort."""

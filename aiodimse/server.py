@@ -78,6 +78,7 @@ class Server:
         self.ssl_context = ssl_context
         self._server: asyncio.base_events.Server | None = None
         self._associations: set[Association] = set()
+        self._sweep: asyncio.TimerHandle | None = None  # the network-timeout sweep
         self._closing = False
         self._loop = asyncio.get_running_loop()
         self._ul_config = ULConfig(
@@ -115,6 +116,29 @@ class Server:
             self._associations.add(assoc)
 
         return _ServerProtocol(ul, assoc, self._loop, register)
+
+    def watch_idle(self) -> None:
+        """Make sure the network-timeout sweep runs (an association was established).
+
+        One timer per server, not one per association: every ``network_timeout / 4``
+        it aborts the associations idle for ``network_timeout`` (so the abort comes
+        between 1 and 1.25 timeouts after the last data received).
+        """
+        timeout = self.ae.network_timeout
+        if self._sweep is None and timeout is not None and timeout > 0:
+            self._sweep = self._loop.call_later(timeout / 4, self._sweep_idle)
+
+    def _sweep_idle(self) -> None:
+        self._sweep = None
+        timeout = self.ae.network_timeout
+        if timeout is None or timeout <= 0:
+            return
+        now = self._loop.time()
+        for assoc in list(self._associations):
+            if assoc.is_established:
+                assoc.check_idle(now, timeout)
+        if self._associations:
+            self._sweep = self._loop.call_later(timeout / 4, self._sweep_idle)
 
     def association_ended(self, assoc: Association) -> None:
         """Called by an association of this server once its connection has closed."""

@@ -221,15 +221,22 @@ def decode_pdata_at(mv: memoryview, start: int, end: int) -> PDataTF:
 def _decode_fixed4(mv: memoryview, pdu_type: int, length: int) -> PDU:
     if length != _FIXED4_LENGTH:
         raise _invalid(f"PDU type 0x{pdu_type:02X} must have length 4, not {length}")
+    if pdu_type == _A_RELEASE_RQ:
+        return _RELEASE_RQ  # frozen and without fields: one will do
+    if pdu_type == _A_RELEASE_RP:
+        return _RELEASE_RP
     _, first, second, third = _FIXED4.unpack_from(mv, PDU_HEADER_SIZE)
-    if pdu_type == PDUType.A_ASSOCIATE_RJ:
+    if pdu_type == _A_ASSOCIATE_RJ:
         return AAssociateRJ(result=first, source=second, reason=third)
-    if pdu_type == PDUType.A_ABORT:
-        # Byte 8 is reserved too; source and reason are bytes 9 and 10.
-        return AAbort(source=second, reason=third)
-    if pdu_type == PDUType.A_RELEASE_RQ:
-        return AReleaseRQ()
-    return AReleaseRP()
+    # A-ABORT: byte 8 is reserved too; source and reason are bytes 9 and 10.
+    return AAbort(source=second, reason=third)
+
+
+_A_RELEASE_RQ = int(PDUType.A_RELEASE_RQ)
+_A_RELEASE_RP = int(PDUType.A_RELEASE_RP)
+_A_ASSOCIATE_RJ = int(PDUType.A_ASSOCIATE_RJ)
+_RELEASE_RQ = AReleaseRQ()
+_RELEASE_RP = AReleaseRP()
 
 
 def _items(mv: memoryview, offset: int, end: int, where: str) -> Iterator[tuple[int, int, int]]:

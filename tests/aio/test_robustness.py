@@ -135,6 +135,27 @@ async def test_network_timeout_aborts_idle_association() -> None:
         assert 0.3 <= loop.time() - start < 3.0
 
 
+async def test_network_timeout_sweep_aborts_the_idle_and_spares_the_busy() -> None:
+    """One sweep per server: it must judge each association by its own last data."""
+    scp = make_scp_ae()
+    scp.network_timeout = 0.4
+    loop = asyncio.get_running_loop()
+    async with serving(ae=scp) as server:
+        scu = make_scu_ae()
+        busy = await bounded(scu.associate("127.0.0.1", server.port))
+        idle = await bounded(scu.associate("127.0.0.1", server.port))
+        start = loop.time()
+        while not idle.is_aborted and loop.time() - start < 3.0:
+            assert (await bounded(busy.send_c_echo())).Status == 0
+            await asyncio.sleep(0.05)
+        await bounded(idle.wait_closed())
+        assert idle.is_aborted
+        assert 0.35 <= loop.time() - start < 1.5
+        assert busy.is_established
+        assert (await bounded(busy.send_c_echo())).Status == 0
+        await bounded(busy.release())
+
+
 async def test_network_timeout_does_not_abort_during_slow_handler() -> None:
     scp = make_scp_ae()
     scp.network_timeout = 0.3
