@@ -179,17 +179,30 @@ def _negotiate(assoc: Association, rq: AAssociateRQ) -> _Negotiated:
     cache = server._negotiations
     if supported != server._negotiated_for:
         cache.clear()
+        server._by_request.clear()
         server._negotiated_for = supported
+    # Decoded A-ASSOCIATE-RQs are shared by their bytes (wire.codec): the same object
+    # again is the same proposal, found without hashing its contexts.
+    seen = server._by_request.get(id(rq))
+    if seen is not None and seen[0] is rq and seen[1] == window_wanted:
+        return seen[2]  # type: ignore[no-any-return]
     key: _CacheKey = (
         rq.presentation_contexts, ui.role_selection, ui.async_ops_window, window_wanted
     )
     found: _Negotiated | None = cache.get(key)
     if found is None:
         found = _negotiate_now(supported, *key)
-        if _proposal_size(rq) <= _CACHED_PROPOSAL_MAX:  # a bounded cache, whatever peers send
-            if len(cache) >= _CACHE_SIZE:
-                cache.clear()
-            cache[key] = found
+        if _proposal_size(rq) > _CACHED_PROPOSAL_MAX:  # a bounded cache, whatever peers send
+            return found
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+            server._by_request.clear()
+        cache[key] = found
+    if ui.user_identity_rq is None:  # never keep credentials around
+        by_request = server._by_request
+        if len(by_request) >= _CACHE_SIZE:
+            by_request.clear()
+        by_request[id(rq)] = (rq, window_wanted, found)
     return found
 
 

@@ -75,6 +75,8 @@ class Server:
         # acceptor._negotiate's cache, valid for the supported contexts in _negotiated_for.
         self._negotiations: dict[Any, Any] = {}
         self._negotiated_for: tuple[SupportedContext, ...] = ()
+        # id(request) -> (request, window, negotiation): the cache above, by identity.
+        self._by_request: dict[int, tuple[Any, Any, Any]] = {}
         self.ssl_context = ssl_context
         self._server: asyncio.base_events.Server | None = None
         self._associations: set[Association] = set()

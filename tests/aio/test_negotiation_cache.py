@@ -18,6 +18,7 @@ async def test_small_proposals_are_remembered_and_forgotten_when_contexts_change
             async with scu.associate("127.0.0.1", server.port, ae_title="TEST_SCP") as assoc:
                 assert [c.abstract_syntax for c in assoc.accepted_contexts] == [VERIFICATION]
         assert len(server._negotiations) == 1
+        assert len(server._by_request) == 1  # the same decoded request, found by identity
         server.contexts[STGCMT] = scp.supported_contexts[0].__class__(
             abstract_syntax=STGCMT, transfer_syntaxes=("1.2.840.10008.1.2",)
         )
@@ -38,6 +39,7 @@ async def test_a_large_proposal_is_negotiated_but_not_remembered() -> None:
         assert [c.abstract_syntax for c in assoc.accepted_contexts] == [VERIFICATION]
         await bounded(assoc.release())
         assert len(server._negotiations) == 0
+        assert len(server._by_request) == 0
 
 
 async def test_remembered_answers_echo_each_request_and_follow_the_settings() -> None:
