@@ -14,7 +14,7 @@ from aiodimse.errors import RemoteProtocolError
 
 from .codec import PDU_HEADER_SIZE, decode_pdata_at, decode_pdu
 from .codes import AbortReason, AbortSource, PDUType
-from .pdus import PDU, PDV, PDataTF
+from .pdus import PDU, PDV
 
 __all__ = ["PDUReader", "DEFAULT_READ_AHEAD"]
 
@@ -217,61 +217,21 @@ class PDUReader:
         type, an over-limit length, a partial or invalid PDU) stops the scan and is
         left, held, for ``next_pdu``, which judges it exactly as usual.
         """
-        end = len(data)
         if (self._chunk is not None or self._buf or self._error is not None
-                or type(data) is not bytes or end > self._limit):
+                or type(data) is not bytes or len(data) > self._limit):
             self.feed(data)
-            return [pdu.pdvs for pdu in self._take_pdata()]
-        out: list[tuple[PDV, ...]] = []
-        append = out.append
-        pos = 0
-        limit = self._max_pdata_length
-        unpack = _PDU_AND_PDV.unpack_from
-        view = memoryview(data)
-        while end - pos >= _HEADERS:
-            pdu_type, length, item_length, context_id, control = unpack(data, pos)
-            stop = pos + PDU_HEADER_SIZE + length
-            if pdu_type != _P_DATA_TF or length > limit or stop > end:
-                break
-            if item_length + 4 == length and item_length >= 2:
-                # One PDV filling the PDU: the usual shape of a message fragment.
-                append((_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])),))
-            else:
-                try:
-                    append(decode_pdata_at(view, pos, stop).pdvs)
-                except RemoteProtocolError:
-                    break  # next_pdu decodes it again and fails the stream
-            pos = stop
-        if pos < end:
-            self._chunk = data  # the rest, for next_pdu (which checks its header)
-            self._pos = pos
-        return out
-
-    def _take_pdata(self) -> list[PDataTF]:
-        """The whole P-DATA-TF PDUs at the front of the held chunk, decoded."""
-        chunk = self._chunk
-        out: list[PDataTF] = []
-        if chunk is None:
-            return out
-        pos = self._pos
-        end = len(chunk)
-        limit = self._max_pdata_length
-        unpack = _HEADER.unpack_from
-        view = memoryview(chunk)
-        while end - pos >= PDU_HEADER_SIZE:
-            pdu_type, _, length = unpack(chunk, pos)
-            stop = pos + PDU_HEADER_SIZE + length
-            if pdu_type != _P_DATA_TF or length > limit or stop > end:
-                break
-            try:
-                out.append(decode_pdata_at(view, pos, stop))
-            except RemoteProtocolError:
-                break  # next_pdu decodes it again and fails the stream
-            pos = stop
-        if pos == end:
-            self._chunk = None
+            chunk = self._chunk
+            if chunk is None:  # all of it went to the buffer: next_pdu's business
+                return []
+            pos = self._pos
         else:
+            chunk, pos = data, 0
+        out, pos = _scan_pdata(chunk, pos, self._max_pdata_length)
+        if pos < len(chunk):
+            self._chunk = chunk  # the rest, for next_pdu (which checks its header)
             self._pos = pos
+        else:
+            self._chunk = None
         return out
 
     # -- internals ------------------------------------------------------------
@@ -343,3 +303,27 @@ def _positive(name: str, value: int) -> int:
     if value < 1:
         raise ValueError(f"{name} must be positive: {value}")
     return value
+
+
+def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[list[tuple[PDV, ...]], int]:
+    """The PDVs of the whole, valid P-DATA-TF PDUs from ``pos``; and where they end."""
+    out: list[tuple[PDV, ...]] = []
+    append = out.append
+    end = len(chunk)
+    unpack = _PDU_AND_PDV.unpack_from
+    view = memoryview(chunk)
+    while end - pos >= _HEADERS:
+        pdu_type, length, item_length, context_id, control = unpack(chunk, pos)
+        stop = pos + PDU_HEADER_SIZE + length
+        if pdu_type != _P_DATA_TF or length > limit or stop > end:
+            break
+        if item_length + 4 == length and item_length >= 2:
+            # One PDV filling the PDU: the usual shape of a message fragment.
+            append((_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])),))
+        else:
+            try:
+                append(decode_pdata_at(view, pos, stop).pdvs)
+            except RemoteProtocolError:
+                break  # next_pdu decodes it again and fails the stream
+        pos = stop
+    return out, pos
