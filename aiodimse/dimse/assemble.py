@@ -3,10 +3,11 @@
 Feed every PDV of every received P-DATA-TF, in order, to
 :meth:`MessageAssembler.feed_pdv`; it returns a :class:`ReceivedMessage` when a
 message is complete. Command fragments are copied and joined once (they are small
-and capped); data-set fragments are appended to one ``bytearray`` as they arrive,
-so the data set is copied exactly once, in linear time, and the PDU buffers can be
-freed as soon as each PDV is fed. The data set is handed up undecoded, as a
-``memoryview`` of that bytearray (or as ``bytes`` when it came in one fragment).
+and capped). Data-set fragments are kept as they come when nothing can change them
+(``bytes``, or views of ``bytes``: the received chunks), else copied, and joined once
+when the last arrives: one copy of the data set, of exactly its size, and none for
+a data set in one fragment, which is handed up as it came. The data set is handed
+up undecoded, as ``bytes`` or a read-only ``memoryview``.
 The usual small message (a command in one PDV, a data set in one PDV) takes a
 short path that decodes the command straight from its PDV.
 
@@ -100,6 +101,7 @@ class MessageAssembler:
         "_command_parts",
         "_context_id",
         "_data",
+        "_data_length",
         "_decoded",
         "_decoder",
         "_error",
@@ -128,7 +130,8 @@ class MessageAssembler:
         self._error: DIMSEError | None = None
         self._shape: DIMSEMessage | None = None
         self._awaiting_data = False  # the command is complete, its data set is due
-        self._data: bytearray | None = None  # a data set arriving in several fragments
+        self._data: list[bytes | memoryview] | None = None  # fragments of a data set so far
+        self._data_length = 0
         self._decoder = CommandDecoder()
 
     @property
@@ -187,29 +190,31 @@ class MessageAssembler:
                 raise self._violation(
                     "data set fragment before the command set is complete", _REASON_UNEXPECTED_PDU
                 )
-            buffer = self._data
-            if buffer is None:
+            parts = self._data
+            if parts is None:
                 if size > self.max_dataset_length:
                     self.reset()
                     raise MessageTooLargeError("data set", size, self.max_dataset_length)
                 if control & 0x02:
-                    # The usual data set: whole in one fragment; one copy, no buffer.
+                    # The usual data set: whole in one fragment, kept as it came.
                     received = _new_received(ReceivedMessage, (
-                        context_id, self._decoded, bytes(data), self._error, self._shape
+                        context_id, self._decoded, _kept(data), self._error, self._shape
                     ))
                     self._context_id = self._decoded = self._error = self._shape = None
                     self._awaiting_data = False
                     return received
-                self._data = bytearray(data)
+                self._data = [_kept(data)]
+                self._data_length = size
                 return None
-            total = len(buffer) + size
+            total = self._data_length + size
             if total > self.max_dataset_length:
                 self.reset()
                 raise MessageTooLargeError("data set", total, self.max_dataset_length)
-            buffer += data
+            parts.append(_kept(data))
+            self._data_length = total
             if not control & 0x02:
                 return None
-            received = _received(context_id, self._decoded, memoryview(buffer), self._error,
+            received = _received(context_id, self._decoded, b"".join(parts), self._error,
                                  self._shape)
             self.reset()
             return received
@@ -256,6 +261,13 @@ class MessageAssembler:
         self._shape = decoder.shape
         self._awaiting_data = True
         return None
+
+def _kept(data: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """``data`` itself if nothing can change it (bytes, or a view of bytes), else a copy."""
+    if type(data) is bytes or (type(data) is memoryview and type(data.obj) is bytes):
+        return data
+    return bytes(data)
+
 
 # ReceivedMessage is built once per message: one tuple.__new__ (the values are ours).
 _new_received = tuple.__new__
