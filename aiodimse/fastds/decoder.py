@@ -343,10 +343,12 @@ class _Walker:
                     s = raw.decode("latin-1").rstrip("\0 ")
                     if "\\" not in s and len(s) <= 64 and _uid_ok(s):
                         value = _str_new(UID, s)
+                        # only single UIDs are shared: a str is immutable, a
+                        # MultiValue is not and each element needs its own
+                        if len(ui_cache) < _UI_CACHE_MAX:
+                            ui_cache[raw] = value
                     else:
                         value = _cv_ui(raw)
-                    if len(ui_cache) < _UI_CACHE_MAX:
-                        ui_cache[raw] = value
             elif vr is None or len(vr) != 2:
                 value = _RAW  # private, unknown, or ambiguous ('US or SS'...)
             elif vr == "SQ":
