@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import struct
 import warnings
 from typing import Any
@@ -295,3 +297,16 @@ def test_an_item_delimiter_past_its_sequence_is_malformed() -> None:
         tail = ITEM_DELIM[4:] + _el(0x00100020, b"LO", b"ID", implicit)
         with pytest.raises(DatasetDecodeError):
             try_decode(head + value + tail, implicit)
+
+
+def test_copies_and_pickles_read_as_pydicom() -> None:
+    ours, theirs = _pair(storage_commitment(3), True)
+    _ = ours.ReferencedSOPSequence[0].ReferencedSOPClassUID  # descriptors installed
+    for clone in (copy.copy(ours), copy.deepcopy(ours), pickle.loads(pickle.dumps(ours))):
+        assert clone == theirs and str(clone) == str(theirs)
+        item = clone.ReferencedSOPSequence[2]
+        its = theirs.ReferencedSOPSequence[2]
+        assert item.ReferencedSOPInstanceUID == its.ReferencedSOPInstanceUID
+        assert type(item.ReferencedSOPInstanceUID) is type(its.ReferencedSOPInstanceUID)
+        assert not hasattr(item, "PatientID")
+    assert ours.to_json() == theirs.to_json()
