@@ -136,6 +136,39 @@ async def test_repeated_requests_each_get_their_own_outcome(
     assert any("sent NActionRSP" in r.getMessage() for r in caplog.records)
 
 
+async def test_repeated_n_actions_still_validate_and_vary(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Repeated requests (the templated command path) keep validation and every field."""
+    seen: list[tuple[int, int, str, str, bool]] = []
+
+    async def on_action(event: Event) -> int:
+        rq = event.request
+        seen.append((rq.MessageID, event.action_type, rq.RequestedSOPClassUID,
+                     rq.RequestedSOPInstanceUID, "TransactionUID" in event.action_information))
+        return 0x0000
+
+    async with session([(evt.EVT_N_ACTION, on_action)]) as assoc:
+        for action, ds in ((1, None), (1, None), (2, None), (1, ds_of(TransactionUID="1.2"))):
+            status, _ = await bounded(assoc.send_n_action(ds, action, STGCMT, STGCMT_INSTANCE))
+            assert status.Status == 0x0000 and status.ActionTypeID == action
+        # equal to a cached key, but invalid: bool is not an int Action Type ID
+        with pytest.raises(ValueError, match="ActionTypeID"):
+            await assoc.send_n_action(None, True, STGCMT, STGCMT_INSTANCE)
+        with pytest.raises(ValueError, match="RequestedSOPInstanceUID"):
+            await assoc.send_n_action(None, 1, STGCMT, "1.2.\xe9")
+        caplog.set_level("DEBUG", logger="aiodimse.association")
+        await bounded(assoc.send_n_action(None, 1, STGCMT, STGCMT_INSTANCE))
+    ids = [s[0] for s in seen]
+    assert len(set(ids)) == len(ids) == 5
+    assert [s[1:] for s in seen] == [
+        (1, STGCMT, STGCMT_INSTANCE, False), (1, STGCMT, STGCMT_INSTANCE, False),
+        (2, STGCMT, STGCMT_INSTANCE, False), (1, STGCMT, STGCMT_INSTANCE, True),
+        (1, STGCMT, STGCMT_INSTANCE, False),
+    ]
+    assert any(f"sent NActionRQ id={ids[-1]}" in r.getMessage() for r in caplog.records)
+
+
 async def test_n_action_without_dataset_gives_empty_information() -> None:
     seen: list[Dataset] = []
 
