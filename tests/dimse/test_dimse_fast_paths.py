@@ -20,8 +20,8 @@ from aiodimse.dimse.commands import (
     CommandDecodeError,
     CommandDecoder,
     _decode_exact,
-    command_template,
     _decode_fast,
+    command_template,
     decode_command_raw,
 )
 from tests.dimse._helpers import all_messages, split_pdus
