@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.uid import generate_uid
@@ -17,6 +18,9 @@ from pydicom.uid import generate_uid
 import aiodimse.association as association_module
 from aiodimse import AE, Association, Event, evt
 from aiodimse.datasets import DatasetDecodeError
+from aiodimse.dimse import DIMSEMessage
+from aiodimse.requests import status_dataset
+from tests.dimse._helpers import all_messages
 
 from ._helpers import (
     FILM_SESSION,
@@ -632,6 +636,33 @@ async def test_status_dataset_optional_fields_reach_peer() -> None:
     assert set_status.AttributeIdentifierList == 0x00100030
     assert set_reply is not None
     assert set_reply.PatientID == "W"
+
+
+_STATUS_KEYWORDS = (
+    "AffectedSOPClassUID", "Status", "ErrorID", "AffectedSOPInstanceUID", "EventTypeID",
+    "ActionTypeID", "ErrorComment", "OffendingElement", "AttributeIdentifierList",
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(message=all_messages)
+def test_status_dataset_is_the_one_pydicom_setattr_builds(message: DIMSEMessage) -> None:
+    """Every response class and field mix: the Dataset pynetdicom's way (setattr) would hold."""
+    expected = Dataset()
+    for keyword in _STATUS_KEYWORDS:
+        value = getattr(message, keyword, None)
+        if value is not None:
+            setattr(expected, keyword, list(value) if isinstance(value, tuple) else value)
+    for _ in range(2):  # the second call runs the cached builder
+        got = status_dataset(message)
+        assert isinstance(got, Dataset) and got == expected
+        assert list(got.keys()) == list(expected.keys())
+        for theirs in expected:  # DataElements, in tag order
+            mine = got[theirs.tag]
+            assert type(mine.value) is type(theirs.value)
+            assert vars(mine) == vars(theirs)
+    got.Status = 0xC000  # a fresh Dataset each time: editing one leaves the next alone
+    assert status_dataset(message).get("Status") == getattr(message, "Status", None)
 
 
 # -- the event object -------------------------------------------------------------------
