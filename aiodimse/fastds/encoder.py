@@ -12,6 +12,7 @@ correction, and anything that raises, are declined (``None``) so the caller runs
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 from typing import Any
 
@@ -86,6 +87,7 @@ _CHARSETS_MAX = 64
 # UI elements (tag, exact str value) -> encoded element, per syntax; bounded: cleared when full
 _UI_CACHE_MAX = 1024
 _UID_TYPES = (str, UID)
+_index = operator.index  # a BaseTag as an exact int (cheaper than int())
 
 
 def _charset_encodings(charset: Any) -> tuple[list[str] | None, str | None]:
@@ -136,8 +138,8 @@ class _Encoder:
         ui_cache = self.ui_cache
         out: list[bytes] = []
         append = out.append
-        # key=int: the same order as BaseTag's own comparison, without a Python call each
-        for tag in sorted(elems, key=int) if len(elems) > 1 else elems:
+        # as exact ints: the same order as BaseTag's own comparison, without a Python call each
+        for tag in sorted(elems, key=_index) if len(elems) > 1 else elems:
             if not tag & 0xFFFF and tag >> 16 > 6:
                 continue  # pydicom does not write retired group lengths
             elem = elems[tag]
@@ -145,7 +147,7 @@ class _Encoder:
                 value = elem._value
                 if elem.VR == "UI" and type(value) in _UID_TYPES:
                     # by value: equal exact str/UID values give the same element bytes
-                    ui_key = (int(tag), value)
+                    ui_key = (_index(tag), value)
                     data = ui_cache.get(ui_key)
                     if data is None:
                         data = self.ui_element(tag, value)
@@ -201,6 +203,62 @@ class _Encoder:
                 append(self.delegate(elem, charset))  # pydicom rewrites it as UN, warning
                 continue
             append(data)
+        return b"".join(out)
+
+    def plain(self, ds: Dataset) -> bytes | None:
+        """``ds`` encoded if it holds only UI elements and sequences of such items, else None.
+
+        Such a data set (a Storage Commitment request, say) needs none of the general
+        path's checks: with no raw element and no ambiguous VR, pydicom's conversion
+        and VR correction change nothing, and without text the character set plays
+        no part. Only reads: a None leaves ``ds`` as it was for the general path.
+        """
+        elems = ds._dict
+        implicit = self.implicit
+        ui_cache = self.ui_cache
+        out: list[bytes] = []
+        append = out.append
+        for tag in sorted(elems, key=_index) if len(elems) > 1 else elems:
+            elem = elems[tag]
+            if type(elem) is not DataElement or not tag & 0xFFFF:
+                return None  # (and group lengths, which pydicom may skip)
+            vr = elem.VR
+            value = elem._value
+            if vr == "UI" and type(value) in _UID_TYPES and not elem.is_undefined_length:
+                ui_key = (_index(tag), value)
+                data = ui_cache.get(ui_key)
+                if data is None:
+                    data = self.ui_element(tag, value)
+                    if data is None:
+                        return None
+                    if len(ui_cache) >= _UI_CACHE_MAX:
+                        ui_cache.clear()
+                    ui_cache[ui_key] = data
+                append(data)
+            elif vr == "SQ":
+                parts: list[bytes] = []
+                for item in value or ():  # as write_sequence_item writes each item
+                    if not isinstance(item, Dataset):
+                        return None
+                    body = self.plain(item)
+                    if body is None:
+                        return None
+                    if getattr(item, "is_undefined_length_sequence_item", False):
+                        parts += (_ITEM_UNDEFINED, body, _ITEM_DELIM)
+                    else:
+                        parts += (_ITEM_HDR(_ITEM_TAG, len(body)), body)
+                data = b"".join(parts)
+                undefined = elem.is_undefined_length
+                length = _UNDEFINED if undefined else len(data)
+                if implicit:
+                    append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, length))
+                else:
+                    append(_LONG_HDR(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
+                append(data)
+                if undefined:
+                    append(_SEQ_DELIM)
+            else:
+                return None
         return b"".join(out)
 
     def ui_element(self, tag: int, value: str) -> bytes | None:
@@ -320,8 +378,12 @@ def try_encode(ds: Dataset, implicit_vr: bool) -> bytes | None:
     ``None`` means the fast path declined, and the caller should use pydicom (which
     also raises the same error pydicom always raised for an unencodable data set).
     """
+    encoder = _IMPLICIT if implicit_vr else _EXPLICIT
     try:
-        return (_IMPLICIT if implicit_vr else _EXPLICIT).dataset(ds, default_encoding, False)
+        data = encoder.plain(ds)
+        if data is not None:
+            return data
+        return encoder.dataset(ds, default_encoding, False)
     except Exception:  # any failure: pydicom's writer decides (and raises its own error)
         return None
 

@@ -184,3 +184,32 @@ def test_repeated_encoding_of_an_edited_dataset_matches_pydicom(
                 target.add_new(tag, "UI", value)
         for implicit in SYNTAXES:
             assert try_encode(ds, implicit) == pydicom_encode(copy.deepcopy(ds), implicit)
+
+
+_UI_TAGS = (0x00080016, 0x00080018, 0x00081150, 0x00081155, 0x00081195, 0x0020000D, 0x00400000)
+_SQ_TAGS = (0x00081115, 0x00081199, 0x00081198, 0x00400270)
+
+
+@st.composite
+def _plain_datasets(draw: st.DrawFn, depth: int = 0) -> Dataset:
+    """UI elements (any order, str/UID/other values) and sequences of such items."""
+    ds = Dataset()
+    for tag in draw(st.lists(st.sampled_from(_UI_TAGS), unique=True, max_size=4)):
+        value = draw(st.one_of(_UIDS, _UIDS.map(UID), st.just(""), st.just(None)))
+        ds.add_new(tag, "UI", value)
+    if depth < 2:
+        for tag in draw(st.lists(st.sampled_from(_SQ_TAGS), unique=True, max_size=2)):
+            items = draw(st.lists(_plain_datasets(depth + 1), max_size=3))
+            for item in items:
+                item.is_undefined_length_sequence_item = draw(st.booleans())
+            ds.add_new(tag, "SQ", Sequence(items))
+            ds[tag].is_undefined_length = draw(st.booleans())
+    return ds
+
+
+@settings(max_examples=300, deadline=None)
+@given(ds=_plain_datasets())
+def test_ui_and_sequence_only_datasets_match_pydicom(ds: Dataset) -> None:
+    """The shape of Storage Commitment requests (the encoder's short path) in both syntaxes."""
+    for implicit in SYNTAXES:
+        assert try_encode(ds, implicit) == pydicom_encode(copy.deepcopy(ds), implicit)
