@@ -580,6 +580,10 @@ class Association(ServiceCalls):
         proto.flush()
 
     def _allocate_id(self) -> int:
+        next_id = self._next_id % 0xFFFF + 1  # the usual case: the next one is free
+        if next_id not in self._outstanding:
+            self._next_id = next_id
+            return next_id
         for _ in range(0x10000):
             self._next_id = self._next_id % 0xFFFF + 1
             if self._next_id not in self._outstanding:
