@@ -598,6 +598,10 @@ class Association(ServiceCalls):
         proto.flush()
 
     def _allocate_id(self) -> int:
+        next_id = self._next_id % 0xFFFF + 1  # the usual case: the next one is free
+        if next_id not in self._outstanding:
+            self._next_id = next_id
+            return next_id
         for _ in range(0x10000):
             self._next_id = self._next_id % 0xFFFF + 1
             if self._next_id not in self._outstanding:
@@ -613,7 +617,7 @@ class Association(ServiceCalls):
                 return
 
     async def _request(
-        self, context: PresentationContext, build: Any, dataset: Dataset | None
+        self, context: PresentationContext, command: Any, dataset: Dataset | None
     ) -> ReceivedMessage:
         """Send one request and wait for its response (within the DIMSE timeout)."""
         if not self.is_established or self._ended.done():
@@ -628,7 +632,7 @@ class Association(ServiceCalls):
             if self._ended.done():
                 raise self._end_error()
         msg_id = self._allocate_id()
-        msg = build(msg_id)
+        cmd = command.encode(msg_id, data is not None)  # validates: raises before sending
         fut: asyncio.Future[ReceivedMessage] = self.loop.create_future()
         deadline = math.inf
         if self.dimse_timeout is not None:
@@ -637,7 +641,10 @@ class Association(ServiceCalls):
                 self._dimse_timer = self.loop.call_at(deadline, self._on_dimse_timer)
         self._outstanding[msg_id] = _Outstanding(fut, deadline, context)
         try:
-            self._send_message(context, msg, data)
+            pdus = encode_message(context.context_id, cmd, data, self._peer_max_pdu)
+            if _debug():
+                _log_message("sent", context.context_id, command.message(msg_id), data)
+            self._send_pdus(pdus)
         except BaseException:
             self._outstanding.pop(msg_id, None)
             raise

@@ -7,14 +7,14 @@ tested) without sockets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydicom import config as pydicom_config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import BaseTag, Tag
+from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from . import evt
@@ -255,42 +255,79 @@ _uid = str.__new__
 
 def status_dataset(response: Any) -> Dataset:
     """The status Dataset that ``send_*`` returns, as pynetdicom's, from a response."""
-    fields = _STATUS_FIELDS.get(type(response))
-    if fields is None:
-        fields = _status_fields(type(response))
-    fast, converted = fields
-    elements: dict[BaseTag, DataElement] = {}
-    mode = pydicom_config.settings.reading_validation_mode
-    for keyword, key, vr in fast:
-        value = getattr(response, keyword, None)
-        if value is None:
-            continue
-        # str.__new__: the value was decoded and checked already; UID() would re-validate
-        elements[key] = new_element(key, vr, _uid(UID, value) if vr == "UI" else int(value), mode)
-    ds = new_dataset(elements)
-    for keyword in converted:
-        value = getattr(response, keyword, None)
-        if value is not None:
-            setattr(ds, keyword, list(value) if isinstance(value, tuple) else value)
-    return ds
+    build = _STATUS_BUILDERS.get(type(response))
+    if build is None:
+        build = _status_builder(type(response))
+    return build(response)
 
 
-# Per message class, the status fields it can hold: (fast, converted), in the order above.
-_STATUS_FIELDS: dict[type, tuple[tuple[tuple[str, BaseTag, str], ...], tuple[str, ...]]] = {}
+# Per message class, its status Dataset builder: straight-line code generated from the
+# fields the class has (as the command encoders are), with each element made as
+# ``new_element`` makes it (its attribute names read from one) but without a call each.
+_STATUS_BUILDERS: dict[type, Callable[[Any], Dataset]] = {}
 
 
-def _status_fields(
-    cls: type,
-) -> tuple[tuple[tuple[str, BaseTag, str], ...], tuple[str, ...]]:
+def _status_builder(cls: type) -> Callable[[Any], Dataset]:
+    is_message = issubclass(cls, DIMSEMessage)
+    converted: tuple[str, ...]
     if not issubclass(cls, DIMSEMessage):  # not a message class: look every keyword up
-        return (
-            tuple((kw, _TAGS[tag], vr) for kw, tag, vr in _STATUS_FAST),
-            _STATUS_CONVERTED,
-        )
-    names = {name for name, _vr, _mandatory in cls._field_specs}
-    fields = (
-        tuple((kw, _TAGS[tag], vr) for kw, tag, vr in _STATUS_FAST if kw in names),
-        tuple(kw for kw in _STATUS_CONVERTED if kw in names),
-    )
-    _STATUS_FIELDS[cls] = fields
-    return fields
+        fast = tuple((kw, _TAGS[tag], vr) for kw, tag, vr in _STATUS_FAST)
+        converted = _STATUS_CONVERTED
+    else:
+        names = {name for name, _vr, _mandatory in cls._field_specs}
+        fast = tuple((kw, _TAGS[tag], vr) for kw, tag, vr in _STATUS_FAST if kw in names)
+        converted = tuple(kw for kw in _STATUS_CONVERTED if kw in names)
+
+    def read(keyword: str) -> str:  # a message class has every field as an attribute
+        return f"response.{keyword}" if is_message else f"getattr(response, {keyword!r}, None)"
+
+    sample = new_element(_TAGS[0x00000900], "US", 0, 0).__dict__
+    attrs = list(sample)
+    namespace: dict[str, Any] = {
+        f"_D_{name}": value
+        for name, value in sample.items()
+        if name not in ("tag", "VR", "validation_mode", "_value")
+    }
+    # shared by every element built: only immutable values may be
+    assert all(v is None or type(v) in (bool, int, str) for v in namespace.values())
+    namespace |= {
+        "_new": object.__new__,
+        "_set": object.__setattr__,
+        "_DataElement": DataElement,
+        "_uid": _uid,
+        "_UID": UID,
+        "_config": pydicom_config,
+        "new_dataset": new_dataset,
+    }
+    lines = [
+        "def build(response):",
+        "    mode = _config.settings.reading_validation_mode",
+        "    elements = {}",
+    ]
+    for i, (keyword, tag, vr) in enumerate(fast):
+        namespace[f"_T{i}"] = tag
+        # str.__new__: the value was decoded and checked already; UID() would re-validate
+        value = "_uid(_UID, v)" if vr == "UI" else "int(v)"
+        fields = {"tag": f"_T{i}", "VR": repr(vr), "validation_mode": "mode", "_value": value}
+        body = ", ".join(f"{name!r}: {fields.get(name, '_D_' + name)}" for name in attrs)
+        lines += [
+            f"    v = {read(keyword)}",
+            "    if v is not None:",
+            "        e = _new(_DataElement)",
+            f"        _set(e, '__dict__', {{{body}}})",
+            f"        elements[_T{i}] = e",
+        ]
+    lines.append("    ds = new_dataset(elements)")
+    for keyword in converted:  # rare text and tag-list fields: pydicom's setattr
+        lines += [
+            f"    v = {read(keyword)}",
+            "    if v is not None:",
+            f"        setattr(ds, {keyword!r}, list(v) if isinstance(v, tuple) else v)",
+        ]
+    lines.append("    return ds")
+    exec("\n".join(lines), namespace)  # the source is built above from constants only
+    build: Callable[[Any], Dataset] = namespace["build"]
+    if is_message:
+        _STATUS_BUILDERS[cls] = build
+    return build
+

@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
+from .dimse.commands import CommandTemplate, command_template, encode_command
 from .dimse.messages import (
     CEchoRQ,
     DIMSEMessage,
@@ -20,7 +22,6 @@ from .dimse.messages import (
     NEventReportRQ,
     NGetRQ,
     NSetRQ,
-    build_trusted,
 )
 from .presentation import VERIFICATION
 from .requests import status_dataset
@@ -31,48 +32,81 @@ if TYPE_CHECKING:
 
 __all__ = ["ServiceCalls"]
 
-# UIDs that passed the message classes' own check once (exact str only): a request
-# whose UIDs are all here is built without re-validating. Bounded: cleared when full.
-_VALID_UIDS: set[str] = set()
-_VALID_UIDS_MAX = 1024
+class _Command:
+    """What ``_request`` needs of a request: its command set for a Message ID.
+
+    ``build`` makes (and validates) the message; a ``template`` of its encoding,
+    when there is one, skips that per request. ``message`` is for DEBUG logs only.
+    """
+
+    __slots__ = ("build", "template")
+
+    def __init__(
+        self, build: Callable[[int], DIMSEMessage], template: CommandTemplate | None = None
+    ) -> None:
+        self.build = build
+        self.template = template
+
+    def encode(self, message_id: int, has_dataset: bool) -> bytes:
+        template = self.template
+        if template is not None:  # made for this has_dataset (part of the cache key)
+            return template.encode(message_id)
+        return encode_command(self.build(message_id), has_dataset=has_dataset)
+
+    def message(self, message_id: int) -> DIMSEMessage:
+        return self.build(message_id)
 
 
-def _remember_uids(*uids: str) -> None:
-    if len(_VALID_UIDS) >= _VALID_UIDS_MAX:
-        _VALID_UIDS.clear()
-    _VALID_UIDS.update(uids)
+# Templated requests by their values (key: message class, field values, has_dataset).
+# A key is added only after its message was built, and so validated, once; values
+# of other types than those below are never cached, so a value that would fail
+# validation (a bool Action Type ID equal to 1, say) always reaches it. Bounded:
+# cleared when full.
+_TEMPLATES: dict[tuple[object, ...], _Command] = {}
+_TEMPLATES_MAX = 256
+_UID_TYPES = (str, UID)  # exact types: equal values encode alike and validate alike
 
 
-def _n_action_rq(
-    message_id: int, class_uid: str, instance_uid: str, action_type: int
-) -> NActionRQ:
-    """NActionRQ(...), validating the user's values only when not seen valid before."""
-    if (
-        type(class_uid) is str
-        and type(instance_uid) is str
+def _templated(key: tuple[object, ...], build: Callable[[int], DIMSEMessage]) -> _Command:
+    """The cached command of ``key``, made from ``build`` (validating) on a miss."""
+    command = _TEMPLATES.get(key)
+    if command is None:
+        has_dataset = key[-1]
+        assert type(has_dataset) is bool
+        template = command_template(build(1), has_dataset=has_dataset)
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = command = _Command(build, template)
+    return command
+
+
+def _n_action_command(
+    class_uid: str, instance_uid: str, action_type: int, has_dataset: bool
+) -> _Command:
+    trusted = (
+        type(class_uid) in _UID_TYPES
+        and type(instance_uid) in _UID_TYPES
         and type(action_type) is int
-        and 0 <= action_type <= 0xFFFF
-        and class_uid in _VALID_UIDS
-        and instance_uid in _VALID_UIDS
-    ):
-        return build_trusted(
-            NActionRQ,
-            {
-                "MessageID": message_id,
-                "RequestedSOPClassUID": class_uid,
-                "RequestedSOPInstanceUID": instance_uid,
-                "ActionTypeID": action_type,
-            },
-        )
-    msg = NActionRQ(
-        MessageID=message_id,
-        RequestedSOPClassUID=class_uid,
-        RequestedSOPInstanceUID=instance_uid,
-        ActionTypeID=action_type,
     )
-    if type(class_uid) is str and type(instance_uid) is str:
-        _remember_uids(class_uid, instance_uid)
-    return msg
+    key = (NActionRQ, class_uid, instance_uid, action_type, has_dataset)
+    if trusted:
+        command = _TEMPLATES.get(key)
+        if command is not None:
+            return command
+
+    def build(i: int) -> DIMSEMessage:
+        return NActionRQ(
+            MessageID=i,
+            RequestedSOPClassUID=class_uid,
+            RequestedSOPInstanceUID=instance_uid,
+            ActionTypeID=action_type,
+        )
+
+    return _templated(key, build) if trusted else _Command(build)
+
+
+def _c_echo_build(i: int) -> DIMSEMessage:
+    return CEchoRQ(MessageID=i, AffectedSOPClassUID=VERIFICATION)
 
 
 class ServiceCalls:
@@ -89,7 +123,7 @@ class ServiceCalls:
         async def _request(
             self,
             context: PresentationContext,
-            build: Callable[[int], DIMSEMessage],
+            command: _Command,
             dataset: Dataset | None,
         ) -> ReceivedMessage: ...
 
@@ -100,9 +134,7 @@ class ServiceCalls:
     async def send_c_echo(self) -> Dataset:
         """C-ECHO: returns the status Dataset."""
         ctx = self._context_for(VERIFICATION, None)
-        received = await self._request(
-            ctx, lambda i: CEchoRQ(MessageID=i, AffectedSOPClassUID=VERIFICATION), None
-        )
+        received = await self._request(ctx, _templated((CEchoRQ, False), _c_echo_build), None)
         return status_dataset(received.message)
 
     async def send_n_action(
@@ -115,11 +147,8 @@ class ServiceCalls:
     ) -> tuple[Dataset, Dataset | None]:
         """N-ACTION: (status Dataset, Action Reply Dataset or None)."""
         ctx = self._context_for(class_uid, meta_uid)
-        received = await self._request(
-            ctx,
-            lambda i: _n_action_rq(i, class_uid, instance_uid, action_type),
-            dataset,
-        )
+        command = _n_action_command(class_uid, instance_uid, action_type, dataset is not None)
+        received = await self._request(ctx, command, dataset)
         return self._result(received, reply=True)
 
     async def send_n_create(
@@ -133,9 +162,9 @@ class ServiceCalls:
         ctx = self._context_for(class_uid, meta_uid)
         received = await self._request(
             ctx,
-            lambda i: NCreateRQ(
+            _Command(lambda i: NCreateRQ(
                 MessageID=i, AffectedSOPClassUID=class_uid, AffectedSOPInstanceUID=instance_uid
-            ),
+            )),
             dataset,
         )
         status, reply = self._result(received, reply=True)
@@ -150,9 +179,9 @@ class ServiceCalls:
         ctx = self._context_for(class_uid, meta_uid)
         received = await self._request(
             ctx,
-            lambda i: NDeleteRQ(
+            _Command(lambda i: NDeleteRQ(
                 MessageID=i, RequestedSOPClassUID=class_uid, RequestedSOPInstanceUID=instance_uid
-            ),
+            )),
             None,
         )
         return status_dataset(received.message)
@@ -169,12 +198,12 @@ class ServiceCalls:
         ctx = self._context_for(class_uid, meta_uid, as_scp=True)
         received = await self._request(
             ctx,
-            lambda i: NEventReportRQ(
+            _Command(lambda i: NEventReportRQ(
                 MessageID=i,
                 AffectedSOPClassUID=class_uid,
                 AffectedSOPInstanceUID=instance_uid,
                 EventTypeID=event_type,
-            ),
+            )),
             dataset,
         )
         return self._result(received, reply=True)
@@ -191,12 +220,12 @@ class ServiceCalls:
         tags = tuple(int(t) for t in identifier_list) if identifier_list else None
         received = await self._request(
             ctx,
-            lambda i: NGetRQ(
+            _Command(lambda i: NGetRQ(
                 MessageID=i,
                 RequestedSOPClassUID=class_uid,
                 RequestedSOPInstanceUID=instance_uid,
                 AttributeIdentifierList=tags,
-            ),
+            )),
             None,
         )
         return self._result(received, reply=True)
@@ -212,9 +241,9 @@ class ServiceCalls:
         ctx = self._context_for(class_uid, meta_uid)
         received = await self._request(
             ctx,
-            lambda i: NSetRQ(
+            _Command(lambda i: NSetRQ(
                 MessageID=i, RequestedSOPClassUID=class_uid, RequestedSOPInstanceUID=instance_uid
-            ),
+            )),
             dataset,
         )
         return self._result(received, reply=True)

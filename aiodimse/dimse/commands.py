@@ -40,6 +40,8 @@ __all__ = [
     "DecodedCommand",
     "CommandDecodeError",
     "encode_command",
+    "CommandTemplate",
+    "command_template",
     "decode_command",
     "decode_command_raw",
     "CommandDecoder",
@@ -236,6 +238,41 @@ def _compile_encoder(
 _ENCODERS: dict[type[DIMSEMessage], Callable[[DIMSEMessage, bool], bytes]] = {
     cls: _compile_encoder(cls, layout) for cls, layout in _ENCODE_LAYOUTS.items()
 }
+
+
+class CommandTemplate:
+    """A request's encoded command set with its Message ID left open.
+
+    An SCU sends the same request again and again with only the Message ID
+    changed; filling two bytes in is cheaper than building, validating and
+    encoding the message each time, and gives the same bytes (the Message ID is a
+    fixed-length US and nothing else in the command set depends on it).
+    """
+
+    __slots__ = ("_prefix", "_suffix")
+
+    def __init__(self, prefix: bytes, suffix: bytes) -> None:
+        self._prefix = prefix
+        self._suffix = suffix
+
+    def encode(self, message_id: int) -> bytes:
+        """``encode_command`` of the message with this Message ID."""
+        return b"".join((self._prefix, _U16.pack(message_id), self._suffix))
+
+
+def command_template(message: DIMSEMessage, *, has_dataset: bool) -> CommandTemplate:
+    """The template of ``encode_command(message, has_dataset=...)``, any Message ID.
+
+    Raises ValueError for a message without a MessageID (responses).
+    """
+    command = encode_command(message, has_dataset=has_dataset)
+    pos = 0
+    while pos + 8 <= len(command):
+        key, length = _HEADER.unpack_from(command, pos)
+        if key == _KEY_MESSAGE_ID and length == 2:
+            return CommandTemplate(command[: pos + 8], command[pos + 10 :])
+        pos += 8 + length
+    raise ValueError(f"{type(message).__name__} has no MessageID")
 
 
 # -- decoding ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ correction, and anything that raises, are declined (``None``) so the caller runs
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 from typing import Any
 
@@ -22,6 +23,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 from pydicom.tag import _LUT_DESCRIPTOR_TAGS, tag_in_exception
+from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 __all__ = ["try_encode"]
@@ -82,11 +84,33 @@ _CHARSETS: dict[Any, tuple[list[str] | None, str | None]] = {}
 _CHARSETS_MAX = 64
 
 
+# UI elements (tag, exact str value) -> encoded element, per syntax; bounded: cleared when full
+_UI_CACHE_MAX = 1024
+_UID_TYPES = (str, UID)
+_index = operator.index  # a BaseTag as an exact int (cheaper than int())
+
+
+def _charset_encodings(charset: Any) -> tuple[list[str] | None, str | None]:
+    """(encodings for sequence items, encoding for fast text) of a charset value, cached."""
+    key = charset if isinstance(charset, str) else tuple(charset or ())
+    cached = _CHARSETS.get(key)
+    if cached is None:
+        encodings = _safe_encodings(charset or [default_encoding])
+        text_enc = encodings[0] if encodings and len(encodings) == 1 else None
+        if text_enc not in _FAST_TEXT_ENCODINGS:
+            text_enc = None
+        if len(_CHARSETS) >= _CHARSETS_MAX:
+            _CHARSETS.clear()
+        _CHARSETS[key] = cached = (encodings, text_enc)
+    return cached
+
+
 class _Encoder:
-    __slots__ = ("implicit",)
+    __slots__ = ("implicit", "ui_cache")
 
     def __init__(self, implicit: bool) -> None:
         self.implicit = implicit
+        self.ui_cache: dict[tuple[int, str], bytes] = {}
 
     def dataset(self, ds: Dataset, parent_encoding: Any, corrected: bool) -> bytes:
         """Encode ``ds`` as pydicom's ``write_dataset(fp, ds, parent_encoding)`` does.
@@ -103,26 +127,39 @@ class _Encoder:
         )
         if convert or corrected:
             for elem in elems.values():
-                if isinstance(elem, RawDataElement) or len(elem.VR) != 2:
+                if (type(elem) is not DataElement and isinstance(elem, RawDataElement)) or len(
+                    elem.VR
+                ) != 2:
                     raise _Decline  # pydicom converts/corrects these in place first
         charset = ds.SpecificCharacterSet if has_charset else parent_encoding
-        key = charset if isinstance(charset, str) else tuple(charset or ())
-        cached = _CHARSETS.get(key)
-        if cached is None:
-            encodings = _safe_encodings(charset or [default_encoding])
-            text_enc = encodings[0] if encodings and len(encodings) == 1 else None
-            if text_enc not in _FAST_TEXT_ENCODINGS:
-                text_enc = None
-            if len(_CHARSETS) >= _CHARSETS_MAX:
-                _CHARSETS.clear()
-            _CHARSETS[key] = cached = (encodings, text_enc)
-        encodings, text_enc = cached
+        encodings: list[str] | None = None
+        text_enc: str | None = None
+        looked_up = False  # the charset's encodings are looked up when first needed
+        ui_cache = self.ui_cache
         out: list[bytes] = []
         append = out.append
-        for tag in sorted(elems):
+        # as exact ints: the same order as BaseTag's own comparison, without a Python call each
+        for tag in sorted(elems, key=_index) if len(elems) > 1 else elems:
             if not tag & 0xFFFF and tag >> 16 > 6:
                 continue  # pydicom does not write retired group lengths
             elem = elems[tag]
+            if type(elem) is DataElement and not elem.is_undefined_length:
+                value = elem._value
+                if elem.VR == "UI" and type(value) in _UID_TYPES:
+                    # by value: equal exact str/UID values give the same element bytes
+                    ui_key = (_index(tag), value)
+                    data = ui_cache.get(ui_key)
+                    if data is None:
+                        data = self.ui_element(tag, value)
+                    if data is not None:
+                        if len(ui_cache) >= _UI_CACHE_MAX:
+                            ui_cache.clear()
+                        ui_cache[ui_key] = data
+                        append(data)
+                        continue
+            if not looked_up:
+                encodings, text_enc = _charset_encodings(charset)
+                looked_up = True
             if isinstance(elem, RawDataElement):
                 if elem.value is None:
                     elem = ds[tag]
@@ -167,6 +204,77 @@ class _Encoder:
                 continue
             append(data)
         return b"".join(out)
+
+    def plain(self, ds: Dataset) -> bytes | None:
+        """``ds`` encoded if it holds only UI elements and sequences of such items, else None.
+
+        Such a data set (a Storage Commitment request, say) needs none of the general
+        path's checks: with no raw element and no ambiguous VR, pydicom's conversion
+        and VR correction change nothing, and without text the character set plays
+        no part. Only reads: a None leaves ``ds`` as it was for the general path.
+        """
+        elems = ds._dict
+        implicit = self.implicit
+        ui_cache = self.ui_cache
+        out: list[bytes] = []
+        append = out.append
+        for tag in sorted(elems, key=_index) if len(elems) > 1 else elems:
+            elem = elems[tag]
+            if type(elem) is not DataElement or not tag & 0xFFFF:
+                return None  # (and group lengths, which pydicom may skip)
+            vr = elem.VR
+            value = elem._value
+            if vr == "UI" and type(value) in _UID_TYPES and not elem.is_undefined_length:
+                ui_key = (_index(tag), value)
+                data = ui_cache.get(ui_key)
+                if data is None:
+                    data = self.ui_element(tag, value)
+                    if data is None:
+                        return None
+                    if len(ui_cache) >= _UI_CACHE_MAX:
+                        ui_cache.clear()
+                    ui_cache[ui_key] = data
+                append(data)
+            elif vr == "SQ":
+                parts: list[bytes] = []
+                for item in value or ():  # as write_sequence_item writes each item
+                    if not isinstance(item, Dataset):
+                        return None
+                    body = self.plain(item)
+                    if body is None:
+                        return None
+                    if getattr(item, "is_undefined_length_sequence_item", False):
+                        parts += (_ITEM_UNDEFINED, body, _ITEM_DELIM)
+                    else:
+                        parts += (_ITEM_HDR(_ITEM_TAG, len(body)), body)
+                data = b"".join(parts)
+                undefined = elem.is_undefined_length
+                length = _UNDEFINED if undefined else len(data)
+                if implicit:
+                    append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, length))
+                else:
+                    append(_LONG_HDR(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
+                append(data)
+                if undefined:
+                    append(_SEQ_DELIM)
+            else:
+                return None
+        return b"".join(out)
+
+    def ui_element(self, tag: int, value: str) -> bytes | None:
+        """A UI element with a str value: header and NUL-padded value, as pydicom writes it.
+
+        ``None`` for a value too long for Explicit VR's 16-bit length (the general path
+        has pydicom rewrite it as UN).
+        """
+        # latin-1 is pydicom's default_encoding (iso8859) under its C fast-path name
+        data = (value + "\0" if len(value) % 2 else value).encode("latin-1")
+        n = len(data)
+        if self.implicit:
+            return _IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, n) + data
+        if n > 0xFFFF:
+            return None
+        return _SHORT_HDR(tag >> 16, tag & 0xFFFF, b"UI", n) + data
 
     def items(self, value: Any, encodings: list[str], corrected: bool) -> bytes:
         """Encode sequence items as pydicom's ``write_sequence`` does."""
@@ -270,8 +378,12 @@ def try_encode(ds: Dataset, implicit_vr: bool) -> bytes | None:
     ``None`` means the fast path declined, and the caller should use pydicom (which
     also raises the same error pydicom always raised for an unencodable data set).
     """
+    encoder = _IMPLICIT if implicit_vr else _EXPLICIT
     try:
-        return (_IMPLICIT if implicit_vr else _EXPLICIT).dataset(ds, default_encoding, False)
+        data = encoder.plain(ds)
+        if data is not None:
+            return data
+        return encoder.dataset(ds, default_encoding, False)
     except Exception:  # any failure: pydicom's writer decides (and raises its own error)
         return None
 

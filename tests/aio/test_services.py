@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.uid import generate_uid
@@ -17,6 +18,9 @@ from pydicom.uid import generate_uid
 import aiodimse.association as association_module
 from aiodimse import AE, Association, Event, evt
 from aiodimse.datasets import DatasetDecodeError
+from aiodimse.dimse import DIMSEMessage
+from aiodimse.requests import status_dataset
+from tests.dimse._helpers import all_messages
 
 from ._helpers import (
     FILM_SESSION,
@@ -134,6 +138,39 @@ async def test_repeated_requests_each_get_their_own_outcome(
             assert (reply is not None) == (expected[1] is not None)
         assert len(set(seen_ids)) == len(outcomes)  # one Message ID each, all answered
     assert any("sent NActionRSP" in r.getMessage() for r in caplog.records)
+
+
+async def test_repeated_n_actions_still_validate_and_vary(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Repeated requests (the templated command path) keep validation and every field."""
+    seen: list[tuple[int, int, str, str, bool]] = []
+
+    async def on_action(event: Event) -> int:
+        rq = event.request
+        seen.append((rq.MessageID, event.action_type, rq.RequestedSOPClassUID,
+                     rq.RequestedSOPInstanceUID, "TransactionUID" in event.action_information))
+        return 0x0000
+
+    async with session([(evt.EVT_N_ACTION, on_action)]) as assoc:
+        for action, ds in ((1, None), (1, None), (2, None), (1, ds_of(TransactionUID="1.2"))):
+            status, _ = await bounded(assoc.send_n_action(ds, action, STGCMT, STGCMT_INSTANCE))
+            assert status.Status == 0x0000 and status.ActionTypeID == action
+        # equal to a cached key, but invalid: bool is not an int Action Type ID
+        with pytest.raises(ValueError, match="ActionTypeID"):
+            await assoc.send_n_action(None, True, STGCMT, STGCMT_INSTANCE)
+        with pytest.raises(ValueError, match="RequestedSOPInstanceUID"):
+            await assoc.send_n_action(None, 1, STGCMT, "1.2.\xe9")
+        caplog.set_level("DEBUG", logger="aiodimse.association")
+        await bounded(assoc.send_n_action(None, 1, STGCMT, STGCMT_INSTANCE))
+    ids = [s[0] for s in seen]
+    assert len(set(ids)) == len(ids) == 5
+    assert [s[1:] for s in seen] == [
+        (1, STGCMT, STGCMT_INSTANCE, False), (1, STGCMT, STGCMT_INSTANCE, False),
+        (2, STGCMT, STGCMT_INSTANCE, False), (1, STGCMT, STGCMT_INSTANCE, True),
+        (1, STGCMT, STGCMT_INSTANCE, False),
+    ]
+    assert any(f"sent NActionRQ id={ids[-1]}" in r.getMessage() for r in caplog.records)
 
 
 async def test_n_action_without_dataset_gives_empty_information() -> None:
@@ -599,6 +636,33 @@ async def test_status_dataset_optional_fields_reach_peer() -> None:
     assert set_status.AttributeIdentifierList == 0x00100030
     assert set_reply is not None
     assert set_reply.PatientID == "W"
+
+
+_STATUS_KEYWORDS = (
+    "AffectedSOPClassUID", "Status", "ErrorID", "AffectedSOPInstanceUID", "EventTypeID",
+    "ActionTypeID", "ErrorComment", "OffendingElement", "AttributeIdentifierList",
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(message=all_messages)
+def test_status_dataset_is_the_one_pydicom_setattr_builds(message: DIMSEMessage) -> None:
+    """Every response class and field mix: the Dataset pynetdicom's way (setattr) would hold."""
+    expected = Dataset()
+    for keyword in _STATUS_KEYWORDS:
+        value = getattr(message, keyword, None)
+        if value is not None:
+            setattr(expected, keyword, list(value) if isinstance(value, tuple) else value)
+    for _ in range(2):  # the second call runs the cached builder
+        got = status_dataset(message)
+        assert isinstance(got, Dataset) and got == expected
+        assert list(got.keys()) == list(expected.keys())
+        for theirs in expected:  # DataElements, in tag order
+            mine = got[theirs.tag]
+            assert type(mine.value) is type(theirs.value)
+            assert vars(mine) == vars(theirs)
+    got.Status = 0xC000  # a fresh Dataset each time: editing one leaves the next alone
+    assert status_dataset(message).get("Status") == getattr(message, "Status", None)
 
 
 # -- the event object -------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +21,7 @@ from aiodimse.dimse.commands import (
     CommandDecoder,
     _decode_exact,
     _decode_fast,
+    command_template,
     decode_command_raw,
 )
 from tests.dimse._helpers import all_messages, split_pdus
@@ -150,3 +154,19 @@ def test_shape_cache_follows_the_message_id() -> None:
         )
         command = encode_command(message, has_dataset=True)
         assert decoder.decode(memoryview(command)) == (message, 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=all_messages, has_dataset=st.booleans(), message_id=st.integers(0, 0xFFFF))
+def test_command_template_gives_the_encoders_bytes(
+    message: DIMSEMessage, has_dataset: bool, message_id: int
+) -> None:
+    """A template (requests but C-CANCEL) filled with any Message ID is encode_command's output."""
+    has_dataset = has_dataset and message.dataset_allowed
+    if "MessageID" not in {name for name, _vr, _m in message._field_specs}:
+        with pytest.raises(ValueError, match="no MessageID"):
+            command_template(message, has_dataset=has_dataset)
+        return
+    template = command_template(message, has_dataset=has_dataset)
+    again = dataclasses.replace(message, MessageID=message_id)  # type: ignore[type-var]
+    assert template.encode(message_id) == encode_command(again, has_dataset=has_dataset)
