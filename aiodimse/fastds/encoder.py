@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import operator
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from pydicom.charset import convert_encodings, default_encoding, python_encoding
@@ -173,15 +174,7 @@ class _Encoder:
                     append(self.delegate(elem, charset))
                     continue
                 body = self.items(value, encodings, corrected or convert)
-                undefined = elem.is_undefined_length
-                length = _UNDEFINED if undefined else len(body)
-                if implicit:
-                    append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, length))
-                else:
-                    append(_LONG_HDR(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
-                append(body)
-                if undefined:
-                    append(_SEQ_DELIM)
+                _append_sequence(append, tag, body, elem.is_undefined_length, implicit)
                 continue
             data = None
             if not elem.is_undefined_length and type(elem) is DataElement:
@@ -247,16 +240,8 @@ class _Encoder:
                         parts += (_ITEM_UNDEFINED, body, _ITEM_DELIM)
                     else:
                         parts += (_ITEM_HDR(_ITEM_TAG, len(body)), body)
-                data = b"".join(parts)
-                undefined = elem.is_undefined_length
-                length = _UNDEFINED if undefined else len(data)
-                if implicit:
-                    append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, length))
-                else:
-                    append(_LONG_HDR(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
-                append(data)
-                if undefined:
-                    append(_SEQ_DELIM)
+                _append_sequence(append, tag, b"".join(parts), elem.is_undefined_length,
+                                 implicit)
             else:
                 return None
         return b"".join(out)
@@ -390,3 +375,17 @@ def try_encode(ds: Dataset, implicit_vr: bool) -> bytes | None:
 
 _IMPLICIT = _Encoder(True)
 _EXPLICIT = _Encoder(False)
+
+
+def _append_sequence(
+    append: Callable[[bytes], None], tag: int, body: bytes, undefined: bool, implicit: bool
+) -> None:
+    """A sequence element: its header, its encoded items, and its delimiter if undefined."""
+    length = _UNDEFINED if undefined else len(body)
+    if implicit:
+        append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, length))
+    else:
+        append(_LONG_HDR(tag >> 16, tag & 0xFFFF, b"SQ", 0, length))
+    append(body)
+    if undefined:
+        append(_SEQ_DELIM)
