@@ -1,0 +1,114 @@
+"""Server instructions per operation, counted by valgrind: repeatable on a noisy machine.
+
+    python3 benchmarks/icount.py [--mode dimse|assoc] [--op naction|echo] [--refs K]
+                                 [--contenders aiodimse,ceiling] [--counts 300,1300]
+
+Each contender's server runs under ``valgrind --tool=callgrind`` on 127.0.0.1 while
+the load generator (not under valgrind) drives one association (or one lane of
+associate + release) for N operations; the server's user-space instruction total is
+read when it exits. Two runs with different N give instructions per operation
+without start-up and shutdown. Counts do not depend on what else the machine is
+doing, so small changes show where run.py's rates drown them in noise. They leave
+out the kernel (system calls cost the same for every contender) and weigh all
+instructions alike (a memcpy counts per byte moved), so they guide optimisation;
+run.py remains the measure of record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_COLLECTED = re.compile(r"Collected : (\d+)")
+SERVERS = {"aiodimse": "benchmarks.servers.aiodimse_scp", "ceiling": "benchmarks.servers.ceiling"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def total_instructions(module: str, ops: int, load_args: list[str], timeout: float) -> int:
+    """Instructions the server executed from start to exit, serving ``ops`` operations."""
+    port = _free_port()
+    # valgrind's report goes to a file: a pipe nobody reads could fill up and block.
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        server = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+             sys.executable, "-m", module, "--port", str(port)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True,
+        )
+        try:
+            _serve_load(server, module, port, ops=ops, load_args=load_args, timeout=timeout)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                server.kill()
+            server.wait()
+        errors.seek(0)
+        report = errors.read()
+    found = _COLLECTED.findall(report)
+    if not found:
+        raise RuntimeError(f"no instruction count from valgrind:\n{report[-2000:]}")
+    return int(found[-1])
+
+
+def _serve_load(server: subprocess.Popen[str], module: str, port: int, *, ops: int,
+                load_args: list[str], timeout: float) -> None:
+    """Wait for READY, run the load for ``ops`` operations, then stop the server."""
+    assert server.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = ""
+    while time.monotonic() < deadline and not line.startswith("READY"):
+        line = server.stdout.readline()
+        if not line and server.poll() is not None:
+            raise RuntimeError(f"{module} exited before READY")
+    if not line.startswith("READY"):
+        raise RuntimeError(f"{module} not ready within {timeout}s")
+    load = subprocess.run(
+        [sys.executable, "-m", "benchmarks.load", "--port", str(port), "--assoc", "1",
+         "--per-assoc", str(ops), "--duration", str(timeout), *load_args],
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )
+    if f'"ok": {ops},' not in load.stdout:
+        raise RuntimeError(f"the load did not complete {ops} operations:\n{load.stdout}")
+    server.terminate()
+    server.wait(timeout=timeout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--mode", choices=("dimse", "assoc"), default="dimse")
+    parser.add_argument("--op", choices=("naction", "echo"), default="naction")
+    parser.add_argument("--refs", type=int, default=1)
+    parser.add_argument("--contenders", default="aiodimse,ceiling")
+    parser.add_argument("--counts", default="300,1300", help="the two operation counts")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (apt-get install valgrind)")
+    low, high = (int(n) for n in args.counts.split(","))
+    load_args = ["--mode", args.mode, "--op", args.op, "--refs", str(args.refs)]
+    results = {}
+    for name in args.contenders.split(","):
+        first = total_instructions(SERVERS[name], low, load_args, args.timeout)
+        second = total_instructions(SERVERS[name], high, load_args, args.timeout)
+        results[name] = (second - first) / (high - low)
+        print(f"{name:10} {results[name]:12,.0f} instructions per operation", flush=True)
+    if "ceiling" in results and "aiodimse" in results:
+        print(f"aiodimse / ceiling: {results['aiodimse'] / results['ceiling']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
