@@ -1,7 +1,7 @@
 """Server instructions per operation, counted by valgrind: repeatable on a noisy machine.
 
     python3 benchmarks/icount.py [--mode dimse|assoc] [--op naction|echo] [--refs K]
-                                 [--contenders aiodimse,ceiling] [--counts 300,1300]
+                                 [--contenders aiodimse,ceiling] [--counts 500,2500]
 
 Each contender's server runs under ``valgrind --tool=callgrind`` on 127.0.0.1 while
 the load generator (not under valgrind) drives one association (or one lane of
@@ -11,13 +11,17 @@ without start-up and shutdown. Counts do not depend on what else the machine is
 doing, so small changes show where run.py's rates drown them in noise. They leave
 out the kernel (system calls cost the same for every contender) and weigh all
 instructions alike (a memcpy counts per byte moved), so they guide optimisation;
-run.py remains the measure of record.
+run.py remains the measure of record. A full garbage collection in one of the two runs
+and not the other shifts the result (tens of millions of instructions each), hence the
+fixed hash seed and counts large enough to spread it; repeat a measurement before
+trusting a small difference.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import shutil
 import subprocess
@@ -48,6 +52,7 @@ def total_instructions(module: str, ops: int, load_args: list[str], timeout: flo
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
              sys.executable, "-m", module, "--port", str(port)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts each run
         )
         try:
             _serve_load(server, module, port, ops=ops, load_args=load_args, timeout=timeout)
@@ -92,7 +97,7 @@ def main() -> int:
     parser.add_argument("--op", choices=("naction", "echo"), default="naction")
     parser.add_argument("--refs", type=int, default=1)
     parser.add_argument("--contenders", default="aiodimse,ceiling")
-    parser.add_argument("--counts", default="300,1300", help="the two operation counts")
+    parser.add_argument("--counts", default="500,2500", help="the two operation counts")
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
