@@ -461,18 +461,18 @@ class Association(ServiceCalls):
                 return
             shape = received.shape
             code = bare_status(kind, result) if shape is not None else None
+            memo = None
             if code is not None and shape is not None:
                 memo = self._rsp_memo
                 if memo is None:
                     memo = self._rsp_memo = ResponseMemo()
-                elif not _debug():  # the DEBUG summary needs the response message
+                if not _debug():  # the DEBUG summary needs the response message
                     pdus = memo.lookup(shape, code, received.context_id, rq.MessageID)
                     if pdus is not None:
                         self._send_pdus(pdus)
                         return
             rsp, data = self._response(kind, rq, result, context)
             pdus = self._send_message(context, rsp, data)
-            memo = self._rsp_memo
             if memo is not None and code is not None and shape is not None and data is None:
                 memo.offer(shape, code, received.context_id, pdus)
         except AiodimseError as exc:
@@ -598,10 +598,6 @@ class Association(ServiceCalls):
         proto.flush()
 
     def _allocate_id(self) -> int:
-        next_id = self._next_id % 0xFFFF + 1  # the usual case: the next one is free
-        if next_id not in self._outstanding:
-            self._next_id = next_id
-            return next_id
         for _ in range(0x10000):
             self._next_id = self._next_id % 0xFFFF + 1
             if self._next_id not in self._outstanding:

@@ -266,13 +266,26 @@ def command_template(message: DIMSEMessage, *, has_dataset: bool) -> CommandTemp
     Raises ValueError for a message without a MessageID (responses).
     """
     command = encode_command(message, has_dataset=has_dataset)
-    pos = 0
-    while pos + 8 <= len(command):
-        key, length = _HEADER.unpack_from(command, pos)
-        if key == _KEY_MESSAGE_ID and length == 2:
-            return CommandTemplate(command[: pos + 8], command[pos + 10 :])
-        pos += 8 + length
-    raise ValueError(f"{type(message).__name__} has no MessageID")
+    pos = id_value_offset(command, 0, responded_to=False)
+    if pos is None:
+        raise ValueError(f"{type(message).__name__} has no MessageID")
+    return CommandTemplate(command[:pos], command[pos + 2 :])
+
+
+def id_value_offset(data: bytes, start: int, *, responded_to: bool) -> int | None:
+    """Where the 2-byte value of MessageID (or MessageIDBeingRespondedTo) is.
+
+    ``data[start:]`` is an encoded command set; None when the element is absent.
+    """
+    wanted = _KEY_RESPONDED_TO if responded_to else _KEY_MESSAGE_ID
+    pos, end = start, len(data)
+    while pos + 8 <= end:
+        key, length = _HEADER.unpack_from(data, pos)
+        pos += 8
+        if key == wanted:
+            return pos if length == 2 and pos + 2 <= end else None
+        pos += length
+    return None
 
 
 # -- decoding ------------------------------------------------------------------------------

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import struct
 
+from .commands import id_value_offset
 from .messages import DIMSEMessage
 
 __all__ = ["ResponseMemo"]
 
 _PDU_AND_PDV = struct.Struct(">BxIIBB")
-_ELEMENT = struct.Struct("<II")  # tag as (element << 16) | group, value length
-_KEY_RESPONDED_TO = 0x0120 << 16
 _pack_id = struct.Struct("<H").pack
 _HEADERS = 12  # PDU header (6) and PDV header (6) before the command set
 
@@ -32,14 +31,7 @@ def _id_offset(pdus: bytes) -> int | None:
         return None
     if control != 0x03:  # not a whole command set in one PDV
         return None
-    pos, end = _HEADERS, len(pdus)
-    while pos + 8 <= end:
-        key, length = _ELEMENT.unpack_from(pdus, pos)
-        pos += 8
-        if key == _KEY_RESPONDED_TO:
-            return pos if length == 2 and pos + 2 <= end else None
-        pos += length
-    return None
+    return id_value_offset(pdus, _HEADERS, responded_to=True)
 
 
 class ResponseMemo:
