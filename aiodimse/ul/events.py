@@ -51,10 +51,12 @@ class AssociateRejected:
 
 @dataclass(frozen=True, slots=True)
 class DataIndication:
-    """DT-2 / AR-6: one P-DATA-TF PDU for the DIMSE layer, as its PDVs.
+    """DT-2 / AR-6: P-DATA-TF PDUs for the DIMSE layer, as their PDVs.
 
     The PDVs are what the DIMSE layer consumes; the receive path hands them over
-    without building the PDU object. ``pdu`` gives the PDU when one is wanted.
+    without building PDU objects, and the PDVs of consecutive P-DATA-TF PDUs
+    received at once come in one indication (as one PDU carrying them all would).
+    ``pdu`` gives them as one PDU when one is wanted.
     """
 
     pdvs: tuple[PDV, ...]

@@ -224,11 +224,15 @@ class UpperLayer:
         try:
             if self._pdata:
                 # DT-2 / AR-6: P-DATA indications, state unchanged. The data path, kept
-                # lean: every whole P-DATA-TF at once, no table walk, no __init__.
-                for pdvs in reader.feed_pdata(data):
+                # lean: the whole P-DATA-TF PDUs at the front in one indication, no
+                # table walk, no __init__.
+                pdvs, held = reader.feed_pdata(data)
+                if pdvs:
                     indication = _new(DataIndication)
                     _set_indication_pdvs(indication, pdvs)
                     events.append(indication)
+                if not held:
+                    return events
             else:
                 reader.feed(data)
             while (pdu := reader.next_pdu()) is not None:

@@ -208,31 +208,32 @@ class PDUReader:
         except RemoteProtocolError as exc:
             self._die(exc)
 
-    def feed_pdata(self, data: bytes | bytearray | memoryview) -> list[tuple[PDV, ...]]:
+    def feed_pdata(self, data: bytes | bytearray | memoryview) -> tuple[tuple[PDV, ...], bool]:
         """``feed(data)``, then the PDVs of every whole P-DATA-TF at its front (hot path).
 
         For the data transfer states, where a received chunk usually holds a
         message's PDUs back to back and nothing is pending: they are decoded in place,
-        one tuple of PDVs per PDU, without PDU objects. Anything else (another PDU
-        type, an over-limit length, a partial or invalid PDU) stops the scan and is
-        left, held, for ``next_pdu``, which judges it exactly as usual.
+        the PDVs of consecutive PDUs in one tuple, without PDU objects. Anything else
+        (another PDU type, an over-limit length, a partial or invalid PDU) stops the
+        scan and is left, held, for ``next_pdu``, which judges it exactly as usual.
+        The second value tells whether anything is held for ``next_pdu``.
         """
         if (self._chunk is not None or self._buf or self._error is not None
                 or type(data) is not bytes or len(data) > self._limit):
             self.feed(data)
             chunk = self._chunk
             if chunk is None:  # all of it went to the buffer: next_pdu's business
-                return []
+                return (), True
             pos = self._pos
         else:
             chunk, pos = data, 0
-        out, pos = _scan_pdata(chunk, pos, self._max_pdata_length)
+        pdvs, pos = _scan_pdata(chunk, pos, self._max_pdata_length)
         if pos < len(chunk):
             self._chunk = chunk  # the rest, for next_pdu (which checks its header)
             self._pos = pos
-        else:
-            self._chunk = None
-        return out
+            return pdvs, True
+        self._chunk = None
+        return pdvs, False
 
     # -- internals ------------------------------------------------------------
     def _spill(self, chunk: bytes) -> None:
@@ -305,10 +306,9 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
-def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[list[tuple[PDV, ...]], int]:
+def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[tuple[PDV, ...], int]:
     """The PDVs of the whole, valid P-DATA-TF PDUs from ``pos``; and where they end."""
-    out: list[tuple[PDV, ...]] = []
-    append = out.append
+    out: list[PDV] = []
     end = len(chunk)
     unpack = _PDU_AND_PDV.unpack_from
     view = memoryview(chunk)
@@ -319,11 +319,11 @@ def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[list[tuple[PDV, ...
             break
         if item_length + 4 == length and item_length >= 2:
             # One PDV filling the PDU: the usual shape of a message fragment.
-            append((_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])),))
+            out.append(_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])))
         else:
             try:
-                append(decode_pdata_at(view, pos, stop).pdvs)
+                out += decode_pdata_at(view, pos, stop).pdvs
             except RemoteProtocolError:
                 break  # next_pdu decodes it again and fails the stream
         pos = stop
-    return out, pos
+    return tuple(out), pos

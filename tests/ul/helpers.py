@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiodimse.ul import ULConfig, ULEvent, UpperLayer
+from aiodimse.ul import DataIndication, ULConfig, ULEvent, UpperLayer
 from aiodimse.ul.states import State
 from aiodimse.wire.codec import decode_pdu, encode_pdu, encode_single_pdv
 from aiodimse.wire.items import (
@@ -219,3 +219,18 @@ class Pair:
         assert self.acceptor.state is State.STA6
         self.r_events.clear()
         self.a_events.clear()
+
+
+def merge_data(events: list[ULEvent]) -> list[ULEvent]:
+    """``events`` with consecutive DataIndications folded into one.
+
+    How P-DATA-TF PDUs group into indications depends on how the bytes were cut
+    (PDUs received at once come in one); the PDVs, in order, do not.
+    """
+    out: list[ULEvent] = []
+    for ev in events:
+        if isinstance(ev, DataIndication) and out and isinstance(out[-1], DataIndication):
+            out[-1] = DataIndication(out[-1].pdvs + ev.pdvs)
+        else:
+            out.append(ev)
+    return out

@@ -32,6 +32,7 @@ from .helpers import (
     make_ac,
     make_rj,
     make_rq,
+    merge_data,
     split_pdus,
 )
 
@@ -44,7 +45,7 @@ TIMED_STATES = {
 
 
 def feed_whole(ul: UpperLayer, data: bytes) -> tuple[list[ULEvent], bytes]:
-    return ul.receive_data(data, 1.0), ul.data_to_send()
+    return merge_data(ul.receive_data(data, 1.0)), ul.data_to_send()
 
 
 def feed_chunks(ul: UpperLayer, data: bytes, cuts: list[int]) -> tuple[list[ULEvent], bytes]:
@@ -57,7 +58,7 @@ def feed_chunks(ul: UpperLayer, data: bytes, cuts: list[int]) -> tuple[list[ULEv
         events += ul.receive_data(data[start:cut], 1.0)
         out += ul.data_to_send()
         start = cut
-    return events, out
+    return merge_data(events), out
 
 
 STREAMS = {

@@ -1,4 +1,8 @@
-"""PDUReader.feed_pdata: the data-state fast path gives what feed + next_pdu give."""
+"""PDUReader.feed_pdata: the data-state fast path gives what feed + next_pdu give.
+
+Compared PDV by PDV: feed_pdata hands over the PDVs of consecutive P-DATA-TF PDUs
+together, which is all the DIMSE layer sees of them.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ def _slow(chunks: list[bytes], max_pdata: int) -> list[Item]:
         for chunk in chunks:
             reader.feed(chunk)
             while (pdu := reader.next_pdu()) is not None:
-                out.append(_item(pdu))
+                out.extend(_items(pdu))
     except RemoteProtocolError as exc:
         out.append(("error", (exc.abort_source, exc.abort_reason)))
     return out
@@ -33,22 +37,25 @@ def _fast(chunks: list[bytes], max_pdata: int) -> list[Item]:
     out: list[Item] = []
     try:
         for chunk in chunks:
-            out.extend(("pdata", _plain(pdvs)) for pdvs in reader.feed_pdata(chunk))
+            pdvs, held = reader.feed_pdata(chunk)
+            out.extend(_plain(pdvs))
+            if not held:  # nothing held: next_pdu has nothing to give
+                assert reader.next_pdu() is None
             while (pdu := reader.next_pdu()) is not None:
-                out.append(_item(pdu))
+                out.extend(_items(pdu))
     except RemoteProtocolError as exc:
         out.append(("error", (exc.abort_source, exc.abort_reason)))
     return out
 
 
-def _plain(pdvs: tuple[PDV, ...]) -> list[tuple[int, int, bytes]]:
-    return [(c, m, bytes(d)) for c, m, d in pdvs]
+def _plain(pdvs: tuple[PDV, ...]) -> list[Item]:
+    return [("pdv", (c, m, bytes(d))) for c, m, d in pdvs]
 
 
-def _item(pdu: object) -> Item:
+def _items(pdu: object) -> list[Item]:
     if isinstance(pdu, PDataTF):
-        return ("pdata", _plain(pdu.pdvs))
-    return (type(pdu).__name__, None)
+        return _plain(pdu.pdvs)
+    return [(type(pdu).__name__, None)]
 
 
 pdvs = st.lists(
@@ -85,7 +92,8 @@ def test_a_whole_message_in_one_chunk_is_read_in_place() -> None:
     data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"data" * 4),)))
     chunk = command + data
     reader = PDUReader()
-    (first,), (second,) = reader.feed_pdata(chunk)
+    (first, second), held = reader.feed_pdata(chunk)
+    assert not held
     assert (first.context_id, first.control, bytes(first.data)) == (1, 3, b"cmd!")
     assert isinstance(second.data, memoryview) and second.data.obj is chunk  # no copy
     assert reader.buffered == 0 and reader.next_pdu() is None
@@ -94,7 +102,8 @@ def test_a_whole_message_in_one_chunk_is_read_in_place() -> None:
 def test_what_follows_the_data_is_left_for_next_pdu() -> None:
     data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"xy"),)))
     reader = PDUReader()
-    assert len(reader.feed_pdata(data + A_RELEASE_RQ_BYTES + data[:5])) == 1
+    pdvs, held = reader.feed_pdata(data + A_RELEASE_RQ_BYTES + data[:5])
+    assert len(pdvs) == 1 and held
     assert type(reader.next_pdu()).__name__ == "AReleaseRQ"
     assert reader.next_pdu() is None
     assert reader.buffered == 5
@@ -103,7 +112,8 @@ def test_what_follows_the_data_is_left_for_next_pdu() -> None:
 def test_an_invalid_header_after_the_data_still_fails_the_stream() -> None:
     data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"xy"),)))
     reader = PDUReader()
-    assert len(reader.feed_pdata(data + b"\x09\x00\x00\x00\x00\x04")) == 1
+    pdvs, held = reader.feed_pdata(data + b"\x09\x00\x00\x00\x00\x04")
+    assert len(pdvs) == 1 and held
     with pytest.raises(RemoteProtocolError):
         reader.next_pdu()
     with pytest.raises(RemoteProtocolError):
