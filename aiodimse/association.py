@@ -47,6 +47,7 @@ from .requests import (
     bare_status,
     build_response,
     failure_response,
+    kind_for_type,
     kind_of,
     status_dataset,
 )
@@ -126,6 +127,9 @@ class Association(ServiceCalls):
     __slots__ = (
         "__weakref__",
         "_assembler",
+        "_bare_code",
+        "_bare_kind",
+        "_bare_result",
         "_contexts",
         "_dimse_timer",
         "_end_reason",
@@ -210,6 +214,9 @@ class Association(ServiceCalls):
         self._tasks: set[asyncio.Task[Any]] | None = None
         self._release_pending = False
         self._rsp_memo: ResponseMemo | None = None  # the last response, for reuse
+        self._bare_result: object = None  # the last handler result with a bare status
+        self._bare_kind: RequestKind | None = None
+        self._bare_code = 0
         self._established: asyncio.Future[None] = loop.create_future()
         self._ended: asyncio.Future[None] = loop.create_future()
         self._end_reason: AssociationError | None = None
@@ -258,6 +265,9 @@ class Association(ServiceCalls):
         self.proto = None
 
     def ul_events(self, events: Sequence[ULEvent]) -> None:
+        if len(events) == 1 and type(events[0]) is DataIndication:  # the data path
+            self._on_pdata(events[0])
+            return
         for ev in events:
             if type(ev) is DataIndication:
                 self._on_pdata(ev)
@@ -397,9 +407,10 @@ class Association(ServiceCalls):
             self._on_bad_message(received, received.error)
             return
         msg = received.message
-        if _debug():
+        debug = _debug()
+        if debug:
             _log_message("received", received.context_id, msg, received.dataset)
-        kind = kind_of(msg)
+        kind = kind_for_type(type(msg))
         if kind is None:  # a response, or C-CANCEL
             rsp_id = getattr(msg, "MessageIDBeingRespondedTo", None)
             if rsp_id is None:
@@ -416,27 +427,35 @@ class Association(ServiceCalls):
             if self._idle_waiters:
                 self._check_idle()
             return
-        if self._perform_limit and self._running >= self._perform_limit:
+        running = self._running
+        if running and self._perform_limit and running >= self._perform_limit:
             if self._pending is None:
                 self._pending = deque()
             self._pending.append(received)  # the peer overran the window: queue, stay liberal
             return
-        self._start_request(received, kind)
-
-    def _start_request(self, received: ReceivedMessage, kind: RequestKind) -> None:
-        self._running += 1
+        self._running = running + 1
         # A handler that never suspends costs no Task and no loop iteration.
-        task = start_eager(self.loop, self._serve(received, kind))
+        task = start_eager(self.loop, self._serve(received, kind, debug))
         if task is not None:  # held until _serve's finally removes it
             if self._tasks is None:
                 self._tasks = set()
             self._tasks.add(task)
 
-    async def _serve(self, received: ReceivedMessage, kind: RequestKind) -> None:
+    def _start_request(self, received: ReceivedMessage, kind: RequestKind) -> None:
+        self._running += 1
+        # A handler that never suspends costs no Task and no loop iteration.
+        task = start_eager(self.loop, self._serve(received, kind, _debug()))
+        if task is not None:  # held until _serve's finally removes it
+            if self._tasks is None:
+                self._tasks = set()
+            self._tasks.add(task)
+
+    async def _serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
         """Run the handler for one request and send its response.
 
         Whatever goes wrong, the peer gets an answer while the association lives:
-        a failure building the response falls back to a bare 0x0110.
+        a failure building the response falls back to a bare 0x0110. ``debug``: DEBUG
+        logging is on (it logs the response message, which a reused response lacks).
         """
         rq: Any = received.message
         context = self._contexts[received.context_id]
@@ -460,20 +479,30 @@ class Association(ServiceCalls):
                 log.debug("association ended before the %s response", kind.event.name)
                 return
             shape = received.shape
-            code = bare_status(kind, result) if shape is not None else None
-            memo = None
-            if code is not None and shape is not None:
-                memo = self._rsp_memo
-                if memo is None:
-                    memo = self._rsp_memo = ResponseMemo()
-                if not _debug():  # the DEBUG summary needs the response message
+            code = None
+            if shape is not None:
+                # Handlers return the same constant again and again: its status is
+                # remembered by identity (only immutable results have one).
+                if result is self._bare_result and kind is self._bare_kind:
+                    code = self._bare_code
+                else:
+                    code = bare_status(kind, result)
+                    if code is not None:
+                        self._bare_result, self._bare_kind, self._bare_code = result, kind, code
+                if code is not None and not debug:
+                    memo = self._rsp_memo
+                    if memo is None:
+                        memo = self._rsp_memo = ResponseMemo()
                     pdus = memo.lookup(shape, code, received.context_id, rq.MessageID)
                     if pdus is not None:
                         self._send_pdus(pdus)
                         return
             rsp, data = self._response(kind, rq, result, context)
             pdus = self._send_message(context, rsp, data)
-            if memo is not None and code is not None and shape is not None and data is None:
+            if code is not None and shape is not None and data is None:
+                memo = self._rsp_memo
+                if memo is None:
+                    memo = self._rsp_memo = ResponseMemo()
                 memo.offer(shape, code, received.context_id, pdus)
         except AiodimseError as exc:
             log.warning("could not answer a request: %s", exc)
@@ -481,7 +510,8 @@ class Association(ServiceCalls):
             self._running -= 1
             if self._tasks:
                 self._tasks.discard(asyncio.current_task())
-            self._after_request()
+            if self._pending or self._release_pending or self._idle_waiters:
+                self._after_request()
 
     @staticmethod
     def _response(kind: RequestKind, rq: Any, result: object, context: PresentationContext
@@ -595,7 +625,8 @@ class Association(ServiceCalls):
             self.ul.send_pdata(pdus)
         except LocalProtocolError as exc:
             raise AssociationAbortedError(f"cannot send now: {exc}") from exc
-        proto.flush()
+        if not proto.receiving:  # else data_received writes it at its end
+            proto.flush()
 
     def _allocate_id(self) -> int:
         for _ in range(0x10000):

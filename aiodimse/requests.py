@@ -45,6 +45,7 @@ from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
 __all__ = [
     "RequestKind",
     "kind_of",
+    "kind_for_type",
     "bare_status",
     "build_response",
     "failure_response",
@@ -98,6 +99,10 @@ _FIELDS: dict[type[DIMSEMessage], frozenset[str]] = {
 def kind_of(message: object) -> RequestKind | None:
     """The serving rules of a request message; None for responses and C-CANCEL."""
     return _KINDS.get(type(message))  # type: ignore[arg-type]
+
+
+kind_for_type: Callable[[type], RequestKind | None] = _KINDS.get
+"""``kind_of`` by the message's type, without a Python call (the receive path)."""
 
 
 def bare_status(kind: RequestKind, result: object) -> int | None:

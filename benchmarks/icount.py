@@ -2,11 +2,13 @@
 
     python3 benchmarks/icount.py [--mode dimse|assoc] [--op naction|echo] [--refs K]
                                  [--contenders aiodimse,ceiling] [--counts 500,2500]
+                                 [--assoc N] [--loop asyncio|uvloop]
 
 Each contender's server runs under ``valgrind --tool=callgrind`` on 127.0.0.1 while
-the load generator (not under valgrind) drives one association (or one lane of
-associate + release) for N operations; the server's user-space instruction total is
-read when it exits. Two runs with different N give instructions per operation
+the load generator (not under valgrind) drives one association (``--assoc N``: N
+sharing the operations, as in row 5; ``--mode assoc``: one lane of associate +
+release) for N operations; the server's user-space instruction total is read when it
+exits. Two runs with different N give instructions per operation
 without start-up and shutdown. Counts do not depend on what else the machine is
 doing, so small changes show where run.py's rates drown them in noise. They leave
 out the kernel (system calls cost the same for every contender) and weigh all
@@ -43,19 +45,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def total_instructions(module: str, ops: int, load_args: list[str], timeout: float) -> int:
+def total_instructions(module: str, ops: int, load_args: list[str], timeout: float, *,
+                       server_args: tuple[str, ...] = (), assoc: int = 1) -> int:
     """Instructions the server executed from start to exit, serving ``ops`` operations."""
     port = _free_port()
     # valgrind's report goes to a file: a pipe nobody reads could fill up and block.
     with tempfile.TemporaryFile(mode="w+") as errors:
         server = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, "-m", module, "--port", str(port)],
+             sys.executable, "-m", module, "--port", str(port), *server_args],
             cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True,
             env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts each run
         )
         try:
-            _serve_load(server, module, port, ops=ops, load_args=load_args, timeout=timeout)
+            _serve_load(server, module, port, ops=ops, load_args=load_args, timeout=timeout,
+                        assoc=assoc)
         finally:
             with contextlib.suppress(ProcessLookupError):
                 server.kill()
@@ -69,7 +73,7 @@ def total_instructions(module: str, ops: int, load_args: list[str], timeout: flo
 
 
 def _serve_load(server: subprocess.Popen[str], module: str, port: int, *, ops: int,
-                load_args: list[str], timeout: float) -> None:
+                load_args: list[str], timeout: float, assoc: int = 1) -> None:
     """Wait for READY, run the load for ``ops`` operations, then stop the server."""
     assert server.stdout is not None
     deadline = time.monotonic() + timeout
@@ -80,9 +84,11 @@ def _serve_load(server: subprocess.Popen[str], module: str, port: int, *, ops: i
             raise RuntimeError(f"{module} exited before READY")
     if not line.startswith("READY"):
         raise RuntimeError(f"{module} not ready within {timeout}s")
+    if ops % assoc:
+        raise ValueError(f"{ops} operations do not split evenly over {assoc} associations")
     load = subprocess.run(
-        [sys.executable, "-m", "benchmarks.load", "--port", str(port), "--assoc", "1",
-         "--per-assoc", str(ops), "--duration", str(timeout), *load_args],
+        [sys.executable, "-m", "benchmarks.load", "--port", str(port), "--assoc", str(assoc),
+         "--per-assoc", str(ops // assoc), "--duration", str(timeout), *load_args],
         check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout,
     )
     if f'"ok": {ops},' not in load.stdout:
@@ -98,6 +104,9 @@ def main() -> int:
     parser.add_argument("--refs", type=int, default=1)
     parser.add_argument("--contenders", default="aiodimse,ceiling")
     parser.add_argument("--counts", default="500,2500", help="the two operation counts")
+    parser.add_argument("--assoc", type=int, default=1,
+                        help="associations sharing the operations (dimse mode)")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
@@ -106,8 +115,11 @@ def main() -> int:
     load_args = ["--mode", args.mode, "--op", args.op, "--refs", str(args.refs)]
     results = {}
     for name in args.contenders.split(","):
-        first = total_instructions(SERVERS[name], low, load_args, args.timeout)
-        second = total_instructions(SERVERS[name], high, load_args, args.timeout)
+        server_args = ("--loop", args.loop)
+        first = total_instructions(SERVERS[name], low, load_args, args.timeout,
+                                   server_args=server_args, assoc=args.assoc)
+        second = total_instructions(SERVERS[name], high, load_args, args.timeout,
+                                    server_args=server_args, assoc=args.assoc)
         results[name] = (second - first) / (high - low)
         print(f"{name:10} {results[name]:12,.0f} instructions per operation", flush=True)
     if "ceiling" in results and "aiodimse" in results:

@@ -45,12 +45,12 @@ class DULProtocol(asyncio.Protocol):
         "_deadline",
         "_drain_waiter",
         "_paused",
-        "_receiving",
-        "_timer",
+                "_timer",
         "_timer_at",
         "loop",
         "peername",
         "received_at",
+        "receiving",
         "transport",
         "ul",
         "user",
@@ -68,7 +68,7 @@ class DULProtocol(asyncio.Protocol):
         self._paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed = False
-        self._receiving = False
+        self.receiving = False  # inside data_received, which writes at its end
         self.received_at = 0.0  # loop time of the last data received
 
     # -- asyncio.Protocol ---------------------------------------------------------
@@ -89,14 +89,17 @@ class DULProtocol(asyncio.Protocol):
         # What the events make the user send (responses of handlers that finish at
         # once, A-ASSOCIATE-AC, A-RELEASE-RP) is queued and written in one call at the
         # end: one write, one timer update, however many messages the chunk held.
-        self._receiving = True
+        self.receiving = True
         self.received_at = now = self.loop.time()
         try:
             events = self.ul.receive_data(data, now)
-            if events:
-                self.dispatch(events)
+            if events:  # dispatch(events), inline on the data path
+                self.user.ul_events(events)
+                for ev in events:
+                    if type(ev) is CloseTransport:
+                        self.close()
         finally:
-            self._receiving = False
+            self.receiving = False
         self.flush()
 
     def eof_received(self) -> bool:
@@ -131,12 +134,14 @@ class DULProtocol(asyncio.Protocol):
 
         Inside ``data_received`` this waits for its end (which flushes).
         """
-        if self._receiving:
+        if self.receiving:
             return
-        out = self.ul.data_to_send()
+        ul = self.ul
+        out = ul.data_to_send()
         if out and self.transport is not None and not self._closed:
             self.transport.write(out)
-        self._arm_timer()
+        if ul.next_deadline() != self._deadline:
+            self._arm_timer()
 
     def dispatch(self, events: Sequence[ULEvent]) -> None:
         """Hand events to the user, then act on a close request."""
@@ -175,10 +180,7 @@ class DULProtocol(asyncio.Protocol):
         ARTIM that runs from connection to A-ASSOCIATE-RQ, stopped and started again
         around each association, costs no cancel and no new timer each time.
         """
-        deadline = self.ul.next_deadline()
-        if deadline == self._deadline:
-            return
-        self._deadline = deadline
+        deadline = self._deadline = self.ul.next_deadline()
         if deadline is None or self._closed:
             return
         timer = self._timer

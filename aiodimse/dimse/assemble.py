@@ -163,6 +163,25 @@ class MessageAssembler:
         Only bits 0 (command) and 1 (last) of ``control`` are looked at. ``data`` is
         not kept after the call, so it may be a view into a reused buffer.
         """
+        if (self._awaiting_data and control & 0x03 == 0x02 and context_id == self._context_id
+                and self._data is None):
+            # The usual data set: whole in one fragment after its command, on the
+            # command's (checked) context; kept as it came when nothing can change it.
+            if type(data) is memoryview:
+                size = data.nbytes
+                if type(data.obj) is not bytes:
+                    data = bytes(data)
+            else:
+                size = len(data)
+                if type(data) is not bytes:
+                    data = bytes(data)
+            if size <= self.max_dataset_length and not (self._strict_even and size & 1):
+                received = _new_received(ReceivedMessage, (
+                    context_id, self._decoded, data, self._error, self._shape
+                ))
+                self._context_id = self._decoded = self._error = self._shape = None
+                self._awaiting_data = False
+                return received
         if self._accepted is not None and context_id not in self._accepted:
             raise self._violation(
                 f"PDV for presentation context {context_id}, which was not accepted",
@@ -196,7 +215,6 @@ class MessageAssembler:
                     self.reset()
                     raise MessageTooLargeError("data set", size, self.max_dataset_length)
                 if control & 0x02:
-                    # The usual data set: whole in one fragment, kept as it came.
                     received = _new_received(ReceivedMessage, (
                         context_id, self._decoded, _kept(data), self._error, self._shape
                     ))

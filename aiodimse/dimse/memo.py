@@ -37,14 +37,13 @@ def _id_offset(pdus: bytes) -> int | None:
 class ResponseMemo:
     """The last remembered response: its key and its bytes split around the ID."""
 
-    __slots__ = ("_context_id", "_head", "_last_shape", "_shape", "_status", "_tail")
+    __slots__ = ("_context_id", "_head", "_shape", "_status", "_tail")
 
     def __init__(self) -> None:
         self._shape: DIMSEMessage | None = None
         self._status = -1
         self._context_id = -1
         self._head = self._tail = b""
-        self._last_shape: DIMSEMessage | None = None  # the shape of the last request seen
 
     def lookup(self, shape: DIMSEMessage, status: int, context_id: int, message_id: int
                ) -> bytes | None:
@@ -54,14 +53,11 @@ class ResponseMemo:
         return None
 
     def offer(self, shape: DIMSEMessage, status: int, context_id: int, pdus: bytes) -> None:
-        """See a response built the long way (no data set); keep it once a shape repeats.
+        """Keep a response built the long way (no data set) for the requests to come.
 
-        A shape seen once may never come again (each MPPS N-SET names its own
-        instance): only the second request in a row of one shape pays for the split.
+        Kept from the first: most associations are short (a few requests each), so
+        waiting for a repeat would cost many of them a second long path.
         """
-        seen, self._last_shape = self._last_shape, shape
-        if seen is not shape:
-            return
         pos = _id_offset(pdus)
         if pos is None:
             return

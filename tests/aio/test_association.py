@@ -375,3 +375,26 @@ def test_both_ends_have_tcp_nodelay(loop_kind: str) -> None:
     with asyncio.Runner(loop_factory=factory) as runner:
         client, server = runner.run(check())
     assert client and server
+
+
+async def test_statuses_follow_the_handler_when_results_repeat() -> None:
+    """Reused responses (remembered results, the response memo) never go stale."""
+    success, failed = (0x0000, None), (0x0110, None)
+    mutable: list[Any] = [0x0000, None]
+    results: list[object] = [success, failed, success, success, failed, mutable, mutable,
+                             success]
+
+    async def on_action(event: Event) -> object:
+        result = results[event.request.MessageID - 1]
+        if result is mutable and event.request.MessageID == 7:
+            mutable[0] = 0xC123  # the same list object as last time, now another status
+        return result
+
+    async with session([(evt.EVT_N_ACTION, on_action)]) as assoc:
+        got = []
+        for _ in results:
+            status, _ = await bounded(
+                assoc.send_n_action(ds_of(TransactionUID="1.2.3"), 1, STGCMT, STGCMT_INSTANCE)
+            )
+            got.append(status.Status)
+    assert got == [0x0000, 0x0110, 0x0000, 0x0000, 0x0110, 0x0000, 0xC123, 0x0000]
