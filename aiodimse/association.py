@@ -492,7 +492,7 @@ class Association(ServiceCalls):
                 if code is not None and not debug:
                     memo = self._rsp_memo
                     if memo is None:
-                        memo = self._rsp_memo = ResponseMemo()
+                        memo = self._rsp_memo = ResponseMemo(self._peer_max_pdu)
                     pdus = memo.lookup(shape, code, received.context_id, rq.MessageID)
                     if pdus is not None:
                         self._send_pdus(pdus)
@@ -502,7 +502,7 @@ class Association(ServiceCalls):
             if code is not None and shape is not None and data is None:
                 memo = self._rsp_memo
                 if memo is None:
-                    memo = self._rsp_memo = ResponseMemo()
+                    memo = self._rsp_memo = ResponseMemo(self._peer_max_pdu)
                 memo.offer(shape, code, received.context_id, pdus)
         except AiodimseError as exc:
             log.warning("could not answer a request: %s", exc)

@@ -408,6 +408,10 @@ class CommandDecoder:
     the shape changes, and None when the command set was not decoded on the fast
     path. Two messages with the same ``shape`` differ in their ID only, which lets
     the association reuse the encoded response of the last one.
+
+    Decoders share the shapes they learn through a bounded table (by command set
+    length), so a new association's first request of a known shape is not decoded
+    either, and gets the same ``shape`` object as on the other associations.
     """
 
     __slots__ = ("_data_set_type", "_id_pos", "_message", "_prefix", "_size", "_suffix", "shape")
@@ -434,6 +438,18 @@ class CommandDecoder:
             pos = self._id_pos
             self.shape = last
             return _COPIERS[type(last)](last, data[pos] | data[pos + 1] << 8), self._data_set_type
+        known = _SHAPES.get(len(data))
+        if known is not None:
+            for shape in known:
+                prefix, suffix = shape[0], shape[1]
+                if data.startswith(prefix) and data.endswith(suffix):
+                    (self._prefix, self._suffix, self._id_pos, last,
+                     self._data_set_type) = shape
+                    self._size = len(data)
+                    self._message = self.shape = last
+                    pos = self._id_pos
+                    message = _COPIERS[type(last)](last, data[pos] | data[pos + 1] << 8)
+                    return message, self._data_set_type
         result = _decode_fast(data)
         if result is None:
             self.shape = None
@@ -446,7 +462,27 @@ class CommandDecoder:
         self._id_pos = pos
         self._message = message
         self._data_set_type = data_set_type
+        _share((self._prefix, self._suffix, pos, message, data_set_type), len(data))
         return message, data_set_type
+
+
+_Shape = tuple[bytes, bytes, int, DIMSEMessage, int]  # prefix, suffix, ID offset, message, type
+_SHAPES: dict[int, list[_Shape]] = {}
+SHAPES_PER_LENGTH = 8
+"""Most shapes shared per command set length (the oldest goes first)."""
+SHAPE_LENGTHS = 256
+"""Most command set lengths with shared shapes (the table is emptied when full)."""
+
+
+def _share(shape: _Shape, size: int) -> None:
+    known = _SHAPES.get(size)
+    if known is None:
+        if len(_SHAPES) >= SHAPE_LENGTHS:
+            _SHAPES.clear()
+        known = _SHAPES[size] = []
+    elif len(known) >= SHAPES_PER_LENGTH:
+        del known[0]
+    known.append(shape)
 
 
 def _decode_fast(data: bytes) -> tuple[DIMSEMessage, int, int] | None:

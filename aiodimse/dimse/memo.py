@@ -5,7 +5,10 @@ well-known instance, every N-EVENT-REPORT of a series has the command set of the
 before but for its Message ID (see ``CommandDecoder.shape``). When the handler's
 outcome is also the same bare status, the response is the same P-DATA-TF bytes but
 for the two bytes of MessageIDBeingRespondedTo: they are patched in, and no response
-message is built or encoded. The association keeps one memo per association.
+message is built or encoded. Each association keeps one memo; memos share what they
+learn through a bounded table, so that the first request of a new association with
+a known shape (shapes are shared too, see ``CommandDecoder``) is answered the short
+way as well: servers see many short associations.
 """
 
 from __future__ import annotations
@@ -34,12 +37,23 @@ def _id_offset(pdus: bytes) -> int | None:
     return id_value_offset(pdus, _HEADERS, responded_to=True)
 
 
+_Key = tuple[DIMSEMessage, int, int, int]
+_SHARED: dict[_Key, tuple[bytes, bytes]] = {}
+SHARED_LIMIT = 512
+"""Most responses the memos share (the table is emptied when full)."""
+
+
 class ResponseMemo:
-    """The last remembered response: its key and its bytes split around the ID."""
+    """The last remembered response: its key and its bytes split around the ID.
 
-    __slots__ = ("_context_id", "_head", "_shape", "_status", "_tail")
+    ``max_pdu`` is the peer's Maximum Length (0: none): a response is reused only
+    for peers that take it unfragmented, as the long path would have sent it.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_context_id", "_head", "_max_pdu", "_shape", "_status", "_tail")
+
+    def __init__(self, max_pdu: int = 0) -> None:
+        self._max_pdu = max_pdu
         self._shape: DIMSEMessage | None = None
         self._status = -1
         self._context_id = -1
@@ -50,7 +64,12 @@ class ResponseMemo:
         """The response PDU for this request, if the remembered one fits it."""
         if shape is self._shape and status == self._status and context_id == self._context_id:
             return self._head + _pack_id(message_id) + self._tail
-        return None
+        parts = _SHARED.get((shape, status, context_id, self._max_pdu))
+        if parts is None:
+            return None
+        self._shape, self._status, self._context_id = shape, status, context_id
+        self._head, self._tail = parts
+        return parts[0] + _pack_id(message_id) + parts[1]
 
     def offer(self, shape: DIMSEMessage, status: int, context_id: int, pdus: bytes) -> None:
         """Keep a response built the long way (no data set) for the requests to come.
@@ -63,3 +82,6 @@ class ResponseMemo:
             return
         self._shape, self._status, self._context_id = shape, status, context_id
         self._head, self._tail = pdus[:pos], pdus[pos + 2 :]
+        if len(_SHARED) >= SHARED_LIMIT:
+            _SHARED.clear()
+        _SHARED[shape, status, context_id, self._max_pdu] = (self._head, self._tail)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiodimse.dimse import NActionRQ, NEventReportRQ, encode_command
-from aiodimse.dimse.commands import CommandDecoder
+from aiodimse.dimse import NActionRQ, NEventReportRQ, commands, encode_command
+from aiodimse.dimse import memo as memo_module
+from aiodimse.dimse.commands import CommandDecoder, decode_command_raw
 from aiodimse.dimse.fragment import encode_message
 from aiodimse.dimse.memo import ResponseMemo
 from aiodimse.presentation import PresentationContext
@@ -19,6 +23,19 @@ ANY_ACTION = NActionRQ(MessageID=1, RequestedSOPClassUID="1.2", RequestedSOPInst
                        ActionTypeID=1)
 CONTEXT = PresentationContext(context_id=3, abstract_syntax="1.2.840.10008.1.20.1",
                               transfer_syntax="1.2.840.10008.1.2")
+
+
+def forget_shared() -> None:
+    """Empty the tables that decoders and memos share (process-wide)."""
+    commands._SHAPES.clear()
+    memo_module._SHARED.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tables() -> Iterator[None]:
+    forget_shared()
+    yield
+    forget_shared()
 
 
 def long_path(rq: NActionRQ | NEventReportRQ, result: object, max_pdu: int = 16384) -> bytes:
@@ -61,9 +78,10 @@ def test_decoder_shape_is_shared_by_commands_differing_in_their_id_only() -> Non
 def test_reused_responses_equal_the_long_path(
     request: tuple[str, str, int], ids: list[int], status: int, max_pdu: int
 ) -> None:
+    forget_shared()  # each example starts from nothing shared
     class_uid, instance_uid, action = request
     decoder = CommandDecoder()
-    memo = ResponseMemo()
+    rsp_memo = ResponseMemo(max_pdu)
     kind = kind_of(ANY_ACTION)
     assert kind is not None
     result = (status, None)
@@ -77,9 +95,9 @@ def test_reused_responses_equal_the_long_path(
         shape = decoder.shape
         assert shape is not None
         expected = long_path(rq, result, max_pdu)
-        got = memo.lookup(shape, code, CONTEXT.context_id, rq.MessageID)
+        got = rsp_memo.lookup(shape, code, CONTEXT.context_id, rq.MessageID)
         if got is None:
-            memo.offer(shape, code, CONTEXT.context_id, expected)
+            rsp_memo.offer(shape, code, CONTEXT.context_id, expected)
         else:
             reused += 1
             assert got == expected
@@ -126,3 +144,40 @@ def test_bare_status_only_for_results_that_fix_the_response() -> None:
     assert bare_status(action, (0x10000, None)) is None
     assert bare_status(action, 0x0000) is None  # a bare status where a pair is due
     assert bare_status(action, (0x0000, object())) is None
+
+
+def test_a_new_association_reuses_the_shapes_and_responses_of_others() -> None:
+    """The first request on a second decoder and memo takes the short way, exactly."""
+    rq = NActionRQ(MessageID=1, RequestedSOPClassUID="1.2.3", RequestedSOPInstanceUID="1.2.3.4",
+                   ActionTypeID=1)
+    first_decoder, first_memo = CommandDecoder(), ResponseMemo(16384)
+    decoded(first_decoder, rq)
+    shape = first_decoder.shape
+    assert shape is not None
+    first_memo.offer(shape, 0, 3, long_path(rq, (0, None)))
+
+    again = NActionRQ(MessageID=77, RequestedSOPClassUID="1.2.3",
+                      RequestedSOPInstanceUID="1.2.3.4", ActionTypeID=1)
+    second_decoder = CommandDecoder()
+    message = decoded(second_decoder, again)
+    assert second_decoder.shape is shape  # known: not decoded again
+    assert message == decode_command_raw(encode_command(again, has_dataset=True))[0]
+    assert ResponseMemo(16384).lookup(shape, 0, 3, 77) == long_path(again, (0, None))
+    # A peer with another Maximum Length, another status or context: not this response.
+    assert ResponseMemo(64).lookup(shape, 0, 3, 77) is None
+    assert ResponseMemo(16384).lookup(shape, 0x0110, 3, 77) is None
+    assert ResponseMemo(16384).lookup(shape, 0, 5, 77) is None
+
+
+def test_shared_tables_stay_bounded() -> None:
+    for n in range(commands.SHAPE_LENGTHS * 2):
+        decoder = CommandDecoder()
+        decoded(decoder, NActionRQ(MessageID=1, RequestedSOPClassUID="1.2.3",
+                                   RequestedSOPInstanceUID="1.2." + "3" * (n + 1),
+                                   ActionTypeID=1))
+        shape = decoder.shape
+        assert shape is not None
+        ResponseMemo().offer(shape, 0, 1, long_path(decoder.shape, (0, None)))  # type: ignore[arg-type]
+    assert len(commands._SHAPES) <= commands.SHAPE_LENGTHS
+    assert all(len(v) <= commands.SHAPES_PER_LENGTH for v in commands._SHAPES.values())
+    assert len(memo_module._SHARED) <= memo_module.SHARED_LIMIT
