@@ -13,14 +13,14 @@ import functools
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 
 from . import evt
-from .aio.eager import start_eager
+from .aio.eager import Suspended, run_eager
 from .aio.protocol import DULProtocol
 from .datasets import decode_dataset, encode_dataset
 from .dimse import (
@@ -434,47 +434,81 @@ class Association(ServiceCalls):
             self._pending.append(received)  # the peer overran the window: queue, stay liberal
             return
         self._running = running + 1
-        # A handler that never suspends costs no Task and no loop iteration.
-        task = start_eager(self.loop, self._serve(received, kind, debug))
-        if task is not None:  # held until _serve's finally removes it
-            if self._tasks is None:
-                self._tasks = set()
-            self._tasks.add(task)
+        self._serve(received, kind, debug)
 
     def _start_request(self, received: ReceivedMessage, kind: RequestKind) -> None:
         self._running += 1
-        # A handler that never suspends costs no Task and no loop iteration.
-        task = start_eager(self.loop, self._serve(received, kind, _debug()))
-        if task is not None:  # held until _serve's finally removes it
+        self._serve(received, kind, _debug())
+
+    def _serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
+        """Run the handler for one request: its first step now, inside this callback.
+
+        A handler that never suspends (the usual one) is answered at once, with no
+        Task, no coroutine of ours and no loop iteration; one that suspends goes on
+        in a Task that answers when it ends. ``debug``: DEBUG logging is on.
+        """
+        bound = self.handlers.get(kind.event)
+        if not bound:
+            self._answer(received, kind, kind.default_result, debug)
+            return
+        handler = bound[0]
+        event = Event.for_request(self, kind.event, self._contexts[received.context_id],
+                                  received.message, data=received.dataset,
+                                  decoder=decode_dataset)
+        try:
+            if handler.is_async:
+                result = run_eager(self.loop, handler.func(event, *handler.args))
+            else:
+                result = run_eager(self.loop, call_handler(handler, event))
+        except Exception:
+            log.exception("%s handler raised: answering 0x0110", kind.event.name)
+            result = kind.failure_result
+        except asyncio.CancelledError:  # cancelled in its first step: no answer
+            self._request_done()
+            return
+        except BaseException:
+            self._request_done()
+            raise
+        if type(result) is Suspended:
+            task = result.start(self._serve_rest(received, kind, debug, result.rest))
             if self._tasks is None:
                 self._tasks = set()
-            self._tasks.add(task)
+            self._tasks.add(task)  # held until _serve_rest removes it
+            return
+        self._answer(received, kind, result, debug)
 
-    async def _serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
-        """Run the handler for one request and send its response.
+    async def _serve_rest(self, received: ReceivedMessage, kind: RequestKind, debug: bool,
+                          rest: Awaitable[Any]) -> None:
+        """The rest of a handler that suspended, then its answer."""
+        try:
+            try:
+                result = await rest
+            except Exception:
+                log.exception("%s handler raised: answering 0x0110", kind.event.name)
+                result = kind.failure_result
+        except BaseException:  # cancelled: no answer
+            self._request_done()
+            raise
+        finally:
+            if self._tasks:
+                self._tasks.discard(asyncio.current_task())
+        self._answer(received, kind, result, debug)
+
+    def _request_done(self) -> None:
+        self._running -= 1
+        if self._pending or self._release_pending or self._idle_waiters:
+            self._after_request()
+
+    def _answer(self, received: ReceivedMessage, kind: RequestKind, result: object,
+                debug: bool) -> None:
+        """Send the response for a handler's result (on the long path or reused).
 
         Whatever goes wrong, the peer gets an answer while the association lives:
-        a failure building the response falls back to a bare 0x0110. ``debug``: DEBUG
-        logging is on (it logs the response message, which a reused response lacks).
+        a failure building the response falls back to a bare 0x0110. Under DEBUG
+        logging every response is built (the log shows its message).
         """
         rq: Any = received.message
-        context = self._contexts[received.context_id]
         try:
-            bound = self.handlers.get(kind.event)
-            if bound:
-                handler = bound[0]
-                event = Event.for_request(self, kind.event, context, rq,
-                                          data=received.dataset, decoder=decode_dataset)
-                try:
-                    if handler.is_async:
-                        result = await handler.func(event, *handler.args)
-                    else:
-                        result = await call_handler(handler, event)
-                except Exception:
-                    log.exception("%s handler raised: answering 0x0110", kind.event.name)
-                    result = kind.failure_result
-            else:
-                result = kind.default_result
             if not (self.is_established or self._release_pending):
                 log.debug("association ended before the %s response", kind.event.name)
                 return
@@ -497,6 +531,7 @@ class Association(ServiceCalls):
                     if pdus is not None:
                         self._send_pdus(pdus)
                         return
+            context = self._contexts[received.context_id]
             rsp, data = self._response(kind, rq, result, context)
             pdus = self._send_message(context, rsp, data)
             if code is not None and shape is not None and data is None:
@@ -508,8 +543,6 @@ class Association(ServiceCalls):
             log.warning("could not answer a request: %s", exc)
         finally:
             self._running -= 1
-            if self._tasks:
-                self._tasks.discard(asyncio.current_task())
             if self._pending or self._release_pending or self._idle_waiters:
                 self._after_request()
 

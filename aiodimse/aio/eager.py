@@ -1,55 +1,69 @@
-"""Start a coroutine at once, inside the current callback (an eager task start).
+"""Run a coroutine's first step at once, inside the current callback (an eager start).
 
 Most request handlers finish without ever suspending. Run as a Task, each still costs
 a Task object, a scheduled step and one more event-loop iteration (an extra
 ``epoll_wait``), about a quarter of the server's own CPU per request. Python 3.12 has
-``asyncio.Task(eager_start=True)`` for this; on 3.11 :func:`start_eager` does the same:
+``asyncio.Task(eager_start=True)`` for this; on 3.11 :func:`run_eager` does the same:
 it runs the first step directly, with a stand-in set as the current task (so that
 ``asyncio.current_task()``, ``asyncio.timeout()`` and ``TaskGroup`` work), and moves
 the coroutine into a real Task only when it suspends. The stand-in then forwards
 to that Task, so a timeout entered before the suspension still cancels the right one.
+
+The caller gets the coroutine's result directly, so that what it does with it (the
+association answers the request) needs no coroutine of its own either.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 import sys
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["start_eager"]
-
-log = logging.getLogger("aiodimse.eager")
+__all__ = ["Suspended", "run_eager"]
 
 
-def _log_failure(coro: Coroutine[Any, Any, Any], exc: BaseException) -> None:
-    if not isinstance(exc, asyncio.CancelledError):
-        log.error("coroutine %r raised in its first step", coro, exc_info=exc)
+class Suspended:
+    """A coroutine whose first step suspended: ``rest`` awaits the remainder.
+
+    ``start(coro)`` runs ``coro`` (which awaits ``rest``) as the Task that takes over:
+    in the context of the first step, and as the task that ``current_task()`` gave
+    during that step.
+    """
+
+    __slots__ = ("_context", "_loop", "_stand_in", "rest")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, rest: Awaitable[Any],
+                 context: contextvars.Context | None = None, stand_in: Any = None) -> None:
+        self._loop = loop
+        self.rest = rest
+        self._context = context
+        self._stand_in = stand_in
+
+    def start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        if self._context is None:
+            return self._loop.create_task(coro)
+        task = self._loop.create_task(coro, context=self._context)
+        self._stand_in.hand_over(task)
+        return task
 
 
 if sys.version_info >= (3, 12):
 
-    def start_eager(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
-    ) -> asyncio.Task[Any] | None:
-        """Run ``coro``'s first step now: None if it finished, else its Task."""
+    def run_eager(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro``'s first step now: its result, or a ``Suspended``; raises as it does."""
         task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
-        if not task.done():
-            return task
-        if not task.cancelled() and task.exception() is not None:
-            _log_failure(coro, task.exception())  # type: ignore[arg-type]
-        return None
+        if task.done():
+            return task.result()
+        return Suspended(loop, task)
 
 elif sys.version_info < (3, 11):  # no Task context, no cancelling(): plain Tasks
 
-    def start_eager(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
-    ) -> asyncio.Task[Any] | None:
-        """Python 3.10: an ordinary Task."""
-        return loop.create_task(coro)
+    def run_eager(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Python 3.10: nothing runs now; the caller's Task runs it all."""
+        return Suspended(loop, coro)
 
 else:
     from asyncio.tasks import _enter_task, _leave_task
@@ -129,30 +143,21 @@ else:
                 except StopIteration as stop:
                     return stop.value
 
-    def start_eager(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
-    ) -> asyncio.Task[Any] | None:
-        """Run ``coro``'s first step now: None if it finished, else its Task.
+    def run_eager(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro``'s first step now: its result, or a ``Suspended``; raises as it does.
 
         Inside a running task (a handler's own step) there can be no second current
-        task, so the coroutine gets an ordinary Task there.
+        task: nothing runs now, and the caller's Task runs it all.
         """
         if loop in _current_tasks:
-            return loop.create_task(coro)
+            return Suspended(loop, coro)
         context = contextvars.copy_context()  # what a Task would run it in
         stand_in = _StandIn(loop, coro)
         _enter_task(loop, stand_in)  # type: ignore[arg-type]
         try:
             yielded = context.run(coro.send, None)
-        except StopIteration:
-            return None
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            _log_failure(coro, exc)
-            return None
+        except StopIteration as stop:
+            return stop.value
         finally:
             _leave_task(loop, stand_in)  # type: ignore[arg-type]
-        task = loop.create_task(_resume(coro, yielded), context=context)
-        stand_in.hand_over(task)
-        return task
+        return Suspended(loop, _resume(coro, yielded), context, stand_in)

@@ -1,4 +1,4 @@
-"""start_eager: a coroutine's first step runs in the caller's callback, like a Task's would.
+"""run_eager: a coroutine's first step runs in the caller's callback, like a Task's would.
 
 Each test starts the coroutine from a plain loop callback (as data_received is),
 where no task is current: that is where the eager path is taken.
@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
 
-from aiodimse.aio.eager import start_eager
+from aiodimse.aio.eager import Suspended, run_eager
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="outer")
+
+
+async def rest_of(rest: Awaitable[Any]) -> Any:
+    """What the caller of run_eager runs as the Task when the coroutine suspended."""
+    return await rest
+
+
+def start(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
+          ) -> asyncio.Task[Any] | None:
+    """run_eager, then the rest in a Task: None when the first step finished."""
+    result = run_eager(loop, coro)
+    if type(result) is Suspended:
+        return result.start(rest_of(result.rest))
+    return None
 
 
 async def from_callback(
@@ -28,10 +41,21 @@ async def from_callback(
 
     def callback() -> None:
         current = asyncio.current_task(loop) is not None
-        out.set_result((start_eager(loop, make()), current))
+        out.set_result((start(loop, make()), current))
 
     loop.call_soon(callback)
     return await asyncio.wait_for(out, 5)
+
+
+async def test_the_result_of_a_first_step_that_returns_comes_back_directly() -> None:
+    loop = asyncio.get_running_loop()
+    out: asyncio.Future[object] = loop.create_future()
+
+    async def quick() -> tuple[int, None]:
+        return 0x0110, None
+
+    loop.call_soon(lambda: out.set_result(run_eager(loop, quick())))
+    assert await asyncio.wait_for(out, 5) == (0x0110, None)
 
 
 async def test_a_coroutine_that_never_suspends_runs_to_the_end_without_a_task() -> None:
@@ -149,16 +173,24 @@ async def test_context_variables_set_by_the_coroutine_stay_in_its_own_context() 
     assert seen == ["inner"]
 
 
-async def test_an_exception_in_the_first_step_is_logged_not_raised(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_an_exception_in_the_first_step_is_raised_to_the_caller() -> None:
+    loop = asyncio.get_running_loop()
+    out: asyncio.Future[BaseException | None] = loop.create_future()
+
     async def broken() -> None:
         raise ValueError("boom")
 
-    with caplog.at_level(logging.ERROR, logger="aiodimse.eager"):
-        task, _ = await from_callback(broken)
-    assert task is None
-    assert any("boom" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    def callback() -> None:
+        try:
+            run_eager(loop, broken())
+        except ValueError as exc:
+            out.set_result(exc)
+        else:
+            out.set_result(None)
+
+    loop.call_soon(callback)
+    assert str(await asyncio.wait_for(out, 5)) == "boom"
+    assert asyncio.current_task() is not None  # the stand-in left; our task is current
 
 
 async def test_inside_a_running_task_an_ordinary_task_is_made() -> None:
@@ -167,7 +199,7 @@ async def test_inside_a_running_task_an_ordinary_task_is_made() -> None:
     async def handler() -> None:
         order.append("ran")
 
-    task = start_eager(asyncio.get_running_loop(), handler())  # we are a task here
+    task = start(asyncio.get_running_loop(), handler())  # we are a task here
     assert task is not None and order == []
     await asyncio.wait_for(task, 5)
     assert order == ["ran"]

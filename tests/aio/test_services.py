@@ -515,12 +515,19 @@ OUTCOMES: list[tuple[str, Any, int, bool]] = [
 ]
 
 
+@pytest.mark.parametrize("suspends", [False, True], ids=["at-once", "after-suspending"])
 @pytest.mark.parametrize(
     ("result", "expected_status", "has_reply"),
     [pytest.param(r, s, d, id=i) for i, r, s, d in OUTCOMES],
 )
-async def test_handler_outcome_table(result: Any, expected_status: int, has_reply: bool) -> None:
+async def test_handler_outcome_table(
+    result: Any, expected_status: int, has_reply: bool, suspends: bool
+) -> None:
+    """The same answer whether the handler returns in its first step or in its Task."""
+
     async def on_action(event: Event) -> Any:
+        if suspends:
+            await asyncio.sleep(0)
         if isinstance(result, Exception):
             raise result
         if isinstance(result, tuple) and len(result) == 2 and result[1] == "UNENCODABLE":
