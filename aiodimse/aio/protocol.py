@@ -45,7 +45,7 @@ class DULProtocol(asyncio.Protocol):
         "_deadline",
         "_drain_waiter",
         "_paused",
-                "_timer",
+        "_timer",
         "_timer_at",
         "loop",
         "peername",
@@ -93,11 +93,8 @@ class DULProtocol(asyncio.Protocol):
         self.received_at = now = self.loop.time()
         try:
             events = self.ul.receive_data(data, now)
-            if events:  # dispatch(events), inline on the data path
-                self.user.ul_events(events)
-                for ev in events:
-                    if type(ev) is CloseTransport:
-                        self.close()
+            if events:
+                self.dispatch(events)
         finally:
             self.receiving = False
         self.flush()
