@@ -21,6 +21,7 @@ from pydicom.dataset import Dataset
 
 from . import evt
 from .aio.eager import Suspended, run_eager
+from .aio.prompt import PromptFuture
 from .aio.protocol import DULProtocol
 from .datasets import decode_dataset, encode_dataset
 from .dimse import (
@@ -113,7 +114,7 @@ _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, in
 
 @dataclass(slots=True)
 class _Outstanding:
-    future: asyncio.Future[ReceivedMessage]
+    future: PromptFuture[ReceivedMessage]
     deadline: float  # loop time by which the response is due; inf without a timeout
     context: PresentationContext
 
@@ -693,7 +694,7 @@ class Association(ServiceCalls):
                 raise self._end_error()
         msg_id = self._allocate_id()
         cmd = command.encode(msg_id, data is not None)  # validates: raises before sending
-        fut: asyncio.Future[ReceivedMessage] = self.loop.create_future()
+        fut: PromptFuture[ReceivedMessage] = PromptFuture(self.loop, self.proto)
         deadline = math.inf
         if self.dimse_timeout is not None:
             deadline = self.loop.time() + self.dimse_timeout

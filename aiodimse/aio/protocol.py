@@ -12,10 +12,11 @@ import contextlib
 import logging
 import socket
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from ..ul.events import CloseTransport, ULEvent
 from ..ul.machine import UpperLayer
+from .prompt import PromptFuture, run_wakes
 
 __all__ = ["DULProtocol", "ULUser"]
 
@@ -54,6 +55,7 @@ class DULProtocol(asyncio.Protocol):
         "transport",
         "ul",
         "user",
+        "woken",
     )
 
     def __init__(self, ul: UpperLayer, user: ULUser, loop: asyncio.AbstractEventLoop) -> None:
@@ -70,6 +72,7 @@ class DULProtocol(asyncio.Protocol):
         self._closed = False
         self.receiving = False  # inside data_received, which writes at its end
         self.received_at = 0.0  # loop time of the last data received
+        self.woken: list[PromptFuture[Any]] | None = None  # their waiters run at its end
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
@@ -89,6 +92,7 @@ class DULProtocol(asyncio.Protocol):
         # What the events make the user send (responses of handlers that finish at
         # once, A-ASSOCIATE-AC, A-RELEASE-RP) is queued and written in one call at the
         # end: one write, one timer update, however many messages the chunk held.
+        # Callers awaiting the responses it held resume before that write (prompt.py).
         self.receiving = True
         self.received_at = now = self.loop.time()
         try:
@@ -96,7 +100,14 @@ class DULProtocol(asyncio.Protocol):
             if events:
                 self.dispatch(events)
         finally:
-            self.receiving = False
+            try:
+                woken = self.woken
+                while woken:
+                    self.woken = None
+                    run_wakes(self.loop, woken)
+                    woken = self.woken
+            finally:
+                self.receiving = False
         self.flush()
 
     def eof_received(self) -> bool:
