@@ -308,15 +308,19 @@ def _positive(name: str, value: int) -> int:
 
 def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[tuple[PDV, ...], int]:
     """The PDVs of the whole, valid P-DATA-TF PDUs from ``pos``; and where they end."""
-    out: list[PDV] = []
     end = len(chunk)
+    if end - pos < _HEADERS:
+        return (), pos
     unpack = _PDU_AND_PDV.unpack_from
     view = memoryview(chunk)
-    while end - pos >= _HEADERS:
-        pdu_type, length, item_length, context_id, control = unpack(chunk, pos)
-        stop = pos + PDU_HEADER_SIZE + length
-        if pdu_type != _P_DATA_TF or length > limit or stop > end:
-            break
+    pdu_type, length, item_length, context_id, control = unpack(chunk, pos)
+    stop = pos + PDU_HEADER_SIZE + length
+    if (stop == end and item_length + 4 == length and item_length >= 2
+            and pdu_type == _P_DATA_TF and length <= limit):
+        # The chunk is one PDU of one PDV: a command-only message, or a response.
+        return (_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])),), stop
+    out: list[PDV] = []
+    while pdu_type == _P_DATA_TF and length <= limit and stop <= end:
         if item_length + 4 == length and item_length >= 2:
             # One PDV filling the PDU: the usual shape of a message fragment.
             out.append(_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])))
@@ -326,4 +330,8 @@ def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[tuple[PDV, ...], in
             except RemoteProtocolError:
                 break  # next_pdu decodes it again and fails the stream
         pos = stop
+        if end - pos < _HEADERS:
+            break
+        pdu_type, length, item_length, context_id, control = unpack(chunk, pos)
+        stop = pos + PDU_HEADER_SIZE + length
     return tuple(out), pos
