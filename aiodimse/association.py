@@ -145,8 +145,8 @@ class Association(ServiceCalls):
         "_outstanding",
         "_peer_max_pdu",
         "_pending",
-        "_prompt_wake",
         "_perform_limit",
+        "_prompt_wake",
         "_release_pending",
         "_rsp_memo",
         "_running",
@@ -799,7 +799,6 @@ class Association(ServiceCalls):
         if not self.is_released:
             self.is_released = True
             self.is_established = False
-            self._end_reason = AssociationAbortedError("the association was released")
             self._notify(evt.EVT_RELEASED)
             self._fail_outstanding()
 
@@ -827,14 +826,19 @@ class Association(ServiceCalls):
         self.abort(source=source, reason=reason)
 
     def _end_error(self) -> AssociationError:
-        return self._end_reason or AssociationAbortedError("the association has ended")
+        """Why requests fail now; made on first use (a clean release usually needs none)."""
+        if self._end_reason is None:
+            why = "released" if self.is_released else "has ended"
+            self._end_reason = AssociationAbortedError(f"the association {why}")
+        return self._end_reason
 
     def _fail_outstanding(self) -> None:
-        err = self._end_error()
-        for out in self._outstanding.values():
-            if not out.future.done():
-                out.future.set_exception(err)
-        self._outstanding.clear()
+        if self._outstanding:
+            err = self._end_error()
+            for out in self._outstanding.values():
+                if not out.future.done():
+                    out.future.set_exception(err)
+            self._outstanding.clear()
         if self._dimse_timer is not None:
             self._dimse_timer.cancel()
             self._dimse_timer = None
@@ -849,7 +853,8 @@ class Association(ServiceCalls):
             self._idle_timer.cancel()
             self._idle_timer = None
         self._wake_idle_waiters()
-        self._fail_established(self._end_error())
+        if not self._established.done():
+            self._fail_established(self._end_error())
         self._fail_outstanding()
         if not self._ended.done():
             self._ended.set_result(None)
