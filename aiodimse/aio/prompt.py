@@ -154,13 +154,15 @@ class PromptFuture(Generic[T]):
     __iter__ = __await__
 
 
-def run_wakes(loop: asyncio.AbstractEventLoop, woken: list[PromptFuture[Any]]) -> None:
+def run_wakes(loop: asyncio.AbstractEventLoop, woken: list[PromptFuture[Any]], *,
+              nested: bool = False) -> None:
     """Run the callbacks of the futures ``woken`` queued (a waiting task's step, mostly).
 
     Inside a running task (a test calling ``data_received`` itself) they are scheduled
-    instead: asyncio forbids entering one task inside another.
+    instead: asyncio forbids entering one task inside another. So they are when
+    ``nested``: the caller's own stack would grow with every request.
     """
-    if asyncio.current_task(loop) is not None:
+    if nested or asyncio.current_task(loop) is not None:
         for fut in woken:
             fut._schedule()
         return

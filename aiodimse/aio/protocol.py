@@ -44,6 +44,7 @@ class DULProtocol(asyncio.Protocol):
     __slots__ = (
         "_closed",
         "_deadline",
+        "_depth",
         "_drain_waiter",
         "_paused",
         "_timer",
@@ -71,6 +72,7 @@ class DULProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed = False
         self.receiving = False  # inside data_received, which writes at its end
+        self._depth = 0  # data_received calls under way (a transport may nest them)
         self.received_at = 0.0  # loop time of the last data received
         self.woken: list[PromptFuture[Any]] | None = None  # their waiters run at its end
 
@@ -95,20 +97,26 @@ class DULProtocol(asyncio.Protocol):
         # Callers awaiting the responses it held resume before that write (prompt.py).
         self.receiving = True
         self.received_at = now = self.loop.time()
+        self._depth += 1
         try:
-            events = self.ul.receive_data(data, now)
-            if events:
-                self.dispatch(events)
-        finally:
             try:
-                woken = self.woken
-                while woken:
-                    self.woken = None
-                    run_wakes(self.loop, woken)
-                    woken = self.woken
+                events = self.ul.receive_data(data, now)
+                if events:
+                    self.dispatch(events)
             finally:
-                self.receiving = False
-        self.flush()
+                try:
+                    woken = self.woken
+                    while woken:
+                        self.woken = None
+                        # Nested (a transport answering inside our write): scheduled,
+                        # or a sequential caller would recurse once per request.
+                        run_wakes(self.loop, woken, nested=self._depth > 1)
+                        woken = self.woken
+                finally:
+                    self.receiving = False
+            self.flush()
+        finally:
+            self._depth -= 1
 
     def eof_received(self) -> bool:
         return False  # close our side too: DICOM has no half-closed state

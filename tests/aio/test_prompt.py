@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from aiodimse import AE
 from aiodimse.aio.prompt import PromptFuture, run_wakes
 from aiodimse.aio.protocol import DULProtocol
+from benchmarks import pdus
 
-from ._helpers import bounded, session
+from ._helpers import VERIFICATION, bounded, session
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="outer")
 
@@ -242,3 +245,68 @@ async def test_an_scu_caller_resumes_inside_the_data_received_of_its_response(
         assert statuses == [0, 0]
         # Each response's data_received ended with its caller already past it.
         assert done_after == [1, 2]
+
+
+class AnsweringTransport(asyncio.Transport):
+    """A transport whose peer answers inside ``write``: data_received nests in it.
+
+    The first C-ECHO is answered from a loop callback: its caller resumes outside any
+    task, and sends the next request from the end of that data_received.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proto: Any = None
+        self.depths: list[int] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        data = bytes(data)
+        if data[0] == 0x01:  # A-ASSOCIATE-RQ
+            self.proto.data_received(pdus.build_ac_for_rq(data))
+        elif data[0] == 0x05:  # A-RELEASE-RQ
+            self.proto.data_received(b"\x06\x00\x00\x00\x00\x04\x00\x00\x00\x00")
+        elif data[0] == 0x04:  # one C-ECHO-RQ: one PDU, one command PDV
+            self.depths.append(len(inspect.stack(0)))
+            _field, message_id, _status, _type = pdus.scan_command(data[12:])
+            rsp = pdus.c_echo_rsp(pcid=data[10]).render(message_id)
+            if len(self.depths) == 1:  # the first from a loop callback, outside any task
+                asyncio.get_running_loop().call_soon(self.proto.data_received, rsp)
+            else:
+                self.proto.data_received(rsp)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 11112) if name == "peername" else default
+
+    def close(self) -> None:
+        if self.proto is not None:
+            proto, self.proto = self.proto, None
+            asyncio.get_running_loop().call_soon(proto.connection_lost, None)
+
+    def is_closing(self) -> bool:
+        return self.proto is None
+
+
+async def test_a_peer_answering_inside_write_does_not_make_a_caller_recurse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nested data_received (a transport that answers synchronously) schedules the wake."""
+    loop = asyncio.get_running_loop()
+    transport = AnsweringTransport()
+
+    async def connect(factory: Callable[[], Any], *_args: Any, **_kwargs: Any) -> Any:
+        transport.proto = factory()
+        transport.proto.connection_made(transport)
+        return transport, transport.proto
+
+    monkeypatch.setattr(loop, "create_connection", connect)
+    ae = AE("TEST_SCU")
+    ae.add_requested_context(VERIFICATION)
+    assoc = await bounded(ae.associate("127.0.0.1", 11112, ae_title="TEST_SCP"))
+
+    async def echoes() -> list[int]:  # awaited directly: this task is the one woken
+        return [int((await assoc.send_c_echo()).Status) for _ in range(600)]
+
+    statuses = await bounded(echoes())
+    await bounded(assoc.release())
+    assert statuses == [0] * 600
+    assert max(transport.depths) - min(transport.depths) < 20  # the stack did not grow
