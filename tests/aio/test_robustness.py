@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import logging
 import ssl
 import struct
 from pathlib import Path
@@ -261,6 +262,42 @@ async def test_abort_from_scu_fails_outstanding_and_notifies_scp() -> None:
         # the server serves the next one
         async with make_scu_ae().associate("127.0.0.1", server.port) as again:
             assert (await bounded(again.send_c_echo())).Status == 0
+
+
+async def test_a_handler_suspended_when_its_association_aborts_runs_to_its_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not cancelled (it may be committing work); its answer is dropped, quietly."""
+    gate = asyncio.Event()
+    started = asyncio.Event()
+    seen: list[Any] = []
+    finished: list[bool] = []
+
+    async def on_n_action(event: Event) -> tuple[int, None]:
+        seen.append(event.assoc)
+        started.set()
+        await gate.wait()
+        finished.append(event.assoc.is_established)
+        return 0x0000, None
+
+    async with serving([(evt.EVT_N_ACTION, on_n_action)]) as server:
+        assoc = await bounded(make_scu_ae().associate("127.0.0.1", server.port))
+        request = asyncio.ensure_future(
+            assoc.send_n_action(_delay(0), 1, STGCMT, STGCMT_INSTANCE)
+        )
+        await bounded(started.wait())
+        assoc.abort()
+        with pytest.raises(AssociationAbortedError):
+            await bounded(request)
+        await bounded(seen[0].wait_closed())  # the SCP side has ended too
+        assert seen[0].is_aborted
+        gate.set()
+        for _ in range(200):
+            if finished:
+                break
+            await asyncio.sleep(0.01)
+        assert finished == [False]  # it ran on, and saw its association gone
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_async_with_aborts_on_exception() -> None:
