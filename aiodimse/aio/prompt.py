@@ -1,15 +1,17 @@
 """A future whose waiters resume at the end of the current ``data_received``.
 
 An SCU awaiting a response resumes through ``asyncio.Future``: ``set_result``
-schedules the waiting task's step with ``call_soon``, so every request costs one
-more event-loop iteration (an ``epoll_wait`` and the loop's own bookkeeping) before
-the caller can send the next one: about a tenth of the SCU's CPU per request.
+schedules the waiting task's step with ``call_soon``, so on asyncio's own loop every
+request costs one more event-loop iteration (an ``epoll_wait`` and the loop's own
+bookkeeping, a few percent of the SCU's instructions) before the caller can send the
+next one.
 
 A :class:`PromptFuture` completed while its protocol is inside ``data_received``
 instead queues itself on the protocol, which runs the waiters' callbacks at the end
 of that call, before it writes: what the resumed caller sends goes out in the same
-write. Completed at any other time, or while a task is running (a waiter must not
-run inside another task), it behaves as ``asyncio.Future`` does.
+write. Completed at any other time, while a task is running (a waiter must not run
+inside another task) or in a ``data_received`` nested in our own write, it behaves
+as ``asyncio.Future`` does.
 """
 
 from __future__ import annotations
