@@ -2,15 +2,17 @@
 
     python3 benchmarks/icount.py [--mode dimse|assoc] [--op naction|echo] [--refs K]
                                  [--contenders aiodimse,ceiling] [--counts 500,2500]
-                                 [--assoc N] [--loop asyncio|uvloop]
+                                 [--assoc N] [--loop asyncio|uvloop] [--scu]
 
 Each contender's server runs under ``valgrind --tool=callgrind`` on 127.0.0.1 while
 the load generator (not under valgrind) drives one association (``--assoc N``: N
 sharing the operations, as in row 5; ``--mode assoc``: one lane of associate +
 release) for N operations; the server's user-space instruction total is read when it
-exits. Two runs with different N give instructions per operation
-without start-up and shutdown. Counts do not depend on what else the machine is
-doing, so small changes show where run.py's rates drown them in noise. They leave
+exits. Two runs with different N give instructions per operation without start-up
+and shutdown. ``--scu`` counts aiodimse's SCU instead (row 7's client, ``--op``,
+``--loop``), against the ceiling run outside valgrind. Counts do not depend on what
+else the machine is doing, so small changes show where run.py's rates drown them in
+noise. They leave
 out the kernel (system calls cost the same for every contender) and weigh all
 instructions alike (a memcpy counts per byte moved), so they guide optimisation;
 run.py remains the measure of record. A full garbage collection in one of the two runs
@@ -72,9 +74,7 @@ def total_instructions(module: str, ops: int, load_args: list[str], timeout: flo
     return int(found[-1])
 
 
-def _serve_load(server: subprocess.Popen[str], module: str, port: int, *, ops: int,
-                load_args: list[str], timeout: float, assoc: int = 1) -> None:
-    """Wait for READY, run the load for ``ops`` operations, then stop the server."""
+def _wait_ready(server: subprocess.Popen[str], module: str, timeout: float) -> None:
     assert server.stdout is not None
     deadline = time.monotonic() + timeout
     line = ""
@@ -84,6 +84,12 @@ def _serve_load(server: subprocess.Popen[str], module: str, port: int, *, ops: i
             raise RuntimeError(f"{module} exited before READY")
     if not line.startswith("READY"):
         raise RuntimeError(f"{module} not ready within {timeout}s")
+
+
+def _serve_load(server: subprocess.Popen[str], module: str, port: int, *, ops: int,
+                load_args: list[str], timeout: float, assoc: int = 1) -> None:
+    """Wait for READY, run the load for ``ops`` operations, then stop the server."""
+    _wait_ready(server, module, timeout)
     if ops % assoc:
         raise ValueError(f"{ops} operations do not split evenly over {assoc} associations")
     load = subprocess.run(
@@ -97,6 +103,36 @@ def _serve_load(server: subprocess.Popen[str], module: str, port: int, *, ops: i
     server.wait(timeout=timeout)
 
 
+def scu_instructions(ops: int, op: str, loop: str, timeout: float) -> int:
+    """Instructions aiodimse's SCU (row 7's client) executed for ``ops`` requests.
+
+    The ceiling answers, outside valgrind; the client runs under it from start to exit.
+    """
+    port = _free_port()
+    ceiling = subprocess.Popen(
+        [sys.executable, "-m", SERVERS["ceiling"], "--port", str(port)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        _wait_ready(ceiling, SERVERS["ceiling"], timeout)
+        client = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+             sys.executable, "-m", "benchmarks.clients.aiodimse_scu", "--port", str(port),
+             "--op", op, "--loop", loop, "--max-ops", str(ops), "--duration", str(timeout)],
+            check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+    finally:
+        ceiling.kill()
+        ceiling.wait()
+    if f'"ok": {ops},' not in client.stdout:
+        raise RuntimeError(f"the SCU did not complete {ops} requests:\n{client.stdout[-2000:]}")
+    found = _COLLECTED.findall(client.stderr)
+    if not found:
+        raise RuntimeError(f"no instruction count from valgrind:\n{client.stderr[-2000:]}")
+    return int(found[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--mode", choices=("dimse", "assoc"), default="dimse")
@@ -108,10 +144,17 @@ def main() -> int:
                         help="associations sharing the operations (dimse mode)")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--scu", action="store_true",
+                        help="count aiodimse's SCU against the ceiling instead (row 7)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
     low, high = (int(n) for n in args.counts.split(","))
+    if args.scu:
+        first = scu_instructions(low, args.op, args.loop, args.timeout)
+        second = scu_instructions(high, args.op, args.loop, args.timeout)
+        print(f"aiodimse SCU {(second - first) / (high - low):12,.0f} instructions per request")
+        return 0
     load_args = ["--mode", args.mode, "--op", args.op, "--refs", str(args.refs)]
     results = {}
     for name in args.contenders.split(","):
