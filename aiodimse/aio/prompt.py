@@ -168,12 +168,16 @@ def run_wakes(loop: asyncio.AbstractEventLoop, woken: list[PromptFuture[Any]], *
         for fut in woken:
             fut._schedule()
         return
-    for fut in woken:
+    for i, fut in enumerate(woken):
         callbacks, fut._callbacks = fut._callbacks, []
-        for fn, context in callbacks:
+        for j, (fn, context) in enumerate(callbacks):
             try:
                 context.run(fn, fut)
             except (SystemExit, KeyboardInterrupt):
+                # What has not run yet goes to the loop, as its ready queue would keep it.
+                fut._callbacks = callbacks[j + 1 :]
+                for rest in woken[i:]:
+                    rest._schedule()
                 raise
             except BaseException as exc:
                 loop.call_exception_handler({

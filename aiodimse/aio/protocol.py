@@ -114,6 +114,9 @@ class DULProtocol(asyncio.Protocol):
                         woken = self.woken
                 finally:
                     self.receiving = False
+                    if self.woken:  # left by a KeyboardInterrupt: the loop takes them
+                        woken, self.woken = self.woken, None
+                        run_wakes(self.loop, woken, nested=True)
             self.flush()
         finally:
             self._depth -= 1

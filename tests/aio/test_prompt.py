@@ -310,3 +310,69 @@ async def test_a_peer_answering_inside_write_does_not_make_a_caller_recurse(
     await bounded(assoc.release())
     assert statuses == [0] * 600
     assert max(transport.depths) - min(transport.depths) < 20  # the stack did not grow
+
+
+async def test_a_keyboard_interrupt_in_a_waiter_leaves_the_other_waiters_scheduled() -> None:
+    loop = asyncio.get_running_loop()
+    sink = Sink()
+    first: PromptFuture[int] = PromptFuture(loop, sink)
+    second: PromptFuture[int] = PromptFuture(loop, sink)
+    ran: list[str] = []
+
+    def interrupt(_f: Any) -> None:
+        ran.append("interrupt")
+        raise KeyboardInterrupt
+
+    first.add_done_callback(interrupt)
+    first.add_done_callback(lambda _f: ran.append("first, second callback"))
+    second.add_done_callback(lambda _f: ran.append("second"))
+
+    def data_received() -> list[str] | None:
+        sink.receiving = True
+        first.set_result(1)
+        second.set_result(2)
+        try:
+            sink.end_of_data_received(loop)
+        except KeyboardInterrupt:
+            return list(ran)  # it propagates at once
+        return None
+
+    assert await in_callback(data_received) == ["interrupt"]
+    await asyncio.sleep(0)
+    assert ran == ["interrupt", "first, second callback", "second"]  # handed on, not lost
+
+
+async def test_waiters_woken_during_an_interrupted_data_received_are_not_lost() -> None:
+    """The protocol hands what is still queued to the loop when a waiter interrupts."""
+    loop = asyncio.get_running_loop()
+    ran: list[str] = []
+
+    class User:
+        def ul_events(self, events: Any) -> None:
+            first.set_result(1)
+
+    class Core:
+        def receive_data(self, data: bytes, now: float) -> list[object]:
+            return [object()]
+
+    proto = DULProtocol(Core(), User(), loop)  # type: ignore[arg-type]
+    first: PromptFuture[int] = PromptFuture(loop, proto)
+    later: PromptFuture[int] = PromptFuture(loop, proto)
+
+    def interrupt(_f: Any) -> None:
+        later.set_result(2)  # queued on the protocol while it runs the wakes
+        raise KeyboardInterrupt
+
+    first.add_done_callback(interrupt)
+    later.add_done_callback(lambda _f: ran.append("later"))
+
+    def data_received() -> bool:
+        try:
+            proto.data_received(b"")
+        except KeyboardInterrupt:
+            return proto.woken is None and not proto.receiving
+        return False
+
+    assert await in_callback(data_received)
+    await asyncio.sleep(0)
+    assert ran == ["later"]
