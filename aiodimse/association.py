@@ -146,7 +146,6 @@ class Association(ServiceCalls):
         "_peer_max_pdu",
         "_pending",
         "_perform_limit",
-        "_prompt_wake",
         "_release_pending",
         "_rsp_memo",
         "_running",
@@ -207,9 +206,6 @@ class Association(ServiceCalls):
         self._perform_limit = 1
         self._next_id = 0
         self._outstanding: dict[int, _Outstanding] = {}
-        # asyncio's own loop wakes a waiter one iteration late (an epoll_wait more per
-        # request); uvloop runs it in the same iteration, where a C future is cheaper.
-        self._prompt_wake = isinstance(loop, asyncio.BaseEventLoop)
         self._dimse_timer: asyncio.TimerHandle | None = None
         # Created on first use: most associations never need them (memory per idle
         # association is a scalability target).
@@ -698,9 +694,11 @@ class Association(ServiceCalls):
                 raise self._end_error()
         msg_id = self._allocate_id()
         cmd = command.encode(msg_id, data is not None)  # validates: raises before sending
+        proto = self.proto
+        if proto is None:  # (dropped when the connection closed)
+            raise self._end_error()
         fut: asyncio.Future[ReceivedMessage] | PromptFuture[ReceivedMessage] = (
-            PromptFuture(self.loop, self.proto) if self._prompt_wake
-            else self.loop.create_future()
+            proto.response_future()
         )
         deadline = math.inf
         if self.dimse_timeout is not None:
