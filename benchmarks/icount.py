@@ -12,13 +12,12 @@ exits. Two runs with different N give instructions per operation without start-u
 and shutdown. ``--scu`` counts aiodimse's SCU instead (row 7's client, ``--op``,
 ``--loop``), against the ceiling run outside valgrind. Counts do not depend on what
 else the machine is doing, so small changes show where run.py's rates drown them in
-noise. They leave
-out the kernel (system calls cost the same for every contender) and weigh all
-instructions alike (a memcpy counts per byte moved), so they guide optimisation;
-run.py remains the measure of record. A full garbage collection in one of the two runs
-and not the other shifts the result (tens of millions of instructions each), hence the
-fixed hash seed and counts large enough to spread it; repeat a measurement before
-trusting a small difference.
+noise. They leave out the kernel (system calls cost the same for every contender)
+and weigh all instructions alike (a memcpy counts per byte moved), so they guide
+optimisation; run.py remains the measure of record. A full garbage collection in one
+of the two runs and not the other shifts the result (tens of millions of instructions
+each), hence the fixed hash seed and counts large enough to spread it; repeat a
+measurement before trusting a small difference.
 """
 
 from __future__ import annotations
@@ -47,6 +46,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# A Python program under callgrind, counting only; the same dict layouts each run.
+_CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable)
+_ENV = {**os.environ, "PYTHONHASHSEED": "0"}
+
+
+def _collected(report: str) -> int:
+    """The instruction total in valgrind's report."""
+    found = _COLLECTED.findall(report)
+    if not found:
+        raise RuntimeError(f"no instruction count from valgrind:\n{report[-2000:]}")
+    return int(found[-1])
+
+
 def total_instructions(module: str, ops: int, load_args: list[str], timeout: float, *,
                        server_args: tuple[str, ...] = (), assoc: int = 1) -> int:
     """Instructions the server executed from start to exit, serving ``ops`` operations."""
@@ -54,10 +66,8 @@ def total_instructions(module: str, ops: int, load_args: list[str], timeout: flo
     # valgrind's report goes to a file: a pipe nobody reads could fill up and block.
     with tempfile.TemporaryFile(mode="w+") as errors:
         server = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, "-m", module, "--port", str(port), *server_args],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts each run
+            [*_CALLGRIND, "-m", module, "--port", str(port), *server_args],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True, env=_ENV,
         )
         try:
             _serve_load(server, module, port, ops=ops, load_args=load_args, timeout=timeout,
@@ -67,11 +77,7 @@ def total_instructions(module: str, ops: int, load_args: list[str], timeout: flo
                 server.kill()
             server.wait()
         errors.seek(0)
-        report = errors.read()
-    found = _COLLECTED.findall(report)
-    if not found:
-        raise RuntimeError(f"no instruction count from valgrind:\n{report[-2000:]}")
-    return int(found[-1])
+        return _collected(errors.read())
 
 
 def _wait_ready(server: subprocess.Popen[str], module: str, timeout: float) -> None:
@@ -116,21 +122,16 @@ def scu_instructions(ops: int, op: str, loop: str, timeout: float) -> int:
     try:
         _wait_ready(ceiling, SERVERS["ceiling"], timeout)
         client = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, "-m", "benchmarks.clients.aiodimse_scu", "--port", str(port),
+            [*_CALLGRIND, "-m", "benchmarks.clients.aiodimse_scu", "--port", str(port),
              "--op", op, "--loop", loop, "--max-ops", str(ops), "--duration", str(timeout)],
-            check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
+            check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=_ENV,
         )
     finally:
         ceiling.kill()
         ceiling.wait()
     if f'"ok": {ops},' not in client.stdout:
         raise RuntimeError(f"the SCU did not complete {ops} requests:\n{client.stdout[-2000:]}")
-    found = _COLLECTED.findall(client.stderr)
-    if not found:
-        raise RuntimeError(f"no instruction count from valgrind:\n{client.stderr[-2000:]}")
-    return int(found[-1])
+    return _collected(client.stderr)
 
 
 def main() -> int:

@@ -20,7 +20,8 @@ if __package__ in (None, ""):
 
 from benchmarks.run import RESULTS, Outcome, Row, build_rows, target_verdicts
 
-# README label of each row, and which reference rates its line shows.
+# The rows the README shows, with their labels there (rows 2a/2b, 1b are left out:
+# run.py judges only 2c of row 2, and _verdicts pairs its verdicts with contenders).
 LABELS = {
     "1a": "1a sequential N-ACTION, 1 instance",
     "1c": "1c sequential N-ACTION, 1000 instances",
