@@ -15,7 +15,7 @@ import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydicom.dataset import Dataset
 
@@ -112,11 +112,15 @@ class ServiceUser:
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
 
 
-@dataclass(slots=True)
-class _Outstanding:
+class _Outstanding(NamedTuple):
+    """A request awaiting its response (made by ``tuple.__new__``: one per request)."""
+
     future: asyncio.Future[ReceivedMessage] | PromptFuture[ReceivedMessage]
     deadline: float  # loop time by which the response is due; inf without a timeout
     context: PresentationContext
+
+
+_new_outstanding = tuple.__new__
 
 
 class Association(ServiceCalls):
@@ -266,12 +270,9 @@ class Association(ServiceCalls):
         self.proto = None
 
     def ul_events(self, events: Sequence[ULEvent]) -> None:
-        if len(events) == 1 and type(events[0]) is DataIndication:  # the data path
-            self._on_pdata(events[0])
-            return
         for ev in events:
             if type(ev) is DataIndication:
-                self._on_pdata(ev)
+                self.ul_data(ev)
             elif isinstance(ev, AssociateIndication):
                 self._on_associate_rq(ev.pdu)
             elif isinstance(ev, AssociateAccepted):
@@ -389,7 +390,7 @@ class Association(ServiceCalls):
 
     # -- data transfer: incoming ----------------------------------------------------
 
-    def _on_pdata(self, ev: DataIndication) -> None:
+    def ul_data(self, ev: DataIndication) -> None:
         assembler = self._assembler
         if assembler is None:  # cannot happen after a correct state machine
             self.abort()
@@ -702,10 +703,10 @@ class Association(ServiceCalls):
         )
         deadline = math.inf
         if self.dimse_timeout is not None:
-            deadline = self.loop.time() + self.dimse_timeout
+            deadline = proto.clock() + self.dimse_timeout
             if self._dimse_timer is None:
                 self._dimse_timer = self.loop.call_at(deadline, self._on_dimse_timer)
-        self._outstanding[msg_id] = _Outstanding(fut, deadline, context)
+        self._outstanding[msg_id] = _new_outstanding(_Outstanding, (fut, deadline, context))
         try:
             pdus = encode_message(context.context_id, cmd, data, self._peer_max_pdu)
             if _debug():

@@ -14,7 +14,6 @@ from typing import Any
 from pydicom import config as pydicom_config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from . import evt
@@ -37,7 +36,7 @@ from .dimse.messages import (
     NSetRSP,
     build_trusted,
 )
-from .fastds import new_dataset, new_element
+from .fastds import cached_tag, new_dataset, new_element
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
 from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
@@ -254,7 +253,9 @@ _STATUS_FAST = (
     ("ActionTypeID", 0x00001008, "US"),
 )
 _STATUS_CONVERTED = ("ErrorComment", "OffendingElement", "AttributeIdentifierList")
-_TAGS = {tag: Tag(tag) for _kw, tag, _vr in _STATUS_FAST}
+# The tag objects keyword reads look up by (cached_tag's): an equal but distinct
+# BaseTag key would make each such dict lookup call BaseTag.__eq__ in Python.
+_TAGS = {tag: cached_tag(tag) for _kw, tag, _vr in _STATUS_FAST}
 _uid = str.__new__
 
 

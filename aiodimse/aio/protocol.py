@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
-from ..ul.events import CloseTransport, ULEvent
+from ..ul.events import CloseTransport, DataIndication, ULEvent
 from ..ul.machine import UpperLayer
 from .prompt import PromptFuture, run_wakes
 
@@ -28,12 +29,22 @@ def _sets_nodelay(loop: asyncio.AbstractEventLoop) -> bool:
     return isinstance(loop, asyncio.BaseEventLoop) or type(loop).__module__.startswith("uvloop")
 
 
+def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``, or the C function it calls on asyncio's own loops (a call less)."""
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic  # what BaseEventLoop.time returns
+    return loop.time
+
+
 class ULUser(Protocol):
     """What the adapter reports to (the association)."""
 
     def connection_made(self, proto: DULProtocol) -> None: ...
 
     def ul_events(self, events: Sequence[ULEvent]) -> None: ...
+
+    def ul_data(self, indication: DataIndication) -> None:
+        """The data path: a chunk whose only event is one P-DATA indication."""
 
     def connection_lost(self, exc: Exception | None) -> None: ...
 
@@ -50,6 +61,7 @@ class DULProtocol(asyncio.Protocol):
         "_prompt",
         "_timer",
         "_timer_at",
+        "clock",
         "loop",
         "peername",
         "received_at",
@@ -64,6 +76,7 @@ class DULProtocol(asyncio.Protocol):
         self.ul = ul
         self.user = user
         self.loop = loop
+        self.clock = loop_clock(loop)
         self.transport: asyncio.Transport | None = None
         self.peername: tuple[str, int] = ("", 0)
         self._timer: asyncio.TimerHandle | None = None
@@ -100,12 +113,14 @@ class DULProtocol(asyncio.Protocol):
         # end: one write, one timer update, however many messages the chunk held.
         # Callers awaiting the responses it held resume before that write (prompt.py).
         self.receiving = True
-        self.received_at = now = self.loop.time()
+        self.received_at = now = self.clock()
         self._depth += 1
         try:
             try:
                 events = self.ul.receive_data(data, now)
-                if events:
+                if len(events) == 1 and type(events[0]) is DataIndication:
+                    self.user.ul_data(events[0])  # the data path: no close can follow
+                elif events:
                     self.dispatch(events)
             finally:
                 try:

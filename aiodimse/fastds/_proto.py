@@ -29,6 +29,9 @@ __all__ = [
 _snapshot: dict[str, Any] = {}
 
 _TAG_CACHE: dict[int, BaseTag] = {}
+_new = object.__new__
+# Sets a Dataset's __dict__ past Dataset.__setattr__ (the slot object.__setattr__ finds).
+_set_dict = Dataset.__dict__["__dict__"].__set__
 _TAG_CACHE_MAX = 4096
 
 
@@ -42,20 +45,22 @@ def dataset_state() -> tuple[dict[str, Any], tuple[str, ...]]:
     if not _snapshot or _snapshot["future"] is not future:
         state = dict(Dataset().__dict__)
         mutable = tuple(k for k, v in state.items() if isinstance(v, dict | list | set))
-        _snapshot.update(state=state, mutable=mutable, future=future)
+        others = tuple((k, state[k]) for k in mutable if k != "_dict")
+        _snapshot.update(state=state, mutable=mutable, others=others, future=future)
     return _snapshot["state"], _snapshot["mutable"]
 
 
 def new_dataset(elements: dict[BaseTag, Any] | None = None) -> Dataset:
     """Return an empty (or ``elements``-holding) Dataset, as ``Dataset()`` would, cheaply."""
-    state, mutable = dataset_state()
-    d = state.copy()
-    for name in mutable:
-        d[name] = state[name].copy()
-    if elements is not None:
-        d["_dict"] = elements
-    ds: Dataset = object.__new__(DecodedDataset)
-    object.__setattr__(ds, "__dict__", d)
+    snapshot = _snapshot
+    if snapshot.get("future") is not config._use_future:
+        dataset_state()
+    d = snapshot["state"].copy()
+    d["_dict"] = {} if elements is None else elements
+    for name, value in snapshot["others"]:  # fresh copies of the other mutable members
+        d[name] = value.copy()
+    ds: Dataset = _new(DecodedDataset)
+    _set_dict(ds, d)
     return ds
 
 

@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 from pydicom.tag import _LUT_DESCRIPTOR_TAGS, tag_in_exception
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
@@ -230,7 +231,9 @@ class _Encoder:
                 append(data)
             elif vr == "SQ":
                 parts: list[bytes] = []
-                for item in value or ():  # as write_sequence_item writes each item
+                # pydicom's Sequence iterates through a generator: read its list
+                items = value._list if type(value) is Sequence else value or ()
+                for item in items:  # as write_sequence_item writes each item
                     if not isinstance(item, Dataset):
                         return None
                     body = self.plain(item)
@@ -240,8 +243,13 @@ class _Encoder:
                         parts += (_ITEM_UNDEFINED, body, _ITEM_DELIM)
                     else:
                         parts += (_ITEM_HDR(_ITEM_TAG, len(body)), body)
-                _append_sequence(append, tag, b"".join(parts), elem.is_undefined_length,
-                                 implicit)
+                body = b"".join(parts)
+                if elem.is_undefined_length:
+                    _append_sequence(append, tag, body, True, implicit)
+                elif implicit:
+                    out += (_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, len(body)), body)
+                else:
+                    out += (_LONG_HDR(tag >> 16, tag & 0xFFFF, b"SQ", 0, len(body)), body)
             else:
                 return None
         return b"".join(out)
