@@ -83,6 +83,11 @@ __all__ = [
 log = logging.getLogger("aiodimse.association")
 
 _debug = functools.partial(log.isEnabledFor, logging.DEBUG)
+# logging's per-level answer cache, read on the per-message paths: a dict lookup
+# instead of a Python call (None until isEnabledFor has filled it; logging clears
+# it whenever levels change, and log.debug checks again anyway).
+_debug_cached = getattr(log, "_cache", {}).get
+_DEBUG = logging.DEBUG
 
 
 def _log_message(direction: str, context_id: int, msg: Any, dataset: Any) -> None:
@@ -409,7 +414,9 @@ class Association(ServiceCalls):
             self._on_bad_message(received, received.error)
             return
         msg = received.message
-        debug = _debug()
+        debug = _debug_cached(_DEBUG)
+        if debug is None:
+            debug = _debug()
         if debug:
             _log_message("received", received.context_id, msg, received.dataset)
         kind = kind_for_type(type(msg))
@@ -709,7 +716,8 @@ class Association(ServiceCalls):
         self._outstanding[msg_id] = _new_outstanding(_Outstanding, (fut, deadline, context))
         try:
             pdus = encode_message(context.context_id, cmd, data, self._peer_max_pdu)
-            if _debug():
+            debug = _debug_cached(_DEBUG)
+            if debug or (debug is None and _debug()):
                 _log_message("sent", context.context_id, command.message(msg_id), data)
             self._send_pdus(pdus)
         except BaseException:

@@ -89,7 +89,9 @@ def encode_dataset(ds: Dataset, transfer_syntax_uid: str, *, compression_level: 
     Deflated Explicit VR LE is raw deflate (RFC 1951, no zlib header), PS3.5 A.5.
     Like pydicom's writer, this may correct ambiguous VRs (US/SS, OB/OW) in ``ds``.
     """
-    implicit, little, deflated = _syntax(transfer_syntax_uid)
+    implicit, little, deflated = (
+        _SYNTAXES.get(transfer_syntax_uid) or _syntax(transfer_syntax_uid)
+    )
     # fastds writes pydicom's bytes exactly; None = a case it leaves to pydicom
     raw = _fastds.try_encode(ds, implicit) if little else None
     if raw is None:
@@ -118,7 +120,9 @@ def decode_dataset(
     Empty ``data`` gives an empty Dataset. A memoryview is copied once into the
     reader. Raises UnsupportedTransferSyntaxError or DatasetDecodeError.
     """
-    implicit, little, deflated = _syntax(transfer_syntax_uid)
+    implicit, little, deflated = (
+        _SYNTAXES.get(transfer_syntax_uid) or _syntax(transfer_syntax_uid)
+    )
     raw: bytes | bytearray | memoryview = data
     if deflated:
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
