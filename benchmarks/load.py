@@ -39,7 +39,8 @@ from benchmarks.procs import (
     HOST,
     REPO,
     LineReader,
-    cpu_seconds,
+    cpu_between,
+    cpu_sample,
     pin,
     proc_status_kb,
     raise_nofile,
@@ -611,10 +612,11 @@ def measure(
         if server_pid is not None:
             res.server_rss_established_kb = proc_status_kb(server_pid, "VmRSS")
             if idle_seconds > 0:
-                c0 = cpu_seconds(server_pid)
+                c0 = cpu_sample(server_pid)
                 time.sleep(idle_seconds)
-                res.idle_cpu_pct = 100 * (cpu_seconds(server_pid) - c0) / idle_seconds
-            s0, w0 = cpu_seconds(server_pid), time.monotonic()
+                used = cpu_between(c0, cpu_sample(server_pid))
+                res.idle_cpu_pct = 100 * used / idle_seconds
+            s0, w0 = cpu_sample(server_pid), time.monotonic()
         for proc, _ in workers:
             assert proc.stdin is not None
             proc.stdin.write("GO\n")
@@ -623,7 +625,7 @@ def measure(
         done_deadline = time.monotonic() + spec.duration + spec.op_timeout + 30
         outs = [json.loads(reader.expect("DONE", done_deadline)) for _, reader in workers]
         if server_pid is not None:
-            s1, w1 = cpu_seconds(server_pid), time.monotonic()
+            s1, w1 = cpu_sample(server_pid), time.monotonic()
             res.server_hwm_kb = proc_status_kb(server_pid, "VmHWM")
             res.server_alive = os.path.exists(f"/proc/{server_pid}")
     except TimeoutError:
@@ -657,8 +659,9 @@ def measure(
     res.p99_ms = percentile(lat, 0.99) / 1000
     if server_pid is not None:
         ops = max(res.ok, 1)
-        res.server_cpu_us_per_op = 1e6 * (s1 - s0) / ops
-        res.server_cpu_pct = 100 * (s1 - s0) / max(w1 - w0, 1e-9)
+        used = cpu_between(s0, s1)
+        res.server_cpu_us_per_op = 1e6 * used / ops
+        res.server_cpu_pct = 100 * used / max(w1 - w0, 1e-9)
     return res
 
 
