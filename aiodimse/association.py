@@ -376,11 +376,16 @@ class Association(ServiceCalls):
         self.accepted_contexts = contexts
         self._contexts = {c.context_id: c for c in contexts}
         self._peer_max_pdu = peer_max
-        self._assembler = MessageAssembler(
+        # the MessageAssembler is made with the first P-DATA (ul_data): many
+        # associations carry none, or sit idle for long
+
+    def _new_assembler(self) -> MessageAssembler:
+        self._assembler = assembler = MessageAssembler(
             max_command_length=self.ae.maximum_command_size,
             max_dataset_length=self.ae.maximum_dataset_size,
             accepted_context_ids=frozenset(self._contexts),
         )
+        return assembler
 
     def _fail_established(self, err: BaseException) -> None:
         fut = self._established
@@ -397,9 +402,11 @@ class Association(ServiceCalls):
 
     def ul_data(self, ev: DataIndication) -> None:
         assembler = self._assembler
-        if assembler is None:  # cannot happen after a correct state machine
-            self.abort()
-            return
+        if assembler is None:
+            if not self.is_established:  # cannot happen after a correct state machine
+                self.abort()
+                return
+            assembler = self._new_assembler()
         feed = assembler.feed_pdv
         try:
             for context_id, control, data in ev.pdvs:

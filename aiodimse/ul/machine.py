@@ -52,6 +52,13 @@ for (_state, _event), _action in TRANSITIONS.items():
     _ROWS[_state][_event] = (_action, ACTIONS[_action])
 del _state, _event, _action
 
+# The ULConfig field of each timer's duration.
+_TIMEOUT_OF = {
+    TimerOp.START_ARTIM: "artim_timeout",
+    TimerOp.START_ASSOCIATE: "associate_timeout",
+    TimerOp.START_RELEASE: "release_timeout",
+}
+
 _PDU_EVENTS: dict[type, Event] = {
     AAssociateAC: Event.EVT3,
     AAssociateRJ: Event.EVT4,
@@ -94,7 +101,6 @@ class UpperLayer:
         "_row",
         "_rq",
         "_state",
-        "_timeouts",
         "_timer",
     )
 
@@ -114,11 +120,6 @@ class UpperLayer:
         self._rq: AAssociateRQ | None = None
         self._deadline: float | None = None
         self._timer = _KEEP  # which timer the deadline belongs to
-        self._timeouts = {
-            TimerOp.START_ARTIM: cfg.artim_timeout,
-            TimerOp.START_ASSOCIATE: cfg.associate_timeout,
-            TimerOp.START_RELEASE: cfg.release_timeout,
-        }
 
     # -- inspection -------------------------------------------------------------
     @property
@@ -324,7 +325,7 @@ class UpperLayer:
                 self._deadline = None
                 self._timer = _KEEP
             else:
-                self._deadline = now + self._timeouts[timer]
+                self._deadline = now + getattr(self._config, _TIMEOUT_OF[timer])
                 self._timer = timer
         if indication is not None:
             events.append(indication)
