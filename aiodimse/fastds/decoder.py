@@ -271,26 +271,35 @@ def _tables() -> None:
 
         _VR_BYTES.update({str(v).encode(): str(v) for v in VR if len(v) == 2})
         _VR_OF.update({tag: entry[0] for tag, entry in DicomDictionary.items()})
+        _ELEMENTS_AS_PYDICOM.append(
+            tuple(DataElement(0x00100010, "PN", "").__dict__) == ELEMENT_ATTRIBUTES
+            and DataElement.__setattr__ is _SETATTR
+            and not any(name in vars(DataElement) for name in ELEMENT_ATTRIBUTES)
+        )
+
+
+# The walker makes each DataElement as DataElement.__init__ does: these attributes set
+# in this order, plainly. Checked once against pydicom's own (a pydicom that differs
+# is left to decode its own way).
+ELEMENT_ATTRIBUTES = (
+    "tag", "VR", "validation_mode", "_value", "file_tell", "is_undefined_length",
+    "private_creator",
+)  # fmt: skip
+_ELEMENTS_AS_PYDICOM: list[bool] = []
 
 
 class _Walker:
     """One decode: the buffer, the settings read once per call, and per-call caches."""
 
-    __slots__ = ("buf", "ds_state", "elem_state", "infer_un", "ui_cache")
+    __slots__ = ("buf", "ds_state", "infer_un", "mode", "ui_cache")
 
     def __init__(self, buf: bytes) -> None:
         self.buf = buf
         self.infer_un = config.settings.infer_sq_for_un_vr
-        mode = config.settings.reading_validation_mode
-        # DataElement.__init__ sets exactly these attributes, in this order.
-        self.elem_state: dict[str, Any] = {
-            "tag": None, "VR": None, "validation_mode": mode, "_value": None,
-            "file_tell": None, "is_undefined_length": False, "private_creator": None,
-        }  # fmt: skip
+        self.mode = config.settings.reading_validation_mode
         state, mutable = dataset_state()
-        if set(mutable) != _DS_MUTABLE or DataElement.__setattr__ is not _SETATTR:
-            # a pydicom whose Dataset this module does not know, or whose DataElement
-            # would not take its __dict__ by plain assignment
+        if set(mutable) != _DS_MUTABLE or not _ELEMENTS_AS_PYDICOM[0]:
+            # a pydicom whose Dataset or DataElement this module does not know
             raise _Decline
         self.ds_state = state
         self.ui_cache: dict[bytes, Any] = {}
@@ -316,7 +325,7 @@ class _Walker:
         the fewest steps; the rare ones branch off after one combined test.
         """
         buf = self.buf
-        elem_state = self.elem_state
+        mode = self.mode
         ui_cache = self.ui_cache
         vr_of = _VR_OF
         tag_cache = _TAG_CACHE
@@ -364,14 +373,14 @@ class _Walker:
                     seq, pos = self._undefined_sequence(
                         tag, keep_vr, vpos, implicit, depth, base, stream_end, enc
                     )
-                    d = elem_state.copy()
-                    d["tag"] = btag
-                    d["VR"] = "SQ"
-                    d["_value"] = seq
-                    d["file_tell"] = vpos - base
-                    d["is_undefined_length"] = True
                     e = _NEW(DataElement)
-                    e.__dict__ = d
+                    e.tag = btag
+                    e.VR = "SQ"
+                    e.validation_mode = mode
+                    e._value = seq
+                    e.file_tell = vpos - base
+                    e.is_undefined_length = True
+                    e.private_creator = None
                     elems[btag] = e
                     continue
                 if tag == _CHARSET and vpos + length <= end:
@@ -429,13 +438,14 @@ class _Walker:
                     btag, keep_vr, length, raw_value, vpos - base, implicit, True
                 )
             else:
-                d = elem_state.copy()
-                d["tag"] = btag
-                d["VR"] = vr
-                d["_value"] = value
-                d["file_tell"] = vpos - base
-                e = _NEW(DataElement)
-                e.__dict__ = d
+                e = _NEW(DataElement)  # as in sequence(): __init__'s attributes, in order
+                e.tag = btag
+                e.VR = vr  # type: ignore[assignment]  # a str here: None gave _RAW
+                e.validation_mode = mode
+                e._value = value
+                e.file_tell = vpos - base
+                e.is_undefined_length = False
+                e.private_creator = None
                 elems[btag] = e
         if delimited:
             raise _malformed("item without item delimitation")
@@ -523,7 +533,7 @@ class _Walker:
         vr_bytes = _VR_BYTES
         fast_explicit = _FAST_EXPLICIT
         ui_cache = self.ui_cache
-        elem_copy = self.elem_state.copy
+        mode = self.mode
         text_ok = enc in (default_encoding, _DEFAULT_LIST)
         new = _NEW
         str_new = _str_new
@@ -609,13 +619,16 @@ class _Walker:
                         break
                 else:
                     break
-                d = elem_copy()
-                d["tag"] = btag
-                d["VR"] = vr
-                d["_value"] = value
-                d["file_tell"] = vp - base
+                # set as DataElement.__init__ sets them, in its order: the values
+                # live in the object (no __dict__ made), one object for the collector
                 e = new(element_cls)
-                e.__dict__ = d
+                e.tag = btag
+                e.VR = vr
+                e.validation_mode = mode
+                e._value = value
+                e.file_tell = vp - base
+                e.is_undefined_length = False
+                e.private_creator = None
                 elems[btag] = e
                 p = q
             else:

@@ -71,7 +71,7 @@ def assert_same(ours: Dataset, theirs: Dataset) -> None:
         a, b = ours[tag], theirs[tag]  # converts raw elements on both sides
         assert type(a) is type(b)
         assert type(a.value) is type(b.value), (a, type(a.value), type(b.value))
-        assert a.__dict__.keys() == b.__dict__.keys()
+        assert list(a.__dict__) == list(b.__dict__)  # the same attributes, in order
         assert repr(a) == repr(b)
         assert a == b
         if isinstance(b.value, MultiValue):
