@@ -1,0 +1,20 @@
+"""benchmarks/run.py's plan: every scenario of the issue, and the run counts promised."""
+
+from __future__ import annotations
+
+from benchmarks.run import build_rows
+
+
+def test_the_full_run_has_every_row_with_at_least_three_runs() -> None:
+    rows = {row.id: row for row in build_rows(quick=False)}
+    assert {"1a", "1b", "1c", "1d", "2c", "3", "4", "5a", "5b", "6", "7a", "7b"} <= set(rows)
+    assert all(row.runs >= 3 for row in rows.values())
+    assert rows["5a"].runs == 9  # its runs last tens of milliseconds
+
+
+def test_quick_mode_runs_every_row_once_and_shorter() -> None:
+    full = {row.id: row for row in build_rows(quick=False)}
+    quick = {row.id: row for row in build_rows(quick=True)}
+    assert quick.keys() == full.keys()
+    assert all(row.runs == 1 for row in quick.values())
+    assert all(quick[i].spec.duration <= full[i].spec.duration for i in quick)
