@@ -36,7 +36,7 @@ from .dimse.messages import (
     NSetRSP,
     build_trusted,
 )
-from .fastds import cached_tag, new_dataset, new_element
+from .fastds import cached_tag, elements_by_stores, new_dataset, new_element
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
 from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
@@ -310,19 +310,23 @@ def _status_builder(cls: type) -> Callable[[Any], Dataset]:
         "    mode = _config.settings.reading_validation_mode",
         "    elements = {}",
     ]
+    by_stores = elements_by_stores()  # else each element gets a ready __dict__
     for i, (keyword, tag, vr) in enumerate(fast):
         namespace[f"_T{i}"] = tag
         # str.__new__: the value was decoded and checked already; UID() would re-validate
         value = "_uid(_UID, v)" if vr == "UI" else "int(v)"
         fields = {"tag": f"_T{i}", "VR": repr(vr), "validation_mode": "mode", "_value": value}
-        body = ", ".join(f"{name!r}: {fields.get(name, '_D_' + name)}" for name in attrs)
         lines += [
             f"    v = {read(keyword)}",
             "    if v is not None:",
             "        e = _new(_DataElement)",
-            f"        _set(e, '__dict__', {{{body}}})",
-            f"        elements[_T{i}] = e",
         ]
+        if by_stores:
+            lines += [f"        e.{name} = {fields.get(name, '_D_' + name)}" for name in attrs]
+        else:
+            body = ", ".join(f"{name!r}: {fields.get(name, '_D_' + name)}" for name in attrs)
+            lines.append(f"        _set(e, '__dict__', {{{body}}})")
+        lines.append(f"        elements[_T{i}] = e")
     lines.append("    ds = new_dataset(elements)")
     for keyword in converted:  # rare text and tag-list fields: pydicom's setattr
         lines += [

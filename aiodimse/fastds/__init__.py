@@ -8,14 +8,23 @@ the input is outside what they reproduce exactly, and the caller then uses pydic
 
 from __future__ import annotations
 
-from ._proto import DecodedDataset, cached_tag, new_dataset, new_element
+from ._proto import (
+    ELEMENT_ATTRIBUTES,
+    DecodedDataset,
+    cached_tag,
+    elements_by_stores,
+    new_dataset,
+    new_element,
+)
 from .decoder import MAX_DEPTH, try_decode
 from .encoder import try_encode
 
 __all__ = [
+    "ELEMENT_ATTRIBUTES",
     "MAX_DEPTH",
     "DecodedDataset",
     "cached_tag",
+    "elements_by_stores",
     "new_dataset",
     "new_element",
     "try_decode",

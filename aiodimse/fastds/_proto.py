@@ -18,7 +18,9 @@ from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
 __all__ = [
+    "ELEMENT_ATTRIBUTES",
     "dataset_state",
+    "elements_by_stores",
     "new_dataset",
     "pydicom_is_default",
     "cached_tag",
@@ -83,6 +85,31 @@ def new_element(tag: BaseTag, vr: str, value: Any, mode: int | None = None) -> D
         },
     )  # fmt: skip
     return elem
+
+
+# DataElement.__init__ sets these attributes, in this order, plainly. Set the same way
+# (not as a ready __dict__), CPython keeps them inline: no dict per element, and one
+# object instead of two for the cyclic collector to scan.
+ELEMENT_ATTRIBUTES = (
+    "tag", "VR", "validation_mode", "_value", "file_tell", "is_undefined_length",
+    "private_creator",
+)  # fmt: skip
+_by_stores: list[bool] = []
+
+
+def elements_by_stores() -> bool:
+    """Whether a DataElement made by storing ELEMENT_ATTRIBUTES in order is pydicom's own.
+
+    Checked once against an element pydicom made: the same names in the same order,
+    no class attribute or descriptor of those names, a plain ``__setattr__``.
+    """
+    if not _by_stores:
+        _by_stores.append(
+            tuple(DataElement(0x00100010, "PN", "").__dict__) == ELEMENT_ATTRIBUTES
+            and DataElement.__setattr__ is object.__setattr__
+            and not any(name in vars(DataElement) for name in ELEMENT_ATTRIBUTES)
+        )
+    return _by_stores[0]
 
 
 def pydicom_is_default() -> bool:

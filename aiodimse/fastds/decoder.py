@@ -40,6 +40,7 @@ from ._proto import (
     DecodedDataset,
     cached_tag,
     dataset_state,
+    elements_by_stores,
     pydicom_is_default,
 )
 
@@ -271,21 +272,6 @@ def _tables() -> None:
 
         _VR_BYTES.update({str(v).encode(): str(v) for v in VR if len(v) == 2})
         _VR_OF.update({tag: entry[0] for tag, entry in DicomDictionary.items()})
-        _ELEMENTS_AS_PYDICOM.append(
-            tuple(DataElement(0x00100010, "PN", "").__dict__) == ELEMENT_ATTRIBUTES
-            and DataElement.__setattr__ is _SETATTR
-            and not any(name in vars(DataElement) for name in ELEMENT_ATTRIBUTES)
-        )
-
-
-# The walker makes each DataElement as DataElement.__init__ does: these attributes set
-# in this order, plainly. Checked once against pydicom's own (a pydicom that differs
-# is left to decode its own way).
-ELEMENT_ATTRIBUTES = (
-    "tag", "VR", "validation_mode", "_value", "file_tell", "is_undefined_length",
-    "private_creator",
-)  # fmt: skip
-_ELEMENTS_AS_PYDICOM: list[bool] = []
 
 
 class _Walker:
@@ -298,7 +284,7 @@ class _Walker:
         self.infer_un = config.settings.infer_sq_for_un_vr
         self.mode = config.settings.reading_validation_mode
         state, mutable = dataset_state()
-        if set(mutable) != _DS_MUTABLE or not _ELEMENTS_AS_PYDICOM[0]:
+        if set(mutable) != _DS_MUTABLE or not elements_by_stores():
             # a pydicom whose Dataset or DataElement this module does not know
             raise _Decline
         self.ds_state = state
