@@ -31,10 +31,11 @@ __all__ = [
 _snapshot: dict[str, Any] = {}
 
 _TAG_CACHE: dict[int, BaseTag] = {}
+_TAG_CACHE_MAX = 4096
+
 _new = object.__new__
 # Sets a Dataset's __dict__ past Dataset.__setattr__ (the slot object.__setattr__ finds).
 _set_dict = Dataset.__dict__["__dict__"].__set__
-_TAG_CACHE_MAX = 4096
 
 
 def dataset_state() -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -75,15 +76,13 @@ def new_element(tag: BaseTag, vr: str, value: Any, mode: int | None = None) -> D
     """
     if mode is None:
         mode = config.settings.reading_validation_mode
-    elem: DataElement = object.__new__(DataElement)
-    object.__setattr__(
-        elem,
-        "__dict__",
-        {
-            "tag": tag, "VR": vr, "validation_mode": mode, "_value": value,
-            "file_tell": None, "is_undefined_length": False, "private_creator": None,
-        },
-    )  # fmt: skip
+    elem: DataElement = _new(DataElement)
+    state = zip(ELEMENT_ATTRIBUTES, (tag, vr, mode, value, None, False, None), strict=True)
+    if elements_by_stores():
+        for name, item in state:
+            setattr(elem, name, item)
+    else:
+        object.__setattr__(elem, "__dict__", dict(state))
     return elem
 
 
