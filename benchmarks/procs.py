@@ -85,14 +85,15 @@ class CpuSample(NamedTuple):
 
 
 def cpu_sample(pid: int) -> CpuSample:
-    exact = 0.0
+    exact, read = 0.0, 0
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(OSError):  # a thread may end while we look
                 exact += int((task / "schedstat").read_text().split()[0]) / 1e9
+                read += 1
     except (OSError, ValueError, IndexError):
-        exact = math.nan
-    return CpuSample(cpu_seconds(pid), exact)
+        read = 0
+    return CpuSample(cpu_seconds(pid), exact if read else math.nan)  # nan: no schedstat
 
 
 def cpu_between(first: CpuSample, last: CpuSample) -> float:
