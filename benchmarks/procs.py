@@ -212,8 +212,8 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+    def cpu(self) -> CpuSample:
+        return cpu_sample(self.pid)
 
     def rss_kb(self) -> int:
         return proc_status_kb(self.pid, "VmRSS")

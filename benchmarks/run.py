@@ -44,6 +44,7 @@ from benchmarks.procs import (
     LineReader,
     NotAvailable,
     ServerProcess,
+    cpu_between,
     cpu_count,
     pin,
     raise_nofile,
@@ -447,8 +448,9 @@ class Runner:
         res.gen_cpu_pct = 100 * done["cpu"] / res.elapsed
         lat = sorted(done["lat_us"])
         res.p50_ms, res.p99_ms = percentile(lat, 0.5) / 1000, percentile(lat, 0.99) / 1000
-        res.server_cpu_us_per_op = 1e6 * (s1 - s0) / max(res.ok, 1)
-        res.server_cpu_pct = 100 * (s1 - s0) / max(w1 - w0, 1e-9)
+        used = cpu_between(s0, s1)
+        res.server_cpu_us_per_op = 1e6 * used / max(res.ok, 1)
+        res.server_cpu_pct = 100 * used / max(w1 - w0, 1e-9)
         res.server_hwm_kb = sp.hwm_kb()
         out.runs.append(res.as_dict())
         self.log(
