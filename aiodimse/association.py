@@ -724,7 +724,9 @@ class Association(ServiceCalls):
         try:
             pdus = encode_message(context.context_id, cmd, data, self._peer_max_pdu)
             debug = _debug_cached(_DEBUG)
-            if debug or (debug is None and _debug()):
+            if debug is None:
+                debug = _debug()
+            if debug:
                 _log_message("sent", context.context_id, command.message(msg_id), data)
             self._send_pdus(pdus)
         except BaseException:

@@ -243,13 +243,8 @@ class _Encoder:
                         parts += (_ITEM_UNDEFINED, body, _ITEM_DELIM)
                     else:
                         parts += (_ITEM_HDR(_ITEM_TAG, len(body)), body)
-                body = b"".join(parts)
-                if elem.is_undefined_length:
-                    _append_sequence(append, tag, body, True, implicit)
-                elif implicit:
-                    out += (_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, len(body)), body)
-                else:
-                    out += (_LONG_HDR(tag >> 16, tag & 0xFFFF, b"SQ", 0, len(body)), body)
+                _append_sequence(append, tag, b"".join(parts), elem.is_undefined_length,
+                                 implicit)
             else:
                 return None
         return b"".join(out)

@@ -78,15 +78,11 @@ class PDUReader:
         self._chunk: bytes | None = None
         self._pos = 0
         self._error: RemoteProtocolError | None = None
-        if max_associate_length < 1 or max_pdata_length < 1 or (
-            max_buffered is not None and max_buffered < 1
-        ):  # one test per new connection; _positive names the culprit
-            _positive("max_associate_length", max_associate_length)
-            _positive("max_pdata_length", max_pdata_length)
-            _positive("max_buffered", max_buffered or 0)
-        self._max_associate_length = max_associate_length
-        self._max_pdata_length = max_pdata_length
-        self._max_buffered = max_buffered
+        self._max_associate_length = _positive("max_associate_length", max_associate_length)
+        self._max_pdata_length = _positive("max_pdata_length", max_pdata_length)
+        self._max_buffered = (
+            None if max_buffered is None else _positive("max_buffered", max_buffered)
+        )
         self._limit = self.max_buffered
 
     # -- limits ---------------------------------------------------------------
