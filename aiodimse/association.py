@@ -53,7 +53,7 @@ from .requests import (
     status_dataset,
 )
 from .scu import ServiceCalls
-from .status import Category, code_to_category
+from .status import is_performed
 from .ul.events import (
     Aborted,
     AssociateAccepted,
@@ -65,7 +65,7 @@ from .ul.events import (
     ULEvent,
 )
 from .ul.machine import UpperLayer
-from .ul.states import State
+from .ul.states import STA1, STA3, STA12, STA13
 from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
 
 if TYPE_CHECKING:
@@ -254,6 +254,8 @@ class Association(ServiceCalls):
 
     def connection_made(self, proto: DULProtocol) -> None:
         self.proto = proto
+        if self.server is not None:
+            self.server.register(self)
         host, port = proto.peername
         peer = self.acceptor if self.is_requestor else self.requestor
         peer.address, peer.port = host, port
@@ -314,7 +316,7 @@ class Association(ServiceCalls):
                      invoke_limit: int, perform_limit: int, encoded: bytes | None = None
                      ) -> None:
         """Acceptor: send the A-ASSOCIATE-AC and start data transfer."""
-        if self.proto is None or self.proto.is_closed or self.ul.state is not State.STA3:
+        if self.proto is None or self.proto.is_closed or self.ul.state is not STA3:
             return
         self.acceptor.maximum_length = ac.user_information.maximum_length or 0
         self.acceptor.implementation_class_uid = ac.user_information.implementation_class_uid
@@ -332,7 +334,7 @@ class Association(ServiceCalls):
         self._notify(evt.EVT_ESTABLISHED)
 
     def _send_reject(self, rj: AAssociateRJ) -> None:
-        if self.proto is None or self.proto.is_closed or self.ul.state is not State.STA3:
+        if self.proto is None or self.proto.is_closed or self.ul.state is not STA3:
             return
         self.ul.reject(rj, self.loop.time())
         self.proto.flush()
@@ -778,7 +780,7 @@ class Association(ServiceCalls):
         status = status_dataset(msg)
         if not reply or received.dataset is None:
             return status, None
-        if code_to_category(int(msg.Status)) not in (Category.SUCCESS, Category.WARNING):
+        if not is_performed(int(msg.Status)):
             return status, None
         ctx = self._contexts[received.context_id]
         return status, decode_dataset(received.dataset, ctx.transfer_syntax)
@@ -803,11 +805,11 @@ class Association(ServiceCalls):
         except LocalProtocolError:
             return
         self.proto.flush()
-        if self.ul.state in (State.STA13, State.STA1):
+        if self.ul.state in (STA13, STA1):
             self._mark_released()
 
     def _on_release_rp(self) -> None:
-        if self.ul.state is State.STA12:  # release collision, acceptor side
+        if self.ul.state is STA12:  # release collision, acceptor side
             self._respond_release()
         self._mark_released()
 

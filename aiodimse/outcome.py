@@ -14,7 +14,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
-from .status import PROCESSING_FAILURE, Category, code_to_category
+from .status import PROCESSING_FAILURE, is_performed
 
 __all__ = ["Outcome", "resolve", "STATUS_DATASET_FIELDS"]
 
@@ -103,7 +103,7 @@ def resolve(
         return Outcome(PROCESSING_FAILURE)
     code, fields = _status_of(result[0])
     reply = result[1]
-    if reply is None or code_to_category(code) not in (Category.SUCCESS, Category.WARNING):
+    if reply is None or not is_performed(code):
         return Outcome(code, fields)
     if not isinstance(reply, Dataset):
         log.error("handler returned a reply that is not a Dataset: %r", type(reply))

@@ -39,7 +39,7 @@ from .dimse.messages import (
 from .fastds import cached_tag, elements_by_stores, new_dataset, new_element
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
-from .status import PROCESSING_FAILURE, SUCCESS, Category, code_to_category
+from .status import PROCESSING_FAILURE, SUCCESS, is_performed
 
 __all__ = [
     "RequestKind",
@@ -159,7 +159,7 @@ def build_response(
         "MessageIDBeingRespondedTo": request.MessageID,
         "Status": status,
     }
-    ok = code_to_category(status) in (Category.SUCCESS, Category.WARNING)
+    ok = is_performed(status)
     if type(request) is NCreateRQ:
         kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
         if request.AffectedSOPInstanceUID:

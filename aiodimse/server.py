@@ -26,32 +26,6 @@ __all__ = ["Server"]
 log = logging.getLogger("aiodimse.server")
 
 
-class _ServerProtocol(DULProtocol):
-    """A server-side connection, counted by the server only once it is up.
-
-    With TLS the protocol is created at accept time, before the handshake; when the
-    handshake fails asyncio calls neither ``connection_made`` nor ``connection_lost``,
-    so registering in the factory would leak the entry (blocking ``wait_closed`` and
-    counting against ``maximum_associations`` for ever).
-    """
-
-    __slots__ = ("_register",)
-
-    def __init__(
-        self,
-        ul: UpperLayer,
-        user: Association,
-        loop: asyncio.AbstractEventLoop,
-        register: Callable[[], None],
-    ) -> None:
-        super().__init__(ul, user, loop)
-        self._register = register
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._register()
-        super().connection_made(transport)
-
-
 class Server:
     """A running SCP. Use ``async with``, or ``close()`` then ``wait_closed()``.
 
@@ -112,12 +86,18 @@ class Server:
         )
         assoc.server = self
         assoc.decide = decide
+        return DULProtocol(ul, assoc, self._loop)
 
-        def register() -> None:
-            assoc.over_limit = len(self._associations) >= self.ae.maximum_associations
-            self._associations.add(assoc)
+    def register(self, assoc: Association) -> None:
+        """Count ``assoc`` (its connection is up: ``connection_made``).
 
-        return _ServerProtocol(ul, assoc, self._loop, register)
+        Not at accept time: with TLS the protocol is made before the handshake, and
+        when that fails asyncio calls neither ``connection_made`` nor
+        ``connection_lost``, so an entry made then would leak (blocking
+        ``wait_closed`` and counting against ``maximum_associations`` for ever).
+        """
+        assoc.over_limit = len(self._associations) >= self.ae.maximum_associations
+        self._associations.add(assoc)
 
     def watch_idle(self) -> None:
         """Make sure the network-timeout sweep runs (an association was established).

@@ -7,6 +7,7 @@ from enum import Enum
 __all__ = [
     "Category",
     "code_to_category",
+    "is_performed",
     "SUCCESS",
     "PROCESSING_FAILURE",
     "MISSING_ATTRIBUTE",
@@ -52,19 +53,33 @@ _FAILURES = frozenset(
 _WARNINGS = frozenset((0x0001, 0x0107, 0x0116))
 
 
+# The members as globals (see ul/states.py on reading enum members).
+_SUCCESS = Category.SUCCESS
+_WARNING = Category.WARNING
+_FAILURE = Category.FAILURE
+_CANCEL = Category.CANCEL
+_PENDING = Category.PENDING
+_UNKNOWN = Category.UNKNOWN
+
+
 def code_to_category(code: int) -> Category:
     """The category of a status code; codes the standard leaves open are UNKNOWN."""
     if code == 0x0000:
-        return Category.SUCCESS
+        return _SUCCESS
     if code in _WARNINGS or 0xB000 <= code <= 0xBFFF:
-        return Category.WARNING
+        return _WARNING
     if code in _FAILURES or 0xA000 <= code <= 0xAFFF or 0xC000 <= code <= 0xCFFF:
-        return Category.FAILURE
+        return _FAILURE
     if code == 0xFE00:
-        return Category.CANCEL
+        return _CANCEL
     if code in (0xFF00, 0xFF01):
-        return Category.PENDING
-    return Category.UNKNOWN
+        return _PENDING
+    return _UNKNOWN
+
+
+def is_performed(code: int) -> bool:
+    """Success or warning: the operation was carried out, so a reply data set counts."""
+    return code == 0x0000 or code in _WARNINGS or 0xB000 <= code <= 0xBFFF
 
 
 GENERAL_STATUS: dict[int, str] = {

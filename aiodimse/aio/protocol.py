@@ -13,27 +13,40 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from ..ul.events import CloseTransport, DataIndication, ULEvent
 from ..ul.machine import UpperLayer
 from .prompt import PromptFuture, run_wakes
 
-__all__ = ["DULProtocol", "ULUser"]
+__all__ = ["DULProtocol", "LoopTraits", "ULUser", "loop_traits"]
 
 log = logging.getLogger("aiodimse.transport")
 
 
-def _sets_nodelay(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether the loop's TCP transports have TCP_NODELAY already (asyncio's, uvloop's)."""
-    return isinstance(loop, asyncio.BaseEventLoop) or type(loop).__module__.startswith("uvloop")
+class LoopTraits(NamedTuple):
+    """What a connection needs to know of its event loop's class, worked out once."""
+
+    monotonic: bool  # loop.time() is time.monotonic(): call that (a call less)
+    nodelay: bool  # its TCP transports set TCP_NODELAY already (asyncio's, uvloop's)
+    prompt: bool  # asyncio's own loop: PromptFuture wakes a waiter an iteration sooner
 
 
-def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
-    """``loop.time``, or the C function it calls on asyncio's own loops (a call less)."""
-    if type(loop).time is asyncio.BaseEventLoop.time:
-        return time.monotonic  # what BaseEventLoop.time returns
-    return loop.time
+_TRAITS: dict[type, LoopTraits] = {}
+
+
+def loop_traits(loop: asyncio.AbstractEventLoop) -> LoopTraits:
+    """``loop``'s traits, remembered per class (one dict lookup per connection)."""
+    kind = type(loop)
+    found = _TRAITS.get(kind)
+    if found is None:
+        asyncio_own = isinstance(loop, asyncio.BaseEventLoop)
+        found = _TRAITS[kind] = LoopTraits(
+            monotonic=kind.time is asyncio.BaseEventLoop.time,
+            nodelay=asyncio_own or kind.__module__.startswith("uvloop"),
+            prompt=asyncio_own,
+        )
+    return found
 
 
 class ULUser(Protocol):
@@ -61,6 +74,7 @@ class DULProtocol(asyncio.Protocol):
         "_prompt",
         "_timer",
         "_timer_at",
+        "_traits",
         "clock",
         "loop",
         "peername",
@@ -76,7 +90,8 @@ class DULProtocol(asyncio.Protocol):
         self.ul = ul
         self.user = user
         self.loop = loop
-        self.clock = loop_clock(loop)
+        self._traits = traits = _TRAITS.get(type(loop)) or loop_traits(loop)
+        self.clock: Callable[[], float] = time.monotonic if traits.monotonic else loop.time
         self.transport: asyncio.Transport | None = None
         self.peername: tuple[str, int] = ("", 0)
         self._timer: asyncio.TimerHandle | None = None
@@ -91,13 +106,13 @@ class DULProtocol(asyncio.Protocol):
         self.woken: list[PromptFuture[Any]] | None = None  # their waiters run at its end
         # asyncio's own loop wakes a waiter one iteration late (an epoll_wait more per
         # request); uvloop runs it in the same iteration, where a C future is cheaper.
-        self._prompt = isinstance(loop, asyncio.BaseEventLoop)
+        self._prompt = traits.prompt
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        if not _sets_nodelay(self.loop):
+        if not self._traits.nodelay:
             sock = transport.get_extra_info("socket")
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                 with contextlib.suppress(OSError):  # platform specific
@@ -193,6 +208,8 @@ class DULProtocol(asyncio.Protocol):
 
     def response_future(self) -> asyncio.Future[Any] | PromptFuture[Any]:
         """The future a request's caller awaits its response on (prompt where it helps)."""
+        # asyncio's own loop wakes a waiter one iteration late (an epoll_wait more per
+        # request); uvloop runs it in the same iteration, where a C future is cheaper.
         return PromptFuture(self.loop, self) if self._prompt else self.loop.create_future()
 
     def dispatch(self, events: Sequence[ULEvent]) -> None:

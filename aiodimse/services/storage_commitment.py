@@ -34,7 +34,7 @@ from ..errors import AiodimseError
 from ..events import Event
 from ..handlers import HandlerSpec
 from ..presentation import build_role
-from ..status import Category, code_to_category
+from ..status import is_performed
 from ..store.db import AsyncStore, Commitment
 
 __all__ = [
@@ -130,7 +130,7 @@ def build_report(
 
 
 def _ok(status: Dataset) -> bool:
-    return code_to_category(int(status.Status)) in (Category.SUCCESS, Category.WARNING)
+    return is_performed(int(status.Status))
 
 
 class StorageCommitmentSCP:

@@ -47,7 +47,27 @@ from .events import (
     ReleaseIndication,
     ULEvent,
 )
-from .states import Action, Event, State
+from .states import (
+    EVT15,
+    EVT16,
+    EVT18,
+    STA1,
+    STA2,
+    STA3,
+    STA4,
+    STA5,
+    STA6,
+    STA7,
+    STA8,
+    STA9,
+    STA10,
+    STA11,
+    STA12,
+    STA13,
+    Action,
+    Event,
+    State,
+)
 
 __all__ = [
     "TimerOp",
@@ -87,8 +107,11 @@ class Effects(NamedTuple):
 
 ActionFunction = Callable[[State, Event, Payload, bool], Effects]
 
-_S = State
-_T = TimerOp
+# TimerOp members as globals: see states.py on reading enum members.
+_START_ARTIM = TimerOp.START_ARTIM
+_START_ASSOCIATE = TimerOp.START_ASSOCIATE
+_START_RELEASE = TimerOp.START_RELEASE
+_TIMER_STOP = TimerOp.STOP
 _PROVIDER = int(AbortSource.SERVICE_PROVIDER)
 _RELEASE_RQ = AReleaseRQ()
 _RELEASE_RP = AReleaseRP()
@@ -120,19 +143,19 @@ def ae_1(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
 
 def ae_2(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """Send A-ASSOCIATE-RQ; start our associate timeout."""
-    return Effects(_S.STA5, send=cast(AAssociateRQ, payload), timer=_T.START_ASSOCIATE)
+    return Effects(STA5, send=cast(AAssociateRQ, payload), timer=_START_ASSOCIATE)
 
 
 def ae_3(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """A-ASSOCIATE confirmation (accept)."""
     indication = AssociateAccepted(cast(AAssociateAC, payload))
-    return Effects(_S.STA6, timer=_T.STOP, indication=indication)
+    return Effects(STA6, timer=_TIMER_STOP, indication=indication)
 
 
 def ae_4(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """A-ASSOCIATE confirmation (reject), close the transport."""
     indication = AssociateRejected(cast(AAssociateRJ, payload))
-    return Effects(_S.STA1, timer=_T.STOP, close=True, indication=indication)
+    return Effects(STA1, timer=_TIMER_STOP, close=True, indication=indication)
 
 
 def ae_5(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
@@ -148,28 +171,28 @@ def ae_6(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
     """
     rq = cast(AAssociateRQ, payload)
     if not rq.protocol_version & 1:
-        return Effects(_S.STA13, send=_PROTOCOL_VERSION_REJECT, timer=_T.START_ARTIM)
-    return Effects(_S.STA3, timer=_T.STOP, indication=AssociateIndication(rq))
+        return Effects(STA13, send=_PROTOCOL_VERSION_REJECT, timer=_START_ARTIM)
+    return Effects(STA3, timer=_TIMER_STOP, indication=AssociateIndication(rq))
 
 
 def ae_7(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """Send A-ASSOCIATE-AC."""
-    return Effects(_S.STA6, send=cast(AAssociateAC, payload))
+    return Effects(STA6, send=cast(AAssociateAC, payload))
 
 
 def ae_8(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """Send A-ASSOCIATE-RJ and start ARTIM."""
-    return Effects(_S.STA13, send=cast(AAssociateRJ, payload), timer=_T.START_ARTIM)
+    return Effects(STA13, send=cast(AAssociateRJ, payload), timer=_START_ARTIM)
 
 
 def dt_1(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """Send P-DATA-TF."""
-    return Effects(_S.STA6, send=cast(bytes, payload))
+    return Effects(STA6, send=cast(bytes, payload))
 
 
 def dt_2(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """P-DATA indication."""
-    return Effects(_S.STA6, indication=DataIndication(cast(PDataTF, payload).pdvs))
+    return Effects(STA6, indication=DataIndication(cast(PDataTF, payload).pdvs))
 
 
 def ar_1(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
@@ -199,12 +222,12 @@ def ar_5(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
 
 def ar_6(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """P-DATA indication while waiting for A-RELEASE-RP (responses may still come)."""
-    return Effects(_S.STA7, indication=DataIndication(cast(PDataTF, payload).pdvs))
+    return Effects(STA7, indication=DataIndication(cast(PDataTF, payload).pdvs))
 
 
 def ar_7(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """Send P-DATA-TF after the peer asked to release."""
-    return Effects(_S.STA8, send=cast(bytes, payload))
+    return Effects(STA8, send=cast(bytes, payload))
 
 
 def ar_8(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
@@ -229,10 +252,10 @@ def aa_1(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
     indicated. In Sta2 a PDU other than A-ASSOCIATE-RQ (or an invalid one) also lands
     here: we answer as service provider and indicate a protocol error.
     """
-    if event is Event.EVT15:
-        return Effects(_S.STA13, send=cast(AAbort, payload), timer=_T.START_ARTIM)
+    if event is EVT15:
+        return Effects(STA13, send=cast(AAbort, payload), timer=_START_ARTIM)
     abort = _error_abort(payload)
-    return Effects(_S.STA13, send=abort, timer=_T.START_ARTIM, indication=_protocol_error(abort))
+    return Effects(STA13, send=abort, timer=_START_ARTIM, indication=_protocol_error(abort))
 
 
 def aa_2(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
@@ -241,12 +264,12 @@ def aa_2(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
     Before an A-ASSOCIATE-RQ (Sta2) a received A-ABORT or the ARTIM expiry is also
     reported as ``Aborted``; in Sta13 the user has already been told how things ended.
     """
-    if state is _S.STA2:
-        if event is Event.EVT16:
+    if state is STA2:
+        if event is EVT16:
             received = cast(AAbort, payload)
             indication = Aborted(source=received.source, reason=received.reason, cause="peer")
-            return Effects(_S.STA1, timer=_T.STOP, close=True, indication=indication)
-        if event is Event.EVT18:
+            return Effects(STA1, timer=_TIMER_STOP, close=True, indication=indication)
+        if event is EVT18:
             return _ARTIM_EXPIRED_IN_STA2
     return _CLOSE_IDLE
 
@@ -255,7 +278,7 @@ def aa_3(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
     """The peer aborted: A-ABORT (or A-P-ABORT) indication, close the transport."""
     received = cast(AAbort, payload)
     indication = Aborted(source=received.source, reason=received.reason, cause="peer")
-    return Effects(_S.STA1, timer=_T.STOP, close=True, indication=indication)
+    return Effects(STA1, timer=_TIMER_STOP, close=True, indication=indication)
 
 
 def aa_4(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
@@ -275,13 +298,13 @@ def aa_6(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
 
 def aa_7(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """Send A-ABORT; ARTIM keeps running so that a chatty peer cannot hold us in Sta13."""
-    return Effects(_S.STA13, send=_error_abort(payload))
+    return Effects(STA13, send=_error_abort(payload))
 
 
 def aa_8(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """Protocol error: send A-ABORT (provider), A-P-ABORT indication, start ARTIM."""
     abort = _error_abort(payload)
-    return Effects(_S.STA13, send=abort, timer=_T.START_ARTIM, indication=_protocol_error(abort))
+    return Effects(STA13, send=abort, timer=_START_ARTIM, indication=_protocol_error(abort))
 
 
 def own_timeout(state: State) -> Effects:
@@ -295,34 +318,34 @@ def own_timeout(state: State) -> Effects:
 
 
 _TIMEOUT_ABORT = AAbort(source=_PROVIDER, reason=AbortReason.NOT_SPECIFIED)
-_AE_1 = Effects(_S.STA4)
-_AE_5 = Effects(_S.STA2, timer=_T.START_ARTIM)
-_AR_1 = Effects(_S.STA7, send=_RELEASE_RQ, timer=_T.START_RELEASE)
-_AR_2 = Effects(_S.STA8, indication=_RELEASE_INDICATION)
-_AR_3 = Effects(_S.STA1, timer=_T.STOP, close=True, indication=_RELEASE_CONFIRMATION)
-_AR_4 = Effects(_S.STA13, send=_RELEASE_RP, timer=_T.START_ARTIM)
-_AR_8_REQUESTOR = Effects(_S.STA9, indication=_COLLISION_INDICATION)
-_AR_8_ACCEPTOR = Effects(_S.STA10, indication=_COLLISION_INDICATION)
-_AR_9 = Effects(_S.STA11, send=_RELEASE_RP)
-_AR_10 = Effects(_S.STA12, timer=_T.STOP, indication=_RELEASE_CONFIRMATION)
+_AE_1 = Effects(STA4)
+_AE_5 = Effects(STA2, timer=_START_ARTIM)
+_AR_1 = Effects(STA7, send=_RELEASE_RQ, timer=_START_RELEASE)
+_AR_2 = Effects(STA8, indication=_RELEASE_INDICATION)
+_AR_3 = Effects(STA1, timer=_TIMER_STOP, close=True, indication=_RELEASE_CONFIRMATION)
+_AR_4 = Effects(STA13, send=_RELEASE_RP, timer=_START_ARTIM)
+_AR_8_REQUESTOR = Effects(STA9, indication=_COLLISION_INDICATION)
+_AR_8_ACCEPTOR = Effects(STA10, indication=_COLLISION_INDICATION)
+_AR_9 = Effects(STA11, send=_RELEASE_RP)
+_AR_10 = Effects(STA12, timer=_TIMER_STOP, indication=_RELEASE_CONFIRMATION)
 _AA_4 = Effects(
-    _S.STA1,
-    timer=_T.STOP,
+    STA1,
+    timer=_TIMER_STOP,
     indication=Aborted(source=_PROVIDER, reason=0, cause="connection-lost"),
 )
-_AA_6 = Effects(_S.STA13)
-_STOP_IDLE = Effects(_S.STA1, timer=_T.STOP)
-_CLOSE_IDLE = Effects(_S.STA1, timer=_T.STOP, close=True)
+_AA_6 = Effects(STA13)
+_STOP_IDLE = Effects(STA1, timer=_TIMER_STOP)
+_CLOSE_IDLE = Effects(STA1, timer=_TIMER_STOP, close=True)
 _ARTIM_EXPIRED_IN_STA2 = Effects(
-    _S.STA1,
-    timer=_T.STOP,
+    STA1,
+    timer=_TIMER_STOP,
     close=True,
     indication=Aborted(source=_PROVIDER, reason=0, cause="timeout"),
 )
 _OWN_TIMEOUT = Effects(
-    _S.STA1,
+    STA1,
     send=_TIMEOUT_ABORT,
-    timer=_T.STOP,
+    timer=_TIMER_STOP,
     close=True,
     indication=Aborted(source=_PROVIDER, reason=0, cause="timeout"),
 )

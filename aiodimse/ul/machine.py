@@ -38,7 +38,25 @@ from aiodimse.wire.reader import PDUReader
 from .actions import ACTIONS, ActionFunction, Effects, Payload, TimerOp, own_timeout
 from .config import ULConfig
 from .events import CloseTransport, DataIndication, ULEvent
-from .states import Action, Event, State
+from .states import (
+    EVT1,
+    EVT2,
+    EVT5,
+    EVT7,
+    EVT8,
+    EVT9,
+    EVT11,
+    EVT14,
+    EVT15,
+    EVT17,
+    EVT18,
+    EVT19,
+    STA1,
+    STA4,
+    Action,
+    Event,
+    State,
+)
 from .table import TRANSITIONS
 
 __all__ = ["UpperLayer"]
@@ -69,12 +87,9 @@ _PDU_EVENTS: dict[type, Event] = {
     AAbort: Event.EVT16,
 }
 
-# Module constants: an enum member looked up on its class costs ~100 ns each time.
+# Module constants (see states.py on reading enum members).
 _CLOSE = CloseTransport()
-_EVT9 = Event.EVT9
 _PDATA_INDICATIONS = (Action.DT_2, Action.AR_6)
-_STA1 = State.STA1
-_STA4 = State.STA4
 # States whose P-DATA-TF cell (Evt10) only passes the data up, state unchanged.
 _PDATA_STATES = frozenset(
     state for state, row in _ROWS.items() if row.get(Event.EVT10, (None,))[0] in _PDATA_INDICATIONS
@@ -108,8 +123,8 @@ class UpperLayer:
         cfg = config if config is not None else ULConfig()
         self._config = cfg
         self._requestor = requestor
-        self._state = _STA1
-        self._row = _ROWS[_STA1]
+        self._state = STA1
+        self._row = _ROWS[STA1]
         self._pdata = False  # the state is in _PDATA_STATES
         self._reader = PDUReader(
             max_associate_length=cfg.max_associate_length,
@@ -141,21 +156,21 @@ class UpperLayer:
     def request_association(self, rq: AAssociateRQ, now: float) -> None:
         """Evt1 (AE-1): remember the request; the adapter then opens the connection."""
         self._require_role(requestor=True)
-        cell = self._cell(Event.EVT1)
+        cell = self._cell(EVT1)
         self._rq = rq
         self._reader.max_pdata_length = self._receive_limit(rq.user_information.maximum_length)
-        self._run(cell, Event.EVT1, rq, now, [])
+        self._run(cell, EVT1, rq, now, [])
 
     def transport_connected(self, now: float) -> None:
         """Evt2 (AE-2): the connection is open; send the A-ASSOCIATE-RQ (Sta5)."""
-        cell = self._cell(Event.EVT2)
-        self._run(cell, Event.EVT2, self._rq, now, [])
+        cell = self._cell(EVT2)
+        self._run(cell, EVT2, self._rq, now, [])
 
     # -- acceptor primitives ------------------------------------------------------
     def transport_indication(self, now: float) -> None:
         """Evt5 (AE-5): a peer connected; wait for its A-ASSOCIATE-RQ under ARTIM."""
         self._require_role(requestor=False)
-        self._run(self._cell(Event.EVT5), Event.EVT5, None, now, [])
+        self._run(self._cell(EVT5), EVT5, None, now, [])
 
     def accept(self, ac: AAssociateAC, now: float, *, encoded: bytes | None = None) -> None:
         """Evt7 (AE-7): send the A-ASSOCIATE-AC; the association is established.
@@ -164,13 +179,13 @@ class UpperLayer:
         ``encoded``, when given, is ``ac``'s encoding (an acceptor's cache of answers
         it gives again and again) and is sent as it is.
         """
-        cell = self._cell(Event.EVT7)
+        cell = self._cell(EVT7)
         self._reader.max_pdata_length = self._receive_limit(ac.user_information.maximum_length)
-        self._run(cell, Event.EVT7, ac if encoded is None else encoded, now, [])
+        self._run(cell, EVT7, ac if encoded is None else encoded, now, [])
 
     def reject(self, rj: AAssociateRJ, now: float) -> None:
         """Evt8 (AE-8): send the A-ASSOCIATE-RJ and wait (ARTIM) for the peer to close."""
-        self._run(self._cell(Event.EVT8), Event.EVT8, rj, now, [])
+        self._run(self._cell(EVT8), EVT8, rj, now, [])
 
     # -- data transfer --------------------------------------------------------------
     def send_pdata(self, data: bytes) -> None:
@@ -178,18 +193,18 @@ class UpperLayer:
 
         Both actions only send and keep the state, so the bytes are queued directly.
         """
-        if _EVT9 not in self._row:
-            raise self._misuse(_EVT9)
+        if EVT9 not in self._row:
+            raise self._misuse(EVT9)
         self._out.append(data)
 
     # -- release and abort ----------------------------------------------------------
     def request_release(self, now: float) -> None:
         """Evt11 (AR-1): send A-RELEASE-RQ and wait (release timeout) for the answer."""
-        self._run(self._cell(Event.EVT11), Event.EVT11, None, now, [])
+        self._run(self._cell(EVT11), EVT11, None, now, [])
 
     def respond_release(self, now: float) -> None:
         """Evt14: answer the peer's release (AR-4 in Sta8/Sta12, AR-9 in Sta9)."""
-        self._run(self._cell(Event.EVT14), Event.EVT14, None, now, [])
+        self._run(self._cell(EVT14), EVT14, None, now, [])
 
     def abort(self, now: float, *, source: int = 0, reason: int = 0) -> list[ULEvent]:
         """Evt15: A-ABORT request (AA-1: send it and wait under ARTIM; AA-2 in Sta4).
@@ -198,13 +213,13 @@ class UpperLayer:
         significant only for source 2. Returns ``[CloseTransport()]`` in Sta4 (the
         connection attempt is to be cancelled), else an empty list.
         """
-        cell = self._cell(Event.EVT15)
+        cell = self._cell(EVT15)
         if source not in (AbortSource.SERVICE_USER, AbortSource.SERVICE_PROVIDER):
             raise LocalProtocolError(f"A-ABORT source must be 0 or 2, not {source}")
         if not 0 <= reason <= 0xFF or (source == AbortSource.SERVICE_USER and reason):
             raise LocalProtocolError(f"invalid A-ABORT reason {reason} for source {source}")
         events: list[ULEvent] = []
-        self._run(cell, Event.EVT15, AAbort(source=source, reason=reason), now, events)
+        self._run(cell, EVT15, AAbort(source=source, reason=reason), now, events)
         return events
 
     # -- transport input --------------------------------------------------------------
@@ -216,9 +231,9 @@ class UpperLayer:
         is ignored.
         """
         state = self._state
-        if state is _STA1 or self._reader_failed:
+        if state is STA1 or self._reader_failed:
             return []
-        if state is _STA4:
+        if state is STA4:
             raise LocalProtocolError("data received before transport_connected()")
         events: list[ULEvent] = []
         reader = self._reader
@@ -247,19 +262,19 @@ class UpperLayer:
                 event = _PDU_EVENTS[type(pdu)]
                 function = self._row[event][1]
                 self._apply(function(self._state, event, pdu, self._requestor), now, events)
-                if self._state is _STA1:
+                if self._state is STA1:
                     break
         except RemoteProtocolError as exc:
             self._reader_failed = True
-            self._run(self._row[Event.EVT19], Event.EVT19, exc, now, events)
+            self._run(self._row[EVT19], EVT19, exc, now, events)
         return events
 
     def connection_closed(self, now: float) -> list[ULEvent]:
         """Evt17: the transport connection closed (by the peer, or after we closed it)."""
-        if self._state is _STA1:
+        if self._state is STA1:
             return []
         events: list[ULEvent] = []
-        self._run(self._row[Event.EVT17], Event.EVT17, None, now, events)
+        self._run(self._row[EVT17], EVT17, None, now, events)
         return events
 
     # -- timers -----------------------------------------------------------------------
@@ -273,8 +288,8 @@ class UpperLayer:
         if deadline is None or now < deadline:
             return []
         events: list[ULEvent] = []
-        if self._timer is TimerOp.START_ARTIM:
-            self._run(self._row[Event.EVT18], Event.EVT18, None, now, events)
+        if self._timer is _ARTIM:
+            self._run(self._row[EVT18], EVT18, None, now, events)
         else:
             self._apply(own_timeout(self._state), now, events)
         return events
@@ -335,6 +350,6 @@ class UpperLayer:
             self._state = next_state
             self._row = _ROWS[next_state]
             self._pdata = next_state in _PDATA_STATES
-            if next_state is _STA1:
+            if next_state is STA1:
                 self._deadline = None
                 self._timer = _KEEP

@@ -153,6 +153,11 @@ def _first_per_sop_class(roles: Iterable[RoleSelection]) -> dict[str, RoleSelect
     return by_uid
 
 
+# The members as globals (see states.py on reading enum members).
+_ACCEPTANCE = ContextResult.ACCEPTANCE
+_NO_REASON = ContextResult.NO_REASON
+
+
 def negotiate_as_acceptor(
     proposed: Sequence[PresentationContextRQ],
     proposed_roles: Sequence[RoleSelection],
@@ -205,7 +210,7 @@ def negotiate_as_acceptor(
             )
         answers.append(
             PresentationContextAC(
-                context_id=rq.context_id, result=ContextResult.ACCEPTANCE, transfer_syntax=syntax
+                context_id=rq.context_id, result=_ACCEPTANCE, transfer_syntax=syntax
             )
         )
         accepted.append(
@@ -255,8 +260,8 @@ def negotiate_as_requestor(
     rejected: dict[int, RejectedContext] = {}
     for rq in proposed:
         answer = answers.get(rq.context_id)
-        result = ContextResult.NO_REASON if answer is None else answer.result
-        if answer is None or result != ContextResult.ACCEPTANCE:
+        result = _NO_REASON if answer is None else answer.result
+        if answer is None or result != _ACCEPTANCE:
             rejected[rq.context_id] = RejectedContext(
                 context_id=rq.context_id, abstract_syntax=rq.abstract_syntax, result=result
             )

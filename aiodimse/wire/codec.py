@@ -166,6 +166,22 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
 _FIXED4_TYPES = frozenset(
     (PDUType.A_ASSOCIATE_RJ, PDUType.A_RELEASE_RQ, PDUType.A_RELEASE_RP, PDUType.A_ABORT)
 )
+# Item types as plain ints (see ul/states.py on reading enum members).
+_ITEM_ABSTRACT_SYNTAX = int(ItemType.ABSTRACT_SYNTAX)
+_ITEM_APPLICATION_CONTEXT = int(ItemType.APPLICATION_CONTEXT)
+_ITEM_ASYNC_OPS_WINDOW = int(ItemType.ASYNC_OPS_WINDOW)
+_ITEM_IMPLEMENTATION_CLASS_UID = int(ItemType.IMPLEMENTATION_CLASS_UID)
+_ITEM_IMPLEMENTATION_VERSION_NAME = int(ItemType.IMPLEMENTATION_VERSION_NAME)
+_ITEM_MAXIMUM_LENGTH = int(ItemType.MAXIMUM_LENGTH)
+_ITEM_PRESENTATION_CONTEXT_AC = int(ItemType.PRESENTATION_CONTEXT_AC)
+_ITEM_PRESENTATION_CONTEXT_RQ = int(ItemType.PRESENTATION_CONTEXT_RQ)
+_ITEM_ROLE_SELECTION = int(ItemType.ROLE_SELECTION)
+_ITEM_SOP_CLASS_COMMON_EXTENDED_NEGOTIATION = int(ItemType.SOP_CLASS_COMMON_EXTENDED_NEGOTIATION)
+_ITEM_SOP_CLASS_EXTENDED_NEGOTIATION = int(ItemType.SOP_CLASS_EXTENDED_NEGOTIATION)
+_ITEM_TRANSFER_SYNTAX = int(ItemType.TRANSFER_SYNTAX)
+_ITEM_USER_IDENTITY_AC = int(ItemType.USER_IDENTITY_AC)
+_ITEM_USER_IDENTITY_RQ = int(ItemType.USER_IDENTITY_RQ)
+_ITEM_USER_INFORMATION = int(ItemType.USER_INFORMATION)
 # Plain ints: comparing with an IntEnum member costs a class attribute lookup each time.
 _P_DATA_TF = int(PDUType.P_DATA_TF)
 _A_ASSOCIATE_RQ = int(PDUType.A_ASSOCIATE_RQ)
@@ -283,14 +299,14 @@ def _decode_associate(mv: memoryview, end: int, is_rq: bool) -> AAssociateRQ | A
     if end < _ASSOC_FIXED_END:
         raise _invalid(f"{name} shorter than its fixed part")
     version, _, called, calling, _ = _ASSOC_FIXED.unpack_from(mv, PDU_HEADER_SIZE)
-    context_type = ItemType.PRESENTATION_CONTEXT_RQ if is_rq else ItemType.PRESENTATION_CONTEXT_AC
+    context_type = _ITEM_PRESENTATION_CONTEXT_RQ if is_rq else _ITEM_PRESENTATION_CONTEXT_AC
     application_context: str | None = None
     contexts_rq: list[PresentationContextRQ] = []
     contexts_ac: list[PresentationContextAC] = []
     user_information: UserInformation | None = None
     unknown: list[UnknownItem] = []
     for item_type, start, stop in _items(mv, _ASSOC_FIXED_END, end, name):
-        if item_type == ItemType.APPLICATION_CONTEXT:
+        if item_type == _ITEM_APPLICATION_CONTEXT:
             if application_context is not None:
                 raise _unexpected(f"{name} with a second application context item")
             application_context = _uid(mv, start, stop)
@@ -299,7 +315,7 @@ def _decode_associate(mv: memoryview, end: int, is_rq: bool) -> AAssociateRQ | A
                 contexts_rq.append(_decode_context_rq(mv, start, stop))
             else:
                 contexts_ac.append(_decode_context_ac(mv, start, stop))
-        elif item_type == ItemType.USER_INFORMATION:
+        elif item_type == _ITEM_USER_INFORMATION:
             if user_information is not None:
                 raise _unexpected(f"{name} with a second user information item")
             user_information = _decode_user_information(mv, start, stop)
@@ -341,11 +357,11 @@ def _decode_context_rq(mv: memoryview, start: int, stop: int) -> PresentationCon
     abstract_syntax: str | None = None
     transfer_syntaxes: list[str] = []
     for item_type, a, b in _items(mv, start + _PC_HEADER.size, stop, "presentation context"):
-        if item_type == ItemType.ABSTRACT_SYNTAX:
+        if item_type == _ITEM_ABSTRACT_SYNTAX:
             if abstract_syntax is not None:
                 raise _unexpected(f"presentation context {context_id}: two abstract syntaxes")
             abstract_syntax = _uid(mv, a, b)
-        elif item_type == ItemType.TRANSFER_SYNTAX:
+        elif item_type == _ITEM_TRANSFER_SYNTAX:
             transfer_syntaxes.append(_uid(mv, a, b))
         # Anything else inside a presentation context is skipped.
     if abstract_syntax is None:
@@ -365,7 +381,7 @@ def _decode_context_ac(mv: memoryview, start: int, stop: int) -> PresentationCon
     context_id, _, result, _ = _PC_HEADER.unpack_from(mv, start)
     transfer_syntax: str | None = None
     for item_type, a, b in _items(mv, start + _PC_HEADER.size, stop, "presentation context"):
-        if item_type == ItemType.TRANSFER_SYNTAX:
+        if item_type == _ITEM_TRANSFER_SYNTAX:
             if transfer_syntax is not None:
                 raise _unexpected(f"presentation context {context_id}: two transfer syntaxes")
             transfer_syntax = _uid(mv, a, b)
@@ -392,22 +408,22 @@ def _decode_user_information(mv: memoryview, start: int, stop: int) -> UserInfor
             if item_type in seen:
                 raise _unexpected(f"user information with a second sub-item 0x{item_type:02X}")
             seen.add(item_type)
-        if item_type == ItemType.MAXIMUM_LENGTH:
+        if item_type == _ITEM_MAXIMUM_LENGTH:
             if b - a != 4:
                 raise _invalid(f"maximum length sub-item of length {b - a}, not 4")
             (maximum_length,) = _U32.unpack_from(mv, a)
-        elif item_type == ItemType.IMPLEMENTATION_CLASS_UID:
+        elif item_type == _ITEM_IMPLEMENTATION_CLASS_UID:
             class_uid = _uid(mv, a, b)
-        elif item_type == ItemType.ASYNC_OPS_WINDOW:
+        elif item_type == _ITEM_ASYNC_OPS_WINDOW:
             if b - a != 4:
                 raise _invalid(f"asynchronous operations window of length {b - a}, not 4")
             invoked, performed = _U16_PAIR.unpack_from(mv, a)
             window = AsyncOpsWindow(max_invoked=invoked, max_performed=performed)
-        elif item_type == ItemType.ROLE_SELECTION:
+        elif item_type == _ITEM_ROLE_SELECTION:
             roles.append(_decode_role(mv, a, b))
-        elif item_type == ItemType.IMPLEMENTATION_VERSION_NAME:
+        elif item_type == _ITEM_IMPLEMENTATION_VERSION_NAME:
             version_name = _text(mv, a, b).rstrip(_TEXT_PAD)
-        elif item_type == ItemType.SOP_CLASS_EXTENDED_NEGOTIATION:
+        elif item_type == _ITEM_SOP_CLASS_EXTENDED_NEGOTIATION:
             uid_start, uid_stop = _prefixed(mv, a, b, "SOP class extended negotiation")
             extended.append(
                 SOPClassExtendedNegotiation(
@@ -415,11 +431,11 @@ def _decode_user_information(mv: memoryview, start: int, stop: int) -> UserInfor
                     application_information=bytes(mv[uid_stop:b]),
                 )
             )
-        elif item_type == ItemType.SOP_CLASS_COMMON_EXTENDED_NEGOTIATION:
+        elif item_type == _ITEM_SOP_CLASS_COMMON_EXTENDED_NEGOTIATION:
             common.append(_decode_common_extended(mv, a, b))
-        elif item_type == ItemType.USER_IDENTITY_RQ:
+        elif item_type == _ITEM_USER_IDENTITY_RQ:
             identity_rq = _decode_identity_rq(mv, a, b)
-        elif item_type == ItemType.USER_IDENTITY_AC:
+        elif item_type == _ITEM_USER_IDENTITY_AC:
             resp_start, resp_stop = _prefixed(mv, a, b, "user identity response")
             if resp_stop != b:
                 raise _invalid("user identity response sub-item has trailing bytes")
@@ -545,7 +561,7 @@ def encode_pdata(pdvs: Iterable[PDV]) -> bytes:
             total += size + PDV_HEADER_SIZE
         if not total:
             raise LocalProtocolError("a P-DATA-TF needs at least one PDV")
-        parts[0] = _HEADER.pack(PDUType.P_DATA_TF, 0, total)
+        parts[0] = _HEADER.pack(_P_DATA_TF, 0, total)
     except struct.error as exc:
         raise LocalProtocolError(f"cannot encode P-DATA-TF: {exc}") from exc
     return b"".join(parts)
@@ -556,7 +572,7 @@ def encode_single_pdv(context_id: int, control: int, data: bytes | memoryview) -
     size = data.nbytes if type(data) is memoryview else len(data)
     try:
         head = _SINGLE_PDV.pack(
-            PDUType.P_DATA_TF, 0, size + PDV_HEADER_SIZE, size + 2, context_id, control
+            _P_DATA_TF, 0, size + PDV_HEADER_SIZE, size + 2, context_id, control
         )
     except struct.error as exc:
         raise LocalProtocolError(f"cannot encode P-DATA-TF: {exc}") from exc
@@ -578,13 +594,13 @@ def _ascii(text: str) -> bytes:
 
 
 def _encode_associate(pdu: AAssociateRQ | AAssociateAC) -> bytes:
-    parts = [_item(ItemType.APPLICATION_CONTEXT, _ascii(pdu.application_context_name))]
+    parts = [_item(_ITEM_APPLICATION_CONTEXT, _ascii(pdu.application_context_name))]
     if isinstance(pdu, AAssociateRQ):
         for rq in pdu.presentation_contexts:
             sub = [_PC_HEADER.pack(rq.context_id, 0, 0, 0)]
-            sub.append(_item(ItemType.ABSTRACT_SYNTAX, _ascii(rq.abstract_syntax)))
-            sub.extend(_item(ItemType.TRANSFER_SYNTAX, _ascii(ts)) for ts in rq.transfer_syntaxes)
-            parts.append(_item(ItemType.PRESENTATION_CONTEXT_RQ, b"".join(sub)))
+            sub.append(_item(_ITEM_ABSTRACT_SYNTAX, _ascii(rq.abstract_syntax)))
+            sub.extend(_item(_ITEM_TRANSFER_SYNTAX, _ascii(ts)) for ts in rq.transfer_syntaxes)
+            parts.append(_item(_ITEM_PRESENTATION_CONTEXT_RQ, b"".join(sub)))
     else:
         parts.append(_encode_contexts_ac(pdu.presentation_contexts))
     parts.append(_encode_user_information(pdu.user_information))
@@ -614,9 +630,9 @@ def _encode_contexts_ac(contexts: tuple[PresentationContextAC, ...]) -> bytes:
     parts = []
     for ac in contexts:
         body = _PC_HEADER.pack(ac.context_id, 0, ac.result, 0) + _item(
-            ItemType.TRANSFER_SYNTAX, _ascii(ac.transfer_syntax)
+            _ITEM_TRANSFER_SYNTAX, _ascii(ac.transfer_syntax)
         )
-        parts.append(_item(ItemType.PRESENTATION_CONTEXT_AC, body))
+        parts.append(_item(_ITEM_PRESENTATION_CONTEXT_AC, body))
     encoded = b"".join(parts)
     if len(_AC_CONTEXTS) >= _AC_CONTEXTS_SIZE:
         _AC_CONTEXTS.clear()
@@ -627,25 +643,25 @@ def _encode_contexts_ac(contexts: tuple[PresentationContextAC, ...]) -> bytes:
 def _encode_user_information(info: UserInformation) -> bytes:
     parts: list[bytes] = []
     if info.maximum_length is not None:
-        parts.append(_item(ItemType.MAXIMUM_LENGTH, _U32.pack(info.maximum_length)))
+        parts.append(_item(_ITEM_MAXIMUM_LENGTH, _U32.pack(info.maximum_length)))
     if info.implementation_class_uid:
         uid = _ascii(info.implementation_class_uid)
-        parts.append(_item(ItemType.IMPLEMENTATION_CLASS_UID, uid))
+        parts.append(_item(_ITEM_IMPLEMENTATION_CLASS_UID, uid))
     if info.async_ops_window is not None:
         window = info.async_ops_window
         body = _U16_PAIR.pack(window.max_invoked, window.max_performed)
-        parts.append(_item(ItemType.ASYNC_OPS_WINDOW, body))
+        parts.append(_item(_ITEM_ASYNC_OPS_WINDOW, body))
     for role in info.role_selection:
         body = _u16_prefixed(_ascii(role.sop_class_uid)) + _BYTE_PAIR.pack(
             int(role.scu_role), int(role.scp_role)
         )
-        parts.append(_item(ItemType.ROLE_SELECTION, body))
+        parts.append(_item(_ITEM_ROLE_SELECTION, body))
     if info.implementation_version_name is not None:
         name = _ascii(info.implementation_version_name)
-        parts.append(_item(ItemType.IMPLEMENTATION_VERSION_NAME, name))
+        parts.append(_item(_ITEM_IMPLEMENTATION_VERSION_NAME, name))
     for ext in info.extended_negotiation:
         body = _u16_prefixed(_ascii(ext.sop_class_uid)) + ext.application_information
-        parts.append(_item(ItemType.SOP_CLASS_EXTENDED_NEGOTIATION, body))
+        parts.append(_item(_ITEM_SOP_CLASS_EXTENDED_NEGOTIATION, body))
     for com in info.common_extended_negotiation:
         related = b"".join(_u16_prefixed(_ascii(uid)) for uid in com.related_general_sop_classes)
         body = b"".join(
@@ -656,7 +672,7 @@ def _encode_user_information(info: UserInformation) -> bytes:
             )
         )
         # Byte 2 of this sub-item is the sub-item version, 0 (PS3.7 D.3.3.6.1).
-        parts.append(_item(ItemType.SOP_CLASS_COMMON_EXTENDED_NEGOTIATION, body))
+        parts.append(_item(_ITEM_SOP_CLASS_COMMON_EXTENDED_NEGOTIATION, body))
     if info.user_identity_rq is not None:
         ident = info.user_identity_rq
         secondary = ident.secondary_field if ident.identity_type == 2 else b""
@@ -667,9 +683,9 @@ def _encode_user_information(info: UserInformation) -> bytes:
                 _u16_prefixed(secondary),
             )
         )
-        parts.append(_item(ItemType.USER_IDENTITY_RQ, body))
+        parts.append(_item(_ITEM_USER_IDENTITY_RQ, body))
     if info.user_identity_ac is not None:
         body = _u16_prefixed(info.user_identity_ac.server_response)
-        parts.append(_item(ItemType.USER_IDENTITY_AC, body))
+        parts.append(_item(_ITEM_USER_IDENTITY_AC, body))
     parts.extend(_item(unknown.item_type, unknown.data) for unknown in info.unknown)
-    return _item(ItemType.USER_INFORMATION, b"".join(parts))
+    return _item(_ITEM_USER_INFORMATION, b"".join(parts))
