@@ -128,6 +128,11 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
     P-DATA-TF fragments are slices of ``data`` (which must therefore not be changed
     while they are in use).
     """
+    if type(data) is bytes and len(data) <= _RQ_CACHED_MAX_BYTES:
+        # The same bytes as before, whole: the same (frozen) PDU, found by one lookup.
+        known = _DECODED_ALWAYS.get(data) or _RQ_DECODED.get(data)
+        if known is not None:
+            return known
     mv = memoryview(data)
     if mv.format != "B" or mv.ndim != 1:
         mv = mv.cast("B")
@@ -142,7 +147,7 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
     if pdu_type in _ASSOCIATE_TYPES:
         key = None
         if pdu_type == _A_ASSOCIATE_RQ and end <= _RQ_CACHED_MAX_BYTES:
-            key = bytes(mv)
+            key = data if type(data) is bytes else bytes(mv)
             known = _RQ_DECODED.get(key)
             if known is not None:
                 return known
@@ -253,6 +258,11 @@ _A_RELEASE_RP = int(PDUType.A_RELEASE_RP)
 _A_ASSOCIATE_RJ = int(PDUType.A_ASSOCIATE_RJ)
 _RELEASE_RQ = AReleaseRQ()
 _RELEASE_RP = AReleaseRP()
+# Whole PDUs with one meaning whatever the context (reserved bytes zero, as sent).
+_DECODED_ALWAYS: dict[bytes, PDU] = {
+    A_RELEASE_RQ_BYTES: _RELEASE_RQ,
+    A_RELEASE_RP_BYTES: _RELEASE_RP,
+}
 
 
 def _items(mv: memoryview, offset: int, end: int, where: str) -> Iterator[tuple[int, int, int]]:

@@ -111,7 +111,8 @@ class PDUReader:
         """Most bytes held at once; beyond it the peer is flooding an undrained reader."""
         if self._max_buffered is not None:
             return self._max_buffered
-        largest = max(self._max_associate_length, self._max_pdata_length)
+        associate, pdata = self._max_associate_length, self._max_pdata_length
+        largest = associate if associate > pdata else pdata  # max(): ~10x the cost
         return PDU_HEADER_SIZE + largest + DEFAULT_READ_AHEAD
 
     @property
@@ -177,6 +178,8 @@ class PDUReader:
                     try:
                         if pdu_type == _P_DATA_TF:
                             return decode_pdata_at(memoryview(chunk), pos, stop)
+                        if pos == 0 and stop == end:  # the chunk is the PDU
+                            return decode_pdu(chunk)
                         return decode_pdu(memoryview(chunk)[pos:stop])
                     except RemoteProtocolError as exc:
                         self._die(exc)

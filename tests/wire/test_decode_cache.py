@@ -1,11 +1,12 @@
-"""The A-ASSOCIATE-RQ decode cache is bounded and never holds credentials."""
+"""The decode caches: A-ASSOCIATE-RQs (bounded, never with credentials), release PDUs."""
 
 from __future__ import annotations
 
+from aiodimse.errors import RemoteProtocolError
 from aiodimse.wire import codec
-from aiodimse.wire.codec import decode_pdu, encode_pdu
+from aiodimse.wire.codec import A_RELEASE_RP_BYTES, A_RELEASE_RQ_BYTES, decode_pdu, encode_pdu
 from aiodimse.wire.items import PresentationContextRQ, UserIdentityRQ, UserInformation
-from aiodimse.wire.pdus import AAssociateRQ
+from aiodimse.wire.pdus import AAssociateRQ, AReleaseRP, AReleaseRQ
 
 IMPLICIT = "1.2.840.10008.1.2"
 
@@ -60,3 +61,29 @@ def test_a_large_request_is_not_cached() -> None:
     decode_pdu(data)
     assert bytes(data) not in codec._RQ_DECODED
     assert all(len(k) <= codec._RQ_CACHED_MAX_BYTES for k in codec._RQ_DECODED)
+
+
+def test_a_cached_request_is_found_from_bytes_a_memoryview_and_a_bytearray() -> None:
+    data = _rq(3)
+    first = decode_pdu(memoryview(data))  # the reader's slice of a larger chunk
+    assert decode_pdu(data) is first  # the reader's whole chunk: found without parsing
+    assert decode_pdu(bytearray(data)) is first
+
+
+def test_the_same_bytes_with_a_trailing_byte_are_still_judged() -> None:
+    data = _rq(2)
+    decode_pdu(data)
+    try:
+        decode_pdu(data + b"\x00")
+    except RemoteProtocolError as exc:
+        assert "PDU-length" in str(exc)
+    else:
+        raise AssertionError("a PDU with a byte beyond its length was accepted")
+
+
+def test_release_pdus_decode_to_their_single_instances() -> None:
+    assert decode_pdu(A_RELEASE_RQ_BYTES) == AReleaseRQ()
+    assert decode_pdu(A_RELEASE_RP_BYTES) == AReleaseRP()
+    # Reserved bytes are not tested (PS3.8 9.3.6): a non-zero one is the same PDU.
+    assert decode_pdu(A_RELEASE_RQ_BYTES[:-1] + b"\x01") == AReleaseRQ()
+    assert decode_pdu(bytearray(A_RELEASE_RP_BYTES)) == AReleaseRP()
