@@ -19,6 +19,7 @@ from enum import IntEnum
 from typing import NamedTuple, Union, cast
 
 from aiodimse.errors import RemoteProtocolError
+from aiodimse.wire.codec import A_RELEASE_RP_BYTES, A_RELEASE_RQ_BYTES
 from aiodimse.wire.codes import (
     AbortReason,
     AbortSource,
@@ -32,8 +33,6 @@ from aiodimse.wire.pdus import (
     AAssociateAC,
     AAssociateRJ,
     AAssociateRQ,
-    AReleaseRP,
-    AReleaseRQ,
     PDataTF,
 )
 
@@ -120,8 +119,6 @@ _START_RELEASE = TimerOp.START_RELEASE
 _TIMER_STOP = TimerOp.STOP
 _KEEP = TimerOp.KEEP
 _PROVIDER = int(AbortSource.SERVICE_PROVIDER)
-_RELEASE_RQ = AReleaseRQ()
-_RELEASE_RP = AReleaseRP()
 _RELEASE_INDICATION = ReleaseIndication(collision=False)
 _COLLISION_INDICATION = ReleaseIndication(collision=True)
 _RELEASE_CONFIRMATION = ReleaseConfirmation()
@@ -329,13 +326,13 @@ def own_timeout(state: State) -> Effects:
 _TIMEOUT_ABORT = AAbort(source=_PROVIDER, reason=AbortReason.NOT_SPECIFIED)
 _AE_1 = Effects(STA4)
 _AE_5 = Effects(STA2, timer=_START_ARTIM)
-_AR_1 = Effects(STA7, send=_RELEASE_RQ, timer=_START_RELEASE)
+_AR_1 = Effects(STA7, send=A_RELEASE_RQ_BYTES, timer=_START_RELEASE)
 _AR_2 = Effects(STA8, indication=_RELEASE_INDICATION)
 _AR_3 = Effects(STA1, timer=_TIMER_STOP, close=True, indication=_RELEASE_CONFIRMATION)
-_AR_4 = Effects(STA13, send=_RELEASE_RP, timer=_START_ARTIM)
+_AR_4 = Effects(STA13, send=A_RELEASE_RP_BYTES, timer=_START_ARTIM)
 _AR_8_REQUESTOR = Effects(STA9, indication=_COLLISION_INDICATION)
 _AR_8_ACCEPTOR = Effects(STA10, indication=_COLLISION_INDICATION)
-_AR_9 = Effects(STA11, send=_RELEASE_RP)
+_AR_9 = Effects(STA11, send=A_RELEASE_RP_BYTES)
 _AR_10 = Effects(STA12, timer=_TIMER_STOP, indication=_RELEASE_CONFIRMATION)
 _AA_4 = Effects(
     STA1,
