@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 from . import evt
 from .aio.eager import Suspended, run_eager
 from .aio.prompt import PromptFuture
-from .aio.protocol import DULProtocol
+from .aio.protocol import DULProtocol, loop_clock
 from .datasets import decode_dataset, encode_dataset
 from .dimse import (
     MessageAssembler,
@@ -162,6 +162,7 @@ class Association(ServiceCalls):
         "accepted_contexts",
         "acceptor",
         "ae",
+        "clock",
         "decide",
         "dimse_timeout",
         "draining",
@@ -198,6 +199,7 @@ class Association(ServiceCalls):
         self.handlers = handlers
         self.ul = ul
         self.loop = loop
+        self.clock = loop_clock(loop)  # loop.time, without a Python call where possible
         self.proto: DULProtocol | None = None
         self.requestor = ServiceUser()
         self.acceptor = ServiceUser()
@@ -232,7 +234,7 @@ class Association(ServiceCalls):
         self._end_reason: AssociationError | None = None
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._last_activity = loop.time()
+        self._last_activity = self.clock()
         self.proposal: AAssociateRQ | None = None  # requestor: what we proposed
         # Set by the server / requestor code that creates the association:
         self.decide: (
@@ -260,9 +262,9 @@ class Association(ServiceCalls):
         peer = self.acceptor if self.is_requestor else self.requestor
         peer.address, peer.port = host, port
         if self.is_acceptor:
-            self.ul.transport_indication(self.loop.time())
+            self.ul.transport_indication(self.clock())
         else:
-            self.ul.transport_connected(self.loop.time())
+            self.ul.transport_connected(self.clock())
         proto.flush()
         self._notify(evt.EVT_CONN_OPEN)
 
@@ -325,7 +327,7 @@ class Association(ServiceCalls):
         )
         self._set_contexts(contexts, peer_max=self.requestor.maximum_length)
         self._invoke_limit, self._perform_limit = invoke_limit, perform_limit
-        self.ul.accept(ac, self.loop.time(), encoded=encoded)
+        self.ul.accept(ac, self.clock(), encoded=encoded)
         self.proto.flush()
         self.is_established = True
         self._established.set_result(None)
@@ -336,7 +338,7 @@ class Association(ServiceCalls):
     def _send_reject(self, rj: AAssociateRJ) -> None:
         if self.proto is None or self.proto.is_closed or self.ul.state is not STA3:
             return
-        self.ul.reject(rj, self.loop.time())
+        self.ul.reject(rj, self.clock())
         self.proto.flush()
         self.is_rejected = True
         self._end_reason = AssociationRejectedError(rj.result, rj.source, rj.reason)
@@ -620,7 +622,7 @@ class Association(ServiceCalls):
         timeout = self.ae.network_timeout
         if timeout is None or timeout <= 0 or self._ended.done():
             return
-        now = self.loop.time()
+        now = self.clock()
         if not self.check_idle(now, timeout):
             due = self._last_activity + timeout
             self._idle_timer = self.loop.call_at(max(due, now + timeout / 8), self._on_idle_timer)
@@ -744,7 +746,7 @@ class Association(ServiceCalls):
         self._dimse_timer = None
         if not self._outstanding or self._ended.done():
             return
-        now = self.loop.time()
+        now = self.clock()
         expired = [i for i, out in self._outstanding.items() if out.deadline <= now]
         if not expired:
             earliest = min(out.deadline for out in self._outstanding.values())
@@ -801,7 +803,7 @@ class Association(ServiceCalls):
         if self.proto is None or self.proto.is_closed:
             return
         try:
-            self.ul.respond_release(self.loop.time())
+            self.ul.respond_release(self.clock())
         except LocalProtocolError:
             return
         self.proto.flush()
@@ -891,7 +893,7 @@ class Association(ServiceCalls):
             return
         if self.is_established and self.proto is not None and not self.proto.is_closed:
             with contextlib.suppress(LocalProtocolError):  # already releasing
-                self.ul.request_release(self.loop.time())
+                self.ul.request_release(self.clock())
             self.proto.flush()
         await asyncio.shield(self._ended)
 
@@ -901,7 +903,7 @@ class Association(ServiceCalls):
             self._mark_aborted("association aborted (local)", source, reason)
             return
         with contextlib.suppress(LocalProtocolError):  # already aborted or closing
-            self.ul.abort(self.loop.time(), source=source, reason=reason)
+            self.ul.abort(self.clock(), source=source, reason=reason)
         self._mark_aborted("association aborted (local)", source, reason)
         self.proto.close()
 

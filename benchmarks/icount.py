@@ -47,8 +47,11 @@ def _free_port() -> int:
 
 
 # A Python program under callgrind, counting only; the same dict layouts each run.
+# OpenBLAS (numpy, which pydicom imports when installed) starts a thread per core whose
+# idle spin, stretched by valgrind's serialised threads, would count as the server's
+# (natively it sleeps: no CPU under load); with one thread it starts none.
 _CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable)
-_ENV = {**os.environ, "PYTHONHASHSEED": "0"}
+_ENV = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
 
 
 def _collected(report: str) -> int:

@@ -19,7 +19,7 @@ from ..ul.events import CloseTransport, DataIndication, ULEvent
 from ..ul.machine import UpperLayer
 from .prompt import PromptFuture, run_wakes
 
-__all__ = ["DULProtocol", "LoopTraits", "ULUser", "loop_traits"]
+__all__ = ["DULProtocol", "LoopTraits", "ULUser", "loop_clock", "loop_traits"]
 
 log = logging.getLogger("aiodimse.transport")
 
@@ -47,6 +47,12 @@ def loop_traits(loop: asyncio.AbstractEventLoop) -> LoopTraits:
             prompt=asyncio_own,
         )
     return found
+
+
+def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``, or the C function it calls on asyncio's own loops (a call less)."""
+    traits = _TRAITS.get(type(loop)) or loop_traits(loop)
+    return time.monotonic if traits.monotonic else loop.time
 
 
 class ULUser(Protocol):
@@ -91,7 +97,7 @@ class DULProtocol(asyncio.Protocol):
         self.user = user
         self.loop = loop
         self._traits = traits = _TRAITS.get(type(loop)) or loop_traits(loop)
-        self.clock: Callable[[], float] = time.monotonic if traits.monotonic else loop.time
+        self.clock = loop_clock(loop)
         self.transport: asyncio.Transport | None = None
         self.peername: tuple[str, int] = ("", 0)
         self._timer: asyncio.TimerHandle | None = None
@@ -176,7 +182,7 @@ class DULProtocol(asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        events = self.ul.connection_closed(self.loop.time())
+        events = self.ul.connection_closed(self.clock())
         if events:
             self.user.ul_events(events)
         self.user.connection_lost(exc)
