@@ -25,6 +25,7 @@ from aiodimse.errors import LocalProtocolError, RemoteProtocolError
 from aiodimse.wire.codec import encode_pdu
 from aiodimse.wire.codes import AbortSource
 from aiodimse.wire.pdus import (
+    PDU,
     AAbort,
     AAssociateAC,
     AAssociateRJ,
@@ -250,6 +251,10 @@ class UpperLayer:
                 if not held:
                     return events
             else:
+                pdu = reader.whole_pdu(data)
+                if pdu is not None:  # the usual A-ASSOCIATE-RQ (or -AC) chunk: all of it
+                    self._received(pdu, now, events)
+                    return events
                 reader.feed(data)
             while (pdu := reader.next_pdu()) is not None:
                 if self._pdata and type(pdu) is PDataTF:
@@ -259,15 +264,18 @@ class UpperLayer:
                     _set_indication_pdvs(indication, pdu.pdvs)
                     events.append(indication)
                     continue
-                event = _PDU_EVENTS[type(pdu)]
-                function = self._row[event][1]
-                self._apply(function(self._state, event, pdu, self._requestor), now, events)
+                self._received(pdu, now, events)
                 if self._state is STA1:
                     break
         except RemoteProtocolError as exc:
             self._reader_failed = True
             self._run(self._row[EVT19], EVT19, exc, now, events)
         return events
+
+    def _received(self, pdu: PDU, now: float, events: list[ULEvent]) -> None:
+        """A received PDU's cell of the table (Evt3/4/6/10/12/13/16)."""
+        event = _PDU_EVENTS[type(pdu)]
+        self._apply(self._row[event][1](self._state, event, pdu, self._requestor), now, events)
 
     def connection_closed(self, now: float) -> list[ULEvent]:
         """Evt17: the transport connection closed (by the peer, or after we closed it)."""

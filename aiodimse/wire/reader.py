@@ -211,6 +211,23 @@ class PDUReader:
         except RemoteProtocolError as exc:
             self._die(exc)
 
+    def whole_pdu(self, data: bytes | bytearray | memoryview) -> PDU | None:
+        """``data`` decoded, if it is one whole PDU and nothing is pending; else None.
+
+        None takes nothing: ``feed`` the data as usual. The chunk a peer's
+        A-ASSOCIATE-RQ (or -AC) usually comes in is read in one step, judged exactly
+        as ``feed`` and ``next_pdu`` would judge it (an invalid PDU raises).
+        """
+        if (self._chunk is not None or self._buf or self._error is not None
+                or type(data) is not bytes or len(data) < PDU_HEADER_SIZE):
+            return None
+        if self._pdu_size(data, 0) != len(data):
+            return None
+        try:
+            return decode_pdu(data)
+        except RemoteProtocolError as exc:
+            self._die(exc)
+
     def feed_pdata(self, data: bytes | bytearray | memoryview) -> tuple[tuple[PDV, ...], bool]:
         """``feed(data)``, then the PDVs of every whole P-DATA-TF at its front (hot path).
 
