@@ -128,7 +128,8 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
     P-DATA-TF fragments are slices of ``data`` (which must therefore not be changed
     while they are in use).
     """
-    if type(data) is bytes and len(data) <= _RQ_CACHED_MAX_BYTES:
+    if (type(data) is bytes and PDU_HEADER_SIZE <= len(data) <= _RQ_CACHED_MAX_BYTES
+            and data[0] != _P_DATA_TF):  # (hashing data is not free)
         # The same bytes as before, whole: the same (frozen) PDU, found by one lookup.
         known = _DECODED_ALWAYS.get(data) or _RQ_DECODED.get(data)
         if known is not None:
