@@ -10,7 +10,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .acceptor import decide
-from .aio.protocol import DULProtocol
+from .aio.protocol import DULProtocol, loop_clock
+from .aio.sweep import DeadlineSweep
 from .association import Association
 from .evt import EventType
 from .handlers import Handlers
@@ -57,12 +58,16 @@ class Server:
         self._sweep: asyncio.TimerHandle | None = None  # the network-timeout sweep
         self._closing = False
         self._loop = asyncio.get_running_loop()
-        self._ul_config = ULConfig(
+        self._ul_config = config = ULConfig(
             artim_timeout=ae.artim_timeout,
             associate_timeout=ae.acse_timeout,
             release_timeout=ae.acse_timeout,
             max_pdata_cap=ae.max_pdata_cap,
         )
+        # The connections' ARTIM and release timeouts, checked together: each acts
+        # between 1 and 1.25 times its duration after it started.
+        shortest = min(config.artim_timeout, config.associate_timeout, config.release_timeout)
+        self._deadlines = DeadlineSweep(self._loop, shortest / 4, loop_clock(self._loop))
 
     async def listen(
         self, address: tuple[str, int], *, reuse_port: bool = False, backlog: int = 1024
@@ -86,7 +91,7 @@ class Server:
         )
         assoc.server = self
         assoc.decide = decide
-        return DULProtocol(ul, assoc, self._loop)
+        return DULProtocol(ul, assoc, self._loop, self._deadlines)
 
     def register(self, assoc: Association) -> None:
         """Count ``assoc`` (its connection is up: ``connection_made``).
@@ -167,6 +172,7 @@ class Server:
             await asyncio.gather(
                 *(a.wait_closed() for a in list(self._associations)), return_exceptions=True
             )
+        self._deadlines.close()
 
     async def serve_forever(self) -> None:
         if self._server is None:

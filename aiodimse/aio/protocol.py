@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, Protocol, cast
 from ..ul.events import CloseTransport, DataIndication, ULEvent
 from ..ul.machine import UpperLayer
 from .prompt import PromptFuture, run_wakes
+from .sweep import DeadlineSweep
 
 __all__ = ["DULProtocol", "LoopTraits", "ULUser", "loop_clock", "loop_traits"]
 
@@ -78,6 +79,7 @@ class DULProtocol(asyncio.Protocol):
         "_drain_waiter",
         "_paused",
         "_prompt",
+        "_sweep",
         "_timer",
         "_timer_at",
         "_traits",
@@ -92,7 +94,13 @@ class DULProtocol(asyncio.Protocol):
         "woken",
     )
 
-    def __init__(self, ul: UpperLayer, user: ULUser, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        ul: UpperLayer,
+        user: ULUser,
+        loop: asyncio.AbstractEventLoop,
+        sweep: DeadlineSweep | None = None,
+    ) -> None:
         self.ul = ul
         self.user = user
         self.loop = loop
@@ -101,6 +109,7 @@ class DULProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peername: tuple[str, int] = ("", 0)
         self._timer: asyncio.TimerHandle | None = None
+        self._sweep = sweep  # checks the core's deadline instead of _timer (a server's)
         self._deadline: float | None = None  # the core's, as last seen
         self._timer_at = 0.0  # when _timer fires
         self._paused = False
@@ -179,6 +188,8 @@ class DULProtocol(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._sweep is not None:
+            self._sweep.forget(self)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -248,7 +259,7 @@ class DULProtocol(asyncio.Protocol):
     # -- timer --------------------------------------------------------------------
 
     def _arm_timer(self) -> None:
-        """Follow the core's deadline with one ``call_at`` timer, lazily.
+        """Follow the core's deadline with one ``call_at`` timer, lazily, or the sweep.
 
         A timer due no later than the new deadline is kept (when it fires early it
         re-arms), and a stopped deadline leaves the timer to find nothing due: the
@@ -257,6 +268,9 @@ class DULProtocol(asyncio.Protocol):
         """
         deadline = self._deadline = self.ul.next_deadline()
         if deadline is None or self._closed:
+            return
+        if self._sweep is not None:
+            self._sweep.watch(self)
             return
         timer = self._timer
         if timer is not None:
@@ -276,6 +290,16 @@ class DULProtocol(asyncio.Protocol):
             self._timer_at = deadline
             self._timer = self.loop.call_at(deadline, self._on_timer)
             return
+        self._expire(now)
+
+    def check_deadline(self, now: float) -> bool:
+        """The sweep's check: act on a passed deadline; whether one is still pending."""
+        deadline = self._deadline
+        if deadline is not None and now >= deadline and not self._closed:
+            self._expire(now)
+        return self._deadline is not None and not self._closed
+
+    def _expire(self, now: float) -> None:
         self._deadline = None
         events = self.ul.handle_timer(now)
         self.flush()
