@@ -225,8 +225,6 @@ class DULProtocol(asyncio.Protocol):
 
     def response_future(self) -> asyncio.Future[Any] | PromptFuture[Any]:
         """The future a request's caller awaits its response on (prompt where it helps)."""
-        # asyncio's own loop wakes a waiter one iteration late (an epoll_wait more per
-        # request); uvloop runs it in the same iteration, where a C future is cheaper.
         return PromptFuture(self.loop, self) if self._prompt else self.loop.create_future()
 
     def dispatch(self, events: Sequence[ULEvent]) -> None:
