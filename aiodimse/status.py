@@ -64,10 +64,8 @@ _UNKNOWN = Category.UNKNOWN
 
 def code_to_category(code: int) -> Category:
     """The category of a status code; codes the standard leaves open are UNKNOWN."""
-    if code == 0x0000:
-        return _SUCCESS
-    if code in _WARNINGS or 0xB000 <= code <= 0xBFFF:
-        return _WARNING
+    if is_performed(code):
+        return _SUCCESS if code == 0x0000 else _WARNING
     if code in _FAILURES or 0xA000 <= code <= 0xAFFF or 0xC000 <= code <= 0xCFFF:
         return _FAILURE
     if code == 0xFE00:

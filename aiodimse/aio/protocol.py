@@ -52,8 +52,7 @@ def loop_traits(loop: asyncio.AbstractEventLoop) -> LoopTraits:
 
 def loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
     """``loop.time``, or the C function it calls on asyncio's own loops (a call less)."""
-    traits = _TRAITS.get(type(loop)) or loop_traits(loop)
-    return time.monotonic if traits.monotonic else loop.time
+    return time.monotonic if loop_traits(loop).monotonic else loop.time
 
 
 class ULUser(Protocol):
@@ -104,7 +103,7 @@ class DULProtocol(asyncio.Protocol):
         self.ul = ul
         self.user = user
         self.loop = loop
-        self._traits = traits = _TRAITS.get(type(loop)) or loop_traits(loop)
+        self._traits = traits = loop_traits(loop)
         self.clock = loop_clock(loop)
         self.transport: asyncio.Transport | None = None
         self.peername: tuple[str, int] = ("", 0)

@@ -49,7 +49,10 @@ class DeadlineSweep:
         self._watched.discard(conn)
 
     def close(self) -> None:
-        """Stop sweeping (the server has closed)."""
+        """Stop sweeping (the server and its connections have closed).
+
+        Not final: a later ``watch`` starts the sweep again.
+        """
         self._watched.clear()
         if self._timer is not None:
             self._timer.cancel()
@@ -63,8 +66,17 @@ class DeadlineSweep:
     def _sweep(self) -> None:
         self._timer = None
         now = self._clock()
-        for conn in list(self._watched):  # a check may watch or forget connections
-            if not conn.check_deadline(now):
-                self._watched.discard(conn)
-        if self._watched and self._timer is None:
-            self._timer = self._loop.call_later(self.period, self._sweep)
+        try:
+            for conn in list(self._watched):  # a check may watch or forget connections
+                try:
+                    pending = conn.check_deadline(now)
+                except Exception as exc:  # one connection's failure must not stop the rest
+                    self._loop.call_exception_handler(
+                        {"message": "upper-layer deadline check failed", "exception": exc}
+                    )
+                    pending = False
+                if not pending:
+                    self._watched.discard(conn)
+        finally:
+            if self._watched and self._timer is None:
+                self._timer = self._loop.call_later(self.period, self._sweep)

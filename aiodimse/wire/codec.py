@@ -148,10 +148,13 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
     if pdu_type in _ASSOCIATE_TYPES:
         key = None
         if pdu_type == _A_ASSOCIATE_RQ and end <= _RQ_CACHED_MAX_BYTES:
-            key = data if type(data) is bytes else bytes(mv)
-            known = _RQ_DECODED.get(key)
-            if known is not None:
-                return known
+            if type(data) is bytes:
+                key = data  # looked up above already
+            else:
+                key = bytes(mv)
+                known = _RQ_DECODED.get(key)
+                if known is not None:
+                    return known
         try:
             pdu = _decode_associate(mv, end, pdu_type == _A_ASSOCIATE_RQ)
         except (ValueError, struct.error) as exc:

@@ -218,10 +218,11 @@ class PDUReader:
         A-ASSOCIATE-RQ (or -AC) usually comes in is read in one step, judged exactly
         as ``feed`` and ``next_pdu`` would judge it (an invalid PDU raises).
         """
+        size = len(data)
         if (self._chunk is not None or self._buf or self._error is not None
-                or type(data) is not bytes or len(data) < PDU_HEADER_SIZE):
+                or type(data) is not bytes or size < PDU_HEADER_SIZE or size > self._limit):
             return None
-        if self._pdu_size(data, 0) != len(data):
+        if self._pdu_size(data, 0) != size:
             return None
         try:
             return decode_pdu(data)

@@ -58,6 +58,28 @@ async def test_forget_and_close() -> None:
         DeadlineSweep(loop, 0.0, loop.time)
 
 
+async def test_a_failing_check_neither_stops_the_sweep_nor_the_others() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        sweep = DeadlineSweep(loop, 0.02, loop.time)
+
+        class _Broken(_Conn):
+            def check_deadline(self, now: float) -> bool:
+                raise RuntimeError("broken")
+
+        broken, later = _Broken(loop.time()), _Conn(loop.time() + 0.1)
+        sweep.watch(broken)
+        sweep.watch(later)
+        await asyncio.sleep(0.3)
+        assert later.expired_at is not None  # still swept after the failure
+        assert sweep.watched == 0
+        assert [type(c["exception"]) for c in reported] == [RuntimeError]
+    finally:
+        loop.set_exception_handler(None)
+
+
 async def test_silent_connections_are_closed_by_the_shared_artim() -> None:
     scp = make_scp_ae()
     scp.artim_timeout = 0.4
@@ -68,8 +90,7 @@ async def test_silent_connections_are_closed_by_the_shared_artim() -> None:
             await bounded(asyncio.open_connection("127.0.0.1", server.port)) for _ in range(20)
         ]
         try:
-            await asyncio.sleep(0.05)
-            assert server._deadlines.watched == 20  # one sweep, no timer per connection
+            await bounded(_until(lambda: server._deadlines.watched == 20))  # one sweep
             assert all(p._timer is None for p in _protocols(server))
             for reader, _ in opened:
                 assert await bounded(reader.read(), 5.0) == b""  # closed by ARTIM

@@ -88,3 +88,20 @@ def test_actions_are_pure_and_the_data_path_matches_them() -> None:
         assert effects.indication == DataIndication(pdu.pdvs)
         assert effects.indication.pdu == pdu
         assert ul.state is state
+
+
+def test_effects_built_without_their_constructor_are_the_constructed_ones() -> None:
+    """AE-6 and AE-7 build Effects by tuple.__new__: the fields must be in Effects' order."""
+    from aiodimse.ul.actions import Effects, TimerOp
+    from aiodimse.ul.events import AssociateIndication
+
+    from .helpers import make_ac, make_rq
+
+    rq, ac = make_rq(), make_ac()
+    ae_6, ae_7 = ACTIONS[Action.AE_6], ACTIONS[Action.AE_7]
+    made = ae_6(State.STA2, Event.EVT6, rq, False)
+    assert made == Effects(State.STA3, timer=TimerOp.STOP, indication=AssociateIndication(rq))
+    assert type(made) is Effects and made.indication == AssociateIndication(rq)
+    made = ae_7(State.STA3, Event.EVT7, ac, False)
+    assert made == Effects(State.STA6, send=ac)
+    assert type(made) is Effects and made.timer is TimerOp.KEEP

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from aiodimse.errors import RemoteProtocolError
 from aiodimse.wire import codec
 from aiodimse.wire.codec import A_RELEASE_RP_BYTES, A_RELEASE_RQ_BYTES, decode_pdu, encode_pdu
@@ -63,11 +65,19 @@ def test_a_large_request_is_not_cached() -> None:
     assert all(len(k) <= codec._RQ_CACHED_MAX_BYTES for k in codec._RQ_DECODED)
 
 
-def test_a_cached_request_is_found_from_bytes_a_memoryview_and_a_bytearray() -> None:
+def test_a_cached_request_is_found_from_bytes_a_memoryview_and_a_bytearray(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     data = _rq(3)
     first = decode_pdu(memoryview(data))  # the reader's slice of a larger chunk
-    assert decode_pdu(data) is first  # the reader's whole chunk: found without parsing
+
+    def parsed(*args: object) -> None:
+        raise AssertionError("a request seen before was parsed again")
+
+    monkeypatch.setattr(codec, "_decode_associate", parsed)
+    assert decode_pdu(data) is first  # the reader's whole chunk
     assert decode_pdu(bytearray(data)) is first
+    assert decode_pdu(memoryview(data)) is first
 
 
 def test_the_same_bytes_with_a_trailing_byte_are_still_judged() -> None:
@@ -81,9 +91,15 @@ def test_the_same_bytes_with_a_trailing_byte_are_still_judged() -> None:
         raise AssertionError("a PDU with a byte beyond its length was accepted")
 
 
-def test_release_pdus_decode_to_their_single_instances() -> None:
-    assert decode_pdu(A_RELEASE_RQ_BYTES) == AReleaseRQ()
-    assert decode_pdu(A_RELEASE_RP_BYTES) == AReleaseRP()
-    # Reserved bytes are not tested (PS3.8 9.3.6): a non-zero one is the same PDU.
+def test_release_pdus_decode_to_their_single_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reserved bytes are not tested (PS3.8 9.3.6): a non-zero one is the same PDU,
+    # found by parsing; the usual bytes are found without.
     assert decode_pdu(A_RELEASE_RQ_BYTES[:-1] + b"\x01") == AReleaseRQ()
     assert decode_pdu(bytearray(A_RELEASE_RP_BYTES)) == AReleaseRP()
+
+    def parsed(*args: object) -> None:
+        raise AssertionError("the release PDU was parsed")
+
+    monkeypatch.setattr(codec, "_decode_fixed4", parsed)
+    assert decode_pdu(A_RELEASE_RQ_BYTES) == AReleaseRQ()
+    assert decode_pdu(A_RELEASE_RP_BYTES) == AReleaseRP()
