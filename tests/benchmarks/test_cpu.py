@@ -23,11 +23,21 @@ def test_short_busy_spans_are_measured_below_a_clock_tick() -> None:
     assert 0.004 <= used < 0.5
 
 
+def _gone(native_id: int | None, limit: float = 5.0) -> None:
+    """Wait until the kernel has removed the thread (join returns a little before)."""
+    task = f"/proc/{os.getpid()}/task/{native_id}"
+    deadline = time.monotonic() + limit
+    while os.path.exists(task):
+        assert time.monotonic() < deadline, f"{task} still there after {limit} s"
+        time.sleep(0.001)
+
+
 def test_the_time_of_a_thread_that_ended_is_kept() -> None:
     before = cpu_sample(os.getpid())
     worker = threading.Thread(target=_spin, args=(0.2,))
     worker.start()
     worker.join()
+    _gone(worker.native_id)
     after = cpu_sample(os.getpid())
     assert after.exact - before.exact < 0.1  # the ended thread left the exact sum
     assert cpu_between(before, after) >= 0.15  # the tick count still has it
