@@ -74,14 +74,13 @@ class DULProtocol(asyncio.Protocol):
     __slots__ = (
         "_closed",
         "_deadline",
+        "_deadline_sweep",
         "_depth",
         "_drain_waiter",
         "_paused",
         "_prompt",
-        "_sweep",
         "_timer",
         "_timer_at",
-        "_traits",
         "clock",
         "loop",
         "peername",
@@ -103,12 +102,11 @@ class DULProtocol(asyncio.Protocol):
         self.ul = ul
         self.user = user
         self.loop = loop
-        self._traits = traits = loop_traits(loop)
         self.clock = loop_clock(loop)
         self.transport: asyncio.Transport | None = None
         self.peername: tuple[str, int] = ("", 0)
         self._timer: asyncio.TimerHandle | None = None
-        self._sweep = sweep  # checks the core's deadline instead of _timer (a server's)
+        self._deadline_sweep = sweep  # checks the core's deadline instead of _timer (a server's)
         self._deadline: float | None = None  # the core's, as last seen
         self._timer_at = 0.0  # when _timer fires
         self._paused = False
@@ -120,13 +118,13 @@ class DULProtocol(asyncio.Protocol):
         self.woken: list[PromptFuture[Any]] | None = None  # their waiters run at its end
         # asyncio's own loop wakes a waiter one iteration late (an epoll_wait more per
         # request); uvloop runs it in the same iteration, where a C future is cheaper.
-        self._prompt = traits.prompt
+        self._prompt = loop_traits(loop).prompt
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        if not self._traits.nodelay:
+        if not loop_traits(self.loop).nodelay:
             sock = transport.get_extra_info("socket")
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                 with contextlib.suppress(OSError):  # platform specific
@@ -187,8 +185,8 @@ class DULProtocol(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._sweep is not None:
-            self._sweep.forget(self)
+        if self._deadline_sweep is not None:
+            self._deadline_sweep.forget(self)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -266,8 +264,8 @@ class DULProtocol(asyncio.Protocol):
         deadline = self._deadline = self.ul.next_deadline()
         if deadline is None or self._closed:
             return
-        if self._sweep is not None:
-            self._sweep.watch(self)
+        if self._deadline_sweep is not None:
+            self._deadline_sweep.watch(self)
             return
         timer = self._timer
         if timer is not None:
