@@ -411,9 +411,15 @@ class Association(ServiceCalls):
                 self.abort()
                 return
             assembler = self._new_assembler()
-        feed = assembler.feed_pdv
+        fragments = ev.fragments
         try:
-            for context_id, control, data in ev.pdvs:
+            if len(fragments) == 2:
+                received = assembler.whole_message(fragments)
+                if received is not None:  # the usual request: command, then data set
+                    self._on_message(received)
+                    return
+            feed = assembler.feed_pdv
+            for context_id, control, data in fragments:
                 received = feed(context_id, control, data)
                 if received is not None:
                     self._on_message(received)

@@ -35,7 +35,7 @@ abort anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from aiodimse.errors import DIMSEError, RemoteProtocolError
@@ -254,6 +254,38 @@ class MessageAssembler:
         command = b"".join(self._command_parts)
         self._command_parts = []
         return self._command_done(context_id, command)
+
+    def whole_message(
+        self, fragments: Sequence[tuple[int, int, bytes | bytearray | memoryview]]
+    ) -> ReceivedMessage | None:
+        """The usual request in one step: a command in one PDV, its data set in the next.
+
+        Returns the message when ``fragments`` are exactly that, nothing is in
+        progress and every check of ``feed_pdv`` passes (the same message two
+        ``feed_pdv`` calls would give); else None, with nothing consumed: feed the
+        PDVs to ``feed_pdv``, which judges them as usual.
+        """
+        if len(fragments) != 2 or self._context_id is not None:
+            return None
+        (context_id, control, command), (data_context_id, data_control, data) = fragments
+        if (control & 0x03 != 0x03 or data_control & 0x03 != 0x02 or data_context_id != context_id
+                or (self._accepted is not None and context_id not in self._accepted)):
+            return None
+        command_size = command.nbytes if type(command) is memoryview else len(command)
+        size = data.nbytes if type(data) is memoryview else len(data)
+        if (command_size > self.max_command_length or size > self.max_dataset_length
+                or (self._strict_even and (command_size | size) & 1)):
+            return None
+        decoder = self._decoder
+        try:
+            message, data_set_type = decoder.decode(command)
+        except CommandDecodeError:
+            return None
+        if data_set_type == NO_DATASET:
+            return None
+        if type(data) is not bytes and not (type(data) is memoryview and type(data.obj) is bytes):
+            data = bytes(data)
+        return _new_received(ReceivedMessage, (context_id, message, data, None, decoder.shape))
 
     def _command_done(
         self, context_id: int, command: bytes | bytearray | memoryview

@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from aiodimse.wire.pdus import PDV, AAssociateAC, AAssociateRJ, AAssociateRQ, PDataTF
+from aiodimse.wire.pdus import (
+    PDV,
+    AAssociateAC,
+    AAssociateRJ,
+    AAssociateRQ,
+    Fragment,
+    PDataTF,
+)
 
 __all__ = [
     "AssociateIndication",
@@ -54,12 +61,17 @@ class DataIndication:
     """DT-2 / AR-6: P-DATA-TF PDUs for the DIMSE layer, as their PDVs.
 
     The PDVs are what the DIMSE layer consumes; the receive path hands them over
-    without building PDU objects, and the PDVs of consecutive P-DATA-TF PDUs
-    received at once come in one indication (as one PDU carrying them all would).
-    ``pdu`` gives them as one PDU when one is wanted.
+    without building PDU objects, as plain ``(context ID, control, data)`` tuples
+    (``fragments``), and the PDVs of consecutive P-DATA-TF PDUs received at once
+    come in one indication (as one PDU carrying them all would). ``pdvs`` and
+    ``pdu`` give them as ``PDV`` objects and as one PDU when those are wanted.
     """
 
-    pdvs: tuple[PDV, ...]
+    fragments: tuple[Fragment, ...]
+
+    @property
+    def pdvs(self) -> tuple[PDV, ...]:
+        return tuple(PDV(*fragment) for fragment in self.fragments)
 
     @property
     def pdu(self) -> PDataTF:

@@ -97,7 +97,7 @@ _PDATA_STATES = frozenset(
 )
 
 _new = object.__new__
-_set_indication_pdvs = DataIndication.__dict__["pdvs"].__set__
+_set_indication_fragments = DataIndication.__dict__["fragments"].__set__
 _KEEP = TimerOp.KEEP
 _STOP = TimerOp.STOP
 _ARTIM = TimerOp.START_ARTIM
@@ -246,7 +246,7 @@ class UpperLayer:
                 pdvs, held = reader.feed_pdata(data)
                 if pdvs:
                     indication = _new(DataIndication)
-                    _set_indication_pdvs(indication, pdvs)
+                    _set_indication_fragments(indication, pdvs)
                     events.append(indication)
                 if not held:
                     return events
@@ -261,7 +261,7 @@ class UpperLayer:
                     # DT-2 / AR-6: P-DATA indication, state unchanged. The data path,
                     # kept lean: no table walk, the event built without __init__.
                     indication = _new(DataIndication)
-                    _set_indication_pdvs(indication, pdu.pdvs)
+                    _set_indication_fragments(indication, pdu.pdvs)
                     events.append(indication)
                     continue
                 self._received(pdu, now, events)

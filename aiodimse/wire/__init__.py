@@ -48,6 +48,7 @@ from .pdus import (
     AAssociateRQ,
     AReleaseRP,
     AReleaseRQ,
+    Fragment,
     PDataTF,
 )
 from .reader import DEFAULT_READ_AHEAD, PDUReader
@@ -71,6 +72,7 @@ __all__ = [
     "AAssociateAC",
     "AAssociateRJ",
     "PDV",
+    "Fragment",
     "PDataTF",
     "AReleaseRQ",
     "AReleaseRP",

@@ -13,6 +13,7 @@ __all__ = [
     "AAssociateAC",
     "AAssociateRJ",
     "PDV",
+    "Fragment",
     "PDataTF",
     "AReleaseRQ",
     "AReleaseRP",
@@ -79,6 +80,14 @@ class AAssociateRJ:
 
     def __post_init__(self) -> None:
         _check_bytes(result=self.result, source=self.source, reason=self.reason)
+
+
+Fragment = tuple[int, int, "bytes | memoryview"]
+"""A PDV's fields as a plain tuple: (context ID, control header, data).
+
+What the data-transfer receive path hands over (a ``PDV`` is one too): a plain
+tuple is built in a fifth of a named tuple's time, once per message fragment.
+"""
 
 
 class PDV(NamedTuple):

@@ -14,7 +14,7 @@ from aiodimse.errors import RemoteProtocolError
 
 from .codec import PDU_HEADER_SIZE, decode_pdata_at, decode_pdu
 from .codes import AbortReason, AbortSource, PDUType
-from .pdus import PDU, PDV
+from .pdus import PDU, Fragment
 
 __all__ = ["PDUReader", "DEFAULT_READ_AHEAD"]
 
@@ -22,7 +22,6 @@ _HEADER = struct.Struct(">BBI")
 # A P-DATA-TF header and its first PDV's header, read in one call.
 _PDU_AND_PDV = struct.Struct(">BxIIBB")
 _HEADERS = _PDU_AND_PDV.size
-_new_pdv = tuple.__new__
 _FIXED_LENGTH = 4  # A-ASSOCIATE-RJ, A-RELEASE-RQ/RP, A-ABORT
 # Plain ints: comparing with an IntEnum member costs a class attribute lookup each time.
 _P_DATA_TF = int(PDUType.P_DATA_TF)
@@ -229,12 +228,15 @@ class PDUReader:
         except RemoteProtocolError as exc:
             self._die(exc)
 
-    def feed_pdata(self, data: bytes | bytearray | memoryview) -> tuple[tuple[PDV, ...], bool]:
+    def feed_pdata(
+        self, data: bytes | bytearray | memoryview
+    ) -> tuple[tuple[Fragment, ...], bool]:
         """``feed(data)``, then the PDVs of every whole P-DATA-TF at its front (hot path).
 
         For the data transfer states, where a received chunk usually holds a
         message's PDUs back to back and nothing is pending: they are decoded in place,
-        the PDVs of consecutive PDUs in one tuple, without PDU objects. Anything else
+        the PDVs of consecutive PDUs in one tuple, as plain ``Fragment`` tuples,
+        without PDU objects. Anything else
         (another PDU type, an over-limit length, a partial or invalid PDU) stops the
         scan and is left, held, for ``next_pdu``, which judges it exactly as usual.
         The second value tells whether anything is held for ``next_pdu``.
@@ -327,7 +329,7 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
-def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[tuple[PDV, ...], int]:
+def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[tuple[Fragment, ...], int]:
     """The PDVs of the whole, valid P-DATA-TF PDUs from ``pos``; and where they end."""
     end = len(chunk)
     if end - pos < _HEADERS:
@@ -336,15 +338,25 @@ def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[tuple[PDV, ...], in
     view = memoryview(chunk)
     pdu_type, length, item_length, context_id, control = unpack(chunk, pos)
     stop = pos + PDU_HEADER_SIZE + length
-    if (stop == end and item_length + 4 == length and item_length >= 2
+    if (stop <= end and item_length + 4 == length and item_length >= 2
             and pdu_type == _P_DATA_TF and length <= limit):
-        # The chunk is one PDU of one PDV: a command-only message, or a response.
-        return (_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])),), stop
-    out: list[PDV] = []
+        # The usual shapes: a message of one PDU of one PDV (a command alone, or a
+        # response), or of two (a command, then its data set).
+        first = (context_id, control, view[pos + _HEADERS : stop])
+        if stop == end:
+            return (first,), stop
+        if end - stop >= _HEADERS:
+            pdu_type, length, item_length, context_id, control = unpack(chunk, stop)
+            second_stop = stop + PDU_HEADER_SIZE + length
+            if (second_stop == end and item_length + 4 == length and item_length >= 2
+                    and pdu_type == _P_DATA_TF and length <= limit):
+                return (first, (context_id, control, view[stop + _HEADERS : end])), end
+            pdu_type, length, item_length, context_id, control = unpack(chunk, pos)
+    out: list[Fragment] = []
     while pdu_type == _P_DATA_TF and length <= limit and stop <= end:
         if item_length + 4 == length and item_length >= 2:
             # One PDV filling the PDU: the usual shape of a message fragment.
-            out.append(_new_pdv(PDV, (context_id, control, view[pos + _HEADERS : stop])))
+            out.append((context_id, control, view[pos + _HEADERS : stop]))
         else:
             try:
                 out += decode_pdata_at(view, pos, stop).pdvs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from aiodimse.dimse import (
@@ -170,3 +170,86 @@ def test_command_template_gives_the_encoders_bytes(
     template = command_template(message, has_dataset=has_dataset)
     again = dataclasses.replace(message, MessageID=message_id)  # type: ignore[type-var]
     assert template.encode(message_id) == encode_command(again, has_dataset=has_dataset)
+
+
+def _outcome(step: object) -> object:
+    """A feed's result made comparable: the message's fields, or the error raised."""
+    try:
+        received = step() if callable(step) else step
+    except Exception as exc:  # compared by type and text
+        return ("raised", type(exc).__name__, str(exc))
+    if received is None:
+        return None
+    dataset = received.dataset
+    return (received.context_id, received.message, None if dataset is None else bytes(dataset),
+            None if received.error is None else str(received.error), received.shape)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    message=all_messages,
+    has_dataset=st.sampled_from([True, True, True, False]),
+    size=st.integers(0, 9),
+    controls=st.tuples(st.sampled_from([3, 3, 0xFF, 1, 2]), st.sampled_from([2, 2, 0xFE, 0, 3])),
+    contexts=st.sampled_from([(1, 1), (1, 1), (3, 3), (1, 3)]),
+    accepted=st.sampled_from([None, None, (1,), (3,), (1, 3)]),
+    strict=st.booleans(),
+    limits=st.sampled_from([(1 << 16, 1 << 16), (1 << 16, 1 << 16), (8, 1 << 16), (200, 4)]),
+    in_progress=st.sampled_from([False, False, False, True]),
+    view=st.booleans(),
+    flip=st.one_of(st.just(-1), st.integers(0, 40)),
+)
+def test_whole_message_is_two_feed_pdv_calls_or_nothing(
+    *,
+    message: DIMSEMessage, has_dataset: bool, size: int, controls: tuple[int, int],
+    contexts: tuple[int, int], accepted: tuple[int, ...] | None, strict: bool,
+    limits: tuple[int, int], in_progress: bool, view: bool, flip: int,
+) -> None:
+    has_dataset = has_dataset and message.dataset_allowed
+    command = bytearray(encode_command(message, has_dataset=has_dataset))
+    if 0 <= flip < len(command):
+        command[flip] ^= 0x5A  # now and then a command set the decoders refuse
+    data = bytes(range(size))
+    chunk = bytes(command) + data
+    wire = memoryview(chunk) if view else None
+    fragments = (
+        (contexts[0], controls[0], wire[: len(command)] if wire else bytes(command)),
+        (contexts[1], controls[1], wire[len(command) :] if wire else data),
+    )
+
+    def assembler() -> MessageAssembler:
+        made = MessageAssembler(max_command_length=limits[0], max_dataset_length=limits[1],
+                                accepted_context_ids=accepted, strict_even_fragments=strict)
+        if in_progress:  # a command fragment of an earlier message, not yet the last
+            made.feed_pdv(accepted[0] if accepted else contexts[0], 0x01, b"\x00\x00")
+        return made
+
+    fast = assembler()
+    taken = _outcome(lambda: fast.whole_message(fragments))
+    event("taken" if taken is not None else "declined")
+    slow = assembler()
+    first = _outcome(lambda: slow.feed_pdv(*fragments[0]))
+    second = _outcome(lambda: slow.feed_pdv(*fragments[1]))
+    if taken is None:
+        # Declined: nothing consumed, so the two feeds give what they give afresh.
+        again = _outcome(lambda: fast.feed_pdv(*fragments[0]))
+        assert [again, _outcome(lambda: fast.feed_pdv(*fragments[1]))] == [first, second]
+    else:
+        assert first is None and second == taken
+        assert not fast.in_progress
+        if view and taken[2]:  # the data set kept as the view it came as: no copy
+            received = fast.whole_message(fragments)
+            assert received is not None and isinstance(received.dataset, memoryview)
+
+
+def test_whole_message_takes_the_usual_request() -> None:
+    message = NActionRQ(
+        MessageID=7, RequestedSOPClassUID="1.2.3", RequestedSOPInstanceUID="1.2.3.4", ActionTypeID=1
+    )
+    command = encode_command(message, has_dataset=True)
+    chunk = command + b"\x08\x00\x18\x00\x00\x00\x00\x00"
+    view = memoryview(chunk)
+    fragments = ((1, 3, view[: len(command)]), (1, 2, view[len(command) :]))
+    received = MessageAssembler().whole_message(fragments)
+    assert received is not None and received.message == message and received.context_id == 1
+    assert isinstance(received.dataset, memoryview) and received.dataset.obj is chunk

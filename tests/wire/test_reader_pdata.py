@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiodimse.errors import RemoteProtocolError
-from aiodimse.wire import A_RELEASE_RQ_BYTES, PDV, PDataTF, PDUReader, encode_pdu
+from aiodimse.wire import A_RELEASE_RQ_BYTES, PDV, Fragment, PDataTF, PDUReader, encode_pdu
 
 Item = tuple[str, object]
 
@@ -48,7 +48,7 @@ def _fast(chunks: list[bytes], max_pdata: int) -> list[Item]:
     return out
 
 
-def _plain(pdvs: tuple[PDV, ...]) -> list[Item]:
+def _plain(pdvs: tuple[Fragment, ...]) -> list[Item]:
     return [("pdv", (c, m, bytes(d))) for c, m, d in pdvs]
 
 
@@ -94,8 +94,8 @@ def test_a_whole_message_in_one_chunk_is_read_in_place() -> None:
     reader = PDUReader()
     (first, second), held = reader.feed_pdata(chunk)
     assert not held
-    assert (first.context_id, first.control, bytes(first.data)) == (1, 3, b"cmd!")
-    assert isinstance(second.data, memoryview) and second.data.obj is chunk  # no copy
+    assert (first[0], first[1], bytes(first[2])) == (1, 3, b"cmd!")
+    assert isinstance(second[2], memoryview) and second[2].obj is chunk  # no copy
     assert reader.buffered == 0 and reader.next_pdu() is None
 
 
