@@ -318,7 +318,7 @@ class Association(ServiceCalls):
                      invoke_limit: int, perform_limit: int, encoded: bytes | None = None
                      ) -> None:
         """Acceptor: send the A-ASSOCIATE-AC and start data transfer."""
-        if self.proto is None or self.proto.is_closed or self.ul.state is not STA3:
+        if self.proto is None or self.proto.closed or self.ul.state is not STA3:
             return
         self.acceptor.maximum_length = ac.user_information.maximum_length or 0
         self.acceptor.implementation_class_uid = ac.user_information.implementation_class_uid
@@ -336,7 +336,7 @@ class Association(ServiceCalls):
         self._notify(evt.EVT_ESTABLISHED)
 
     def _send_reject(self, rj: AAssociateRJ) -> None:
-        if self.proto is None or self.proto.is_closed or self.ul.state is not STA3:
+        if self.proto is None or self.proto.closed or self.ul.state is not STA3:
             return
         self.ul.reject(rj, self.clock())
         self.proto.flush()
@@ -473,14 +473,13 @@ class Association(ServiceCalls):
         Task, no coroutine of ours and no loop iteration; one that suspends goes on
         in a Task that answers when it ends. ``debug``: DEBUG logging is on.
         """
-        bound = self.handlers.get(kind.event)
+        bound = self.handlers.by_event.get(kind.event, ())
         if not bound:
             self._answer(received, kind, kind.default_result, debug)
             return
         handler = bound[0]
         event = Event.for_request(self, kind.event, self._contexts[received.context_id],
-                                  received.message, data=received.dataset,
-                                  decoder=decode_dataset)
+                                  received.message, received.dataset, decode_dataset)
         try:
             if handler.is_async:
                 result = run_eager(self.loop, handler.func(event, *handler.args))
@@ -678,7 +677,7 @@ class Association(ServiceCalls):
 
     def _send_pdus(self, pdus: bytes) -> None:
         proto = self.proto
-        if proto is None or proto.is_closed:
+        if proto is None or proto.closed:
             raise AssociationAbortedError("the association has ended")
         try:
             self.ul.send_pdata(pdus)
@@ -806,7 +805,7 @@ class Association(ServiceCalls):
             self._respond_release()
 
     def _respond_release(self) -> None:
-        if self.proto is None or self.proto.is_closed:
+        if self.proto is None or self.proto.closed:
             return
         try:
             self.ul.respond_release(self.clock())
@@ -897,7 +896,7 @@ class Association(ServiceCalls):
         """Release the association and wait until it has ended (ACSE timeout bound)."""
         if self._ended.done():
             return
-        if self.is_established and self.proto is not None and not self.proto.is_closed:
+        if self.is_established and self.proto is not None and not self.proto.closed:
             with contextlib.suppress(LocalProtocolError):  # already releasing
                 self.ul.request_release(self.clock())
             self.proto.flush()
@@ -905,7 +904,7 @@ class Association(ServiceCalls):
 
     def abort(self, *, source: int = 0, reason: int = 0) -> None:
         """Abort at once: send A-ABORT and close; outstanding requests fail."""
-        if self.proto is None or self.proto.is_closed:
+        if self.proto is None or self.proto.closed:
             self._mark_aborted("association aborted (local)", source, reason)
             return
         with contextlib.suppress(LocalProtocolError):  # already aborted or closing

@@ -74,11 +74,10 @@ class Event:
         event_type: evt.EventType,
         context: PresentationContext,
         request: Any,
-        *,
         data: bytes | memoryview | None,
         decoder: Decoder,
     ) -> Event:
-        """The event of an incoming request: ``__init__`` without its keyword handling.
+        """The event of an incoming request: ``__init__`` without keyword arguments.
 
         Built once per request, so it fills the slots directly (the handler path is
         the server's hot path).

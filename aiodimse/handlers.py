@@ -49,10 +49,12 @@ class Handlers:
     pynetdicom); a notification event may have several.
     """
 
-    __slots__ = ("_map", "notifies")
+    __slots__ = ("by_event", "notifies")
 
     def __init__(self, specs: Iterable[HandlerSpec] | None = None) -> None:
-        self._map: dict[EventType, tuple[BoundHandler, ...]] = {}
+        # Read it freely (the server reads it once per request); change it only
+        # through bind() and unbind().
+        self.by_event: dict[EventType, tuple[BoundHandler, ...]] = {}
         # Whether any notification event has a handler: an association notifies six
         # times in its life, and usually nobody listens.
         self.notifies = False
@@ -73,36 +75,36 @@ class Handlers:
             raise TypeError(f"handler is not callable: {handler!r}")
         bound = BoundHandler(handler, tuple(args or ()), _is_async(handler))
         if event.is_intervention:
-            self._map[event] = (bound,)
+            self.by_event[event] = (bound,)
         else:
-            kept = tuple(b for b in self._map.get(event, ()) if b.func is not handler)
-            self._map[event] = (*kept, bound)
+            kept = tuple(b for b in self.by_event.get(event, ()) if b.func is not handler)
+            self.by_event[event] = (*kept, bound)
             self.notifies = True
 
     def unbind(self, event: EventType, handler: Callable[..., Any]) -> None:
-        kept = tuple(b for b in self._map.get(event, ()) if b.func is not handler)
+        kept = tuple(b for b in self.by_event.get(event, ()) if b.func is not handler)
         if kept:
-            self._map[event] = kept
+            self.by_event[event] = kept
         else:
-            self._map.pop(event, None)
-        self.notifies = any(e.is_notification for e in self._map)
+            self.by_event.pop(event, None)
+        self.notifies = any(e.is_notification for e in self.by_event)
 
     def get(self, event: EventType) -> tuple[BoundHandler, ...]:
-        return self._map.get(event, ())
+        return self.by_event.get(event, ())
 
     def merged(self, other: Handlers | None) -> Handlers:
         """A copy with ``other``'s bindings applied on top."""
         out = Handlers()
-        out._map = dict(self._map)
+        out.by_event = dict(self.by_event)
         out.notifies = self.notifies
         if other is not None:
-            for event, bound in other._map.items():
+            for event, bound in other.by_event.items():
                 for b in bound:
                     out.bind(event, b.func, b.args)
         return out
 
     def __bool__(self) -> bool:
-        return bool(self._map)
+        return bool(self.by_event)
 
 
 async def call_handler(bound: BoundHandler, event: Any) -> Any:

@@ -68,6 +68,7 @@ elif sys.version_info < (3, 11):  # no Task context, no cancelling(): plain Task
 else:
     from asyncio.tasks import _enter_task, _leave_task
 
+    _new = object.__new__
     _current_tasks: dict[asyncio.AbstractEventLoop, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 
     class _StandIn:
@@ -78,13 +79,11 @@ else:
         """
 
         __slots__ = ("_cancel", "_coro", "_loop", "task")
-
-        def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
-                     ) -> None:
-            self._loop = loop
-            self._coro = coro
-            self._cancel: tuple[Any] | None = None  # (msg,) once cancel() was called
-            self.task: asyncio.Task[Any] | None = None
+        # Filled in by run_eager, without an __init__ call (one per request).
+        _loop: asyncio.AbstractEventLoop
+        _coro: Coroutine[Any, Any, Any]
+        _cancel: tuple[Any] | None  # (msg,) once cancel() was called
+        task: asyncio.Task[Any] | None
 
         def cancel(self, msg: Any = None) -> bool:
             if self.task is not None:
@@ -152,7 +151,11 @@ else:
         if loop in _current_tasks:
             return Suspended(loop, coro)
         context = contextvars.copy_context()  # what a Task would run it in
-        stand_in = _StandIn(loop, coro)
+        stand_in = _new(_StandIn)
+        stand_in._loop = loop
+        stand_in._coro = coro
+        stand_in._cancel = None
+        stand_in.task = None
         _enter_task(loop, stand_in)  # type: ignore[arg-type]
         try:
             yielded = context.run(coro.send, None)

@@ -72,7 +72,6 @@ class DULProtocol(asyncio.Protocol):
     """Transport adapter for one association."""
 
     __slots__ = (
-        "_closed",
         "_deadline",
         "_deadline_sweep",
         "_depth",
@@ -82,6 +81,7 @@ class DULProtocol(asyncio.Protocol):
         "_timer",
         "_timer_at",
         "clock",
+        "closed",
         "loop",
         "peername",
         "received_at",
@@ -111,7 +111,7 @@ class DULProtocol(asyncio.Protocol):
         self._timer_at = 0.0  # when _timer fires
         self._paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._closed = False
+        self.closed = False  # the connection is gone (read-only for others)
         self.receiving = False  # inside data_received, which writes at its end
         self._depth = 0  # data_received calls under way (a transport may nest them)
         self.received_at = 0.0  # loop time of the last data received
@@ -181,7 +181,7 @@ class DULProtocol(asyncio.Protocol):
         return False  # close our side too: DICOM has no half-closed state
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
+        self.closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -215,7 +215,7 @@ class DULProtocol(asyncio.Protocol):
             return
         ul = self.ul
         out = ul.data_to_send()
-        if out and self.transport is not None and not self._closed:
+        if out and self.transport is not None and not self.closed:
             self.transport.write(out)
         if ul.next_deadline() != self._deadline:
             self._arm_timer()
@@ -233,7 +233,7 @@ class DULProtocol(asyncio.Protocol):
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is above its high-water mark."""
-        if not self._paused or self._closed:
+        if not self._paused or self.closed:
             return
         if self._drain_waiter is None or self._drain_waiter.done():
             self._drain_waiter = self.loop.create_future()
@@ -241,15 +241,11 @@ class DULProtocol(asyncio.Protocol):
 
     def close(self) -> None:
         """Write what is pending and close the transport."""
-        if self.transport is not None and not self._closed:
+        if self.transport is not None and not self.closed:
             out = self.ul.data_to_send()
             if out:
                 self.transport.write(out)
             self.transport.close()
-
-    @property
-    def is_closed(self) -> bool:
-        return self._closed
 
     # -- timer --------------------------------------------------------------------
 
@@ -262,7 +258,7 @@ class DULProtocol(asyncio.Protocol):
         around each association, costs no cancel and no new timer each time.
         """
         deadline = self._deadline = self.ul.next_deadline()
-        if deadline is None or self._closed:
+        if deadline is None or self.closed:
             return
         if self._deadline_sweep is not None:
             self._deadline_sweep.watch(self)
@@ -278,7 +274,7 @@ class DULProtocol(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         deadline = self._deadline
-        if deadline is None or self._closed:
+        if deadline is None or self.closed:
             return
         now = self.loop.time()
         if now < deadline:  # a later deadline than this timer was set for
@@ -290,9 +286,9 @@ class DULProtocol(asyncio.Protocol):
     def check_deadline(self, now: float) -> bool:
         """The sweep's check: act on a passed deadline; whether one is still pending."""
         deadline = self._deadline
-        if deadline is not None and now >= deadline and not self._closed:
+        if deadline is not None and now >= deadline and not self.closed:
             self._expire(now)
-        return self._deadline is not None and not self._closed
+        return self._deadline is not None and not self.closed
 
     def _expire(self, now: float) -> None:
         self._deadline = None

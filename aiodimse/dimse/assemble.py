@@ -36,7 +36,7 @@ abort anyway.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from aiodimse.errors import DIMSEError, RemoteProtocolError
 
@@ -62,13 +62,17 @@ _REASON_UNEXPECTED_PDU = 2
 _REASON_INVALID_PARAMETER = 6
 
 
-class ReceivedMessage(NamedTuple):
-    """One whole received message (a named tuple: one is built per message).
+@dataclass(slots=True)
+class ReceivedMessage:
+    """One whole received message.
 
     ``message`` is None exactly when ``error`` is set. ``dataset`` is the raw data
     set in the context's transfer syntax (None when the command said none follows).
     ``shape`` is the command decoder's shape of the command set (see
     :class:`~aiodimse.dimse.commands.CommandDecoder`), or None.
+
+    A slotted class, to be treated as read-only: one is built per message and its
+    fields are read several times each (slot reads are the fastest attribute reads).
     """
 
     context_id: int
@@ -176,9 +180,7 @@ class MessageAssembler:
                 if type(data) is not bytes:
                     data = bytes(data)
             if size <= self.max_dataset_length and not (self._strict_even and size & 1):
-                received = _new_received(ReceivedMessage, (
-                    context_id, self._decoded, data, self._error, self._shape
-                ))
+                received = _received(context_id, self._decoded, data, self._error, self._shape)
                 self._context_id = self._decoded = self._error = self._shape = None
                 self._awaiting_data = False
                 return received
@@ -215,9 +217,9 @@ class MessageAssembler:
                     self.reset()
                     raise MessageTooLargeError("data set", size, self.max_dataset_length)
                 if control & 0x02:
-                    received = _new_received(ReceivedMessage, (
+                    received = _received(
                         context_id, self._decoded, _kept(data), self._error, self._shape
-                    ))
+                    )
                     self._context_id = self._decoded = self._error = self._shape = None
                     self._awaiting_data = False
                     return received
@@ -285,7 +287,7 @@ class MessageAssembler:
             return None
         if type(data) is not bytes and not (type(data) is memoryview and type(data.obj) is bytes):
             data = bytes(data)
-        return _new_received(ReceivedMessage, (context_id, message, data, None, decoder.shape))
+        return _received(context_id, message, data, None, decoder.shape)
 
     def _command_done(
         self, context_id: int, command: bytes | bytearray | memoryview
@@ -319,8 +321,7 @@ def _kept(data: bytes | bytearray | memoryview) -> bytes | memoryview:
     return bytes(data)
 
 
-# ReceivedMessage is built once per message: one tuple.__new__ (the values are ours).
-_new_received = tuple.__new__
+_new = object.__new__
 
 
 def _received(
@@ -330,4 +331,11 @@ def _received(
     error: DIMSEError | None,
     shape: DIMSEMessage | None,
 ) -> ReceivedMessage:
-    return _new_received(ReceivedMessage, (context_id, message, dataset, error, shape))
+    """``ReceivedMessage(...)`` without the class call and its ``__init__`` (hot path)."""
+    received = _new(ReceivedMessage)
+    received.context_id = context_id
+    received.message = message
+    received.dataset = dataset
+    received.error = error
+    received.shape = shape
+    return received

@@ -62,9 +62,9 @@ def test_round_trip_sizes_and_budgets(size: int, max_pdu: int) -> None:
         stream = encode_message(1, ACTION_CMD, data, max_pdu, pack_command_with_dataset=pack)
         check_budget(stream, max_pdu, packed=pack)
         (received,) = reassemble(stream, MessageAssembler(accepted_context_ids={1}))
-        assert received[:4] == ReceivedMessage(
-            context_id=1, message=ACTION, dataset=received.dataset, error=None
-        )[:4]
+        assert received == ReceivedMessage(
+            context_id=1, message=ACTION, dataset=received.dataset, error=None, shape=received.shape
+        )
         assert received.dataset is not None
         assert bytes(received.dataset) == data
 
