@@ -68,7 +68,7 @@ class Event:
         self._extra = extra
 
     @classmethod
-    def for_request(
+    def for_request(  # noqa: PLR0917 - once per request; positional arguments are cheapest
         cls,
         assoc: Any,
         event_type: evt.EventType,
