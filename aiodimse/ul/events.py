@@ -1,8 +1,9 @@
 """What the upper-layer core tells its user (the adapter): indications and effects.
 
-Frozen, slotted dataclasses. They are returned in order from ``UpperLayer.receive_data``,
-``connection_closed``, ``handle_timer`` and ``abort``; bytes to write are fetched
-separately with ``data_to_send()`` and must be written before acting on ``CloseTransport``.
+Slotted dataclasses, frozen but for the per-chunk DataIndication. They are returned
+in order from ``UpperLayer.receive_data``, ``connection_closed``, ``handle_timer`` and
+``abort``; bytes to write are fetched separately with ``data_to_send()`` and must be
+written before acting on ``CloseTransport``.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ class AssociateRejected:
     pdu: AAssociateRJ
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DataIndication:
     """DT-2 / AR-6: P-DATA-TF PDUs for the DIMSE layer, as their PDVs.
+
+    Not frozen, unlike the other events (treat it as read-only all the same): one
+    is built per received chunk, and a frozen dataclass's field costs a descriptor
+    call to set.
 
     The PDVs are what the DIMSE layer consumes; the receive path hands them over
     without building PDU objects, as plain ``(context ID, control, data)`` tuples

@@ -97,7 +97,6 @@ _PDATA_STATES = frozenset(
 )
 
 _new = object.__new__
-_set_indication_fragments = DataIndication.__dict__["fragments"].__set__
 _KEEP = TimerOp.KEEP
 _STOP = TimerOp.STOP
 _ARTIM = TimerOp.START_ARTIM
@@ -246,7 +245,7 @@ class UpperLayer:
                 pdvs, held = reader.feed_pdata(data)
                 if pdvs:
                     indication = _new(DataIndication)
-                    _set_indication_fragments(indication, pdvs)
+                    indication.fragments = pdvs
                     events.append(indication)
                 if not held:
                     return events
@@ -261,7 +260,7 @@ class UpperLayer:
                     # DT-2 / AR-6: P-DATA indication, state unchanged. The data path,
                     # kept lean: no table walk, the event built without __init__.
                     indication = _new(DataIndication)
-                    _set_indication_fragments(indication, pdu.pdvs)
+                    indication.fragments = pdu.pdvs
                     events.append(indication)
                     continue
                 self._received(pdu, now, events)

@@ -241,8 +241,9 @@ class PDUReader:
         scan and is left, held, for ``next_pdu``, which judges it exactly as usual.
         The second value tells whether anything is held for ``next_pdu``.
         """
+        end = len(data)
         if (self._chunk is not None or self._buf or self._error is not None
-                or type(data) is not bytes or len(data) > self._limit):
+                or type(data) is not bytes or end > self._limit):
             self.feed(data)
             chunk = self._chunk
             if chunk is None:  # all of it went to the buffer: next_pdu's business
@@ -250,6 +251,25 @@ class PDUReader:
             pos = self._pos
         else:
             chunk, pos = data, 0
+            if end >= _HEADERS:
+                # The usual chunks, a message of one PDU of one PDV (a command alone,
+                # a response) or of two (a command, then its data set), are read here.
+                limit = self._max_pdata_length
+                unpack = _PDU_AND_PDV.unpack_from
+                pdu_type, length, item_length, context_id, control = unpack(data, 0)
+                stop = PDU_HEADER_SIZE + length
+                if (stop <= end and item_length + 4 == length and item_length >= 2
+                        and pdu_type == _P_DATA_TF and length <= limit):
+                    view = memoryview(data)
+                    first = (context_id, control, view[_HEADERS:stop])
+                    if stop == end:
+                        return (first,), False
+                    if end - stop >= _HEADERS:
+                        pdu_type, length, item_length, context_id, control = unpack(data, stop)
+                        if (stop + PDU_HEADER_SIZE + length == end and item_length + 4 == length
+                                and item_length >= 2 and pdu_type == _P_DATA_TF
+                                and length <= limit):
+                            return (first, (context_id, control, view[stop + _HEADERS :])), False
         pdvs, pos = _scan_pdata(chunk, pos, self._max_pdata_length)
         if pos < len(chunk):
             self._chunk = chunk  # the rest, for next_pdu (which checks its header)
@@ -338,20 +358,6 @@ def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[tuple[Fragment, ...
     view = memoryview(chunk)
     pdu_type, length, item_length, context_id, control = unpack(chunk, pos)
     stop = pos + PDU_HEADER_SIZE + length
-    if (stop <= end and item_length + 4 == length and item_length >= 2
-            and pdu_type == _P_DATA_TF and length <= limit):
-        # The usual shapes: a message of one PDU of one PDV (a command alone, or a
-        # response), or of two (a command, then its data set).
-        first = (context_id, control, view[pos + _HEADERS : stop])
-        if stop == end:
-            return (first,), stop
-        if end - stop >= _HEADERS:
-            pdu_type, length, item_length, context_id, control = unpack(chunk, stop)
-            second_stop = stop + PDU_HEADER_SIZE + length
-            if (second_stop == end and item_length + 4 == length and item_length >= 2
-                    and pdu_type == _P_DATA_TF and length <= limit):
-                return (first, (context_id, control, view[stop + _HEADERS : end])), end
-            pdu_type, length, item_length, context_id, control = unpack(chunk, pos)
     out: list[Fragment] = []
     while pdu_type == _P_DATA_TF and length <= limit and stop <= end:
         if item_length + 4 == length and item_length >= 2:
