@@ -113,7 +113,7 @@ class Row:
     group: str  # rows of a group share their servers
     spec: LoadSpec
     contenders: list[Contender]
-    isolated: bool = False  # one contender at a time, fresh server per contender
+    isolated: bool = False  # one contender at a time, fresh server per run
     runs: int = 3
     procs: int = 1
     idle_seconds: float = 0.0
@@ -348,13 +348,16 @@ class Runner:
         if first.contenders[0].client:
             self.run_clients(rows)
         elif first.isolated:
-            for c in first.contenders:
-                for row in rows:
-                    runs = row.runs
-                    if row.pyn_runs is not None and c.name.startswith("pynetdicom"):
-                        runs = row.pyn_runs
-                    for _ in range(runs):
-                        self._isolated_run(row, c)
+            # A fresh server per run, the contenders taking turns run by run: a slow
+            # spell of the shared machine then hits each of them, as in the other rows.
+            for row in rows:
+                for i in range(row.runs):
+                    for c in row.contenders:
+                        runs = row.runs
+                        if row.pyn_runs is not None and c.name.startswith("pynetdicom"):
+                            runs = row.pyn_runs
+                        if i < runs:
+                            self._isolated_run(row, c)
         else:
             with contextlib.ExitStack() as stack:
                 live: list[tuple[Contender, ServerProcess]] = []
