@@ -41,7 +41,10 @@ def main() -> None:
             else:
                 status, _ = assoc.send_n_action(ds, 1, pdus.STGCMT_CLASS, pdus.STGCMT_INSTANCE)
             code = getattr(status, "Status", None)
-            tally.record(code == 0, t, f"status {code!r}")
+            if code == 0:
+                tally.record(True, t)
+            else:  # the reason is formatted only for a failure
+                tally.record(False, t, f"status {code!r}")
         report(tally.as_dict())
     finally:
         assoc.release()
