@@ -22,6 +22,10 @@ _HEADER = struct.Struct(">BBI")
 # A P-DATA-TF header and its first PDV's header, read in one call.
 _PDU_AND_PDV = struct.Struct(">BxIIBB")
 _HEADERS = _PDU_AND_PDV.size
+# PDUs up to this size have their PDV's bytes copied out rather than viewed: slicing a
+# few hundred bytes costs less than making a memoryview (and, for a command set, than
+# the copy its decoder would make of the view).
+_COPIED = 1024
 _FIXED_LENGTH = 4  # A-ASSOCIATE-RJ, A-RELEASE-RQ/RP, A-ABORT
 # Plain ints: comparing with an IntEnum member costs a class attribute lookup each time.
 _P_DATA_TF = int(PDUType.P_DATA_TF)
@@ -236,7 +240,8 @@ class PDUReader:
         For the data transfer states, where a received chunk usually holds a
         message's PDUs back to back and nothing is pending: they are decoded in place,
         the PDVs of consecutive PDUs in one tuple, as plain ``Fragment`` tuples,
-        without PDU objects. Anything else
+        without PDU objects; a PDV's data is a read-only view into ``data`` (or, in
+        a chunk of one or two PDUs of up to 1 kB each, a copy). Anything else
         (another PDU type, an over-limit length, a partial or invalid PDU) stops the
         scan and is left, held, for ``next_pdu``, which judges it exactly as usual.
         The second value tells whether anything is held for ``next_pdu``.
@@ -260,16 +265,24 @@ class PDUReader:
                 stop = PDU_HEADER_SIZE + length
                 if (stop <= end and item_length + 4 == length and item_length >= 2
                         and pdu_type == _P_DATA_TF and length <= limit):
-                    view = memoryview(data)
-                    first = (context_id, control, view[_HEADERS:stop])
+                    # A small PDV's bytes are copied out (cheaper than a memoryview);
+                    # a large one's are a view into the chunk.
                     if stop == end:
-                        return (first,), False
+                        pdv = data[_HEADERS:] if stop <= _COPIED else memoryview(data)[_HEADERS:]
+                        return ((context_id, control, pdv),), False
                     if end - stop >= _HEADERS:
+                        if stop <= _COPIED:
+                            first = (context_id, control, data[_HEADERS:stop])
+                        else:
+                            first = (context_id, control, memoryview(data)[_HEADERS:stop])
                         pdu_type, length, item_length, context_id, control = unpack(data, stop)
                         if (stop + PDU_HEADER_SIZE + length == end and item_length + 4 == length
                                 and item_length >= 2 and pdu_type == _P_DATA_TF
                                 and length <= limit):
-                            return (first, (context_id, control, view[stop + _HEADERS :])), False
+                            start = stop + _HEADERS
+                            if end - stop <= _COPIED:
+                                return (first, (context_id, control, data[start:])), False
+                            return (first, (context_id, control, memoryview(data)[start:])), False
         pdvs, pos = _scan_pdata(chunk, pos, self._max_pdata_length)
         if pos < len(chunk):
             self._chunk = chunk  # the rest, for next_pdu (which checks its header)

@@ -89,14 +89,26 @@ def test_feed_pdata_matches_feed_and_next_pdu(
 
 def test_a_whole_message_in_one_chunk_is_read_in_place() -> None:
     command = encode_pdu(PDataTF(pdvs=(PDV(1, 3, b"cmd!"),)))
-    data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"data" * 4),)))
+    data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"data" * 1000),)))
     chunk = command + data
     reader = PDUReader()
     (first, second), held = reader.feed_pdata(chunk)
     assert not held
-    assert (first[0], first[1], bytes(first[2])) == (1, 3, b"cmd!")
-    assert isinstance(second[2], memoryview) and second[2].obj is chunk  # no copy
+    assert first == (1, 3, b"cmd!") and type(first[2]) is bytes  # small: copied out
+    assert isinstance(second[2], memoryview) and second[2].obj is chunk  # large: no copy
+    assert bytes(second[2]) == b"data" * 1000
     assert reader.buffered == 0 and reader.next_pdu() is None
+
+
+@pytest.mark.parametrize("size", [2, 1012, 1013, 5000])
+def test_one_pdu_chunks_are_copied_out_only_when_small(size: int) -> None:
+    chunk = encode_pdu(PDataTF(pdvs=(PDV(3, 2, b"d" * size),)))
+    (pdv,), held = PDUReader().feed_pdata(chunk)
+    assert not held and pdv[:2] == (3, 2) and bytes(pdv[2]) == b"d" * size
+    if len(chunk) <= 1024:
+        assert type(pdv[2]) is bytes
+    else:
+        assert isinstance(pdv[2], memoryview) and pdv[2].obj is chunk and pdv[2].readonly
 
 
 def test_what_follows_the_data_is_left_for_next_pdu() -> None:
