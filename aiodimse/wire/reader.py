@@ -271,6 +271,7 @@ class PDUReader:
                         pdv = data[_HEADERS:] if stop <= _COPIED else memoryview(data)[_HEADERS:]
                         return ((context_id, control, pdv),), False
                     if end - stop >= _HEADERS:
+                        first: Fragment
                         if stop <= _COPIED:
                             first = (context_id, control, data[_HEADERS:stop])
                         else:
