@@ -122,6 +122,12 @@ class Row:
     note: str = ""
     target: str = ""
 
+    def runs_of(self, contender: Contender) -> int:
+        """How many runs this row gives ``contender``."""
+        if self.pyn_runs is not None and contender.name.startswith("pynetdicom"):
+            return self.pyn_runs
+        return self.runs
+
 
 @dataclass
 class Outcome:
@@ -135,6 +141,11 @@ class Outcome:
 def build_rows(quick: bool) -> list[Row]:
     dur = 0.5 if quick else 3.0
     runs = 1 if quick else 3  # the README's promise: quick is one run a row
+    # One association's sequential round trips (rows 1 and 7) swing most with the shared
+    # machine's moods, and a run takes seconds: five runs each (pynetdicom, tens of
+    # times slower and only a reference, three).
+    seq_runs = 1 if quick else 5
+    pyn_seq_runs = 1 if quick else 3
     big = 10_000
     base = LoadSpec(duration=dur, op_timeout=10.0, setup_timeout=20.0)
     rows: list[Row] = []
@@ -154,7 +165,8 @@ def build_rows(quick: bool) -> list[Row]:
                 server_contenders(floor=True)
                 if refs == 1
                 else heavy(server_contenders(floor=True)),
-                runs=runs,
+                runs=seq_runs,
+                pyn_runs=pyn_seq_runs,
                 target="server >= 0.7x ceiling",
             )
         )
@@ -165,7 +177,8 @@ def build_rows(quick: bool) -> list[Row]:
             "1",
             replace(base, op="echo"),
             heavy(server_contenders(floor=True)),
-            runs=runs,
+            runs=seq_runs,
+            pyn_runs=pyn_seq_runs,
             target="server >= 0.7x ceiling",
         )
     )
@@ -279,7 +292,8 @@ def build_rows(quick: bool) -> list[Row]:
                 "7",
                 replace(base, op=op),
                 scu,
-                runs=runs,
+                runs=seq_runs,
+                pyn_runs=pyn_seq_runs,
                 ref="pynetdicom SCU",
                 target="aiodimse SCU >= 0.5x raw generator",
             )
@@ -353,10 +367,7 @@ class Runner:
             for row in rows:
                 for i in range(row.runs):
                     for c in row.contenders:
-                        runs = row.runs
-                        if row.pyn_runs is not None and c.name.startswith("pynetdicom"):
-                            runs = row.pyn_runs
-                        if i < runs:
+                        if i < row.runs_of(c):
                             self._isolated_run(row, c)
         else:
             with contextlib.ExitStack() as stack:
@@ -369,9 +380,9 @@ class Runner:
                             self.outcome(row, c).na = str(exc)
                         self.log(f"  {c.name}: n/a ({exc})")
                 for row in rows:
-                    for _ in range(row.runs):  # interleaved: ratios measured back to back
+                    for i in range(row.runs):  # interleaved: ratios measured back to back
                         for c, sp in live:
-                            if c in row.contenders:
+                            if c in row.contenders and i < row.runs_of(c):
                                 self.one_run(row, c, sp)
 
     def _isolated_run(self, row: Row, c: Contender) -> None:
@@ -389,8 +400,10 @@ class Runner:
         try:
             with self.start(CEILING) as sp:
                 for row in rows:
-                    for _ in range(row.runs):
+                    for i in range(row.runs):
                         for c in row.contenders:
+                            if i >= row.runs_of(c):
+                                continue
                             if c.module == "benchmarks.load":
                                 self.one_run(row, c, sp)
                             else:

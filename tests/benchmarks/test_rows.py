@@ -10,11 +10,16 @@ def test_the_full_run_has_every_row_with_at_least_three_runs() -> None:
     assert {"1a", "1b", "1c", "1d", "2c", "3", "4", "5a", "5b", "6", "7a", "7b"} <= set(rows)
     assert all(row.runs >= 3 for row in rows.values())
     assert rows["5a"].runs == 9  # its runs last tens of milliseconds
+    for row_id in ("1a", "1b", "1c", "1d", "7a", "7b"):  # one association, sequential
+        row = rows[row_id]
+        runs = {c.name: row.runs_of(c) for c in row.contenders}
+        assert row.runs == 5 and all(n == (3 if name.startswith("pynetdicom") else 5)
+                                     for name, n in runs.items()), (row_id, runs)
 
 
 def test_quick_mode_runs_every_row_once_and_shorter() -> None:
     full = {row.id: row for row in build_rows(quick=False)}
     quick = {row.id: row for row in build_rows(quick=True)}
     assert quick.keys() == full.keys()
-    assert all(row.runs == 1 for row in quick.values())
+    assert all(row.runs_of(c) == 1 for row in quick.values() for c in row.contenders)
     assert all(quick[i].spec.duration <= full[i].spec.duration for i in quick)
