@@ -271,19 +271,23 @@ class PDUReader:
                         pdv = data[_HEADERS:] if stop <= _COPIED else memoryview(data)[_HEADERS:]
                         return ((context_id, control, pdv),), False
                     if end - stop >= _HEADERS:
-                        first: Fragment
-                        if stop <= _COPIED:
-                            first = (context_id, control, data[_HEADERS:stop])
-                        else:
-                            first = (context_id, control, memoryview(data)[_HEADERS:stop])
-                        pdu_type, length, item_length, context_id, control = unpack(data, stop)
+                        pdu_type, length, item_length, second_id, second_control = unpack(
+                            data, stop
+                        )
                         if (stop + PDU_HEADER_SIZE + length == end and item_length + 4 == length
                                 and item_length >= 2 and pdu_type == _P_DATA_TF
                                 and length <= limit):
                             start = stop + _HEADERS
-                            if end - stop <= _COPIED:
-                                return (first, (context_id, control, data[start:])), False
-                            return (first, (context_id, control, memoryview(data)[start:])), False
+                            if stop <= _COPIED and end - stop <= _COPIED:
+                                return ((context_id, control, data[_HEADERS:stop]),
+                                        (second_id, second_control, data[start:])), False
+                            view = memoryview(data)
+                            first: bytes | memoryview = (
+                                data[_HEADERS:stop] if stop <= _COPIED else view[_HEADERS:stop]
+                            )
+                            second = data[start:] if end - stop <= _COPIED else view[start:]
+                            return ((context_id, control, first),
+                                    (second_id, second_control, second)), False
         pdvs, pos = _scan_pdata(chunk, pos, self._max_pdata_length)
         if pos < len(chunk):
             self._chunk = chunk  # the rest, for next_pdu (which checks its header)

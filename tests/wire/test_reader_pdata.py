@@ -130,3 +130,21 @@ def test_an_invalid_header_after_the_data_still_fails_the_stream() -> None:
         reader.next_pdu()
     with pytest.raises(RemoteProtocolError):
         reader.feed_pdata(data)  # a failed stream stays failed
+
+
+@pytest.mark.parametrize(
+    ("first_size", "second_size"), [(4, 4), (4, 2000), (2000, 4), (2000, 2000)]
+)
+def test_two_pdu_chunks_copy_out_only_their_small_pdvs(first_size: int, second_size: int) -> None:
+    first = encode_pdu(PDataTF(pdvs=(PDV(1, 3, b"c" * first_size),)))
+    second = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"d" * second_size),)))
+    chunk = first + second
+    pdvs, held = PDUReader().feed_pdata(chunk)
+    assert not held and [(c, m, bytes(d)) for c, m, d in pdvs] == [
+        (1, 3, b"c" * first_size), (1, 2, b"d" * second_size)
+    ]
+    for (_c, _m, data), pdu in zip(pdvs, (first, second), strict=True):
+        if len(pdu) <= 1024:
+            assert type(data) is bytes
+        else:
+            assert isinstance(data, memoryview) and data.obj is chunk and data.readonly
