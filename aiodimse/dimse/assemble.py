@@ -285,8 +285,8 @@ class MessageAssembler:
             return None
         if data_set_type == NO_DATASET:
             return None
-        if type(data) is not bytes and not (type(data) is memoryview and type(data.obj) is bytes):
-            data = bytes(data)
+        if type(data) is not bytes:  # (the usual small data set is bytes: no call)
+            data = _kept(data)
         return _received(context_id, message, data, None, decoder.shape)
 
     def _command_done(
