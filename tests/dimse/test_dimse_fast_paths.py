@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 from hypothesis import event, given, settings
@@ -16,6 +17,7 @@ from aiodimse.dimse import (
     encode_command,
     encode_message,
 )
+from aiodimse.dimse.assemble import ReceivedMessage
 from aiodimse.dimse.commands import (
     CommandDecodeError,
     CommandDecoder,
@@ -172,10 +174,10 @@ def test_command_template_gives_the_encoders_bytes(
     assert template.encode(message_id) == encode_command(again, has_dataset=has_dataset)
 
 
-def _outcome(step: object) -> object:
+def _outcome(step: Callable[[], ReceivedMessage | None]) -> object:
     """A feed's result made comparable: the message's fields, or the error raised."""
     try:
-        received = step() if callable(step) else step
+        received = step()
     except Exception as exc:  # compared by type and text
         return ("raised", type(exc).__name__, str(exc))
     if received is None:
