@@ -8,7 +8,8 @@ from benchmarks.run import build_rows
 def test_the_full_run_has_every_row_with_at_least_three_runs() -> None:
     rows = {row.id: row for row in build_rows(quick=False)}
     assert {"1a", "1b", "1c", "1d", "2c", "3", "4", "5a", "5b", "6", "7a", "7b"} <= set(rows)
-    assert all(row.runs >= 3 for row in rows.values())
+    # the issue: every contender, median of at least 3 runs
+    assert all(row.runs_of(c) >= 3 for row in rows.values() for c in row.contenders)
     assert rows["5a"].runs == 9  # its runs last tens of milliseconds
     for row_id in ("1a", "1b", "1c", "1d", "7a", "7b"):  # one association, sequential
         row = rows[row_id]
@@ -23,3 +24,19 @@ def test_quick_mode_runs_every_row_once_and_shorter() -> None:
     assert quick.keys() == full.keys()
     assert all(row.runs_of(c) == 1 for row in quick.values() for c in row.contenders)
     assert all(quick[i].spec.duration <= full[i].spec.duration for i in quick)
+
+
+def test_pynetdicom_alone_gets_the_shorter_caps_in_rows_5_and_6() -> None:
+    rows = {row.id: row for row in build_rows(quick=False)}
+    for row_id in ("5a", "5b", "6"):
+        row = rows[row_id]
+        for c in row.contenders:
+            spec = row.spec_of(c)
+            if c.name.startswith("pynetdicom"):
+                assert spec.setup_timeout == 15.0 < row.spec.setup_timeout, row_id
+                assert spec.duration <= 10.0
+                assert spec.n_assoc == row.spec.n_assoc
+            else:
+                assert spec == row.spec, (row_id, c.name)
+    one = rows["1a"]
+    assert all(one.spec_of(c) == one.spec for c in one.contenders)
