@@ -687,6 +687,7 @@ class Association(ServiceCalls):
             proto.flush()
 
     def _allocate_id(self) -> int:
+        """The next Message ID not awaiting a response (1-65535, wrapping)."""
         for _ in range(0x10000):
             self._next_id = self._next_id % 0xFFFF + 1
             if self._next_id not in self._outstanding:
@@ -701,22 +702,29 @@ class Association(ServiceCalls):
                 waiter.set_result(None)
                 return
 
-    async def _request(
-        self, context: PresentationContext, command: Any, dataset: Dataset | None
-    ) -> ReceivedMessage:
-        """Send one request and wait for its response (within the DIMSE timeout)."""
+    def _request(
+        self,
+        context: PresentationContext,
+        command: Any,
+        dataset: Dataset | None,
+        data: bytes | None = None,
+    ) -> Awaitable[ReceivedMessage]:
+        """Send one request; return what to await for its response (DIMSE timeout).
+
+        Mostly the response's future itself: a sequential caller's request then costs
+        no coroutine of ours. Waiting for a free invocation slot, or for the transport
+        to drain, goes through a coroutine. ``data``: ``dataset`` already encoded.
+        """
         if not self.is_established or self._ended.done():
             raise AssociationAbortedError("the association is not established")
-        data = encode_dataset(dataset, context.transfer_syntax) if dataset is not None else None
-        while self._invoke_limit and len(self._outstanding) >= self._invoke_limit:
-            waiter = self.loop.create_future()
-            if self._invoke_waiters is None:
-                self._invoke_waiters = deque()
-            self._invoke_waiters.append(waiter)
-            await waiter
-            if self._ended.done():
-                raise self._end_error()
-        msg_id = self._allocate_id()
+        if dataset is not None:
+            data = encode_dataset(dataset, context.transfer_syntax)
+        if self._invoke_limit and len(self._outstanding) >= self._invoke_limit:
+            return self._request_when_free(context, command, data)
+        msg_id = self._next_id % 0xFFFF + 1
+        if msg_id in self._outstanding:
+            msg_id = self._allocate_id()
+        self._next_id = msg_id
         cmd = command.encode(msg_id, data is not None)  # validates: raises before sending
         proto = self.proto
         if proto is None:  # (dropped when the connection closed)
@@ -741,9 +749,29 @@ class Association(ServiceCalls):
         except BaseException:
             self._outstanding.pop(msg_id, None)
             raise
-        proto = self.proto
-        if proto is not None and proto._paused:  # drain() only waits while paused
-            await proto.drain()
+        if proto._paused:  # drain() only waits while paused
+            return self._after_drain(proto, fut)
+        return fut
+
+    async def _request_when_free(
+        self, context: PresentationContext, command: Any, data: bytes | None
+    ) -> ReceivedMessage:
+        """``_request`` once the peer's invocation window has room for one more."""
+        while self._invoke_limit and len(self._outstanding) >= self._invoke_limit:
+            waiter = self.loop.create_future()
+            if self._invoke_waiters is None:
+                self._invoke_waiters = deque()
+            self._invoke_waiters.append(waiter)
+            await waiter
+            if self._ended.done():
+                raise self._end_error()
+        return await self._request(context, command, None, data)
+
+    @staticmethod
+    async def _after_drain(
+        proto: DULProtocol, fut: Awaitable[ReceivedMessage]
+    ) -> ReceivedMessage:
+        await proto.drain()
         return await fut
 
     def _on_dimse_timer(self) -> None:

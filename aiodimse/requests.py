@@ -256,7 +256,20 @@ _STATUS_CONVERTED = ("ErrorComment", "OffendingElement", "AttributeIdentifierLis
 # The tag objects keyword reads look up by (cached_tag's): an equal but distinct
 # BaseTag key would make each such dict lookup call BaseTag.__eq__ in Python.
 _TAGS = {tag: cached_tag(tag) for _kw, tag, _vr in _STATUS_FAST}
-_uid = str.__new__
+
+# UID objects by value, shared between status Datasets (a UID is an immutable str):
+# a response's UIDs are mostly the same few, and a dict lookup is cheaper than making
+# one. str.__new__, not UID(): the value was decoded and checked already. Bounded.
+_UIDS: dict[str, UID] = {}
+_UIDS_MAX = 1024
+
+
+def _new_uid(value: str) -> UID:
+    uid: UID = str.__new__(UID, value)
+    if len(_UIDS) >= _UIDS_MAX:
+        _UIDS.clear()
+    _UIDS[value] = uid
+    return uid
 
 
 def status_dataset(response: Any) -> Dataset:
@@ -300,27 +313,32 @@ def _status_builder(cls: type) -> Callable[[Any], Dataset]:
         "_new": object.__new__,
         "_set": object.__setattr__,
         "_DataElement": DataElement,
-        "_uid": _uid,
-        "_UID": UID,
+        "_uids": _UIDS,
+        "_new_uid": _new_uid,
         "_config": pydicom_config,
         "new_dataset": new_dataset,
     }
     lines = [
         "def build(response):",
-        "    mode = _config.settings.reading_validation_mode",
+        # the attribute behind pydicom's property (a call less); None: its default
+        "    mode = _config.settings._reading_validation_mode",
+        "    if mode is None:",
+        "        mode = _config.settings.reading_validation_mode",
         "    elements = {}",
     ]
     by_stores = elements_by_stores()  # else each element gets a ready __dict__
     for i, (keyword, tag, vr) in enumerate(fast):
         namespace[f"_T{i}"] = tag
-        # str.__new__: the value was decoded and checked already; UID() would re-validate
-        value = "_uid(_UID, v)" if vr == "UI" else "int(v)"
-        fields = {"tag": f"_T{i}", "VR": repr(vr), "validation_mode": "mode", "_value": value}
+        fields = {"tag": f"_T{i}", "VR": repr(vr), "validation_mode": "mode", "_value": "v"}
         lines += [
             f"    v = {read(keyword)}",
             "    if v is not None:",
-            "        e = _new(_DataElement)",
         ]
+        if vr == "UI":
+            lines += ["        v = _uids.get(v) or _new_uid(v)"]
+        else:
+            lines += ["        v = int(v)"]
+        lines += ["        e = _new(_DataElement)"]
         if by_stores:
             lines += [f"        e.{name} = {fields.get(name, '_D_' + name)}" for name in attrs]
         else:

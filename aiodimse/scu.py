@@ -6,7 +6,7 @@ protocol machinery and this one the user-facing calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
@@ -120,12 +120,12 @@ class ServiceCalls:
             self, sop_class_uid: str, meta_uid: str | None, *, as_scp: bool = False
         ) -> PresentationContext: ...
 
-        async def _request(
+        def _request(
             self,
             context: PresentationContext,
             command: _Command,
             dataset: Dataset | None,
-        ) -> ReceivedMessage: ...
+        ) -> Awaitable[ReceivedMessage]: ...
 
         def _result(
             self, received: ReceivedMessage, *, reply: bool

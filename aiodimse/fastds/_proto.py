@@ -26,8 +26,8 @@ __all__ = [
     "cached_tag",
 ]
 
-# The snapshot of ``Dataset().__dict__``, the names of its mutable members (which each
-# new Dataset gets fresh shallow copies of), and the config it was taken under.
+# The snapshot of ``Dataset().__dict__`` (less the members DecodedDataset makes on first
+# read), the names of its mutable members and the config it was taken under.
 _snapshot: dict[str, Any] = {}
 
 _TAG_CACHE: dict[int, BaseTag] = {}
@@ -41,6 +41,8 @@ _set_dict = Dataset.__dict__["__dict__"].__set__
 def dataset_state() -> tuple[dict[str, Any], tuple[str, ...]]:
     """Return the prototype state and its mutable member names, built on first use.
 
+    The state leaves out the mutable members other than ``_dict`` (pixel and private
+    block caches, rarely read): a DecodedDataset makes each on first read (``_Fresh``).
     Rebuilt if pydicom's ``config._use_future`` changed, as that changes the attributes
     ``Dataset.__init__`` sets.
     """
@@ -48,8 +50,10 @@ def dataset_state() -> tuple[dict[str, Any], tuple[str, ...]]:
     if not _snapshot or _snapshot["future"] is not future:
         state = dict(Dataset().__dict__)
         mutable = tuple(k for k, v in state.items() if isinstance(v, dict | list | set))
-        others = tuple((k, state[k]) for k in mutable if k != "_dict")
-        _snapshot.update(state=state, mutable=mutable, others=others, future=future)
+        for name in mutable:
+            if name != "_dict":
+                setattr(DecodedDataset, name, _Fresh(name, state.pop(name)))
+        _snapshot.update(state=state, mutable=mutable, future=future)
     return _snapshot["state"], _snapshot["mutable"]
 
 
@@ -60,8 +64,6 @@ def new_dataset(elements: dict[BaseTag, Any] | None = None) -> Dataset:
         dataset_state()
     d = snapshot["state"].copy()
     d["_dict"] = {} if elements is None else elements
-    for name, value in snapshot["others"]:  # fresh copies of the other mutable members
-        d[name] = value.copy()
     ds: Dataset = _new(DecodedDataset)
     _set_dict(ds, d)
     return ds
@@ -141,9 +143,15 @@ class DecodedDataset(Dataset):
     class, so later reads find it by the normal lookup and take one dict lookup by
     the shared tag object (about 0.17 us). Raw elements, which need converting, and
     names that are not keywords go to pydicom.
+
+    ``Dataset.__init__``'s pixel and private-block caches are made on first read
+    (:class:`_Fresh`), so ``vars()`` lists them only once they were read.
     """
 
     def __getattr__(self, name: str) -> Any:
+        if not _snapshot:  # unpickled before any snapshot: no _Fresh members yet
+            dataset_state()
+            return getattr(self, name)
         tag = _KEYWORD_TAGS.get(name)
         if tag is None:
             kw_tag = keyword_dict.get(name)
@@ -160,6 +168,28 @@ class DecodedDataset(Dataset):
         """What pydicom's ``Dataset.__dir__`` lists: not the installed keyword reads."""
         names = set(object.__dir__(self)).difference(_INSTALLED)
         return sorted(names | set(self.dir()))
+
+
+class _Fresh:
+    """A mutable member of ``Dataset.__init__``, made on a DecodedDataset's first read.
+
+    A copy of its initial value, stored in the instance ``__dict__``, which wins from
+    then on (a non-data descriptor). Most Datasets never read their pixel and private
+    block caches: three dicts fewer to make and free per Dataset and sequence item.
+    """
+
+    __slots__ = ("initial", "name")
+
+    def __init__(self, name: str, initial: dict[Any, Any] | list[Any] | set[Any]) -> None:
+        self.name = name
+        self.initial = initial
+
+    def __get__(self, obj: Dataset | None, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self.initial.copy()
+        obj.__dict__[self.name] = value
+        return value
 
 
 class _Keyword:

@@ -77,7 +77,7 @@ _UI_CACHE_MAX = 256
 _DEFAULT_LIST = [default_encoding]
 _str_new = str.__new__
 _SPECIAL_TAGS = frozenset({0x00080005, 0x00280103, 0xFFFEE00D})  # charset, pixel rep, delim
-# Dataset.__init__'s mutable members, given fresh copies per Dataset by _finish.
+# Dataset.__init__'s mutable members: _dict, and those DecodedDataset makes when read.
 _DS_MUTABLE = frozenset({"_dict", "_private_blocks", "_pixel_array_opts", "_pixel_id"})
 
 # UI values pydicom's UID() accepts without a warning (its regex and 64-char limit).
@@ -481,9 +481,6 @@ class _Walker:
         d["_read_implicit"] = implicit
         d["_read_little"] = True
         d["_read_charset"] = enc
-        d["_private_blocks"] = {}
-        d["_pixel_array_opts"] = {"use_pdh": False}
-        d["_pixel_id"] = {}
         ds: Dataset = _NEW(DecodedDataset)
         _SETATTR(ds, "__dict__", d)
         return ds
@@ -632,9 +629,6 @@ class _Walker:
             d["_read_implicit"] = item_implicit
             d["_read_charset"] = item_enc
             d["is_undefined_length_sequence_item"] = undefined
-            d["_private_blocks"] = {}
-            d["_pixel_array_opts"] = {"use_pdh": False}
-            d["_pixel_id"] = {}
             d["seq_item_tell"] = d["file_tell"] = item_pos - outer_base
             ds: Dataset = new(dataset_cls)
             set_dict(ds, d)

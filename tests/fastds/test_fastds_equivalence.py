@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import io
+import pickle
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -46,8 +48,9 @@ def fast_decode(data: bytes, implicit: bool) -> Dataset:
     return ds
 
 
-def _state(ds: Dataset) -> dict[str, Any]:
-    return {k: v for k, v in ds.__dict__.items() if k != "_dict"}
+def _state(ds: Dataset, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """``ds``'s attributes but ``_dict``, read (so made, where made on first read)."""
+    return {k: getattr(ds, k) for k in names or ds.__dict__ if k != "_dict"}
 
 
 def _name(ctor: Any) -> str:
@@ -65,7 +68,8 @@ def assert_same(ours: Dataset, theirs: Dataset) -> None:
         if elem.keyword:
             mine, its = getattr(ours, elem.keyword), getattr(theirs, elem.keyword)
             assert type(mine) is type(its) and mine == its, elem.keyword
-    assert _state(ours) == _state(theirs)
+    assert set(ours.__dict__) <= set(theirs.__dict__)  # the rest made when read
+    assert _state(ours, theirs.__dict__) == _state(theirs)
     assert sorted(ours.keys()) == sorted(theirs.keys())
     for tag in sorted(theirs.keys()):
         a, b = ours[tag], theirs[tag]  # converts raw elements on both sides
@@ -140,10 +144,33 @@ def test_storage_commitment_1000_items(implicit: bool) -> None:
 
 def test_new_dataset_is_a_fresh_dataset() -> None:
     a, b = new_dataset(), Dataset()
-    assert type(a) is DecodedDataset and a == b and b == a and a.__dict__ == b.__dict__
+    assert type(a) is DecodedDataset and a == b and b == a
+    assert _state(a, b.__dict__) == _state(b) and a.__dict__.keys() == b.__dict__.keys()
     a.PatientName = "X^Y"
     assert "PatientName" in a and "PatientName" not in new_dataset()
-    assert new_dataset()._private_blocks is not new_dataset()._private_blocks
+    c, d = new_dataset(), new_dataset()
+    assert c._private_blocks is not d._private_blocks
+    assert c._pixel_array_opts == {"use_pdh": False}
+    c._pixel_array_opts["use_pdh"] = True  # a fresh copy each: the next is untouched
+    assert d._pixel_array_opts == {"use_pdh": False}
+    assert new_dataset()._pixel_array_opts == {"use_pdh": False}
+    d._pixel_id = {"x": 1}  # assignment, as pydicom does, wins over the first-read copy
+    assert d._pixel_id == {"x": 1} and new_dataset()._pixel_id == {}
+
+
+def test_a_decoded_dataset_makes_its_pixel_caches_when_read() -> None:
+    """pydicom's own uses of the caches work on a Dataset that never read them."""
+    ds = new_dataset()
+    assert "_private_blocks" not in ds.__dict__
+    block = ds.private_block(0x0009, "ACME", create=True)  # reads _private_blocks
+    block.add_new(0x01, "LO", "x")
+    assert ds.private_block(0x0009, "ACME") is block and ds[0x00091001].value == "x"
+    del ds[0x00090010]  # the creator: pydicom resets its block cache
+    assert ds._private_blocks == {}
+    copied = copy.deepcopy(new_dataset())
+    assert type(copied) is DecodedDataset and copied._pixel_id == {}
+    restored = pickle.loads(pickle.dumps(ds))
+    assert restored == ds and restored._private_blocks == {}
 
 
 _UIDS = st.lists(
