@@ -39,14 +39,19 @@ class WakeSink(Protocol):
 
 
 class PromptFuture(Generic[T]):
-    """Enough of ``asyncio.Future`` for a task to await it (duck-typed, as asyncio allows)."""
+    """Enough of ``asyncio.Future`` for a task to await it (duck-typed, as asyncio allows).
+
+    Its first done callback (the waiting task's, mostly the only one) is kept in two
+    slots, any further ones in a list: no list or tuple made per request.
+    """
 
     __slots__ = (
         "_asyncio_future_blocking",
-        "_callbacks",
-        "_cancel_message",
+        "_context",
         "_exception",
+        "_fn",
         "_loop",
+        "_more",
         "_result",
         "_sink",
         "_state",
@@ -56,10 +61,10 @@ class PromptFuture(Generic[T]):
         self._loop = loop
         self._sink = sink
         self._state = _PENDING
-        self._result: T | None = None
+        self._result: Any = None  # the result, or the cancel message when cancelled
         self._exception: BaseException | None = None
-        self._cancel_message: Any = None
-        self._callbacks: list[tuple[_Callback, contextvars.Context]] = []
+        self._fn: _Callback | None = None  # the first callback; _context is its context
+        self._more: list[tuple[_Callback, contextvars.Context]] | None = None
         self._asyncio_future_blocking = False
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
@@ -76,14 +81,14 @@ class PromptFuture(Generic[T]):
         if state == _FINISHED:
             if self._exception is not None:
                 raise self._exception
-            return self._result  # type: ignore[return-value]
+            return self._result  # type: ignore[no-any-return]
         if state == _CANCELLED:
-            raise asyncio.CancelledError(self._cancel_message)
+            raise asyncio.CancelledError(self._result)
         raise asyncio.InvalidStateError("result is not set")
 
     def exception(self) -> BaseException | None:
         if self._state == _CANCELLED:
-            raise asyncio.CancelledError(self._cancel_message)
+            raise asyncio.CancelledError(self._result)
         if self._state == _PENDING:
             raise asyncio.InvalidStateError("exception is not set")
         return self._exception
@@ -95,20 +100,35 @@ class PromptFuture(Generic[T]):
             context = contextvars.copy_context()
         if self._state != _PENDING:
             self._loop.call_soon(fn, self, context=context)
+        elif self._fn is None:
+            self._fn = fn
+            self._context = context
+        elif self._more is None:
+            self._more = [(fn, context)]
         else:
-            self._callbacks.append((fn, context))
+            self._more.append((fn, context))
 
     def remove_done_callback(self, fn: _Callback) -> int:
-        kept = [(f, c) for f, c in self._callbacks if f != fn]
-        removed = len(self._callbacks) - len(kept)
-        self._callbacks = kept
-        return removed
+        callbacks = self._take()
+        kept = [(f, c) for f, c in callbacks if f != fn]
+        for f, c in kept:
+            self.add_done_callback(f, context=c)
+        return len(callbacks) - len(kept)
+
+    def _take(self) -> list[tuple[_Callback, contextvars.Context]]:
+        """The callbacks not run yet, in order, leaving none."""
+        fn = self._fn
+        if fn is None:
+            return []
+        callbacks = [(fn, self._context), *(self._more or ())]
+        self._fn = self._more = None
+        return callbacks
 
     def cancel(self, msg: Any = None) -> bool:
         if self._state != _PENDING:
             return False
         self._state = _CANCELLED
-        self._cancel_message = msg
+        self._result = msg
         self._schedule()  # from whoever cancels, often a running task: never at once
         return True
 
@@ -127,7 +147,7 @@ class PromptFuture(Generic[T]):
         self._wake()
 
     def _wake(self) -> None:
-        if not self._callbacks:
+        if self._fn is None:
             return
         sink = self._sink
         if sink is not None and sink.receiving:
@@ -139,8 +159,7 @@ class PromptFuture(Generic[T]):
             self._schedule()
 
     def _schedule(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        for fn, context in callbacks:
+        for fn, context in self._take():
             self._loop.call_soon(fn, self, context=context)
 
     def __await__(self) -> Generator[Any, None, T]:
@@ -150,7 +169,7 @@ class PromptFuture(Generic[T]):
             if self._state == _PENDING:
                 raise RuntimeError("await wasn't used with future")
         if self._state == _FINISHED and self._exception is None:
-            return self._result  # type: ignore[return-value]
+            return self._result  # type: ignore[no-any-return]
         return self.result()
 
     __iter__ = __await__
@@ -169,13 +188,17 @@ def run_wakes(loop: asyncio.AbstractEventLoop, woken: list[PromptFuture[Any]], *
             fut._schedule()
         return
     for i, fut in enumerate(woken):
-        callbacks, fut._callbacks = fut._callbacks, []
-        for j, (fn, context) in enumerate(callbacks):
+        while (fn := fut._fn) is not None:  # each callback taken off before it runs
+            context = fut._context
+            more = fut._more
+            if more:
+                fut._fn, fut._context = more.pop(0)
+            else:
+                fut._fn = None
             try:
                 context.run(fn, fut)
             except (SystemExit, KeyboardInterrupt):
                 # What has not run yet goes to the loop, as its ready queue would keep it.
-                fut._callbacks = callbacks[j + 1 :]
                 for rest in woken[i:]:
                     rest._schedule()
                 raise

@@ -219,6 +219,41 @@ async def test_asyncio_helpers_accept_it_and_removed_callbacks_do_not_run() -> N
     assert late == [5]
 
 
+@pytest.mark.parametrize("inside", [True, False], ids=["data_received", "scheduled"])
+async def test_callbacks_run_once_each_in_order_after_removals(inside: bool) -> None:
+    """The first callback is kept apart from the others: order and removal still hold."""
+    loop = asyncio.get_running_loop()
+    sink = Sink()
+    fut: PromptFuture[int] = PromptFuture(loop, sink)
+    ran: list[str] = []
+
+    def named(name: str) -> Callable[[Any], None]:
+        return lambda f: ran.append(f"{name}={f.result()}")
+
+    a, b, c, d = named("a"), named("b"), named("c"), named("d")
+    for fn in (a, b, c, b, d):
+        fut.add_done_callback(fn)
+    assert fut.remove_done_callback(b) == 2  # both of its registrations
+    assert fut.remove_done_callback(a) == 1  # the first: the next takes its place
+    assert fut.remove_done_callback(a) == 0
+
+    def complete() -> None:
+        sink.receiving = inside
+        fut.set_result(7)
+        if inside:
+            assert ran == []  # queued on the sink until the end of data_received
+            sink.end_of_data_received(loop)
+            assert ran == ["c=7", "d=7"]
+
+    await in_callback(complete)
+    await asyncio.sleep(0)
+    assert ran == ["c=7", "d=7"]
+    fut.add_done_callback(a)  # done already: scheduled, once
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert ran == ["c=7", "d=7", "a=7"]
+
+
 async def test_an_scu_caller_resumes_inside_the_data_received_of_its_response(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
