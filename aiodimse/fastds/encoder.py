@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import operator
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydicom.charset import convert_encodings, default_encoding, python_encoding
@@ -24,7 +24,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.tag import _LUT_DESCRIPTOR_TAGS, tag_in_exception
+from pydicom.tag import _LUT_DESCRIPTOR_TAGS, BaseTag, tag_in_exception
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
@@ -212,7 +212,13 @@ class _Encoder:
         ui_cache = self.ui_cache
         out: list[bytes] = []
         append = out.append
-        for tag in sorted(elems, key=_index) if len(elems) > 1 else elems:
+        n = len(elems)
+        if n == 2:  # (a sequence item of two UIDs, often): ordered without sorted()
+            a, b = elems
+            tags: Iterable[BaseTag] = (a, b) if _index(a) < _index(b) else (b, a)
+        else:
+            tags = sorted(elems, key=_index) if n > 2 else elems
+        for tag in tags:
             elem = elems[tag]
             if type(elem) is not DataElement or not tag & 0xFFFF:
                 return None  # (and group lengths, which pydicom may skip)

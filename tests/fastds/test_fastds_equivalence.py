@@ -240,3 +240,20 @@ def test_ui_and_sequence_only_datasets_match_pydicom(ds: Dataset) -> None:
     """The shape of Storage Commitment requests (the encoder's short path) in both syntaxes."""
     for implicit in SYNTAXES:
         assert try_encode(ds, implicit) == pydicom_encode(copy.deepcopy(ds), implicit)
+
+
+@pytest.mark.parametrize("implicit", SYNTAXES)
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_uid_only_items_in_any_insertion_order_encode_in_tag_order(
+    implicit: bool, count: int
+) -> None:
+    """Elements added last-tag-first: the short paths (one, two elements) sort too."""
+    tags = (0x00081150, 0x00081155, 0x00081160)[:count]
+    for order in (tags, tags[::-1]):
+        item = Dataset()
+        for tag in order:
+            item.add_new(tag, "UI", f"1.2.3.{tag & 0xFF}")
+        ds = Dataset()
+        ds.add_new(0x00081199, "SQ", Sequence([item]))
+        ds.add_new(0x00081195, "UI", "1.2.3.4")  # after the sequence, tag before it
+        assert try_encode(ds, implicit) == pydicom_encode(ds, implicit)
