@@ -25,6 +25,7 @@ import importlib.metadata
 import json
 import math
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -743,6 +744,10 @@ def render(rows: list[Row], runner: Runner, info: dict[str, str], cmd: str, wall
     return "\n".join(lines)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -753,6 +758,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md", type=Path, default=RESULTS / "latest.md", help="markdown output")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to CPUs")
     args = parser.parse_args(argv)
+    # A SIGTERM stops the run as Ctrl-C does: the servers and load workers are
+    # stopped on the way out (their `finally`) and what was measured is written.
+    signal.signal(signal.SIGTERM, _interrupt)
     raise_nofile()
     all_rows = build_rows(args.quick)
     rows = [r for r in all_rows if not args.only or any(r.id.startswith(o) for o in args.only)]
