@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .acceptor import decide
+from .aio.listener import DirectListener, accepts_directly, open_sockets
 from .aio.protocol import DULProtocol, loop_clock
 from .aio.sweep import DeadlineSweep
 from .association import Association
@@ -53,7 +55,10 @@ class Server:
         # id(request) -> (request, window, negotiation): the cache above, by identity.
         self._by_request: dict[int, tuple[Any, Any, Any]] = {}
         self.ssl_context = ssl_context
-        self._server: asyncio.base_events.Server | None = None
+        # The listening sockets, each served by a DirectListener or an asyncio Server.
+        self._sockets: list[socket.socket] = []
+        self._listeners: list[DirectListener | asyncio.base_events.Server] = []
+        self._serving: asyncio.Future[None] | None = None  # serve_forever's
         self._associations: set[Association] = set()
         self._sweep: asyncio.TimerHandle | None = None  # the network-timeout sweep
         self._closing = False
@@ -73,15 +78,20 @@ class Server:
         self, address: tuple[str, int], *, reuse_port: bool = False, backlog: int = 1024
     ) -> None:
         host, port = address
-        self._server = await self._loop.create_server(
-            self._new_connection,
-            host,
-            port,
-            ssl=self.ssl_context,
-            reuse_address=True,
-            reuse_port=reuse_port or None,
-            backlog=backlog,
-        )
+        loop = self._loop
+        self._sockets = await open_sockets(loop, host, port, backlog=backlog,
+                                           reuse_port=reuse_port)
+        try:
+            for sock in self._sockets:
+                if accepts_directly(loop, self.ssl_context):
+                    self._listeners.append(DirectListener(loop, sock, self._new_connection))
+                else:
+                    self._listeners.append(await loop.create_server(
+                        self._new_connection, sock=sock, ssl=self.ssl_context, backlog=backlog
+                    ))
+        except BaseException:
+            self.close()
+            raise
         log.info("listening on %s:%d as %s", host, self.port, self.ae_title)
 
     def _new_connection(self) -> DULProtocol:
@@ -142,9 +152,9 @@ class Server:
 
     @property
     def port(self) -> int:
-        if self._server is None or not self._server.sockets:
+        if not self._sockets:
             raise RuntimeError("the server is not listening")
-        return int(self._server.sockets[0].getsockname()[1])
+        return int(self._sockets[0].getsockname()[1])
 
     @property
     def active_associations(self) -> list[Association]:
@@ -156,18 +166,20 @@ class Server:
         return len(self._associations)
 
     def is_serving(self) -> bool:
-        return self._server is not None and self._server.is_serving()
+        return bool(self._listeners)
 
     def close(self) -> None:
         """Stop accepting new connections; established associations go on."""
         self._closing = True
-        if self._server is not None:
-            self._server.close()
+        listeners, self._listeners, self._sockets = self._listeners, [], []
+        for listener in listeners:
+            listener.close()  # closes its socket
+        if self._serving is not None and not self._serving.done():
+            self._serving.set_result(None)
 
     async def wait_closed(self) -> None:
         """Wait until the listener and every association have ended."""
-        if self._server is not None:
-            self._server.close()
+        self.close()
         while self._associations:
             await asyncio.gather(
                 *(a.wait_closed() for a in list(self._associations)), return_exceptions=True
@@ -175,9 +187,16 @@ class Server:
         self._deadlines.close()
 
     async def serve_forever(self) -> None:
-        if self._server is None:
+        """Wait until the server is closed; cancelling this closes it."""
+        if not self._listeners:
             raise RuntimeError("the server is not listening")
-        await self._server.serve_forever()
+        if self._serving is None or self._serving.done():
+            self._serving = self._loop.create_future()
+        try:
+            await asyncio.shield(self._serving)
+        except asyncio.CancelledError:
+            self.close()
+            raise
 
     async def shutdown(self, grace: float = 10.0) -> None:
         """Graceful stop: let in-flight requests finish within ``grace`` s, abort the rest."""
