@@ -192,14 +192,17 @@ class Association(ServiceCalls):
         handlers: Handlers,
         ul: UpperLayer,
         loop: asyncio.AbstractEventLoop,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock`` is ``loop_clock(loop)``, passed by a server (worked out once)."""
         self.ae = ae
         self.is_requestor = is_requestor
         self.is_acceptor = not is_requestor
         self.handlers = handlers
         self.ul = ul
         self.loop = loop
-        self.clock = loop_clock(loop)  # loop.time, without a Python call where possible
+        # loop.time, without a Python call where possible
+        self.clock = clock if clock is not None else loop_clock(loop)
         self.proto: DULProtocol | None = None
         self.requestor = ServiceUser()
         self.acceptor = ServiceUser()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .acceptor import decide
 from .aio.listener import DirectListener, accepts_directly, open_sockets
-from .aio.protocol import DULProtocol, loop_clock
+from .aio.protocol import DULProtocol, loop_clock, loop_traits
 from .aio.sweep import DeadlineSweep
 from .association import Association
 from .evt import EventType
@@ -72,7 +72,9 @@ class Server:
         # The connections' ARTIM and release timeouts, checked together: each acts
         # between 1 and 1.25 times its duration after it started.
         shortest = min(config.artim_timeout, config.associate_timeout, config.release_timeout)
-        self._deadlines = DeadlineSweep(self._loop, shortest / 4, loop_clock(self._loop))
+        self._clock = loop_clock(self._loop)
+        self._traits = loop_traits(self._loop)
+        self._deadlines = DeadlineSweep(self._loop, shortest / 4, self._clock)
 
     async def listen(
         self, address: tuple[str, int], *, reuse_port: bool = False, backlog: int = 1024
@@ -97,11 +99,13 @@ class Server:
     def _new_connection(self) -> DULProtocol:
         ul = UpperLayer(requestor=False, config=self._ul_config)
         assoc = Association(
-            self.ae, is_requestor=False, handlers=self.handlers, ul=ul, loop=self._loop
+            self.ae, is_requestor=False, handlers=self.handlers, ul=ul, loop=self._loop,
+            clock=self._clock,
         )
         assoc.server = self
         assoc.decide = decide
-        return DULProtocol(ul, assoc, self._loop, self._deadlines)
+        return DULProtocol(ul, assoc, self._loop, self._deadlines, traits=self._traits,
+                           clock=self._clock)
 
     def register(self, assoc: Association) -> None:
         """Count ``assoc`` (its connection is up: ``connection_made``).

@@ -76,6 +76,7 @@ class DULProtocol(asyncio.Protocol):
         "_deadline_sweep",
         "_depth",
         "_drain_waiter",
+        "_nodelay",
         "_paused",
         "_prompt",
         "_timer",
@@ -98,11 +99,17 @@ class DULProtocol(asyncio.Protocol):
         user: ULUser,
         loop: asyncio.AbstractEventLoop,
         sweep: DeadlineSweep | None = None,
+        *,
+        traits: LoopTraits | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``traits`` and ``clock``, ``loop``'s, are passed by a server (worked out once)."""
+        if traits is None:
+            traits = loop_traits(loop)
         self.ul = ul
         self.user = user
         self.loop = loop
-        self.clock = loop_clock(loop)
+        self.clock = clock if clock is not None else loop_clock(loop)
         self.transport: asyncio.Transport | None = None
         self.peername: tuple[str, int] = ("", 0)
         self._timer: asyncio.TimerHandle | None = None
@@ -118,13 +125,14 @@ class DULProtocol(asyncio.Protocol):
         self.woken: list[PromptFuture[Any]] | None = None  # their waiters run at its end
         # asyncio's own loop wakes a waiter one iteration late (an epoll_wait more per
         # request); uvloop runs it in the same iteration, where a C future is cheaper.
-        self._prompt = loop_traits(loop).prompt
+        self._prompt = traits.prompt
+        self._nodelay = traits.nodelay
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        if not loop_traits(self.loop).nodelay:
+        if not self._nodelay:
             sock = transport.get_extra_info("socket")
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                 with contextlib.suppress(OSError):  # platform specific

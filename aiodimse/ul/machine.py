@@ -96,6 +96,9 @@ _PDATA_STATES = frozenset(
     state for state, row in _ROWS.items() if row.get(Event.EVT10, (None,))[0] in _PDATA_INDICATIONS
 )
 
+# Per state: its row, and whether it is in _PDATA_STATES (one lookup per transition).
+_STATE_ROWS = {state: (row, state in _PDATA_STATES) for state, row in _ROWS.items()}
+
 _new = object.__new__
 _KEEP = TimerOp.KEEP
 _STOP = TimerOp.STOP
@@ -156,21 +159,22 @@ class UpperLayer:
     def request_association(self, rq: AAssociateRQ, now: float) -> None:
         """Evt1 (AE-1): remember the request; the adapter then opens the connection."""
         self._require_role(requestor=True)
-        cell = self._cell(EVT1)
+        self._fire(EVT1, rq, now, [])
         self._rq = rq
-        self._reader.max_pdata_length = self._receive_limit(rq.user_information.maximum_length)
-        self._run(cell, EVT1, rq, now, [])
+        self._reader.max_pdata_length = (
+            rq.user_information.maximum_length or self._config.max_pdata_cap
+        )
 
     def transport_connected(self, now: float) -> None:
         """Evt2 (AE-2): the connection is open; send the A-ASSOCIATE-RQ (Sta5)."""
-        cell = self._cell(EVT2)
-        self._run(cell, EVT2, self._rq, now, [])
+        self._fire(EVT2, self._rq, now, [])
 
     # -- acceptor primitives ------------------------------------------------------
     def transport_indication(self, now: float) -> None:
         """Evt5 (AE-5): a peer connected; wait for its A-ASSOCIATE-RQ under ARTIM."""
-        self._require_role(requestor=False)
-        self._run(self._cell(EVT5), EVT5, None, now, [])
+        if self._requestor:
+            self._require_role(requestor=False)
+        self._fire(EVT5, None, now, [])
 
     def accept(self, ac: AAssociateAC, now: float, *, encoded: bytes | None = None) -> None:
         """Evt7 (AE-7): send the A-ASSOCIATE-AC; the association is established.
@@ -179,13 +183,14 @@ class UpperLayer:
         ``encoded``, when given, is ``ac``'s encoding (an acceptor's cache of answers
         it gives again and again) and is sent as it is.
         """
-        cell = self._cell(EVT7)
-        self._reader.max_pdata_length = self._receive_limit(ac.user_information.maximum_length)
-        self._run(cell, EVT7, ac if encoded is None else encoded, now, [])
+        self._fire(EVT7, ac if encoded is None else encoded, now, [])
+        self._reader.max_pdata_length = (
+            ac.user_information.maximum_length or self._config.max_pdata_cap
+        )
 
     def reject(self, rj: AAssociateRJ, now: float) -> None:
         """Evt8 (AE-8): send the A-ASSOCIATE-RJ and wait (ARTIM) for the peer to close."""
-        self._run(self._cell(EVT8), EVT8, rj, now, [])
+        self._fire(EVT8, rj, now, [])
 
     # -- data transfer --------------------------------------------------------------
     def send_pdata(self, data: bytes) -> None:
@@ -200,11 +205,11 @@ class UpperLayer:
     # -- release and abort ----------------------------------------------------------
     def request_release(self, now: float) -> None:
         """Evt11 (AR-1): send A-RELEASE-RQ and wait (release timeout) for the answer."""
-        self._run(self._cell(EVT11), EVT11, None, now, [])
+        self._fire(EVT11, None, now, [])
 
     def respond_release(self, now: float) -> None:
         """Evt14: answer the peer's release (AR-4 in Sta8/Sta12, AR-9 in Sta9)."""
-        self._run(self._cell(EVT14), EVT14, None, now, [])
+        self._fire(EVT14, None, now, [])
 
     def abort(self, now: float, *, source: int = 0, reason: int = 0) -> list[ULEvent]:
         """Evt15: A-ABORT request (AA-1: send it and wait under ARTIM; AA-2 in Sta4).
@@ -213,13 +218,14 @@ class UpperLayer:
         significant only for source 2. Returns ``[CloseTransport()]`` in Sta4 (the
         connection attempt is to be cancelled), else an empty list.
         """
-        cell = self._cell(EVT15)
+        if EVT15 not in self._row:
+            raise self._misuse(EVT15)
         if source not in (AbortSource.SERVICE_USER, AbortSource.SERVICE_PROVIDER):
             raise LocalProtocolError(f"A-ABORT source must be 0 or 2, not {source}")
         if not 0 <= reason <= 0xFF or (source == AbortSource.SERVICE_USER and reason):
             raise LocalProtocolError(f"invalid A-ABORT reason {reason} for source {source}")
         events: list[ULEvent] = []
-        self._run(cell, EVT15, AAbort(source=source, reason=reason), now, events)
+        self._fire(EVT15, AAbort(source=source, reason=reason), now, events)
         return events
 
     # -- transport input --------------------------------------------------------------
@@ -268,7 +274,7 @@ class UpperLayer:
                     break
         except RemoteProtocolError as exc:
             self._reader_failed = True
-            self._run(self._row[EVT19], EVT19, exc, now, events)
+            self._fire(EVT19, exc, now, events)
         return events
 
     def _received(self, pdu: PDU, now: float, events: list[ULEvent]) -> None:
@@ -281,7 +287,7 @@ class UpperLayer:
         if self._state is STA1:
             return []
         events: list[ULEvent] = []
-        self._run(self._row[EVT17], EVT17, None, now, events)
+        self._fire(EVT17, None, now, events)
         return events
 
     # -- timers -----------------------------------------------------------------------
@@ -296,7 +302,7 @@ class UpperLayer:
             return []
         events: list[ULEvent] = []
         if self._timer is _ARTIM:
-            self._run(self._row[EVT18], EVT18, None, now, events)
+            self._fire(EVT18, None, now, events)
         else:
             self._apply(own_timeout(self._state), now, events)
         return events
@@ -312,12 +318,6 @@ class UpperLayer:
         return data
 
     # -- internals ----------------------------------------------------------------------
-    def _cell(self, event: Event) -> _Cell:
-        cell = self._row.get(event)
-        if cell is None:
-            raise self._misuse(event)
-        return cell
-
     def _misuse(self, event: Event) -> LocalProtocolError:
         return LocalProtocolError(
             f"{event.description} ({event.name}) is not allowed in {self._state.name} "
@@ -329,13 +329,11 @@ class UpperLayer:
             side = "an association-acceptor" if requestor else "an association-requestor"
             raise LocalProtocolError(f"not allowed on {side}")
 
-    def _receive_limit(self, advertised: int | None) -> int:
-        """Our P-DATA-TF PDU-length limit: what we advertised, or our cap for 0/absent."""
-        return advertised or self._config.max_pdata_cap
-
-    def _run(
-        self, cell: _Cell, event: Event, payload: Payload, now: float, events: list[ULEvent]
-    ) -> None:
+    def _fire(self, event: Event, payload: Payload, now: float, events: list[ULEvent]) -> None:
+        """Run ``event``'s cell; LocalProtocolError, the core unchanged, if it has none."""
+        cell = self._row.get(event)
+        if cell is None:
+            raise self._misuse(event)
         self._apply(cell[1](self._state, event, payload, self._requestor), now, events)
 
     def _apply(self, effects: Effects, now: float, events: list[ULEvent]) -> None:
@@ -354,9 +352,6 @@ class UpperLayer:
         if close:
             events.append(_CLOSE)
         if next_state is not self._state:
+            # Every cell into Sta1 also stops the timer (tests/ul/test_transitions.py).
             self._state = next_state
-            self._row = _ROWS[next_state]
-            self._pdata = next_state in _PDATA_STATES
-            if next_state is STA1:
-                self._deadline = None
-                self._timer = _KEEP
+            self._row, self._pdata = _STATE_ROWS[next_state]

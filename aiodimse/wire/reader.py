@@ -77,15 +77,19 @@ class PDUReader:
         max_pdata_length: int = 1 << 24,
         max_buffered: int | None = None,
     ) -> None:
+        if max_associate_length < 1 or max_pdata_length < 1 or (
+            max_buffered is not None and max_buffered < 1
+        ):  # one test for the usual case (a reader per connection)
+            _positive("max_associate_length", max_associate_length)
+            _positive("max_pdata_length", max_pdata_length)
+            _positive("max_buffered", cast(int, max_buffered))
         self._buf = bytearray()
         self._chunk: bytes | None = None
         self._pos = 0
         self._error: RemoteProtocolError | None = None
-        self._max_associate_length = _positive("max_associate_length", max_associate_length)
-        self._max_pdata_length = _positive("max_pdata_length", max_pdata_length)
-        self._max_buffered = (
-            None if max_buffered is None else _positive("max_buffered", max_buffered)
-        )
+        self._max_associate_length = max_associate_length
+        self._max_pdata_length = max_pdata_length
+        self._max_buffered = max_buffered
         self._limit = self.max_buffered
 
     # -- limits ---------------------------------------------------------------
@@ -106,7 +110,9 @@ class PDUReader:
 
     @max_pdata_length.setter
     def max_pdata_length(self, value: int) -> None:
-        self._max_pdata_length = _positive("max_pdata_length", value)
+        if value < 1:
+            _positive("max_pdata_length", value)
+        self._max_pdata_length = value
         self._limit = self.max_buffered
 
     @property
