@@ -36,7 +36,15 @@ from .dimse.messages import (
     NSetRSP,
     build_trusted,
 )
-from .fastds import cached_tag, elements_by_stores, new_dataset, new_element
+from .fastds import (
+    DeferredDataset,
+    cached_tag,
+    deferred_dataset,
+    elements_by_stores,
+    new_dataset,
+    new_element,
+    read_from_source,
+)
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
 from .status import PROCESSING_FAILURE, SUCCESS, is_performed
@@ -272,6 +280,16 @@ def _new_uid(value: str) -> UID:
     return uid
 
 
+class StatusDataset(DeferredDataset):
+    """A response's status Dataset, its elements made on first use.
+
+    Most callers read ``Status`` alone, which is answered from the response.
+    """
+
+
+read_from_source(StatusDataset, "Status", 0x00000900, int)
+
+
 def status_dataset(response: Any) -> Dataset:
     """The status Dataset that ``send_*`` returns, as pynetdicom's, from a response."""
     build = _STATUS_BUILDERS.get(type(response))
@@ -317,9 +335,11 @@ def _status_builder(cls: type) -> Callable[[Any], Dataset]:
         "_new_uid": _new_uid,
         "_config": pydicom_config,
         "new_dataset": new_dataset,
+        "_deferred": deferred_dataset,
+        "_StatusDataset": StatusDataset,
     }
     lines = [
-        "def build(response):",
+        "def make(response):",
         # the attribute behind pydicom's property (a call less); None: its default
         "    mode = _config.settings._reading_validation_mode",
         "    if mode is None:",
@@ -345,7 +365,12 @@ def _status_builder(cls: type) -> Callable[[Any], Dataset]:
             body = ", ".join(f"{name!r}: {fields.get(name, '_D_' + name)}" for name in attrs)
             lines.append(f"        _set(e, '__dict__', {{{body}}})")
         lines.append(f"        elements[_T{i}] = e")
-    lines.append("    ds = new_dataset(elements)")
+    lines += ["    return elements", "", "def build(response):"]
+    if is_message:
+        # Made when first used, unless a rare field needs pydicom's setattr.
+        absent = " and ".join(f"{read(kw)} is None" for kw in converted) or "True"
+        lines += [f"    if {absent}:", "        return _deferred(_StatusDataset, response, make)"]
+    lines.append("    ds = new_dataset(make(response))")
     for keyword in converted:  # rare text and tag-list fields: pydicom's setattr
         lines += [
             f"    v = {read(keyword)}",

@@ -11,10 +11,13 @@ from __future__ import annotations
 from ._proto import (
     ELEMENT_ATTRIBUTES,
     DecodedDataset,
+    DeferredDataset,
     cached_tag,
+    deferred_dataset,
     elements_by_stores,
     new_dataset,
     new_element,
+    read_from_source,
 )
 from .decoder import MAX_DEPTH, try_decode
 from .encoder import try_encode
@@ -23,10 +26,13 @@ __all__ = [
     "ELEMENT_ATTRIBUTES",
     "MAX_DEPTH",
     "DecodedDataset",
+    "DeferredDataset",
     "cached_tag",
+    "deferred_dataset",
     "elements_by_stores",
     "new_dataset",
     "new_element",
+    "read_from_source",
     "try_decode",
     "try_encode",
 ]

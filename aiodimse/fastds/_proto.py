@@ -8,6 +8,7 @@ first use, so importing this module has no side effects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pydicom.hooks
@@ -19,6 +20,9 @@ from pydicom.tag import BaseTag
 
 __all__ = [
     "ELEMENT_ATTRIBUTES",
+    "DeferredDataset",
+    "deferred_dataset",
+    "read_from_source",
     "dataset_state",
     "elements_by_stores",
     "new_dataset",
@@ -159,7 +163,7 @@ class DecodedDataset(Dataset):
                 tag = _KEYWORD_TAGS[name] = cached_tag(kw_tag)
                 _install(name, tag)
         if tag is not None:
-            elem = self.__dict__["_dict"].get(tag)
+            elem = self._dict.get(tag)
             if type(elem) is DataElement:
                 return elem.value
         return Dataset.__getattr__(self, name)
@@ -221,6 +225,87 @@ class _Keyword:
             name=self.name,
             obj=obj,
         )
+
+
+class DeferredDataset(DecodedDataset):
+    """A DecodedDataset whose elements are made on first use, by ``make(source)``.
+
+    Made by :func:`deferred_dataset`. Until then its ``__dict__`` holds ``_source`` and
+    ``_make`` where a Dataset holds ``_dict``; the first read of ``_dict``, which any
+    Dataset operation makes, builds it. A keyword read installed by
+    :func:`read_from_source` is answered from the source before that.
+    """
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Built first: copies and pickles hold elements, not ``make`` and its source."""
+        self._dict  # noqa: B018 - the read builds them
+        return self.__dict__
+
+
+class _Deferred:
+    """``_dict`` of a DeferredDataset not built yet (non-data: the built one wins)."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: Dataset | None, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        d = obj.__dict__
+        elements = d["_make"](d["_source"])
+        d["_dict"] = elements
+        del d["_make"], d["_source"]
+        return elements
+
+
+DeferredDataset._dict = _Deferred()  # type: ignore[assignment]
+
+
+def deferred_dataset(
+    cls: type[DeferredDataset], source: Any, make: Callable[[Any], dict[BaseTag, Any]]
+) -> Dataset:
+    """A ``cls`` whose elements ``make(source)`` builds when first needed."""
+    snapshot = _snapshot
+    if snapshot.get("future") is not config._use_future:
+        dataset_state()
+    d = snapshot["state"].copy()
+    del d["_dict"]
+    d["_source"] = source
+    d["_make"] = make
+    ds: Dataset = _new(cls)
+    _set_dict(ds, d)
+    return ds
+
+
+class _SourceRead(_Keyword):
+    """A keyword read from a DeferredDataset's source while its elements are not built.
+
+    ``kind(getattr(source, name))`` must be the value the built element would hold (a
+    value of that exact type is taken as it is); a None (no element) builds them and
+    reads as usual.
+    """
+
+    __slots__ = ("kind",)
+
+    def __init__(self, name: str, tag: BaseTag, kind: type) -> None:
+        super().__init__(name, tag)
+        self.kind = kind
+
+    def __get__(self, obj: Dataset | None, cls: type | None = None) -> Any:
+        if obj is not None:
+            source = obj.__dict__.get("_source")
+            if source is not None:
+                value = getattr(source, self.name, None)
+                if type(value) is self.kind:
+                    return value
+                if value is not None:
+                    return self.kind(value)
+        return _Keyword.__get__(self, obj, cls)
+
+
+def read_from_source(cls: type[DeferredDataset], name: str, tag: int, kind: type) -> None:
+    """Answer ``cls``'s reads of keyword ``name`` from the source until it is built."""
+    setattr(cls, name, _SourceRead(name, cached_tag(tag), kind))
+    _INSTALLED.add(name)
 
 
 _KEYWORD_TAGS: dict[str, BaseTag] = {}

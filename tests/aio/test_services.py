@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 import struct
 import threading
 import warnings
@@ -670,6 +672,60 @@ def test_status_dataset_is_the_one_pydicom_setattr_builds(message: DIMSEMessage)
             assert list(vars(mine).items()) == list(vars(theirs).items())  # and in order
     got.Status = 0xC000  # a fresh Dataset each time: editing one leaves the next alone
     assert status_dataset(message).get("Status") == getattr(message, "Status", None)
+
+
+def _deferred(ds: Dataset) -> bool:
+    """Whether ``ds``'s elements are still to be made (a StatusDataset not yet used)."""
+    return "_dict" not in vars(ds)
+
+
+@settings(max_examples=200, deadline=None)
+@given(message=all_messages)
+def test_a_deferred_status_dataset_is_the_built_one_whatever_is_done_first(
+    message: DIMSEMessage,
+) -> None:
+    """Reading Status alone makes no element; any other use gives the full Dataset."""
+    expected = Dataset()
+    for keyword in _STATUS_KEYWORDS:
+        value = getattr(message, keyword, None)
+        if value is not None:
+            setattr(expected, keyword, list(value) if isinstance(value, tuple) else value)
+    status = getattr(message, "Status", None)
+    rare = any(getattr(message, k, None) is not None for k in _STATUS_KEYWORDS[-3:])
+
+    ds = status_dataset(message)
+    assert _deferred(ds) is not rare  # the rare fields take pydicom's setattr at once
+    assert getattr(ds, "Status", None) == status
+    assert type(getattr(ds, "Status", None)) is type(status)
+    # Still deferred after reading a Status (no Status: the read made the elements).
+    assert _deferred(ds) is (status is not None and not rare)
+    assert ds == expected and _deferred(ds) is False
+    assert getattr(ds, "Status", None) == status  # read from the element now
+
+    uses = [
+        lambda d: d == expected,
+        lambda d: expected == d,
+        lambda d: list(d.keys()) == list(expected.keys()),
+        lambda d: ("Status" in d) is (status is not None),
+        lambda d: d.to_json_dict() == expected.to_json_dict(),
+        lambda d: str(d) == str(expected),
+        lambda d: copy.deepcopy(d) == expected,
+        lambda d: copy.copy(d) == expected,
+        lambda d: pickle.loads(pickle.dumps(d)) == expected,
+        lambda d: ("Status" in dir(d)) is (status is not None),
+        lambda d: [e.tag for e in d] == [e.tag for e in expected],
+    ]
+    for use in uses:
+        assert use(status_dataset(message))
+    edited = status_dataset(message)
+    edited.Status = 0xA700  # before anything was made
+    assert edited.Status == 0xA700 and edited[0x00000900].value == 0xA700
+    assert len(edited) == len(expected) + (status is None)
+    removed = status_dataset(message)
+    if status is not None:
+        del removed.Status
+        assert getattr(removed, "Status", None) is None and "Status" not in removed
+        assert len(removed) == len(expected) - 1
 
 
 # -- the event object -------------------------------------------------------------------
