@@ -172,8 +172,7 @@ class UpperLayer:
     # -- acceptor primitives ------------------------------------------------------
     def transport_indication(self, now: float) -> None:
         """Evt5 (AE-5): a peer connected; wait for its A-ASSOCIATE-RQ under ARTIM."""
-        if self._requestor:
-            self._require_role(requestor=False)
+        self._require_role(requestor=False)
         self._fire(EVT5, None, now, [])
 
     def accept(self, ac: AAssociateAC, now: float, *, encoded: bytes | None = None) -> None:

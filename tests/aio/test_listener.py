@@ -7,8 +7,8 @@ import errno
 import logging
 import socket
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
@@ -110,29 +110,39 @@ async def test_tls_is_never_accepted_directly() -> None:
     assert not accepts_directly(loop, ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
 
 
-async def test_out_of_descriptors_pauses_accepting_then_resumes(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """EMFILE: no spinning on the error; the queued connection is taken after the pause."""
-    monkeypatch.setattr(listener_module, "ACCEPT_RETRY_DELAY", 0.2)
-    loop = asyncio.get_running_loop()
+@asynccontextmanager
+async def accept_failing_once(
+    error: OSError,
+) -> AsyncIterator[tuple[FlakySocket, DirectListener, list[asyncio.BaseTransport]]]:
+    """A listener whose first accept() raises ``error``, with one client connecting."""
     made, factory = recorder_factory()
     with flaky_listening_socket() as sock:
-        sock.errors.append(OSError(errno.EMFILE, "Too many open files"))
-        listener = DirectListener(loop, sock, factory)
+        sock.errors.append(error)
+        listener = DirectListener(asyncio.get_running_loop(), sock, factory)
         writer = await connect(sock.getsockname()[1])
         try:
-            await until(lambda: sock.accepts == 1)
-            assert listener._retry is not None
-            await asyncio.sleep(0.1)
-            assert sock.accepts == 1 and not made  # paused: the connection waits
-            await until(lambda: len(made) == 1)
-            assert listener._retry is None
+            yield sock, listener, made
         finally:
             writer.close()
             listener.close()
             for transport in made:
                 transport.close()
+
+
+async def test_out_of_descriptors_pauses_accepting_then_resumes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """EMFILE: no spinning on the error; the queued connection is taken after the pause."""
+    monkeypatch.setattr(listener_module, "ACCEPT_RETRY_DELAY", 0.2)
+    async with accept_failing_once(OSError(errno.EMFILE, "Too many open files")) as (
+        sock, listener, made
+    ):
+        await until(lambda: sock.accepts == 1)
+        assert listener._retry is not None
+        await asyncio.sleep(0.1)
+        assert sock.accepts == 1 and not made  # paused: the connection waits
+        await until(lambda: len(made) == 1)
+        assert listener._retry is None
     assert "retrying in" in caplog.text and "Too many open files" in caplog.text
 
 
@@ -231,19 +241,15 @@ async def test_close_stops_accepting_and_cancels_a_pending_retry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(listener_module, "ACCEPT_RETRY_DELAY", 0.05)
-    loop = asyncio.get_running_loop()
-    made, factory = recorder_factory()
-    with flaky_listening_socket() as sock:
-        sock.errors.append(OSError(errno.ENFILE, "Too many open files in system"))
-        listener = DirectListener(loop, sock, factory)
-        writer = await connect(sock.getsockname()[1])
+    async with accept_failing_once(OSError(errno.ENFILE, "Too many open files in system")) as (
+        sock, listener, made
+    ):
         await until(lambda: listener._retry is not None)
         listener.close()
         assert sock.fileno() == -1
         await asyncio.sleep(0.15)  # past the retry: nothing re-registers
-        writer.close()
         listener.close()  # twice is harmless
-    assert not made and sock.accepts == 1
+        assert not made and sock.accepts == 1
 
 
 async def test_open_sockets_listen_without_blocking_and_report_a_taken_port() -> None:
