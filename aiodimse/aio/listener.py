@@ -50,6 +50,8 @@ async def open_sockets(
     As ``create_server`` binds them: "" or None is every interface, IPv6 sockets are
     IPv6 only, SO_REUSEADDR on POSIX.
     """
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("reuse_port is not supported on this platform")
     infos = await loop.getaddrinfo(
         host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
         flags=socket.AI_PASSIVE,
@@ -59,7 +61,11 @@ async def open_sockets(
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:  # a family this host cannot use (IPv6 off, say)
+                log.debug("no socket for %r: %s", address, exc)
+                continue
             sockets.append(sock)
             if os.name == "posix":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,6 +83,8 @@ async def open_sockets(
         for sock in sockets:
             sock.close()
         raise
+    if not sockets:
+        raise OSError(f"no usable address to listen on for {host!r}")
     return sockets
 
 

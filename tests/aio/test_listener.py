@@ -276,6 +276,35 @@ async def test_reuse_port_lets_two_servers_share_a_port() -> None:
         first.close()
 
 
+async def test_a_family_the_host_cannot_use_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As create_server does: "" on a host without IPv6 still listens on IPv4."""
+    real = socket.socket
+
+    class NoIPv6(real):
+        def __init__(self, family: int = -1, *args: Any, **kwargs: Any) -> None:
+            if family == socket.AF_INET6:
+                raise OSError(errno.EAFNOSUPPORT, "Address family not supported")
+            super().__init__(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", NoIPv6)
+    loop = asyncio.get_running_loop()
+    sockets = await open_sockets(loop, "", 0, backlog=8)
+    try:
+        assert sockets and all(s.family == socket.AF_INET for s in sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    with pytest.raises(OSError, match="no usable address"):
+        await open_sockets(loop, "::1", 0, backlog=8)
+
+
+async def test_reuse_port_where_the_platform_lacks_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(socket, "SO_REUSEPORT")
+    with pytest.raises(ValueError, match="reuse_port"):
+        await open_sockets(asyncio.get_running_loop(), "127.0.0.1", 0, backlog=8,
+                           reuse_port=True)
+
+
 async def test_serve_forever_returns_on_close_and_closes_when_cancelled() -> None:
     async with serving() as server:
         forever = asyncio.ensure_future(server.serve_forever())
