@@ -366,18 +366,21 @@ def _status_builder(cls: type) -> Callable[[Any], Dataset]:
             lines.append(f"        _set(e, '__dict__', {{{body}}})")
         lines.append(f"        elements[_T{i}] = e")
     lines += ["    return elements", "", "def build(response):"]
-    if is_message:
-        # Made when first used, unless a rare field needs pydicom's setattr.
-        absent = " and ".join(f"{read(kw)} is None" for kw in converted) or "True"
-        lines += [f"    if {absent}:", "        return _deferred(_StatusDataset, response, make)"]
-    lines.append("    ds = new_dataset(make(response))")
-    for keyword in converted:  # rare text and tag-list fields: pydicom's setattr
-        lines += [
-            f"    v = {read(keyword)}",
-            "    if v is not None:",
-            f"        setattr(ds, {keyword!r}, list(v) if isinstance(v, tuple) else v)",
-        ]
-    lines.append("    return ds")
+    deferred = "return _deferred(_StatusDataset, response, make)"
+    if is_message and not converted:
+        lines.append(f"    {deferred}")
+    else:
+        if is_message:  # made when first used, unless a field needs pydicom's setattr
+            absent = " and ".join(f"{read(kw)} is None" for kw in converted)
+            lines += [f"    if {absent}:", f"        {deferred}"]
+        lines.append("    ds = new_dataset(make(response))")
+        for keyword in converted:  # rare text and tag-list fields: pydicom's setattr
+            lines += [
+                f"    v = {read(keyword)}",
+                "    if v is not None:",
+                f"        setattr(ds, {keyword!r}, list(v) if isinstance(v, tuple) else v)",
+            ]
+        lines.append("    return ds")
     exec("\n".join(lines), namespace)  # the source is built above from constants only
     build: Callable[[Any], Dataset] = namespace["build"]
     if is_message:

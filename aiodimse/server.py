@@ -83,9 +83,10 @@ class Server:
         loop = self._loop
         self._sockets = await open_sockets(loop, host, port, backlog=backlog,
                                            reuse_port=reuse_port)
+        direct = accepts_directly(loop, self.ssl_context)
         try:
             for sock in self._sockets:
-                if accepts_directly(loop, self.ssl_context):
+                if direct:
                     self._listeners.append(DirectListener(loop, sock, self._new_connection))
                 else:
                     self._listeners.append(await loop.create_server(

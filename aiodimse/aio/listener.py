@@ -56,8 +56,6 @@ async def open_sockets(
         host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM,
         flags=socket.AI_PASSIVE,
     )
-    if not infos:
-        raise OSError(f"getaddrinfo({host!r}) returned no address")
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in dict.fromkeys(infos):

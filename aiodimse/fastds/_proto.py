@@ -61,14 +61,19 @@ def dataset_state() -> tuple[dict[str, Any], tuple[str, ...]]:
     return _snapshot["state"], _snapshot["mutable"]
 
 
-def new_dataset(elements: dict[BaseTag, Any] | None = None) -> Dataset:
-    """Return an empty (or ``elements``-holding) Dataset, as ``Dataset()`` would, cheaply."""
+def new_dataset(
+    elements: dict[BaseTag, Any] | None = None, cls: type[DecodedDataset] | None = None
+) -> Dataset:
+    """Return an empty (or ``elements``-holding) Dataset, as ``Dataset()`` would, cheaply.
+
+    ``cls``: a DecodedDataset subclass to make instead.
+    """
     snapshot = _snapshot
     if snapshot.get("future") is not config._use_future:
         dataset_state()
     d = snapshot["state"].copy()
     d["_dict"] = {} if elements is None else elements
-    ds: Dataset = _new(DecodedDataset)
+    ds: Dataset = _new(DecodedDataset if cls is None else cls)
     _set_dict(ds, d)
     return ds
 
@@ -264,15 +269,11 @@ def deferred_dataset(
     cls: type[DeferredDataset], source: Any, make: Callable[[Any], dict[BaseTag, Any]]
 ) -> Dataset:
     """A ``cls`` whose elements ``make(source)`` builds when first needed."""
-    snapshot = _snapshot
-    if snapshot.get("future") is not config._use_future:
-        dataset_state()
-    d = snapshot["state"].copy()
+    ds = new_dataset(cls=cls)
+    d = ds.__dict__
     del d["_dict"]
     d["_source"] = source
     d["_make"] = make
-    ds: Dataset = _new(cls)
-    _set_dict(ds, d)
     return ds
 
 

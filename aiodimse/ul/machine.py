@@ -161,9 +161,7 @@ class UpperLayer:
         self._require_role(requestor=True)
         self._fire(EVT1, rq, now, [])
         self._rq = rq
-        self._reader.max_pdata_length = (
-            rq.user_information.maximum_length or self._config.max_pdata_cap
-        )
+        self._reader.max_pdata_length = self._receive_limit(rq.user_information.maximum_length)
 
     def transport_connected(self, now: float) -> None:
         """Evt2 (AE-2): the connection is open; send the A-ASSOCIATE-RQ (Sta5)."""
@@ -183,9 +181,7 @@ class UpperLayer:
         it gives again and again) and is sent as it is.
         """
         self._fire(EVT7, ac if encoded is None else encoded, now, [])
-        self._reader.max_pdata_length = (
-            ac.user_information.maximum_length or self._config.max_pdata_cap
-        )
+        self._reader.max_pdata_length = self._receive_limit(ac.user_information.maximum_length)
 
     def reject(self, rj: AAssociateRJ, now: float) -> None:
         """Evt8 (AE-8): send the A-ASSOCIATE-RJ and wait (ARTIM) for the peer to close."""
@@ -327,6 +323,10 @@ class UpperLayer:
         if self._requestor is not requestor:
             side = "an association-acceptor" if requestor else "an association-requestor"
             raise LocalProtocolError(f"not allowed on {side}")
+
+    def _receive_limit(self, advertised: int | None) -> int:
+        """Our P-DATA-TF PDU-length limit: what we advertised, or our cap for 0/absent."""
+        return advertised or self._config.max_pdata_cap
 
     def _fire(self, event: Event, payload: Payload, now: float, events: list[ULEvent]) -> None:
         """Run ``event``'s cell; LocalProtocolError, the core unchanged, if it has none."""
