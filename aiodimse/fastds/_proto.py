@@ -45,19 +45,25 @@ _set_dict = Dataset.__dict__["__dict__"].__set__
 def dataset_state() -> tuple[dict[str, Any], tuple[str, ...]]:
     """Return the prototype state and its mutable member names, built on first use.
 
-    The state leaves out the mutable members other than ``_dict`` (pixel and private
-    block caches, rarely read): a DecodedDataset makes each on first read (``_Fresh``).
-    Rebuilt if pydicom's ``config._use_future`` changed, as that changes the attributes
-    ``Dataset.__init__`` sets.
+    The state is ``_dict`` alone. The other members ``Dataset.__init__`` sets are
+    DecodedDataset's class attributes: the immutable ones as they are (the reader and
+    later assignments store them in the instance, which wins), the mutable ones (pixel
+    and private block caches, rarely read) as a ``_Fresh`` copied on first read. A
+    sequence item then makes a dict of the few members the reader sets, not a copy of
+    a dozen. Rebuilt if pydicom's ``config._use_future`` changed, as that changes the
+    attributes ``Dataset.__init__`` sets.
     """
     future = config._use_future
     if not _snapshot or _snapshot["future"] is not future:
+        for name in _snapshot.get("members", ()):
+            delattr(DecodedDataset, name)
         state = dict(Dataset().__dict__)
         mutable = tuple(k for k, v in state.items() if isinstance(v, dict | list | set))
-        for name in mutable:
-            if name != "_dict":
-                setattr(DecodedDataset, name, _Fresh(name, state.pop(name)))
-        _snapshot.update(state=state, mutable=mutable, future=future)
+        members = tuple(k for k in state if k != "_dict")
+        for name in members:
+            value = state.pop(name)
+            setattr(DecodedDataset, name, _Fresh(name, value) if name in mutable else value)
+        _snapshot.update(state=state, mutable=mutable, members=members, future=future)
     return _snapshot["state"], _snapshot["mutable"]
 
 

@@ -145,8 +145,12 @@ def test_storage_commitment_1000_items(implicit: bool) -> None:
 def test_new_dataset_is_a_fresh_dataset() -> None:
     a, b = new_dataset(), Dataset()
     assert type(a) is DecodedDataset and a == b and b == a
-    assert _state(a, b.__dict__) == _state(b) and a.__dict__.keys() == b.__dict__.keys()
+    # the same members, read; the instance holds only _dict (the rest are class
+    # attributes until assigned, as the reader does on the items it makes)
+    assert list(a.__dict__) == ["_dict"] and _state(a, b.__dict__) == _state(b)
     a.PatientName = "X^Y"
+    a._read_charset = ["iso8859"]
+    assert a._read_charset == ["iso8859"] and new_dataset()._read_charset == ""
     assert "PatientName" in a and "PatientName" not in new_dataset()
     c, d = new_dataset(), new_dataset()
     assert c._private_blocks is not d._private_blocks

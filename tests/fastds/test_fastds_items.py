@@ -17,7 +17,7 @@ from pydicom.sequence import Sequence
 
 from aiodimse.datasets import DatasetDecodeError
 from aiodimse.fastds import try_decode, try_encode
-from aiodimse.fastds.decoder import _Walker
+from aiodimse.fastds.decoder import _UID_ONE, _Walker
 
 from .test_fastds_equivalence import (
     assert_same,
@@ -310,3 +310,46 @@ def test_copies_and_pickles_read_as_pydicom() -> None:
         assert type(item.ReferencedSOPInstanceUID) is type(its.ReferencedSOPInstanceUID)
         assert not hasattr(item, "PatientID")
     assert ours.to_json() == theirs.to_json()
+
+
+@settings(max_examples=300, deadline=None)
+@given(uids=st.lists(st.one_of(_UID, st.sampled_from(_ODD_UIDS), st.binary(max_size=8))))
+def test_the_batched_uid_check_is_the_regex(uids: list[bytes]) -> None:
+    """All recorded UIDs at once pass exactly when each passes _UID_ONE on its own."""
+    walker = _Walker(b"")
+    for one in uids:
+        walker.uid_ok(one, one)
+    assert walker.uids_valid() == all(_UID_ONE.fullmatch(u) for u in uids if u)
+
+
+def test_a_bad_uid_among_many_is_read_as_pydicom_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One odd UID in 1000 items: the batched check fails and the walk is repeated."""
+    walks = []
+    init = _Walker.__init__
+
+    def counting(self: _Walker, buf: bytes, batch_uids: bool = True) -> None:
+        walks.append(batch_uids)
+        init(self, buf, batch_uids)
+
+    monkeypatch.setattr(_Walker, "__init__", counting)
+    for odd in (b"1.02.3", b"1..2", b"1.2.", b"1.2a", b"1.2\\1.3"):
+        for implicit in SYNTAXES:
+            src = storage_commitment(1000)
+            data = bytearray(pydicom_encode(src, implicit))
+            good = b"1.2.826.0.1.3680043.8.498.500.1500"
+            at = data.index(good)
+            data[at : at + len(good)] = odd.ljust(len(good), b"\0")
+            walks.clear()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydicom warns about the odd value
+                ours = try_decode(bytes(data), implicit)
+                assert ours is not None and walks == [True, False]
+                theirs = pydicom_decode(bytes(data), implicit)
+                assert_same(ours, theirs)
+            value = ours.ReferencedSOPSequence[500].ReferencedSOPInstanceUID
+            assert value == (odd.decode().split("\\") if b"\\" in odd else odd.decode())
+            walks.clear()
+            assert fast_decode(pydicom_encode(src, implicit), implicit) is not None
+            assert walks == [True]  # all plain: one walk
