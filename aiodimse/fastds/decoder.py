@@ -89,11 +89,6 @@ _UID_ONE = re.compile(rb"(?:[1-9][0-9]*+|0)(?:\.(?:[1-9][0-9]*+|0))*+")
 _uid_one = _UID_ONE.fullmatch
 _UID_CHARS = b"0123456789."
 _leading_zero = re.compile(rb"\.0[0-9]").search
-
-
-def _uid_each(one: bytes, _: bytes) -> bool:
-    """_Walker.uid_ok when not batched: the regex, value by value."""
-    return _uid_one(one) is not None
 _IS_RE = STR_VR_REGEXES["IS"]
 _DS_RE = STR_VR_REGEXES["DS"]
 
@@ -126,6 +121,11 @@ def _mv(ctor: Any, items: list[Any]) -> MultiValue[Any]:
 def _empty_raw(vr: str | None) -> bytes | None:
     """pydicom's raw value for a zero-length element."""
     return cast(bytes | None, empty_value_for_VR(vr, raw=True))
+
+
+def _uid_each(one: bytes, _: bytes) -> bool:
+    """_Walker.uid_ok when not batched: the regex, value by value."""
+    return _uid_one(one) is not None
 
 
 def _uid(s: str) -> UID:
