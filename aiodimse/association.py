@@ -66,7 +66,7 @@ from .ul.events import (
 )
 from .ul.machine import UpperLayer
 from .ul.states import STA1, STA3, STA12, STA13
-from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
+from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ, Fragment
 
 if TYPE_CHECKING:
     from .ae import AE
@@ -284,7 +284,7 @@ class Association(ServiceCalls):
     def ul_events(self, events: Sequence[ULEvent]) -> None:
         for ev in events:
             if type(ev) is DataIndication:
-                self.ul_data(ev)
+                self.ul_fragments(ev.fragments)
             elif isinstance(ev, AssociateIndication):
                 self._on_associate_rq(ev.pdu)
             elif isinstance(ev, AssociateAccepted):
@@ -383,7 +383,7 @@ class Association(ServiceCalls):
         self.accepted_contexts = contexts
         self._contexts = {c.context_id: c for c in contexts}
         self._peer_max_pdu = peer_max
-        # the MessageAssembler is made with the first P-DATA (ul_data): many
+        # the MessageAssembler is made with the first P-DATA (ul_fragments): many
         # associations carry none, or sit idle for long
 
     def _new_assembler(self) -> MessageAssembler:
@@ -407,14 +407,14 @@ class Association(ServiceCalls):
 
     # -- data transfer: incoming ----------------------------------------------------
 
-    def ul_data(self, ev: DataIndication) -> None:
+    def ul_fragments(self, fragments: tuple[Fragment, ...]) -> None:
+        """The PDVs of P-DATA received (DT-2 / AR-6), in order, for the DIMSE layer."""
         assembler = self._assembler
         if assembler is None:
             if not self.is_established:  # cannot happen after a correct state machine
                 self.abort()
                 return
             assembler = self._new_assembler()
-        fragments = ev.fragments
         try:
             if len(fragments) == 2:
                 received = assembler.whole_message(fragments)

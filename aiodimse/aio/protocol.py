@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Protocol, cast
 
 from ..ul.events import CloseTransport, DataIndication, ULEvent
 from ..ul.machine import UpperLayer
+from ..wire.pdus import Fragment
 from .prompt import PromptFuture, run_wakes
 from .sweep import DeadlineSweep
 
@@ -62,8 +63,8 @@ class ULUser(Protocol):
 
     def ul_events(self, events: Sequence[ULEvent]) -> None: ...
 
-    def ul_data(self, indication: DataIndication) -> None:
-        """The data path: a chunk whose only event is one P-DATA indication."""
+    def ul_fragments(self, fragments: tuple[Fragment, ...]) -> None:
+        """The data path: a chunk whose only event is P-DATA, as its PDVs."""
 
     def connection_lost(self, exc: Exception | None) -> None: ...
 
@@ -152,11 +153,17 @@ class DULProtocol(asyncio.Protocol):
         self._depth += 1
         try:
             try:
-                events = self.ul.receive_data(data, now)
-                if len(events) == 1 and type(events[0]) is DataIndication:
-                    self.user.ul_data(events[0])  # the data path: no close can follow
-                elif events:
-                    self.dispatch(events)
+                # the data path (no close can follow): the usual chunk without an
+                # event, else one P-DATA indication, else the events in general
+                fragments = self.ul.receive_pdata(data)
+                if fragments is not None:
+                    self.user.ul_fragments(fragments)
+                else:
+                    events = self.ul.receive_data(data, now)
+                    if len(events) == 1 and type(events[0]) is DataIndication:
+                        self.user.ul_fragments(events[0].fragments)
+                    elif events:
+                        self.dispatch(events)
             finally:
                 try:
                     if self.woken:

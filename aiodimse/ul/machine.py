@@ -32,6 +32,7 @@ from aiodimse.wire.pdus import (
     AAssociateRQ,
     AReleaseRP,
     AReleaseRQ,
+    Fragment,
     PDataTF,
 )
 from aiodimse.wire.reader import PDUReader
@@ -224,6 +225,21 @@ class UpperLayer:
         return events
 
     # -- transport input --------------------------------------------------------------
+    def receive_pdata(
+        self, data: bytes | bytearray | memoryview
+    ) -> tuple[Fragment, ...] | None:
+        """``receive_data``'s usual chunk in the data transfer states, at less cost.
+
+        In a state that indicates P-DATA (DT-2 / AR-6: state unchanged, no timer
+        touched), a chunk that is exactly one message of one or two whole
+        P-DATA-TF PDUs (``PDUReader.pdata_at_once``) gives its PDVs, what
+        receive_data's one DataIndication would carry, without the event. None
+        otherwise, with nothing consumed: pass the chunk to ``receive_data``.
+        """
+        if not self._pdata or self._reader_failed:
+            return None
+        return self._reader.pdata_at_once(data)
+
     def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> list[ULEvent]:
         """Feed received bytes; return the events of every whole PDU in them.
 

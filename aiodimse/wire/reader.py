@@ -238,62 +238,72 @@ class PDUReader:
         except RemoteProtocolError as exc:
             self._die(exc)
 
+    def pdata_at_once(self, data: bytes | bytearray | memoryview) -> tuple[Fragment, ...] | None:
+        """The PDVs of a chunk that is exactly the usual message, read in place (hot path).
+
+        The usual chunk in the data transfer states is a message of one P-DATA-TF PDU
+        of one PDV (a command alone, a response) or of two (a command, then its data
+        set), with nothing pending. Such a chunk's PDVs are returned as plain
+        ``Fragment`` tuples, as ``feed_pdata`` would return them; a PDV's data is a
+        copy when its PDU is up to 1 kB, else a read-only view into ``data``.
+        Anything else returns None and consumes nothing: ``feed_pdata`` (or
+        ``feed``) then takes the chunk and judges it as usual.
+        """
+        end = len(data)
+        if (end < _HEADERS or self._chunk is not None or self._buf or self._error is not None
+                or type(data) is not bytes or end > self._limit):
+            return None
+        limit = self._max_pdata_length
+        unpack = _PDU_AND_PDV.unpack_from
+        pdu_type, length, item_length, context_id, control = unpack(data, 0)
+        stop = PDU_HEADER_SIZE + length
+        if (stop > end or item_length + 4 != length or item_length < 2
+                or pdu_type != _P_DATA_TF or length > limit):
+            return None
+        if stop == end:
+            pdv = data[_HEADERS:] if stop <= _COPIED else memoryview(data)[_HEADERS:]
+            return ((context_id, control, pdv),)
+        if end - stop < _HEADERS:
+            return None
+        pdu_type, length, item_length, second_id, second_control = unpack(data, stop)
+        if (stop + PDU_HEADER_SIZE + length != end or item_length + 4 != length
+                or item_length < 2 or pdu_type != _P_DATA_TF or length > limit):
+            return None
+        start = stop + _HEADERS
+        if stop <= _COPIED and end - stop <= _COPIED:
+            return ((context_id, control, data[_HEADERS:stop]),
+                    (second_id, second_control, data[start:]))
+        view = memoryview(data)
+        first: bytes | memoryview = (
+            data[_HEADERS:stop] if stop <= _COPIED else view[_HEADERS:stop]
+        )
+        second = data[start:] if end - stop <= _COPIED else view[start:]
+        return ((context_id, control, first), (second_id, second_control, second))
+
     def feed_pdata(
         self, data: bytes | bytearray | memoryview
     ) -> tuple[tuple[Fragment, ...], bool]:
-        """``feed(data)``, then the PDVs of every whole P-DATA-TF at its front (hot path).
+        """``feed(data)``, then the PDVs of every whole P-DATA-TF at its front.
 
-        For the data transfer states, where a received chunk usually holds a
-        message's PDUs back to back and nothing is pending: they are decoded in place,
-        the PDVs of consecutive PDUs in one tuple, as plain ``Fragment`` tuples,
-        without PDU objects; a PDV's data is a read-only view into ``data`` (or, in
-        a chunk of one or two PDUs of up to 1 kB each, a copy). Anything else
-        (another PDU type, an over-limit length, a partial or invalid PDU) stops the
-        scan and is left, held, for ``next_pdu``, which judges it exactly as usual.
-        The second value tells whether anything is held for ``next_pdu``.
+        For the data transfer states: the PDVs of consecutive PDUs come in one tuple,
+        as plain ``Fragment`` tuples, without PDU objects (``pdata_at_once`` reads
+        the usual chunk; the others are scanned here). Anything else (another PDU
+        type, an over-limit length, a partial or invalid PDU) stops the scan and is
+        left, held, for ``next_pdu``, which judges it exactly as usual. The second
+        value tells whether anything is held for ``next_pdu``.
         """
-        end = len(data)
         if (self._chunk is not None or self._buf or self._error is not None
-                or type(data) is not bytes or end > self._limit):
+                or type(data) is not bytes or len(data) > self._limit):
             self.feed(data)
             chunk = self._chunk
             if chunk is None:  # all of it went to the buffer: next_pdu's business
                 return (), True
             pos = self._pos
         else:
+            at_once = self.pdata_at_once(data)
+            if at_once is not None:
+                return at_once, False
             chunk, pos = data, 0
-            if end >= _HEADERS:
-                # The usual chunks, a message of one PDU of one PDV (a command alone,
-                # a response) or of two (a command, then its data set), are read here.
-                limit = self._max_pdata_length
-                unpack = _PDU_AND_PDV.unpack_from
-                pdu_type, length, item_length, context_id, control = unpack(data, 0)
-                stop = PDU_HEADER_SIZE + length
-                if (stop <= end and item_length + 4 == length and item_length >= 2
-                        and pdu_type == _P_DATA_TF and length <= limit):
-                    # A small PDV's bytes are copied out (cheaper than a memoryview);
-                    # a large one's are a view into the chunk.
-                    if stop == end:
-                        pdv = data[_HEADERS:] if stop <= _COPIED else memoryview(data)[_HEADERS:]
-                        return ((context_id, control, pdv),), False
-                    if end - stop >= _HEADERS:
-                        pdu_type, length, item_length, second_id, second_control = unpack(
-                            data, stop
-                        )
-                        if (stop + PDU_HEADER_SIZE + length == end and item_length + 4 == length
-                                and item_length >= 2 and pdu_type == _P_DATA_TF
-                                and length <= limit):
-                            start = stop + _HEADERS
-                            if stop <= _COPIED and end - stop <= _COPIED:
-                                return ((context_id, control, data[_HEADERS:stop]),
-                                        (second_id, second_control, data[start:])), False
-                            view = memoryview(data)
-                            first: bytes | memoryview = (
-                                data[_HEADERS:stop] if stop <= _COPIED else view[_HEADERS:stop]
-                            )
-                            second = data[start:] if end - stop <= _COPIED else view[start:]
-                            return ((context_id, control, first),
-                                    (second_id, second_control, second)), False
         pdvs, pos = _scan_pdata(chunk, pos, self._max_pdata_length)
         if pos < len(chunk):
             self._chunk = chunk  # the rest, for next_pdu (which checks its header)

@@ -16,13 +16,24 @@ from aiodimse.ul import (
     ReleaseIndication,
     State,
     ULConfig,
+    ULEvent,
     UpperLayer,
     reject_for,
 )
+from aiodimse.wire import A_RELEASE_RQ_BYTES
 from aiodimse.wire.codec import decode_pdu, encode_single_pdv
 from aiodimse.wire.pdus import AAbort, AAssociateRJ
 
-from .helpers import CONFIG, PDATA_BYTES, RQ_BYTES, Pair, make_ac, make_rq, sent_pdus
+from .helpers import (
+    CONFIG,
+    PDATA_BYTES,
+    RQ_BYTES,
+    Pair,
+    drive_to,
+    make_ac,
+    make_rq,
+    sent_pdus,
+)
 
 CLOSE = CloseTransport()
 
@@ -380,3 +391,44 @@ def test_local_misuse_raises_without_change() -> None:
         pair.requestor.abort(0.0, source=0, reason=3)
     assert pair.requestor.state is State.STA6
     assert pair.requestor.data_to_send() == b""
+
+
+
+def _associated() -> UpperLayer:
+    pair = Pair()
+    pair.associate()
+    return pair.acceptor
+
+
+def _seen(events: list[ULEvent]) -> list[object]:
+    return [(type(e), getattr(e, "fragments", e)) for e in events]
+
+
+COMMAND = encode_single_pdv(1, 0x03, b"cmd!")
+DATA = encode_single_pdv(1, 0x02, b"data")
+
+
+def test_receive_pdata_gives_receive_datas_indication() -> None:
+    """The adapter's data path: what receive_data's one DataIndication carries."""
+    for chunk in (COMMAND, COMMAND + DATA):
+        fast, slow = _associated(), _associated()
+        fragments = fast.receive_pdata(chunk)
+        (ind,) = slow.receive_data(chunk, 0.0)
+        assert isinstance(ind, DataIndication) and fragments == ind.fragments
+        assert fast.state is State.STA6 and fast.data_to_send() == b""
+
+
+def test_receive_pdata_takes_nothing_it_does_not_read() -> None:
+    for chunk in (COMMAND * 3, COMMAND[:-1], A_RELEASE_RQ_BYTES, COMMAND + A_RELEASE_RQ_BYTES,
+                  b"\x04\x00\x00\x00\x00\x02\xff\xff"):
+        ul, reference = _associated(), _associated()
+        assert ul.receive_pdata(chunk) is None
+        assert _seen(ul.receive_data(chunk, 0.0)) == _seen(reference.receive_data(chunk, 0.0))
+        assert ul.state is reference.state
+        assert ul.data_to_send() == reference.data_to_send()
+
+
+def test_receive_pdata_only_in_a_data_state() -> None:
+    assert drive_to(State.STA2, requestor=False).receive_pdata(COMMAND) is None
+    assert drive_to(State.STA13, requestor=False).receive_pdata(COMMAND) is None
+    assert drive_to(State.STA7, requestor=False).receive_pdata(COMMAND) is not None  # AR-6

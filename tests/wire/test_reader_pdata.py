@@ -148,3 +148,56 @@ def test_two_pdu_chunks_copy_out_only_their_small_pdvs(first_size: int, second_s
             assert type(data) is bytes
         else:
             assert isinstance(data, memoryview) and data.obj is chunk and data.readonly
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(pieces, min_size=1, max_size=3),
+    cut=st.integers(0, 400),
+    pending=st.booleans(),
+    max_pdata=st.sampled_from([40, 1 << 16]),
+)
+def test_pdata_at_once_is_feed_pdata_or_consumes_nothing(
+    parts: list[bytes], cut: int, pending: bool, max_pdata: int
+) -> None:
+    """A chunk read at once gives what feed_pdata gives; else the reader is untouched."""
+    stream = b"".join(parts)
+    chunk = stream[: cut % (len(stream) + 1)] if cut % 3 == 0 else stream
+    reader, reference = PDUReader(max_pdata_length=max_pdata), PDUReader(max_pdata_length=max_pdata)
+    if pending:  # half a PDU held from before: never the usual chunk
+        for r in (reader, reference):
+            r.feed(A_RELEASE_RQ_BYTES[:3])
+    try:
+        expected: object = reference.feed_pdata(chunk)
+    except RemoteProtocolError as exc:
+        expected = exc.abort_reason
+    at_once = reader.pdata_at_once(chunk)
+    if at_once is not None:
+        assert not pending and 1 <= len(at_once) <= 2
+        assert (_plain(at_once), False) == (_plain(expected[0]), expected[1])  # type: ignore[index]
+        assert reader.buffered == 0 and reader.next_pdu() is None
+        return
+    # nothing consumed: the same chunk then reads as on a reader that never saw it
+    try:
+        got: object = reader.feed_pdata(chunk)
+    except RemoteProtocolError as exc:
+        got = exc.abort_reason
+    if isinstance(expected, tuple):
+        assert isinstance(got, tuple) and _plain(got[0]) == _plain(expected[0])
+        assert got[1] == expected[1]
+    else:
+        assert got == expected
+
+
+def test_pdata_at_once_takes_one_or_two_pdus_only() -> None:
+    one = encode_pdu(PDataTF(pdvs=(PDV(1, 3, b"cmd!"),)))
+    two = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"data"),)))
+    reader = PDUReader()
+    assert _plain(reader.pdata_at_once(one) or ()) == [("pdv", (1, 3, b"cmd!"))]
+    assert len(reader.pdata_at_once(one + two) or ()) == 2
+    assert reader.pdata_at_once(one + two + one) is None  # three: the general scan
+    assert reader.pdata_at_once(one[:-1]) is None  # partial
+    assert reader.pdata_at_once(A_RELEASE_RQ_BYTES) is None  # not P-DATA
+    assert reader.pdata_at_once(one + A_RELEASE_RQ_BYTES) is None
+    assert reader.pdata_at_once(bytearray(one)) is None  # only bytes are read in place
+    assert reader.buffered == 0 and reader.next_pdu() is None
