@@ -393,7 +393,6 @@ def test_local_misuse_raises_without_change() -> None:
     assert pair.requestor.data_to_send() == b""
 
 
-
 def _associated() -> UpperLayer:
     pair = Pair()
     pair.associate()
