@@ -23,15 +23,15 @@ __all__ = [
     "DeferredDataset",
     "deferred_dataset",
     "read_from_source",
-    "dataset_state",
+    "dataset_members",
     "elements_by_stores",
     "new_dataset",
     "pydicom_is_default",
     "cached_tag",
 ]
 
-# The snapshot of ``Dataset().__dict__`` (less the members DecodedDataset makes on first
-# read), the names of its mutable members and the config it was taken under.
+# What dataset_members() put on DecodedDataset: the member names, the mutable ones
+# and the config they were taken under.
 _snapshot: dict[str, Any] = {}
 
 _TAG_CACHE: dict[int, BaseTag] = {}
@@ -42,29 +42,29 @@ _new = object.__new__
 _set_dict = Dataset.__dict__["__dict__"].__set__
 
 
-def dataset_state() -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Return the prototype state and its mutable member names, built on first use.
+def dataset_members() -> tuple[str, ...]:
+    """Put ``Dataset.__init__``'s members on DecodedDataset; return the mutable names.
 
-    The state is ``_dict`` alone. The other members ``Dataset.__init__`` sets are
-    DecodedDataset's class attributes: the immutable ones as they are (the reader and
-    later assignments store them in the instance, which wins), the mutable ones (pixel
-    and private block caches, rarely read) as a ``_Fresh`` copied on first read. A
-    sequence item then makes a dict of the few members the reader sets, not a copy of
-    a dozen. Rebuilt if pydicom's ``config._use_future`` changed, as that changes the
-    attributes ``Dataset.__init__`` sets.
+    Every member but ``_dict`` becomes a DecodedDataset class attribute: the immutable
+    ones as they are (the reader and later assignments store them in the instance,
+    which wins), the mutable ones (pixel and private block caches, rarely read) as a
+    ``_Fresh`` copied on first read. A DecodedDataset's own ``__dict__`` then starts
+    with ``_dict`` and what the reader sets, not a copy of a dozen members. Done on
+    first use, and again if pydicom's ``config._use_future`` changed, as that changes
+    the members ``Dataset.__init__`` sets.
     """
     future = config._use_future
     if not _snapshot or _snapshot["future"] is not future:
         for name in _snapshot.get("members", ()):
             delattr(DecodedDataset, name)
-        state = dict(Dataset().__dict__)
+        state = Dataset().__dict__
         mutable = tuple(k for k, v in state.items() if isinstance(v, dict | list | set))
         members = tuple(k for k in state if k != "_dict")
         for name in members:
-            value = state.pop(name)
+            value = state[name]
             setattr(DecodedDataset, name, _Fresh(name, value) if name in mutable else value)
-        _snapshot.update(state=state, mutable=mutable, members=members, future=future)
-    return _snapshot["state"], _snapshot["mutable"]
+        _snapshot.update(mutable=mutable, members=members, future=future)
+    return _snapshot["mutable"]  # type: ignore[no-any-return]
 
 
 def new_dataset(
@@ -74,13 +74,10 @@ def new_dataset(
 
     ``cls``: a DecodedDataset subclass to make instead.
     """
-    snapshot = _snapshot
-    if snapshot.get("future") is not config._use_future:
-        dataset_state()
-    d = snapshot["state"].copy()
-    d["_dict"] = {} if elements is None else elements
+    if _snapshot.get("future") is not config._use_future:
+        dataset_members()
     ds: Dataset = _new(DecodedDataset if cls is None else cls)
-    _set_dict(ds, d)
+    _set_dict(ds, {"_dict": {} if elements is None else elements})
     return ds
 
 
@@ -164,8 +161,8 @@ class DecodedDataset(Dataset):
     """
 
     def __getattr__(self, name: str) -> Any:
-        if not _snapshot:  # unpickled before any snapshot: no _Fresh members yet
-            dataset_state()
+        if not _snapshot:  # unpickled before any snapshot: no class members yet
+            dataset_members()
             return getattr(self, name)
         tag = _KEYWORD_TAGS.get(name)
         if tag is None:

@@ -39,7 +39,7 @@ from ._proto import (
     _TAG_CACHE_MAX,
     DecodedDataset,
     cached_tag,
-    dataset_state,
+    dataset_members,
     elements_by_stores,
     pydicom_is_default,
 )
@@ -284,7 +284,7 @@ def _tables() -> None:
 class _Walker:
     """One decode: the buffer, the settings read once per call, and per-call caches."""
 
-    __slots__ = ("buf", "ds_state", "infer_un", "mode", "ui_cache", "uid_ok", "unchecked")
+    __slots__ = ("buf", "infer_un", "mode", "ui_cache", "uid_ok", "unchecked")
 
     def __init__(self, buf: bytes, batch_uids: bool = True) -> None:
         self.buf = buf
@@ -296,11 +296,9 @@ class _Walker:
         self.uid_ok: Any = self.unchecked.setdefault if batch_uids else _uid_each
         self.infer_un = config.settings.infer_sq_for_un_vr
         self.mode = config.settings.reading_validation_mode
-        state, mutable = dataset_state()
-        if set(mutable) != _DS_MUTABLE or not elements_by_stores():
+        if set(dataset_members()) != _DS_MUTABLE or not elements_by_stores():
             # a pydicom whose Dataset or DataElement this module does not know
             raise _Decline
-        self.ds_state = state
         self.ui_cache: dict[bytes, Any] = {}
 
     def dataset(  # noqa: PLR0917 - hot path; positional arguments are the cheapest
@@ -503,15 +501,15 @@ class _Walker:
     def finish(
         self, elems: dict[BaseTag, Any], implicit: bool, parent_enc: Any, enc: Any
     ) -> Dataset:
-        """The top-level Dataset, with the attributes pydicom's read_dataset sets."""
-        d = self.ds_state.copy()
-        d["_dict"] = elems
-        d["_parent_encoding"] = parent_enc
-        d["_read_implicit"] = implicit
-        d["_read_little"] = True
-        d["_read_charset"] = enc
+        """The top-level Dataset, with the attributes pydicom's read_dataset sets.
+
+        (The other members are DecodedDataset's class attributes.)
+        """
         ds: Dataset = _NEW(DecodedDataset)
-        _SETATTR(ds, "__dict__", d)
+        _DS_SET_DICT(ds, {
+            "_parent_encoding": parent_enc, "_dict": elems, "_read_little": True,
+            "_read_implicit": implicit, "_read_charset": enc,
+        })  # fmt: skip
         return ds
 
     def sequence(  # noqa: PLR0917 - hot path; positional arguments are the cheapest
