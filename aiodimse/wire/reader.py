@@ -292,6 +292,9 @@ class PDUReader:
         left, held, for ``next_pdu``, which judges it exactly as usual. The second
         value tells whether anything is held for ``next_pdu``.
         """
+        at_once = self.pdata_at_once(data)
+        if at_once is not None:
+            return at_once, False
         if (self._chunk is not None or self._buf or self._error is not None
                 or type(data) is not bytes or len(data) > self._limit):
             self.feed(data)
@@ -300,9 +303,6 @@ class PDUReader:
                 return (), True
             pos = self._pos
         else:
-            at_once = self.pdata_at_once(data)
-            if at_once is not None:
-                return at_once, False
             chunk, pos = data, 0
         pdvs, pos = _scan_pdata(chunk, pos, self._max_pdata_length)
         if pos < len(chunk):
