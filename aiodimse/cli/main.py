@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import inspect
 import logging
+import os
+import platform
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -24,8 +26,19 @@ async def _demo(args: argparse.Namespace) -> int:
     return await run_demo(port=args.port, count=args.count)
 
 
+def version_line() -> str:
+    """What ``--version`` prints: ours and what a bug report needs beside it."""
+    import pydicom
+
+    from .. import __version__
+
+    return (f"aiodimse {__version__} (Python {platform.python_version()}, "
+            f"pydicom {pydicom.__version__})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiodimse", description="asyncio DICOM networking")
+    parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     parser.add_argument("-d", "--debug", action="store_true", help="log at DEBUG")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:  # a closed pipe shows here, not in the interpreter's last flush
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # stdout went away (``aiodimse ... | head``): no traceback, and no second error
+        # when the interpreter flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -63,13 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run = args.run
-    try:
-        if run is serve.run_serve:
-            result: Any = serve.run_serve(args, argv)
-        else:
-            result = run(args)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
-        return int(result)
-    except KeyboardInterrupt:
-        return 130
+    if run is serve.run_serve:
+        result: Any = serve.run_serve(args, argv)
+    else:
+        result = run(args)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    return int(result)
