@@ -30,7 +30,13 @@ from .wire.items import (
     UserIdentityRQ,
 )
 
-__all__ = ["AE", "AssociateRequest", "IMPLEMENTATION_CLASS_UID", "IMPLEMENTATION_VERSION_NAME"]
+__all__ = [
+    "AE",
+    "AssociateRequest",
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION_NAME",
+    "ae_title_problem",
+]
 
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1451.1"
 IMPLEMENTATION_VERSION_NAME = "AIODIMSE_010"
@@ -48,11 +54,30 @@ _Verdict = tuple[int, int, int] | None
 AccessHook = Callable[[Association], _Verdict | Awaitable[_Verdict]]
 
 
+def ae_title_problem(title: str) -> str | None:
+    """Why ``title`` is not an AE title we may send, or None (PS3.5 6.2, VR AE).
+
+    The default character repertoire (0x20-0x7E) without backslash, at most 16
+    characters, leading and trailing spaces not significant, not spaces alone.
+    """
+    stripped = title.strip(" ")
+    if not stripped:
+        return "an AE title may not be empty or spaces only"
+    if len(stripped) > 16:
+        return f"an AE title has at most 16 characters, {stripped!r} has {len(stripped)}"
+    bad = [c for c in stripped if not " " <= c <= "~" or c == "\\"]
+    if bad:
+        return (f"an AE title may hold printable ASCII except backslash; "
+                f"{stripped!r} has {bad[0]!r}")
+    return None
+
+
 def _check_ae_title(title: str) -> str:
-    title = str(title).strip()
-    if not 0 < len(title) <= 16 or "\\" in title or any(ord(c) < 0x20 for c in title):
-        raise ValueError(f"AE title must be 1-16 printable characters: {title!r}")
-    return title
+    title = str(title)
+    problem = ae_title_problem(title)
+    if problem is not None:
+        raise ValueError(problem)
+    return title.strip(" ")
 
 
 class AE:

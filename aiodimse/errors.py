@@ -17,6 +17,7 @@ __all__ = [
     "AssociationRejectedError",
     "AssociationAbortedError",
     "DIMSETimeoutError",
+    "describe_rejection",
 ]
 
 # PS3.8 9.3.8: A-ABORT source 2 is the service provider; reasons for that source.
@@ -82,13 +83,39 @@ class AssociationError(AiodimseError):
     """The association could not be used for what was asked."""
 
 
+_REJECT_RESULTS = {1: "rejected permanent", 2: "rejected transient"}
+_REJECT_SOURCES = {
+    1: "service user",
+    2: "service provider (ACSE)",
+    3: "service provider (presentation)",
+}
+_REJECT_REASONS = {
+    (1, 1): "no reason given",
+    (1, 2): "application context name not supported",
+    (1, 3): "calling AE title not recognized",
+    (1, 7): "called AE title not recognized",
+    (2, 1): "no reason given",
+    (2, 2): "protocol version not supported",
+    (3, 1): "temporary congestion",
+    (3, 2): "local limit exceeded",
+}
+
+
+def describe_rejection(result: int, source: int, reason: int) -> str:
+    """An A-ASSOCIATE-RJ in words (PS3.8 Table 9-21), with its codes."""
+    words = (
+        _REJECT_RESULTS.get(result, "rejected"),
+        _REJECT_SOURCES.get(source, "unknown source"),
+        _REJECT_REASONS.get((source, reason), "reserved reason"),
+    )
+    return f"{' / '.join(words)} (result {result}, source {source}, reason {reason})"
+
+
 class AssociationRejectedError(AssociationError):
     """The peer (or its provider) rejected the association (PS3.8 Table 9-21)."""
 
     def __init__(self, result: int, source: int, reason: int) -> None:
-        super().__init__(
-            f"association rejected: result {result}, source {source}, reason {reason}"
-        )
+        super().__init__(f"association rejected: {describe_rejection(result, source, reason)}")
         self.result = result
         self.source = source
         self.reason = reason

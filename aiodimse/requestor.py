@@ -111,6 +111,17 @@ def interpret_accept(
     return contexts, rejected, limits.local_max_invoked, limits.peer_max_invoked
 
 
+def _connect_problem(exc: BaseException, timeout: float | None) -> str:
+    """The reason a connection failed, in words (not the exception's repr)."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return f"no answer within {timeout:g}s" if timeout is not None else "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
+
+
 async def open_association(
     ae: AE,
     addr: str,
@@ -160,7 +171,9 @@ async def open_association(
             ae.connection_timeout,
         )
     except (OSError, asyncio.TimeoutError) as exc:
-        raise AssociationError(f"cannot connect to {addr}:{port}: {exc!r}") from exc
+        raise AssociationError(
+            f"cannot connect to {addr}:{port}: {_connect_problem(exc, ae.connection_timeout)}"
+        ) from exc
     try:
         await assoc.wait_established()
     except asyncio.CancelledError:

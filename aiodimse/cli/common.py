@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import ssl
 import sys
 import time
@@ -23,9 +24,15 @@ from pydicom.dataset import Dataset
 
 from ..ae import AE
 from ..association import Association
-from ..errors import AiodimseError
+from ..errors import (
+    AiodimseError,
+    AssociationAbortedError,
+    AssociationError,
+    DIMSETimeoutError,
+)
 from ..status import GENERAL_STATUS, Category, code_to_category
 from ..wire.items import RoleSelection
+from . import checks
 
 __all__ = [
     "EXIT_SUCCESS",
@@ -40,6 +47,8 @@ __all__ = [
     "describe_status",
     "print_result",
     "Outcome",
+    "SettingError",
+    "describe_failure",
     "run_requests",
     "report",
 ]
@@ -55,33 +64,57 @@ Operation = Callable[[Association], Awaitable[tuple[Dataset, Dataset | None]]]
 def add_connection_args(parser: argparse.ArgumentParser, *, repeat: bool = True) -> None:
     """``host port -aet -aec --max-pdu --timeout --tls...`` and, optionally, load options."""
     parser.add_argument("host", help="the peer's host name or address")
-    parser.add_argument("port", type=int, help="the peer's port")
-    parser.add_argument("-aet", "--calling-aet", default="AIODIMSE", help="our AE title")
-    parser.add_argument("-aec", "--called-aet", default="ANY-SCP", help="the peer's AE title")
-    parser.add_argument("--max-pdu", type=int, default=16382, help="max PDU length we receive")
-    parser.add_argument("--timeout", type=float, default=30.0,
-                        help="connect, association and DIMSE timeout in seconds")
+    parser.add_argument("port", type=checks.port, help="the peer's port")
+    parser.add_argument("-aet", "--calling-aet", default="AIODIMSE", type=checks.ae_title,
+                        help="our AE title (default %(default)s)")
+    parser.add_argument("-aec", "--called-aet", default="ANY-SCP", type=checks.ae_title,
+                        help="the peer's AE title (default %(default)s)")
+    parser.add_argument("--max-pdu", type=checks.max_pdu, default=16382,
+                        help="max PDU length we receive (default %(default)s; 0: no limit)")
+    parser.add_argument("--timeout", type=checks.positive_seconds, default=30.0,
+                        help="connect, association and DIMSE timeout in seconds "
+                             "(default %(default)s)")
     tls = parser.add_argument_group("TLS")
     tls.add_argument("--tls", action="store_true", help="connect with TLS")
-    tls.add_argument("--tls-ca", help="CA certificates (PEM) to verify the peer with")
-    tls.add_argument("--tls-cert", help="our certificate (PEM), for client authentication")
-    tls.add_argument("--tls-key", help="the key of --tls-cert (PEM)")
+    tls.add_argument("--tls-ca", type=checks.readable_file,
+                     help="CA certificates (PEM) to verify the peer with")
+    tls.add_argument("--tls-cert", type=checks.readable_file,
+                     help="our certificate (PEM), for client authentication")
+    tls.add_argument("--tls-key", type=checks.readable_file,
+                     help="the key of --tls-cert (PEM; omit if the certificate file holds it)")
     tls.add_argument("--tls-no-verify", action="store_true", help="do not verify the peer")
     if repeat:
         load = parser.add_argument_group("load")
-        load.add_argument("--repeat", type=int, default=1, help="send the request N times")
-        load.add_argument("--concurrency", type=int, default=1,
+        load.add_argument("--repeat", type=checks.positive_int, default=1,
+                          help="send the request N times")
+        load.add_argument("--concurrency", type=checks.positive_int, default=1,
                           help="over C associations at once")
+
+
+class SettingError(ValueError):
+    """A setting that cannot be used as given; the text names it and says why."""
 
 
 def client_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     """The TLS context the options ask for, or None without ``--tls``."""
+    if args.tls_key and not args.tls_cert:
+        raise SettingError("--tls-key needs --tls-cert (the certificate it belongs to)")
     if not (args.tls or args.tls_ca or args.tls_cert):
         return None
-    ctx = ssl.create_default_context(cafile=args.tls_ca)
+    try:
+        ctx = ssl.create_default_context(cafile=args.tls_ca)
+    except (ssl.SSLError, OSError) as exc:
+        raise SettingError(f"--tls-ca {args.tls_ca}: not a usable PEM CA file ({exc})") from None
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if args.tls_cert:
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        try:
+            ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        except (ssl.SSLError, OSError) as exc:
+            key = f" and --tls-key {args.tls_key}" if args.tls_key else (
+                " (the file holds no private key: give it with --tls-key)")
+            raise SettingError(
+                f"--tls-cert {args.tls_cert}{key}: not a usable certificate and key ({exc})"
+            ) from None
     if args.tls_no_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -196,6 +229,37 @@ class _Progress:
             sys.stderr.flush()
 
 
+def describe_failure(exc: BaseException, host: str, port: int, *, tls: bool,
+                     established: bool, timeout: float | None = None) -> str:
+    """One line a person can act on, for what stopped a connection or association."""
+    where = f"{host}:{port}"
+    if isinstance(exc, AssociationError) and isinstance(exc.__cause__, (OSError, TimeoutError)):
+        exc = exc.__cause__  # the library's "cannot connect": say it for a person
+    if isinstance(exc, ConnectionRefusedError):
+        return f"cannot connect to {where}: connection refused (is a DICOM server listening there?)"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host {host!r}: {exc.strerror}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS: the certificate of {where} was not accepted ({exc.verify_message}); "
+                f"give its CA with --tls-ca")
+    if isinstance(exc, ssl.SSLError):
+        hint = " (is it a plain, non-TLS port? then drop --tls)" if tls else ""
+        return f"TLS handshake with {where} failed: {exc.reason or exc}{hint}"
+    if isinstance(exc, DIMSETimeoutError):
+        return f"{where} did not answer a request within the DIMSE timeout: {exc}"
+    if isinstance(exc, TimeoutError):
+        limit = f" within {timeout:g}s" if timeout is not None else ""
+        return f"no answer from {where}{limit} (check the address, port and firewall)"
+    if isinstance(exc, AssociationAbortedError) and not established:
+        hint = ("" if tls else
+                "; if the port expects DICOM over TLS, add --tls")
+        return (f"{where} closed the connection before accepting the association "
+                f"({exc}){hint}")
+    if isinstance(exc, OSError) and not isinstance(exc, AiodimseError):
+        return f"cannot talk to {where}: {exc.strerror or exc}"
+    return str(exc) or type(exc).__name__
+
+
 async def run_requests(
     args: argparse.Namespace,
     ae: AE,
@@ -213,6 +277,8 @@ async def run_requests(
     ssl_context = client_ssl_context(args)
     server_hostname = None if ssl_context is None or args.tls_no_verify else args.host
 
+    established = [False]
+
     async def worker() -> None:
         async with ae.associate(
             args.host,
@@ -223,6 +289,7 @@ async def run_requests(
             ssl_context=ssl_context,
             server_hostname=server_hostname,
         ) as assoc:
+            established[0] = True
             while remaining[0] > 0:
                 remaining[0] -= 1
                 status, reply = await operation(assoc)
@@ -235,7 +302,9 @@ async def run_requests(
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, repeat)))))
     except (AiodimseError, OSError, TimeoutError, ValueError) as exc:
-        outcome.error = str(exc) or type(exc).__name__
+        outcome.error = describe_failure(
+            exc, args.host, args.port, tls=ssl_context is not None,
+            established=established[0], timeout=args.timeout)
     outcome.elapsed = time.perf_counter() - start
     return outcome
 

@@ -13,10 +13,16 @@ import logging
 import os
 import platform
 import sys
+import typing
 from collections.abc import Sequence
 from typing import Any
 
+import pydicom
+
+from .. import __version__
 from . import commit, dimse_n, serve
+from .checks import EXIT_USAGE
+from .common import SettingError
 from .demo import run_demo
 
 __all__ = ["main", "build_parser"]
@@ -28,16 +34,20 @@ async def _demo(args: argparse.Namespace) -> int:
 
 def version_line() -> str:
     """What ``--version`` prints: ours and what a bug report needs beside it."""
-    import pydicom
-
-    from .. import __version__
-
     return (f"aiodimse {__version__} (Python {platform.python_version()}, "
             f"pydicom {pydicom.__version__})")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit ``EXIT_USAGE``, apart from the tools' outcome codes (0-3)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aiodimse", description="asyncio DICOM networking")
+    parser = _Parser(prog="aiodimse", description="asyncio DICOM networking")
     parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     parser.add_argument("-d", "--debug", action="store_true", help="log at DEBUG")
@@ -92,10 +102,14 @@ def _main(argv: Sequence[str] | None) -> int:
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run = args.run
-    if run is serve.run_serve:
-        result: Any = serve.run_serve(args, argv)
-    else:
-        result = run(args)
-    if inspect.iscoroutine(result):
-        result = asyncio.run(result)
+    try:
+        if run is serve.run_serve:
+            result: Any = serve.run_serve(args, argv)
+        else:
+            result = run(args)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+    except SettingError as exc:
+        print(f"aiodimse {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return int(result)
