@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .. import evt
@@ -25,8 +26,8 @@ from ..presentation import VERIFICATION
 from ..server import Server
 from ..services.mpps import MPPS, MPPSSCP
 from ..services.storage_commitment import STORAGE_COMMITMENT, StorageCommitmentSCP
-from ..store.db import AsyncStore, Store
-from ..store.index import index_paths
+from ..store.db import DB_FILENAME, AsyncStore, Store
+from ..store.index import ScanReport, index_paths
 from .config import ConfigError, ServeConfig, build_config, server_ssl_context
 
 __all__ = ["add_parsers", "serve", "run_serve", "run_index"]
@@ -75,13 +76,21 @@ def add_parsers(sub: Any) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    """Exit 0 when every named path was read, 1 when one was missing or not DICOM;
+    files inside folders that are not instances are counted, not fatal."""
+    if not (Path(args.data) / DB_FILENAME).is_file():
+        print(f"aiodimse index: no aiodimse database in {args.data} (is --data the "
+              f"directory that `aiodimse serve --data` uses? serve creates it)",
+              file=sys.stderr)
+        return 1
+    report = ScanReport()
     store = Store.in_directory(args.data)
     try:
-        count = index_paths(store, args.paths, time.time())
+        index_paths(store, args.paths, time.time(), report=report)
     finally:
         store.close()
-    print(f"indexed {count} instances")
-    return 0
+    print(report.summary())
+    return 0 if report.complete else 1
 
 
 def _check_index_dirs(config: ServeConfig) -> None:
