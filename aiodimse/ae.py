@@ -22,6 +22,7 @@ from .presentation import (
 )
 from .requestor import open_association
 from .server import Server
+from .uids import IMPLEMENTATION_CLASS_UID
 from .wire.items import (
     AsyncOpsWindow,
     RoleSelection,
@@ -38,7 +39,6 @@ __all__ = [
     "ae_title_problem",
 ]
 
-IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1451.1"
 IMPLEMENTATION_VERSION_NAME = "AIODIMSE_010"
 
 ExtNegItem = (

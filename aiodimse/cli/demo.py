@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 
 from .. import evt
 from ..ae import AE
 from ..events import Event
 from ..presentation import VERIFICATION
+from ..uids import new_uid
 
 __all__ = ["run_demo", "STORAGE_COMMITMENT", "STORAGE_COMMITMENT_INSTANCE"]
 
@@ -26,12 +26,12 @@ async def _on_n_action(event: Event) -> tuple[int, Dataset | None]:
 
 def _request(count: int) -> Dataset:
     ds = Dataset()
-    ds.TransactionUID = generate_uid()
+    ds.TransactionUID = new_uid()
     items = []
     for _ in range(count):
         item = Dataset()
         item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-        item.ReferencedSOPInstanceUID = generate_uid()
+        item.ReferencedSOPInstanceUID = new_uid()
         items.append(item)
     ds.ReferencedSOPSequence = items
     return ds
