@@ -7,7 +7,6 @@ function taking the parsed arguments and returning the exit status).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import inspect
 import logging
 import os
@@ -24,6 +23,8 @@ from . import commit, dimse_n, serve
 from .checks import EXIT_USAGE
 from .common import SettingError
 from .demo import run_demo
+from .loop import LOOPS, LoopUnavailableError
+from .loop import run as run_on_loop
 
 __all__ = ["main", "build_parser"]
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=version_line())
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     parser.add_argument("-d", "--debug", action="store_true", help="log at DEBUG")
+    parser.add_argument("--loop", choices=LOOPS, default="auto",
+                        help="event loop: uvloop when installed (auto, the default), "
+                             "or asyncio's")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="start an SCP and talk to it: C-ECHO and N-ACTION")
@@ -67,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="log at INFO")
         choice.add_argument("-d", "--debug", action="store_true", default=argparse.SUPPRESS,
                             help="log at DEBUG")
+        choice.add_argument("--loop", choices=LOOPS, default=argparse.SUPPRESS,
+                            help="event loop: auto (uvloop when installed), asyncio, uvloop")
     return parser
 
 
@@ -108,8 +114,8 @@ def _main(argv: Sequence[str] | None) -> int:
         else:
             result = run(args)
         if inspect.iscoroutine(result):
-            result = asyncio.run(result)
-    except SettingError as exc:
+            result = run_on_loop(result, args.loop)
+    except (SettingError, LoopUnavailableError) as exc:
         print(f"aiodimse {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return int(result)

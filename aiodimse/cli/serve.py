@@ -71,6 +71,8 @@ def add_parsers(sub: Any) -> None:
         "index", help="add the DICOM files under PATHs to the instance index"
     )
     i.add_argument("--data", required=True, help="the data directory of aiodimse serve")
+    i.add_argument("--create", action="store_true",
+                   help="make the database if --data has none (else that is an error)")
     i.add_argument("paths", nargs="+", help="DICOM files or directories")
     i.set_defaults(run=run_index)
 
@@ -78,9 +80,9 @@ def add_parsers(sub: Any) -> None:
 def run_index(args: argparse.Namespace) -> int:
     """Exit 0 when every named path was read, 1 when one was missing or not DICOM;
     files inside folders that are not instances are counted, not fatal."""
-    if not (Path(args.data) / DB_FILENAME).is_file():
+    if not args.create and not (Path(args.data) / DB_FILENAME).is_file():
         print(f"aiodimse index: no aiodimse database in {args.data} (is --data the "
-              f"directory that `aiodimse serve --data` uses? serve creates it)",
+              f"directory that `aiodimse serve --data` uses? --create makes a new one)",
               file=sys.stderr)
         return 1
     report = ScanReport()

@@ -126,8 +126,9 @@ async def test_index_command_then_commit(
     archive = tmp_path / "archive"
     uid = write_instance(archive)
     data = tmp_path / "data"
-    assert await run("index", "--data", str(data), str(archive)) == 0
-    assert "indexed 1 instances" in capsys.readouterr().out
+    assert await run("index", "--data", str(data), str(archive)) == 1  # no database yet
+    assert await run("index", "--create", "--data", str(data), str(archive)) == 0
+    assert "indexed 1, skipped 0" in capsys.readouterr().out
     srv = await serve("-aet", "ARCHIVE", data=data).ready()
     code = await run("commit", "127.0.0.1", str(srv.port), "-aec", "ARCHIVE",
                      str(archive / f"{uid}.dcm"), "--wait", "10")
