@@ -316,6 +316,8 @@ def report(name: str, outcome: Outcome, *, as_json: bool, repeat: int) -> int:
     if repeat <= 1:
         if outcome.last is not None:
             print_result(name, *outcome.last, as_json=as_json)
+        elif as_json:  # a script reading stdout gets an object on failure too
+            print(json.dumps({"error": outcome.error, "exit_status": outcome.exit_code}))
         return outcome.exit_code
     total = sum(outcome.statuses.values())
     rate = total / outcome.elapsed if outcome.elapsed > 0 else 0.0

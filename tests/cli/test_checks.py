@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -99,3 +100,12 @@ def test_a_rejection_is_decoded_in_words() -> None:
     assert "(result 1, source 1, reason 7)" in text
     assert "local limit exceeded" in str(AssociationRejectedError(2, 3, 2))
     assert "reserved reason" in str(AssociationRejectedError(1, 1, 5))
+
+
+def test_json_output_is_an_object_on_failure_too() -> None:
+    port = _closed_port()
+    proc = _run("echo", "127.0.0.1", str(port), "--json")
+    assert proc.returncode == 3
+    doc = json.loads(proc.stdout)
+    assert doc == {"error": f"cannot connect to 127.0.0.1:{port}: connection refused "
+                            "(is a DICOM server listening there?)", "exit_status": 3}
