@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..services.storage_commitment import DeliveryPolicy, Peer
+from .config_checks import check_config, resolve_paths
 
 __all__ = ["ConfigError", "PeerEntry", "ServeConfig", "load_toml", "build_config",
            "server_ssl_context"]
@@ -184,6 +185,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
     values: dict[str, Any] = {}
     if args.config:
         values = _from_toml(load_toml(args.config))
+        resolve_paths(values, Path(args.config).parent)
     flags = {
         "ae_title": args.aet, "host": args.host, "port": args.port, "data": args.data,
         "log_level": args.log_level, "workers": args.workers, "tls_cert": args.tls_cert,
@@ -218,6 +220,9 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         config = ServeConfig(**values)
     except TypeError as exc:
         raise ConfigError(str(exc)) from exc
+    problems = check_config(config)
+    if problems:
+        raise ConfigError("; ".join(problems))
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("TLS needs both a certificate and a key")
     if config.workers < 1:

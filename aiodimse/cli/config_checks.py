@@ -1,0 +1,115 @@
+"""Checks of a whole ``serve`` configuration, after the TOML file and the flags merged.
+
+Every setting is checked against its declared type and, where one applies, its
+range, and a bad one is a ``ConfigError`` that names it; nothing is silently
+turned into something else (``port = 70000`` must not listen on 4464, ``port =
+"abc"`` must not reach the resolver). Relative paths in a TOML file are read from
+the file's folder, as a reader of the file expects.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from ..ae import ae_title_problem
+
+__all__ = ["check_config", "resolve_paths", "PATH_KEYS"]
+
+PATH_KEYS = ("data", "index_dirs", "tls_cert", "tls_key", "tls_ca")
+"""Settings holding paths: relative ones in a TOML file are relative to the file."""
+
+# name -> (lowest, highest) allowed; numbers not named here must be finite and >= 0
+_RANGES: dict[str, tuple[float, float]] = {
+    "port": (0, 65535),
+    "max_pdu": (0, 0xFFFFFFFF),
+    "workers": (1, 1024),
+    "max_associations": (1, 1 << 20),
+    "acse_timeout": (1e-3, math.inf),
+    "dimse_timeout": (1e-3, math.inf),
+    "network_timeout": (1e-3, math.inf),
+    "connection_timeout": (1e-3, math.inf),
+    "artim_timeout": (1e-3, math.inf),
+    "summary_interval": (1e-3, math.inf),
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def resolve_paths(values: dict[str, Any], base: Path) -> None:
+    """Make the relative paths among ``values`` (read from a TOML file) relative to
+    ``base``, the file's folder."""
+    for key in PATH_KEYS:
+        value = values.get(key)
+        if isinstance(value, str):
+            values[key] = str(base / value) if not Path(value).is_absolute() else value
+        elif isinstance(value, list):
+            values[key] = [str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
+                           else v for v in value]
+
+
+def _type_problem(value: Any, annotation: Any) -> str | None:
+    """Why ``value`` is not of the (simple) declared type, or None."""
+    if isinstance(annotation, str):  # postponed annotations: only the simple ones
+        annotation = {"int": int, "float": float, "str": str, "bool": bool, "Path": Path,
+                      "str | None": str | None, "float | None": float | None,
+                      "int | None": int | None}.get(annotation)
+        if annotation is None:
+            return None
+    options = (typing.get_args(annotation)
+               if isinstance(annotation, types.UnionType) else (annotation,))
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return None
+        if option in (str, bool, Path) and isinstance(value, option):
+            return None
+    wanted = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
+    return f"must be {wanted.replace('float', 'a number').replace('int', 'a whole number')}" \
+           f", not {value!r}"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def check_config(config: Any) -> list[str]:
+    """Every problem of ``config`` (a ServeConfig), each naming its setting."""
+    problems: list[str] = []
+    for f in fields(config):
+        value = getattr(config, f.name)
+        problem = _type_problem(value, f.type)
+        if problem is not None:
+            problems.append(f"{f.name} {problem}")
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, high = _RANGES.get(f.name, (0, math.inf))
+            if not math.isfinite(value) or not low <= value <= high:
+                limit = (f"at least {_num(low)}" if high == math.inf
+                         else f"{_num(low)} to {_num(high)}")
+                problems.append(f"{f.name} must be {limit}, not {value!r}")
+    max_pdu = getattr(config, "max_pdu", 0)
+    if isinstance(max_pdu, int) and 0 < max_pdu < 4096:
+        problems.append(f"max_pdu must be 0 (no limit) or 4096 to 4294967295, not {max_pdu}")
+    level = str(getattr(config, "log_level", "INFO")).upper()
+    if level not in _LOG_LEVELS:
+        problems.append(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {level!r}")
+    for name, titles in (("ae_title", [config.ae_title]),
+                         ("allowed_calling_aets", list(config.allowed_calling_aets)),
+                         ("ae table ([ae.TITLE] / --peer)", list(config.ae_table))):
+        for title in titles:
+            why = ae_title_problem(str(title)) if isinstance(title, str) else "not text"
+            if why is not None:
+                problems.append(f"{name}: {title!r}: {why}")
+    for title, entry in config.ae_table.items():
+        if not entry.host:
+            problems.append(f"ae table entry {title!r}: no host")
+        if not 1 <= entry.port <= 65535:
+            problems.append(f"ae table entry {title!r}: port {entry.port} is not 1-65535")
+    return problems
