@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -11,6 +10,7 @@ from . import evt
 from .association import Association
 from .events import Event
 from .handlers import call_handler
+from .logs import get_logger
 from .presentation import PresentationContext
 from .ul.negotiation import (
     AcceptorNegotiation,
@@ -39,7 +39,7 @@ from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
 
 __all__ = ["decide"]
 
-log = logging.getLogger("aiodimse.association")
+log = get_logger("aiodimse.association")
 
 Rejection = tuple[int, int, int]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -10,11 +9,12 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from ..logs import get_logger
 from .db import Store
 
 __all__ = ["read_uids", "scan", "index_paths"]
 
-log = logging.getLogger("aiodimse.store")
+log = get_logger("aiodimse.store")
 
 _TAGS = ["SOPClassUID", "SOPInstanceUID"]
 
