@@ -69,14 +69,13 @@ async def test_a_thousand_bad_requests_log_a_bounded_number_of_bytes(raw_encodin
         return 0x0000, event.attribute_list.PatientName  # decodes: raises
 
     broken = RawDataset(b"\x10\x00\x10\x00\xff\xff")  # cut in its header
-    received = 0
     with captured_log() as out:
         async with serving([(evt.EVT_N_CREATE, on_create)]) as server:
-            async with make_scu_ae().associate("127.0.0.1", server.port) as assoc:
-                for i in range(1000):
-                    status, _ = await bounded(assoc.send_n_create(broken, MPPS, f"1.2.3.{i + 1}"))
-                    assert status.Status == 0x0110
-                    received += 80
+            assoc = await bounded(make_scu_ae().associate("127.0.0.1", server.port))
+            for i in range(1000):
+                status, _ = await bounded(assoc.send_n_create(broken, MPPS, f"1.2.3.{i + 1}"))
+                assert status.Status == 0x0110
+            await bounded(assoc.release())
     text = out.getvalue()
     warnings = [line for line in text.splitlines() if "handler raised" in line]
     assert 1 <= len(warnings) <= 3, text[:3000]  # folded: 10 s windows
@@ -90,14 +89,16 @@ async def test_tracebacks_stay_at_debug_with_the_exception_text_escaped() -> Non
 
     with captured_log(logging.DEBUG) as out:
         async with serving([(evt.EVT_N_CREATE, on_create)]) as server:
-            async with make_scu_ae().associate("127.0.0.1", server.port) as assoc:
-                status, _ = await bounded(assoc.send_n_create(None, MPPS, "1.2.3.4"))
-                assert status.Status == 0x0110
+            assoc = await bounded(make_scu_ae().associate("127.0.0.1", server.port))
+            status, _ = await bounded(assoc.send_n_create(None, MPPS, "1.2.3.4"))
+            assert status.Status == 0x0110
+            await bounded(assoc.release())
     text = out.getvalue()
     assert "Traceback (most recent call last)" in text
     assert "ValueError: bad\\x0d\\x0aUID 1.2.3" in text
     assert "\r" not in text
-    assert " WARNING aiodimse.association EVT_N_CREATE handler raised ValueError for TEST_SCU@127.0.0.1" in text
+    assert (" WARNING aiodimse.association EVT_N_CREATE handler raised ValueError for "
+            "TEST_SCU@127.0.0.1") in text
 
 
 def test_filter_cuts_long_messages_and_counts_repeats(monkeypatch: pytest.MonkeyPatch
