@@ -109,8 +109,9 @@ async def _identity(assoc: Association, rq: AAssociateRQ) -> tuple[Rejection | N
     try:
         answer = await call_handler(bound[0], event)
         verified, response = answer
-    except Exception:
-        log.exception("EVT_USER_ID handler failed: rejecting the association")
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
+        log.warning("EVT_USER_ID handler raised %s: rejecting the association: %s",
+                    type(exc).__name__, exc)
         return _NOT_AUTHENTICATED, None
     if not verified:
         return _NOT_AUTHENTICATED, None

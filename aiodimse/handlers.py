@@ -153,7 +153,7 @@ class HandlerThreads:
                                               Callable[[], Any]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._idle = 0
+        self._waiting = 0  # threads blocked in get(), exactly (changed under the lock)
 
     @property
     def threads(self) -> int:
@@ -166,29 +166,36 @@ class HandlerThreads:
         fut: asyncio.Future[Any] = loop.create_future()
         self._queue.put((loop, fut, func))
         with self._lock:
-            if self._idle:
-                self._idle -= 1  # that one will take it
-            elif self._threads < max(self.size, 1):
-                self._threads += 1
-                threading.Thread(target=self._work, name="aiodimse-handler",
-                                 daemon=True).start()
+            self._more_if_needed()
         return fut
+
+    def _more_if_needed(self) -> None:
+        """Start a thread if calls wait that no waiting thread will take (lock held).
+
+        Checked after every put and after every get: whichever runs last sees both.
+        """
+        if self._queue.qsize() > self._waiting and self._threads < max(self.size, 1):
+            self._threads += 1
+            threading.Thread(target=self._work, name="aiodimse-handler", daemon=True).start()
 
     def _work(self) -> None:
         while True:
+            with self._lock:
+                self._waiting += 1
             try:
                 loop, fut, func = self._queue.get(timeout=_IDLE_EXIT)
             except queue.Empty:
                 with self._lock:
+                    self._waiting -= 1
                     if self._queue.empty():
                         self._threads -= 1
-                        self._idle = max(self._idle - 1, 0)
                         return
                 continue
+            with self._lock:
+                self._waiting -= 1
+                self._more_if_needed()
             if not fut.cancelled():  # (a racy read: at worst the call is made for nothing)
                 self._call(loop, fut, func)
-            with self._lock:
-                self._idle += 1
 
     @staticmethod
     def _call(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any],
