@@ -737,14 +737,15 @@ class Association(ServiceCalls):
         if error.message_id is None or error.command_field is None or context is None or (
             error.command_field & 0x8000
         ):
-            log.warning("undecodable DIMSE message: %s; aborting", error)
+            log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self), error)
             self.abort(source=2, reason=0)
             return
         rsp = failure_response(error.command_field, error.message_id, error.status)
         if rsp is None:
             self.abort(source=2, reason=0)
             return
-        log.warning("answering a malformed request with 0x%04X: %s", error.status, error)
+        log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(self),
+                    error.status, error)
         self._send_message(context, rsp, None)
 
     # -- data transfer: outgoing ----------------------------------------------------
@@ -957,7 +958,7 @@ class Association(ServiceCalls):
             self._notify(evt.EVT_ABORTED)
 
     def _protocol_abort(self, exc: AiodimseError) -> None:
-        log.warning("protocol error from %s: %s", self.requestor.address or "peer", exc)
+        log.warning("protocol error from %s: %s", peer_of(self), exc)
         source = getattr(exc, "abort_source", 2)
         reason = getattr(exc, "abort_reason", 0)
         self.abort(source=source, reason=reason)
