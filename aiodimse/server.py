@@ -207,6 +207,13 @@ class Server:
             self.close()
             raise
 
+    def drain(self) -> None:
+        """Begin the graceful stop now (from a signal handler, say): stop listening,
+        and refuse every request that arrives from now on. ``shutdown`` does the rest."""
+        self.close()
+        for assoc in self._associations:
+            assoc.draining = True
+
     async def shutdown(self, grace: float = 10.0) -> None:
         """Graceful stop, done within ``grace`` s plus at most about one second.
 
@@ -217,11 +224,9 @@ class Server:
         handler tasks still running are cancelled (a plain handler's thread cannot
         be stopped: its result is dropped).
         """
-        self.close()
+        self.drain()
         loop = self._loop
         deadline = loop.time() + grace
-        for assoc in list(self._associations):
-            assoc.draining = True
         while loop.time() < deadline and any(a.in_flight for a in self._associations):
             waiters = [asyncio.ensure_future(a.wait_idle())
                        for a in self._associations if a.in_flight]

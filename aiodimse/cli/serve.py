@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import evt
@@ -155,6 +155,18 @@ async def _watch_parent(stop: asyncio.Event) -> None:
     stop.set()
 
 
+def _stopper(server: Server, stop: asyncio.Event, grace: float) -> Callable[[], None]:
+    """The SIGTERM/SIGINT handler: refuse new work at once, before any other callback."""
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            log.info("stopping: letting requests finish for up to %.0fs", grace)
+            server.drain()
+            stop.set()
+
+    return on_signal
+
+
 async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status."""
     store = AsyncStore.in_directory(config.data)
@@ -188,13 +200,12 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # not on Windows' loops
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _stopper(server, stop, config.shutdown_grace))
     background = [asyncio.ensure_future(summary.run(server, config.summary_interval))]
     if worker:
         background.append(asyncio.ensure_future(_watch_parent(stop)))
     try:
         await stop.wait()
-        log.info("stopping: letting requests finish for up to %.0fs", config.shutdown_grace)
     finally:
         for task in background:
             task.cancel()

@@ -60,8 +60,9 @@ async def test_sigterm_refuses_new_requests_and_exits_within_the_grace(serve: St
     returncode = await loop.run_in_executor(None, srv.stop, signal.SIGTERM, 15.0)
     stopped_after = time.monotonic() - signalled
     # Each client has one request in flight at a time: what the server acknowledged
-    # was sent before the SIGTERM, or was that one in flight as it arrived.
-    assert succeeded <= sent_before + CLIENTS, (succeeded, sent_before, sent)
+    # was sent before the SIGTERM (one per client may have been in flight), or sent
+    # just after it, before the server's loop read the signal (one more per client).
+    assert succeeded <= sent_before + 2 * CLIENTS, (succeeded, sent_before, sent)
     assert returncode == 0, srv.log()[-3000:]
     assert stopped_after < 15.0  # (a hang guard: srv.stop kills after 15 s)
     log = srv.log()
