@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Coroutine
 from typing import Any
 
@@ -11,6 +10,7 @@ from . import evt
 from .association import Association
 from .events import Event
 from .handlers import call_handler
+from .logs import get_logger
 from .presentation import PresentationContext
 from .ul.negotiation import (
     AcceptorNegotiation,
@@ -39,7 +39,7 @@ from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
 
 __all__ = ["decide"]
 
-log = logging.getLogger("aiodimse.association")
+log = get_logger("aiodimse.association")
 
 Rejection = tuple[int, int, int]
 
@@ -109,8 +109,9 @@ async def _identity(assoc: Association, rq: AAssociateRQ) -> tuple[Rejection | N
     try:
         answer = await call_handler(bound[0], event)
         verified, response = answer
-    except Exception:
-        log.exception("EVT_USER_ID handler failed: rejecting the association")
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
+        log.warning("EVT_USER_ID handler raised %s: rejecting the association: %s",
+                    type(exc).__name__, exc)
         return _NOT_AUTHENTICATED, None
     if not verified:
         return _NOT_AUTHENTICATED, None

@@ -106,6 +106,11 @@ class AE:
         self.maximum_command_size = 64 * 1024
         self.maximum_dataset_size = 256 * 1024 * 1024
         self.max_pdata_cap = 1 << 24
+        # Plain (sync) handlers run on the AE's own threads, at most this many at once
+        # (handlers.HandlerThreads); a handler still running after handler_timeout
+        # seconds is answered 0x0110 and cancelled (None: no limit). docs/handlers.md
+        self.handler_threads = 32
+        self.handler_timeout: float | None = 60.0
 
     # -- configuration --------------------------------------------------------------
 

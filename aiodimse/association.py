@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import math
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ from .errors import (
     LocalProtocolError,
 )
 from .events import Event
-from .handlers import Handlers, call_handler
+from .handlers import HandlerExit, Handlers, call_handler
+from .logs import get_logger, peer_of
 from .presentation import PresentationContext
 from .requests import (
     RequestKind,
@@ -80,7 +82,7 @@ __all__ = [
     "DIMSETimeoutError",
 ]
 
-log = logging.getLogger("aiodimse.association")
+log = get_logger("aiodimse.association")
 
 _debug = functools.partial(log.isEnabledFor, logging.DEBUG)
 # logging's per-level answer cache, read on the per-message paths: a dict lookup
@@ -128,6 +130,37 @@ class _Outstanding(NamedTuple):
 _new_outstanding = tuple.__new__
 
 
+# Handler tasks of associations that have no server (requestors), held until they end.
+_HANDLER_TASKS: set[asyncio.Task[Any]] = set()
+
+# On 3.12+ a handler Task runs the handler coroutine directly, and a Task re-raises
+# SystemExit/KeyboardInterrupt into the event loop (stopping it): wrap it there.
+_GUARD_EXIT = sys.version_info >= (3, 12)
+
+
+async def _guard_exit(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return await coro
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise HandlerExit(f"the handler raised {type(exc).__name__}{exc.args!r}") from exc
+
+
+class _Overdue:
+    """A suspended handler's request, its time-limit timer and whether it was answered."""
+
+    __slots__ = ("answered", "debug", "kind", "received", "timer")
+
+    def __init__(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
+        self.received, self.kind, self.debug = received, kind, debug
+        self.answered = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
 class Association(ServiceCalls):
     """One association. Obtain it from ``AE.associate`` or in a server's handlers.
 
@@ -158,7 +191,6 @@ class Association(ServiceCalls):
         "_release_pending",
         "_rsp_memo",
         "_running",
-        "_tasks",
         "accepted_contexts",
         "acceptor",
         "ae",
@@ -226,7 +258,6 @@ class Association(ServiceCalls):
         self._invoke_waiters: deque[asyncio.Future[None]] | None = None
         self._pending: deque[ReceivedMessage] | None = None
         self._running = 0
-        self._tasks: set[asyncio.Task[Any]] | None = None
         self._release_pending = False
         self._rsp_memo: ResponseMemo | None = None  # the last response, for reuse
         self._bare_result: object = None  # the last handler result with a bare status
@@ -456,6 +487,9 @@ class Association(ServiceCalls):
             if self._idle_waiters:
                 self._check_idle()
             return
+        if self.draining:
+            self._refuse(received)
+            return
         running = self._running
         if running and self._perform_limit and running >= self._perform_limit:
             if self._pending is None:
@@ -485,42 +519,86 @@ class Association(ServiceCalls):
                                   received.message, received.dataset, decode_dataset)
         try:
             if handler.is_async:
-                result = run_eager(self.loop, handler.func(event, *handler.args))
+                coro = handler.func(event, *handler.args)
+                if _GUARD_EXIT:
+                    coro = _guard_exit(coro)
+                result = run_eager(self.loop, coro)
             else:
                 result = run_eager(self.loop, call_handler(handler, event))
-        except Exception:
-            log.exception("%s handler raised: answering 0x0110", kind.event.name)
-            result = kind.failure_result
         except asyncio.CancelledError:  # cancelled in its first step: no answer
             self._request_done()
             return
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
+            self._handler_failed(kind.event.name, exc)
+            result = kind.failure_result
         except BaseException:
             self._request_done()
             raise
         if type(result) is Suspended:
-            task = result.start(self._serve_rest(received, kind, debug, result.rest))
-            if self._tasks is None:
-                self._tasks = set()
-            self._tasks.add(task)  # held until _serve_rest removes it
+            overdue = _Overdue(received, kind, debug)
+            task = result.start(self._serve_rest(overdue, result.rest))
+            self._track(task)
+            limit = self.ae.handler_timeout
+            if limit is not None and limit > 0:
+                overdue.timer = self.loop.call_later(limit, self._on_overdue, task, overdue)
             return
         self._answer(received, kind, result, debug)
 
-    async def _serve_rest(self, received: ReceivedMessage, kind: RequestKind, debug: bool,
-                          rest: Awaitable[Any]) -> None:
-        """The rest of a handler that suspended, then its answer."""
+    async def _serve_rest(self, overdue: _Overdue, rest: Awaitable[Any]) -> None:
+        """The rest of a handler that suspended, then its answer (unless overdue)."""
+        kind = overdue.kind
         try:
             try:
                 result = await rest
-            except Exception:
-                log.exception("%s handler raised: answering 0x0110", kind.event.name)
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
+                if not overdue.answered:
+                    self._handler_failed(kind.event.name, exc)
                 result = kind.failure_result
-        except BaseException:  # cancelled: no answer
-            self._request_done()
+        except BaseException:  # cancelled: no answer (given already if overdue)
+            if not overdue.answered:
+                overdue.answered = True
+                overdue.cancel_timer()
+                self._request_done()
             raise
-        finally:
-            if self._tasks:
-                self._tasks.discard(asyncio.current_task())
-        self._answer(received, kind, result, debug)
+        if overdue.answered:  # answered 0x0110 when its time ran out: result dropped
+            log.debug("%s handler ended after its time limit: result dropped", kind.event.name)
+            return
+        overdue.answered = True
+        overdue.cancel_timer()
+        self._answer(overdue.received, kind, result, overdue.debug)
+
+    def _on_overdue(self, task: asyncio.Task[Any], overdue: _Overdue) -> None:
+        """The handler time limit: answer 0x0110 now, then cancel the handler."""
+        overdue.timer = None
+        if overdue.answered:
+            return
+        overdue.answered = True
+        log.warning("%s handler from %s still running after %ss: answering 0x0110 and "
+                    "cancelling it", overdue.kind.event.name, peer_of(self),
+                    self.ae.handler_timeout)
+        self._answer(overdue.received, overdue.kind, overdue.kind.failure_result,
+                     overdue.debug)
+        task.cancel()
+
+    def _handler_failed(self, what: str, exc: BaseException) -> None:
+        """One line at WARNING (folded when it repeats), the traceback at DEBUG."""
+        log.warning("%s handler raised %s for %s: answering 0x0110: %s", what,
+                    type(exc).__name__, peer_of(self), exc)
+        if _debug():
+            log.debug("%s handler traceback", what, exc_info=exc)
+
+    def _refuse(self, received: ReceivedMessage) -> None:
+        """A request that came after the server began to stop: refused, not handled."""
+        rq: Any = received.message
+        status = 0xA700 if rq.command_field < 0x0100 and rq.command_field != 0x0030 else 0x0213
+        rsp = failure_response(rq.command_field, rq.MessageID, status)
+        context = self._contexts.get(received.context_id)
+        if rsp is None or context is None:
+            return
+        log.info("refusing a request from %s with 0x%04X: the server is stopping",
+                 peer_of(self), status)
+        with contextlib.suppress(AiodimseError):
+            self._send_message(context, rsp, None)
 
     def _request_done(self) -> None:
         self._running -= 1
@@ -579,8 +657,11 @@ class Association(ServiceCalls):
                   ) -> tuple[Any, bytes | None]:
         try:
             return build_response(kind, rq, result, context)
-        except Exception:
-            log.exception("could not build the %s response: answering 0x0110", kind.event.name)
+        except Exception as exc:
+            log.warning("could not build the %s response: answering 0x0110: %s",
+                        kind.event.name, exc)
+            if _debug():
+                log.debug("response traceback", exc_info=exc)
             fallback = failure_response(rq.command_field, rq.MessageID, 0x0110)
             if fallback is None:  # every request kind has a response type
                 raise
@@ -656,14 +737,15 @@ class Association(ServiceCalls):
         if error.message_id is None or error.command_field is None or context is None or (
             error.command_field & 0x8000
         ):
-            log.warning("undecodable DIMSE message: %s; aborting", error)
+            log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self), error)
             self.abort(source=2, reason=0)
             return
         rsp = failure_response(error.command_field, error.message_id, error.status)
         if rsp is None:
             self.abort(source=2, reason=0)
             return
-        log.warning("answering a malformed request with 0x%04X: %s", error.status, error)
+        log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(self),
+                    error.status, error)
         self._send_message(context, rsp, None)
 
     # -- data transfer: outgoing ----------------------------------------------------
@@ -876,7 +958,7 @@ class Association(ServiceCalls):
             self._notify(evt.EVT_ABORTED)
 
     def _protocol_abort(self, exc: AiodimseError) -> None:
-        log.warning("protocol error from %s: %s", self.requestor.address or "peer", exc)
+        log.warning("protocol error from %s: %s", peer_of(self), exc)
         source = getattr(exc, "abort_source", 2)
         reason = getattr(exc, "abort_reason", 0)
         self.abort(source=source, reason=reason)
@@ -977,10 +1059,15 @@ class Association(ServiceCalls):
     # -- helpers ------------------------------------------------------------------------
 
     def _track(self, task: asyncio.Task[Any]) -> None:
-        if self._tasks is None:
-            self._tasks = set()
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Hold a handler's task until it ends, beyond the association's own life.
+
+        The set belongs to the server (which cancels what is left when it stops), or
+        to the module for a requestor's associations: a task must never be left to
+        the garbage collector while it waits.
+        """
+        tasks = self.server.handler_tasks if self.server is not None else _HANDLER_TASKS
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def _notify(self, event_type: evt.EventType, **extra: Any) -> None:
         if not self.handlers.notifies:
@@ -996,5 +1083,8 @@ class Association(ServiceCalls):
     async def _run_notification(bound: Any, event: Event) -> None:
         try:
             await call_handler(bound, event)
-        except Exception:
-            log.exception("%s handler raised", event.name)
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            log.warning("%s handler raised %s for %s: %s", event.name, type(exc).__name__,
+                        peer_of(event.assoc), exc)
+            if _debug():
+                log.debug("%s handler traceback", event.name, exc_info=exc)

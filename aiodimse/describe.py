@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pydicom.uid import UID
 
 from .errors import describe_rejection as rejection_words
+from .logs import escape
 from .wire.items import PresentationContextAC, UserInformation
 from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ
 
@@ -40,17 +41,10 @@ _IDENTITY_TYPES = {1: "username", 2: "username and passcode", 3: "Kerberos", 4: 
 
 
 def printable(text: str, limit: int = 80) -> str:
-    """``text`` with control and non-ASCII characters escaped, cut at ``limit``."""
+    """``text`` with control characters escaped (``logs.escape``), cut at ``limit``."""
     if len(text) > limit:
         text = text[:limit] + "..."
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(c if " " <= c <= "~" else _escape(c) for c in text)
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return escape(text)
 
 
 def _name(uid: str) -> str:

@@ -1,24 +1,32 @@
 """Binding handlers to event types and calling them.
 
-``async def`` handlers are awaited on the event loop; plain functions run in the
-loop's default executor so that blocking pynetdicom-style handlers keep working.
+``async def`` handlers are awaited on the event loop; plain functions run on the
+AE's own handler threads (:class:`HandlerThreads`, ``AE.handler_threads`` of them),
+so that blocking pynetdicom-style handlers keep working without taking the loop's
+default executor (which asyncio and other libraries use) and without holding up
+the process when it stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
-import logging
+import queue
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .evt import EventType
+from .logs import get_logger
 
-__all__ = ["HandlerSpec", "BoundHandler", "Handlers", "call_handler"]
+__all__ = ["HandlerSpec", "BoundHandler", "HandlerExit", "HandlerThreads", "Handlers",
+           "call_handler"]
 
-log = logging.getLogger("aiodimse.handlers")
+log = get_logger("aiodimse.handlers")
 
 HandlerSpec = (
     tuple[EventType, Callable[..., Any]] | tuple[EventType, Callable[..., Any], Sequence[Any]]
@@ -111,8 +119,122 @@ async def call_handler(bound: BoundHandler, event: Any) -> Any:
     """Call a handler the right way for its kind and return what it returned."""
     if bound.is_async:
         return await bound.func(event, *bound.args)
-    loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(None, functools.partial(bound.func, event, *bound.args))
+    ae = getattr(getattr(event, "assoc", None), "ae", None)
+    result = await handler_threads(ae).run(functools.partial(bound.func, event, *bound.args))
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+class HandlerExit(Exception):
+    """A handler raised SystemExit or KeyboardInterrupt: a handler failure like any other.
+
+    Carried as an ordinary exception (the original is its ``__cause__``) so that it
+    reaches the association's error handling instead of stopping the event loop.
+    """
+
+
+_IDLE_EXIT = 10.0  # seconds an idle handler thread waits for work before it ends
+
+
+class HandlerThreads:
+    """The threads that run plain (sync) handlers: at most ``size``, made on demand.
+
+    Daemon threads that nobody joins: a handler stuck for ever cannot keep the
+    process from exiting, and the server's shutdown never waits for one (a thread
+    cannot be stopped; its result is dropped). Calls beyond ``size`` wait in a queue
+    until a thread is free (the handler time limit still runs for them). Idle
+    threads end after a few seconds.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._queue: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any],
+                                              Callable[[], Any]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._waiting = 0  # threads blocked in get(), exactly (changed under the lock)
+
+    @property
+    def threads(self) -> int:
+        """Threads alive now (busy or idle)."""
+        return self._threads
+
+    def run(self, func: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Call ``func()`` on a handler thread; its result (or exception) as a future."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queue.put((loop, fut, func))
+        with self._lock:
+            self._more_if_needed()
+        return fut
+
+    def _more_if_needed(self) -> None:
+        """Start a thread if calls wait that no waiting thread will take (lock held).
+
+        Checked after every put and after every get: whichever runs last sees both.
+        """
+        if self._queue.qsize() > self._waiting and self._threads < max(self.size, 1):
+            self._threads += 1
+            threading.Thread(target=self._work, name="aiodimse-handler", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._waiting += 1
+            try:
+                loop, fut, func = self._queue.get(timeout=_IDLE_EXIT)
+            except queue.Empty:
+                with self._lock:
+                    self._waiting -= 1
+                    if self._queue.empty():
+                        self._threads -= 1
+                        return
+                continue
+            with self._lock:
+                self._waiting -= 1
+                self._more_if_needed()
+            if not fut.cancelled():  # (a racy read: at worst the call is made for nothing)
+                self._call(loop, fut, func)
+
+    @staticmethod
+    def _call(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any],
+              func: Callable[[], Any]) -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, func())
+        except (SystemExit, KeyboardInterrupt) as exc:
+            error = HandlerExit(f"the handler raised {type(exc).__name__}{exc.args!r}")
+            error.__cause__ = exc
+            outcome = (False, error)
+        except BaseException as exc:  # handed to the awaiting task
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(_settle, fut, outcome)
+
+
+def _settle(fut: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if fut.done():  # cancelled: the handler's time limit or the association's end
+        return
+    ok, value = outcome
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+_pools: weakref.WeakKeyDictionary[Any, HandlerThreads] = weakref.WeakKeyDictionary()
+
+
+_shared = HandlerThreads(32)  # for calls without an AE
+
+
+def handler_threads(ae: Any) -> HandlerThreads:
+    """The AE's handler threads (``ae.handler_threads`` of them at most)."""
+    if ae is None:
+        return _shared
+    size = int(getattr(ae, "handler_threads", 32))
+    pool = _pools.get(ae)
+    if pool is None:
+        pool = _pools[ae] = HandlerThreads(size)
+    pool.size = size
+    return pool

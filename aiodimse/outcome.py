@@ -7,18 +7,18 @@ None) gets a defined answer instead of an aborted association. See docs/handlers
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.dataset import Dataset
 
+from .logs import get_logger
 from .status import PROCESSING_FAILURE, is_performed
 
 __all__ = ["Outcome", "resolve", "STATUS_DATASET_FIELDS"]
 
-log = logging.getLogger("aiodimse.handlers")
+log = get_logger("aiodimse.handlers")
 
 # Status dataset elements (PS3.7 Annex C) copied into the response when present.
 STATUS_DATASET_FIELDS = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import ssl
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .aio.protocol import DULProtocol
 from .association import Association, AssociationError
 from .handlers import Handlers
+from .logs import get_logger
 from .presentation import PresentationContext, RequestedContext
 from .ul.config import ULConfig
 from .ul.machine import UpperLayer
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["open_association", "build_request", "interpret_accept"]
 
-log = logging.getLogger("aiodimse.association")
+log = get_logger("aiodimse.association")
 
 
 def build_request(

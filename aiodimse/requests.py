@@ -6,7 +6,6 @@ tested) without sockets.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +44,7 @@ from .fastds import (
     new_element,
     read_from_source,
 )
+from .logs import get_logger
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
 from .status import PROCESSING_FAILURE, SUCCESS, is_performed
@@ -59,7 +59,7 @@ __all__ = [
     "status_dataset",
 ]
 
-log = logging.getLogger("aiodimse.handlers")
+log = get_logger("aiodimse.handlers")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import ssl
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from .aio.sweep import DeadlineSweep
 from .association import Association
 from .evt import EventType
 from .handlers import Handlers
+from .logs import get_logger
 from .presentation import SupportedContext
 from .ul.config import ULConfig
 from .ul.machine import UpperLayer
@@ -26,14 +26,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Server"]
 
-log = logging.getLogger("aiodimse.server")
+log = get_logger("aiodimse.server")
 
 
 class Server:
     """A running SCP. Use ``async with``, or ``close()`` then ``wait_closed()``.
 
-    ``shutdown(grace)`` is the graceful stop: no new connections, in-flight requests
-    may finish until ``grace`` seconds have passed, then what is left is aborted.
+    ``shutdown(grace)`` is the graceful stop: no new connections or requests,
+    in-flight requests may finish until ``grace`` seconds have passed, then what is
+    left is aborted (docs/handlers.md, "Stopping").
     """
 
     def __init__(
@@ -60,6 +61,9 @@ class Server:
         self._listeners: list[DirectListener | asyncio.base_events.Server] = []
         self._serving: asyncio.Future[None] | None = None  # serve_forever's
         self._associations: set[Association] = set()
+        # Every handler task of this server's associations, until it ends (also after
+        # its association has): shutdown cancels what is left.
+        self.handler_tasks: set[asyncio.Task[Any]] = set()
         self._sweep: asyncio.TimerHandle | None = None  # the network-timeout sweep
         self._closing = False
         self._loop = asyncio.get_running_loop()
@@ -203,23 +207,44 @@ class Server:
             self.close()
             raise
 
-    async def shutdown(self, grace: float = 10.0) -> None:
-        """Graceful stop: let in-flight requests finish within ``grace`` s, abort the rest."""
+    def drain(self) -> None:
+        """Begin the graceful stop now (from a signal handler, say): stop listening,
+        and refuse every request that arrives from now on. ``shutdown`` does the rest."""
         self.close()
-        deadline = self._loop.time() + grace
-        for assoc in list(self._associations):
+        for assoc in self._associations:
             assoc.draining = True
-        while self._loop.time() < deadline and any(
-            a.in_flight for a in self._associations
-        ):
-            waiters = [a.wait_idle() for a in self._associations if a.in_flight]
-            remaining = deadline - self._loop.time()
-            await asyncio.wait(
-                [asyncio.ensure_future(w) for w in waiters], timeout=max(remaining, 0)
-            )
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Graceful stop, done within ``grace`` s plus at most about one second.
+
+        No new connections; associations not yet accepted are rejected (transient,
+        local limit); a request arriving from now on is refused (0x0213, or 0xA700
+        for the C-services) without running a handler; requests in flight may finish
+        until ``grace`` s have passed. Then every association is aborted and the
+        handler tasks still running are cancelled (a plain handler's thread cannot
+        be stopped: its result is dropped).
+        """
+        self.drain()
+        loop = self._loop
+        deadline = loop.time() + grace
+        while loop.time() < deadline and any(a.in_flight for a in self._associations):
+            waiters = [asyncio.ensure_future(a.wait_idle())
+                       for a in self._associations if a.in_flight]
+            await asyncio.wait(waiters, timeout=max(deadline - loop.time(), 0))
+            for waiter in waiters:
+                waiter.cancel()
         for assoc in list(self._associations):
             assoc.abort()
-        await asyncio.wait_for(self.wait_closed(), timeout=max(self.ae.artim_timeout, 1.0))
+        tasks = [t for t in self.handler_tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        closing = [asyncio.ensure_future(self.wait_closed())]
+        await asyncio.wait([*closing, *tasks], timeout=1.0)
+        if not closing[0].done():
+            closing[0].cancel()
+            log.warning("%d connections did not close in time", len(self._associations))
+            self._associations.clear()
+            self._deadlines.close()
 
     async def __aenter__(self) -> Server:
         return self

@@ -83,6 +83,7 @@ def test_peer_text_is_escaped_and_cut() -> None:
     assert "EVIL\\x0d\\x0aCRITICA" in text
     assert printable("A" * 100, 10) == "A" * 10 + "..."
     assert printable("\u2028x") == "\\u2028x"
+    assert printable("Ü") == "Ü"  # printable, if not ASCII: kept
     assert uid_name("1.2.3\n") == "1.2.3\\x0a"
 
 

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 import os
 import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
 
+from ..logs import get_logger
+
 __all__ = ["ACCEPTS_PER_WAKE", "ACCEPT_RETRY_DELAY", "DirectListener", "accepts_directly",
            "open_sockets"]
 
-log = logging.getLogger("aiodimse.server")
+log = get_logger("aiodimse.server")
 
 ACCEPTS_PER_WAKE = 128  # connections taken per readiness event, then others get a turn
 ACCEPT_RETRY_DELAY = 1.0  # s without accepting after the process ran out of descriptors

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, cast
 
+from ..logs import get_logger
 from ..ul.events import CloseTransport, DataIndication, ULEvent
 from ..ul.machine import UpperLayer
 from ..wire.pdus import Fragment
@@ -23,7 +23,7 @@ from .sweep import DeadlineSweep
 
 __all__ = ["DULProtocol", "LoopTraits", "ULUser", "loop_clock", "loop_traits"]
 
-log = logging.getLogger("aiodimse.transport")
+log = get_logger("aiodimse.transport")
 
 
 class LoopTraits(NamedTuple):

@@ -27,6 +27,8 @@ The TOML layout (every key optional)::
     network_timeout = 60
     connection_timeout = 10
     shutdown_grace = 10
+    handler_threads = 32          # threads for plain (sync) handlers
+    handler_timeout = 60          # a handler running longer is answered 0x0110; 0: none
 
     [commitment]
     same_association = true
@@ -105,6 +107,8 @@ class ServeConfig:
     network_timeout: float = 60.0
     connection_timeout: float = 10.0
     shutdown_grace: float = 10.0
+    handler_threads: int = 32
+    handler_timeout: float = 60.0
     ae_table: dict[str, PeerEntry] = field(default_factory=dict)
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
@@ -134,7 +138,8 @@ _SECTIONS = {
                "require_called_aet", "log_level", "summary_interval", "workers"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
-               "network_timeout", "connection_timeout", "shutdown_grace"},
+               "network_timeout", "connection_timeout", "shutdown_grace",
+               "handler_threads", "handler_timeout"},
 }
 
 

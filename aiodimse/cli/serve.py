@@ -3,6 +3,9 @@
 
 With ``--workers N`` the first process indexes, then supervises N worker processes
 that share the port (SO_REUSEPORT) and the SQLite database (WAL, leases on reports).
+A worker that dies is restarted (after a back-off that doubles per quick death) while
+the others go on serving; the supervisor gives up only on a crash loop
+(``CRASH_LOOP_EXITS`` exits within ``CRASH_LOOP_WINDOW`` seconds) and exits 1.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import evt
 from ..ae import AE
 from ..events import Event
+from ..logs import get_logger
 from ..presentation import VERIFICATION
 from ..server import Server
 from ..services.mpps import MPPS, MPPSSCP
@@ -32,9 +37,14 @@ from .config import ConfigError, ServeConfig, build_config, server_ssl_context
 
 __all__ = ["add_parsers", "serve", "run_serve", "run_index"]
 
-log = logging.getLogger("aiodimse.serve")
+log = get_logger("aiodimse.serve")
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
+
+CRASH_LOOP_EXITS = 5  # worker deaths within CRASH_LOOP_WINDOW seconds that stop it all
+CRASH_LOOP_WINDOW = 60.0
+RESTART_DELAY = 0.5  # first restart delay (s); doubled per quick death, up to the next
+RESTART_DELAY_MAX = 10.0
 
 
 def add_parsers(sub: Any) -> None:
@@ -111,6 +121,8 @@ def _build_ae(config: ServeConfig) -> AE:
     ae.connection_timeout = config.connection_timeout
     ae.require_called_aet = config.require_called_aet
     ae.require_calling_aet = list(config.allowed_calling_aets)
+    ae.handler_threads = config.handler_threads
+    ae.handler_timeout = config.handler_timeout or None
     return ae
 
 
@@ -154,6 +166,18 @@ async def _watch_parent(stop: asyncio.Event) -> None:
     stop.set()
 
 
+def _stopper(server: Server, stop: asyncio.Event, grace: float) -> Callable[[], None]:
+    """The SIGTERM/SIGINT handler: refuse new work at once, before any other callback."""
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            log.info("stopping: letting requests finish for up to %.0fs", grace)
+            server.drain()
+            stop.set()
+
+    return on_signal
+
+
 async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status."""
     store = AsyncStore.in_directory(config.data)
@@ -187,27 +211,112 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # not on Windows' loops
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _stopper(server, stop, config.shutdown_grace))
     background = [asyncio.ensure_future(summary.run(server, config.summary_interval))]
     if worker:
         background.append(asyncio.ensure_future(_watch_parent(stop)))
     try:
         await stop.wait()
-        log.info("stopping: letting requests finish for up to %.0fs", config.shutdown_grace)
     finally:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        await server.shutdown(config.shutdown_grace)
-        await commitment.stop(grace=min(config.shutdown_grace, 5.0))
+        # In flight: requests (the server) and reports (the commitment SCP), together
+        # within the grace; the server refuses requests from now on.
+        await asyncio.gather(server.shutdown(config.shutdown_grace),
+                             commitment.stop(grace=config.shutdown_grace))
         await summary.log(server, always=True)
         await store.aclose()
     log.info("stopped")
     return 0
 
 
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
+
+
+class _Supervisor:
+    """Keeps ``config.workers`` worker processes running until told to stop."""
+
+    def __init__(self, argv: Sequence[str], config: ServeConfig) -> None:
+        self.argv = [*argv, "--workers", "1", "--worker"]
+        self.config = config
+        self.stop = asyncio.Event()
+        self.crash_loop = False
+        self.procs: dict[int, asyncio.subprocess.Process] = {}
+        self._exits: deque[float] = deque()
+
+    async def _keep(self, slot: int) -> None:
+        """Run worker ``slot``; restart it when it dies, with a growing delay."""
+        loop = asyncio.get_running_loop()
+        delay = RESTART_DELAY
+        while not self.stop.is_set():
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "aiodimse",
+                                                        *self.argv)
+            self.procs[slot] = proc
+            started = loop.time()
+            log.info("worker %d started: pid %d", slot, proc.pid)
+            returncode = await proc.wait()
+            if self.stop.is_set():
+                return
+            now = loop.time()
+            exits = self._exits
+            exits.append(now)
+            while exits and now - exits[0] > CRASH_LOOP_WINDOW:
+                exits.popleft()
+            if len(exits) >= CRASH_LOOP_EXITS:
+                log.error("worker %d (pid %d) %s: %d worker exits within %.0f s, a crash "
+                          "loop: stopping", slot, proc.pid, _describe_exit(returncode),
+                          len(exits), CRASH_LOOP_WINDOW)
+                self.crash_loop = True
+                self.stop.set()
+                return
+            if now - started > CRASH_LOOP_WINDOW:  # it had been running well
+                delay = RESTART_DELAY
+            log.warning("worker %d (pid %d) %s: restarting it in %.1f s", slot, proc.pid,
+                        _describe_exit(returncode), delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+            delay = min(delay * 2, RESTART_DELAY_MAX)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.stop.set)
+        keepers = [asyncio.ensure_future(self._keep(slot))
+                   for slot in range(self.config.workers)]
+        await self.stop.wait()
+        for keeper in keepers:  # (each waits for its worker, or for a restart)
+            keeper.cancel()
+        await asyncio.gather(*keepers, return_exceptions=True)
+        alive = [p for p in self.procs.values() if p.returncode is None]
+        for proc in alive:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        # A worker stops within its grace plus about a second.
+        waits = [asyncio.ensure_future(p.wait()) for p in alive]
+        if waits:
+            _done, late = await asyncio.wait(waits, timeout=self.config.shutdown_grace + 3)
+            for proc in alive:
+                if proc.returncode is None:
+                    log.warning("worker pid %d did not stop in time: killing it", proc.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+            if late:
+                await asyncio.wait(late)
+        if self.crash_loop:
+            return 1
+        return 0 if all(p.returncode == 0 for p in alive) else 1
+
+
 async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
-    """Index once, start ``workers`` children, forward SIGTERM/SIGINT, wait for them."""
+    """Index once, keep ``workers`` children running, forward SIGTERM/SIGINT."""
     store = AsyncStore.in_directory(config.data)
     await store.call(store.store.reset_for_start, time.time())
     if config.index_dirs:
@@ -215,33 +324,7 @@ async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
         count = await store.call(index_paths, store.store, config.index_dirs, time.time())
         log.info("indexed %d instances", count)
     await store.aclose()
-    child_argv = [*argv, "--workers", "1", "--worker"]
-    procs = [
-        await asyncio.create_subprocess_exec(sys.executable, "-m", "aiodimse", *child_argv)
-        for _ in range(config.workers)
-    ]
-    log.info("started %d workers: %s", len(procs), " ".join(str(p.pid) for p in procs))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    waits = [asyncio.ensure_future(p.wait()) for p in procs]
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
-    stopper.cancel()
-    for proc in procs:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-    _done, alive = await asyncio.wait(waits, timeout=config.shutdown_grace + 10)
-    for proc in procs:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-    if alive:
-        await asyncio.wait(alive)
-    return 0 if stop.is_set() and all(p.returncode == 0 for p in procs) else 1
+    return await _Supervisor(argv, config).run()
 
 
 def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:

@@ -9,7 +9,6 @@ updates from several workers cannot lose each other's changes.
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -21,11 +20,12 @@ from pydicom.uid import generate_uid
 from .. import evt
 from ..events import Event
 from ..handlers import HandlerSpec
+from ..logs import get_logger
 from ..store.db import AsyncStore, MPPSRow
 
 __all__ = ["MPPS", "IN_PROGRESS", "FINAL_STATES", "MPPSSCP"]
 
-log = logging.getLogger("aiodimse.mpps")
+log = get_logger("aiodimse.mpps")
 
 MPPS = "1.2.840.10008.3.1.2.3.3"
 IN_PROGRESS = "IN PROGRESS"

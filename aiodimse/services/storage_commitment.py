@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 import sqlite3
@@ -33,6 +32,7 @@ from ..association import Association
 from ..errors import AiodimseError
 from ..events import Event
 from ..handlers import HandlerSpec
+from ..logs import get_logger
 from ..presentation import build_role
 from ..status import is_performed
 from ..store.db import AsyncStore, Commitment
@@ -48,7 +48,7 @@ __all__ = [
     "StorageCommitmentSCP",
 ]
 
-log = logging.getLogger("aiodimse.commitment")
+log = get_logger("aiodimse.commitment")
 
 STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"
 STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"

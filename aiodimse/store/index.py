@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -11,11 +10,12 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from ..logs import get_logger
 from .db import Store
 
 __all__ = ["read_uids", "scan", "index_paths", "ScanReport", "looks_like_bare_dataset"]
 
-log = logging.getLogger("aiodimse.store")
+log = get_logger("aiodimse.store")
 
 _TAGS = ["SOPClassUID", "SOPInstanceUID"]
 _BARE_GROUPS = (0x0002, 0x0008)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from aiodimse import AE
+from aiodimse.presentation import VERIFICATION
 from aiodimse.services import MPPS
 
+from ._serve import ServeProcess, wait_for
 from .conftest import StartServe
+
+CRASH_LOOP_EXITS = 5  # aiodimse.cli.serve.CRASH_LOOP_EXITS (documented in docs/cli.md)
 
 
 async def _create(port: int, uid: str) -> int:
@@ -48,3 +54,50 @@ async def test_two_workers_share_port_and_database(serve: StartServe) -> None:
     assert srv.log().count("] stopped") == 2
     summaries = re.findall(r"summary associations=(\d+) .* mpps_created=(\d+)", srv.log())
     assert sum(int(created) for _assocs, created in summaries) == len(uids)
+
+
+async def _echoes(port: int, count: int) -> list[int]:
+    ae = AE("CT1")
+    ae.add_requested_context(VERIFICATION)
+    statuses = []
+    for _ in range(count):
+        async with ae.associate("127.0.0.1", port, ae_title="ARCHIVE") as assoc:
+            statuses.append(int((await asyncio.wait_for(assoc.send_c_echo(), 10)).Status))
+    return statuses
+
+
+def _serving_pids(srv: ServeProcess) -> list[int]:
+    return [int(pid) for pid in re.findall(r"\[(\d+)\] serving ARCHIVE", srv.log())]
+
+
+async def test_a_killed_worker_is_restarted_and_the_others_keep_serving(serve: StartServe
+                                                                        ) -> None:
+    srv = await serve("-aet", "ARCHIVE", "--workers", "2").ready(count=2)
+    first, _second = _serving_pids(srv)
+    os.kill(first, signal.SIGKILL)
+    await wait_for(lambda: f"(pid {first}) was killed by SIGKILL" in srv.log(), 10,
+                   "the supervisor to see the worker die")
+    assert not srv.exited()
+    assert await _echoes(srv.port, 10) == [0] * 10  # the other worker serves meanwhile
+    await wait_for(lambda: len(_serving_pids(srv)) == 3, 20, "the worker to be restarted")
+    assert first not in _serving_pids(srv)[2:]
+    assert await _echoes(srv.port, 10) == [0] * 10
+    assert srv.stop() == 0
+    assert srv.log().count("] stopped") == 2  # the survivor and the new one
+
+
+async def test_a_crash_loop_stops_the_supervisor(serve: StartServe) -> None:
+    srv = await serve("-aet", "ARCHIVE", "--workers", "2").ready(count=2)
+    for deaths in range(CRASH_LOOP_EXITS):
+        pid = _serving_pids(srv)[-1]
+        os.kill(pid, signal.SIGKILL)
+        await wait_for(lambda pid=pid: f"(pid {pid}) was killed by SIGKILL" in srv.log(),
+                       10, "the supervisor to see the worker die")
+        if deaths < CRASH_LOOP_EXITS - 1:
+            await wait_for(lambda n=deaths: len(_serving_pids(srv)) == 3 + n, 30,
+                           "the worker to be restarted")
+    await wait_for(srv.exited, 30, "the supervisor to give up")
+    assert srv.stop() == 1
+    log = srv.log()
+    assert f"{CRASH_LOOP_EXITS} worker exits within" in log and "crash loop" in log
+    assert log.count("] stopped") == 1  # the worker never killed stopped gracefully
