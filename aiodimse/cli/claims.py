@@ -43,8 +43,11 @@ class DataDirLock:
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                 raise
-            who = (f"aiodimse serve pid {holder[0]} (port {holder[1]})"
-                   if len(holder) >= 2 else "another aiodimse serve")
+            who = "another aiodimse serve"
+            if holder:
+                who = f"aiodimse serve pid {holder[0]}"
+                if len(holder) > 1 and holder[1] != "0":
+                    who += f" (port {holder[1]})"
             raise ClaimError(f"data directory {self.path.parent} is in use by {who}; "
                              f"stop it, or give this server its own --data") from None
         os.ftruncate(fd, 0)

@@ -33,7 +33,10 @@ from ..services.mpps import MPPS, MPPSSCP
 from ..services.storage_commitment import STORAGE_COMMITMENT, StorageCommitmentSCP
 from ..store.db import DB_FILENAME, AsyncStore, Store
 from ..store.index import ScanReport, index_paths
+from .checks import EXIT_USAGE
+from .claims import ClaimError, DataDirLock, probe_port
 from .config import ConfigError, ServeConfig, build_config, server_ssl_context
+from .loop import run as run_on_loop
 
 __all__ = ["add_parsers", "serve", "run_serve", "run_index"]
 
@@ -105,10 +108,14 @@ def run_index(args: argparse.Namespace) -> int:
     return 0 if report.complete else 1
 
 
-def _check_index_dirs(config: ServeConfig) -> None:
+async def _index_at_start(store: AsyncStore, config: ServeConfig) -> None:
     for path in config.index_dirs:
         if not path.exists():
-            log.warning("index directory %s does not exist: nothing indexed from it", path)
+            log.warning("index directory %s does not exist: nothing indexed from it (files "
+                        "put there later: aiodimse index --data %s PATH)", path, config.data)
+    report = ScanReport()
+    await store.call(index_paths, store.store, config.index_dirs, time.time(), report=report)
+    log.info("%s under %s", report.summary(), ", ".join(str(p) for p in config.index_dirs))
 
 
 def _build_ae(config: ServeConfig) -> AE:
@@ -186,10 +193,7 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
         if pending:
             log.info("%d storage commitment reports pending from before", pending)
         if config.index_dirs:
-            _check_index_dirs(config)
-            count = await store.call(index_paths, store.store, config.index_dirs, time.time())
-            log.info("indexed %d instances under %s", count,
-                     ", ".join(str(p) for p in config.index_dirs))
+            await _index_at_start(store, config)
     ae = _build_ae(config)
     for uid in (VERIFICATION, STORAGE_COMMITMENT, MPPS):
         ae.add_supported_context(uid)
@@ -320,27 +324,45 @@ async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
     store = AsyncStore.in_directory(config.data)
     await store.call(store.store.reset_for_start, time.time())
     if config.index_dirs:
-        _check_index_dirs(config)
-        count = await store.call(index_paths, store.store, config.index_dirs, time.time())
-        log.info("indexed %d instances", count)
+        await _index_at_start(store, config)
     await store.aclose()
     return await _Supervisor(argv, config).run()
 
 
 def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
+    """Exit status: 0 stopped by a signal, 1 could not serve (port, data directory) or
+    a crash loop of workers, 64 a bad setting."""
     try:
         config = build_config(args)
     except (ConfigError, ValueError) as exc:
         print(f"aiodimse serve: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=config.log_level.upper(), format=_LOG_FORMAT, force=True)
-    if config.workers > 1 and not args.worker:
-        if config.port == 0:
-            print("aiodimse serve: --workers needs a fixed --port", file=sys.stderr)
-            return 2
-        return asyncio.run(_supervise(argv, config))
+        return EXIT_USAGE
+    # -d (before or after the command) wins over the configured level
+    level = "DEBUG" if getattr(args, "debug", False) else config.log_level.upper()
+    logging.basicConfig(level=level, format=_LOG_FORMAT, force=True)
+    loop = getattr(args, "loop", "auto")
+    if config.workers > 1 and not args.worker and config.port == 0:
+        print("aiodimse serve: --workers needs a fixed --port", file=sys.stderr)
+        return EXIT_USAGE
+    lock = DataDirLock(config.data)
     try:
-        return asyncio.run(serve(config, worker=args.worker))
-    except OSError as exc:  # e.g. the port is taken
-        log.error("cannot serve: %s", exc)
+        if not args.worker:  # the supervisor claims for its workers
+            lock.acquire(config.port)
+            probe_port(config.host, config.port)
+        if config.workers > 1 and not args.worker:
+            return run_on_loop(_supervise(argv, config), loop)
+        return run_on_loop(serve(config, worker=args.worker), loop)
+    except ClaimError as exc:
+        print(f"aiodimse serve: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # e.g. the port is taken, the data directory not writable
+        print(f"aiodimse serve: cannot serve: {_os_problem(exc)}", file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+
+
+def _os_problem(exc: OSError) -> str:
+    """An OSError as a person reads it: what, and the file or address at fault."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
