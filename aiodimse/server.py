@@ -60,6 +60,7 @@ class Server:
         self._listeners: list[DirectListener | asyncio.base_events.Server] = []
         self._serving: asyncio.Future[None] | None = None  # serve_forever's
         self._associations: set[Association] = set()
+        self._slots = _Slots()  # the limits of maximum_associations and its kin
         self._sweep: asyncio.TimerHandle | None = None  # the network-timeout sweep
         self._closing = False
         self._loop = asyncio.get_running_loop()
@@ -67,11 +68,14 @@ class Server:
             artim_timeout=ae.artim_timeout,
             associate_timeout=ae.acse_timeout,
             release_timeout=ae.acse_timeout,
+            setup_timeout=ae.acse_timeout,  # connection to A-ASSOCIATE-AC/RJ, in all
+            message_timeout=ae.message_timeout,
             max_pdata_cap=ae.max_pdata_cap,
         )
-        # The connections' ARTIM and release timeouts, checked together: each acts
-        # between 1 and 1.25 times its duration after it started.
-        shortest = min(config.artim_timeout, config.associate_timeout, config.release_timeout)
+        # The connections' ARTIM, set-up, message and release timeouts, checked
+        # together: each acts between 1 and 1.25 times its duration after it started.
+        shortest = min(config.artim_timeout, config.associate_timeout, config.release_timeout,
+                       *(t for t in (config.setup_timeout, config.message_timeout) if t))
         self._clock = loop_clock(self._loop)
         self._traits = loop_traits(self._loop)
         self._deadlines = DeadlineSweep(self._loop, shortest / 4, self._clock)
@@ -115,9 +119,23 @@ class Server:
         when that fails asyncio calls neither ``connection_made`` nor
         ``connection_lost``, so an entry made then would leak (blocking
         ``wait_closed`` and counting against ``maximum_associations`` for ever).
+        Until its A-ASSOCIATE-RQ it holds a pending place, not a slot (``admit``).
         """
-        assoc.over_limit = len(self._associations) >= self.ae.maximum_associations
         self._associations.add(assoc)
+        proto = assoc.proto
+        address = proto.peername[0] if proto is not None else ""
+        for gone in self._slots.connected(assoc, address, self.ae):
+            if gone.proto is not None:
+                log.info("too many connections without an association%s: closing one from %s",
+                         " from one address" if gone is assoc else "", address)
+                gone.proto.close()
+
+    def admit(self, assoc: Association, calling_ae_title: str) -> bool:
+        """Give ``assoc`` (its A-ASSOCIATE-RQ came) a slot; False: reject, over a limit."""
+        proto = assoc.proto
+        address = proto.peername[0] if proto is not None else ""
+        return not self._closing and self._slots.admit(assoc, address, calling_ae_title,
+                                                       self.ae)
 
     def watch_idle(self) -> None:
         """Make sure the network-timeout sweep runs (an association was established).
@@ -145,6 +163,7 @@ class Server:
     def association_ended(self, assoc: Association) -> None:
         """Called by an association of this server once its connection has closed."""
         self._associations.discard(assoc)
+        self._slots.ended(assoc)
 
     def bind(self, event: EventType, handler: Callable[..., Any],
              args: Sequence[Any] | None = None) -> None:
@@ -231,3 +250,79 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         await self.shutdown(grace=5.0 if exc_type is None else 0.0)
+
+
+class _Slots:
+    """Who holds what: pending places (connected, no A-ASSOCIATE-RQ yet) and slots.
+
+    Pending places are kept apart so that silent connections cannot starve
+    associations. The global pending limit closes the connection that has waited
+    longest (a legitimate requestor sends its request at once, so the newest are the
+    likeliest to be real); the per-address one closes the newcomer, its address's
+    own excess. Slots are counted per peer address and per calling AE title.
+    """
+
+    __slots__ = ("by_address", "by_ae", "held", "pending", "pending_by_address")
+
+    def __init__(self) -> None:
+        self.pending: dict[Association, str] = {}  # oldest first
+        self.pending_by_address: dict[str, int] = {}
+        self.held: dict[Association, tuple[str, str]] = {}
+        self.by_address: dict[str, int] = {}
+        self.by_ae: dict[str, int] = {}
+
+    def connected(self, assoc: Association, address: str, ae: AE) -> list[Association]:
+        """Take a pending place for ``assoc``; the connections to close to keep the limits."""
+        per_address = ae.maximum_pending_per_address
+        if per_address is not None and self.pending_by_address.get(address, 0) >= per_address:
+            return [assoc]
+        limit = ae.maximum_pending_connections
+        if limit is None:
+            limit = ae.maximum_associations
+        closing = []
+        while self.pending and len(self.pending) >= limit:
+            oldest = next(iter(self.pending))
+            self._unpend(oldest)
+            closing.append(oldest)
+        if limit < 1:
+            return [*closing, assoc]
+        self.pending[assoc] = address
+        _count(self.pending_by_address, address, 1)
+        return closing
+
+    def admit(self, assoc: Association, address: str, calling: str, ae: AE) -> bool:
+        """Move ``assoc`` from its pending place to a slot, if the limits allow one."""
+        self._unpend(assoc)
+        per_address = ae.maximum_associations_per_address
+        per_ae = ae.maximum_associations_per_ae
+        if (
+            len(self.held) >= ae.maximum_associations
+            or (per_address is not None and self.by_address.get(address, 0) >= per_address)
+            or (per_ae is not None and self.by_ae.get(calling, 0) >= per_ae)
+        ):
+            return False
+        self.held[assoc] = (address, calling)
+        _count(self.by_address, address, 1)
+        _count(self.by_ae, calling, 1)
+        return True
+
+    def ended(self, assoc: Association) -> None:
+        self._unpend(assoc)
+        held = self.held.pop(assoc, None)
+        if held is not None:
+            _count(self.by_address, held[0], -1)
+            _count(self.by_ae, held[1], -1)
+
+    def _unpend(self, assoc: Association) -> None:
+        address = self.pending.pop(assoc, None)
+        if address is not None:
+            _count(self.pending_by_address, address, -1)
+
+
+def _count(counts: dict[str, int], key: str, step: int) -> None:
+    """Add ``step`` to ``counts[key]``; a count of 0 is removed (peers come and go)."""
+    value = counts.get(key, 0) + step
+    if value > 0:
+        counts[key] = value
+    else:
+        counts.pop(key, None)
