@@ -21,7 +21,13 @@ The TOML layout (every key optional)::
 
     [limits]
     max_associations = 64
+    max_associations_per_address = 32   # 0: no limit of its own
+    max_associations_per_ae = 32        # per calling AE title; 0: no limit
+    max_pending = 128             # connected, no A-ASSOCIATE-RQ yet (oldest closed)
+    max_pending_per_address = 16  # 0: no limit
     max_pdu = 16382
+    artim_timeout = 30
+    message_timeout = 30          # first byte to last fragment of a message; 0: off
     acse_timeout = 30
     dimse_timeout = 30
     network_timeout = 60
@@ -98,7 +104,13 @@ class ServeConfig:
     tls_key: str | None = None
     tls_ca: str | None = None
     max_associations: int = 64
+    max_associations_per_address: int = 32
+    max_associations_per_ae: int = 32
+    max_pending: int = 128
+    max_pending_per_address: int = 16
     max_pdu: int = 16382
+    artim_timeout: float = 30.0
+    message_timeout: float = 30.0
     acse_timeout: float = 30.0
     dimse_timeout: float = 30.0
     network_timeout: float = 60.0
@@ -128,12 +140,17 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     return dict(doc)
 
 
+# Slots and deadlines against peers holding them (docs/cli.md), as keys and flags.
+_SLOT_KEYS = ("max_associations_per_address", "max_associations_per_ae", "max_pending",
+              "max_pending_per_address", "artim_timeout", "message_timeout")
+
 _SECTIONS = {
     "server": {"ae_title", "host", "port", "data", "index_dirs", "allowed_calling_aets",
                "require_called_aet", "log_level", "summary_interval", "workers"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
-               "network_timeout", "connection_timeout", "shutdown_grace"},
+               "network_timeout", "connection_timeout", "shutdown_grace",
+               *_SLOT_KEYS},
 }
 
 
@@ -190,6 +207,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         "tls_key": args.tls_key, "tls_ca": args.tls_ca,
         "max_associations": args.max_associations, "max_pdu": args.max_pdu,
         "require_called_aet": args.require_called_aet,
+        **{key: getattr(args, key, None) for key in _SLOT_KEYS},
     }
     values.update({k: v for k, v in flags.items() if v is not None})
     if args.timeout is not None:
@@ -222,7 +240,20 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         raise ConfigError("TLS needs both a certificate and a key")
     if config.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    _check_slots(config)
     return config
+
+
+def _check_slots(config: ServeConfig) -> None:
+    for key in ("max_associations", "max_pending"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{key} must be at least 1")
+    for key in ("max_associations_per_address", "max_associations_per_ae",
+                "max_pending_per_address", "message_timeout"):
+        if getattr(config, key) < 0:
+            raise ConfigError(f"{key} must be 0 (no limit) or more")
+    if not config.artim_timeout > 0:
+        raise ConfigError("artim_timeout must be positive")
 
 
 def server_ssl_context(config: ServeConfig) -> ssl.SSLContext | None:
