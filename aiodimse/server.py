@@ -126,7 +126,7 @@ class Server:
         address = proto.peername[0] if proto is not None else ""
         for gone in self._slots.connected(assoc, address, self.ae):
             if gone.proto is not None:
-                log.info("too many connections without an association%s: closing one from %s",
+                log.debug("too many connections without an association%s: closing one from %s",
                          " from one address" if gone is assoc else "", address)
                 gone.proto.close()
 

@@ -21,6 +21,8 @@ and leaves the core unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiodimse.errors import LocalProtocolError, RemoteProtocolError
 from aiodimse.wire.codec import encode_pdu
 from aiodimse.wire.codes import AbortSource
@@ -257,8 +259,7 @@ class UpperLayer:
         if fragments is not None and (
             self._limit_at is not None or not fragments[-1][1] & 2
         ) and now is not None:
-            ended = bool(fragments[-1][1] & 2)
-            self._message_progress(not ended, ended, now)
+            self._message_progress((fragments,), False, now)
         return fragments
 
     def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> list[ULEvent]:
@@ -275,7 +276,7 @@ class UpperLayer:
             raise LocalProtocolError("data received before transport_connected()")
         events: list[ULEvent] = []
         reader = self._reader
-        last_control = -1  # the control header of the last PDV indicated, if any
+        indicated: list[tuple[Fragment, ...]] = []  # the PDVs given, for the deadline
         try:
             if self._pdata:
                 # DT-2 / AR-6: P-DATA indications, state unchanged. The data path, kept
@@ -286,11 +287,12 @@ class UpperLayer:
                     indication = _new(DataIndication)
                     indication.fragments = pdvs
                     events.append(indication)
-                    last_control = pdvs[-1][1]
-                if not held:
-                    if pdvs and (self._limit_at is not None or not last_control & 2):
-                        ended = bool(last_control & 2)
-                        self._message_progress(not ended, ended, now)
+                    if not held:
+                        if self._limit_at is not None or not pdvs[-1][1] & 2:
+                            self._message_progress((pdvs,), False, now)
+                        return events
+                    indicated.append(pdvs)
+                elif not held:
                     return events
             else:
                 pdu = reader.whole_pdu(data)
@@ -305,30 +307,38 @@ class UpperLayer:
                     indication = _new(DataIndication)
                     indication.fragments = pdu.pdvs
                     events.append(indication)
-                    last_control = pdu.pdvs[-1][1]
+                    indicated.append(pdu.pdvs)
                     continue
                 self._received(pdu, now, events)
                 if self._state is STA1:
                     break
-            if self._pdata:
-                # The slow path: partial PDUs (trickled bytes) are only seen here.
-                ended = last_control >= 0 and bool(last_control & 2)
-                self._message_progress(
-                    reader.buffered > 0 or (last_control >= 0 and not ended), ended, now
-                )
+            if self._pdata:  # partial PDUs (trickled bytes) are only seen here
+                self._message_progress(indicated, reader.buffered > 0, now)
         except RemoteProtocolError as exc:
             self._reader_failed = True
             self._fire(EVT19, exc, now, events)
         return events
 
-    def _message_progress(self, under_way: bool, ended: bool, now: float) -> None:
-        """Follow the message being received (data transfer states).
+    def _message_progress(
+        self, indicated: Sequence[tuple[Fragment, ...]], partial: bool, now: float
+    ) -> None:
+        """Follow the message being received (data transfer states): its deadline.
 
-        ``ended``: a message's last fragment came (its deadline ends); ``under_way``: a
-        message has begun and not ended (a partial PDU, or a PDV not its last): its
-        deadline runs from the first time seen. A fragment ending the command of a
-        message with a data set counts as an end: the data set is a second period.
+        ``indicated``: the PDVs just received (in groups); ``partial``: a partial PDU
+        is held. A message is under way from its first byte until a PDV with the
+        last-fragment bit; the deadline runs from the first time it was seen. A
+        command's last fragment counts as an end: its data set is a second period.
         """
+        if indicated and indicated[-1][-1][1] & 2:
+            ended, under_way = True, partial
+        elif indicated:
+            under_way = True
+            # a message ended inside these PDVs: the one under way began just now
+            ended = self._limit_at is not None and any(
+                pdv[1] & 2 for group in indicated for pdv in group
+            )
+        else:
+            ended, under_way = False, partial
         if ended and self._limit_at is not None:
             self._limit_at = None
             self._recompute_deadline()

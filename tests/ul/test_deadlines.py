@@ -8,6 +8,8 @@ set-up or of the message, whatever comes in between.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiodimse.ul import Aborted, CloseTransport, DataIndication, ULConfig, UpperLayer
 from aiodimse.ul.states import State
@@ -121,3 +123,45 @@ def test_message_deadline_survives_our_release_request_and_ends_with_the_phase()
     assert ul.next_deadline() == 9.0  # the message's, before the release timeout (12.0)
     ul.receive_data(RELEASE_RQ_BYTES, 3.0)  # collision: Sta10, no P-DATA any more
     assert ul.next_deadline() == 12.0  # the release timeout alone
+
+
+_PIECES = [COMMAND_PART, COMMAND_END, DATA_END]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(range(3)), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(1, 40), max_size=12),
+)
+def test_deadline_is_set_exactly_while_a_message_is_under_way(
+    pieces: list[int], cuts: list[int]
+) -> None:
+    """However the stream is cut, and by whichever path the adapter feeds it."""
+    stream = b"".join(_PIECES[i] for i in pieces)
+    ul = drive_to(State.STA6, requestor=False, config=TIMED)
+    pos, now = 0, 0.0
+    fed_at: list[float] = []  # per byte: when it was fed
+    for cut in [*cuts, len(stream)]:
+        chunk, pos = stream[pos:pos + cut], pos + cut
+        if not chunk:
+            break
+        now += 1.0
+        fed_at += [now] * len(chunk)
+        # what the adapter does: the data path first, else the general one
+        if ul.receive_pdata(chunk, now) is None:
+            ul.receive_data(chunk, now)
+        done = stream[:pos]
+        # the message under way starts after the last PDU whose PDV is a last fragment
+        boundary, start = 0, 0
+        while boundary + 6 <= len(done):
+            size = 6 + int.from_bytes(done[boundary + 2:boundary + 6], "big")
+            if boundary + size > len(done):
+                break
+            boundary += size
+            if done[boundary - size + 11] & 2:
+                start = boundary
+        if start == len(done):
+            assert ul.next_deadline() is None
+        else:
+            assert ul.next_deadline() == fed_at[start] + 8.0
+    assert ul.state is State.STA6
