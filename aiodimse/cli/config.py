@@ -211,8 +211,9 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
     }
     values.update({k: v for k, v in flags.items() if v is not None})
     if args.timeout is not None:
-        for key in ("acse_timeout", "dimse_timeout", "connection_timeout"):
-            values[key] = args.timeout
+        for key in ("acse_timeout", "dimse_timeout", "connection_timeout", "message_timeout"):
+            if getattr(args, key, None) is None:  # --message-timeout beats --timeout
+                values[key] = args.timeout
     if args.index_dir:
         values["index_dirs"] = [*values.get("index_dirs", []), *args.index_dir]
     if args.allow:

@@ -70,7 +70,7 @@ def add_parsers(sub: Any) -> None:
                    help="PS3.8 ARTIM: wait for the A-ASSOCIATE-RQ, and for the close")
     p.add_argument("--message-timeout", type=float, metavar="S",
                    help="receiving one message, first byte to last fragment (0: off)")
-    p.add_argument("--timeout", type=float, help="connect, ACSE and DIMSE timeouts (s)")
+    p.add_argument("--timeout", type=float, help="connect, ACSE, DIMSE and message timeouts (s)")
     p.add_argument("--retry-initial", type=float, help="first report retry delay (s)")
     p.add_argument("--deadline", type=float, help="give up on a report after this (s)")
     p.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ERROR")

@@ -44,6 +44,8 @@ def test_keys_and_flags(tmp_path: Path) -> None:
     assert (flagged.max_associations_per_address, flagged.max_associations_per_ae,
             flagged.max_pending, flagged.max_pending_per_address) == (0, 9, 60, 6)
     assert (flagged.artim_timeout, flagged.message_timeout) == (2.5, 12)
+    assert _config("--timeout", "5").message_timeout == 5  # --timeout covers it too
+    assert _config("--timeout", "5", "--message-timeout", "9").message_timeout == 9
     for bad in (("--max-pending", "0"), ("--artim-timeout", "0"),
                 ("--max-associations-per-ae", "-1"), ("--message-timeout", "-1")):
         with pytest.raises(ConfigError):
