@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +14,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_soak_runs_and_prints_its_figures() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.soak", "--seconds", "3", "--hostile", "10",
          "--addresses", "2"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its server and hostile processes go with it on a hang
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = done.stdout
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
     attempts = re.search(r"^echo attempts: (\d+)  succeeded: (\d+)$", out, re.M)
     assert attempts is not None, out
     assert 0 <= int(attempts[2]) <= int(attempts[1]) and int(attempts[1]) > 0
