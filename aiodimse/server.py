@@ -124,7 +124,7 @@ class Server:
         self._associations.add(assoc)
         proto = assoc.proto
         address = proto.peername[0] if proto is not None else ""
-        for gone in self._slots.connected(assoc, address, self.ae):
+        for gone in self._slots.connected(assoc, address, self.ae, self._clock()):
             if gone.proto is not None:
                 log.debug("too many connections without an association%s: closing one from %s",
                          " from one address" if gone is assoc else "", address)
@@ -252,42 +252,57 @@ class Server:
         await self.shutdown(grace=5.0 if exc_type is None else 0.0)
 
 
+PENDING_GRACE = 2.0
+"""Seconds a connection may wait for its A-ASSOCIATE-RQ before a newcomer may displace it."""
+
+
 class _Slots:
     """Who holds what: pending places (connected, no A-ASSOCIATE-RQ yet) and slots.
 
     Pending places are kept apart so that silent connections cannot starve
-    associations. The global pending limit closes the connection that has waited
-    longest (a legitimate requestor sends its request at once, so the newest are the
-    likeliest to be real); the per-address one closes the newcomer, its address's
-    own excess. Slots are counted per peer address and per calling AE title.
+    associations. At a pending limit (overall, or per address) a newcomer displaces
+    the connection of that scope that has waited longest, if it has waited
+    ``PENDING_GRACE`` s (a real requestor sends its request at once); a burst of
+    fresh connections may go up to twice the limit; beyond that the newcomer is
+    closed. Slots are counted per peer address and per calling AE title.
     """
 
-    __slots__ = ("by_address", "by_ae", "held", "pending", "pending_by_address")
+    __slots__ = ("address_of", "by_address", "by_ae", "held", "pending", "pending_by_address")
 
     def __init__(self) -> None:
-        self.pending: dict[Association, str] = {}  # oldest first
-        self.pending_by_address: dict[str, int] = {}
+        # pending connections -> when they connected, oldest first: all, and by address
+        self.pending: dict[Association, float] = {}
+        self.pending_by_address: dict[str, dict[Association, float]] = {}
+        self.address_of: dict[Association, str] = {}
         self.held: dict[Association, tuple[str, str]] = {}
         self.by_address: dict[str, int] = {}
         self.by_ae: dict[str, int] = {}
 
-    def connected(self, assoc: Association, address: str, ae: AE) -> list[Association]:
+    def connected(self, assoc: Association, address: str, ae: AE, now: float
+                  ) -> list[Association]:
         """Take a pending place for ``assoc``; the connections to close to keep the limits."""
-        per_address = ae.maximum_pending_per_address
-        if per_address is not None and self.pending_by_address.get(address, 0) >= per_address:
-            return [assoc]
+        closing: list[Association] = []
         limit = ae.maximum_pending_connections
         if limit is None:
             limit = ae.maximum_associations
-        closing = []
-        while self.pending and len(self.pending) >= limit:
-            oldest = next(iter(self.pending))
-            self._unpend(oldest)
-            closing.append(oldest)
-        if limit < 1:
-            return [*closing, assoc]
-        self.pending[assoc] = address
-        _count(self.pending_by_address, address, 1)
+        same = self.pending_by_address.get(address)
+        per_address = ae.maximum_pending_per_address
+        for scope, cap in ((same, per_address), (self.pending, limit)):
+            if scope is None or cap is None or len(scope) < cap:
+                continue
+            if cap < 1:
+                return [*closing, assoc]
+            oldest = next(iter(scope))
+            if now - scope[oldest] >= PENDING_GRACE:
+                self._unpend(oldest)
+                closing.append(oldest)
+            elif len(scope) >= 2 * cap:
+                return [*closing, assoc]
+        self.pending[assoc] = now
+        self.address_of[assoc] = address
+        if same is None:
+            same = self.pending_by_address[address] = {}
+        same[assoc] = now
         return closing
 
     def admit(self, assoc: Association, address: str, calling: str, ae: AE) -> bool:
@@ -314,9 +329,12 @@ class _Slots:
             _count(self.by_ae, held[1], -1)
 
     def _unpend(self, assoc: Association) -> None:
-        address = self.pending.pop(assoc, None)
-        if address is not None:
-            _count(self.pending_by_address, address, -1)
+        if self.pending.pop(assoc, None) is not None:
+            address = self.address_of.pop(assoc)
+            same = self.pending_by_address[address]
+            del same[assoc]
+            if not same:
+                del self.pending_by_address[address]
 
 
 def _count(counts: dict[str, int], key: str, step: int) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import pytest
 
 from aiodimse import AE, AssociationRejectedError
+from aiodimse import server as server_module
 from aiodimse.wire import encode_pdu
 from aiodimse.wire.codec import encode_single_pdv
 
@@ -46,17 +47,26 @@ async def _closed_by_server(reader: asyncio.StreamReader, guard: float = 10.0) -
     return await bounded(reader.read(), guard)
 
 
-async def test_silent_connections_do_not_take_association_slots() -> None:
+@pytest.fixture
+def short_grace(monkeypatch: pytest.MonkeyPatch) -> float:
+    """A pending connection may be displaced after 0.2 s instead of 2 s."""
+    monkeypatch.setattr(server_module, "PENDING_GRACE", 0.2)
+    return 0.2
+
+
+async def test_silent_connections_do_not_take_association_slots(short_grace: float) -> None:
     scp = make_scp_ae()
     scp.maximum_associations = 2
     scp.maximum_pending_connections = 4
     async with serving(ae=scp) as server:
-        silent = [await _silent(server.port) for _ in range(6)]
+        silent = [await _silent(server.port) for _ in range(4)]
+        await asyncio.sleep(short_grace + 0.1)
+        silent += [await _silent(server.port) for _ in range(2)]
         try:
-            await asyncio.sleep(0.1)
-            # the oldest two were closed to make room; none holds an association slot
+            # the two that waited longest were closed to make room
             for reader, _ in silent[:2]:
                 assert await _closed_by_server(reader) == b""
+            # none of the silent ones holds an association slot
             assert await bounded(_echo(make_scu_ae(), server.port)) == 0
             async with make_scu_ae().associate("127.0.0.1", server.port) as one, \
                     make_scu_ae().associate("127.0.0.1", server.port) as two:
@@ -68,22 +78,37 @@ async def test_silent_connections_do_not_take_association_slots() -> None:
                 writer.close()
 
 
-async def test_pending_connections_per_address() -> None:
+async def test_pending_connections_per_address(short_grace: float) -> None:
     scp = make_scp_ae()
     scp.maximum_pending_per_address = 2
     async with serving(ae=scp) as server:
-        kept = [await _silent(server.port, "127.0.0.2") for _ in range(2)]
+        old = [await _silent(server.port, "127.0.0.2") for _ in range(2)]
+        await asyncio.sleep(short_grace + 0.1)
+        # a burst of fresh ones displaces the old ones, and may reach twice the limit
+        burst = [await _silent(server.port, "127.0.0.2") for _ in range(4)]
         extra = await _silent(server.port, "127.0.0.2")
         try:
-            assert await _closed_by_server(extra[0]) == b""  # its address's excess
-            for reader, _ in kept:  # the address's first two are left to ARTIM (30 s)
+            for reader, _ in old:
+                assert await _closed_by_server(reader) == b""
+            assert await _closed_by_server(extra[0]) == b""  # beyond twice the limit
+            for reader, _ in burst:  # left to the set-up deadline and ARTIM (30 s)
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(reader.read(1), 0.3)
             # other addresses are not held back by it
             assert await bounded(_echo(make_scu_ae(), server.port)) == 0
         finally:
-            for _, writer in (*kept, extra):
+            for _, writer in (*old, *burst, extra):
                 writer.close()
+
+
+async def test_a_burst_of_real_requests_from_one_address_gets_in() -> None:
+    scp = make_scp_ae()
+    scp.maximum_pending_per_address = 4
+    scp.maximum_pending_connections = 4
+    async with serving(ae=scp) as server:
+        statuses = await bounded(asyncio.gather(
+            *(_echo(make_scu_ae(), server.port) for _ in range(8))))
+        assert statuses == [0] * 8
 
 
 async def test_associations_per_address() -> None:
