@@ -74,7 +74,9 @@ _NOT_AUTHENTICATED = (
 def _checks(assoc: Association, rq: AAssociateRQ) -> Rejection | None:
     """The rules that need no user code: limits, application context, AE titles."""
     ae, server = assoc.ae, assoc.server
-    if assoc.over_limit or (server is not None and server._closing):
+    # Also takes the server's slot, held until the connection ends. Over a limit
+    # (maximum_associations, per address, per calling AE), or closing: refused.
+    if server is not None and not server.admit(assoc, rq.calling_ae_title):
         return _LOCAL_LIMIT
     if rq.application_context_name != APPLICATION_CONTEXT_NAME:
         return _APP_CONTEXT

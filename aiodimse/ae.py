@@ -89,11 +89,21 @@ class AE:
         self._supported: dict[str, SupportedContext] = {}
         self.maximum_pdu_size = 16382
         self.maximum_associations = 16384
+        # Slots a server keeps from one peer (None: no limit of its own), and for
+        # connections that have not sent their A-ASSOCIATE-RQ yet (None: as many as
+        # maximum_associations). See docs/internals.md, "Slots and deadlines".
+        self.maximum_associations_per_address: int | None = None
+        self.maximum_associations_per_ae: int | None = None
+        self.maximum_pending_connections: int | None = None
+        self.maximum_pending_per_address: int | None = None
         self.acse_timeout: float = 30.0
         self.dimse_timeout: float | None = 30.0
         self.network_timeout: float | None = 60.0
         self.connection_timeout: float | None = 30.0
         self.artim_timeout: float = 30.0
+        # A server's bound on receiving one message, first byte to last fragment
+        # (None: off); association set-up as a whole is bounded by acse_timeout.
+        self.message_timeout: float | None = 60.0
         self.require_called_aet = False
         self.require_calling_aet: list[str] = []
         self.access_hook: AccessHook | None = None

@@ -64,6 +64,7 @@ class Server:
         # Every handler task of this server's associations, until it ends (also after
         # its association has): shutdown cancels what is left.
         self.handler_tasks: set[asyncio.Task[Any]] = set()
+        self._slots = _Slots()  # the limits of maximum_associations and its kin
         self._sweep: asyncio.TimerHandle | None = None  # the network-timeout sweep
         self._closing = False
         self._loop = asyncio.get_running_loop()
@@ -71,11 +72,14 @@ class Server:
             artim_timeout=ae.artim_timeout,
             associate_timeout=ae.acse_timeout,
             release_timeout=ae.acse_timeout,
+            setup_timeout=ae.acse_timeout,  # connection to A-ASSOCIATE-AC/RJ, in all
+            message_timeout=ae.message_timeout,
             max_pdata_cap=ae.max_pdata_cap,
         )
-        # The connections' ARTIM and release timeouts, checked together: each acts
-        # between 1 and 1.25 times its duration after it started.
-        shortest = min(config.artim_timeout, config.associate_timeout, config.release_timeout)
+        # The connections' ARTIM, set-up, message and release timeouts, checked
+        # together: each acts between 1 and 1.25 times its duration after it started.
+        shortest = min(config.artim_timeout, config.associate_timeout, config.release_timeout,
+                       *(t for t in (config.setup_timeout, config.message_timeout) if t))
         self._clock = loop_clock(self._loop)
         self._traits = loop_traits(self._loop)
         self._deadlines = DeadlineSweep(self._loop, shortest / 4, self._clock)
@@ -119,9 +123,23 @@ class Server:
         when that fails asyncio calls neither ``connection_made`` nor
         ``connection_lost``, so an entry made then would leak (blocking
         ``wait_closed`` and counting against ``maximum_associations`` for ever).
+        Until its A-ASSOCIATE-RQ it holds a pending place, not a slot (``admit``).
         """
-        assoc.over_limit = len(self._associations) >= self.ae.maximum_associations
         self._associations.add(assoc)
+        proto = assoc.proto
+        address = proto.peername[0] if proto is not None else ""
+        for gone in self._slots.connected(assoc, address, self.ae, self._clock()):
+            if gone.proto is not None:
+                log.debug("too many connections without an association%s: closing one from %s",
+                         " from one address" if gone is assoc else "", address)
+                gone.proto.close()
+
+    def admit(self, assoc: Association, calling_ae_title: str) -> bool:
+        """Give ``assoc`` (its A-ASSOCIATE-RQ came) a slot; False: reject, over a limit."""
+        proto = assoc.proto
+        address = proto.peername[0] if proto is not None else ""
+        return not self._closing and self._slots.admit(assoc, address, calling_ae_title,
+                                                       self.ae)
 
     def watch_idle(self) -> None:
         """Make sure the network-timeout sweep runs (an association was established).
@@ -149,6 +167,7 @@ class Server:
     def association_ended(self, assoc: Association) -> None:
         """Called by an association of this server once its connection has closed."""
         self._associations.discard(assoc)
+        self._slots.ended(assoc)
 
     def bind(self, event: EventType, handler: Callable[..., Any],
              args: Sequence[Any] | None = None) -> None:
@@ -256,3 +275,97 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         await self.shutdown(grace=5.0 if exc_type is None else 0.0)
+
+
+PENDING_GRACE = 2.0
+"""Seconds a connection may wait for its A-ASSOCIATE-RQ before a newcomer may displace it."""
+
+
+class _Slots:
+    """Who holds what: pending places (connected, no A-ASSOCIATE-RQ yet) and slots.
+
+    Pending places are kept apart so that silent connections cannot starve
+    associations. At a pending limit (overall, or per address) a newcomer displaces
+    the connection of that scope that has waited longest, if it has waited
+    ``PENDING_GRACE`` s (a real requestor sends its request at once); a burst of
+    fresh connections may go up to twice the limit; beyond that the newcomer is
+    closed. Slots are counted per peer address and per calling AE title.
+    """
+
+    __slots__ = ("address_of", "by_address", "by_ae", "held", "pending", "pending_by_address")
+
+    def __init__(self) -> None:
+        # pending connections -> when they connected, oldest first: all, and by address
+        self.pending: dict[Association, float] = {}
+        self.pending_by_address: dict[str, dict[Association, float]] = {}
+        self.address_of: dict[Association, str] = {}
+        self.held: dict[Association, tuple[str, str]] = {}
+        self.by_address: dict[str, int] = {}
+        self.by_ae: dict[str, int] = {}
+
+    def connected(self, assoc: Association, address: str, ae: AE, now: float
+                  ) -> list[Association]:
+        """Take a pending place for ``assoc``; the connections to close to keep the limits."""
+        closing: list[Association] = []
+        limit = ae.maximum_pending_connections
+        if limit is None:
+            limit = ae.maximum_associations
+        same = self.pending_by_address.get(address)
+        per_address = ae.maximum_pending_per_address
+        for scope, cap in ((same, per_address), (self.pending, limit)):
+            if scope is None or cap is None or len(scope) < cap:
+                continue
+            if cap < 1:
+                return [*closing, assoc]
+            oldest = next(iter(scope))
+            if now - scope[oldest] >= PENDING_GRACE:
+                self._unpend(oldest)
+                closing.append(oldest)
+            elif len(scope) >= 2 * cap:
+                return [*closing, assoc]
+        self.pending[assoc] = now
+        self.address_of[assoc] = address
+        if same is None:
+            same = self.pending_by_address[address] = {}
+        same[assoc] = now
+        return closing
+
+    def admit(self, assoc: Association, address: str, calling: str, ae: AE) -> bool:
+        """Move ``assoc`` from its pending place to a slot, if the limits allow one."""
+        self._unpend(assoc)
+        per_address = ae.maximum_associations_per_address
+        per_ae = ae.maximum_associations_per_ae
+        if (
+            len(self.held) >= ae.maximum_associations
+            or (per_address is not None and self.by_address.get(address, 0) >= per_address)
+            or (per_ae is not None and self.by_ae.get(calling, 0) >= per_ae)
+        ):
+            return False
+        self.held[assoc] = (address, calling)
+        _count(self.by_address, address, 1)
+        _count(self.by_ae, calling, 1)
+        return True
+
+    def ended(self, assoc: Association) -> None:
+        self._unpend(assoc)
+        held = self.held.pop(assoc, None)
+        if held is not None:
+            _count(self.by_address, held[0], -1)
+            _count(self.by_ae, held[1], -1)
+
+    def _unpend(self, assoc: Association) -> None:
+        if self.pending.pop(assoc, None) is not None:
+            address = self.address_of.pop(assoc)
+            same = self.pending_by_address[address]
+            del same[assoc]
+            if not same:
+                del self.pending_by_address[address]
+
+
+def _count(counts: dict[str, int], key: str, step: int) -> None:
+    """Add ``step`` to ``counts[key]``; a count of 0 is removed (peers come and go)."""
+    value = counts.get(key, 0) + step
+    if value > 0:
+        counts[key] = value
+    else:
+        counts.pop(key, None)

@@ -155,7 +155,7 @@ class DULProtocol(asyncio.Protocol):
             try:
                 # the data path (no close can follow): the usual chunk without an
                 # event, else one P-DATA indication, else the events in general
-                fragments = self.ul.receive_pdata(data)
+                fragments = self.ul.receive_pdata(data, now)
                 if fragments is not None:
                     self.user.ul_fragments(fragments)
                 else:

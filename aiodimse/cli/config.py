@@ -21,7 +21,13 @@ The TOML layout (every key optional)::
 
     [limits]
     max_associations = 64
+    max_associations_per_address = 32   # 0: no limit of its own
+    max_associations_per_ae = 32        # per calling AE title; 0: no limit
+    max_pending = 128             # connected, no A-ASSOCIATE-RQ yet (oldest closed)
+    max_pending_per_address = 16  # 0: no limit
     max_pdu = 16382
+    artim_timeout = 30
+    message_timeout = 30          # first byte to last fragment of a message; 0: off
     acse_timeout = 30
     dimse_timeout = 30
     network_timeout = 60
@@ -101,7 +107,13 @@ class ServeConfig:
     tls_key: str | None = None
     tls_ca: str | None = None
     max_associations: int = 64
+    max_associations_per_address: int = 32
+    max_associations_per_ae: int = 32
+    max_pending: int = 128
+    max_pending_per_address: int = 16
     max_pdu: int = 16382
+    artim_timeout: float = 30.0
+    message_timeout: float = 30.0
     acse_timeout: float = 30.0
     dimse_timeout: float = 30.0
     network_timeout: float = 60.0
@@ -133,13 +145,17 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     return dict(doc)
 
 
+# Slots and deadlines against peers holding them (docs/cli.md), as keys and flags.
+_SLOT_KEYS = ("max_associations_per_address", "max_associations_per_ae", "max_pending",
+              "max_pending_per_address", "artim_timeout", "message_timeout")
+
 _SECTIONS = {
     "server": {"ae_title", "host", "port", "data", "index_dirs", "allowed_calling_aets",
                "require_called_aet", "log_level", "summary_interval", "workers"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
                "network_timeout", "connection_timeout", "shutdown_grace",
-               "handler_threads", "handler_timeout"},
+               "handler_threads", "handler_timeout", *_SLOT_KEYS},
 }
 
 
@@ -197,11 +213,13 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         "tls_key": args.tls_key, "tls_ca": args.tls_ca,
         "max_associations": args.max_associations, "max_pdu": args.max_pdu,
         "require_called_aet": args.require_called_aet,
+        **{key: getattr(args, key, None) for key in _SLOT_KEYS},
     }
     values.update({k: v for k, v in flags.items() if v is not None})
     if args.timeout is not None:
-        for key in ("acse_timeout", "dimse_timeout", "connection_timeout"):
-            values[key] = args.timeout
+        for key in ("acse_timeout", "dimse_timeout", "connection_timeout", "message_timeout"):
+            if getattr(args, key, None) is None:  # --message-timeout beats --timeout
+                values[key] = args.timeout
     if args.index_dir:
         values["index_dirs"] = [*values.get("index_dirs", []), *args.index_dir]
     if args.allow:
@@ -230,8 +248,6 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         raise ConfigError("; ".join(problems))
     if bool(config.tls_cert) != bool(config.tls_key):
         raise ConfigError("TLS needs both a certificate and a key")
-    if config.workers < 1:
-        raise ConfigError("--workers must be at least 1")
     return config
 
 

@@ -29,6 +29,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "max_pdu": (0, 0xFFFFFFFF),
     "workers": (1, 1024),
     "max_associations": (1, 1 << 20),
+    "max_pending": (1, 1 << 20),
     "acse_timeout": (1e-3, math.inf),
     "dimse_timeout": (1e-3, math.inf),
     "network_timeout": (1e-3, math.inf),

@@ -72,7 +72,19 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--tls-ca", help="CA (PEM) for client certificates and TLS peers")
     p.add_argument("--max-associations", type=int)
     p.add_argument("--max-pdu", type=int)
-    p.add_argument("--timeout", type=float, help="connect, ACSE and DIMSE timeouts (s)")
+    p.add_argument("--max-associations-per-address", type=int, metavar="N",
+                   help="associations one peer address may hold (0: no limit)")
+    p.add_argument("--max-associations-per-ae", type=int, metavar="N",
+                   help="associations one calling AE title may hold (0: no limit)")
+    p.add_argument("--max-pending", type=int, metavar="N",
+                   help="connections without an A-ASSOCIATE-RQ yet (the oldest is closed)")
+    p.add_argument("--max-pending-per-address", type=int, metavar="N",
+                   help="such connections from one address (0: no limit)")
+    p.add_argument("--artim-timeout", type=float, metavar="S",
+                   help="PS3.8 ARTIM: wait for the A-ASSOCIATE-RQ, and for the close")
+    p.add_argument("--message-timeout", type=float, metavar="S",
+                   help="receiving one message, first byte to last fragment (0: off)")
+    p.add_argument("--timeout", type=float, help="connect, ACSE, DIMSE and message timeouts (s)")
     p.add_argument("--retry-initial", type=float, help="first report retry delay (s)")
     p.add_argument("--deadline", type=float, help="give up on a report after this (s)")
     p.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ERROR")
@@ -121,6 +133,12 @@ async def _index_at_start(store: AsyncStore, config: ServeConfig) -> None:
 def _build_ae(config: ServeConfig) -> AE:
     ae = AE(config.ae_title)
     ae.maximum_associations = config.max_associations
+    ae.maximum_associations_per_address = config.max_associations_per_address or None
+    ae.maximum_associations_per_ae = config.max_associations_per_ae or None
+    ae.maximum_pending_connections = config.max_pending
+    ae.maximum_pending_per_address = config.max_pending_per_address or None
+    ae.artim_timeout = config.artim_timeout
+    ae.message_timeout = config.message_timeout or None
     ae.maximum_pdu_size = config.max_pdu
     ae.acse_timeout = config.acse_timeout
     ae.dimse_timeout = config.dimse_timeout

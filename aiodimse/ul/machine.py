@@ -21,6 +21,8 @@ and leaves the core unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiodimse.errors import LocalProtocolError, RemoteProtocolError
 from aiodimse.wire.codec import encode_pdu
 from aiodimse.wire.codes import AbortSource
@@ -54,6 +56,7 @@ from .states import (
     EVT18,
     EVT19,
     STA1,
+    STA2,
     STA4,
     Action,
     Event,
@@ -97,6 +100,10 @@ _PDATA_STATES = frozenset(
     state for state, row in _ROWS.items() if row.get(Event.EVT10, (None,))[0] in _PDATA_INDICATIONS
 )
 
+# Our own limits (``_limit_at``) hold within one phase: association set-up (the
+# acceptor's Sta2/Sta3), or data transfer (one message being received).
+_SETUP_STATES = frozenset((State.STA2, State.STA3))
+
 # Per state: its row, and whether it is in _PDATA_STATES (one lookup per transition).
 _STATE_ROWS = {state: (row, state in _PDATA_STATES) for state, row in _ROWS.items()}
 
@@ -112,6 +119,7 @@ class UpperLayer:
     __slots__ = (
         "_config",
         "_deadline",
+        "_limit_at",
         "_out",
         "_pdata",
         "_reader",
@@ -121,6 +129,7 @@ class UpperLayer:
         "_rq",
         "_state",
         "_timer",
+        "_timer_at",
     )
 
     def __init__(self, *, requestor: bool, config: ULConfig | None = None) -> None:
@@ -137,8 +146,10 @@ class UpperLayer:
         self._reader_failed = False
         self._out: list[bytes] = []
         self._rq: AAssociateRQ | None = None
-        self._deadline: float | None = None
-        self._timer = _KEEP  # which timer the deadline belongs to
+        self._deadline: float | None = None  # the earlier of the two below
+        self._timer_at: float | None = None  # the table's timer (ARTIM, or our timeouts)
+        self._timer = _KEEP  # which timer _timer_at belongs to
+        self._limit_at: float | None = None  # set-up or message deadline (ULConfig)
 
     # -- inspection -------------------------------------------------------------
     @property
@@ -173,6 +184,9 @@ class UpperLayer:
         """Evt5 (AE-5): a peer connected; wait for its A-ASSOCIATE-RQ under ARTIM."""
         self._require_role(requestor=False)
         self._fire(EVT5, None, now, [])
+        if self._config.setup_timeout is not None:
+            self._limit_at = now + self._config.setup_timeout
+            self._recompute_deadline()
 
     def accept(self, ac: AAssociateAC, now: float, *, encoded: bytes | None = None) -> None:
         """Evt7 (AE-7): send the A-ASSOCIATE-AC; the association is established.
@@ -226,7 +240,7 @@ class UpperLayer:
 
     # -- transport input --------------------------------------------------------------
     def receive_pdata(
-        self, data: bytes | bytearray | memoryview
+        self, data: bytes | bytearray | memoryview, now: float | None = None
     ) -> tuple[Fragment, ...] | None:
         """``receive_data``'s usual chunk in the data transfer states, at less cost.
 
@@ -235,10 +249,18 @@ class UpperLayer:
         P-DATA-TF PDUs (``PDUReader.pdata_at_once``) gives its PDVs, what
         receive_data's one DataIndication would carry, without the event. None
         otherwise, with nothing consumed: pass the chunk to ``receive_data``.
+        ``now`` (None only where no message deadline is configured) starts the
+        message deadline when the chunk ends inside a message.
         """
         if not self._pdata or self._reader_failed:
             return None
-        return self._reader.pdata_at_once(data)
+        fragments = self._reader.pdata_at_once(data)
+        # A message's last fragment ends it (the usual chunk): nothing to track.
+        if fragments is not None and (
+            self._limit_at is not None or not fragments[-1][1] & 2
+        ) and now is not None:
+            self._message_progress((fragments,), False, now)
+        return fragments
 
     def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> list[ULEvent]:
         """Feed received bytes; return the events of every whole PDU in them.
@@ -254,6 +276,7 @@ class UpperLayer:
             raise LocalProtocolError("data received before transport_connected()")
         events: list[ULEvent] = []
         reader = self._reader
+        indicated: list[tuple[Fragment, ...]] = []  # the PDVs given, for the deadline
         try:
             if self._pdata:
                 # DT-2 / AR-6: P-DATA indications, state unchanged. The data path, kept
@@ -264,7 +287,12 @@ class UpperLayer:
                     indication = _new(DataIndication)
                     indication.fragments = pdvs
                     events.append(indication)
-                if not held:
+                    if not held:
+                        if self._limit_at is not None or not pdvs[-1][1] & 2:
+                            self._message_progress((pdvs,), False, now)
+                        return events
+                    indicated.append(pdvs)
+                elif not held:
                     return events
             else:
                 pdu = reader.whole_pdu(data)
@@ -279,14 +307,46 @@ class UpperLayer:
                     indication = _new(DataIndication)
                     indication.fragments = pdu.pdvs
                     events.append(indication)
+                    indicated.append(pdu.pdvs)
                     continue
                 self._received(pdu, now, events)
                 if self._state is STA1:
                     break
+            if self._pdata:  # partial PDUs (trickled bytes) are only seen here
+                self._message_progress(indicated, reader.buffered > 0, now)
         except RemoteProtocolError as exc:
             self._reader_failed = True
             self._fire(EVT19, exc, now, events)
         return events
+
+    def _message_progress(
+        self, indicated: Sequence[tuple[Fragment, ...]], partial: bool, now: float
+    ) -> None:
+        """Follow the message being received (data transfer states): its deadline.
+
+        ``indicated``: the PDVs just received (in groups); ``partial``: a partial PDU
+        is held. A message is under way from its first byte until a PDV with the
+        last-fragment bit; the deadline runs from the first time it was seen. A
+        command's last fragment counts as an end: its data set is a second period.
+        """
+        if indicated and indicated[-1][-1][1] & 2:
+            ended, under_way = True, partial
+        elif indicated:
+            under_way = True
+            # a message ended inside these PDVs: the one under way began just now
+            ended = self._limit_at is not None and any(
+                pdv[1] & 2 for group in indicated for pdv in group
+            )
+        else:
+            ended, under_way = False, partial
+        if ended and self._limit_at is not None:
+            self._limit_at = None
+            self._recompute_deadline()
+        if under_way and self._limit_at is None:
+            timeout = self._config.message_timeout
+            if timeout is not None:
+                self._limit_at = now + timeout
+                self._recompute_deadline()
 
     def _received(self, pdu: PDU, now: float, events: list[ULEvent]) -> None:
         """A received PDU's cell of the table (Evt3/4/6/10/12/13/16)."""
@@ -307,12 +367,24 @@ class UpperLayer:
         return self._deadline
 
     def handle_timer(self, now: float) -> list[ULEvent]:
-        """Fire the timer if its deadline has passed (Evt18 for ARTIM; else our timeouts)."""
+        """Fire the timer if its deadline has passed (Evt18 for ARTIM; else our timeouts).
+
+        Our set-up and message deadlines (``ULConfig``) act as our timeouts do: A-ABORT
+        (service provider) and close; in Sta2, before any request, as ARTIM does.
+        """
         deadline = self._deadline
         if deadline is None or now < deadline:
             return []
         events: list[ULEvent] = []
-        if self._timer is _ARTIM:
+        limit = self._limit_at
+        if limit is not None and now >= limit:
+            self._limit_at = None
+            self._recompute_deadline()
+            if self._state is STA2:
+                self._fire(EVT18, None, now, events)
+            else:
+                self._apply(own_timeout(self._state), now, events)
+        elif self._timer is _ARTIM:
             self._fire(EVT18, None, now, events)
         else:
             self._apply(own_timeout(self._state), now, events)
@@ -357,16 +429,31 @@ class UpperLayer:
             self._out.append(send if isinstance(send, bytes) else encode_pdu(send))
         if timer is not _KEEP:
             if timer is _STOP:
-                self._deadline = None
+                self._timer_at = None
                 self._timer = _KEEP
             else:
-                self._deadline = now + getattr(self._config, _TIMEOUT_OF[timer])
+                self._timer_at = now + getattr(self._config, _TIMEOUT_OF[timer])
                 self._timer = timer
+            self._recompute_deadline()
         if indication is not None:
             events.append(indication)
         if close:
             events.append(_CLOSE)
         if next_state is not self._state:
             # Every cell into Sta1 also stops the timer (tests/ul/test_transitions.py).
+            if self._limit_at is not None and not _same_phase(self._state, next_state):
+                self._limit_at = None
+                self._recompute_deadline()
             self._state = next_state
             self._row, self._pdata = _STATE_ROWS[next_state]
+
+    def _recompute_deadline(self) -> None:
+        timer, limit = self._timer_at, self._limit_at
+        self._deadline = timer if limit is None or (timer is not None and timer < limit) else limit
+
+
+def _same_phase(old: State, new: State) -> bool:
+    """Whether a set-up or message deadline started in ``old`` still holds in ``new``."""
+    return (old in _SETUP_STATES and new in _SETUP_STATES) or (
+        old in _PDATA_STATES and new in _PDATA_STATES
+    )

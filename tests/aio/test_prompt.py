@@ -387,7 +387,7 @@ async def test_waiters_woken_during_an_interrupted_data_received_are_not_lost() 
             first.set_result(1)
 
     class Core:
-        def receive_pdata(self, data: bytes) -> None:
+        def receive_pdata(self, data: bytes, now: float) -> None:
             return None  # not the data path: receive_data's events
 
         def receive_data(self, data: bytes, now: float) -> list[object]:
