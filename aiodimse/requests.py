@@ -372,7 +372,8 @@ def _status_builder(cls: type) -> Callable[[Any], Dataset]:
             lines.append(f"        _set(e, '__dict__', {{{body}}})")
         lines.append(f"        elements[_T{i}] = e")
     lines += ["    return elements", "", "def build(response):"]
-    deferred = "return _deferred(_StatusDataset, response, make)"
+    deferred = ("return new_dataset(make(response))" if public  # built now, pydicom's way
+                else "return _deferred(_StatusDataset, response, make)")
     if is_message and not converted:
         lines.append(f"    {deferred}")
     else:

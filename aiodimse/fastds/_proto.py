@@ -294,9 +294,10 @@ DeferredDataset._dict = _Deferred()  # type: ignore[assignment]
 def deferred_dataset(
     cls: type[DeferredDataset], source: Any, make: Callable[[Any], dict[BaseTag, Any]]
 ) -> Dataset:
-    """A ``cls`` whose elements ``make(source)`` builds when first needed."""
-    if not pydicom_layout_ok():
-        return new_dataset(make(source))  # built now, as pydicom's own Dataset
+    """A ``cls`` whose elements ``make(source)`` builds when first needed.
+
+    Needs pydicom's own layout (``compat.pydicom_layout_ok``); callers check.
+    """
     ds = new_dataset(cls=cls)
     d = ds.__dict__
     del d["_dict"]
