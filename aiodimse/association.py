@@ -24,6 +24,7 @@ from . import evt
 from .aio.eager import Suspended, run_eager
 from .aio.prompt import PromptFuture
 from .aio.protocol import DULProtocol, loop_clock
+from .compat import level_cache_get
 from .datasets import decode_dataset, encode_dataset
 from .dimse import (
     MessageAssembler,
@@ -88,7 +89,7 @@ _debug = functools.partial(log.isEnabledFor, logging.DEBUG)
 # logging's per-level answer cache, read on the per-message paths: a dict lookup
 # instead of a Python call (None until isEnabledFor has filled it; logging clears
 # it whenever levels change, and log.debug checks again anyway).
-_debug_cached = getattr(log, "_cache", {}).get
+_debug_cached = level_cache_get(log)
 _DEBUG = logging.DEBUG
 
 

@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from . import evt
+from .compat import READING_MODE_ATTRIBUTE, pydicom_layout_ok
 from .datasets import encode_dataset
 from .dimse.messages import (
     CEchoRQ,
@@ -335,18 +336,20 @@ def _status_builder(cls: type) -> Callable[[Any], Dataset]:
         "_new_uid": _new_uid,
         "_config": pydicom_config,
         "new_dataset": new_dataset,
+        "_new_element": new_element,
         "_deferred": deferred_dataset,
         "_StatusDataset": StatusDataset,
     }
     lines = [
         "def make(response):",
         # the attribute behind pydicom's property (a call less); None: its default
-        "    mode = _config.settings._reading_validation_mode",
+        f"    mode = _config.settings.{READING_MODE_ATTRIBUTE}",
         "    if mode is None:",
         "        mode = _config.settings.reading_validation_mode",
         "    elements = {}",
     ]
     by_stores = elements_by_stores()  # else each element gets a ready __dict__
+    public = not pydicom_layout_ok()
     for i, (keyword, tag, vr) in enumerate(fast):
         namespace[f"_T{i}"] = tag
         fields = {"tag": f"_T{i}", "VR": repr(vr), "validation_mode": "mode", "_value": "v"}
@@ -358,15 +361,19 @@ def _status_builder(cls: type) -> Callable[[Any], Dataset]:
             lines += ["        v = _uids.get(v) or _new_uid(v)"]
         else:
             lines += ["        v = int(v)"]
-        lines += ["        e = _new(_DataElement)"]
-        if by_stores:
+        if public:  # a pydicom laid out otherwise (compat): its own constructor
+            lines += [f"        e = _new_element(_T{i}, {vr!r}, v, mode)"]
+        elif by_stores:
+            lines += ["        e = _new(_DataElement)"]
             lines += [f"        e.{name} = {fields.get(name, '_D_' + name)}" for name in attrs]
         else:
+            lines += ["        e = _new(_DataElement)"]
             body = ", ".join(f"{name!r}: {fields.get(name, '_D_' + name)}" for name in attrs)
             lines.append(f"        _set(e, '__dict__', {{{body}}})")
         lines.append(f"        elements[_T{i}] = e")
     lines += ["    return elements", "", "def build(response):"]
-    deferred = "return _deferred(_StatusDataset, response, make)"
+    deferred = ("return new_dataset(make(response))" if public  # built now, pydicom's way
+                else "return _deferred(_StatusDataset, response, make)")
     if is_message and not converted:
         lines.append(f"    {deferred}")
     else:

@@ -3,11 +3,13 @@
 Most request handlers finish without ever suspending. Run as a Task, each still costs
 a Task object, a scheduled step and one more event-loop iteration (an extra
 ``epoll_wait``), about a quarter of the server's own CPU per request. Python 3.12 has
-``asyncio.Task(eager_start=True)`` for this; on 3.11 :func:`run_eager` does the same:
+``asyncio.Task(eager_start=True)`` for this; on 3.11 :func:`run_eager` does the same
+(through asyncio's private current-task hooks, see :mod:`aiodimse.compat`):
 it runs the first step directly, with a stand-in set as the current task (so that
 ``asyncio.current_task()``, ``asyncio.timeout()`` and ``TaskGroup`` work), and moves
 the coroutine into a real Task only when it suspends. The stand-in then forwards
 to that Task, so a timeout entered before the suspension still cancels the right one.
+On 3.10 (and wherever the hooks are missing) every handler simply runs in a Task.
 
 The caller gets the coroutine's result directly, so that what it does with it (the
 association answers the request) needs no coroutine of its own either.
@@ -19,10 +21,12 @@ import asyncio
 import contextvars
 import sys
 import types
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Suspended", "run_eager"]
+from ..compat import TaskSwitch, task_switch
+
+__all__ = ["EAGER", "Suspended", "run_eager", "run_in_task"]
 
 
 class Suspended:
@@ -45,31 +49,42 @@ class Suspended:
     def start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         if self._context is None:
             return self._loop.create_task(coro)
-        task = self._loop.create_task(coro, context=self._context)
+        if sys.version_info >= (3, 11):
+            task = self._loop.create_task(coro, context=self._context)
+        else:  # not reached: 3.10 keeps no context
+            task = self._loop.create_task(coro)
         self._stand_in.hand_over(task)
         return task
 
 
+RunEager = Callable[[asyncio.AbstractEventLoop, Coroutine[Any, Any, Any]], Any]
+
+
+def run_in_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+    """No first step now: the caller's Task runs it all (3.10, or no private hooks)."""
+    return Suspended(loop, coro)
+
+
+run_eager: RunEager
 if sys.version_info >= (3, 12):
+    _current_task = asyncio.current_task
 
     def run_eager(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run ``coro``'s first step now: its result, or a ``Suspended``; raises as it does."""
+        """Run ``coro``'s first step now: its result, or a ``Suspended``; raises as it does.
+
+        Inside a running task, as on 3.11, nothing runs now: the caller's Task runs it
+        all (an eager Task would run it there, so handlers would start in a different
+        order on different Pythons).
+        """
+        if _current_task(loop) is not None:
+            return Suspended(loop, coro)
         task = asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
         if task.done():
             return task.result()
         return Suspended(loop, task)
 
-elif sys.version_info < (3, 11):  # no Task context, no cancelling(): plain Tasks
-
-    def run_eager(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Python 3.10: nothing runs now; the caller's Task runs it all."""
-        return Suspended(loop, coro)
-
-else:
-    from asyncio.tasks import _enter_task, _leave_task
-
+elif sys.version_info >= (3, 11):
     _new = object.__new__
-    _current_tasks: dict[asyncio.AbstractEventLoop, Any] = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
 
     class _StandIn:
         """The current task during a first step run outside any Task (Python 3.11).
@@ -142,25 +157,40 @@ else:
                 except StopIteration as stop:
                     return stop.value
 
-    def run_eager(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run ``coro``'s first step now: its result, or a ``Suspended``; raises as it does.
+    def eager_by_hand(switch: TaskSwitch) -> RunEager:
+        """A run_eager that enters a stand-in as the current task through ``switch``."""
+        enter, leave, current = switch.enter, switch.leave, switch.current
 
-        Inside a running task (a handler's own step) there can be no second current
-        task: nothing runs now, and the caller's Task runs it all.
-        """
-        if loop in _current_tasks:
-            return Suspended(loop, coro)
-        context = contextvars.copy_context()  # what a Task would run it in
-        stand_in = _new(_StandIn)
-        stand_in._loop = loop
-        stand_in._coro = coro
-        stand_in._cancel = None
-        stand_in.task = None
-        _enter_task(loop, stand_in)  # type: ignore[arg-type]
-        try:
-            yielded = context.run(coro.send, None)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            _leave_task(loop, stand_in)  # type: ignore[arg-type]
-        return Suspended(loop, _resume(coro, yielded), context, stand_in)
+        def run_eager(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+            """Run ``coro``'s first step now: its result, or a ``Suspended``; raises as it does.
+
+            Inside a running task (a handler's own step) there can be no second current
+            task: nothing runs now, and the caller's Task runs it all.
+            """
+            if loop in current:
+                return Suspended(loop, coro)
+            context = contextvars.copy_context()  # what a Task would run it in
+            stand_in = _new(_StandIn)
+            stand_in._loop = loop
+            stand_in._coro = coro
+            stand_in._cancel = None
+            stand_in.task = None
+            enter(loop, stand_in)
+            try:
+                yielded = context.run(coro.send, None)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                leave(loop, stand_in)
+            return Suspended(loop, _resume(coro, yielded), context, stand_in)
+
+        return run_eager
+
+    _switch = task_switch()
+    run_eager = run_in_task if _switch is None else eager_by_hand(_switch)
+
+else:
+    run_eager = run_in_task
+
+EAGER = run_eager is not run_in_task
+"""Whether a handler's first step runs in the caller's callback (False: Python 3.10)."""

@@ -18,6 +18,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from ..compat import socket_transport_maker
 from ..logs import get_logger
 
 __all__ = ["ACCEPTS_PER_WAKE", "ACCEPT_RETRY_DELAY", "DirectListener", "accepts_directly",
@@ -35,11 +36,7 @@ ProtocolFactory = Callable[[], asyncio.Protocol]
 
 def accepts_directly(loop: asyncio.AbstractEventLoop, ssl_context: ssl.SSLContext | None) -> bool:
     """Whether ``DirectListener`` can serve on ``loop``: asyncio's selector loop, no TLS."""
-    return (
-        ssl_context is None
-        and isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)
-        and hasattr(loop, "_make_socket_transport")
-    )
+    return ssl_context is None and socket_transport_maker(loop) is not None
 
 
 async def open_sockets(
@@ -100,7 +97,10 @@ class DirectListener:
         self._fd = sock.fileno()
         self._factory = factory
         # Private to asyncio, and what its own accept task calls (accepts_directly).
-        self._make: Callable[..., Any] = loop._make_socket_transport  # type: ignore[attr-defined]
+        make = socket_transport_maker(loop)
+        if make is None:
+            raise TypeError(f"{type(loop).__name__} has no transport maker for a direct accept")
+        self._make: Callable[..., Any] = make
         self._retry: asyncio.TimerHandle | None = None
         loop.add_reader(self._fd, self._ready)
 

@@ -52,12 +52,12 @@ The TOML layout (every key optional)::
 from __future__ import annotations
 
 import argparse
-import importlib
 import ssl
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..compat import tomllib
 from ..services.storage_commitment import DeliveryPolicy, Peer
 from .config_checks import check_config, resolve_paths
 
@@ -132,11 +132,7 @@ class ServeConfig:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file (needs ``tomllib``, i.e. Python 3.11 or later)."""
-    try:  # imported by name: the package supports Python 3.10, which has no tomllib
-        tomllib = importlib.import_module("tomllib")
-    except ModuleNotFoundError as exc:  # pragma: no cover - Python 3.10
-        raise ConfigError("--config needs Python 3.11 or later (tomllib)") from exc
+    """Parse a TOML file (``tomllib``, or its backport ``tomli`` on Python 3.10)."""
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)

@@ -18,6 +18,8 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
+from ..compat import FUTURE_FLAG, pydicom_layout_ok
+
 __all__ = [
     "ELEMENT_ATTRIBUTES",
     "DeferredDataset",
@@ -50,10 +52,11 @@ def dataset_members() -> tuple[str, ...]:
     which wins), the mutable ones (pixel and private block caches, rarely read) as a
     ``_Fresh`` copied on first read. A DecodedDataset's own ``__dict__`` then starts
     with ``_dict`` and what the reader sets, not a copy of a dozen members. Done on
-    first use, and again if pydicom's ``config._use_future`` changed, as that changes
+    first use, and again if pydicom's ``future_behavior()`` changed (read through
+    ``compat.FUTURE_FLAG``), as that changes
     the members ``Dataset.__init__`` sets.
     """
-    future = config._use_future
+    future = getattr(config, FUTURE_FLAG)
     if not _snapshot or _snapshot["future"] is not future:
         for name in _snapshot.get("members", ()):
             delattr(DecodedDataset, name)
@@ -74,7 +77,9 @@ def new_dataset(
 
     ``cls``: a DecodedDataset subclass to make instead.
     """
-    if _snapshot.get("future") is not config._use_future:
+    if _snapshot.get("future") is not getattr(config, FUTURE_FLAG):
+        if not pydicom_layout_ok():
+            return _public_dataset(elements)
         dataset_members()
     ds: Dataset = _new(DecodedDataset if cls is None else cls)
     _set_dict(ds, {"_dict": {} if elements is None else elements})
@@ -90,6 +95,8 @@ def new_element(tag: BaseTag, vr: str, value: Any, mode: int | None = None) -> D
     """
     if mode is None:
         mode = config.settings.reading_validation_mode
+    if not pydicom_layout_ok():
+        return _public_element(tag, vr, value, mode)
     elem: DataElement = _new(DataElement)
     state = zip(ELEMENT_ATTRIBUTES, (tag, vr, mode, value, None, False, None), strict=True)
     if elements_by_stores():
@@ -98,6 +105,19 @@ def new_element(tag: BaseTag, vr: str, value: Any, mode: int | None = None) -> D
     else:
         object.__setattr__(elem, "__dict__", dict(state))
     return elem
+
+
+def _public_dataset(elements: dict[BaseTag, Any] | None) -> Dataset:
+    """new_dataset for a pydicom laid out otherwise (compat): pydicom's own Dataset."""
+    ds = Dataset()
+    for elem in (elements or {}).values():
+        ds.add(elem)
+    return ds
+
+
+def _public_element(tag: BaseTag, vr: str, value: Any, mode: int) -> DataElement:
+    """new_element for a pydicom laid out otherwise (compat): pydicom's constructor."""
+    return DataElement(tag, vr, value, validation_mode=mode)
 
 
 # DataElement.__init__ sets these attributes, in this order, plainly. Set the same way
@@ -129,10 +149,13 @@ def pydicom_is_default() -> bool:
     """True if pydicom's reading settings are those the fast decoder reproduces.
 
     Custom conversion hooks, callbacks, numpy/Decimal number types, datetime conversion,
-    ``None`` as empty text value, debugging output: any of these sends decoding to pydicom.
+    ``None`` as empty text value, debugging output, or objects laid out otherwise than
+    this module knows (``compat.pydicom_layout_ok``): any of these sends decoding to
+    pydicom.
     """
     return (
-        config.data_element_callback is None
+        pydicom_layout_ok()
+        and config.data_element_callback is None
         and not config.datetime_conversion
         and not config.use_none_as_empty_text_VR_value
         and not config.use_DS_numpy
@@ -271,7 +294,10 @@ DeferredDataset._dict = _Deferred()  # type: ignore[assignment]
 def deferred_dataset(
     cls: type[DeferredDataset], source: Any, make: Callable[[Any], dict[BaseTag, Any]]
 ) -> Dataset:
-    """A ``cls`` whose elements ``make(source)`` builds when first needed."""
+    """A ``cls`` whose elements ``make(source)`` builds when first needed.
+
+    Needs pydicom's own layout (``compat.pydicom_layout_ok``); callers check.
+    """
     ds = new_dataset(cls=cls)
     d = ds.__dict__
     del d["_dict"]

@@ -21,19 +21,20 @@ import struct
 from typing import Any, cast
 
 from pydicom import config
-from pydicom._dicom_dict import DicomDictionary
 from pydicom.charset import convert_encodings, default_encoding, python_encoding
-from pydicom.datadict import _dictionary_vr_fast
 from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.tag import _LUT_DESCRIPTOR_TAGS, BaseTag, Tag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, MAX_VALUE_LEN, STR_VR_REGEXES
 from pydicom.values import convert_DS_string, convert_IS_string, convert_PN
 
 from .. import datasets as _datasets
+from ..compat import LUT_DESCRIPTOR_TAGS as _LUT_DESCRIPTOR_TAGS
+from ..compat import POSSESSIVE_RE, dictionary_vrs
+from ..compat import dictionary_vr as _dictionary_vr_fast
 from ._proto import (
     _TAG_CACHE,
     _TAG_CACHE_MAX,
@@ -84,8 +85,13 @@ _DS_MUTABLE = frozenset({"_dict", "_private_blocks", "_pixel_array_opts", "_pixe
 _UID_OK = re.compile(r"(?:(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*)?")
 _uid_ok = _UID_OK.fullmatch
 # The same test on the raw bytes for one non-empty UID: possessive, so no backtracking
-# (~0.4 us for 40 characters against ~0.6 us); anything else goes to _cv_ui.
-_UID_ONE = re.compile(rb"(?:[1-9][0-9]*+|0)(?:\.(?:[1-9][0-9]*+|0))*+")
+# (~0.4 us for 40 characters against ~0.6 us); anything else goes to _cv_ui. Python
+# 3.10 has no possessive quantifiers: the plain form matches the same (digits and dots
+# are disjoint, so its backtracking stays linear).
+_UID_ONE = re.compile(
+    rb"(?:[1-9][0-9]*+|0)(?:\.(?:[1-9][0-9]*+|0))*+" if POSSESSIVE_RE
+    else rb"(?:[1-9][0-9]*|0)(?:\.(?:[1-9][0-9]*|0))*"
+)
 _uid_one = _UID_ONE.fullmatch
 _UID_CHARS = b"0123456789."
 _leading_zero = re.compile(rb"\.0[0-9]").search
@@ -278,7 +284,7 @@ def _tables() -> None:
         from pydicom.valuerep import VR  # noqa: PLC0415 - only needed once, lazily
 
         _VR_BYTES.update({str(v).encode(): str(v) for v in VR if len(v) == 2})
-        _VR_OF.update({tag: entry[0] for tag, entry in DicomDictionary.items()})
+        _VR_OF.update(dictionary_vrs())
 
 
 class _Walker:

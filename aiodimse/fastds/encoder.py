@@ -24,9 +24,12 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.tag import _LUT_DESCRIPTOR_TAGS, BaseTag, tag_in_exception
+from pydicom.tag import BaseTag, tag_in_exception
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+
+from ..compat import LUT_DESCRIPTOR_TAGS as _LUT_DESCRIPTOR_TAGS
+from ..compat import pydicom_layout_ok
 
 __all__ = ["try_encode"]
 
@@ -372,6 +375,8 @@ def try_encode(ds: Dataset, implicit_vr: bool) -> bytes | None:
     ``None`` means the fast path declined, and the caller should use pydicom (which
     also raises the same error pydicom always raised for an unencodable data set).
     """
+    if not pydicom_layout_ok():
+        return None  # a pydicom whose objects this module does not know
     encoder = _IMPLICIT if implicit_vr else _EXPLICIT
     try:
         data = encoder.plain(ds)

@@ -372,8 +372,12 @@ def test_both_ends_have_tcp_nodelay(loop_kind: str) -> None:
                     theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
     factory = uvloop.new_event_loop if loop_kind == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        client, server = runner.run(check())
+    loop = factory()  # not asyncio.Runner: Python 3.10 has none
+    try:
+        client, server = loop.run_until_complete(check())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     assert client and server
 
 

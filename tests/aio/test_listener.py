@@ -98,8 +98,12 @@ def test_asyncio_loops_accept_directly_and_uvloop_through_create_server(loop_kin
             return direct, status.Status
 
     factory = uvloop.new_event_loop if loop_kind == "uvloop" else asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        direct, status = runner.run(check())
+    loop = factory()  # not asyncio.Runner: Python 3.10 has none
+    try:
+        direct, status = loop.run_until_complete(check())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     assert status == 0
     assert direct is (loop_kind == "asyncio")
 
