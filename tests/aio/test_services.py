@@ -653,6 +653,8 @@ _STATUS_KEYWORDS = (
 )
 
 
+# hypothesis makes invalid UIDs on purpose; pydicom warns about each
+@pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")
 @settings(max_examples=200, deadline=None)
 @given(message=all_messages)
 def test_status_dataset_is_the_one_pydicom_setattr_builds(message: DIMSEMessage) -> None:
@@ -679,6 +681,8 @@ def _deferred(ds: Dataset) -> bool:
     return "_dict" not in vars(ds)
 
 
+# hypothesis makes invalid UIDs on purpose; pydicom warns about each
+@pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")
 @settings(max_examples=200, deadline=None)
 @given(message=all_messages)
 def test_a_deferred_status_dataset_is_the_built_one_whatever_is_done_first(

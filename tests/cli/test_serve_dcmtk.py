@@ -1,12 +1,13 @@
-"""DCMTK's echoscu (``/usr/bin/echoscu``, not pynetdicom's script) against ``aiodimse serve``."""
+"""DCMTK's echoscu (not pynetdicom's script of that name) against ``aiodimse serve``."""
 
 from __future__ import annotations
 
 import asyncio
 
+from ..dcmtk_tools import dcmtk
 from .conftest import StartServe
 
-ECHOSCU = "/usr/bin/echoscu"
+ECHOSCU = dcmtk("echoscu")
 
 
 async def _echoscu(port: int, called: str) -> tuple[int, str]:

@@ -1,7 +1,7 @@
-"""DCMTK as the peer: /usr/bin/echoscu against our SCP, our C-ECHO against storescp.
+"""DCMTK as the peer: echoscu against our SCP, our C-ECHO against storescp.
 
-pynetdicom installs console scripts with the same names earlier in PATH, so DCMTK's
-binaries are always called by their full path.
+pynetdicom installs console scripts with the same names, so DCMTK's programs are
+found by ``dcmtk()`` and called by their full path.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import pytest
 from aiodimse import AssociationError, Event, evt
 
 from ..aio._helpers import VERIFICATION, bounded, make_scp_ae, make_scu_ae, serving
+from ..dcmtk_tools import dcmtk
 
-ECHOSCU = "/usr/bin/echoscu"
-STORESCP = "/usr/bin/storescp"
+ECHOSCU = dcmtk("echoscu")
+STORESCP = dcmtk("storescp")
 
 
 def free_port() -> int:
