@@ -101,6 +101,14 @@ def _log_message(direction: str, context_id: int, msg: Any, dataset: Any) -> Non
     )
 
 
+def _flood_average(max_pdu: int) -> int:
+    """The least average fragment size a peer filling its PDUs sends (else: a flood).
+
+    128 bytes, or less when our Maximum Length lets a peer send no more.
+    """
+    return 128 if not max_pdu else max(1, min(128, (max_pdu - 6) // 2))
+
+
 @dataclass(slots=True)
 class ServiceUser:
     """One end of an association, as pynetdicom's ``assoc.requestor``/``acceptor``."""
@@ -391,6 +399,7 @@ class Association(ServiceCalls):
             max_command_length=self.ae.maximum_command_size,
             max_dataset_length=self.ae.maximum_dataset_size,
             accepted_context_ids=frozenset(self._contexts),
+            min_fragment_average=_flood_average(self.ae.maximum_pdu_size),
         )
         return assembler
 
