@@ -80,6 +80,9 @@ class AE:
         self.maximum_async_ops: tuple[int, int] = (1, 1)
         self.maximum_command_size = 64 * 1024
         self.maximum_dataset_size = 256 * 1024 * 1024
+        # inflated bytes per deflated byte a Deflated Explicit VR LE data set may reach
+        # (past 1 MiB; None: no limit); past it, or past maximum_dataset_size: 0x0213
+        self.maximum_inflate_ratio: int | None = 200
         self.max_pdata_cap = 1 << 24
 
     # -- configuration --------------------------------------------------------------

@@ -23,7 +23,15 @@ from . import evt
 from .aio.eager import Suspended, run_eager
 from .aio.prompt import PromptFuture
 from .aio.protocol import DULProtocol, loop_clock
-from .datasets import decode_dataset, encode_dataset
+from .datasets import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    DatasetDecodeError,
+    Inflated,
+    InflateLimitError,
+    decode_dataset,
+    encode_dataset,
+)
+from .deflated import RESOURCE_LIMITATION, inflate_in_steps
 from .dimse import (
     MessageAssembler,
     ReceivedMessage,
@@ -149,6 +157,7 @@ class Association(ServiceCalls):
         "_bare_kind",
         "_bare_result",
         "_contexts",
+        "_deflated",
         "_dimse_timer",
         "_end_reason",
         "_ended",
@@ -222,6 +231,7 @@ class Association(ServiceCalls):
         self.is_rejected = False
         self.dimse_timeout: float | None = ae.dimse_timeout
         self._contexts: dict[int, PresentationContext] = {}
+        self._deflated: frozenset[int] = frozenset()  # IDs of Deflated Explicit VR LE contexts
         self._assembler: MessageAssembler | None = None
         self._peer_max_pdu = 0
         self._invoke_limit = 1
@@ -390,6 +400,8 @@ class Association(ServiceCalls):
     def _set_contexts(self, contexts: list[PresentationContext], *, peer_max: int) -> None:
         self.accepted_contexts = contexts
         self._contexts = {c.context_id: c for c in contexts}
+        self._deflated = frozenset(c.context_id for c in contexts
+                                   if c.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
         self._peer_max_pdu = peer_max
         # the MessageAssembler is made with the first P-DATA (ul_fragments): many
         # associations carry none, or sit idle for long
@@ -485,6 +497,10 @@ class Association(ServiceCalls):
         Task, no coroutine of ours and no loop iteration; one that suspends goes on
         in a Task that answers when it ends. ``debug``: DEBUG logging is on.
         """
+        if self._deflated and received.context_id in self._deflated and (
+                received.dataset is not None and type(received.dataset) is not Inflated):
+            self._serve_deflated(received, kind, debug)
+            return
         bound = self.handlers.by_event.get(kind.event, ())
         if not bound:
             self._answer(received, kind, kind.default_result, debug)
@@ -530,6 +546,42 @@ class Association(ServiceCalls):
             if self._tasks:
                 self._tasks.discard(asyncio.current_task())
         self._answer(received, kind, result, debug)
+
+    def _serve_deflated(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
+        """Inflate the data set in steps (deflated.py) in a task, then serve as usual."""
+        task = self.loop.create_task(self._inflate_then_serve(received, kind, debug))
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+
+    async def _inflate_then_serve(self, received: ReceivedMessage, kind: RequestKind,
+                                  debug: bool) -> None:
+        """Past a limit: 0x0213; a broken stream: 0x0110; neither reaches the handler."""
+        ae = self.ae
+        try:
+            try:
+                data = await inflate_in_steps(
+                    received.dataset or b"", max_length=ae.maximum_dataset_size,
+                    max_ratio=ae.maximum_inflate_ratio,
+                )
+            except DatasetDecodeError as exc:
+                log.warning("%s refused: %s", kind.event.name, exc)
+                code = RESOURCE_LIMITATION if isinstance(exc, InflateLimitError) else 0x0110
+                status = Dataset()
+                status.Status = code
+                status.ErrorComment = str(exc)[:64]
+                self._answer(received, kind, (status, None) if kind.with_dataset else status,
+                             debug)
+                return
+        except BaseException:  # cancelled: no answer
+            self._request_done()
+            raise
+        finally:
+            if self._tasks:
+                self._tasks.discard(asyncio.current_task())
+        inflated = ReceivedMessage(received.context_id, received.message, data,
+                                   received.error, received.shape)
+        self._serve(inflated, kind, debug)
 
     def _request_done(self) -> None:
         self._running -= 1
@@ -830,7 +882,9 @@ class Association(ServiceCalls):
         if not is_performed(int(msg.Status)):
             return status, None
         ctx = self._contexts[received.context_id]
-        return status, decode_dataset(received.dataset, ctx.transfer_syntax)
+        return status, decode_dataset(received.dataset, ctx.transfer_syntax,
+                                      max_inflated_length=self.ae.maximum_dataset_size,
+                                      max_inflate_ratio=self.ae.maximum_inflate_ratio)
 
     # -- release and abort ------------------------------------------------------------
 
