@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import zlib
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
@@ -34,6 +35,9 @@ __all__ = [
     "INFLATE_STEP",
     "DatasetError",
     "InflateLimitError",
+    "DatasetTooDeepError",
+    "MAX_NESTING",
+    "refusal_status",
     "Inflated",
     "Inflater",
     "UnsupportedTransferSyntaxError",
@@ -94,6 +98,23 @@ class DatasetDecodeError(DatasetError):
 
 class InflateLimitError(DatasetDecodeError):
     """A deflated data set inflates past the length cap or the ratio limit."""
+
+
+class DatasetTooDeepError(DatasetDecodeError):
+    """Sequences nest deeper than ``MAX_NESTING``: refused whole, never half-read."""
+
+
+MAX_NESTING = _fastds.MAX_DEPTH
+"""Deepest sequence nesting any decoded data set has (fastds's limit, kept on every path)."""
+
+
+def refusal_status(exc: DatasetDecodeError) -> int:
+    """The DIMSE-N status for a request whose data set cannot be decoded.
+
+    0x0213 (resource limitation, PS3.7 C.4) for a limit of ours (inflated size or
+    ratio, nesting depth); else 0x0110 (processing failure).
+    """
+    return 0x0213 if isinstance(exc, InflateLimitError | DatasetTooDeepError) else 0x0110
 
 
 class Inflated(bytes):
@@ -222,6 +243,39 @@ def decode_dataset(
         if fast is not None:
             return fast
     try:
-        return read_dataset(io.BytesIO(raw), implicit, little)
+        ds = read_dataset(io.BytesIO(raw), implicit, little)
+        _check_nesting(ds)
+    except DatasetDecodeError:
+        raise
+    except RecursionError as exc:  # nested far past MAX_NESTING
+        raise DatasetTooDeepError(f"cannot decode data set: {exc}") from exc
     except Exception as exc:  # pydicom raises many types; re-typed here
         raise DatasetDecodeError(f"cannot decode data set: {exc}") from exc
+    return ds
+
+
+def _check_nesting(ds: Dataset) -> None:
+    """Raise DatasetTooDeepError if sequences in ``ds`` nest deeper than MAX_NESTING.
+
+    For what pydicom decoded (fastds keeps the limit itself): without it a data set
+    fastds refuses would be read, stored, and fail later (to_json/from_json recurse).
+    Walks iteratively; only sequences are converted (pydicom reads them lazily).
+    """
+    stack = [(ds, 0)]
+    while stack:
+        current, depth = stack.pop()
+        for elem in current.elements():
+            vr = elem.VR
+            if vr is None:  # implicit VR, not yet converted
+                try:
+                    vr = dictionary_VR(elem.tag)
+                except KeyError:
+                    continue
+            if vr != "SQ":
+                continue
+            if depth >= MAX_NESTING:
+                raise DatasetTooDeepError(
+                    f"cannot decode data set: sequences nested deeper than {MAX_NESTING}"
+                )
+            for item in current[elem.tag].value or ():
+                stack.append((item, depth + 1))
