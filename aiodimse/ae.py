@@ -84,6 +84,11 @@ class AE:
         # (past 1 MiB; None: no limit); past it, or past maximum_dataset_size: 0x0213
         self.maximum_inflate_ratio: int | None = 200
         self.max_pdata_cap = 1 << 24
+        # Read back pressure: past these bytes of queued requests and partial messages
+        # an association stops being read until it drains to half (per association,
+        # and summed over a server's associations).
+        self.maximum_association_buffered = 64 * 1024 * 1024
+        self.maximum_server_buffered = 1024 * 1024 * 1024
 
     # -- configuration --------------------------------------------------------------
 

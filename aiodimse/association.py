@@ -117,6 +117,15 @@ def _flood_average(max_pdu: int) -> int:
     return 128 if not max_pdu else max(1, min(128, (max_pdu - 6) // 2))
 
 
+_REQUEST_COST = 1024
+"""Bytes a queued request holds beyond its data set (its message and command objects)."""
+
+
+def _queued_cost(received: ReceivedMessage) -> int:
+    data = received.dataset
+    return _REQUEST_COST if data is None else _REQUEST_COST + len(data)
+
+
 @dataclass(slots=True)
 class ServiceUser:
     """One end of an association, as pynetdicom's ``assoc.requestor``/``acceptor``."""
@@ -162,6 +171,7 @@ class Association(ServiceCalls):
         "_end_reason",
         "_ended",
         "_established",
+        "_held",
         "_idle_timer",
         "_idle_waiters",
         "_invoke_limit",
@@ -169,9 +179,11 @@ class Association(ServiceCalls):
         "_last_activity",
         "_next_id",
         "_outstanding",
+        "_partial",
         "_peer_max_pdu",
         "_pending",
         "_perform_limit",
+        "_read_held",
         "_release_pending",
         "_rsp_memo",
         "_running",
@@ -243,6 +255,9 @@ class Association(ServiceCalls):
         # association is a scalability target).
         self._invoke_waiters: deque[asyncio.Future[None]] | None = None
         self._pending: deque[ReceivedMessage] | None = None
+        self._held = 0  # bytes of queued requests and a partial message (budgets)
+        self._partial = 0  # the partial message's share of _held
+        self._read_held = False  # reading stopped by a budget
         self._running = 0
         self._tasks: set[asyncio.Task[Any]] | None = None
         self._release_pending = False
@@ -443,10 +458,13 @@ class Association(ServiceCalls):
                     self._on_message(received)
                     return
             feed = assembler.feed_pdv
+            received = None
             for context_id, control, data in fragments:
                 received = feed(context_id, control, data)
                 if received is not None:
                     self._on_message(received)
+            if received is None or self._partial:  # a message in progress, or was
+                self._track_partial(assembler)
         except AiodimseError as exc:
             self._protocol_abort(exc)
 
@@ -482,6 +500,7 @@ class Association(ServiceCalls):
             if self._pending is None:
                 self._pending = deque()
             self._pending.append(received)  # the peer overran the window: queue, stay liberal
+            self._charge(_queued_cost(received))
             return
         self._running = running + 1
         self._serve(received, kind, debug)
@@ -651,6 +670,7 @@ class Association(ServiceCalls):
         pending = self._pending
         while pending and (not self._perform_limit or self._running < self._perform_limit):
             received = pending.popleft()
+            self._charge(-_queued_cost(received))
             kind = kind_of(received.message)
             if kind is not None:
                 self._start_request(received, kind)
@@ -658,6 +678,53 @@ class Association(ServiceCalls):
             self._release_pending = False
             self._respond_release()
         self._check_idle()
+
+    # -- read back pressure ---------------------------------------------------------
+
+    def _track_partial(self, assembler: MessageAssembler) -> None:
+        """Charge the message in progress (its bytes so far) to the budgets."""
+        partial = assembler.buffered
+        if partial != self._partial:
+            delta = partial - self._partial
+            self._partial = partial
+            self._charge(delta)
+
+    def _charge(self, delta: int) -> None:
+        """Count ``delta`` more bytes held; stop or restart reading on the budgets.
+
+        Reading stops past ``AE.maximum_association_buffered`` while requests are
+        queued (they will drain), or when the server's sum passes
+        ``AE.maximum_server_buffered``; it restarts once this association is at
+        half its budget (or has nothing queued) and the server at half its own.
+        """
+        if self._ended.done():  # given back in _finish
+            return
+        self._held = held = self._held + delta
+        server = self.server
+        server_over = server is not None and server.charge(self, delta)
+        limit = self.ae.maximum_association_buffered
+        if not self._read_held:
+            if server_over or (held > limit and self._pending):
+                self._hold_reading(True)
+        elif delta < 0 and (held <= limit >> 1 or not self._pending):
+            self.budget_check()
+
+    def budget_check(self) -> None:
+        """Restart reading if no budget holds it now (the server calls it as it drains)."""
+        if not self._read_held:
+            return
+        server = self.server
+        if server is not None and not server.below_low_water():
+            return
+        if self._held <= self.ae.maximum_association_buffered >> 1 or not self._pending:
+            self._hold_reading(False)
+
+    def _hold_reading(self, hold: bool) -> None:
+        self._read_held = hold
+        if self.server is not None:
+            self.server.reading_held(self, hold)
+        if self.proto is not None:
+            self.proto.hold_reading(hold)
 
     def _check_idle(self) -> None:
         if self._idle_waiters and not self.in_flight:
@@ -968,6 +1035,11 @@ class Association(ServiceCalls):
                 waiter.set_result(None)
 
     def _finish(self) -> None:
+        if self._held:  # given back: queued requests and a partial message go with it
+            if self.server is not None:
+                self.server.charge(self, -self._held)
+                self.server.reading_held(self, False)
+            self._held = self._partial = 0
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
