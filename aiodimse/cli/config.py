@@ -27,6 +27,9 @@ The TOML layout (every key optional)::
     network_timeout = 60
     connection_timeout = 10
     shutdown_grace = 10
+    max_dataset_size = 67108864   # bytes of one data set (deflated ones: once inflated)
+    association_buffer = 67108864 # bytes queued per association before it is not read
+    server_buffer = 268435456     # the same, summed over all associations
 
     [commitment]
     same_association = true
@@ -104,6 +107,9 @@ class ServeConfig:
     network_timeout: float = 60.0
     connection_timeout: float = 10.0
     shutdown_grace: float = 10.0
+    max_dataset_size: int = 64 * 1024 * 1024
+    association_buffer: int = 64 * 1024 * 1024
+    server_buffer: int = 256 * 1024 * 1024
     ae_table: dict[str, PeerEntry] = field(default_factory=dict)
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
@@ -133,7 +139,8 @@ _SECTIONS = {
                "require_called_aet", "log_level", "summary_interval", "workers"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
-               "network_timeout", "connection_timeout", "shutdown_grace"},
+               "network_timeout", "connection_timeout", "shutdown_grace",
+               "max_dataset_size", "association_buffer", "server_buffer"},
 }
 
 

@@ -100,6 +100,9 @@ def _build_ae(config: ServeConfig) -> AE:
     ae.connection_timeout = config.connection_timeout
     ae.require_called_aet = config.require_called_aet
     ae.require_calling_aet = list(config.allowed_calling_aets)
+    ae.maximum_dataset_size = config.max_dataset_size
+    ae.maximum_association_buffered = config.association_buffer
+    ae.maximum_server_buffered = config.server_buffer
     return ae
 
 
