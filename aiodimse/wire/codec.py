@@ -77,6 +77,8 @@ _PDV_HEADER = struct.Struct(">IBB")  # item-length, context ID, message control 
 MAX_FREE_PDVS = 16
 """PDVs any P-DATA-TF may hold; beyond them, one per 256 bytes of PDU (else a flood)."""
 _PDV_SPAN_SHIFT = 8
+_FLOOD_SOURCE = int(AbortSource.SERVICE_PROVIDER)
+_FLOOD_REASON = int(AbortReason.NOT_SPECIFIED)  # a resource limit, not a malformed PDU
 _SINGLE_PDV = struct.Struct(">BBIIBB")  # PDU header followed by one PDV header
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -248,8 +250,8 @@ def decode_pdata_at(mv: memoryview, start: int, end: int) -> PDataTF:
             raise RemoteProtocolError(
                 f"P-DATA-TF of {end - start} bytes holds more than"
                 f" {MAX_FREE_PDVS + ((end - start) >> _PDV_SPAN_SHIFT)} PDVs: a PDV flood",
-                abort_source=AbortSource.SERVICE_PROVIDER,
-                abort_reason=AbortReason.NOT_SPECIFIED,
+                abort_source=_FLOOD_SOURCE,
+                abort_reason=_FLOOD_REASON,
             )
         append(_new_pdv(PDV, (context_id, control, mv[offset + 6 : stop])))
         offset = stop
