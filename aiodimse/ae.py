@@ -115,12 +115,20 @@ class AE:
         self.maximum_async_ops: tuple[int, int] = (1, 1)
         self.maximum_command_size = 64 * 1024
         self.maximum_dataset_size = 256 * 1024 * 1024
+        # inflated bytes per deflated byte a Deflated Explicit VR LE data set may reach
+        # (past 1 MiB; None: no limit); past it, or past maximum_dataset_size: 0x0213
+        self.maximum_inflate_ratio: int | None = 200
         self.max_pdata_cap = 1 << 24
         # Plain (sync) handlers run on the AE's own threads, at most this many at once
         # (handlers.HandlerThreads); a handler still running after handler_timeout
         # seconds is answered 0x0110 and cancelled (None: no limit). docs/handlers.md
         self.handler_threads = 32
         self.handler_timeout: float | None = 60.0
+        # Read back pressure: past these bytes of queued requests and partial messages
+        # an association stops being read until it drains to half (per association,
+        # and summed over a server's associations).
+        self.maximum_association_buffered = 64 * 1024 * 1024
+        self.maximum_server_buffered = 1024 * 1024 * 1024
 
     # -- configuration --------------------------------------------------------------
 

@@ -25,7 +25,15 @@ from .aio.eager import Suspended, run_eager
 from .aio.prompt import PromptFuture
 from .aio.protocol import DULProtocol, loop_clock
 from .compat import level_cache_get
-from .datasets import decode_dataset, encode_dataset
+from .datasets import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    DatasetDecodeError,
+    Inflated,
+    InflateLimitError,
+    decode_dataset,
+    encode_dataset,
+)
+from .deflated import RESOURCE_LIMITATION, inflate_in_steps
 from .dimse import (
     MessageAssembler,
     ReceivedMessage,
@@ -104,6 +112,23 @@ def _log_message(direction: str, context_id: int, msg: Any, dataset: Any) -> Non
     )
 
 
+def _flood_average(max_pdu: int) -> int:
+    """The least average fragment size a peer filling its PDUs sends (else: a flood).
+
+    128 bytes, or less when our Maximum Length lets a peer send no more.
+    """
+    return 128 if not max_pdu else max(1, min(128, (max_pdu - 6) // 2))
+
+
+_REQUEST_COST = 1024
+"""Bytes a queued request holds beyond its data set (its message and command objects)."""
+
+
+def _queued_cost(received: ReceivedMessage) -> int:
+    data = received.dataset
+    return _REQUEST_COST if data is None else _REQUEST_COST + len(data)
+
+
 @dataclass(slots=True)
 class ServiceUser:
     """One end of an association, as pynetdicom's ``assoc.requestor``/``acceptor``."""
@@ -175,10 +200,12 @@ class Association(ServiceCalls):
         "_bare_kind",
         "_bare_result",
         "_contexts",
+        "_deflated",
         "_dimse_timer",
         "_end_reason",
         "_ended",
         "_established",
+        "_held",
         "_idle_timer",
         "_idle_waiters",
         "_invoke_limit",
@@ -186,9 +213,11 @@ class Association(ServiceCalls):
         "_last_activity",
         "_next_id",
         "_outstanding",
+        "_partial",
         "_peer_max_pdu",
         "_pending",
         "_perform_limit",
+        "_read_held",
         "_release_pending",
         "_rsp_memo",
         "_running",
@@ -247,6 +276,7 @@ class Association(ServiceCalls):
         self.is_rejected = False
         self.dimse_timeout: float | None = ae.dimse_timeout
         self._contexts: dict[int, PresentationContext] = {}
+        self._deflated: frozenset[int] = frozenset()  # IDs of Deflated Explicit VR LE contexts
         self._assembler: MessageAssembler | None = None
         self._peer_max_pdu = 0
         self._invoke_limit = 1
@@ -258,6 +288,9 @@ class Association(ServiceCalls):
         # association is a scalability target).
         self._invoke_waiters: deque[asyncio.Future[None]] | None = None
         self._pending: deque[ReceivedMessage] | None = None
+        self._held = 0  # bytes of queued requests and a partial message (budgets)
+        self._partial = 0  # the partial message's share of _held
+        self._read_held = False  # reading stopped by a budget
         self._running = 0
         self._release_pending = False
         self._rsp_memo: ResponseMemo | None = None  # the last response, for reuse
@@ -414,6 +447,8 @@ class Association(ServiceCalls):
     def _set_contexts(self, contexts: list[PresentationContext], *, peer_max: int) -> None:
         self.accepted_contexts = contexts
         self._contexts = {c.context_id: c for c in contexts}
+        self._deflated = frozenset(c.context_id for c in contexts
+                                   if c.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
         self._peer_max_pdu = peer_max
         # the MessageAssembler is made with the first P-DATA (ul_fragments): many
         # associations carry none, or sit idle for long
@@ -423,6 +458,7 @@ class Association(ServiceCalls):
             max_command_length=self.ae.maximum_command_size,
             max_dataset_length=self.ae.maximum_dataset_size,
             accepted_context_ids=frozenset(self._contexts),
+            min_fragment_average=_flood_average(self.ae.maximum_pdu_size),
         )
         return assembler
 
@@ -454,10 +490,13 @@ class Association(ServiceCalls):
                     self._on_message(received)
                     return
             feed = assembler.feed_pdv
+            received = None
             for context_id, control, data in fragments:
                 received = feed(context_id, control, data)
                 if received is not None:
                     self._on_message(received)
+            if received is None or self._partial:  # a message in progress, or was
+                self._track_partial(assembler)
         except AiodimseError as exc:
             self._protocol_abort(exc)
 
@@ -496,6 +535,7 @@ class Association(ServiceCalls):
             if self._pending is None:
                 self._pending = deque()
             self._pending.append(received)  # the peer overran the window: queue, stay liberal
+            self._charge(_queued_cost(received))
             return
         self._running = running + 1
         self._serve(received, kind, debug)
@@ -511,6 +551,10 @@ class Association(ServiceCalls):
         Task, no coroutine of ours and no loop iteration; one that suspends goes on
         in a Task that answers when it ends. ``debug``: DEBUG logging is on.
         """
+        if self._deflated and received.context_id in self._deflated and (
+                received.dataset is not None and type(received.dataset) is not Inflated):
+            self._serve_deflated(received, kind, debug)
+            return
         bound = self.handlers.by_event.get(kind.event, ())
         if not bound:
             self._answer(received, kind, kind.default_result, debug)
@@ -601,6 +645,36 @@ class Association(ServiceCalls):
         with contextlib.suppress(AiodimseError):
             self._send_message(context, rsp, None)
 
+    def _serve_deflated(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
+        """Inflate the data set in steps (deflated.py) in a task, then serve as usual."""
+        self._track(self.loop.create_task(self._inflate_then_serve(received, kind, debug)))
+
+    async def _inflate_then_serve(self, received: ReceivedMessage, kind: RequestKind,
+                                  debug: bool) -> None:
+        """Past a limit: 0x0213; a broken stream: 0x0110; neither reaches the handler."""
+        ae = self.ae
+        try:
+            try:
+                data = await inflate_in_steps(
+                    received.dataset or b"", max_length=ae.maximum_dataset_size,
+                    max_ratio=ae.maximum_inflate_ratio,
+                )
+            except DatasetDecodeError as exc:
+                log.warning("%s refused: %s", kind.event.name, exc)
+                code = RESOURCE_LIMITATION if isinstance(exc, InflateLimitError) else 0x0110
+                status = Dataset()
+                status.Status = code
+                status.ErrorComment = str(exc)[:64]
+                self._answer(received, kind, (status, None) if kind.with_dataset else status,
+                             debug)
+                return
+        except BaseException:  # cancelled: no answer
+            self._request_done()
+            raise
+        inflated = ReceivedMessage(received.context_id, received.message, data,
+                                   received.error, received.shape)
+        self._serve(inflated, kind, debug)
+
     def _request_done(self) -> None:
         self._running -= 1
         if self._pending or self._release_pending or self._idle_waiters:
@@ -672,6 +746,7 @@ class Association(ServiceCalls):
         pending = self._pending
         while pending and (not self._perform_limit or self._running < self._perform_limit):
             received = pending.popleft()
+            self._charge(-_queued_cost(received))
             kind = kind_of(received.message)
             if kind is not None:
                 self._start_request(received, kind)
@@ -679,6 +754,53 @@ class Association(ServiceCalls):
             self._release_pending = False
             self._respond_release()
         self._check_idle()
+
+    # -- read back pressure ---------------------------------------------------------
+
+    def _track_partial(self, assembler: MessageAssembler) -> None:
+        """Charge the message in progress (its bytes so far) to the budgets."""
+        partial = assembler.buffered
+        if partial != self._partial:
+            delta = partial - self._partial
+            self._partial = partial
+            self._charge(delta)
+
+    def _charge(self, delta: int) -> None:
+        """Count ``delta`` more bytes held; stop or restart reading on the budgets.
+
+        Reading stops past ``AE.maximum_association_buffered`` while requests are
+        queued (they will drain), or when the server's sum passes
+        ``AE.maximum_server_buffered``; it restarts once this association is at
+        half its budget (or has nothing queued) and the server at half its own.
+        """
+        if self._ended.done():  # given back in _finish
+            return
+        self._held = held = self._held + delta
+        server = self.server
+        server_over = server is not None and server.charge(self, delta)
+        limit = self.ae.maximum_association_buffered
+        if not self._read_held:
+            if server_over or (held > limit and self._pending):
+                self._hold_reading(True)
+        elif delta < 0 and (held <= limit >> 1 or not self._pending):
+            self.budget_check()
+
+    def budget_check(self) -> None:
+        """Restart reading if no budget holds it now (the server calls it as it drains)."""
+        if not self._read_held:
+            return
+        server = self.server
+        if server is not None and not server.below_low_water():
+            return
+        if self._held <= self.ae.maximum_association_buffered >> 1 or not self._pending:
+            self._hold_reading(False)
+
+    def _hold_reading(self, hold: bool) -> None:
+        self._read_held = hold
+        if self.server is not None:
+            self.server.reading_held(self, hold)
+        if self.proto is not None:
+            self.proto.hold_reading(hold)
 
     def _check_idle(self) -> None:
         if self._idle_waiters and not self.in_flight:
@@ -904,7 +1026,9 @@ class Association(ServiceCalls):
         if not is_performed(int(msg.Status)):
             return status, None
         ctx = self._contexts[received.context_id]
-        return status, decode_dataset(received.dataset, ctx.transfer_syntax)
+        return status, decode_dataset(received.dataset, ctx.transfer_syntax,
+                                      max_inflated_length=self.ae.maximum_dataset_size,
+                                      max_inflate_ratio=self.ae.maximum_inflate_ratio)
 
     # -- release and abort ------------------------------------------------------------
 
@@ -988,6 +1112,11 @@ class Association(ServiceCalls):
                 waiter.set_result(None)
 
     def _finish(self) -> None:
+        if self._held:  # given back: queued requests and a partial message go with it
+            if self.server is not None:
+                self.server.charge(self, -self._held)
+                self.server.reading_held(self, False)
+            self._held = self._partial = 0
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None

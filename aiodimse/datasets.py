@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import zlib
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
@@ -30,7 +31,15 @@ __all__ = [
     "EXPLICIT_VR_BIG_ENDIAN",
     "SUPPORTED_TRANSFER_SYNTAXES",
     "DEFAULT_MAX_INFLATED_LENGTH",
+    "DEFAULT_MAX_INFLATE_RATIO",
+    "INFLATE_STEP",
     "DatasetError",
+    "InflateLimitError",
+    "DatasetTooDeepError",
+    "MAX_NESTING",
+    "refusal_status",
+    "Inflated",
+    "Inflater",
     "UnsupportedTransferSyntaxError",
     "DatasetEncodeError",
     "DatasetDecodeError",
@@ -52,8 +61,19 @@ _SYNTAXES: dict[str, tuple[bool, bool, bool]] = {
 }
 SUPPORTED_TRANSFER_SYNTAXES = frozenset(_SYNTAXES)
 
-DEFAULT_MAX_INFLATED_LENGTH = 1 << 30
-"""Cap on an inflated Deflated Explicit VR LE data set (guards against zip bombs)."""
+DEFAULT_MAX_INFLATED_LENGTH = 256 * 1024 * 1024
+"""Cap on an inflated Deflated Explicit VR LE data set: ``AE.maximum_dataset_size``'s default.
+
+An association passes its AE's ``maximum_dataset_size``, the cap of a plain data set.
+"""
+DEFAULT_MAX_INFLATE_RATIO = 200
+"""Most inflated bytes per deflated byte, judged past ``_RATIO_FREE`` bytes (zip bombs).
+
+Deflate reaches about 1000:1 on runs of zeros; DICOM attributes rarely pass 20:1.
+"""
+_RATIO_FREE = 1 << 20
+INFLATE_STEP = 1 << 20
+"""Most bytes one ``Inflater.step`` produces (a few ms of work: the loop runs between)."""
 
 
 class DatasetError(AiodimseError):
@@ -74,6 +94,86 @@ class DatasetEncodeError(DatasetError):
 
 class DatasetDecodeError(DatasetError):
     """The bytes are not a valid data set in the given transfer syntax."""
+
+
+class InflateLimitError(DatasetDecodeError):
+    """A deflated data set inflates past the length cap or the ratio limit."""
+
+
+class DatasetTooDeepError(DatasetDecodeError):
+    """Sequences nest deeper than ``MAX_NESTING``: refused whole, never half-read."""
+
+
+MAX_NESTING = _fastds.MAX_DEPTH
+"""Deepest sequence nesting any decoded data set has (fastds's limit, kept on every path)."""
+
+
+def refusal_status(exc: DatasetDecodeError) -> int:
+    """The DIMSE-N status for a request whose data set cannot be decoded.
+
+    0x0213 (resource limitation, PS3.7 C.4) for a limit of ours (inflated size or
+    ratio, nesting depth); else 0x0110 (processing failure).
+    """
+    return 0x0213 if isinstance(exc, InflateLimitError | DatasetTooDeepError) else 0x0110
+
+
+class Inflated(bytes):
+    """A deflated data set already inflated (``decode_dataset`` does not inflate it again)."""
+
+    __slots__ = ()
+
+
+class Inflater:
+    """Raw-deflate inflation in bounded steps, refused as soon as a limit is passed.
+
+    Each :meth:`step` produces at most ``INFLATE_STEP`` bytes, so memory never passes
+    ``max_length`` (plus one step) and a caller can yield to its event loop between
+    steps. Bytes after the end of the deflate stream are ignored, as before.
+    """
+
+    __slots__ = ("_data", "_inflater", "_limit", "_out", "_ratio", "_tail", "done")
+
+    def __init__(self, data: bytes | bytearray | memoryview, *, max_length: int,
+                 max_ratio: int | None = DEFAULT_MAX_INFLATE_RATIO) -> None:
+        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._tail: bytes | bytearray | memoryview = data
+        self._data = len(data) if not isinstance(data, memoryview) else data.nbytes
+        self._limit = max_length
+        self._ratio = max_ratio
+        self._out = bytearray()
+        self.done = False
+
+    def step(self) -> bool:
+        """Inflate up to ``INFLATE_STEP`` more bytes; True once the stream is whole."""
+        inflater = self._inflater
+        try:
+            # (never more than one byte past the cap: enough to know it is passed)
+            room = self._limit - len(self._out) + 1
+            chunk = inflater.decompress(self._tail, room if room < INFLATE_STEP else INFLATE_STEP)
+        except zlib.error as exc:
+            raise DatasetDecodeError(f"bad deflate stream: {exc}") from exc
+        self._tail = inflater.unconsumed_tail
+        out = self._out
+        out += chunk
+        size = len(out)
+        if size > self._limit:
+            self._out = bytearray()
+            raise InflateLimitError(f"inflated data set exceeds {self._limit} bytes")
+        ratio = self._ratio
+        if ratio is not None and size > _RATIO_FREE and size > ratio * self._data:
+            self._out = bytearray()
+            raise InflateLimitError(
+                f"deflated data set of {self._data} bytes inflates more than {ratio}:1"
+            )
+        if inflater.eof or (not self._tail and len(chunk) < (room if room < INFLATE_STEP
+                                                              else INFLATE_STEP)):
+            self.done = True
+        return self.done
+
+    def result(self, kind: type[bytes] = bytes) -> bytes:
+        """The inflated bytes, as ``kind`` (once :meth:`step` has returned True)."""
+        out, self._out = self._out, bytearray()
+        return kind(out)
 
 
 def _syntax(transfer_syntax_uid: str) -> tuple[bool, bool, bool]:
@@ -114,24 +214,25 @@ def decode_dataset(
     transfer_syntax_uid: str,
     *,
     max_inflated_length: int = DEFAULT_MAX_INFLATED_LENGTH,
+    max_inflate_ratio: int | None = DEFAULT_MAX_INFLATE_RATIO,
 ) -> Dataset:
     """Decode a data set (no preamble, no file meta) from ``data``.
 
     Empty ``data`` gives an empty Dataset. A memoryview is copied once into the
-    reader. Raises UnsupportedTransferSyntaxError or DatasetDecodeError.
+    reader. A deflated data set is inflated under ``max_inflated_length`` and
+    ``max_inflate_ratio`` (None: no ratio limit), unless it is :class:`Inflated`
+    already. Raises UnsupportedTransferSyntaxError or DatasetDecodeError
+    (InflateLimitError past a limit).
     """
     implicit, little, deflated = (
         _SYNTAXES.get(transfer_syntax_uid) or _syntax(transfer_syntax_uid)
     )
     raw: bytes | bytearray | memoryview = data
-    if deflated:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            raw = inflater.decompress(data, max_inflated_length + 1)
-        except zlib.error as exc:
-            raise DatasetDecodeError(f"bad deflate stream: {exc}") from exc
-        if len(raw) > max_inflated_length:
-            raise DatasetDecodeError(f"inflated data set exceeds {max_inflated_length} bytes")
+    if deflated and type(data) is not Inflated:
+        inflater = Inflater(data, max_length=max_inflated_length, max_ratio=max_inflate_ratio)
+        while not inflater.step():
+            pass
+        raw = inflater.result()
     if little:
         # fastds builds the Dataset pydicom would; None = a case it leaves to pydicom,
         # and on bytes it rejects pydicom decides too (it reads some leniently)
@@ -142,6 +243,39 @@ def decode_dataset(
         if fast is not None:
             return fast
     try:
-        return read_dataset(io.BytesIO(raw), implicit, little)
+        ds = read_dataset(io.BytesIO(raw), implicit, little)
+        _check_nesting(ds)
+    except DatasetDecodeError:
+        raise
+    except RecursionError as exc:  # nested far past MAX_NESTING
+        raise DatasetTooDeepError(f"cannot decode data set: {exc}") from exc
     except Exception as exc:  # pydicom raises many types; re-typed here
         raise DatasetDecodeError(f"cannot decode data set: {exc}") from exc
+    return ds
+
+
+def _check_nesting(ds: Dataset) -> None:
+    """Raise DatasetTooDeepError if sequences in ``ds`` nest deeper than MAX_NESTING.
+
+    For what pydicom decoded (fastds keeps the limit itself): without it a data set
+    fastds refuses would be read, stored, and fail later (to_json/from_json recurse).
+    Walks iteratively; only sequences are converted (pydicom reads them lazily).
+    """
+    stack = [(ds, 0)]
+    while stack:
+        current, depth = stack.pop()
+        for elem in current.elements():
+            vr = elem.VR
+            if vr is None:  # implicit VR, not yet converted
+                try:
+                    vr = dictionary_VR(elem.tag)
+                except KeyError:
+                    continue
+            if vr != "SQ":
+                continue
+            if depth >= MAX_NESTING:
+                raise DatasetTooDeepError(
+                    f"cannot decode data set: sequences nested deeper than {MAX_NESTING}"
+                )
+            for item in current[elem.tag].value or ():
+                stack.append((item, depth + 1))

@@ -65,6 +65,8 @@ class Server:
         # its association has): shutdown cancels what is left.
         self.handler_tasks: set[asyncio.Task[Any]] = set()
         self._slots = _Slots()  # the limits of maximum_associations and its kin
+        self.buffered = 0  # bytes the associations hold: queued requests, partial messages
+        self._held: set[Association] = set()  # associations not read (a budget)
         self._sweep: asyncio.TimerHandle | None = None  # the network-timeout sweep
         self._closing = False
         self._loop = asyncio.get_running_loop()
@@ -163,6 +165,31 @@ class Server:
                 assoc.check_idle(now, timeout)
         if self._associations:
             self._sweep = self._loop.call_later(timeout / 4, self._sweep_idle)
+
+    def charge(self, assoc: Association, delta: int) -> bool:
+        """Add ``delta`` to what the associations hold; True if past the server budget.
+
+        As the sum falls to half the budget, the associations it stopped are asked to
+        read again (each checks its own budget too).
+        """
+        self.buffered = total = self.buffered + delta
+        limit = self.ae.maximum_server_buffered
+        if delta < 0 and self._held and total <= limit >> 1:
+            for held in list(self._held):
+                if held is not assoc:
+                    held.budget_check()
+        return total > limit
+
+    def below_low_water(self) -> bool:
+        """The sum is at half the server budget or less (stopped associations may read)."""
+        return self.buffered <= self.ae.maximum_server_buffered >> 1
+
+    def reading_held(self, assoc: Association, held: bool) -> None:
+        """Track which associations a budget stopped reading."""
+        if held:
+            self._held.add(assoc)
+        else:
+            self._held.discard(assoc)
 
     def association_ended(self, assoc: Association) -> None:
         """Called by an association of this server once its connection has closed."""

@@ -246,6 +246,16 @@ class DULProtocol(asyncio.Protocol):
             if type(ev) is CloseTransport:
                 self.close()
 
+    def hold_reading(self, hold: bool) -> None:
+        """Stop (``hold``) or restart reading the socket: the association's back pressure."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        if hold:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
     async def drain(self) -> None:
         """Wait while the transport's write buffer is above its high-water mark."""
         if not self._paused or self.closed:

@@ -35,6 +35,9 @@ The TOML layout (every key optional)::
     shutdown_grace = 10
     handler_threads = 32          # threads for plain (sync) handlers
     handler_timeout = 60          # a handler running longer is answered 0x0110; 0: none
+    max_dataset_size = 67108864   # bytes of one data set (deflated ones: once inflated)
+    association_buffer = 67108864 # bytes queued per association before it is not read
+    server_buffer = 268435456     # the same, summed over all associations
 
     [commitment]
     same_association = true
@@ -121,6 +124,9 @@ class ServeConfig:
     shutdown_grace: float = 10.0
     handler_threads: int = 32
     handler_timeout: float = 60.0
+    max_dataset_size: int = 64 * 1024 * 1024
+    association_buffer: int = 64 * 1024 * 1024
+    server_buffer: int = 256 * 1024 * 1024
     ae_table: dict[str, PeerEntry] = field(default_factory=dict)
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
@@ -151,7 +157,8 @@ _SECTIONS = {
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
                "network_timeout", "connection_timeout", "shutdown_grace",
-               "handler_threads", "handler_timeout", *_SLOT_KEYS},
+               "handler_threads", "handler_timeout", "max_dataset_size",
+               "association_buffer", "server_buffer", *_SLOT_KEYS},
 }
 
 

@@ -148,6 +148,9 @@ def _build_ae(config: ServeConfig) -> AE:
     ae.require_calling_aet = list(config.allowed_calling_aets)
     ae.handler_threads = config.handler_threads
     ae.handler_timeout = config.handler_timeout or None
+    ae.maximum_dataset_size = config.max_dataset_size
+    ae.maximum_association_buffered = config.association_buffer
+    ae.maximum_server_buffered = config.server_buffer
     return ae
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 from .assemble import (
     DEFAULT_MAX_COMMAND_LENGTH,
     DEFAULT_MAX_DATASET_LENGTH,
+    FLOOD_FREE_FRAGMENTS,
+    FRAGMENT_COST,
+    FragmentFloodError,
     MessageAssembler,
     MessageTooLargeError,
     ReceivedMessage,
@@ -87,6 +90,9 @@ __all__ = [
     "ReceivedMessage",
     "MessageTooLargeError",
     "MessageAssembler",
+    "FragmentFloodError",
+    "FRAGMENT_COST",
+    "FLOOD_FREE_FRAGMENTS",
     # bookkeeping
     "MessageIDAllocator",
     "OperationsWindow",

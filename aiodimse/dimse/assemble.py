@@ -27,7 +27,20 @@ Errors:
   ones, but rejecting them helps nobody and the data-set decoder judges the bytes;
 * exceeding ``max_command_length`` or ``max_dataset_length`` raises
   :class:`MessageTooLargeError` (a RemoteProtocolError, source 2, reason 0) before
-  the offending fragment is stored; the association turns it into an A-ABORT.
+  the offending fragment is stored; the association turns it into an A-ABORT;
+* a flood of tiny fragments raises :class:`FragmentFloodError` (a
+  MessageTooLargeError: source 2, reason 0, "reason not specified", as the refusal
+  is a resource limit, not a malformed PDU).
+
+Memory: a message in several fragments keeps one object per fragment (a view or a
+copy, and its list slot: about :data:`FRAGMENT_COST` bytes beyond the data). Every
+fragment of a command set or data set after its first is charged its data plus
+``FRAGMENT_COST`` against the cap, so empty PDVs cannot hold more than the cap
+allows; a part in one fragment (the usual case) is charged its data only. With
+``min_fragment_average`` set, a data set whose fragments, past the first
+``FLOOD_FREE_FRAGMENTS``, average fewer bytes than that is refused at once as a
+flood (a real peer fills its PDUs; the association sets 128, or less for a small
+Maximum Length).
 
 After any raised error the assembler is reset; the association is expected to
 abort anyway.
@@ -49,12 +62,20 @@ __all__ = [
     "ReceivedMessage",
     "MessageTooLargeError",
     "MessageAssembler",
+    "FragmentFloodError",
+    "FRAGMENT_COST",
+    "FLOOD_FREE_FRAGMENTS",
 ]
 
 DEFAULT_MAX_COMMAND_LENGTH = 64 * 1024
 """Cap on a command set; real ones are a few hundred bytes."""
 DEFAULT_MAX_DATASET_LENGTH = 256 * 1024 * 1024
 """Cap on one message's data set (DIMSE-N data sets are small; raise it for storage)."""
+
+FRAGMENT_COST = 192
+"""Bytes a kept fragment costs beyond its data (a memoryview and its list slot)."""
+FLOOD_FREE_FRAGMENTS = 1024
+"""Fragments of one message taken before ``min_fragment_average`` is judged."""
 
 _SOURCE_PROVIDER = 2
 _REASON_NOT_SPECIFIED = 0
@@ -95,6 +116,21 @@ class MessageTooLargeError(RemoteProtocolError):
         self.limit = limit
 
 
+class FragmentFloodError(MessageTooLargeError):
+    """A message came in many fragments far smaller than a real peer sends."""
+
+    def __init__(self, fragments: int, size: int, average: int) -> None:
+        RemoteProtocolError.__init__(
+            self,
+            f"{fragments} fragments carrying {size} bytes (fewer than {average} on average):"
+            " a fragment flood",
+            abort_source=_SOURCE_PROVIDER,
+            abort_reason=_REASON_NOT_SPECIFIED,
+        )
+        self.size = size
+        self.limit = average * fragments
+
+
 class MessageAssembler:
     """Collects PDVs into messages for one association (messages never interleave)."""
 
@@ -109,10 +145,12 @@ class MessageAssembler:
         "_decoded",
         "_decoder",
         "_error",
+        "_fragments",
         "_shape",
         "_strict_even",
         "max_command_length",
         "max_dataset_length",
+        "min_fragment_average",
     )
 
     def __init__(
@@ -122,7 +160,10 @@ class MessageAssembler:
         max_dataset_length: int = DEFAULT_MAX_DATASET_LENGTH,
         accepted_context_ids: Iterable[int] | None = None,
         strict_even_fragments: bool = False,
+        min_fragment_average: int = 0,
     ) -> None:
+        """``min_fragment_average``: 0 (the default) judges no average (see the module)."""
+        self.min_fragment_average = min_fragment_average
         self.max_command_length = max_command_length
         self.max_dataset_length = max_dataset_length
         self._accepted = None if accepted_context_ids is None else frozenset(accepted_context_ids)
@@ -135,7 +176,8 @@ class MessageAssembler:
         self._shape: DIMSEMessage | None = None
         self._awaiting_data = False  # the command is complete, its data set is due
         self._data: list[bytes | memoryview] | None = None  # fragments of a data set so far
-        self._data_length = 0
+        self._data_length = 0  # charged: data plus FRAGMENT_COST per fragment
+        self._fragments = 0  # data fragments kept
         self._decoder = CommandDecoder()
 
     @property
@@ -154,6 +196,14 @@ class MessageAssembler:
         self._shape = None
         self._awaiting_data = False
         self._data = None
+        self._fragments = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes charged for the message in progress (for back-pressure budgets)."""
+        if self._context_id is None:
+            return 0
+        return self._command_length + (self._data_length if self._data is not None else 0)
 
     def _violation(self, text: str, reason: int) -> RemoteProtocolError:
         self.reset()
@@ -225,13 +275,19 @@ class MessageAssembler:
                     return received
                 self._data = [_kept(data)]
                 self._data_length = size
+                self._fragments = 1
                 return None
-            total = self._data_length + size
+            total = self._data_length + size + FRAGMENT_COST
+            fragments = self._fragments + 1
+            if fragments > FLOOD_FREE_FRAGMENTS and self.min_fragment_average:
+                self._judge_average(fragments, total)
             if total > self.max_dataset_length:
                 self.reset()
-                raise MessageTooLargeError("data set", total, self.max_dataset_length)
+                raise MessageTooLargeError("data set (with its fragments' cost)", total,
+                                           self.max_dataset_length)
             parts.append(_kept(data))
             self._data_length = total
+            self._fragments = fragments
             if not control & 0x02:
                 return None
             received = _received(context_id, self._decoded, b"".join(parts), self._error,
@@ -244,9 +300,12 @@ class MessageAssembler:
                 "command fragment after the command set's last fragment", _REASON_UNEXPECTED_PDU
             )
         total = self._command_length + size
+        if self._command_parts:
+            total += FRAGMENT_COST
         if total > self.max_command_length:
             self.reset()
-            raise MessageTooLargeError("command set", total, self.max_command_length)
+            raise MessageTooLargeError("command set (with its fragments' cost)", total,
+                                       self.max_command_length)
         self._context_id = context_id
         self._command_parts.append(bytes(data))
         self._command_length = total
@@ -255,6 +314,7 @@ class MessageAssembler:
 
         command = b"".join(self._command_parts)
         self._command_parts = []
+        self._command_length = 0
         return self._command_done(context_id, command)
 
     def whole_message(
@@ -288,6 +348,13 @@ class MessageAssembler:
         if type(data) is not bytes:  # (the usual small data set is bytes: no call)
             data = _kept(data)
         return _received(context_id, message, data, None, decoder.shape)
+
+    def _judge_average(self, fragments: int, charged: int) -> None:
+        """Refuse the message if its fragments carry too little data on average."""
+        size = charged - (fragments - 1) * FRAGMENT_COST  # the first is charged no cost
+        if size < fragments * self.min_fragment_average:
+            self.reset()
+            raise FragmentFloodError(fragments, size, self.min_fragment_average)
 
     def _command_done(
         self, context_id: int, command: bytes | bytearray | memoryview

@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from .. import evt
+from ..datasets import DatasetDecodeError, refusal_status
 from ..events import Event
 from ..handlers import HandlerSpec
 from ..logs import get_logger
@@ -68,7 +69,10 @@ class MPPSSCP:
         """Store a new step; the SCP assigns the UID when the SCU gave none."""
         requested = event.request.AffectedSOPInstanceUID
         uid = str(requested) if requested else str(generate_uid())
-        attrs = event.attribute_list
+        try:
+            attrs = event.attribute_list
+        except DatasetDecodeError as exc:  # refused on arrival, never stored
+            return _status(refusal_status(exc), str(exc)), None
         state = _pps_status(attrs)
         if state != IN_PROGRESS:
             return _status(0x0106, "Performed Procedure Step Status must be IN PROGRESS",
@@ -92,7 +96,10 @@ class MPPSSCP:
     async def on_n_set(self, event: Event) -> Answer:
         """Apply the Modification List unless the step is already final."""
         uid = str(event.request.RequestedSOPInstanceUID)
-        mods = event.modification_list
+        try:
+            mods = event.modification_list
+        except DatasetDecodeError as exc:
+            return _status(refusal_status(exc), str(exc)), None
         new_state = _pps_status(mods) if "PerformedProcedureStepStatus" in mods else None
         if new_state is not None and new_state not in _STATES:
             return _status(0x0106, f"invalid Performed Procedure Step Status {new_state}",

@@ -55,6 +55,7 @@ __all__ = [
     "encode_single_pdv",
     "decode_pdu",
     "decode_pdata_at",
+    "MAX_FREE_PDVS",
 ]
 
 PDU_HEADER_SIZE = 6
@@ -73,6 +74,11 @@ _FIXED4 = struct.Struct(">BBBB")  # RJ/abort/release bodies: reserved + 3 code b
 _ITEM_HEADER = struct.Struct(">BBH")  # item type, reserved (or sub-item version), length
 _PC_HEADER = struct.Struct(">BBBB")  # context ID, reserved, result (AC) / reserved, reserved
 _PDV_HEADER = struct.Struct(">IBB")  # item-length, context ID, message control header
+MAX_FREE_PDVS = 16
+"""PDVs any P-DATA-TF may hold; beyond them, one per 256 bytes of PDU (else a flood)."""
+_PDV_SPAN_SHIFT = 8
+_FLOOD_SOURCE = int(AbortSource.SERVICE_PROVIDER)
+_FLOOD_REASON = int(AbortReason.NOT_SPECIFIED)  # a resource limit, not a malformed PDU
 _SINGLE_PDV = struct.Struct(">BBIIBB")  # PDU header followed by one PDV header
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -228,6 +234,10 @@ def decode_pdata_at(mv: memoryview, start: int, end: int) -> PDataTF:
     pdvs: list[PDV] = []
     append = pdvs.append
     unpack = _PDV_HEADER.unpack_from
+    # Each PDV becomes ~250 bytes of objects: a PDU may hold MAX_FREE_PDVS, and one
+    # more per PDV_SPAN bytes, so a flood of empty PDVs is refused before it costs
+    # more than about the PDU's own size.
+    left = MAX_FREE_PDVS + ((end - start) >> _PDV_SPAN_SHIFT)
     while offset < end:
         if end - offset < PDV_HEADER_SIZE:
             raise _invalid(f"truncated PDV header at offset {offset}")
@@ -235,6 +245,14 @@ def decode_pdata_at(mv: memoryview, start: int, end: int) -> PDataTF:
         stop = offset + 4 + length
         if length < 2 or stop > end:
             raise _invalid(f"PDV item-length {length} at offset {offset} does not fit the PDU")
+        left -= 1
+        if left < 0:
+            raise RemoteProtocolError(
+                f"P-DATA-TF of {end - start} bytes holds more than"
+                f" {MAX_FREE_PDVS + ((end - start) >> _PDV_SPAN_SHIFT)} PDVs: a PDV flood",
+                abort_source=_FLOOD_SOURCE,
+                abort_reason=_FLOOD_REASON,
+            )
         append(_new_pdv(PDV, (context_id, control, mv[offset + 6 : stop])))
         offset = stop
     if not pdvs:
