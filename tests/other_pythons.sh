@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 SUPPORTED="${SUPPORTED:-3.10 3.11 3.12 3.13}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/aiodimse-ci"
 version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
-default="$(version_of python3)"
+default="$(version_of "${DEFAULT_PYTHON:-python3}")"
 
 # An interpreter that really is Python $1: pyenv's versions first (newest patch),
 # then python3.X on PATH (a pyenv shim for a version not selected fails the check).

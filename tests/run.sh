@@ -1,31 +1,67 @@
 #!/usr/bin/env bash
-# The test command of the README: installs what the tests need, then lints,
-# type-checks and runs the whole suite; then runs the whole suite again on every
-# other supported Python found on the machine. Safe to run again.
+# The test command of the README: installs what the tests need into the project's
+# virtual environment (.venv, made here if missing: the system Pythons of Debian 12
+# and Ubuntu 24.04 refuse pip installs outside one), then lints, type-checks and
+# runs the whole suite; then runs the whole suite again on every other supported
+# Python found on the machine. Safe to run again; works as root or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUPPORTED="3.10 3.11 3.12 3.13"  # keep in step with pyproject.toml's classifiers
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test,dev,speed]'
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+apt_updated=""
+apt_install() {
+    [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
-# DCMTK is an interop peer (echoscu, storescp); install it where we can. pynetdicom
-# installs console scripts of the same names, so look for DCMTK's own binary.
-if [ ! -x /usr/bin/echoscu ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk >/dev/null
+# The project's environment: python3 -m venv needs Debian's python3-venv package.
+if [ ! -x .venv/bin/python ]; then
+    if ! python3 -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        if can_apt; then
+            apt_install python3-venv
+            python3 -m venv .venv
+        else
+            echo "python3 cannot make a virtual environment: install its venv module" \
+                 "(Debian, Ubuntu: apt-get install python3-venv) and run this again" >&2
+            exit 1
+        fi
+    fi
+fi
+PY=.venv/bin/python
+"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test,dev,speed]'
+
+# DCMTK is an interop peer (echoscu, storescp). pynetdicom installs Python scripts of
+# the same names, so a DCMTK tool is a compiled program (tests/dcmtk_tools.py looks
+# the same way): on PATH, in $DCMTK_BIN or in /usr/bin. Installed where we can.
+dcmtk_found() {
+    local dir
+    for dir in ${DCMTK_BIN:-} ${PATH//:/ } /usr/bin /usr/local/bin; do
+        if [ -x "$dir/echoscu" ] && [ "$(head -c 4 "$dir/echoscu" | tr -d '\0')" = $'\x7fELF' ]
+        then
+            return 0
+        fi
+    done
+    return 1
+}
+if ! dcmtk_found; then
+    if can_apt; then
+        apt_install dcmtk
     else
-        echo "DCMTK (/usr/bin/echoscu) is missing and cannot be installed without root apt-get" >&2
+        echo "DCMTK (echoscu, storescp) is missing: install it (apt-get install dcmtk)," \
+             "or set DCMTK_BIN to the folder holding its programs" >&2
         exit 1
     fi
 fi
 
-python3 -m ruff check aiodimse tests benchmarks
-python3 -m mypy --strict aiodimse  # as Python 3.10 (pyproject.toml): no newer APIs
+"$PY" -m ruff check aiodimse tests benchmarks
+"$PY" -m mypy --strict aiodimse  # as Python 3.10 (pyproject.toml): no newer APIs
 for v in $SUPPORTED; do  # and the branches each newer version takes
-    [ "$v" = 3.10 ] || python3 -m mypy --strict --python-version "$v" aiodimse
+    [ "$v" = 3.10 ] || "$PY" -m mypy --strict --python-version "$v" aiodimse
 done
-python3 -m pytest "$@"
+"$PY" -m pytest "$@"
 
 # The other supported Pythons: the whole suite on each, in a venv of its own.
-SUPPORTED="$SUPPORTED" exec bash tests/other_pythons.sh "$@"
+SUPPORTED="$SUPPORTED" DEFAULT_PYTHON="$PY" exec bash tests/other_pythons.sh "$@"
