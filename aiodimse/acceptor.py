@@ -246,9 +246,7 @@ def _answer(
     """Send the A-ASSOCIATE-RJ, or negotiate and send the A-ASSOCIATE-AC."""
     ae = assoc.ae
     if rejection is not None:
-        result, source, reason = rejection
-        log.info("rejecting %s from %s: result %d source %d reason %d", rq.calling_ae_title,
-                 assoc.requestor.address, result, source, reason)
+        result, source, reason = rejection  # logged by the association, in words
         assoc._send_reject(AAssociateRJ(result=result, source=source, reason=reason))
         return
     negotiated, window, limits, accepted, answers = _negotiate(assoc, rq)

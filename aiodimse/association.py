@@ -34,6 +34,12 @@ from .datasets import (
     encode_dataset,
 )
 from .deflated import RESOURCE_LIMITATION, inflate_in_steps
+from .describe import (
+    accepted_summary,
+    describe_associate_ac,
+    describe_associate_rq,
+    describe_rejection,
+)
 from .dimse import (
     MessageAssembler,
     ReceivedMessage,
@@ -94,6 +100,7 @@ __all__ = [
 log = get_logger("aiodimse.association")
 
 _debug = functools.partial(log.isEnabledFor, logging.DEBUG)
+_info = functools.partial(log.isEnabledFor, logging.INFO)
 # logging's per-level answer cache, read on the per-message paths: a dict lookup
 # instead of a Python call (None until isEnabledFor has filled it; logging clears
 # it whenever levels change, and log.debug checks again anyway).
@@ -127,6 +134,14 @@ _REQUEST_COST = 1024
 def _queued_cost(received: ReceivedMessage) -> int:
     data = received.dataset
     return _REQUEST_COST if data is None else _REQUEST_COST + len(data)
+
+
+def _log_lines(head: str, text: str) -> None:
+    """A multi-line description at DEBUG, a record per line (the log filter escapes
+    line breaks inside one record, so that no peer text can start a line)."""
+    log.debug("%s", head)
+    for line in text.splitlines():
+        log.debug("  %s", line)
 
 
 @dataclass(slots=True)
@@ -219,8 +234,10 @@ class Association(ServiceCalls):
         "_perform_limit",
         "_read_held",
         "_release_pending",
+        "_requests",
         "_rsp_memo",
         "_running",
+        "_started",
         "accepted_contexts",
         "acceptor",
         "ae",
@@ -237,7 +254,6 @@ class Association(ServiceCalls):
         "is_released",
         "is_requestor",
         "loop",
-        "over_limit",
         "proposal",
         "proto",
         "rejected_contexts",
@@ -292,6 +308,8 @@ class Association(ServiceCalls):
         self._partial = 0  # the partial message's share of _held
         self._read_held = False  # reading stopped by a budget
         self._running = 0
+        self._requests = 0  # requests received, for the end-of-association INFO line
+        self._started = 0.0  # clock time when established
         self._release_pending = False
         self._rsp_memo: ResponseMemo | None = None  # the last response, for reuse
         self._bare_result: object = None  # the last handler result with a bare status
@@ -310,7 +328,6 @@ class Association(ServiceCalls):
         ) = None
         self.interpret_accept: Callable[[Association, AAssociateAC], _Accepted] | None = None
         self.server: Any = None  # the Server that accepted this association, if any
-        self.over_limit = False  # set by the server: reject with local-limit-exceeded
         self.draining = False  # set by a server shutting down
 
     def __repr__(self) -> str:
@@ -374,6 +391,9 @@ class Association(ServiceCalls):
         self.requestor.implementation_class_uid = ui.implementation_class_uid
         self.requestor.implementation_version_name = ui.implementation_version_name
         self.requestor.user_identity = ui.user_identity_rq
+        self.proposal = rq
+        if _debug():
+            _log_lines(f"received from {peer_of(self)}:", describe_associate_rq(rq))
         self._notify(evt.EVT_REQUESTED)
         if self.decide is None:  # not from a server: nobody can accept
             self._send_reject(AAssociateRJ(result=1, source=1, reason=1))
@@ -400,6 +420,7 @@ class Association(ServiceCalls):
         self.is_established = True
         self._established.set_result(None)
         self._start_idle_timer()
+        self._log_established(ac)
         self._notify(evt.EVT_ACCEPTED)
         self._notify(evt.EVT_ESTABLISHED)
 
@@ -410,6 +431,8 @@ class Association(ServiceCalls):
         self.proto.flush()
         self.is_rejected = True
         self._end_reason = AssociationRejectedError(rj.result, rj.source, rj.reason)
+        if _info():
+            log.info("rejected %s: %s", self._who(), describe_rejection(rj)[16:])
         self._notify(evt.EVT_REJECTED)
 
     def _on_associate_ac(self, ac: AAssociateAC) -> None:
@@ -434,15 +457,48 @@ class Association(ServiceCalls):
         if not self._established.done():
             self._established.set_result(None)
         self._start_idle_timer()
+        self._log_established(ac)
         self._notify(evt.EVT_ACCEPTED)
         self._notify(evt.EVT_ESTABLISHED)
 
     def _on_associate_rj(self, rj: AAssociateRJ) -> None:
+        if _info():
+            log.info("%s: %s", self._who(), describe_rejection(rj))
         self.is_rejected = True
         err = AssociationRejectedError(rj.result, rj.source, rj.reason)
         self._end_reason = err
         self._fail_established(err)
         self._notify(evt.EVT_REJECTED)
+
+    def _who(self) -> str:
+        """``association from CALLING@address to CALLED`` (or ``to`` as requestor)."""
+        if self.is_acceptor:
+            return (f"association from {peer_of(self)}:{self.requestor.port} "
+                    f"to {self.acceptor.ae_title}")
+        return f"association to {peer_of(self)}:{self.acceptor.port}"
+
+    def _log_established(self, ac: AAssociateAC) -> None:
+        """INFO: who, the accepted and rejected contexts, the PDU sizes; DEBUG: the AC."""
+        self._started = self.clock()
+        if _debug():
+            _log_lines(f"{'sent to' if self.is_acceptor else 'received from'} {peer_of(self)}:",
+                       describe_associate_ac(ac, self.proposal))
+        if not _info():
+            return
+        accepted = accepted_summary(
+            (c.abstract_syntax, c.transfer_syntax) for c in self.accepted_contexts)
+        refused = sum(1 for pc in ac.presentation_contexts if pc.result != 0)
+        log.info("%s accepted: %s%s; max PDU %d/%d", self._who(), accepted or "no contexts",
+                 f"; {refused} context(s) refused" if refused else "",
+                 self.requestor.maximum_length, self.acceptor.maximum_length)
+
+    def _log_ended(self) -> None:
+        """INFO, once an established association has ended: how, how long, how busy."""
+        if not self._started or not _info():
+            return
+        why = "released" if self.is_released else str(self._end_reason or "aborted")
+        log.info("%s ended: %s after %.3f s, %d request(s) received", self._who(), why,
+                 self.clock() - self._started, self._requests)
 
     def _set_contexts(self, contexts: list[PresentationContext], *, peer_max: int) -> None:
         self.accepted_contexts = contexts
@@ -527,6 +583,7 @@ class Association(ServiceCalls):
             if self._idle_waiters:
                 self._check_idle()
             return
+        self._requests += 1
         if self.draining:
             self._refuse(received)
             return
@@ -1126,6 +1183,7 @@ class Association(ServiceCalls):
         self._fail_outstanding()
         if not self._ended.done():
             self._ended.set_result(None)
+            self._log_ended()
             if self.server is not None:
                 self.server.association_ended(self)
 

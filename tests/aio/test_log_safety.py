@@ -54,7 +54,7 @@ async def test_crlf_in_calling_ae_title_cannot_forge_a_log_line() -> None:
                 assert (await bounded(reader.readexactly(1))) == b"\x03"  # A-ASSOCIATE-RJ
             finally:
                 writer.close()
-    lines = [line for line in out.getvalue().splitlines() if "rejecting" in line]
+    lines = [line for line in out.getvalue().splitlines() if "rejected association" in line]
     assert len(lines) == 1, out.getvalue()
     assert "X\\x0d\\x0a1 CRITICAL !!" in lines[0]
     assert not any(line.startswith("1 CRITICAL") for line in out.getvalue().splitlines())
