@@ -364,19 +364,18 @@ _JUDGED: dict[int, tuple[int, bool]] = {
 }
 
 
-def _judge(command_field: int, values: Callable[[int], object], data_set_type: int
+def _judge(command_field: object, values: Callable[[int], object], data_set_type: object
            ) -> tuple[str, int] | None:
     """(why, status) when a decoded request must be refused for its values, else None."""
-    rule = _JUDGED.get(command_field)
+    rule = _JUDGED.get(command_field)  # type: ignore[call-overload]
     if rule is None:
         return None
     key, needs_dataset = rule
     uid = values(key)
-    if uid is not None and not is_valid_uid(uid):  # type: ignore[arg-type]
-        element = key >> 16
-        text = repr(uid[:64]) + ("..." if len(uid) > 64 else "")  # type: ignore[index]
-        return (f"SOP Instance UID (0000,{element:04X}) {text} is not a valid UID "
-                f"({len(uid)} characters)", _STATUS_INVALID_OBJECT_INSTANCE)  # type: ignore[arg-type]
+    if isinstance(uid, str) and not is_valid_uid(uid):
+        shown = repr(uid[:64]) + ("..." if len(uid) > 64 else "")
+        return (f"SOP Instance UID (0000,{key >> 16:04X}) {shown} is not a valid UID "
+                f"({len(uid)} characters)", _STATUS_INVALID_OBJECT_INSTANCE)
     if needs_dataset and data_set_type == NO_DATASET:
         return ("N-SET-RQ without its Modification List (CommandDataSetType 0x0101)",
                 _STATUS_PROCESSING_FAILURE)
