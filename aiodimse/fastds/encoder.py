@@ -166,11 +166,11 @@ class _Encoder:
                     data = ui_cache.get(ui_key)
                     if data is None:
                         data = self.ui_element(tag, value)
-                    if data is not None:
-                        if len(value) <= _UI_VALUE_MAX:
+                        if data is not None and len(value) <= _UI_VALUE_MAX:
                             if len(ui_cache) >= _UI_CACHE_MAX:
                                 ui_cache.clear()
                             ui_cache[ui_key] = data
+                    if data is not None:
                         append(data)
                         continue
             if not looked_up:
