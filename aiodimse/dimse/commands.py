@@ -52,6 +52,7 @@ __all__ = [
     "decode_command",
     "decode_command_raw",
     "CommandDecoder",
+    "is_valid_uid",
 ]
 
 NO_DATASET = 0x0101
@@ -174,7 +175,7 @@ def encode_command(message: DIMSEMessage, *, has_dataset: bool) -> bytes:
 # layout per call. UI elements are cached per tag by value (responses echo the same
 # few SOP class and instance UIDs), bounded by _UI_CACHE_SIZE entries of at most
 # _UI_CACHE_VALUE bytes each (a longer value, never a valid UID, is encoded each time):
-# each field's cache holds under 64 KiB, whatever UIDs peers make us echo.
+# each field's cache holds about 64 KiB at most, whatever UIDs peers make us echo.
 _UI_CACHE_SIZE = 256
 _UI_CACHE_VALUE = 64
 _pack_us = _US_ELEMENT.pack
