@@ -121,6 +121,12 @@ class Event:
     def message_id(self) -> int | None:
         return getattr(self.request, "MessageID", None)
 
+    @property
+    def dataset_length(self) -> int:
+        """Bytes of the request's data set as received (0: none), known before decoding."""
+        data = self._data
+        return len(data) if data else 0
+
     # -- per-event properties --------------------------------------------------
 
     def _decoded(self, *allowed: evt.EventType) -> Dataset:

@@ -268,13 +268,18 @@ _TAGS = {tag: cached_tag(tag) for _kw, tag, _vr in _STATUS_FAST}
 
 # UID objects by value, shared between status Datasets (a UID is an immutable str):
 # a response's UIDs are mostly the same few, and a dict lookup is cheaper than making
-# one. str.__new__, not UID(): the value was decoded and checked already. Bounded.
+# one. str.__new__, not UID(): the value was decoded and checked already. Bounded by
+# entries and by bytes: a value longer than a UID may be (a peer's response can hold
+# anything) is made each time, so the table holds under 200 kB.
 _UIDS: dict[str, UID] = {}
 _UIDS_MAX = 1024
+_UID_MAX_CHARS = 64
 
 
 def _new_uid(value: str) -> UID:
     uid: UID = str.__new__(UID, value)
+    if len(value) > _UID_MAX_CHARS:
+        return uid
     if len(_UIDS) >= _UIDS_MAX:
         _UIDS.clear()
     _UIDS[value] = uid

@@ -64,6 +64,7 @@ class _Command:
 # cleared when full.
 _TEMPLATES: dict[tuple[object, ...], _Command] = {}
 _TEMPLATES_MAX = 256
+_TEMPLATE_UIDS_MAX = 128  # longer UIDs (never valid ones) are not kept: under 128 kB in all
 _UID_TYPES = (str, UID)  # exact types: equal values encode alike and validate alike
 
 
@@ -87,6 +88,7 @@ def _n_action_command(
         type(class_uid) in _UID_TYPES
         and type(instance_uid) in _UID_TYPES
         and type(action_type) is int
+        and len(class_uid) + len(instance_uid) <= _TEMPLATE_UIDS_MAX  # a byte bound
     )
     key = (NActionRQ, class_uid, instance_uid, action_type, has_dataset)
     if trusted:

@@ -46,6 +46,13 @@ The TOML layout (every key optional)::
     retry_max = 300
     deadline = 86400
 
+    [quotas]                      # sizes in bytes, 0: no limit (see services/quotas.py)
+    mpps_max_request = 1048576
+    mpps_max_instance = 1048576
+    commitment_max_request = 16777216
+    ae_max_bytes = 67108864       # stored per calling AE and service per window
+    ae_window = 3600
+
     [ae.CT1]                      # the AE table: where reports go
     host = "10.0.0.5"
     port = 11113
@@ -61,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from ..compat import tomllib
+from ..services.quotas import Quotas
 from ..services.storage_commitment import DeliveryPolicy, Peer
 from .config_checks import check_config, resolve_paths
 
@@ -129,6 +137,7 @@ class ServeConfig:
     server_buffer: int = 256 * 1024 * 1024
     ae_table: dict[str, PeerEntry] = field(default_factory=dict)
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    quotas: Quotas = field(default_factory=Quotas)
 
     def peers(self) -> dict[str, Peer]:
         return {
@@ -181,6 +190,11 @@ def _from_toml(doc: dict[str, Any]) -> dict[str, Any]:
         if key not in policy_fields:
             raise ConfigError(f"unknown key {key!r} in [commitment]")
     values["delivery"] = DeliveryPolicy(**policy)
+    quotas = doc.get("quotas", {})
+    for key in quotas:
+        if key not in {f.name for f in fields(Quotas)}:
+            raise ConfigError(f"unknown key {key!r} in [quotas]")
+    values["quotas"] = Quotas(**quotas)
     peers: dict[str, PeerEntry] = {}
     for title, entry in doc.get("ae", {}).items():
         try:
@@ -189,7 +203,7 @@ def _from_toml(doc: dict[str, Any]) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"[ae.{title}] needs host and port: {exc}") from exc
     values["ae_table"] = peers
-    unknown = set(doc) - {*_SECTIONS, "commitment", "ae"}
+    unknown = set(doc) - {*_SECTIONS, "commitment", "quotas", "ae"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return values

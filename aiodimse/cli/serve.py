@@ -219,8 +219,9 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     for uid in (VERIFICATION, STORAGE_COMMITMENT, MPPS):
         ae.add_supported_context(uid)
     reporter = _build_ae(config)
-    commitment = StorageCommitmentSCP(store, reporter, config.peers(), config.delivery)
-    mpps = MPPSSCP(store)
+    commitment = StorageCommitmentSCP(store, reporter, config.peers(), config.delivery,
+                                      quotas=config.quotas)
+    mpps = MPPSSCP(store, config.quotas)
     summary = _Summary(commitment, mpps, store)
     server = await ae.start_server(
         (config.host, config.port),

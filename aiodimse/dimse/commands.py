@@ -12,6 +12,12 @@ Error contract of :func:`decode_command`: whatever the bytes, it raises only
 * 0x0211 unrecognized operation: CommandField missing or unknown;
 * 0x0120 missing attribute: a mandatory field of the message is absent or empty;
 * 0x0212 mistyped argument: a known element has a wrong length or bad characters;
+* 0x0117 invalid object instance: a request's Affected or Requested SOP Instance
+  UID is not a UID (PS3.5 9.1: at most 64 characters, digits and dots, no empty
+  component, no leading zero); responses are not judged (be liberal);
+* 0x0110 processing failure: an N-SET-RQ without its data set (CommandDataSetType
+  0x0101), as the Modification List is mandatory (PS3.7 10.3.5; 0x0120 is not
+  among N-SET's statuses);
 * 0x0110 processing failure: framing garbage (an element overrunning the buffer,
   a truncated header).
 
@@ -25,6 +31,7 @@ reassembler knows where the message ends.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +52,7 @@ __all__ = [
     "decode_command",
     "decode_command_raw",
     "CommandDecoder",
+    "is_valid_uid",
 ]
 
 NO_DATASET = 0x0101
@@ -53,6 +61,7 @@ DATASET_PRESENT = 0x0001
 """CommandDataSetType value this library sends when a data set follows (as DCMTK)."""
 
 _STATUS_PROCESSING_FAILURE = 0x0110
+_STATUS_INVALID_OBJECT_INSTANCE = 0x0117
 _STATUS_MISSING_ATTRIBUTE = 0x0120
 _STATUS_UNRECOGNIZED_OPERATION = 0x0211
 _STATUS_MISTYPED_ARGUMENT = 0x0212
@@ -69,6 +78,8 @@ _KEY_COMMAND_FIELD = 0x0100 << 16
 _KEY_MESSAGE_ID = 0x0110 << 16
 _KEY_RESPONDED_TO = 0x0120 << 16
 _KEY_DATASET_TYPE = 0x0800 << 16
+_KEY_AFFECTED_INSTANCE = 0x1000 << 16
+_KEY_REQUESTED_INSTANCE = 0x1001 << 16
 
 _KIND_US, _KIND_UI, _KIND_LO, _KIND_AT, _KIND_CONST, _KIND_DST, _KIND_ID = range(7)
 _KINDS = {"US": _KIND_US, "UI": _KIND_UI, "LO": _KIND_LO, "AT": _KIND_AT}
@@ -162,8 +173,11 @@ def encode_command(message: DIMSEMessage, *, has_dataset: bool) -> bytes:
 # Each class gets its own encoder, generated from its layout at import: straight-line
 # code with the tags and constant elements inlined, about 2.5x faster than walking the
 # layout per call. UI elements are cached per tag by value (responses echo the same
-# few SOP class and instance UIDs), bounded by _UI_CACHE_SIZE.
+# few SOP class and instance UIDs), bounded by _UI_CACHE_SIZE entries of at most
+# _UI_CACHE_VALUE bytes each (a longer value, never a valid UID, is encoded each time):
+# each field's cache holds about 64 KiB at most, whatever UIDs peers make us echo.
 _UI_CACHE_SIZE = 256
+_UI_CACHE_VALUE = 64
 _pack_us = _US_ELEMENT.pack
 _pack_u32 = _U32.pack
 
@@ -173,6 +187,8 @@ def _ui_element(cache: dict[str, bytes], prefix: bytes, value: str) -> bytes:
     if len(raw) & 1:
         raw += b"\x00"
     element = prefix + _pack_u32(len(raw)) + raw
+    if len(raw) > _UI_CACHE_VALUE:
+        return element
     if len(cache) >= _UI_CACHE_SIZE:
         cache.clear()
     cache[value] = element
@@ -321,9 +337,56 @@ _KIND_BY_KEY: dict[int, int] = {key: kind for key, (_name, kind) in _ELEMENTS.it
 _KIND_BY_KEY[_KEY_MESSAGE_ID] = _KIND_BY_KEY[_KEY_RESPONDED_TO] = _KIND_ID
 _Setter = Callable[[object, object], None]
 _FastField = tuple[int, _Setter, bool]
-# Per CommandField: class, fields, and the key of its ID field (MessageID or
-# MessageIDBeingRespondedTo: every class has exactly one of them).
-_FAST_CLASSES: dict[object, tuple[type[DIMSEMessage], tuple[_FastField, ...], int]] = {
+
+# A UID as PS3.5 9.1 defines one: digits and dots, components without a leading
+# zero, at most 64 characters (the length is tested apart).
+_UID_RE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+_uid_match = _UID_RE.fullmatch
+UID_MAX_LENGTH = 64
+
+
+def is_valid_uid(value: str) -> bool:
+    """Whether ``value`` is a UID by PS3.5 9.1 (no padding: the decoder strips it)."""
+    return len(value) <= UID_MAX_LENGTH and _uid_match(value) is not None
+
+
+# Requests whose command set the decoder judges beyond its elements' types: the
+# element holding the SOP Instance UID the request is about (a peer's instance UID
+# reaches handlers, stores and logs, so one that is no UID is answered 0x0117
+# before any handler runs), and whether a data set must follow. Only command sets
+# decoded in full pay for it: a shape learned (see CommandDecoder) was judged once.
+_JUDGED: dict[int, tuple[int, bool]] = {
+    0x0100: (_KEY_AFFECTED_INSTANCE, False),  # N-EVENT-REPORT-RQ
+    0x0110: (_KEY_REQUESTED_INSTANCE, False),  # N-GET-RQ
+    0x0120: (_KEY_REQUESTED_INSTANCE, True),  # N-SET-RQ: the Modification List is M
+    0x0130: (_KEY_REQUESTED_INSTANCE, False),  # N-ACTION-RQ
+    0x0140: (_KEY_AFFECTED_INSTANCE, False),  # N-CREATE-RQ (may be absent: the SCP assigns)
+    0x0150: (_KEY_REQUESTED_INSTANCE, False),  # N-DELETE-RQ
+}
+
+
+def _judge(command_field: object, values: Callable[[int], object], data_set_type: object
+           ) -> tuple[str, int] | None:
+    """(why, status) when a decoded request must be refused for its values, else None."""
+    rule = _JUDGED.get(command_field)  # type: ignore[call-overload]
+    if rule is None:
+        return None
+    key, needs_dataset = rule
+    uid = values(key)
+    if isinstance(uid, str) and not is_valid_uid(uid):
+        shown = repr(uid[:64]) + ("..." if len(uid) > 64 else "")
+        return (f"SOP Instance UID (0000,{key >> 16:04X}) {shown} is not a valid UID "
+                f"({len(uid)} characters)", _STATUS_INVALID_OBJECT_INSTANCE)
+    if needs_dataset and data_set_type == NO_DATASET:
+        return ("N-SET-RQ without its Modification List (CommandDataSetType 0x0101)",
+                _STATUS_PROCESSING_FAILURE)
+    return None
+
+
+# Per CommandField: class, fields, the key of its ID field (MessageID or
+# MessageIDBeingRespondedTo: every class has exactly one of them), and whether it is
+# judged (_JUDGED).
+_FAST_CLASSES: dict[object, tuple[type[DIMSEMessage], tuple[_FastField, ...], int, bool]] = {
     command_field: (
         cls,
         tuple(
@@ -331,6 +394,7 @@ _FAST_CLASSES: dict[object, tuple[type[DIMSEMessage], tuple[_FastField, ...], in
             for name, element, _kind, mandatory in fields
         ),
         _KEY_MESSAGE_ID if "MessageID" in cls.__dict__ else _KEY_RESPONDED_TO,
+        command_field in _JUDGED,
     )
     for command_field, (cls, fields) in _CLASS_FIELDS.items()
 }
@@ -455,6 +519,9 @@ class CommandDecoder:
             self.shape = None
             return _decode_exact(data)
         message, data_set_type, pos = result
+        if len(data) > SHAPE_MAX_BYTES:  # not remembered: shapes hold their bytes
+            self.shape = None
+            return message, data_set_type
         self.shape = message
         self._size = len(data)
         self._prefix = data[:pos]
@@ -472,6 +539,9 @@ SHAPES_PER_LENGTH = 8
 """Most shapes shared per command set length (the oldest goes first)."""
 SHAPE_LENGTHS = 256
 """Most command set lengths with shared shapes (the table is emptied when full)."""
+SHAPE_MAX_BYTES = 1024
+"""Longest command set whose shape is remembered (ours are 60 to 200 bytes): with
+the two limits above, the shared table holds at most 2 MiB of peers' bytes."""
 
 
 def _share(shape: _Shape, size: int) -> None:
@@ -539,7 +609,9 @@ def _decode_fast(data: bytes) -> tuple[DIMSEMessage, int, int] | None:
     spec = _FAST_CLASSES.get(get(_KEY_COMMAND_FIELD))
     if spec is None or data_set_type is None:
         return None
-    cls, fields, id_key = spec
+    cls, fields, id_key, judged = spec
+    if judged and _judge(get(_KEY_COMMAND_FIELD), get, data_set_type) is not None:
+        return None  # refused: _decode_exact raises the error
     message = _new(cls)
     for key, setter, mandatory in fields:
         value = get(key)
@@ -663,4 +735,7 @@ def _decode_exact(data: bytes) -> tuple[DIMSEMessage, int]:
                     _STATUS_MISSING_ATTRIBUTE,
                 )
         setattr_(message, name, value)
+    refused = _judge(command_field, lambda key: get(_ELEMENTS[key][0]), data_set_type)
+    if refused is not None:
+        raise fail(*refused)
     return message, data_set_type

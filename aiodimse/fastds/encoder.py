@@ -76,21 +76,31 @@ def _safe_encodings(charset: Any) -> list[str] | None:
     return _encodings_of(value)
 
 
+# Keyed by known charset names only (a data set's value is anyone's): a bounded table.
 @functools.lru_cache(maxsize=64)
-def _encodings_of(value: str) -> list[str] | None:
-    if value not in python_encoding and value not in python_encoding.values():
-        return None
+def _known_encodings(value: str) -> list[str]:
     return convert_encodings(value)
 
 
+def _encodings_of(value: str) -> list[str] | None:
+    if value not in python_encoding and value not in python_encoding.values():
+        return None
+    return _known_encodings(value)
+
+
 # charset value -> (encodings for sequence items, encoding for fast text); shared by
-# every encoding, as the values depend on the charset alone (bounded: cleared when full)
+# every encoding, as the values depend on the charset alone (bounded: cleared when full;
+# a value of over _CHARSET_KEY_MAX characters, never a real one, is not kept)
 _CHARSETS: dict[Any, tuple[list[str] | None, str | None]] = {}
 _CHARSETS_MAX = 64
+_CHARSET_KEY_MAX = 256
 
 
-# UI elements (tag, exact str value) -> encoded element, per syntax; bounded: cleared when full
+# UI elements (tag, exact str value) -> encoded element, per syntax; bounded: cleared when
+# full, and only values a UID may be (at most _UI_VALUE_MAX characters) are kept, so each
+# syntax's table holds under 250 kB whatever data sets it encodes
 _UI_CACHE_MAX = 1024
+_UI_VALUE_MAX = 64
 _UID_TYPES = (str, UID)
 _index = operator.index  # a BaseTag as an exact int (cheaper than int())
 
@@ -104,9 +114,12 @@ def _charset_encodings(charset: Any) -> tuple[list[str] | None, str | None]:
         text_enc = encodings[0] if encodings and len(encodings) == 1 else None
         if text_enc not in _FAST_TEXT_ENCODINGS:
             text_enc = None
+        cached = (encodings, text_enc)
+        if len(str(key)) > _CHARSET_KEY_MAX:
+            return cached
         if len(_CHARSETS) >= _CHARSETS_MAX:
             _CHARSETS.clear()
-        _CHARSETS[key] = cached = (encodings, text_enc)
+        _CHARSETS[key] = cached
     return cached
 
 
@@ -156,10 +169,11 @@ class _Encoder:
                     data = ui_cache.get(ui_key)
                     if data is None:
                         data = self.ui_element(tag, value)
+                        if data is not None and len(value) <= _UI_VALUE_MAX:
+                            if len(ui_cache) >= _UI_CACHE_MAX:
+                                ui_cache.clear()
+                            ui_cache[ui_key] = data
                     if data is not None:
-                        if len(ui_cache) >= _UI_CACHE_MAX:
-                            ui_cache.clear()
-                        ui_cache[ui_key] = data
                         append(data)
                         continue
             if not looked_up:
@@ -234,9 +248,10 @@ class _Encoder:
                     data = self.ui_element(tag, value)
                     if data is None:
                         return None
-                    if len(ui_cache) >= _UI_CACHE_MAX:
-                        ui_cache.clear()
-                    ui_cache[ui_key] = data
+                    if len(value) <= _UI_VALUE_MAX:
+                        if len(ui_cache) >= _UI_CACHE_MAX:
+                            ui_cache.clear()
+                        ui_cache[ui_key] = data
                 append(data)
             elif vr == "SQ":
                 parts: list[bytes] = []

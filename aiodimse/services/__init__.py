@@ -6,6 +6,7 @@ Usable as a library (bind ``handlers()`` on any server) and by ``aiodimse serve`
 from __future__ import annotations
 
 from .mpps import MPPS, MPPSSCP
+from .quotas import Quotas
 from .storage_commitment import (
     STORAGE_COMMITMENT,
     STORAGE_COMMITMENT_INSTANCE,
@@ -22,6 +23,7 @@ __all__ = [
     "STORAGE_COMMITMENT_INSTANCE",
     "DeliveryPolicy",
     "Peer",
+    "Quotas",
     "StorageCommitmentSCP",
     "build_report",
 ]

@@ -29,13 +29,16 @@ from pydicom.dataset import Dataset
 from .. import evt
 from ..ae import AE
 from ..association import Association
+from ..dimse.commands import is_valid_uid
 from ..errors import AiodimseError
 from ..events import Event
 from ..handlers import HandlerSpec
 from ..logs import get_logger
 from ..presentation import build_role
 from ..status import is_performed
-from ..store.db import AsyncStore, Commitment
+from ..store.db import AsyncStore, Commitment, QuotaExceeded, failure_status
+from .quotas import RESOURCE_LIMITATION, Quotas, over
+from .values import first_invalid
 
 __all__ = [
     "STORAGE_COMMITMENT",
@@ -52,6 +55,7 @@ log = get_logger("aiodimse.commitment")
 
 STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"
 STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
+_TRANSACTION_UID_TAG = 0x00081195
 NO_SUCH_OBJECT_INSTANCE = 0x0112  # Failure Reason (0008,1197), PS3.3 C.14.1.1
 CLASS_INSTANCE_CONFLICT = 0x0119
 
@@ -82,10 +86,12 @@ class DeliveryPolicy:
     max_concurrent: int = 8  # reports delivered at once
 
 
-def _status(code: int, comment: str) -> Dataset:
+def _status(code: int, comment: str, offending: int | None = None) -> Dataset:
     ds = Dataset()
     ds.Status = code
     ds.ErrorComment = comment[:64]
+    if offending is not None:
+        ds.OffendingElement = [offending]
     return ds
 
 
@@ -148,8 +154,10 @@ class StorageCommitmentSCP:
         policy: DeliveryPolicy | None = None,
         *,
         owner: str | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.store = store
+        self.quotas = quotas or Quotas()
         self.reporter = reporter
         if not any(c.abstract_syntax == STORAGE_COMMITMENT for c in reporter.requested_contexts):
             reporter.add_requested_context(STORAGE_COMMITMENT)
@@ -171,12 +179,35 @@ class StorageCommitmentSCP:
     # -- the N-ACTION --------------------------------------------------------------------
 
     async def on_n_action(self, event: Event) -> tuple[int | Dataset, Dataset | None]:
-        """Validate, record durably, answer; the report follows from the deliverer."""
+        """Validate, record durably, answer; the report follows from the deliverer.
+
+        Refused before anything is stored: no Action Information, or no Transaction
+        UID or references (0x0120); a value pydicom would warn about, a Transaction
+        UID that is no UID among them (0x0115 invalid argument value, which PS3.7
+        lists for N-ACTION, with the element as Offending Element); a request over
+        ``Quotas.commitment_max_request`` bytes or a calling AE past its allowance
+        (0x0213); a store that fails (0x0213 when full, else 0x0110; cause logged).
+        """
         if event.action_type != 1:
             return 0x0123, None  # no such action
         if str(event.request.RequestedSOPInstanceUID) != STORAGE_COMMITMENT_INSTANCE:
             return _status(0x0112, "use the well-known instance 1.2.840.10008.1.20.1.1"), None
+        size, quotas = event.dataset_length, self.quotas
+        if not size:
+            return _status(0x0120, "Action Information (Transaction UID, Referenced SOP "
+                           "Sequence) missing"), None
+        if over(quotas.commitment_max_request, size):
+            return _status(RESOURCE_LIMITATION,
+                           f"Action Information over {quotas.commitment_max_request} bytes"), None
         info = event.action_information
+        calling_aet = event.assoc.requestor.ae_title
+        bad = first_invalid(info)
+        if bad is None and not is_valid_uid(str(info.get("TransactionUID", "") or "0")):
+            bad = _TRANSACTION_UID_TAG  # (first_invalid judges by pydicom's rules)
+        if bad is not None:
+            log.info("commitment refused calling_aet=%r: invalid value in (%04X,%04X)",
+                     calling_aet, bad >> 16, bad & 0xFFFF)
+            return _status(0x0115, "invalid value", bad), None
         transaction_uid = str(info.get("TransactionUID", "") or "")
         refs: list[tuple[str, str]] = []
         for item in info.get("ReferencedSOPSequence", None) or ():
@@ -190,18 +221,29 @@ class StorageCommitmentSCP:
         now = time.time()
         commitment = Commitment(
             transaction_uid=transaction_uid,
-            calling_aet=event.assoc.requestor.ae_title,
+            calling_aet=calling_aet,
             refs=tuple(refs),
             received_at=now,
             deadline=now + self.policy.deadline,
             next_attempt=now,
         )
-        added = await self.store.call(
-            self.store.store.add_commitment,
-            commitment,
-            owner=self.owner,
-            lease_until=now + self.policy.lease,
-        )
+        try:
+            added = await self.store.call(
+                self.store.store.add_commitment,
+                commitment,
+                owner=self.owner,
+                lease_until=now + self.policy.lease,
+                allowance=quotas.allowance(calling_aet, "commitment"),
+            )
+        except QuotaExceeded as exc:
+            log.warning("commitment refused: %s", exc)
+            return _status(RESOURCE_LIMITATION, "calling AE over its commitment quota"), None
+        except sqlite3.Error as exc:
+            code = failure_status(exc)
+            log.error("commitment transaction=%s not stored: %s (answered 0x%04X)",
+                      transaction_uid, exc, code)
+            return _status(code, "the commitment store is full" if code == RESOURCE_LIMITATION
+                           else "the commitment store failed"), None
         if not added:
             log.info("commitment refused transaction=%s calling_aet=%s: Transaction UID "
                      "already used", transaction_uid, commitment.calling_aet)

@@ -5,6 +5,13 @@ readers never block the writer, ``busy_timeout`` so concurrent writers wait inst
 of failing, and ``BEGIN IMMEDIATE`` for every read-modify-write. ``Store`` is
 blocking; ``AsyncStore`` runs it on one dedicated thread so the event loop never
 waits on the disk.
+
+Failures: a full disk or database (SQLITE_FULL) is a resource limitation, answered
+0x0213 by the services (``failure_status``); any other ``sqlite3.Error`` is a
+processing failure (0x0110). Writes may carry an ``Allowance``: the bytes a calling
+AE may write to one service per time window, counted in the same transaction as the
+write (so every worker sharing the file sees one count); past it the write raises
+``QuotaExceeded`` and nothing is written.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["DB_FILENAME", "Commitment", "MPPSRow", "Store", "AsyncStore"]
+__all__ = [
+    "DB_FILENAME",
+    "Allowance",
+    "Commitment",
+    "MPPSRow",
+    "QuotaExceeded",
+    "Store",
+    "AsyncStore",
+    "failure_status",
+]
+
+log = logging.getLogger("aiodimse.store")
 
 T = TypeVar("T")
 
@@ -57,7 +76,48 @@ CREATE TABLE IF NOT EXISTS commitments (
     result TEXT
 );
 CREATE INDEX IF NOT EXISTS commitments_due ON commitments (state, next_attempt);
+CREATE TABLE IF NOT EXISTS ae_usage (
+    calling_aet TEXT NOT NULL,
+    service TEXT NOT NULL,
+    window_start REAL NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (calling_aet, service)
+);
 """
+
+_SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, a module constant from Python 3.11 only
+RESOURCE_LIMITATION = 0x0213
+PROCESSING_FAILURE = 0x0110
+
+
+def failure_status(exc: sqlite3.Error) -> int:
+    """The DIMSE status for a store failure: 0x0213 when the disk or database is full."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+; else the message
+    full = code & 0xFF == _SQLITE_FULL if code is not None else "full" in str(exc)
+    return RESOURCE_LIMITATION if full else PROCESSING_FAILURE
+
+
+class QuotaExceeded(Exception):
+    """A write would take a calling AE past its ``Allowance``; nothing was written."""
+
+    def __init__(self, allowance: Allowance, used: int, wanted: int) -> None:
+        super().__init__(
+            f"calling AE {allowance.calling_aet!r} has written {used} bytes to "
+            f"{allowance.service} in the last {allowance.window:g} s; {wanted} more would "
+            f"pass its {allowance.max_bytes} bytes"
+        )
+        self.allowance = allowance
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Allowance:
+    """What one calling AE may write to one service: ``max_bytes`` per ``window`` s."""
+
+    calling_aet: str
+    service: str
+    max_bytes: int
+    window: float
+
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -137,10 +197,49 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back what is still open, keeping the error that got us here.
+
+        SQLite rolls a transaction back by itself on some errors (SQLITE_FULL among
+        them); a ROLLBACK then fails with "no transaction is active", which must not
+        replace the real cause.
+        """
+        conn = self._conn
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.warning("rollback failed: %s", exc)
+
+    @staticmethod
+    def _charge(conn: sqlite3.Connection, allowance: Allowance | None, nbytes: int,
+                now: float) -> None:
+        """Count ``nbytes`` against ``allowance`` inside the caller's transaction."""
+        if allowance is None:
+            return
+        row = conn.execute(
+            "SELECT window_start, bytes FROM ae_usage WHERE calling_aet = ? AND service = ?",
+            (allowance.calling_aet, allowance.service),
+        ).fetchone()
+        if row is None or now - row[0] >= allowance.window:
+            start, used = now, 0
+            # a new window: drop every finished one (keeps the table to the active AEs)
+            conn.execute("DELETE FROM ae_usage WHERE service = ? AND window_start <= ?",
+                         (allowance.service, now - allowance.window))
+        else:
+            start, used = float(row[0]), int(row[1])
+        if used + nbytes > allowance.max_bytes:
+            raise QuotaExceeded(allowance, used, nbytes)
+        conn.execute(
+            "INSERT OR REPLACE INTO ae_usage VALUES (?, ?, ?, ?)",
+            (allowance.calling_aet, allowance.service, start, used + nbytes),
+        )
 
     # -- instance index ----------------------------------------------------------------
 
@@ -176,15 +275,21 @@ class Store:
 
     # -- storage commitment transactions ------------------------------------------------
 
-    def add_commitment(self, c: Commitment, *, owner: str | None, lease_until: float) -> bool:
-        """Record an accepted request; False if its Transaction UID is already known."""
+    def add_commitment(self, c: Commitment, *, owner: str | None, lease_until: float,
+                       allowance: Allowance | None = None) -> bool:
+        """Record an accepted request; False if its Transaction UID is already known.
+
+        Raises QuotaExceeded past ``allowance`` (the refs' JSON is what is counted).
+        """
+        refs = json.dumps(c.refs)
         try:
             with self.transaction() as conn:
+                self._charge(conn, allowance, len(refs) + len(c.transaction_uid), c.received_at)
                 conn.execute(
                     "INSERT INTO commitments (transaction_uid, calling_aet, refs, state, "
                     "received_at, deadline, next_attempt, attempts, lease_owner, lease_until) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                    (c.transaction_uid, c.calling_aet, json.dumps(c.refs), PENDING,
+                    (c.transaction_uid, c.calling_aet, refs, PENDING,
                      c.received_at, c.deadline, c.next_attempt, owner, lease_until),
                 )
         except sqlite3.IntegrityError:
@@ -284,10 +389,14 @@ class Store:
 
     # -- MPPS ------------------------------------------------------------------------------
 
-    def mpps_create(self, row: MPPSRow, now: float) -> bool:
-        """Store a new MPPS instance; False if the SOP Instance UID exists."""
+    def mpps_create(self, row: MPPSRow, now: float, allowance: Allowance | None = None) -> bool:
+        """Store a new MPPS instance; False if the SOP Instance UID exists.
+
+        Raises QuotaExceeded past ``allowance`` (the data set's JSON is counted).
+        """
         try:
             with self.transaction() as conn:
+                self._charge(conn, allowance, len(row.dataset), now)
                 conn.execute(
                     "INSERT INTO mpps VALUES (?, ?, ?, ?, ?, ?)",
                     (row.sop_instance_uid, row.status, row.dataset, row.calling_aet, now, now),
@@ -310,17 +419,23 @@ class Store:
         )
 
     def mpps_update(
-        self, sop_instance_uid: str, change: Callable[[MPPSRow | None], MPPSRow | T], now: float
+        self,
+        sop_instance_uid: str,
+        change: Callable[[MPPSRow | None], MPPSRow | T],
+        now: float,
+        allowance: Allowance | None = None,
     ) -> MPPSRow | T:
         """Read, change and write one MPPS instance in one transaction.
 
         ``change`` gets the current row (None if absent) and returns the new row, or
         anything else to leave the database as it was (that value is returned).
+        Raises QuotaExceeded past ``allowance`` (the new data set's JSON is counted).
         """
-        with self.transaction():
+        with self.transaction() as conn:
             current = self.mpps_get(sop_instance_uid)
             new = change(current)
             if isinstance(new, MPPSRow):
+                self._charge(conn, allowance, len(new.dataset), now)
                 self._conn.execute(
                     "UPDATE mpps SET status = ?, dataset = ?, updated_at = ? "
                     "WHERE sop_instance_uid = ?",

@@ -18,7 +18,9 @@ __all__ = [
     "example_message",
 ]
 
-uids = st.from_regex(r"[1-9][0-9]{0,5}(\.[0-9]{1,8}){1,6}", fullmatch=True).filter(
+# UIDs as PS3.5 9.1 has them (no leading zero in a component): requests with any
+# other instance UID are refused by the decoder.
+uids = st.from_regex(r"[1-9][0-9]{0,5}(\.(0|[1-9][0-9]{0,7})){1,6}", fullmatch=True).filter(
     lambda u: len(u) <= 64
 )
 _lo = st.text(

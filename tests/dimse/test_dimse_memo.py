@@ -172,8 +172,9 @@ def test_a_new_association_reuses_the_shapes_and_responses_of_others() -> None:
 def test_shared_tables_stay_bounded() -> None:
     for n in range(commands.SHAPE_LENGTHS * 2):
         decoder = CommandDecoder()
-        decoded(decoder, NActionRQ(MessageID=1, RequestedSOPClassUID="1.2.3",
-                                   RequestedSOPInstanceUID="1.2." + "3" * (n + 1),
+        # (the class UID varies: an instance UID of over 64 characters is refused)
+        decoded(decoder, NActionRQ(MessageID=1, RequestedSOPClassUID="1.2." + "3" * (n + 1),
+                                   RequestedSOPInstanceUID="1.2.3",
                                    ActionTypeID=1))
         shape = decoder.shape
         assert shape is not None
@@ -181,3 +182,17 @@ def test_shared_tables_stay_bounded() -> None:
     assert len(commands._SHAPES) <= commands.SHAPE_LENGTHS
     assert all(len(v) <= commands.SHAPES_PER_LENGTH for v in commands._SHAPES.values())
     assert len(memo_module._SHARED) <= memo_module.SHARED_LIMIT
+
+
+def test_long_command_sets_leave_no_shape_behind() -> None:
+    """Shapes hold their command set's bytes: over SHAPE_MAX_BYTES none is kept (issue 18)."""
+    commands._SHAPES.clear()
+    filler = "1." + "2" * (commands.SHAPE_MAX_BYTES + 100)  # a SOP Class UID is not judged
+    for n in range(20):
+        decoder = CommandDecoder()
+        rq = NActionRQ(MessageID=1, RequestedSOPClassUID=filler + str(n),
+                       RequestedSOPInstanceUID="1.2.3", ActionTypeID=1)
+        for _ in range(2):
+            assert decoded(decoder, rq) == rq
+            assert decoder.shape is None  # nothing for a ResponseMemo to key on either
+    assert commands._SHAPES == {}

@@ -18,6 +18,7 @@ from aiodimse.services import (
     Peer,
     StorageCommitmentSCP,
 )
+from aiodimse.services.quotas import Quotas
 from aiodimse.store import AsyncStore
 
 __all__ = ["Running", "running_scp", "commit_request"]
@@ -32,7 +33,10 @@ class Running:
 
 @asynccontextmanager
 async def running_scp(
-    data: Path, peers: dict[str, Peer] | None = None, policy: DeliveryPolicy | None = None
+    data: Path,
+    peers: dict[str, Peer] | None = None,
+    policy: DeliveryPolicy | None = None,
+    quotas: Quotas | None = None,
 ) -> AsyncIterator[Running]:
     store = AsyncStore.in_directory(data)
     ae = AE("ARCHIVE")
@@ -40,9 +44,10 @@ async def running_scp(
     ae.add_supported_context(MPPS)
     reporter = AE("ARCHIVE")
     reporter.acse_timeout = reporter.dimse_timeout = reporter.connection_timeout = 5
-    commitment = StorageCommitmentSCP(store, reporter, peers or {}, policy)
+    commitment = StorageCommitmentSCP(store, reporter, peers or {}, policy, quotas=quotas)
     server = await ae.start_server(
-        ("127.0.0.1", 0), evt_handlers=[*commitment.handlers(), *MPPSSCP(store).handlers()]
+        ("127.0.0.1", 0),
+        evt_handlers=[*commitment.handlers(), *MPPSSCP(store, quotas).handlers()],
     )
     await commitment.start()
     try:
