@@ -23,10 +23,13 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.valuerep import VALIDATORS
 
+from ..datasets import MAX_NESTING
+
 __all__ = ["MAX_DEPTH", "first_invalid"]
 
-MAX_DEPTH = 32
-"""Sequence nesting beyond which a data set is refused (its first sequence element)."""
+MAX_DEPTH = MAX_NESTING
+"""Sequence nesting beyond which a data set is refused (its first sequence element):
+the decoder's own limit, which a decoded data set is within already."""
 
 _CHARSET_TAG = 0x00080005
 # Text VRs pydicom validates. Those it validates when converting a raw value are judged

@@ -21,6 +21,10 @@ from aiodimse.services import MPPS, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTA
 
 from ._helpers import commit_request, running_scp
 
+# The test's own SCU sets the invalid values on purpose, and pydicom warns as it does
+pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning",
+                                        "ignore:The value length:UserWarning")
+
 CT = "1.2.840.10008.5.1.4.1.1.2"
 SEEN = [  # what N-CREATE stored on bf678e1
     "1.2.abc",
