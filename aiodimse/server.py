@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from .acceptor import decide
 from .aio.listener import DirectListener, accepts_directly, open_sockets
 from .aio.protocol import DULProtocol, loop_clock, loop_traits
 from .aio.sweep import DeadlineSweep
+from .aio.tls import TLSAcceptor
 from .association import Association
 from .evt import EventType
 from .handlers import Handlers
@@ -93,15 +95,20 @@ class Server:
         loop = self._loop
         self._sockets = await open_sockets(loop, host, port, backlog=backlog,
                                            reuse_port=reuse_port)
-        direct = accepts_directly(loop, self.ssl_context)
+        # TLS: accepted as plain TCP, then our own handshake (aio/tls.py), whose
+        # failures are logged; create_server's would be silent
+        factory: Callable[[], asyncio.Protocol] = self._new_connection
+        if self.ssl_context is not None:
+            factory = functools.partial(TLSAcceptor, self._new_connection, self.ssl_context,
+                                        self.ae.acse_timeout, self.handler_tasks)
+        direct = accepts_directly(loop, None)
         try:
             for sock in self._sockets:
                 if direct:
-                    self._listeners.append(DirectListener(loop, sock, self._new_connection))
+                    self._listeners.append(DirectListener(loop, sock, factory))
                 else:
                     self._listeners.append(await loop.create_server(
-                        self._new_connection, sock=sock, ssl=self.ssl_context, backlog=backlog
-                    ))
+                        factory, sock=sock, backlog=backlog))
         except BaseException:
             self.close()
             raise

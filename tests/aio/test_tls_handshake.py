@@ -1,0 +1,99 @@
+"""A failed TLS handshake is one WARNING line on the server, with the peer's address
+and the reason; a handshake has a time limit; data sent right after the handshake is
+not lost (the server does the handshake itself, aio/tls.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+from aiodimse.aio.tls import EARLY_LIMIT, handshake_problem
+
+from ._helpers import bounded, make_scp_ae, make_scu_ae, serving
+from .test_robustness import _self_signed
+
+SERVER_LOG = "aiodimse.server"
+
+
+def _contexts(tmp_path: Path, *, require_client: bool = False
+              ) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    if require_client:
+        server_ctx.load_verify_locations(cert)
+        server_ctx.verify_mode = ssl.CERT_REQUIRED
+    client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(cert))
+    return server_ctx, client_ctx
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == SERVER_LOG and r.levelno == logging.WARNING]
+
+
+async def _wait_for_warning(caplog: pytest.LogCaptureFixture, timeout: float = 5.0) -> str:
+    for _ in range(int(timeout / 0.02)):
+        found = _warnings(caplog)
+        if found:
+            return found[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError("no TLS warning logged")
+
+
+async def test_a_plain_client_on_the_tls_port_is_logged_with_its_address(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    server_ctx, client_ctx = _contexts(tmp_path)
+    async with serving(ssl_context=server_ctx) as server:
+        plain = make_scu_ae()
+        plain.acse_timeout = 2.0
+        with pytest.raises(Exception):  # noqa: B017 - aborted or timed out
+            await bounded(plain.associate("127.0.0.1", server.port))
+        line = await _wait_for_warning(caplog)
+        assert line.startswith("TLS handshake from 127.0.0.1:")
+        assert "not TLS (a plain DICOM client on the TLS port?)" in line
+        # the TLS clients are served as before, on the same server
+        async with make_scu_ae().associate("127.0.0.1", server.port,
+                                           ssl_context=client_ctx) as assoc:
+            assert (await bounded(assoc.send_c_echo())).Status == 0
+
+
+async def test_a_client_without_the_required_certificate_is_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    server_ctx, client_ctx = _contexts(tmp_path, require_client=True)
+    async with serving(ssl_context=server_ctx) as server:
+        scu = make_scu_ae()
+        scu.acse_timeout = 2.0
+        with pytest.raises(Exception):  # noqa: B017 - the handshake or the read fails
+            async with scu.associate("127.0.0.1", server.port, ssl_context=client_ctx) as a:
+                await bounded(a.send_c_echo())
+        line = await _wait_for_warning(caplog)
+        assert line.startswith("TLS handshake from 127.0.0.1:")
+        assert "certificate" in line.lower()
+
+
+async def test_a_silent_connection_is_dropped_after_the_handshake_time_limit(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    server_ctx, _ = _contexts(tmp_path)
+    scp = make_scp_ae()
+    scp.acse_timeout = 0.5
+    async with serving(ae=scp, ssl_context=server_ctx) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            line = await _wait_for_warning(caplog)
+            assert line.endswith("failed: no handshake within the time limit")
+            sock.settimeout(5)
+            assert sock.recv(100) == b""  # closed by the server
+
+
+def test_handshake_problems_in_words() -> None:
+    err = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    err.reason = "WRONG_VERSION_NUMBER"  # type: ignore[misc]
+    assert "not TLS" in handshake_problem(err)
+    assert handshake_problem(ConnectionResetError()) == (
+        "the client closed the connection during the handshake")
+    assert EARLY_LIMIT == 1 << 20
