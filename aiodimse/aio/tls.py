@@ -42,6 +42,24 @@ def handshake_problem(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _feed(transport: asyncio.Transport, data: bytes) -> None:
+    """Hand ``data`` to the transport's protocol (start_tls's TLS protocol), as a read
+    would: a buffered protocol (Python 3.11+, uvloop) or a plain one (3.10)."""
+    protocol: Any = transport.get_protocol()
+    if transport.is_closing():
+        return
+    if hasattr(protocol, "get_buffer"):
+        view = memoryview(data)
+        while view:
+            buf = memoryview(protocol.get_buffer(len(view)))
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            protocol.buffer_updated(n)
+            view = view[n:]
+    else:
+        protocol.data_received(data)
+
+
 class TLSAcceptor(asyncio.Protocol):
     """The protocol of a TLS listener's plain connection until its handshake is done.
 
@@ -61,10 +79,14 @@ class TLSAcceptor(asyncio.Protocol):
         self._early_size = 0
         self._lost: tuple[Exception | None] | None = None
         self._plain: asyncio.Transport | None = None
+        self._hello: list[bytes] = []  # raw bytes read before start_tls took over
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         plain = cast(asyncio.Transport, transport)  # (uvloop's is not a subclass)
-        plain.pause_reading()  # the ClientHello waits for start_tls, not for us
+        # The ClientHello must reach start_tls's protocol. asyncio's loop reads nothing
+        # while paused; uvloop starts reading after connection_made whatever we do, so
+        # what it reads before start_tls takes over is kept and handed over.
+        plain.pause_reading()
         self._plain = plain
         task = asyncio.get_running_loop().create_task(self._handshake(plain))
         self._tasks.add(task)
@@ -74,9 +96,17 @@ class TLSAcceptor(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
+        if self._lost is not None:
+            return
+        # start_tls sets up its protocol in its first step (no await before that); the
+        # raw bytes read before then are fed to that protocol right after its own
+        # scheduled connection_made and resume_reading, before any further read.
+        starting = loop.create_task(loop.start_tls(
+            transport, self, self._context, server_side=True,
+            ssl_handshake_timeout=self._timeout))
+        loop.call_soon(loop.call_soon, self._feed_hello, transport)
         try:
-            tls = await loop.start_tls(transport, self, self._context, server_side=True,
-                                       ssl_handshake_timeout=self._timeout)
+            tls = await starting
         except asyncio.CancelledError:
             transport.abort()
             raise
@@ -94,18 +124,29 @@ class TLSAcceptor(asyncio.Protocol):
             protocol.data_received(b"".join(early))
 
     def data_received(self, data: bytes) -> None:
-        """Application data that came with the end of the handshake: kept for the
-        DICOM protocol (bounded: it takes over within one loop iteration)."""
+        """Raw bytes read before start_tls took the transport over (uvloop reads
+        after connection_made whatever we do): the start of the handshake, kept for
+        start_tls's protocol. After the handshake: application data that came with
+        its end, for the DICOM protocol. Bounded either way: each waits at most a
+        loop iteration or two."""
+        if self._plain is not None and self._plain.get_protocol() is self:
+            self._plain.pause_reading()
+            self._hello.append(data)
+        else:
+            self._early.append(data)
         self._early_size += len(data)
         if self._early_size > EARLY_LIMIT:
             log.warning("TLS client sent %d bytes before the association could start: "
                         "closing", self._early_size)
-            self._early = []
+            self._early, self._hello = [], []
             if self._plain is not None:
                 self._plain.abort()
-            return
-        self._early.append(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = (exc,)
-        self._early = []
+        self._early, self._hello = [], []
+
+    def _feed_hello(self, transport: asyncio.Transport) -> None:
+        hello, self._hello = b"".join(self._hello), []
+        if hello:
+            _feed(transport, hello)

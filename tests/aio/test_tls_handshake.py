@@ -97,3 +97,63 @@ def test_handshake_problems_in_words() -> None:
     assert handshake_problem(ConnectionResetError()) == (
         "the client closed the connection during the handshake")
     assert EARLY_LIMIT == 1 << 20
+
+
+_RAW_FIRST = r'''
+import asyncio, ssl, sys
+from aiodimse import AE
+from aiodimse.aio import tls
+from aiodimse.cli.loop import run
+
+cert, key, loop_name = sys.argv[1:4]
+seen = []
+handshake = tls.TLSAcceptor._handshake
+connection_made = tls.TLSAcceptor.connection_made
+
+async def late(self, transport):
+    await asyncio.sleep(0.05)  # the ClientHello is read before start_tls takes over
+    seen.append(sum(map(len, self._hello)))
+    return await handshake(self, transport)
+
+def reading(self, transport):  # asyncio's loop would not read while paused: let it
+    connection_made(self, transport)
+    transport.resume_reading()
+
+tls.TLSAcceptor._handshake = late
+tls.TLSAcceptor.connection_made = reading
+
+async def main():
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cert)
+    scp = AE("SCP")
+    scp.add_supported_context("1.2.840.10008.1.1")
+    server = await scp.start_server(("127.0.0.1", 0), ssl_context=server_ctx)
+    ok = 0
+    async with server:
+        for _ in range(10):
+            scu = AE("SCU")
+            scu.add_requested_context("1.2.840.10008.1.1")
+            scu.connection_timeout = scu.acse_timeout = 5
+            async with scu.associate("127.0.0.1", server.port, ssl_context=client_ctx) as a:
+                ok += (await a.send_c_echo()).Status == 0
+    print(ok, min(seen))
+
+run(main(), loop_name)
+'''
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_client_hello_read_before_start_tls_is_handed_over(tmp_path: Path, loop: str) -> None:
+    """uvloop reads after connection_made whatever the protocol does: what it reads
+    before start_tls takes over must reach the TLS protocol, or the handshake hangs."""
+    import subprocess
+    import sys
+
+    cert, key = _self_signed(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", _RAW_FIRST, str(cert), str(key), loop],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    ok, least_early = map(int, proc.stdout.split())
+    assert ok == 10
+    assert least_early > 0  # every handshake went through the handed-over path
