@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -187,21 +188,36 @@ async def test_unlisted_requester_warned_once_when_it_asks(
     caplog.set_level(logging.DEBUG, "aiodimse.commitment")
     policy = DeliveryPolicy(same_association=False, retry_initial=0.02, retry_max=0.05)
     async with running_scp(tmp_path, {}, policy) as scp:
+        # No delivery attempt until the first request is answered: what is logged
+        # by then was said at the time of the request.
+        gate = threading.Event()
+        find = scp.store.store.find_instances
+
+        def gated_find(uids: list[str]) -> dict[str, str]:  # on the store thread
+            assert gate.wait(20)
+            return find(uids)
+
+        scp.store.store.find_instances = gated_find  # type: ignore[method-assign]
         ae = AE("STRANGER")
         ae.add_requested_context(STORAGE_COMMITMENT)
         uids = [str(generate_uid()) for _ in range(3)]
-        async with ae.associate("127.0.0.1", scp.server.port, ae_title="ARCHIVE") as assoc:
-            for n, uid in enumerate(uids):
-                status, _ = await assoc.send_n_action(
-                    commit_request(uid, [(CT, "1.2.3")]), 1, STORAGE_COMMITMENT,
-                    STORAGE_COMMITMENT_INSTANCE,
-                )
-                assert status.Status == 0
-                if n == 0:  # said at the time of the request
-                    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
-                    assert len(warned) == 1, warned
-                    assert "STRANGER" in warned[0].getMessage()
-                    assert "not in the AE table" in warned[0].getMessage()
+        try:
+            async with ae.associate("127.0.0.1", scp.server.port, ae_title="ARCHIVE"
+                                    ) as assoc:
+                for n, uid in enumerate(uids):
+                    status, _ = await assoc.send_n_action(
+                        commit_request(uid, [(CT, "1.2.3")]), 1, STORAGE_COMMITMENT,
+                        STORAGE_COMMITMENT_INSTANCE,
+                    )
+                    assert status.Status == 0
+                    if n == 0:
+                        warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+                        assert len(warned) == 1, warned
+                        assert "STRANGER" in warned[0].getMessage()
+                        assert "not in the AE table" in warned[0].getMessage()
+                        gate.set()
+        finally:
+            gate.set()
         store = scp.store
         deadline = time.monotonic() + 20
         for uid in uids:  # many retries later...
