@@ -308,12 +308,12 @@ class StorageCommitmentSCP:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # before polling: a request accepted meanwhile wakes us
             try:
                 delay = await self._poll()
             except sqlite3.Error as exc:  # e.g. locked past busy_timeout: try again later
                 log.error("storage commitment store unavailable: %s", exc)
                 delay = self.policy.poll_interval
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):  # builtin only from 3.11
                 await asyncio.wait_for(self._wake.wait(), delay)
 

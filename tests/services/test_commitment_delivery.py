@@ -264,3 +264,44 @@ def test_policy_keys_in_toml(tmp_path: Path) -> None:
     config.write_text("[commitment]\nmax_per_destination = 0\n")
     with pytest.raises(ValueError, match="max_per_destination"):
         _config(config)
+
+
+async def test_request_accepted_while_the_runner_polls_is_not_left_waiting(
+    tmp_path: Path,
+) -> None:
+    """The wake-up for a request that comes during a poll is not lost (else the
+    report would wait for ``poll_interval``)."""
+    policy = DeliveryPolicy(poll_interval=60)
+    async with running_scp(tmp_path, {}, policy) as scp:
+        commitment = scp.commitment
+        poll = commitment._poll
+        entered, gate = asyncio.Event(), asyncio.Event()
+
+        async def slow_poll() -> float:
+            delay = await poll()
+            if not gate.is_set():
+                entered.set()
+                await gate.wait()  # the request is accepted now, during the poll
+            return delay
+
+        commitment._poll = slow_poll  # type: ignore[method-assign]
+        commitment._wake.set()
+        await asyncio.wait_for(entered.wait(), 10)
+        got = asyncio.Event()
+
+        async def on_report(event: Event) -> tuple[int, None]:
+            got.set()
+            return 0, None
+
+        ae = AE("MODALITY")
+        ae.add_requested_context(STORAGE_COMMITMENT)
+        async with ae.associate("127.0.0.1", scp.server.port, ae_title="ARCHIVE",
+                                evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)]
+                                ) as assoc:
+            status, _ = await assoc.send_n_action(
+                commit_request(str(generate_uid()), [(CT, "1.2.3")]), 1,
+                STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE,
+            )
+            assert status.Status == 0
+            gate.set()
+            await asyncio.wait_for(got.wait(), 10)
