@@ -314,8 +314,16 @@ class StorageCommitmentSCP:
             except sqlite3.Error as exc:  # e.g. locked past busy_timeout: try again later
                 log.error("storage commitment store unavailable: %s", exc)
                 delay = self.policy.poll_interval
-            with contextlib.suppress(asyncio.TimeoutError):  # builtin only from 3.11
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await self._sleep(delay)
+
+    async def _sleep(self, delay: float) -> None:
+        """Until woken or ``delay`` s. Not ``wait_for``: before Python 3.12 it can
+        swallow a cancellation that comes as the wake-up does (``stop()`` then hung)."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait([waiter], timeout=delay)
+        finally:
+            waiter.cancel()
 
     async def _poll(self) -> float:
         """Start couriers for the due reports; returns how long to sleep before looking again."""

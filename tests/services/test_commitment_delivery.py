@@ -24,8 +24,10 @@ from aiodimse.services import (
     STORAGE_COMMITMENT_INSTANCE,
     DeliveryPolicy,
     Peer,
+    StorageCommitmentSCP,
 )
 from aiodimse.services.storage_commitment import NOT_AUTHORIZED
+from aiodimse.store import AsyncStore
 
 from ._helpers import commit_request, running_scp
 
@@ -305,3 +307,27 @@ async def test_request_accepted_while_the_runner_polls_is_not_left_waiting(
             assert status.Status == 0
             gate.set()
             await asyncio.wait_for(got.wait(), 10)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3])
+async def test_stop_when_woken_as_it_is_cancelled(tmp_path: Path, steps: int) -> None:
+    """``stop()`` ends the runner even when a wake-up coincides with its cancellation
+    (``asyncio.wait_for`` before 3.12 can swallow that cancellation)."""
+    store = AsyncStore.in_directory(tmp_path)
+    scp = StorageCommitmentSCP(store, AE("ARCHIVE"), {}, DeliveryPolicy(poll_interval=60))
+    await scp.start()
+    await asyncio.sleep(0.2)  # the runner has polled and sleeps
+    scp._wake.set()  # as a courier ending, or a request, would
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    runner = scp._runner
+    assert runner is not None
+    stopping = asyncio.ensure_future(scp.stop(grace=1.0))
+    done, _ = await asyncio.wait({stopping}, timeout=10)  # a hang guard
+    try:
+        assert stopping in done and runner.done(), "stop() did not end the runner"
+    finally:
+        for task in (runner, stopping):
+            task.cancel()
+        await asyncio.gather(runner, stopping, return_exceptions=True)
+        await store.aclose()
