@@ -2,7 +2,9 @@
 
 Sends one N-ACTION (Request Storage Commitment) for the given instances, then waits
 for the N-EVENT-REPORT: on the same association, or — with ``--listen-port`` — on
-an association the SCP opens to us (we accept the SCP role it proposes). Exit
+an association the SCP opens to us (we accept the SCP role it proposes; a report
+that comes on the request association after we asked to release it cannot be
+answered, so it is not taken: the SCP sends it again on a new one). Exit
 status: 0 all committed, 1 some instances failed, 2 the request was refused,
 3 no association or no report in time.
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
 import sys
 from typing import Any
 
@@ -19,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from .. import evt
+from ..association import Association
 from ..errors import AiodimseError
 from ..events import Event
 from ..server import Server
@@ -36,6 +41,10 @@ from .common import (
 )
 
 __all__ = ["add_parsers", "run_commit", "FAILURE_REASONS"]
+
+log = logging.getLogger("aiodimse.commit")
+
+SETTLE_TIMEOUT = 2.0  # s: for our answer to go out / the SCP to release, after the report
 
 FAILURE_REASONS = {
     0x0110: "Processing failure",
@@ -123,6 +132,14 @@ def _print_report(
     return EXIT_WARNING if failed or event_type != 1 else EXIT_SUCCESS
 
 
+async def _settle(assoc: Association, *, closed: bool = False) -> None:
+    """Wait (a little, bounded) until our answer to the report is written, or, for an
+    association the SCP opened, until the SCP has released it."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(assoc.wait_closed() if closed else assoc.wait_idle(),
+                               SETTLE_TIMEOUT)
+
+
 async def run_commit(args: argparse.Namespace) -> int:
     try:
         refs = _refs(args)
@@ -136,12 +153,22 @@ async def run_commit(args: argparse.Namespace) -> int:
     transaction_uid = args.transaction_uid or str(generate_uid())
     loop = asyncio.get_running_loop()
     reported: asyncio.Future[tuple[int, Dataset, str]] = loop.create_future()
+    # Associations we have asked to release: a report arriving on one of them cannot
+    # be answered (PS3.8 7.2.2: the releaser may send nothing but A-ABORT), so the SCP
+    # does not count it as delivered and sends it again on a new association. Taking
+    # it would make us print a report the SCP goes on retrying.
+    releasing: set[Association] = set()
+    carrier: list[Association] = []
 
     async def on_report(event: Event) -> tuple[int, None]:
         info = event.event_information
+        if event.assoc in releasing:
+            log.debug("report on the association being released: cannot answer it")
+            return 0x0110, None
         if str(info.get("TransactionUID", "")) != transaction_uid or reported.done():
             return 0x0110, None  # not the report we wait for
         via = "new association" if event.assoc.is_acceptor else "same association"
+        carrier.append(event.assoc)
         reported.set_result((event.event_type, info, via))
         return 0x0000, None
 
@@ -169,7 +196,11 @@ async def run_commit(args: argparse.Namespace) -> int:
                 return EXIT_FAILURE
             if server is None:  # the report must come on this association
                 await asyncio.wait_for(asyncio.shield(reported), args.wait)
+                await _settle(assoc)  # our answer goes out before the release
+            releasing.add(assoc)  # no await from here to the A-RELEASE-RQ
         event_type, info, via = await asyncio.wait_for(reported, args.wait)
+        if carrier and carrier[0].is_acceptor:
+            await _settle(carrier[0], closed=True)  # the SCP releases once answered
     except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
         print(f"aiodimse commit: no report within {args.wait:g}s "
               f"(Transaction UID {transaction_uid})", file=sys.stderr)

@@ -45,6 +45,10 @@ The TOML layout (every key optional)::
     retry_initial = 2
     retry_max = 300
     deadline = 86400
+    max_concurrent = 8            # associations delivering reports at once
+    max_per_destination = 2       # ... to one AE
+    batch_size = 32               # reports taken at a time for one association
+    refuse_unlisted_ae = false    # true: refuse (0x0124) requests from AEs not in [ae.*]
 
     [quotas]                      # sizes in bytes, 0: no limit (see services/quotas.py)
     mpps_max_request = 1048576

@@ -20,6 +20,7 @@ import sqlite3
 import ssl
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ __all__ = [
     "STORAGE_COMMITMENT_INSTANCE",
     "NO_SUCH_OBJECT_INSTANCE",
     "CLASS_INSTANCE_CONFLICT",
+    "NOT_AUTHORIZED",
     "Peer",
     "DeliveryPolicy",
     "build_report",
@@ -58,6 +60,8 @@ STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
 _TRANSACTION_UID_TAG = 0x00081195
 NO_SUCH_OBJECT_INSTANCE = 0x0112  # Failure Reason (0008,1197), PS3.3 C.14.1.1
 CLASS_INSTANCE_CONFLICT = 0x0119
+NOT_AUTHORIZED = 0x0124  # N-ACTION status: refused, calling AE not in the AE table
+_WARNED_AES = 1024  # calling AEs remembered for the once-per-AE warning (16 bytes each)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,7 +87,20 @@ class DeliveryPolicy:
     deadline: float = 86400.0  # give up this long after the request was received
     lease: float = 180.0  # how long a worker owns a report it is delivering
     poll_interval: float = 5.0  # look for reports left by others (or a restart) this often
-    max_concurrent: int = 8  # reports delivered at once
+    max_concurrent: int = 8  # associations delivering reports at once, all destinations
+    max_per_destination: int = 2  # ... to one calling AE (a modality is a small device)
+    # Reports taken at a time for one association (sent one after another); the
+    # association is kept for the next batch while more for that AE are due.
+    batch_size: int = 32
+    # Refuse (0x0124) a request from an AE that is not in the AE table: its report
+    # can go only on the requesting association, and is lost if that is released first.
+    refuse_unlisted_ae: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_concurrent", "max_per_destination", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
 
 
 def _status(code: int, comment: str, offending: int | None = None) -> Dataset:
@@ -164,7 +181,17 @@ class StorageCommitmentSCP:
         self.peers = dict(peers)
         self.policy = policy or DeliveryPolicy()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._active: dict[str, asyncio.Task[None]] = {}
+        # Delivery: the running couriers (one association each) per calling AE, the
+        # reports they hold, and the requesting association of each fresh request.
+        self._couriers: dict[str, set[asyncio.Task[None]]] = {}
+        self._held: set[str] = set()
+        self._origins: weakref.WeakValueDictionary[str, Association] = (
+            weakref.WeakValueDictionary()
+        )
+        self._warned: set[str] = set()  # unlisted calling AEs warned about
+        # Held while claiming: rows claimed are leased to this owner, which other
+        # claims of ours may take, until they are in _held.
+        self._claiming = asyncio.Lock()
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         # Counters for a summary log line (``aiodimse serve`` logs them at INFO).
@@ -218,6 +245,9 @@ class StorageCommitmentSCP:
             refs.append((sop_class, sop_instance))
         if not transaction_uid or not refs:
             return _status(0x0120, "Transaction UID and Referenced SOP Sequence needed"), None
+        refusal = self._check_reachable(event, transaction_uid)
+        if refusal is not None:
+            return refusal, None
         now = time.time()
         commitment = Commitment(
             transaction_uid=transaction_uid,
@@ -251,10 +281,40 @@ class StorageCommitmentSCP:
         self.accepted += 1
         log.debug("commitment accepted transaction=%s calling_aet=%s instances=%d",
                   transaction_uid, commitment.calling_aet, len(refs))
-        self._spawn(commitment, event.assoc)
+        self._accepted(commitment, event.assoc)
         return 0x0000, None
 
+    def _check_reachable(self, event: Event, transaction_uid: str) -> Dataset | None:
+        """Say at once when the report may never be deliverable; refuse if so set.
+
+        With no AE-table entry the report can go only on the requesting association;
+        if the requester releases first (or ``same_association`` is off), never.
+        """
+        calling = event.assoc.requestor.ae_title
+        if calling in self.peers:
+            return None
+        if self.policy.refuse_unlisted_ae:
+            log.info("commitment refused transaction=%r calling_aet=%r: not in the AE "
+                     "table", transaction_uid, calling)
+            return _status(NOT_AUTHORIZED, "calling AE not in the AE table of this SCP")
+        if calling not in self._warned:
+            if len(self._warned) >= _WARNED_AES:
+                self._warned.clear()
+            self._warned.add(calling)
+            where = ("only on the requesting association: lost if it is released first"
+                     if self.policy.same_association else "nowhere")
+            log.warning("commitment requests from calling_aet=%r, which is not in the AE "
+                        "table: its reports can be delivered %s (transaction=%r)",
+                        calling, where, transaction_uid)
+        return None
+
     # -- the deliverer -------------------------------------------------------------------
+    #
+    # One runner claims due reports from the store and hands them, grouped by calling
+    # AE, to couriers. A courier delivers its batch over one association (each report
+    # first on its requesting association if that is still open), asks for more for
+    # the same AE while its association lasts, then releases it. Couriers are bounded
+    # per calling AE and overall, so a flood of requests costs a few associations.
 
     async def start(self) -> None:
         """Start delivering: pending reports in the store are picked up at once."""
@@ -268,7 +328,7 @@ class StorageCommitmentSCP:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
-        tasks = list(self._active.values())
+        tasks = [t for group in self._couriers.values() for t in group]
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
@@ -277,71 +337,139 @@ class StorageCommitmentSCP:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.call(self.store.store.release_leases, self.owner)
 
-    def _spawn(self, commitment: Commitment, assoc: Association | None) -> None:
-        uid = commitment.transaction_uid
-        task = asyncio.create_task(self._deliver(commitment, assoc), name=f"report {uid}")
-        self._active[uid] = task
+    def _accepted(self, commitment: Commitment, assoc: Association) -> None:
+        """A request was recorded: its report is due now (the runner takes it)."""
+        if self.policy.same_association:
+            self._origins[commitment.transaction_uid] = assoc
+        self._wake.set()
+
+    @property
+    def delivering(self) -> int:
+        """Associations delivering reports now."""
+        return sum(len(group) for group in self._couriers.values())
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # before polling: a request accepted meanwhile wakes us
             try:
                 delay = await self._poll()
             except sqlite3.Error as exc:  # e.g. locked past busy_timeout: try again later
                 log.error("storage commitment store unavailable: %s", exc)
                 delay = self.policy.poll_interval
-            self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):  # builtin only from 3.11
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await self._sleep(delay)
+
+    async def _sleep(self, delay: float) -> None:
+        """Until woken or ``delay`` s. Not ``wait_for``: before Python 3.12 it can
+        swallow a cancellation that comes as the wake-up does (``stop()`` then hung)."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait([waiter], timeout=delay)
+        finally:
+            waiter.cancel()
 
     async def _poll(self) -> float:
-        """Start the due deliveries; returns how long to sleep before looking again."""
+        """Start couriers for the due reports; returns how long to sleep before looking again."""
         policy, store = self.policy, self.store
-        room = policy.max_concurrent - len(self._active)
+        room = policy.max_concurrent - self.delivering
         if room > 0:
-            due = await store.call(
-                store.store.claim_due, self.owner, time.time(), policy.lease, room
-            )
-            for commitment in due:
-                if commitment.transaction_uid not in self._active:
-                    self._spawn(commitment, None)
+            full = frozenset(aet for aet, group in self._couriers.items()
+                             if len(group) >= policy.max_per_destination)
+            async with self._claiming:
+                due = await store.call(
+                    store.store.claim_due, self.owner, time.time(), policy.lease,
+                    room * policy.batch_size, per_aet=policy.batch_size, max_aets=room,
+                    skip_aets=full, held=frozenset(self._held),
+                )
+                batches: dict[str, list[Commitment]] = {}
+                for commitment in due:
+                    batches.setdefault(commitment.calling_aet, []).append(commitment)
+                for aet, batch in batches.items():
+                    self._start_courier(aet, batch)
         next_due = await store.call(store.store.next_due)
         if next_due is None:
             return policy.poll_interval
         return min(max(next_due - time.time(), 0.02), policy.poll_interval)
 
-    async def _deliver(self, c: Commitment, assoc: Association | None) -> None:
+    def _start_courier(self, aet: str, batch: list[Commitment]) -> None:
+        self._held.update(c.transaction_uid for c in batch)
+        task = asyncio.create_task(self._courier(aet, batch), name=f"reports to {aet}")
+        self._couriers.setdefault(aet, set()).add(task)
+
+    async def _courier(self, aet: str, batch: list[Commitment]) -> None:
+        """Deliver ``batch`` (and what else falls due for ``aet``) over one association."""
+        trip = _Trip(self, aet)
         try:
-            found = await self.store.call(
-                self.store.store.find_instances, [inst for _cls, inst in c.refs]
-            )
-            event_type, info = build_report(
-                c.transaction_uid, c.refs, found, self.reporter.ae_title
-            )
-            error = await self._send(c, event_type, info, assoc)
-            if error is None:
-                failed = len(info.get("FailedSOPSequence", []))
-                log.debug("report delivered transaction=%s calling_aet=%s event_type=%d "
-                          "failed=%d instances=%d", c.transaction_uid, c.calling_aet,
-                          event_type, failed, len(c.refs))
-                result: dict[str, Any] = {"event_type": event_type, "failed": failed}
-                await self.store.call(
-                    self.store.store.mark_delivered, c.transaction_uid, result, time.time()
-                )
-                self.delivered += 1
-            else:
-                await self._failed(c, error)
-        except sqlite3.Error as exc:  # the row stays pending; retried when the lease ends
-            log.error("report transaction=%s: store unavailable: %s", c.transaction_uid, exc)
+            while batch:
+                await self._deliver_batch(trip, batch)
+                if not (trip.back is not None and trip.back.is_established):
+                    break
+                store = self.store
+                async with self._claiming:
+                    batch = await store.call(
+                        store.store.claim_due, self.owner, time.time(), self.policy.lease,
+                        self.policy.batch_size, aet=aet, held=frozenset(self._held),
+                    )
+                    self._held.update(c.transaction_uid for c in batch)
+        except sqlite3.Error as exc:  # the rows stay pending; retried when the lease ends
+            log.error("reports to %r: store unavailable: %s", aet, exc)
         finally:
-            self._active.pop(c.transaction_uid, None)
+            for c in batch:
+                self._held.discard(c.transaction_uid)
+            await trip.close()
+            group = self._couriers.get(aet)
+            if group is not None:
+                group.discard(asyncio.current_task())
+                if not group:
+                    del self._couriers[aet]
             self._wake.set()
 
+    async def _deliver_batch(self, trip: _Trip, batch: list[Commitment]) -> None:
+        store = self.store
+        found = await store.call(
+            store.store.find_instances, [inst for c in batch for _cls, inst in c.refs]
+        )
+        renew_at = time.monotonic() + self.policy.lease / 3
+        for index, c in enumerate(batch):
+            if time.monotonic() >= renew_at:  # a long batch: keep the rest leased
+                rest = [r.transaction_uid for r in batch[index:]]
+                await store.call(store.store.renew_leases, self.owner, rest,
+                                 time.time() + self.policy.lease)
+                renew_at = time.monotonic() + self.policy.lease / 3
+            try:
+                await self._deliver(trip, c, found)
+            finally:
+                self._held.discard(c.transaction_uid)
+
+    async def _deliver(self, trip: _Trip, c: Commitment, found: Mapping[str, str]) -> None:
+        event_type, info = build_report(c.transaction_uid, c.refs, found, self.reporter.ae_title)
+        error = await self._send(trip, c, event_type, info)
+        if error is None:
+            self._origins.pop(c.transaction_uid, None)
+            failed = len(info.get("FailedSOPSequence", []))
+            log.debug("report delivered transaction=%s calling_aet=%s event_type=%d "
+                      "failed=%d instances=%d", c.transaction_uid, c.calling_aet,
+                      event_type, failed, len(c.refs))
+            result: dict[str, Any] = {"event_type": event_type, "failed": failed}
+            await self.store.call(
+                self.store.store.mark_delivered, c.transaction_uid, result, time.time()
+            )
+            self.delivered += 1
+        else:
+            await self._failed(c, error)
+
     async def _send(
-        self, c: Commitment, event_type: int, info: Dataset, assoc: Association | None
+        self, trip: _Trip, c: Commitment, event_type: int, info: Dataset
     ) -> str | None:
-        """One delivery attempt; None when delivered, else why not."""
+        """One delivery attempt; None when the requester acknowledged it, else why not.
+
+        Only a success status in an N-EVENT-REPORT-RSP counts. A report sent on the
+        requesting association while the requester releases it is not answered
+        (PS3.8 7.2.2: the releaser may send nothing but A-ABORT) and goes again on a
+        new association, at once.
+        """
         error = None
-        if assoc is not None and self.policy.same_association and assoc.is_established:
+        assoc = self._origins.get(c.transaction_uid)
+        if assoc is not None and assoc.is_established:
             try:
                 status, _ = await assoc.send_n_event_report(
                     info, event_type, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
@@ -352,28 +480,18 @@ class StorageCommitmentSCP:
             except (AiodimseError, TimeoutError, ValueError) as exc:
                 error = f"requesting association: {exc}"
             log.debug("report %s: %s; trying a new association", c.transaction_uid, error)
-        peer = self.peers.get(c.calling_aet)
-        if peer is None:
+        self._origins.pop(c.transaction_uid, None)  # gone, or it did not take the report
+        if c.calling_aet not in self.peers:
             return f"AE {c.calling_aet!r} is not in the AE table"
+        back = await trip.association()
+        if isinstance(back, str):
+            return back
         try:
-            async with self.reporter.associate(
-                peer.host,
-                peer.port,
-                ae_title=c.calling_aet,
-                ext_neg=[build_role(STORAGE_COMMITMENT, scu_role=not self.policy.require_scp_role,
-                                    scp_role=True)],
-                ssl_context=peer.ssl_context,
-            ) as back:
-                if self.policy.require_scp_role and not any(
-                    ctx.abstract_syntax == STORAGE_COMMITMENT and ctx.as_scp
-                    for ctx in back.accepted_contexts
-                ):
-                    raise ValueError("the peer did not accept the SCP role for commitment")
-                status, _ = await back.send_n_event_report(
-                    info, event_type, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
-                )
-        except (AiodimseError, OSError, TimeoutError, ValueError) as exc:
-            return f"{peer.host}:{peer.port}: {exc or type(exc).__name__}"
+            status, _ = await back.send_n_event_report(
+                info, event_type, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
+            )
+        except (AiodimseError, TimeoutError, ValueError) as exc:
+            return f"{trip.where}: {exc or type(exc).__name__}"
         if _ok(status):
             return None
         return f"status 0x{int(status.Status):04X} from {c.calling_aet}"
@@ -385,13 +503,68 @@ class StorageCommitmentSCP:
         self.failed_attempts += 1
         if now >= c.deadline:
             self.expired += 1
-            log.error("report expired transaction=%s calling_aet=%s attempts=%d: %s",
+            log.error("report expired transaction=%s calling_aet=%r attempts=%d: %s",
                       c.transaction_uid, c.calling_aet, attempts, error)
             await store.call(store.store.expire, c.transaction_uid, error)
             return
         delay = min(self.policy.retry_initial * 2 ** (attempts - 1), self.policy.retry_max)
         when = min(now + delay, c.deadline)
-        log.warning("report not delivered transaction=%s calling_aet=%s attempt=%d "
-                    "retry_in=%.1fs: %s", c.transaction_uid, c.calling_aet, attempts,
-                    when - now, error)
+        # An AE not in the AE table was warned about when its request came: its
+        # retries (which can succeed only after a restart with an entry) log at DEBUG.
+        level = logging.DEBUG if c.calling_aet in self._warned else logging.WARNING
+        log.log(level, "report not delivered transaction=%s calling_aet=%r attempt=%d "
+                "retry_in=%.1fs: %s", c.transaction_uid, c.calling_aet, attempts,
+                when - now, error)
         await store.call(store.store.reschedule, c.transaction_uid, when, error)
+
+
+class _Trip:
+    """A courier's association to one calling AE: opened when first needed, once."""
+
+    def __init__(self, scp: StorageCommitmentSCP, aet: str) -> None:
+        self.scp, self.aet = scp, aet
+        self.back: Association | None = None
+        self.error: str | None = None  # why it could not be opened (not tried again)
+        peer = scp.peers.get(aet)
+        self.where = f"{peer.host}:{peer.port}" if peer is not None else aet
+
+    async def association(self) -> Association | str:
+        """The open association, or why there is none."""
+        if self.back is not None:
+            if self.back.is_established:
+                return self.back
+            return f"{self.where}: the association ended"
+        if self.error is not None:
+            return self.error
+        scp, peer = self.scp, self.scp.peers[self.aet]
+        policy = scp.policy
+        try:
+            back = await scp.reporter.associate(
+                peer.host,
+                peer.port,
+                ae_title=self.aet,
+                ext_neg=[build_role(STORAGE_COMMITMENT, scu_role=not policy.require_scp_role,
+                                    scp_role=True)],
+                ssl_context=peer.ssl_context,
+            )
+        except (AiodimseError, OSError, TimeoutError, ValueError) as exc:
+            self.error = f"{self.where}: {exc or type(exc).__name__}"
+            return self.error
+        self.back = back
+        if policy.require_scp_role and not any(
+            ctx.abstract_syntax == STORAGE_COMMITMENT and ctx.as_scp
+            for ctx in back.accepted_contexts
+        ):
+            self.error = f"{self.where}: the peer did not accept the SCP role for commitment"
+            await self.close()
+            return self.error
+        return back
+
+    async def close(self) -> None:
+        back, self.back = self.back, None
+        if back is None:
+            return
+        try:
+            await back.release()
+        except (AiodimseError, OSError, TimeoutError):  # it was delivered or not already
+            back.abort()

@@ -22,7 +22,7 @@ import functools
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,22 +296,67 @@ class Store:
             return False
         return True
 
-    def claim_due(self, owner: str, now: float, lease: float, limit: int) -> list[Commitment]:
-        """Lease up to ``limit`` pending reports that are due and not leased by another."""
+    def claim_due(
+        self,
+        owner: str,
+        now: float,
+        lease: float,
+        limit: int,
+        *,
+        per_aet: int | None = None,
+        max_aets: int | None = None,
+        aet: str | None = None,
+        skip_aets: Collection[str] = (),
+        held: Collection[str] = (),
+    ) -> list[Commitment]:
+        """Lease up to ``limit`` pending reports that are due and not leased by another.
+
+        Earliest first, at most ``per_aet`` for one calling AE and from at most
+        ``max_aets`` calling AEs; only ``aet``'s if given; none for ``skip_aets`` (AEs
+        with no delivery slot free) nor those in ``held`` (being delivered here).
+        """
+        query = ("SELECT transaction_uid, calling_aet FROM commitments WHERE state = ? "
+                 "AND next_attempt <= ? "
+                 "AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)")
+        params: list[Any] = [PENDING, now, now, owner]
+        if aet is not None:
+            query += " AND calling_aet = ?"
+            params.append(aet)
+        chosen: list[str] = []
+        counts: dict[str, int] = {}
         with self.transaction() as conn:
-            rows = conn.execute(
-                "SELECT * FROM commitments WHERE state = ? AND next_attempt <= ? "
-                "AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?) "
-                "ORDER BY next_attempt LIMIT ?",
-                (PENDING, now, now, owner, limit),
-            ).fetchall()
-            for row in rows:
+            for uid, calling in conn.execute(query + " ORDER BY next_attempt", params):
+                if uid in held or calling in skip_aets:
+                    continue
+                count = counts.get(calling, 0)
+                if per_aet is not None and count >= per_aet:
+                    continue
+                if count == 0 and max_aets is not None and len(counts) >= max_aets:
+                    continue
+                counts[calling] = count + 1
+                chosen.append(uid)
+                if len(chosen) >= limit:
+                    break
+            rows = []
+            for uid in chosen:
                 conn.execute(
                     "UPDATE commitments SET lease_owner = ?, lease_until = ? "
                     "WHERE transaction_uid = ?",
-                    (owner, now + lease, row["transaction_uid"]),
+                    (owner, now + lease, uid),
                 )
+                rows.append(conn.execute(
+                    "SELECT * FROM commitments WHERE transaction_uid = ?", (uid,)
+                ).fetchone())
         return [_commitment(r) for r in rows]
+
+    def renew_leases(self, owner: str, transaction_uids: Sequence[str], until: float) -> None:
+        """Extend ``owner``'s leases on reports it is still delivering."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE commitments SET lease_until = ? "
+                "WHERE transaction_uid = ? AND lease_owner = ? AND state = ?",
+                [(until, uid, owner, PENDING) for uid in transaction_uids],
+            )
 
     def next_due(self) -> float | None:
         """When the earliest pending report is due (ignoring leases)."""

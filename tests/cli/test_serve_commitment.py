@@ -176,3 +176,21 @@ async def test_duplicate_transaction_uid_refused(serve: StartServe) -> None:
         again, _ = await assoc.send_n_action(request, 1, STGCMT, STGCMT_INSTANCE)
         other, _ = await assoc.send_n_action(request, 2, STGCMT, STGCMT_INSTANCE)
     assert (first.Status, again.Status, other.Status) == (0x0000, 0x0110, 0x0123)
+
+
+async def test_unlisted_requester_warned_or_refused(serve: StartServe, tmp_path: Path) -> None:
+    """A request from an AE not in the AE table: one WARNING when it comes; with
+    ``refuse_unlisted_ae`` it is refused with 0x0124 (Refused: not authorized)."""
+    srv = await serve("-aet", "ARCHIVE", "--peer", "MODALITY@127.0.0.1:9").ready()
+    for _ in range(2):
+        assert await request_and_release(srv.port, str(generate_uid()), [(CT, "1.2.3")],
+                                         title="STRANGER") == 0
+    await wait_for(lambda: "not in the AE table: its reports" in srv.log(), 10, "the warning")
+    assert srv.log().count("calling_aet='STRANGER', which is not in the AE table") == 1
+    config = tmp_path / "serve.toml"
+    config.write_text('[server]\nae_title = "ARCHIVE"\n[commitment]\nrefuse_unlisted_ae = true\n'
+                      '[ae.MODALITY]\nhost = "127.0.0.1"\nport = 9\n')
+    strict = await serve("--config", str(config), data=tmp_path / "strict").ready()
+    assert await request_and_release(strict.port, str(generate_uid()), [(CT, "1.2.3")],
+                                     title="STRANGER") == 0x0124
+    assert await request_and_release(strict.port, str(generate_uid()), [(CT, "1.2.3")]) == 0
