@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import sys
 from typing import Any
 
@@ -26,6 +25,7 @@ from .. import evt
 from ..association import Association
 from ..errors import AiodimseError
 from ..events import Event
+from ..logs import get_logger
 from ..server import Server
 from ..services.storage_commitment import STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
 from ..store.index import scan
@@ -42,7 +42,7 @@ from .common import (
 
 __all__ = ["add_parsers", "run_commit", "FAILURE_REASONS"]
 
-log = logging.getLogger("aiodimse.commit")
+log = get_logger("aiodimse.commit")
 
 SETTLE_TIMEOUT = 2.0  # s: for our answer to go out / the SCP to release, after the report
 
