@@ -83,12 +83,16 @@ class TLSAcceptor(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         plain = cast(asyncio.Transport, transport)  # (uvloop's is not a subclass)
-        # The ClientHello must reach start_tls's protocol. asyncio's loop reads nothing
-        # while paused; uvloop starts reading after connection_made whatever we do, so
-        # what it reads before start_tls takes over is kept and handed over.
-        plain.pause_reading()
+        # The ClientHello must reach start_tls's protocol, which must not read before
+        # its (scheduled) connection_made. Reading is paused once the transport has
+        # started it: a pause here would be undone by uvloop, which starts reading
+        # after connection_made, and by Python 3.10's asyncio, which adds its reader
+        # then without looking at the pause (and would then take start_tls's own
+        # pause for done). What is read before the pause is kept and handed over.
         self._plain = plain
-        task = asyncio.get_running_loop().create_task(self._handshake(plain))
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self._pause)
+        task = loop.create_task(self._handshake(plain))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -145,6 +149,11 @@ class TLSAcceptor(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = (exc,)
         self._early, self._hello = [], []
+
+    def _pause(self) -> None:
+        plain = self._plain
+        if plain is not None and plain.get_protocol() is self and not plain.is_closing():
+            plain.pause_reading()
 
     def _feed_hello(self, transport: asyncio.Transport) -> None:
         hello, self._hello = b"".join(self._hello), []
