@@ -73,7 +73,7 @@ class _Hostile:
             try:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(
                     HOST, self.port, local_addr=(source, 0)), 5.0)
-            except (OSError, TimeoutError):
+            except (OSError, asyncio.TimeoutError):
                 self.failed += 1
                 await asyncio.sleep(self.backoff)
                 continue
@@ -82,7 +82,7 @@ class _Hostile:
             try:
                 await asyncio.wait_for(self._play(kind, turn, reader, writer),
                                        max(until - loop.time(), 0.01))
-            except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
                 pass
             finally:
                 writer.close()
@@ -131,7 +131,7 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
     """Read (and drop) what the server sends for ``seconds``; True once it closed."""
     try:
         return await asyncio.wait_for(reader.read(65536), seconds) == b""
-    except TimeoutError:
+    except asyncio.TimeoutError:  # (Python 3.10: not the builtin TimeoutError)
         return False
 
 

@@ -92,7 +92,7 @@ async def test_pending_connections_per_address(short_grace: float) -> None:
                 assert await _closed_by_server(reader) == b""
             assert await _closed_by_server(extra[0]) == b""  # beyond twice the limit
             for reader, _ in burst:  # left to the set-up deadline and ARTIM (30 s)
-                with pytest.raises(TimeoutError):
+                with pytest.raises(asyncio.TimeoutError):  # (3.10: not the builtin)
                     await asyncio.wait_for(reader.read(1), 0.3)
             # other addresses are not held back by it
             assert await bounded(_echo(make_scu_ae(), server.port)) == 0
