@@ -233,7 +233,7 @@ def describe_failure(exc: BaseException, host: str, port: int, *, tls: bool,
                      established: bool, timeout: float | None = None) -> str:
     """One line a person can act on, for what stopped a connection or association."""
     where = f"{host}:{port}"
-    if isinstance(exc, AssociationError) and isinstance(exc.__cause__, (OSError, TimeoutError)):
+    if isinstance(exc, AssociationError) and isinstance(exc.__cause__, (OSError, TimeoutError, asyncio.TimeoutError)):
         exc = exc.__cause__  # the library's "cannot connect": say it for a person
     if isinstance(exc, ConnectionRefusedError):
         return f"cannot connect to {where}: connection refused (is a DICOM server listening there?)"
@@ -247,7 +247,7 @@ def describe_failure(exc: BaseException, host: str, port: int, *, tls: bool,
         return f"TLS handshake with {where} failed: {exc.reason or exc}{hint}"
     if isinstance(exc, DIMSETimeoutError):
         return f"{where} did not answer a request within the DIMSE timeout: {exc}"
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # (distinct on 3.10)
         limit = f" within {timeout:g}s" if timeout is not None else ""
         return f"no answer from {where}{limit} (check the address, port and firewall)"
     if isinstance(exc, AssociationAbortedError) and not established:
@@ -301,7 +301,7 @@ async def run_requests(
     start = time.perf_counter()
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, repeat)))))
-    except (AiodimseError, OSError, TimeoutError, ValueError) as exc:
+    except (AiodimseError, OSError, TimeoutError, asyncio.TimeoutError, ValueError) as exc:
         outcome.error = describe_failure(
             exc, args.host, args.port, tls=ssl_context is not None,
             established=established[0], timeout=args.timeout)
