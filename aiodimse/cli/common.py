@@ -233,8 +233,10 @@ def describe_failure(exc: BaseException, host: str, port: int, *, tls: bool,
                      established: bool, timeout: float | None = None) -> str:
     """One line a person can act on, for what stopped a connection or association."""
     where = f"{host}:{port}"
-    if isinstance(exc, AssociationError) and isinstance(exc.__cause__, (OSError, TimeoutError, asyncio.TimeoutError)):
-        exc = exc.__cause__  # the library's "cannot connect": say it for a person
+    cause = exc.__cause__
+    if isinstance(exc, AssociationError) and isinstance(
+            cause, (OSError, TimeoutError, asyncio.TimeoutError)):
+        exc = cause  # the library's "cannot connect": say it for a person
     if isinstance(exc, ConnectionRefusedError):
         return f"cannot connect to {where}: connection refused (is a DICOM server listening there?)"
     if isinstance(exc, socket.gaierror):
