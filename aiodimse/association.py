@@ -106,6 +106,13 @@ _info = functools.partial(log.isEnabledFor, logging.INFO)
 # it whenever levels change, and log.debug checks again anyway).
 _debug_cached = level_cache_get(log)
 _DEBUG = logging.DEBUG
+_INFO = logging.INFO
+
+
+def _enabled(level: int) -> bool:
+    """``log.isEnabledFor(level)``, from logging's per-level answers when it has one."""
+    known = _debug_cached(level)
+    return log.isEnabledFor(level) if known is None else bool(known)
 
 
 def _log_message(direction: str, context_id: int, msg: Any, dataset: Any) -> None:
@@ -392,7 +399,7 @@ class Association(ServiceCalls):
         self.requestor.implementation_version_name = ui.implementation_version_name
         self.requestor.user_identity = ui.user_identity_rq
         self.proposal = rq
-        if _debug():
+        if _enabled(_INFO) and _debug():  # (INFO first: one dict lookup when quiet)
             _log_lines(f"received from {peer_of(self)}:", describe_associate_rq(rq))
         self._notify(evt.EVT_REQUESTED)
         if self.decide is None:  # not from a server: nobody can accept
@@ -480,11 +487,11 @@ class Association(ServiceCalls):
     def _log_established(self, ac: AAssociateAC) -> None:
         """INFO: who, the accepted and rejected contexts, the PDU sizes; DEBUG: the AC."""
         self._started = self.clock()
+        if not _enabled(_INFO):  # (nor DEBUG, below it)
+            return
         if _debug():
             _log_lines(f"{'sent to' if self.is_acceptor else 'received from'} {peer_of(self)}:",
                        describe_associate_ac(ac, self.proposal))
-        if not _info():
-            return
         accepted = accepted_summary(
             (c.abstract_syntax, c.transfer_syntax) for c in self.accepted_contexts)
         refused = sum(1 for pc in ac.presentation_contexts if pc.result != 0)
@@ -494,7 +501,7 @@ class Association(ServiceCalls):
 
     def _log_ended(self) -> None:
         """INFO, once an established association has ended: how, how long, how busy."""
-        if not self._started or not _info():
+        if not self._started or not _enabled(_INFO):
             return
         why = "released" if self.is_released else str(self._end_reason or "aborted")
         log.info("%s ended: %s after %.3f s, %d request(s) received", self._who(), why,
