@@ -77,8 +77,10 @@ class PeerSafeFilter(logging.Filter):
         super().__init__()
         self.window = window
         self._lock = threading.Lock()
-        # text -> (window start, occurrences left out since)
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+        # (logger, hash of the text) -> (window start, occurrences left out since): the
+        # text's hash, not the text (peer-chosen, up to MAX_MESSAGE characters), so the
+        # table is under 200 kB whatever peers send
+        self._seen: dict[tuple[str, int], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -101,7 +103,7 @@ class PeerSafeFilter(logging.Filter):
     def _fold(self, name: str, text: str) -> str | None:
         """``text`` to write (with a count of those left out), or None to leave it out."""
         now = time.monotonic()
-        key = (name, text)
+        key = (name, hash(text))
         with self._lock:
             seen = self._seen.get(key)
             if seen is not None and now - seen[0] < self.window:

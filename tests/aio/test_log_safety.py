@@ -147,3 +147,18 @@ def test_every_aiodimse_logger_escapes() -> None:
             with_log += 1
             assert any(isinstance(f, logs.PeerSafeFilter) for f in log.filters), info.name
     assert with_log >= 12
+
+
+def test_the_fold_table_keeps_no_peer_text() -> None:
+    """Folding remembers a warning by its text's hash: peers choose that text."""
+    from aiodimse.logs import PeerSafeFilter
+
+    filt = PeerSafeFilter()
+    secret = "1.2." + "9" * 1500
+    record = logging.LogRecord("aiodimse.x", logging.WARNING, __file__, 1,
+                               "bad UID %s", (secret,), None)
+    assert filt.filter(record)
+    again = logging.LogRecord("aiodimse.x", logging.WARNING, __file__, 1,
+                              "bad UID %s", (secret,), None)
+    assert not filt.filter(again)  # folded
+    assert all(secret not in str(key) for key in filt._seen)
