@@ -21,6 +21,8 @@ __all__ = [
     "max_pdu",
     "positive_int",
     "readable_file",
+    "log_level",
+    "LOG_LEVELS",
 ]
 
 EXIT_USAGE = 64
@@ -98,3 +100,18 @@ def readable_file(text: str) -> str:
     except OSError as exc:
         raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror}") from None
     return text
+
+
+LOG_LEVELS = {"fatal": 50, "error": 40, "warn": 30, "warning": 30, "info": 20,
+              "debug": 10, "trace": 5}
+"""DCMTK's ``-ll`` names (and ``warning``) as logging levels; trace is below DEBUG."""
+
+
+def log_level(text: str) -> int:
+    """A DCMTK-style log level name, as a logging level."""
+    level = LOG_LEVELS.get(text.lower())
+    if level is None:
+        raise argparse.ArgumentTypeError(
+            f"a log level is one of {', '.join(n for n in LOG_LEVELS if n != 'warning')}, "
+            f"not {text!r}")
+    return level

@@ -69,11 +69,23 @@ def add_connection_args(parser: argparse.ArgumentParser, *, repeat: bool = True)
                         help="our AE title (default %(default)s)")
     parser.add_argument("-aec", "--called-aet", default="ANY-SCP", type=checks.ae_title,
                         help="the peer's AE title (default %(default)s)")
-    parser.add_argument("--max-pdu", type=checks.max_pdu, default=16382,
+    parser.add_argument("--max-pdu", "-pdu", type=checks.max_pdu, default=16382,
                         help="max PDU length we receive (default %(default)s; 0: no limit)")
     parser.add_argument("--timeout", type=checks.positive_seconds, default=30.0,
                         help="connect, association and DIMSE timeout in seconds "
                              "(default %(default)s)")
+    # DCMTK's spellings, each overriding --timeout for its own wait
+    parser.add_argument("-to", "--connect-timeout", type=checks.positive_seconds,
+                        metavar="SECONDS", help="TCP connect timeout (default: --timeout)")
+    parser.add_argument("-ta", "--acse-timeout", type=checks.positive_seconds,
+                        metavar="SECONDS", help="association set-up and release timeout "
+                                                "(default: --timeout)")
+    parser.add_argument("-td", "--dimse-timeout", type=checks.positive_seconds,
+                        metavar="SECONDS", help="wait for a response (default: --timeout)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="log errors only (DCMTK's -q)")
+    parser.add_argument("-ll", "--log-level", type=checks.log_level, metavar="LEVEL",
+                        help="fatal, error, warn, info, debug or trace (DCMTK's -ll)")
     tls = parser.add_argument_group("TLS")
     tls.add_argument("--tls", action="store_true", help="connect with TLS")
     tls.add_argument("--tls-ca", type=checks.readable_file,
@@ -124,7 +136,9 @@ def client_ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 def make_ae(args: argparse.Namespace, abstract_syntaxes: Sequence[str]) -> AE:
     """An AE with the command's timeouts and PDU size, proposing ``abstract_syntaxes``."""
     ae = AE(args.calling_aet)
-    ae.acse_timeout = ae.dimse_timeout = ae.connection_timeout = args.timeout
+    ae.connection_timeout = args.connect_timeout or args.timeout
+    ae.acse_timeout = args.acse_timeout or args.timeout
+    ae.dimse_timeout = args.dimse_timeout or args.timeout
     ae.maximum_pdu_size = args.max_pdu
     for uid in dict.fromkeys(abstract_syntaxes):
         ae.add_requested_context(uid)
@@ -306,7 +320,7 @@ async def run_requests(
     except (AiodimseError, OSError, TimeoutError, asyncio.TimeoutError, ValueError) as exc:
         outcome.error = describe_failure(
             exc, args.host, args.port, tls=ssl_context is not None,
-            established=established[0], timeout=args.timeout)
+            established=established[0], timeout=args.connect_timeout or args.timeout)
     outcome.elapsed = time.perf_counter() - start
     return outcome
 

@@ -106,6 +106,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
+    if getattr(args, "quiet", False):
+        level = logging.ERROR
+    if args.command != "serve" and isinstance(getattr(args, "log_level", None), int):
+        level = args.log_level  # the SCU tools' -ll (serve has its own --log-level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run = args.run
     try:
