@@ -195,7 +195,21 @@ async def run_commit(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return EXIT_FAILURE
             if server is None:  # the report must come on this association
-                await asyncio.wait_for(asyncio.shield(reported), args.wait)
+                ended = asyncio.ensure_future(assoc.wait_closed())
+                either: set[asyncio.Future[Any]] = {reported, ended}
+                try:
+                    await asyncio.wait(either, timeout=args.wait,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ended.cancel()
+                if not reported.done():
+                    if assoc.is_alive:
+                        raise asyncio.TimeoutError
+                    print(f"aiodimse commit: the peer ended the association before its "
+                          f"report came (Transaction UID {transaction_uid}); it may send "
+                          f"the report on a new association: receive it with --listen-port",
+                          file=sys.stderr)
+                    return EXIT_ERROR
                 await _settle(assoc)  # our answer goes out before the release
             releasing.add(assoc)  # no await from here to the A-RELEASE-RQ
         event_type, info, via = await asyncio.wait_for(reported, args.wait)
