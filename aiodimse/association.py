@@ -29,11 +29,11 @@ from .datasets import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     DatasetDecodeError,
     Inflated,
-    InflateLimitError,
     decode_dataset,
     encode_dataset,
+    refusal_status,
 )
-from .deflated import RESOURCE_LIMITATION, inflate_in_steps
+from .deflated import inflate_in_steps
 from .describe import (
     accepted_summary,
     describe_associate_ac,
@@ -725,9 +725,8 @@ class Association(ServiceCalls):
                 )
             except DatasetDecodeError as exc:
                 log.warning("%s refused: %s", kind.event.name, exc)
-                code = RESOURCE_LIMITATION if isinstance(exc, InflateLimitError) else 0x0110
                 status = Dataset()
-                status.Status = code
+                status.Status = refusal_status(exc)
                 status.ErrorComment = str(exc)[:64]
                 self._answer(received, kind, (status, None) if kind.with_dataset else status,
                              debug)

@@ -23,6 +23,7 @@ from pydicom.filewriter import write_dataset
 
 from . import fastds as _fastds
 from .errors import AiodimseError
+from .status import PROCESSING_FAILURE, RESOURCE_LIMITATION
 
 __all__ = [
     "IMPLICIT_VR_LITTLE_ENDIAN",
@@ -114,7 +115,9 @@ def refusal_status(exc: DatasetDecodeError) -> int:
     0x0213 (resource limitation, PS3.7 C.4) for a limit of ours (inflated size or
     ratio, nesting depth); else 0x0110 (processing failure).
     """
-    return 0x0213 if isinstance(exc, InflateLimitError | DatasetTooDeepError) else 0x0110
+    if isinstance(exc, InflateLimitError | DatasetTooDeepError):
+        return RESOURCE_LIMITATION
+    return PROCESSING_FAILURE
 
 
 class Inflated(bytes):

@@ -14,10 +14,7 @@ import asyncio
 
 from .datasets import DEFAULT_MAX_INFLATE_RATIO, Inflated, Inflater
 
-__all__ = ["inflate_in_steps", "RESOURCE_LIMITATION"]
-
-RESOURCE_LIMITATION = 0x0213
-"""The status of a request whose data set inflates past a limit."""
+__all__ = ["inflate_in_steps"]
 
 
 async def inflate_in_steps(data: bytes | bytearray | memoryview, *, max_length: int,

@@ -8,11 +8,11 @@ escaped here too: a log line must not carry a peer's control characters.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from pydicom.uid import UID
 
+from .dimse.commands import is_valid_uid
 from .errors import describe_rejection as rejection_words
 from .logs import escape
 from .wire.items import PresentationContextAC, UserInformation
@@ -35,7 +35,6 @@ CONTEXT_RESULTS = {
     3: "abstract syntax not supported",
     4: "transfer syntaxes not supported",
 }
-_UID = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
 _IDENTITY_TYPES = {1: "username", 2: "username and passcode", 3: "Kerberos", 4: "SAML",
                    5: "JWT"}
 
@@ -50,7 +49,7 @@ def printable(text: str, limit: int = 80) -> str:
 def _name(uid: str) -> str:
     """The dictionary name of a valid UID, else "" (an invalid one is never handed to
     pydicom, whose validation warning would carry and keep the peer's text)."""
-    if len(uid) > 64 or _UID.fullmatch(uid) is None:
+    if not is_valid_uid(uid):
         return ""
     name = str(UID(uid).name)
     return "" if name == uid else name

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..status import RESOURCE_LIMITATION
 from ..store.db import Allowance
 
-__all__ = ["Quotas", "RESOURCE_LIMITATION"]
-
-RESOURCE_LIMITATION = 0x0213
+__all__ = ["Quotas", "RESOURCE_LIMITATION"]  # (the status, for the services' refusals)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

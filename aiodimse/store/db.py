@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..status import PROCESSING_FAILURE, RESOURCE_LIMITATION
+
 __all__ = [
     "DB_FILENAME",
     "Allowance",
@@ -86,8 +88,6 @@ CREATE TABLE IF NOT EXISTS ae_usage (
 """
 
 _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, a module constant from Python 3.11 only
-RESOURCE_LIMITATION = 0x0213
-PROCESSING_FAILURE = 0x0110
 
 
 def failure_status(exc: sqlite3.Error) -> int:
