@@ -56,6 +56,7 @@ from .errors import (
     DIMSETimeoutError,
     LocalProtocolError,
 )
+from .errors import describe_rejection as rejection_words
 from .events import Event
 from .handlers import HandlerExit, Handlers, call_handler
 from .logs import get_logger, peer_of
@@ -70,7 +71,7 @@ from .requests import (
     status_dataset,
 )
 from .scu import ServiceCalls
-from .status import is_performed
+from .status import RESOURCE_LIMITATION, is_performed
 from .ul.events import (
     Aborted,
     AssociateAccepted,
@@ -100,7 +101,6 @@ __all__ = [
 log = get_logger("aiodimse.association")
 
 _debug = functools.partial(log.isEnabledFor, logging.DEBUG)
-_info = functools.partial(log.isEnabledFor, logging.INFO)
 # logging's per-level answer cache, read on the per-message paths: a dict lookup
 # instead of a Python call (None until isEnabledFor has filled it; logging clears
 # it whenever levels change, and log.debug checks again anyway).
@@ -141,6 +141,15 @@ _REQUEST_COST = 1024
 def _queued_cost(received: ReceivedMessage) -> int:
     data = received.dataset
     return _REQUEST_COST if data is None else _REQUEST_COST + len(data)
+
+
+def _log_handler_failure(what: str, exc: BaseException, assoc: object,
+                         answer: str = "") -> None:
+    """One line at WARNING (folded when it repeats), the traceback at DEBUG."""
+    log.warning("%s handler raised %s for %s%s: %s", what, type(exc).__name__,
+                peer_of(assoc), answer, exc)
+    if _debug():
+        log.debug("%s handler traceback", what, exc_info=exc)
 
 
 def _log_lines(head: str, text: str) -> None:
@@ -438,8 +447,9 @@ class Association(ServiceCalls):
         self.proto.flush()
         self.is_rejected = True
         self._end_reason = AssociationRejectedError(rj.result, rj.source, rj.reason)
-        if _info():
-            log.info("rejected %s: %s", self._who(), describe_rejection(rj)[16:])
+        if _enabled(_INFO):
+            log.info("rejected %s: %s", self._who(),
+                     rejection_words(rj.result, rj.source, rj.reason))
         self._notify(evt.EVT_REJECTED)
 
     def _on_associate_ac(self, ac: AAssociateAC) -> None:
@@ -469,7 +479,7 @@ class Association(ServiceCalls):
         self._notify(evt.EVT_ESTABLISHED)
 
     def _on_associate_rj(self, rj: AAssociateRJ) -> None:
-        if _info():
+        if _enabled(_INFO):
             log.info("%s: %s", self._who(), describe_rejection(rj))
         self.is_rejected = True
         err = AssociationRejectedError(rj.result, rj.source, rj.reason)
@@ -690,16 +700,14 @@ class Association(ServiceCalls):
         task.cancel()
 
     def _handler_failed(self, what: str, exc: BaseException) -> None:
-        """One line at WARNING (folded when it repeats), the traceback at DEBUG."""
-        log.warning("%s handler raised %s for %s: answering 0x0110: %s", what,
-                    type(exc).__name__, peer_of(self), exc)
-        if _debug():
-            log.debug("%s handler traceback", what, exc_info=exc)
+        _log_handler_failure(what, exc, self, ": answering 0x0110")
 
     def _refuse(self, received: ReceivedMessage) -> None:
         """A request that came after the server began to stop: refused, not handled."""
         rq: Any = received.message
-        status = 0xA700 if rq.command_field < 0x0100 and rq.command_field != 0x0030 else 0x0213
+        # C-STORE/FIND/GET/MOVE: 0xA700 (Refused: out of resources); N-services and C-ECHO:
+        status = (0xA700 if rq.command_field < 0x0100 and rq.command_field != 0x0030
+                  else RESOURCE_LIMITATION)
         rsp = failure_response(rq.command_field, rq.MessageID, status)
         context = self._contexts.get(received.context_id)
         if rsp is None or context is None:
@@ -1278,7 +1286,4 @@ class Association(ServiceCalls):
         try:
             await call_handler(bound, event)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
-            log.warning("%s handler raised %s for %s: %s", event.name, type(exc).__name__,
-                        peer_of(event.assoc), exc)
-            if _debug():
-                log.debug("%s handler traceback", event.name, exc_info=exc)
+            _log_handler_failure(event.name, exc, event.assoc)
