@@ -357,11 +357,11 @@ class Association(ServiceCalls):
 
     def connection_made(self, proto: DULProtocol) -> None:
         self.proto = proto
-        if self.server is not None:
-            self.server.register(self)
         host, port = proto.peername
         peer = self.acceptor if self.is_requestor else self.requestor
         peer.address, peer.port = host, port
+        if self.server is not None:  # (it counts by the peer's address)
+            self.server.register(self)
         if self.is_acceptor:
             self.ul.transport_indication(self.clock())
         else:

@@ -135,8 +135,7 @@ class Server:
         Until its A-ASSOCIATE-RQ it holds a pending place, not a slot (``admit``).
         """
         self._associations.add(assoc)
-        proto = assoc.proto
-        address = proto.peername[0] if proto is not None else ""
+        address = assoc.requestor.address
         for gone in self._slots.connected(assoc, address, self.ae, self._clock()):
             if gone.proto is not None:
                 log.debug("too many connections without an association%s: closing one from %s",
@@ -145,10 +144,8 @@ class Server:
 
     def admit(self, assoc: Association, calling_ae_title: str) -> bool:
         """Give ``assoc`` (its A-ASSOCIATE-RQ came) a slot; False: reject, over a limit."""
-        proto = assoc.proto
-        address = proto.peername[0] if proto is not None else ""
-        return not self._closing and self._slots.admit(assoc, address, calling_ae_title,
-                                                       self.ae)
+        return not self._closing and self._slots.admit(assoc, assoc.requestor.address,
+                                                       calling_ae_title, self.ae)
 
     def watch_idle(self) -> None:
         """Make sure the network-timeout sweep runs (an association was established).
