@@ -21,6 +21,8 @@ __all__ = [
     "max_pdu",
     "positive_int",
     "readable_file",
+    "MAX_PDU_LEAST",
+    "MAX_PDU_MOST",
     "log_level",
     "LOG_LEVELS",
 ]
@@ -72,12 +74,19 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+MAX_PDU_LEAST = 4096
+"""The smallest Maximum Length we take (as DCMTK), other than 0 for no limit."""
+MAX_PDU_MOST = 0xFFFFFFFF
+"""The largest the 4-byte field holds (PS3.8 D.1)."""
+
+
 def max_pdu(text: str) -> int:
     """A Maximum Length to receive (PS3.8 D.1): 0 (no limit) or 4096 bytes and up."""
     value = _int(text, "a maximum PDU length")
-    if value != 0 and not 4096 <= value <= 0xFFFFFFFF:
+    if value != 0 and not MAX_PDU_LEAST <= value <= MAX_PDU_MOST:
         raise argparse.ArgumentTypeError(
-            f"a maximum PDU length is 0 (no limit) or 4096 to 4294967295 bytes, not {value}")
+            f"a maximum PDU length is 0 (no limit) or {MAX_PDU_LEAST} to {MAX_PDU_MOST} "
+            f"bytes, not {value}")
     return value
 
 

@@ -29,6 +29,7 @@ from ..logs import get_logger
 from ..server import Server
 from ..services.storage_commitment import STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
 from ..store.index import scan
+from . import checks
 from .common import (
     EXIT_ERROR,
     EXIT_FAILURE,
@@ -65,7 +66,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("-u", "--uid", action="append", default=[], metavar="CLASS:INSTANCE",
                    help="an instance by SOP Class and Instance UID (repeatable)")
     p.add_argument("--transaction-uid", help="default: a new UID")
-    p.add_argument("--listen-port", type=int,
+    p.add_argument("--listen-port", type=checks.listen_port,
                    help="receive the report on a new association on this port "
                         "(release the request association at once)")
     p.add_argument("--listen-host", default="0.0.0.0", help="address for --listen-port")

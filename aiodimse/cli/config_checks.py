@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ae import ae_title_problem
+from .checks import MAX_PDU_LEAST, MAX_PDU_MOST
 
 __all__ = ["check_config", "resolve_paths", "PATH_KEYS"]
 
@@ -26,7 +27,7 @@ PATH_KEYS = ("data", "index_dirs", "tls_cert", "tls_key", "tls_ca")
 # name -> (lowest, highest) allowed; numbers not named here must be finite and >= 0
 _RANGES: dict[str, tuple[float, float]] = {
     "port": (0, 65535),
-    "max_pdu": (0, 0xFFFFFFFF),
+    "max_pdu": (0, MAX_PDU_MOST),
     "workers": (1, 1024),
     "max_associations": (1, 1 << 20),
     "max_pending": (1, 1 << 20),
@@ -96,8 +97,9 @@ def check_config(config: Any) -> list[str]:
                          else f"{_num(low)} to {_num(high)}")
                 problems.append(f"{f.name} must be {limit}, not {value!r}")
     max_pdu = getattr(config, "max_pdu", 0)
-    if isinstance(max_pdu, int) and 0 < max_pdu < 4096:
-        problems.append(f"max_pdu must be 0 (no limit) or 4096 to 4294967295, not {max_pdu}")
+    if isinstance(max_pdu, int) and 0 < max_pdu < MAX_PDU_LEAST:
+        problems.append(f"max_pdu must be 0 (no limit) or {MAX_PDU_LEAST} to {MAX_PDU_MOST}, "
+                        f"not {max_pdu}")
     level = str(getattr(config, "log_level", "INFO")).upper()
     if level not in _LOG_LEVELS:
         problems.append(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {level!r}")

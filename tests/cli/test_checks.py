@@ -109,3 +109,9 @@ def test_json_output_is_an_object_on_failure_too() -> None:
     doc = json.loads(proc.stdout)
     assert doc == {"error": f"cannot connect to 127.0.0.1:{port}: connection refused "
                             "(is a DICOM server listening there?)", "exit_status": 3}
+
+
+def test_commit_listen_port_out_of_range_is_a_usage_error() -> None:
+    proc = _run("commit", "127.0.0.1", "104", "-u", "1.2:1.3", "--listen-port", "70000")
+    assert proc.returncode == EXIT_USAGE
+    assert "a port to listen on is 0-65535, not 70000" in proc.stderr
