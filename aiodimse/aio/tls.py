@@ -77,7 +77,7 @@ class TLSAcceptor(asyncio.Protocol):
         # switch to the DICOM protocol (asyncio reads what is buffered at once):
         self._early: list[bytes] = []
         self._early_size = 0
-        self._lost: tuple[Exception | None] | None = None
+        self._lost = False  # the plain connection closed before start_tls took it over
         self._plain: asyncio.Transport | None = None
         self._hello: list[bytes] = []  # raw bytes read before start_tls took over
 
@@ -100,7 +100,7 @@ class TLSAcceptor(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
-        if self._lost is not None:
+        if self._lost:
             return
         # start_tls sets up its protocol in its first step (no await before that); the
         # raw bytes read before then are fed to that protocol right after its own
@@ -118,7 +118,7 @@ class TLSAcceptor(asyncio.Protocol):
             log.warning("TLS handshake from %s failed: %s", where, handshake_problem(exc))
             transport.abort()
             return
-        if tls is None or self._lost is not None:  # the connection went away meanwhile
+        if tls is None or self._lost:  # the connection went away meanwhile
             return
         protocol = self._factory()
         tls.set_protocol(protocol)
@@ -147,7 +147,7 @@ class TLSAcceptor(asyncio.Protocol):
                 self._plain.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = (exc,)
+        self._lost = True
         self._early, self._hello = [], []
 
     def _pause(self) -> None:
