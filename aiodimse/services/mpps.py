@@ -14,13 +14,12 @@ is no UID already, 0x0117, and an N-SET without a data set, 0x0110):
   element as Offending Element;
 * a data set over ``Quotas.mpps_max_request`` bytes as received, an instance over
   ``mpps_max_instance`` bytes stored, a calling AE past its allowance: 0x0213;
-* a store that fails: 0x0213 when the disk or database is full, else 0x0110, with
-  the cause logged.
+* a store that fails (``StoreError``): its ``status``, 0x0213 when the disk or
+  database is full, else 0x0110, with the cause logged.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -34,7 +33,7 @@ from ..datasets import DatasetDecodeError, refusal_status
 from ..events import Event
 from ..handlers import HandlerSpec
 from ..logs import get_logger
-from ..store.db import AsyncStore, MPPSRow, QuotaExceeded, failure_status
+from ..store.interface import MPPSRow, MPPSStore, QuotaExceeded, StoreError
 from .quotas import RESOURCE_LIMITATION, Quotas, over
 from .values import first_invalid
 
@@ -67,7 +66,7 @@ def _pps_status(ds: Dataset) -> str:
 class MPPSSCP:
     """The MPPS SCP: bind ``handlers()`` on a server that supports the MPPS class."""
 
-    def __init__(self, store: AsyncStore, quotas: Quotas | None = None) -> None:
+    def __init__(self, store: MPPSStore, quotas: Quotas | None = None) -> None:
         self.store = store
         self.quotas = quotas or Quotas()
         self.created = 0  # counters for a summary log line
@@ -94,8 +93,8 @@ class MPPSSCP:
                  event.assoc.requestor.ae_title, bad >> 16, bad & 0xFFFF)
         return self._refuse(0x0106, "invalid attribute value", bad)
 
-    def _store_failed(self, what: str, exc: sqlite3.Error) -> Answer:
-        code = failure_status(exc)
+    def _store_failed(self, what: str, exc: StoreError) -> Answer:
+        code = exc.status
         log.error("mpps %s not stored: %s (answered 0x%04X)", what, exc, code)
         return self._refuse(code, "the MPPS store is full" if code == RESOURCE_LIMITATION
                             else "the MPPS store failed")
@@ -132,12 +131,12 @@ class MPPSSCP:
             return self._refuse(RESOURCE_LIMITATION,
                                 f"MPPS instance over {quotas.mpps_max_instance} bytes")
         try:
-            added = await self.store.call(self.store.store.mpps_create, row, time.time(),
-                                          quotas.allowance(calling_aet, "mpps"))
+            added = await self.store.mpps_create(row, time.time(),
+                                                 quotas.allowance(calling_aet, "mpps"))
         except QuotaExceeded as exc:
             log.warning("mpps refused: %s", exc)
             return self._refuse(RESOURCE_LIMITATION, "calling AE over its MPPS quota")
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             return self._store_failed("N-CREATE", exc)
         if not added:
             return _status(0x0111, "SOP Instance already exists"), None
@@ -190,12 +189,12 @@ class MPPSSCP:
 
         calling_aet = event.assoc.requestor.ae_title
         try:
-            result = await self.store.call(self.store.store.mpps_update, uid, change,
-                                           time.time(), quotas.allowance(calling_aet, "mpps"))
+            result = await self.store.mpps_update(uid, change, time.time(),
+                                                  quotas.allowance(calling_aet, "mpps"))
         except QuotaExceeded as exc:
             log.warning("mpps refused: %s", exc)
             return self._refuse(RESOURCE_LIMITATION, "calling AE over its MPPS quota")
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             return self._store_failed("N-SET", exc)
         if isinstance(result, Dataset):
             return result, None
@@ -208,8 +207,8 @@ class MPPSSCP:
         """Return the stored attributes (all, or the requested ones)."""
         uid = str(event.request.RequestedSOPInstanceUID)
         try:
-            row = await self.store.call(self.store.store.mpps_get, uid)
-        except sqlite3.Error as exc:
+            row = await self.store.mpps_get(uid)
+        except StoreError as exc:
             return self._store_failed("N-GET", exc)
         if row is None:
             return _status(0x0112, "no such MPPS instance"), None

@@ -19,15 +19,15 @@ from pydicom.uid import generate_uid
 
 from aiodimse import AE
 from aiodimse.services import MPPS, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
-from aiodimse.store import MPPSRow, Store
-from aiodimse.store.db import failure_status
+from aiodimse.store import MPPSRow
+from aiodimse.store.sqlite import SQLiteDatabase, failure_status
 
 from ._helpers import commit_request, running_scp
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
 
-def _fill(store: Store) -> None:
+def _fill(store: SQLiteDatabase) -> None:
     pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
     store._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
 
@@ -38,7 +38,7 @@ def _row(uid: str) -> MPPSRow:
 
 
 def test_a_full_database_raises_its_own_error(tmp_path: Path) -> None:
-    store = Store.in_directory(tmp_path)
+    store = SQLiteDatabase.in_directory(tmp_path)
     _fill(store)
     with pytest.raises(sqlite3.OperationalError) as caught:
         for i in range(50):
@@ -66,7 +66,7 @@ class _FailingCommit:
 
 
 def test_a_failed_commit_is_rolled_back_and_reported(tmp_path: Path) -> None:
-    store = Store.in_directory(tmp_path)
+    store = SQLiteDatabase.in_directory(tmp_path)
     real = store._conn
     store._conn = _FailingCommit(real)  # type: ignore[assignment]
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
@@ -88,7 +88,7 @@ async def test_services_answer_0213_on_a_full_disk(
 ) -> None:
     caplog.set_level(logging.WARNING)
     async with running_scp(tmp_path) as scp:
-        await scp.store.call(_fill, scp.store.store)
+        await scp.store.call(_fill, scp.store.db)
         ae = AE("CT1")
         ae.add_requested_context(MPPS)
         ae.add_requested_context(STORAGE_COMMITMENT)
