@@ -4,6 +4,7 @@ ordering key) kept through a failure, and services over a store that is not SQLi
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -162,3 +163,167 @@ async def test_a_store_error_is_answered_with_its_status(status: int) -> None:
     for answer_status, _ in answers:
         assert answer_status.Status == status
         assert "store" in str(answer_status.ErrorComment)
+
+
+class _Recorded(StoredReports):
+    """UPS-like reports that note each failure (time, expired) as the kind hears it."""
+
+    def __init__(self) -> None:
+        super().__init__("ups", UPS_EVENT)
+        self.failures: list[tuple[str, float, bool]] = []
+
+    def failed(self, item: Delivery, error: str, *, expired: bool) -> None:
+        self.failures.append((item.destination, time.monotonic(), expired))
+
+
+async def _until(check: Callable[[], Any], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+
+
+async def test_ae_table_role_backoff_and_deadline(tmp_path: Path) -> None:
+    """An AE not in the table, and one that does not accept the SCP role we propose
+    for the report's class, are retried with doubling waits until the deadline."""
+    refuser = AE("NOROLE")
+    refuser.add_supported_context(UPS_EVENT)  # the requestor (us) may not be SCP
+    server = await refuser.start_server(("127.0.0.1", 0))
+    store = SQLiteStore.in_directory(tmp_path)
+    kind = _Recorded()
+    deliverer = Deliverer(store, AE("UPS_SCP"),
+                          {"NOROLE": Peer(host="127.0.0.1", port=server.port)},
+                          DeliveryPolicy(retry_initial=0.1, deadline=1.0))
+    deliverer.add_kind(kind)
+    try:
+        now = time.time()
+        for key, destination in (("gone", "GONE"), ("norole", "NOROLE")):
+            item = _event(key, None, now)
+            assert await store.enqueue(Delivery(
+                kind=item.kind, key=key, destination=destination, sop_class=UPS_EVENT,
+                sop_instance=UPS_INSTANCE, payload=item.payload, event_type=1,
+                created_at=now, deadline=now + 1.0, next_attempt=now))
+        await deliverer.start()
+        await _until(lambda: _no_pending(store))
+        gone = await store.delivery_state("ups", "gone")
+        norole = await store.delivery_state("ups", "norole")
+    finally:
+        await deliverer.stop(1.0)
+        await server.shutdown(1.0)
+        await store.aclose()
+    assert gone is not None and norole is not None
+    assert (gone[0], gone[2]) == ("expired", "AE 'GONE' is not in the AE table")
+    assert norole[0] == "expired" and "did not accept the SCP role" in str(norole[2])
+    for destination, state in (("GONE", gone), ("NOROLE", norole)):
+        times = [t for d, t, _ in kind.failures if d == destination]
+        expired = [e for d, _, e in kind.failures if d == destination]
+        assert len(times) == state[1] >= 4  # 0, 0.1, 0.3, 0.7, then the deadline
+        assert expired == [False] * (len(times) - 1) + [True]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        for n, gap in enumerate(gaps[:3]):
+            assert gap >= 0.1 * 2 ** n * 0.9, (destination, gaps)
+
+
+async def _no_pending(store: SQLiteStore) -> bool:
+    return await store.count_pending() == 0
+
+
+async def test_a_fresh_start_takes_what_a_dead_worker_held(tmp_path: Path) -> None:
+    """Another worker takes items only once the dead one's lease has run out; a fresh
+    start (``reset_for_start``) takes them all at once."""
+    got: list[str] = []
+    ae = AE("RIS")
+    ae.add_supported_context(UPS_EVENT, scp_role=True)
+
+    async def on_report(event: Event) -> tuple[int, None]:
+        got.append(str(event.event_information.TextString))
+        return 0, None
+
+    server = await ae.start_server(("127.0.0.1", 0),
+                                   evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)])
+    store = SQLiteStore.in_directory(tmp_path)
+    peers = {"RIS": Peer(host="127.0.0.1", port=server.port)}
+    policy = DeliveryPolicy(poll_interval=0.05)
+    now = time.time()
+    assert await store.enqueue(_event("ran-out", None, now), owner="dead", lease_until=now - 1)
+    assert await store.enqueue(_event("held", None, now), owner="dead", lease_until=now + 600)
+    try:
+        worker = Deliverer(store, AE("UPS_SCP"), peers, policy)
+        worker.add_kind(StoredReports("ups", UPS_EVENT))
+        await worker.start()
+        await _until(lambda: _delivered(store, "ran-out"))
+        await asyncio.sleep(0.3)  # several polls: "held" is still the dead worker's
+        await worker.stop(1.0)
+        assert got == ["ran-out"]
+        assert await store.delivery_state("ups", "held") == ("pending", 0, None)
+        assert await store.reset_for_start(time.time()) == 1
+        restarted = Deliverer(store, AE("UPS_SCP"), peers, policy)
+        restarted.add_kind(StoredReports("ups", UPS_EVENT))
+        await restarted.start()
+        try:
+            await _until(lambda: _delivered(store, "held"))
+        finally:
+            await restarted.stop(1.0)
+    finally:
+        await server.shutdown(1.0)
+        await store.aclose()
+    assert got == ["ran-out", "held"]
+
+
+async def _delivered(store: SQLiteStore, key: str) -> bool:
+    state = await store.delivery_state("ups", key)
+    return state is not None and state[0] == "delivered"
+
+
+async def test_associations_bounded_per_destination_and_in_all(tmp_path: Path) -> None:
+    """Two destinations, 12 reports each, one per association turn: at most
+    ``max_per_destination`` associations to one AE, ``max_concurrent`` in all."""
+    open_now: dict[str, set[int]] = {"RIS1": set(), "RIS2": set()}
+    peak = {"RIS1": 0, "RIS2": 0, "all": 0}
+    got: list[str] = []
+
+    def track(event: Event) -> None:
+        title = event.assoc.acceptor.ae_title
+        open_now[title].add(id(event.assoc))
+        peak[title] = max(peak[title], len(open_now[title]))
+        peak["all"] = max(peak["all"], sum(len(s) for s in open_now.values()))
+
+    def untrack(event: Event) -> None:
+        for group in open_now.values():
+            group.discard(id(event.assoc))
+
+    async def on_report(event: Event) -> tuple[int, None]:
+        got.append(str(event.event_information.TextString))
+        await asyncio.sleep(0.02)
+        return 0, None
+
+    ae = AE("RIS")
+    ae.require_called_aet = False
+    ae.add_supported_context(UPS_EVENT, scp_role=True)
+    server = await ae.start_server(("127.0.0.1", 0), evt_handlers=[
+        (evt.EVT_N_EVENT_REPORT, on_report), (evt.EVT_ACCEPTED, track),
+        (evt.EVT_CONN_CLOSE, untrack)])
+    store = SQLiteStore.in_directory(tmp_path)
+    peer = Peer(host="127.0.0.1", port=server.port)
+    deliverer = Deliverer(store, AE("UPS_SCP"), {"RIS1": peer, "RIS2": peer},
+                          DeliveryPolicy(max_concurrent=3, max_per_destination=2,
+                                         batch_size=1))
+    deliverer.add_kind(StoredReports("ups", UPS_EVENT))
+    try:
+        now = time.time()
+        keys = [f"{title}-{n}" for n in range(12) for title in ("RIS1", "RIS2")]
+        for key in keys:
+            item = _event(key, None, now)
+            assert await store.enqueue(Delivery(
+                kind="ups", key=key, destination=key.split("-")[0], sop_class=UPS_EVENT,
+                sop_instance=UPS_INSTANCE, payload=item.payload, event_type=1,
+                created_at=now, deadline=now + 60, next_attempt=now))
+        await deliverer.start()
+        await _until(lambda: _no_pending(store))
+    finally:
+        await deliverer.stop(1.0)
+        await server.shutdown(1.0)
+        await store.aclose()
+    assert sorted(got) == sorted(keys)  # each once
+    assert 1 <= peak["RIS1"] <= 2 and 1 <= peak["RIS2"] <= 2
+    assert 2 <= peak["all"] <= 3, peak
