@@ -14,8 +14,8 @@ is no UID already, 0x0117, and an N-SET without a data set, 0x0110):
   element as Offending Element;
 * a data set over ``Quotas.mpps_max_request`` bytes as received, an instance over
   ``mpps_max_instance`` bytes stored, a calling AE past its allowance: 0x0213;
-* a store that fails (``StoreError``): its ``status``, 0x0213 when the disk or
-  database is full, else 0x0110, with the cause logged.
+* a store that fails (``StoreError``): 0x0213 when it is full, else 0x0110
+  (``store_status``), with the cause logged.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ..handlers import HandlerSpec
 from ..logs import get_logger
 from ..store.interface import MPPSRow, MPPSStore, QuotaExceeded, StoreError
 from .quotas import RESOURCE_LIMITATION, Quotas, over
+from .store_status import store_comment, store_status
 from .values import first_invalid
 
 __all__ = ["MPPS", "IN_PROGRESS", "FINAL_STATES", "MPPSSCP"]
@@ -93,11 +94,10 @@ class MPPSSCP:
                  event.assoc.requestor.ae_title, bad >> 16, bad & 0xFFFF)
         return self._refuse(0x0106, "invalid attribute value", bad)
 
-    def _store_failed(self, what: str, exc: StoreError) -> Answer:
-        code = exc.status
+    def _store_failed(self, what: str, event: Event, exc: StoreError) -> Answer:
+        code = store_status(exc, event.request.command_field)
         log.error("mpps %s not stored: %s (answered 0x%04X)", what, exc, code)
-        return self._refuse(code, "the MPPS store is full" if code == RESOURCE_LIMITATION
-                            else "the MPPS store failed")
+        return self._refuse(code, store_comment(exc, "MPPS"))
 
     async def on_n_create(self, event: Event) -> Answer:
         """Store a new step; the SCP assigns the UID when the SCU gave none."""
@@ -137,7 +137,7 @@ class MPPSSCP:
             log.warning("mpps refused: %s", exc)
             return self._refuse(RESOURCE_LIMITATION, "calling AE over its MPPS quota")
         except StoreError as exc:
-            return self._store_failed("N-CREATE", exc)
+            return self._store_failed("N-CREATE", event, exc)
         if not added:
             return _status(0x0111, "SOP Instance already exists"), None
         self.created += 1
@@ -195,7 +195,7 @@ class MPPSSCP:
             log.warning("mpps refused: %s", exc)
             return self._refuse(RESOURCE_LIMITATION, "calling AE over its MPPS quota")
         except StoreError as exc:
-            return self._store_failed("N-SET", exc)
+            return self._store_failed("N-SET", event, exc)
         if isinstance(result, Dataset):
             return result, None
         self.updated += 1
@@ -209,7 +209,7 @@ class MPPSSCP:
         try:
             row = await self.store.mpps_get(uid)
         except StoreError as exc:
-            return self._store_failed("N-GET", exc)
+            return self._store_failed("N-GET", event, exc)
         if row is None:
             return _status(0x0112, "no such MPPS instance"), None
         ds = Dataset.from_json(row.dataset)

@@ -37,6 +37,7 @@ from ..store.interface import (
 )
 from .delivery import Deliverer, DeliveryPolicy, Peer, Report
 from .quotas import RESOURCE_LIMITATION, Quotas, over
+from .store_status import store_comment, store_status
 from .values import first_invalid
 
 __all__ = [
@@ -161,7 +162,8 @@ class StorageCommitmentSCP:
         UID that is no UID among them (0x0115 invalid argument value, which PS3.7
         lists for N-ACTION, with the element as Offending Element); a request over
         ``Quotas.commitment_max_request`` bytes or a calling AE past its allowance
-        (0x0213); a store that fails (0x0213 when full, else 0x0110; cause logged).
+        (0x0213); a store that fails (``store_status``: 0x0213 when full, else 0x0110;
+        the cause logged).
         """
         if event.action_type != 1:
             return 0x0123, None  # no such action
@@ -214,11 +216,10 @@ class StorageCommitmentSCP:
             log.warning("commitment refused: %s", exc)
             return _status(RESOURCE_LIMITATION, "calling AE over its commitment quota"), None
         except StoreError as exc:
+            code = store_status(exc, event.request.command_field)
             log.error("commitment transaction=%s not stored: %s (answered 0x%04X)",
-                      transaction_uid, exc, exc.status)
-            return _status(exc.status, "the commitment store is full"
-                           if exc.status == RESOURCE_LIMITATION
-                           else "the commitment store failed"), None
+                      transaction_uid, exc, code)
+            return _status(code, store_comment(exc, "commitment")), None
         if not added:
             log.info("commitment refused transaction=%s calling_aet=%s: Transaction UID "
                      "already used", transaction_uid, calling_aet)

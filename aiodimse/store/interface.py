@@ -4,10 +4,11 @@ Every method is async: a backend may run blocking calls in a thread (SQLite) or
 talk to a server (PostgreSQL). Records are frozen dataclasses, so no backend's row
 type leaks into a service.
 
-Failures: a backend raises ``StoreError`` for any failure of its storage, with the
-DIMSE status a service answers (``status``: 0x0213 when the storage is out of
-room, else 0x0110); a write past an ``Allowance`` raises ``QuotaExceeded`` and
-writes nothing. Nothing else escapes a backend for a storage problem.
+Failures: a backend raises ``StoreError`` for any failure of its storage, saying
+whether the storage is out of room (``full``); the services answer it with one
+documented mapping (``services/store_status.py``), so no backend knows DIMSE. A
+write past an ``Allowance`` raises ``QuotaExceeded`` and writes nothing. Nothing
+else escapes a backend for a storage problem.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
-
-from ..status import PROCESSING_FAILURE
 
 __all__ = [
     "COMMITMENT_KIND",
@@ -52,11 +51,12 @@ DeliveryState = tuple[str, int, str | None]
 
 
 class StoreError(Exception):
-    """The store failed; ``status`` is the DIMSE status to answer (0x0213 or 0x0110)."""
+    """The store failed. ``full``: it is out of room (disk, database or a backend's
+    size limit), which waiting or freeing space cures; else anything else."""
 
-    def __init__(self, message: str, status: int = PROCESSING_FAILURE) -> None:
+    def __init__(self, message: str, *, full: bool = False) -> None:
         super().__init__(message)
-        self.status = status
+        self.full = full
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

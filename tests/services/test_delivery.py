@@ -15,10 +15,18 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from aiodimse import AE, Event, evt
-from aiodimse.services import MPPS, MPPSSCP
+from aiodimse.services import (
+    MPPS,
+    MPPSSCP,
+    STORAGE_COMMITMENT,
+    STORAGE_COMMITMENT_INSTANCE,
+    StorageCommitmentSCP,
+)
 from aiodimse.services.delivery import Deliverer, DeliveryPolicy, Peer, StoredReports
 from aiodimse.store import Delivery, MPPSRow, StoreError
-from aiodimse.store.sqlite import SQLiteStore
+from aiodimse.store.sqlite import SQLiteDatabase, SQLiteStore
+
+from ._helpers import commit_request
 
 T = TypeVar("T")
 
@@ -122,11 +130,11 @@ async def test_states_and_attempts_of_the_delivered_items(tmp_path: Path) -> Non
 class _BrokenStore:
     """An MPPS store that is not SQLite and fails as a backend says it does."""
 
-    def __init__(self, status: int) -> None:
-        self.status = status
+    def __init__(self, full: bool) -> None:
+        self.full = full
 
     def _fail(self) -> StoreError:
-        return StoreError("the store is unavailable", self.status)
+        return StoreError("/var/lib/x: disk I/O error", full=self.full)
 
     async def mpps_create(self, row: MPPSRow, now: float, allowance: Any = None) -> bool:
         raise self._fail()
@@ -140,12 +148,12 @@ class _BrokenStore:
         raise self._fail()
 
 
-@pytest.mark.parametrize("status", [0x0213, 0x0110])
-async def test_a_store_error_is_answered_with_its_status(status: int) -> None:
+@pytest.mark.parametrize(("full", "status"), [(True, 0x0213), (False, 0x0110)])
+async def test_a_store_error_is_answered_with_its_status(full: bool, status: int) -> None:
     ae = AE("ARCHIVE")
     ae.add_supported_context(MPPS)
     server = await ae.start_server(("127.0.0.1", 0),
-                                   evt_handlers=MPPSSCP(_BrokenStore(status)).handlers())
+                                   evt_handlers=MPPSSCP(_BrokenStore(full)).handlers())
     client = AE("CT1")
     client.add_requested_context(MPPS)
     attrs = Dataset()
@@ -162,7 +170,8 @@ async def test_a_store_error_is_answered_with_its_status(status: int) -> None:
         await server.shutdown(1.0)
     for answer_status, _ in answers:
         assert answer_status.Status == status
-        assert "store" in str(answer_status.ErrorComment)
+        comment = str(answer_status.ErrorComment)
+        assert comment == f"the MPPS store is {'full' if full else 'unavailable'}"
 
 
 class _Recorded(StoredReports):
@@ -327,3 +336,68 @@ async def test_associations_bounded_per_destination_and_in_all(tmp_path: Path) -
     assert sorted(got) == sorted(keys)  # each once
     assert 1 <= peak["RIS1"] <= 2 and 1 <= peak["RIS2"] <= 2
     assert 2 <= peak["all"] <= 3, peak
+
+
+class _Flaky(SQLiteStore):
+    """A store whose queue and commitment writes fail ``failures`` times first."""
+
+    def __init__(self, directory: Path, failures: int) -> None:
+        super().__init__(SQLiteDatabase.in_directory(directory))
+        self.failures = failures
+
+    def _fail(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("database is locked")
+
+    async def claim_due(self, *args: Any, **kwargs: Any) -> list[Delivery]:
+        self._fail()
+        return await super().claim_due(*args, **kwargs)
+
+    async def add_commitment(self, *args: Any, **kwargs: Any) -> bool:
+        self._fail()
+        return await super().add_commitment(*args, **kwargs)
+
+
+async def test_a_failing_store_is_answered_and_outlived(tmp_path: Path) -> None:
+    """A commitment the store cannot take is answered 0x0110, not lost in a crash; a
+    queue that fails is tried again, and what was queued is delivered."""
+    store = _Flaky(tmp_path, failures=1)
+    got: asyncio.Queue[str] = asyncio.Queue()
+    modality = AE("CT1")
+    modality.add_supported_context(STORAGE_COMMITMENT, scp_role=True)
+
+    async def on_report(event: Event) -> tuple[int, None]:
+        await got.put(str(event.event_information.TransactionUID))
+        return 0, None
+
+    back = await modality.start_server(("127.0.0.1", 0),
+                                       evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)])
+    scp = StorageCommitmentSCP(store, AE("ARCHIVE"),
+                               {"CT1": Peer(host="127.0.0.1", port=back.port)},
+                               DeliveryPolicy(same_association=False, poll_interval=0.1))
+    ae = AE("ARCHIVE")
+    ae.add_supported_context(STORAGE_COMMITMENT)
+    server = await ae.start_server(("127.0.0.1", 0), evt_handlers=scp.handlers())
+    requester = AE("CT1")
+    requester.add_requested_context(STORAGE_COMMITMENT)
+    uids = [str(generate_uid()) for _ in range(2)]
+    try:
+        async with requester.associate("127.0.0.1", server.port,
+                                       ae_title="ARCHIVE") as assoc:
+            answers = [await assoc.send_n_action(commit_request(uid, [("1.2.3", "1.2.3.4")]),
+                                                 1, STORAGE_COMMITMENT,
+                                                 STORAGE_COMMITMENT_INSTANCE)
+                       for uid in uids]
+        assert [(a.Status, str(a.get("ErrorComment", ""))) for a, _ in answers] == [
+            (0x0110, "the commitment store is unavailable"), (0, "")]
+        assert await store.commitment_state(uids[0]) is None  # nothing half-written
+        store.failures = 2  # the runner's next two claims fail
+        await scp.start()
+        assert await asyncio.wait_for(got.get(), 20) == uids[1]
+        assert store.failures == 0
+    finally:
+        await scp.stop(1.0)
+        await server.shutdown(1.0)
+        await back.shutdown(1.0)
+        await store.aclose()

@@ -19,8 +19,9 @@ from pydicom.uid import generate_uid
 
 from aiodimse import AE
 from aiodimse.services import MPPS, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
-from aiodimse.store import MPPSRow
-from aiodimse.store.sqlite import SQLiteDatabase, failure_status
+from aiodimse.services.store_status import store_status
+from aiodimse.store import MPPSRow, StoreError
+from aiodimse.store.sqlite import SQLiteDatabase, is_full
 
 from ._helpers import commit_request, running_scp
 
@@ -44,7 +45,7 @@ def test_a_full_database_raises_its_own_error(tmp_path: Path) -> None:
         for i in range(50):
             store.mpps_create(_row(f"1.{i}"), 1.0)
     assert "full" in str(caught.value) and "rollback" not in str(caught.value)
-    assert failure_status(caught.value) == 0x0213
+    assert is_full(caught.value)
     assert not store._conn.in_transaction  # and the store still answers
     assert store.mpps_get("1.999") is None
     store.close()
@@ -77,10 +78,21 @@ def test_a_failed_commit_is_rolled_back_and_reported(tmp_path: Path) -> None:
     store.close()
 
 
-def test_failure_status() -> None:
-    assert failure_status(sqlite3.OperationalError("database or disk is full")) == 0x0213
-    assert failure_status(sqlite3.OperationalError("database is locked")) == 0x0110
-    assert failure_status(sqlite3.DatabaseError("file is not a database")) == 0x0110
+def test_is_full() -> None:
+    assert is_full(sqlite3.OperationalError("database or disk is full"))
+    assert not is_full(sqlite3.OperationalError("database is locked"))
+    assert not is_full(sqlite3.DatabaseError("file is not a database"))
+
+
+def test_the_status_for_a_store_error() -> None:
+    """Full: 0x0213 for the N-services, 0xA700 for C-STORE/FIND/GET/MOVE; else 0x0110."""
+    full, broken = StoreError("x", full=True), StoreError("x")
+    for n_service in (0x0140, 0x0120, 0x0110, 0x0130, 0x0150, 0x0100, 0x0030):
+        assert (store_status(full, n_service), store_status(broken, n_service)) == (
+            0x0213, 0x0110)
+    for c_service in (0x0001, 0x0020, 0x0010, 0x0021):
+        assert (store_status(full, c_service), store_status(broken, c_service)) == (
+            0xA700, 0x0110)
 
 
 async def test_services_answer_0213_on_a_full_disk(

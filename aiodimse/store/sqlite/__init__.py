@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .database import DB_FILENAME, SQLiteDatabase, failure_status
+from .database import DB_FILENAME, SQLiteDatabase, is_full
 from .schema import VERSION as SCHEMA_VERSION
 from .schema import SchemaError
 from .store import SQLiteStore, open_path
 
 __all__ = ["DB_FILENAME", "SCHEMA_VERSION", "SQLiteDatabase", "SQLiteStore", "SchemaError",
-           "failure_status", "open_path", "open_url", "url_path"]
+           "is_full", "open_path", "open_url", "url_path"]
 
 PREFIX = "sqlite:///"
 

@@ -6,7 +6,7 @@ of failing, and ``BEGIN IMMEDIATE`` for every read-modify-write. Writes may carr
 ``Allowance``, counted in the same transaction as the write (so every worker sharing
 the file sees one count); past it the write raises ``QuotaExceeded`` and nothing is
 written. ``sqlite3.Error`` is raised as is; ``SQLiteStore`` turns it into
-``StoreError`` (``failure_status`` gives its DIMSE status).
+``StoreError`` (``is_full`` says whether it is out of room).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ...status import PROCESSING_FAILURE, RESOURCE_LIMITATION
 from ..interface import (
     COMMITMENT_KIND,
     DELIVERED,
@@ -34,7 +33,7 @@ from ..interface import (
 )
 from .schema import prepare
 
-__all__ = ["DB_FILENAME", "SQLiteDatabase", "failure_status"]
+__all__ = ["DB_FILENAME", "SQLiteDatabase", "is_full"]
 
 log = logging.getLogger("aiodimse.store")
 
@@ -46,11 +45,10 @@ _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, a module constant from Python 3.11 onl
 _CHUNK = 500  # host parameters per IN (...) list (SQLite's old limit is 999)
 
 
-def failure_status(exc: sqlite3.Error) -> int:
-    """The DIMSE status for a store failure: 0x0213 when the disk or database is full."""
+def is_full(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is SQLite's "database or disk is full" (SQLITE_FULL)."""
     code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+; else the message
-    full = code & 0xFF == _SQLITE_FULL if code is not None else "full" in str(exc)
-    return RESOURCE_LIMITATION if full else PROCESSING_FAILURE
+    return code & 0xFF == _SQLITE_FULL if code is not None else "full" in str(exc)
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:

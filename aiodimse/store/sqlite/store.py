@@ -2,8 +2,8 @@
 
 Every call runs on one dedicated thread, in order, so the event loop never waits on
 the disk and the blocking ``SQLiteDatabase`` is used from one thread at a time.
-``sqlite3.Error`` comes out as ``StoreError`` with its DIMSE status
-(``failure_status``: 0x0213 when the disk or database is full, else 0x0110).
+``sqlite3.Error`` comes out as ``StoreError``, ``full`` when SQLite says the disk
+or database is full (``is_full``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..interface import (
     MPPSRow,
     StoreError,
 )
-from .database import SQLiteDatabase, failure_status
+from .database import SQLiteDatabase, is_full
 from .schema import SchemaError
 
 __all__ = ["SQLiteStore", "open_path"]
@@ -42,8 +42,8 @@ def open_path(path: str | Path, *, create: bool = True) -> SQLiteStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteStore(SQLiteDatabase(path))
     except (sqlite3.Error, SchemaError, OSError) as exc:
-        status = failure_status(exc) if isinstance(exc, sqlite3.Error) else 0x0110
-        raise StoreError(f"cannot open the database {path}: {exc}", status) from exc
+        full = isinstance(exc, sqlite3.Error) and is_full(exc)
+        raise StoreError(f"cannot open the database {path}: {exc}", full=full) from exc
 
 
 class SQLiteStore:
@@ -64,7 +64,7 @@ class SQLiteStore:
             return await loop.run_in_executor(self._executor,
                                               functools.partial(func, *args, **kwargs))
         except sqlite3.Error as exc:
-            raise StoreError(str(exc), failure_status(exc)) from exc
+            raise StoreError(str(exc), full=is_full(exc)) from exc
 
     async def aclose(self) -> None:
         """Finish queued calls, then close the database."""
