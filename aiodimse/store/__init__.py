@@ -1,14 +1,18 @@
 """Storage for the services: the interface per concern (``interface``), its backends
 (``sqlite``), and ``open_store``, which picks the backend by the URL's scheme.
 
-A backend is a module with ``open_url(url, *, create=True) -> Store``; adding one
-(PostgreSQL) is that module plus its scheme in ``BACKENDS``.
+A backend is the module of this package named for its scheme, with
+``open_url(url, *, create=True) -> Store``: ``sqlite:///PATH`` is ``sqlite``'s.
+Adding one (PostgreSQL: ``postgresql.py``) is that module and nothing else; the
+``database`` setting then names it.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol, cast
 
 from .index import index_paths, read_uids, scan
@@ -24,7 +28,6 @@ from .interface import (
 from .sqlite import DB_FILENAME
 
 __all__ = [
-    "BACKENDS",
     "DB_FILENAME",
     "Allowance",
     "Commitment",
@@ -33,15 +36,13 @@ __all__ = [
     "QuotaExceeded",
     "Store",
     "StoreError",
+    "backends",
     "database_problem",
     "index_paths",
     "open_store",
     "read_uids",
     "scan",
 ]
-
-BACKENDS: dict[str, str] = {"sqlite": "aiodimse.store.sqlite"}
-"""URL scheme -> the module implementing it (imported when used)."""
 
 
 class _Backend(Protocol):
@@ -54,13 +55,35 @@ def _scheme(url: str) -> str:
     return scheme.lower() if sep else "sqlite"
 
 
+def _backend(scheme: str) -> ModuleType | str:
+    """The backend module for ``scheme``, or why there is none."""
+    name = f"{__name__}.{scheme}"
+    if not (scheme.isascii() and scheme.isidentifier()):
+        return f"unknown database scheme {scheme!r}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:  # the backend is here, its driver is not installed
+            return f"the {scheme} backend cannot be used: {exc}"
+        return f"unknown database scheme {scheme!r}"
+    if not callable(getattr(module, "open_url", None)):
+        return f"unknown database scheme {scheme!r}"
+    return module
+
+
+def backends() -> list[str]:
+    """The schemes a backend here opens (the modules of this package with ``open_url``)."""
+    names = (info.name for info in pkgutil.iter_modules(__path__))
+    return sorted(name for name in names if not isinstance(_backend(name), str))
+
+
 def database_problem(url: str | Path) -> str | None:
     """Why ``url`` names no database a backend here can open, or None."""
-    scheme = _scheme(str(url))
-    if scheme in BACKENDS:
+    backend = _backend(_scheme(str(url)))
+    if not isinstance(backend, str):
         return None
-    return (f"unknown database scheme {scheme!r} in {str(url)!r} (known: "
-            f"{', '.join(f'{s}://' for s in sorted(BACKENDS))} or a file path)")
+    return (f"{backend} in {str(url)!r} (known: "
+            f"{', '.join(f'{s}://' for s in backends())}; a plain path is SQLite)")
 
 
 def open_store(url: str | Path, *, create: bool = True) -> Store:
@@ -69,8 +92,7 @@ def open_store(url: str | Path, *, create: bool = True) -> Store:
     Raises ValueError for an unknown scheme, StoreError when the backend cannot
     open it (``create=False``: also when there is no database there).
     """
-    problem = database_problem(url)
-    if problem is not None:
-        raise ValueError(problem)
-    module = cast(_Backend, importlib.import_module(BACKENDS[_scheme(str(url))]))
-    return module.open_url(str(url), create=create)
+    backend = _backend(_scheme(str(url)))
+    if isinstance(backend, str):
+        raise ValueError(database_problem(url))
+    return cast(_Backend, backend).open_url(str(url), create=create)

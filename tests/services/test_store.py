@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+import aiodimse.store as package
 from aiodimse.store import (
     DB_FILENAME,
     Commitment,
     Delivery,
     StoreError,
+    backends,
     database_problem,
     index_paths,
     open_store,
@@ -213,3 +216,34 @@ def test_open_store_picks_the_backend_by_scheme(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no aiodimse database"):
         open_store(tmp_path / "none" / DB_FILENAME, create=False)
     assert not (tmp_path / "none").exists()
+
+
+def test_a_second_backend_is_a_module_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module named for its scheme, with ``open_url``, in the store package: found
+    by ``open_store`` and the ``database`` check, listed among the known schemes."""
+    (tmp_path / "fakedb.py").write_text(
+        "OPENED = []\n"
+        "def open_url(url, *, create=True):\n"
+        "    OPENED.append((url, create))\n"
+        "    return OPENED\n")
+    (tmp_path / "brokendb.py").write_text("import no_such_driver_here\n"
+                                          "def open_url(url, *, create=True): ...\n")
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    for name in ("fakedb", "brokendb"):
+        monkeypatch.delitem(sys.modules, f"aiodimse.store.{name}", raising=False)
+    try:
+        assert database_problem("fakedb://host/db") is None
+        opened = open_store("FakeDB://host/db", create=False)
+        assert opened == [("FakeDB://host/db", False)]
+        assert backends() == ["fakedb", "sqlite"]  # not index, interface, brokendb
+        why = database_problem("brokendb://x")
+        assert why is not None and "the brokendb backend cannot be used" in why
+        assert "no_such_driver_here" in why and "known: fakedb://, sqlite://" in why
+        for scheme in ("interface", "index", "os", "a-b"):
+            why = database_problem(f"{scheme}://x")
+            assert why is not None and f"unknown database scheme {scheme!r}" in why
+    finally:
+        for name in ("fakedb", "brokendb"):
+            sys.modules.pop(f"aiodimse.store.{name}", None)
