@@ -20,8 +20,9 @@ def _imports(tree: ast.AST) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "import_module" and node.args
+        elif (isinstance(node, ast.Call) and node.args
+              and ((isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                   or (isinstance(node.func, ast.Name) and node.func.id == "__import__"))
               and isinstance(node.args[0], ast.Constant)
               and isinstance(node.args[0].value, str)):
             names.add(node.args[0].value.split(".")[0])
@@ -40,6 +41,7 @@ def test_only_the_sqlite_backend_imports_sqlite3() -> None:
 
 def test_the_walk_sees_each_form_of_import() -> None:
     for text in ("import sqlite3", "import sqlite3.dbapi2 as db", "from sqlite3 import Row",
-                 "def f():\n    import sqlite3", "importlib.import_module('sqlite3')"):
+                 "def f():\n    import sqlite3", "importlib.import_module('sqlite3')",
+                 "__import__('sqlite3.dbapi2')"):
         assert "sqlite3" in _imports(ast.parse(text)), text
     assert "sqlite3" not in _imports(ast.parse("from .sqlite3 import x\nsqlite3 = 1"))
