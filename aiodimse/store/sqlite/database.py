@@ -15,7 +15,15 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,28 +86,24 @@ _DUE = (
     "AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)"
 )
 
+_Due = tuple[int, str, str | None, int]
 
-def _grouped(rows: Iterable[tuple[int, str, str | None, int]]
-             ) -> list[tuple[int, str, str | None, int]]:
-    """``rows`` (earliest due first), each ordered group's together in queue order
-    where its first one came: a group's later item may be due before the earlier one
-    it waits for."""
-    rows = list(rows)
-    groups: dict[tuple[str, str], list[tuple[int, str, str | None, int]]] = {}
-    for row in rows:
-        if row[2] is not None:
-            groups.setdefault((row[1], row[2]), []).append(row)
-    if not groups:
-        return rows
-    out: list[tuple[int, str, str | None, int]] = []
-    for row in rows:
-        if row[2] is None:
-            out.append(row)
-            continue
-        group = groups.pop((row[1], row[2]), None)
-        if group is not None:
-            out.extend(sorted(group, key=lambda r: r[0]))
-    return out
+
+def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any]
+              ) -> Generator[_Due, None, None]:
+    """The due rows, earliest first, read as they are taken (a backlog is not loaded
+    whole); an ordered group's due items all where its first one comes, in queue
+    order, since a later item may be due before the earlier one it waits for."""
+    seen: set[tuple[str, str]] = set()
+    for row in conn.execute(query + " ORDER BY next_attempt, id", params):
+        dest, ordering = row[1], row[2]
+        if ordering is None:
+            yield row[0], dest, None, 0
+        elif (dest, ordering) not in seen:
+            seen.add((dest, ordering))
+            for item in conn.execute(query + " AND destination = ? AND ordering = ? "
+                                     "ORDER BY id", [*params, dest, ordering]):
+                yield item[0], item[1], item[2], item[3]
 
 
 class SQLiteDatabase:
@@ -288,9 +292,8 @@ class SQLiteDatabase:
         counts: dict[str, int] = {}
         taken: dict[tuple[str, str], int] = {}  # per ordered group, taken so far
         with self.transaction() as conn:
-            for id_, dest, ordering, ahead in _grouped(
-                conn.execute(query + " ORDER BY next_attempt, id", params)
-            ):
+            due = _due_rows(conn, query, params)
+            for id_, dest, ordering, ahead in due:
                 if id_ in held or dest in skip_destinations:
                     continue
                 if ordering is not None and ahead != taken.get((dest, ordering), 0):
@@ -306,6 +309,7 @@ class SQLiteDatabase:
                 chosen.append(id_)
                 if len(chosen) >= limit:
                     break
+            due.close()  # its cursors: the rest of the backlog is not read
             rows: dict[int, sqlite3.Row] = {}
             for start in range(0, len(chosen), _CHUNK):
                 chunk = chosen[start : start + _CHUNK]
