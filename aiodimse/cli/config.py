@@ -7,6 +7,8 @@ The TOML layout (every key optional)::
     host = "0.0.0.0"
     port = 11112
     data = "/var/lib/aiodimse"
+    database = "sqlite:////var/lib/aiodimse/aiodimse.sqlite3"  # the store (or a path);
+                                  # default: aiodimse.sqlite3 in data
     index_dirs = ["/srv/dicom"]
     allowed_calling_aets = ["CT1", "MR1"]   # empty: anyone
     require_called_aet = false
@@ -72,8 +74,9 @@ from pathlib import Path
 from typing import Any
 
 from ..compat import tomllib
+from ..services.delivery import DeliveryPolicy, Peer
 from ..services.quotas import Quotas
-from ..services.storage_commitment import DeliveryPolicy, Peer
+from ..store import DB_FILENAME
 from .config_checks import check_config, resolve_paths
 
 __all__ = ["ConfigError", "PeerEntry", "ServeConfig", "load_toml", "build_config",
@@ -112,6 +115,7 @@ class ServeConfig:
     host: str = "0.0.0.0"
     port: int = 11112
     data: Path = Path("aiodimse-data")
+    database: str | None = None  # the store's URL (open_store); None: SQLite in ``data``
     index_dirs: tuple[Path, ...] = ()
     allowed_calling_aets: tuple[str, ...] = ()
     require_called_aet: bool = False
@@ -143,6 +147,10 @@ class ServeConfig:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     quotas: Quotas = field(default_factory=Quotas)
 
+    def database_url(self) -> str:
+        """What ``open_store`` opens: ``database``, else the SQLite file in ``data``."""
+        return self.database or str(self.data / DB_FILENAME)
+
     def peers(self) -> dict[str, Peer]:
         return {
             title: entry.peer(self.tls_ca, self.tls_cert, self.tls_key)
@@ -165,7 +173,8 @@ _SLOT_KEYS = ("max_associations_per_address", "max_associations_per_ae", "max_pe
               "max_pending_per_address", "artim_timeout", "message_timeout")
 
 _SECTIONS = {
-    "server": {"ae_title", "host", "port", "data", "index_dirs", "allowed_calling_aets",
+    "server": {"ae_title", "host", "port", "data", "database", "index_dirs",
+               "allowed_calling_aets",
                "require_called_aet", "log_level", "summary_interval", "workers"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
@@ -230,6 +239,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         resolve_paths(values, Path(args.config).parent)
     flags = {
         "ae_title": args.aet, "host": args.host, "port": args.port, "data": args.data,
+        "database": args.database,
         "log_level": args.log_level, "workers": args.workers, "tls_cert": args.tls_cert,
         "tls_key": args.tls_key, "tls_ca": args.tls_ca,
         "max_associations": args.max_associations, "max_pdu": args.max_pdu,

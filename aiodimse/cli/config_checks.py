@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ..ae import ae_title_problem
+from ..store import database_problem
 from .checks import MAX_PDU_LEAST, MAX_PDU_MOST
 
 __all__ = ["check_config", "resolve_paths", "PATH_KEYS"]
 
-PATH_KEYS = ("data", "index_dirs", "tls_cert", "tls_key", "tls_ca")
+PATH_KEYS = ("data", "database", "index_dirs", "tls_cert", "tls_key", "tls_ca")
 """Settings holding paths: relative ones in a TOML file are relative to the file."""
 
 # name -> (lowest, highest) allowed; numbers not named here must be finite and >= 0
@@ -46,11 +47,25 @@ def resolve_paths(values: dict[str, Any], base: Path) -> None:
     ``base``, the file's folder."""
     for key in PATH_KEYS:
         value = values.get(key)
-        if isinstance(value, str):
+        if key == "database" and isinstance(value, str):
+            values[key] = _resolve_database(value, base)
+        elif isinstance(value, str):
             values[key] = str(base / value) if not Path(value).is_absolute() else value
         elif isinstance(value, list):
             values[key] = [str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
                            else v for v in value]
+
+
+def _resolve_database(url: str, base: Path) -> str:
+    """A relative SQLite path (plain, or ``sqlite:///rel``) from ``base``; other URLs
+    as they are."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        path = url[len(prefix):]
+        return url if Path(path).is_absolute() else prefix + str(base / path)
+    if "://" in url or Path(url).is_absolute():
+        return url
+    return str(base / url)
 
 
 def _type_problem(value: Any, annotation: Any) -> str | None:
@@ -100,6 +115,11 @@ def check_config(config: Any) -> list[str]:
     if isinstance(max_pdu, int) and 0 < max_pdu < MAX_PDU_LEAST:
         problems.append(f"max_pdu must be 0 (no limit) or {MAX_PDU_LEAST} to {MAX_PDU_MOST}, "
                         f"not {max_pdu}")
+    database = getattr(config, "database", None)
+    if isinstance(database, str):
+        why = database_problem(database)
+        if why is not None:
+            problems.append(f"database: {why}")
     level = str(getattr(config, "log_level", "INFO")).upper()
     if level not in _LOG_LEVELS:
         problems.append(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {level!r}")

@@ -31,7 +31,7 @@ from ..presentation import VERIFICATION
 from ..server import Server
 from ..services.mpps import MPPS, MPPSSCP
 from ..services.storage_commitment import STORAGE_COMMITMENT, StorageCommitmentSCP
-from ..store.db import DB_FILENAME, AsyncStore, Store
+from ..store import DB_FILENAME, Store, StoreError, open_store
 from ..store.index import ScanReport, index_paths
 from .checks import EXIT_USAGE
 from .claims import ClaimError, DataDirLock, probe_port
@@ -59,6 +59,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     p.add_argument("-aet", "--aet", help="our AE title (default AIODIMSE)")
     p.add_argument("--data", help="data directory holding the SQLite database")
+    p.add_argument("--database", metavar="URL",
+                   help="the store: sqlite:///PATH or a file path (default: in --data)")
     p.add_argument("--index-dir", action="append", metavar="ARCHIVE",
                    help="index the DICOM files under this directory at start (repeatable)")
     p.add_argument("--require-called-aet", action="store_true", default=None,
@@ -95,7 +97,10 @@ def add_parsers(sub: Any) -> None:
     i: argparse.ArgumentParser = sub.add_parser(
         "index", help="add the DICOM files under PATHs to the instance index"
     )
-    i.add_argument("--data", required=True, help="the data directory of aiodimse serve")
+    where = i.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", help="the data directory of aiodimse serve")
+    where.add_argument("--database", metavar="URL",
+                       help="the store, as serve's --database (sqlite:///PATH or a path)")
     i.add_argument("--create", action="store_true",
                    help="make the database if --data has none (else that is an error)")
     i.add_argument("paths", nargs="+", help="DICOM files or directories")
@@ -103,30 +108,43 @@ def add_parsers(sub: Any) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Exit 0 when every named path was read, 1 when one was missing or not DICOM;
-    files inside folders that are not instances are counted, not fatal."""
-    if not args.create and not (Path(args.data) / DB_FILENAME).is_file():
+    """Exit 0 when every named path was read, 1 when one was missing or not DICOM, or
+    there is no database; files inside folders that are not instances are counted,
+    not fatal. 64: a database URL of an unknown scheme."""
+    if args.data and not args.create and not (Path(args.data) / DB_FILENAME).is_file():
         print(f"aiodimse index: no aiodimse database in {args.data} (is --data the "
               f"directory that `aiodimse serve --data` uses? --create makes a new one)",
               file=sys.stderr)
         return 1
-    report = ScanReport()
-    store = Store.in_directory(args.data)
     try:
-        index_paths(store, args.paths, time.time(), report=report)
-    finally:
-        store.close()
+        store = open_store(args.database or Path(args.data) / DB_FILENAME,
+                           create=args.create)
+    except ValueError as exc:
+        print(f"aiodimse index: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"aiodimse index: {exc}", file=sys.stderr)
+        return 1
+    report = ScanReport()
+    asyncio.run(_index(store, args.paths, report))
     print(report.summary())
     return 0 if report.complete else 1
 
 
-async def _index_at_start(store: AsyncStore, config: ServeConfig) -> None:
+async def _index(store: Store, paths: Sequence[str], report: ScanReport) -> None:
+    try:
+        await index_paths(store, paths, time.time(), report=report)
+    finally:
+        await store.aclose()
+
+
+async def _index_at_start(store: Store, config: ServeConfig) -> None:
     for path in config.index_dirs:
         if not path.exists():
             log.warning("index directory %s does not exist: nothing indexed from it (files "
                         "put there later: aiodimse index --data %s PATH)", path, config.data)
     report = ScanReport()
-    await store.call(index_paths, store.store, config.index_dirs, time.time(), report=report)
+    await index_paths(store, config.index_dirs, time.time(), report=report)
     log.info("%s under %s", report.summary(), ", ".join(str(p) for p in config.index_dirs))
 
 
@@ -157,7 +175,7 @@ def _build_ae(config: ServeConfig) -> AE:
 class _Summary:
     """Counts for the periodic INFO line: one line per interval, not per request."""
 
-    def __init__(self, commitment: StorageCommitmentSCP, mpps: MPPSSCP, store: AsyncStore
+    def __init__(self, commitment: StorageCommitmentSCP, mpps: MPPSSCP, store: Store
                  ) -> None:
         self.commitment, self.mpps, self.store = commitment, mpps, store
         self.associations = 0
@@ -173,7 +191,7 @@ class _Summary:
         if counts == self._last and not always:
             return
         self._last = counts
-        pending = await self.store.call(self.store.store.count_pending)
+        pending = await self.store.count_pending()
         log.info("summary associations=%d open=%d commitments=%d reports_delivered=%d "
                  "report_failures=%d reports_expired=%d reports_pending=%d "
                  "mpps_created=%d mpps_updated=%d", counts[0], server.connection_count,
@@ -208,9 +226,9 @@ def _stopper(server: Server, stop: asyncio.Event, grace: float) -> Callable[[], 
 
 async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status."""
-    store = AsyncStore.in_directory(config.data)
+    store = open_store(config.database_url())
     if not worker:  # a worker shares the database with running siblings
-        pending = await store.call(store.store.reset_for_start, time.time())
+        pending = await store.reset_for_start(time.time())
         if pending:
             log.info("%d storage commitment reports pending from before", pending)
         if config.index_dirs:
@@ -343,8 +361,8 @@ class _Supervisor:
 
 async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
     """Index once, keep ``workers`` children running, forward SIGTERM/SIGINT."""
-    store = AsyncStore.in_directory(config.data)
-    await store.call(store.store.reset_for_start, time.time())
+    store = open_store(config.database_url())
+    await store.reset_for_start(time.time())
     if config.index_dirs:
         await _index_at_start(store, config)
     await store.aclose()
@@ -374,7 +392,7 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         if config.workers > 1 and not args.worker:
             return run_on_loop(_supervise(argv, config), loop)
         return run_on_loop(serve(config, worker=args.worker), loop)
-    except ClaimError as exc:
+    except (ClaimError, StoreError) as exc:
         print(f"aiodimse serve: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # e.g. the port is taken, the data directory not writable

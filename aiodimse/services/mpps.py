@@ -14,13 +14,12 @@ is no UID already, 0x0117, and an N-SET without a data set, 0x0110):
   element as Offending Element;
 * a data set over ``Quotas.mpps_max_request`` bytes as received, an instance over
   ``mpps_max_instance`` bytes stored, a calling AE past its allowance: 0x0213;
-* a store that fails: 0x0213 when the disk or database is full, else 0x0110, with
-  the cause logged.
+* a store that fails (``StoreError``): 0x0213 when it is full, else 0x0110
+  (``store_status``), with the cause logged.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -34,8 +33,9 @@ from ..datasets import DatasetDecodeError, refusal_status
 from ..events import Event
 from ..handlers import HandlerSpec
 from ..logs import get_logger
-from ..store.db import AsyncStore, MPPSRow, QuotaExceeded, failure_status
+from ..store.interface import MPPSRow, MPPSStore, QuotaExceeded, StoreError
 from .quotas import RESOURCE_LIMITATION, Quotas, over
+from .store_status import store_comment, store_status
 from .values import first_invalid
 
 __all__ = ["MPPS", "IN_PROGRESS", "FINAL_STATES", "MPPSSCP"]
@@ -67,7 +67,7 @@ def _pps_status(ds: Dataset) -> str:
 class MPPSSCP:
     """The MPPS SCP: bind ``handlers()`` on a server that supports the MPPS class."""
 
-    def __init__(self, store: AsyncStore, quotas: Quotas | None = None) -> None:
+    def __init__(self, store: MPPSStore, quotas: Quotas | None = None) -> None:
         self.store = store
         self.quotas = quotas or Quotas()
         self.created = 0  # counters for a summary log line
@@ -94,11 +94,10 @@ class MPPSSCP:
                  event.assoc.requestor.ae_title, bad >> 16, bad & 0xFFFF)
         return self._refuse(0x0106, "invalid attribute value", bad)
 
-    def _store_failed(self, what: str, exc: sqlite3.Error) -> Answer:
-        code = failure_status(exc)
+    def _store_failed(self, what: str, event: Event, exc: StoreError) -> Answer:
+        code = store_status(exc, event.request.command_field)
         log.error("mpps %s not stored: %s (answered 0x%04X)", what, exc, code)
-        return self._refuse(code, "the MPPS store is full" if code == RESOURCE_LIMITATION
-                            else "the MPPS store failed")
+        return self._refuse(code, store_comment(exc, "MPPS"))
 
     async def on_n_create(self, event: Event) -> Answer:
         """Store a new step; the SCP assigns the UID when the SCU gave none."""
@@ -132,13 +131,13 @@ class MPPSSCP:
             return self._refuse(RESOURCE_LIMITATION,
                                 f"MPPS instance over {quotas.mpps_max_instance} bytes")
         try:
-            added = await self.store.call(self.store.store.mpps_create, row, time.time(),
-                                          quotas.allowance(calling_aet, "mpps"))
+            added = await self.store.mpps_create(row, time.time(),
+                                                 quotas.allowance(calling_aet, "mpps"))
         except QuotaExceeded as exc:
             log.warning("mpps refused: %s", exc)
             return self._refuse(RESOURCE_LIMITATION, "calling AE over its MPPS quota")
-        except sqlite3.Error as exc:
-            return self._store_failed("N-CREATE", exc)
+        except StoreError as exc:
+            return self._store_failed("N-CREATE", event, exc)
         if not added:
             return _status(0x0111, "SOP Instance already exists"), None
         self.created += 1
@@ -190,13 +189,13 @@ class MPPSSCP:
 
         calling_aet = event.assoc.requestor.ae_title
         try:
-            result = await self.store.call(self.store.store.mpps_update, uid, change,
-                                           time.time(), quotas.allowance(calling_aet, "mpps"))
+            result = await self.store.mpps_update(uid, change, time.time(),
+                                                  quotas.allowance(calling_aet, "mpps"))
         except QuotaExceeded as exc:
             log.warning("mpps refused: %s", exc)
             return self._refuse(RESOURCE_LIMITATION, "calling AE over its MPPS quota")
-        except sqlite3.Error as exc:
-            return self._store_failed("N-SET", exc)
+        except StoreError as exc:
+            return self._store_failed("N-SET", event, exc)
         if isinstance(result, Dataset):
             return result, None
         self.updated += 1
@@ -208,9 +207,9 @@ class MPPSSCP:
         """Return the stored attributes (all, or the requested ones)."""
         uid = str(event.request.RequestedSOPInstanceUID)
         try:
-            row = await self.store.call(self.store.store.mpps_get, uid)
-        except sqlite3.Error as exc:
-            return self._store_failed("N-GET", exc)
+            row = await self.store.mpps_get(uid)
+        except StoreError as exc:
+            return self._store_failed("N-GET", event, exc)
         if row is None:
             return _status(0x0112, "no such MPPS instance"), None
         ds = Dataset.from_json(row.dataset)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..status import RESOURCE_LIMITATION
-from ..store.db import Allowance
+from ..store.interface import Allowance
 
 __all__ = ["Quotas", "RESOURCE_LIMITATION"]  # (the status, for the services' refusals)
 

@@ -1,45 +1,43 @@
 """Storage Commitment Push Model SCP (PS3.4 Annex J) with durable, retried reports.
 
-Each accepted N-ACTION is written to the store *before* the response goes out, so an
-acknowledged request survives a crash. The report (N-EVENT-REPORT) is sent by a
-background deliverer: first on the requesting association if it is still open,
-else on a new association to the requesting AE (address from the AE table),
-proposing the SCP role for the SOP class (PS3.4 J.3.3), and retried with
-exponential backoff until it is delivered or the deadline passes. Reports still
-pending when the process stops are picked up by the next start (or by another
-worker, once this one's lease on them runs out).
+Each accepted N-ACTION is written to the store, with its report queued, *before*
+the response goes out, so an acknowledged request survives a crash. The report
+(N-EVENT-REPORT) is sent by the deliverer (``delivery.py``): first on the
+requesting association if it is still open, else on a new association to the
+requesting AE (address from the AE table), proposing the SCP role for the SOP
+class (PS3.4 J.3.3), and retried with exponential backoff until it is delivered or
+the deadline passes. The report is built when it is sent, from the instance index
+as it is then.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import socket
-import sqlite3
-import ssl
+import json
 import time
-import uuid
-import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 
 from .. import evt
 from ..ae import AE
-from ..association import Association
 from ..dimse.commands import is_valid_uid
-from ..errors import AiodimseError
 from ..events import Event
 from ..handlers import HandlerSpec
 from ..logs import get_logger
-from ..presentation import build_role
-from ..status import is_performed
-from ..store.db import AsyncStore, Commitment, QuotaExceeded, failure_status
+from ..store.interface import (
+    COMMITMENT_KIND,
+    Commitment,
+    CommitmentStore,
+    Delivery,
+    DeliveryQueue,
+    InstanceIndex,
+    QuotaExceeded,
+    StoreError,
+)
+from .delivery import Deliverer, DeliveryPolicy, Peer, Report
 from .quotas import RESOURCE_LIMITATION, Quotas, over
+from .store_status import store_comment, store_status
 from .values import first_invalid
 
 __all__ = [
@@ -51,6 +49,7 @@ __all__ = [
     "Peer",
     "DeliveryPolicy",
     "build_report",
+    "CommitmentStores",
     "StorageCommitmentSCP",
 ]
 
@@ -65,43 +64,8 @@ NOT_AUTHORIZED = 0x0124  # N-ACTION status: refused, calling AE not in the AE ta
 _WARNED_AES = 1024  # calling AEs remembered for the once-per-AE warning (16 bytes each)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Peer:
-    """Where an AE listens: one row of the AE table."""
-
-    host: str
-    port: int
-    ssl_context: ssl.SSLContext | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeliveryPolicy:
-    """How reports are delivered; times in seconds."""
-
-    same_association: bool = True  # try the requesting association first
-    # Propose only the SCP role and send only if the peer accepted it (J.3.3). False:
-    # propose both roles and send on whatever the peer accepted (for SCUs that do not
-    # handle role selection, dcm4che #463).
-    require_scp_role: bool = True
-    retry_initial: float = 2.0  # first backoff; doubles per failed attempt
-    retry_max: float = 300.0  # backoff ceiling
-    deadline: float = 86400.0  # give up this long after the request was received
-    lease: float = 180.0  # how long a worker owns a report it is delivering
-    poll_interval: float = 5.0  # look for reports left by others (or a restart) this often
-    max_concurrent: int = 8  # associations delivering reports at once, all destinations
-    max_per_destination: int = 2  # ... to one calling AE (a modality is a small device)
-    # Reports taken at a time for one association (sent one after another); the
-    # association is kept for the next batch while more for that AE are due.
-    batch_size: int = 32
-    # Refuse (0x0124) a request from an AE that is not in the AE table: its report
-    # can go only on the requesting association, and is lost if that is released first.
-    refuse_unlisted_ae: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("max_concurrent", "max_per_destination", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+class CommitmentStores(CommitmentStore, InstanceIndex, DeliveryQueue, Protocol):
+    """What the SCP needs of a store: transactions, the index, the report queue."""
 
 
 def _status(code: int, comment: str, offending: int | None = None) -> Dataset:
@@ -153,10 +117,6 @@ def build_report(
     return (2 if failed else 1), info
 
 
-def _ok(status: Dataset) -> bool:
-    return is_performed(int(status.Status))
-
-
 class StorageCommitmentSCP:
     """The SCP: bind ``handlers()`` on a server, ``await start()``, ``await stop()``.
 
@@ -166,7 +126,7 @@ class StorageCommitmentSCP:
 
     def __init__(
         self,
-        store: AsyncStore,
+        store: CommitmentStores,
         reporter: AE,
         peers: Mapping[str, Peer],
         policy: DeliveryPolicy | None = None,
@@ -177,24 +137,12 @@ class StorageCommitmentSCP:
         self.store = store
         self.quotas = quotas or Quotas()
         self.reporter = reporter
-        if not any(c.abstract_syntax == STORAGE_COMMITMENT for c in reporter.requested_contexts):
-            reporter.add_requested_context(STORAGE_COMMITMENT)
         self.peers = dict(peers)
         self.policy = policy or DeliveryPolicy()
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # Delivery: the running couriers (one association each) per calling AE, the
-        # reports they hold, and the requesting association of each fresh request.
-        self._couriers: dict[str, set[asyncio.Task[None]]] = {}
-        self._held: set[str] = set()
-        self._origins: weakref.WeakValueDictionary[str, Association] = (
-            weakref.WeakValueDictionary()
-        )
+        self.deliverer = Deliverer(store, reporter, self.peers, self.policy, owner=owner)
+        self.deliverer.add_kind(_CommitmentReports(self))
+        self.owner = self.deliverer.owner
         self._warned: set[str] = set()  # unlisted calling AEs warned about
-        # Held while claiming: rows claimed are leased to this owner, which other
-        # claims of ours may take, until they are in _held.
-        self._claiming = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
         # Counters for a summary log line (``aiodimse serve`` logs them at INFO).
         self.accepted = 0
         self.delivered = 0
@@ -214,7 +162,8 @@ class StorageCommitmentSCP:
         UID that is no UID among them (0x0115 invalid argument value, which PS3.7
         lists for N-ACTION, with the element as Offending Element); a request over
         ``Quotas.commitment_max_request`` bytes or a calling AE past its allowance
-        (0x0213); a store that fails (0x0213 when full, else 0x0110; cause logged).
+        (0x0213); a store that fails (``store_status``: 0x0213 when full, else 0x0110;
+        the cause logged).
         """
         if event.action_type != 1:
             return 0x0123, None  # no such action
@@ -250,39 +199,35 @@ class StorageCommitmentSCP:
         if refusal is not None:
             return refusal, None
         now = time.time()
-        commitment = Commitment(
-            transaction_uid=transaction_uid,
-            calling_aet=calling_aet,
-            refs=tuple(refs),
-            received_at=now,
-            deadline=now + self.policy.deadline,
+        commitment = Commitment(transaction_uid=transaction_uid, calling_aet=calling_aet,
+                                refs=tuple(refs), received_at=now)
+        report = Delivery(
+            kind=COMMITMENT_KIND, key=transaction_uid, destination=calling_aet,
+            sop_class=STORAGE_COMMITMENT, sop_instance=STORAGE_COMMITMENT_INSTANCE,
+            payload=json.dumps(refs), created_at=now, deadline=now + self.policy.deadline,
             next_attempt=now,
         )
         try:
-            added = await self.store.call(
-                self.store.store.add_commitment,
-                commitment,
-                owner=self.owner,
-                lease_until=now + self.policy.lease,
+            added = await self.store.add_commitment(
+                commitment, report, owner=self.owner, lease_until=now + self.policy.lease,
                 allowance=quotas.allowance(calling_aet, "commitment"),
             )
         except QuotaExceeded as exc:
             log.warning("commitment refused: %s", exc)
             return _status(RESOURCE_LIMITATION, "calling AE over its commitment quota"), None
-        except sqlite3.Error as exc:
-            code = failure_status(exc)
+        except StoreError as exc:
+            code = store_status(exc, event.request.command_field)
             log.error("commitment transaction=%s not stored: %s (answered 0x%04X)",
                       transaction_uid, exc, code)
-            return _status(code, "the commitment store is full" if code == RESOURCE_LIMITATION
-                           else "the commitment store failed"), None
+            return _status(code, store_comment(exc, "commitment")), None
         if not added:
             log.info("commitment refused transaction=%s calling_aet=%s: Transaction UID "
-                     "already used", transaction_uid, commitment.calling_aet)
+                     "already used", transaction_uid, calling_aet)
             return _status(0x0110, "Transaction UID already used"), None
         self.accepted += 1
         log.debug("commitment accepted transaction=%s calling_aet=%s instances=%d",
-                  transaction_uid, commitment.calling_aet, len(refs))
-        self._accepted(commitment, event.assoc)
+                  transaction_uid, calling_aet, len(refs))
+        self.deliverer.queued(COMMITMENT_KIND, transaction_uid, event.assoc)
         return 0x0000, None
 
     def _check_reachable(self, event: Event, transaction_uid: str) -> Dataset | None:
@@ -309,263 +254,54 @@ class StorageCommitmentSCP:
                         calling, where, transaction_uid)
         return None
 
-    # -- the deliverer -------------------------------------------------------------------
-    #
-    # One runner claims due reports from the store and hands them, grouped by calling
-    # AE, to couriers. A courier delivers its batch over one association (each report
-    # first on its requesting association if that is still open), asks for more for
-    # the same AE while its association lasts, then releases it. Couriers are bounded
-    # per calling AE and overall, so a flood of requests costs a few associations.
+    # -- delivery (``delivery.Deliverer`` sends the reports) --------------------------
 
     async def start(self) -> None:
         """Start delivering: pending reports in the store are picked up at once."""
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name="aiodimse-commitment")
+        await self.deliverer.start()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop; deliveries still running after ``grace`` s stay pending in the store."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
-        tasks = [t for group in self._couriers.values() for t in group]
-        if tasks:
-            await asyncio.wait(tasks, timeout=grace)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await self.store.call(self.store.store.release_leases, self.owner)
-
-    def _accepted(self, commitment: Commitment, assoc: Association) -> None:
-        """A request was recorded: its report is due now (the runner takes it)."""
-        if self.policy.same_association:
-            self._origins[commitment.transaction_uid] = assoc
-        self._wake.set()
+        await self.deliverer.stop(grace)
 
     @property
     def delivering(self) -> int:
         """Associations delivering reports now."""
-        return sum(len(group) for group in self._couriers.values())
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()  # before polling: a request accepted meanwhile wakes us
-            try:
-                delay = await self._poll()
-            except sqlite3.Error as exc:  # e.g. locked past busy_timeout: try again later
-                log.error("storage commitment store unavailable: %s", exc)
-                delay = self.policy.poll_interval
-            await self._sleep(delay)
-
-    async def _sleep(self, delay: float) -> None:
-        """Until woken or ``delay`` s. Not ``wait_for``: before Python 3.12 it can
-        swallow a cancellation that comes as the wake-up does (``stop()`` then hung)."""
-        waiter = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait([waiter], timeout=delay)
-        finally:
-            waiter.cancel()
-
-    async def _poll(self) -> float:
-        """Start couriers for the due reports; returns how long to sleep before looking again."""
-        policy, store = self.policy, self.store
-        room = policy.max_concurrent - self.delivering
-        if room > 0:
-            full = frozenset(aet for aet, group in self._couriers.items()
-                             if len(group) >= policy.max_per_destination)
-            async with self._claiming:
-                due = await store.call(
-                    store.store.claim_due, self.owner, time.time(), policy.lease,
-                    room * policy.batch_size, per_aet=policy.batch_size, max_aets=room,
-                    skip_aets=full, held=frozenset(self._held),
-                )
-                batches: dict[str, list[Commitment]] = {}
-                for commitment in due:
-                    batches.setdefault(commitment.calling_aet, []).append(commitment)
-                for aet, batch in batches.items():
-                    self._start_courier(aet, batch)
-        next_due = await store.call(store.store.next_due)
-        if next_due is None:
-            return policy.poll_interval
-        return min(max(next_due - time.time(), 0.02), policy.poll_interval)
-
-    def _start_courier(self, aet: str, batch: list[Commitment]) -> None:
-        self._held.update(c.transaction_uid for c in batch)
-        task = asyncio.create_task(self._courier(aet, batch), name=f"reports to {aet}")
-        self._couriers.setdefault(aet, set()).add(task)
-
-    async def _courier(self, aet: str, batch: list[Commitment]) -> None:
-        """Deliver ``batch`` (and what else falls due for ``aet``) over one association."""
-        trip = _Trip(self, aet)
-        try:
-            while batch:
-                await self._deliver_batch(trip, batch)
-                if not (trip.back is not None and trip.back.is_established):
-                    break
-                store = self.store
-                async with self._claiming:
-                    batch = await store.call(
-                        store.store.claim_due, self.owner, time.time(), self.policy.lease,
-                        self.policy.batch_size, aet=aet, held=frozenset(self._held),
-                    )
-                    self._held.update(c.transaction_uid for c in batch)
-        except sqlite3.Error as exc:  # the rows stay pending; retried when the lease ends
-            log.error("reports to %r: store unavailable: %s", aet, exc)
-        finally:
-            for c in batch:
-                self._held.discard(c.transaction_uid)
-            await trip.close()
-            group = self._couriers.get(aet)
-            if group is not None:
-                group.discard(asyncio.current_task())
-                if not group:
-                    del self._couriers[aet]
-            self._wake.set()
-
-    async def _deliver_batch(self, trip: _Trip, batch: list[Commitment]) -> None:
-        store = self.store
-        found = await store.call(
-            store.store.find_instances, [inst for c in batch for _cls, inst in c.refs]
-        )
-        renew_at = time.monotonic() + self.policy.lease / 3
-        for index, c in enumerate(batch):
-            if time.monotonic() >= renew_at:  # a long batch: keep the rest leased
-                rest = [r.transaction_uid for r in batch[index:]]
-                await store.call(store.store.renew_leases, self.owner, rest,
-                                 time.time() + self.policy.lease)
-                renew_at = time.monotonic() + self.policy.lease / 3
-            try:
-                await self._deliver(trip, c, found)
-            finally:
-                self._held.discard(c.transaction_uid)
-
-    async def _deliver(self, trip: _Trip, c: Commitment, found: Mapping[str, str]) -> None:
-        event_type, info = build_report(c.transaction_uid, c.refs, found, self.reporter.ae_title)
-        error = await self._send(trip, c, event_type, info)
-        if error is None:
-            self._origins.pop(c.transaction_uid, None)
-            failed = len(info.get("FailedSOPSequence", []))
-            log.debug("report delivered transaction=%s calling_aet=%s event_type=%d "
-                      "failed=%d instances=%d", c.transaction_uid, c.calling_aet,
-                      event_type, failed, len(c.refs))
-            result: dict[str, Any] = {"event_type": event_type, "failed": failed}
-            await self.store.call(
-                self.store.store.mark_delivered, c.transaction_uid, result, time.time()
-            )
-            self.delivered += 1
-        else:
-            await self._failed(c, error)
-
-    async def _send(
-        self, trip: _Trip, c: Commitment, event_type: int, info: Dataset
-    ) -> str | None:
-        """One delivery attempt; None when the requester acknowledged it, else why not.
-
-        Only a success status in an N-EVENT-REPORT-RSP counts. A report sent on the
-        requesting association while the requester releases it is not answered
-        (PS3.8 7.2.2: the releaser may send nothing but A-ABORT) and goes again on a
-        new association, at once.
-        """
-        error = None
-        assoc = self._origins.get(c.transaction_uid)
-        if assoc is not None and assoc.is_established:
-            try:
-                status, _ = await assoc.send_n_event_report(
-                    info, event_type, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
-                )
-                if _ok(status):
-                    return None
-                error = f"status 0x{int(status.Status):04X} on the requesting association"
-            except (AiodimseError, TimeoutError, ValueError) as exc:
-                error = f"requesting association: {exc}"
-            log.debug("report %s: %s; trying a new association", c.transaction_uid, error)
-        self._origins.pop(c.transaction_uid, None)  # gone, or it did not take the report
-        if c.calling_aet not in self.peers:
-            return f"AE {c.calling_aet!r} is not in the AE table"
-        back = await trip.association()
-        if isinstance(back, str):
-            return back
-        try:
-            status, _ = await back.send_n_event_report(
-                info, event_type, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
-            )
-        except (AiodimseError, TimeoutError, ValueError) as exc:
-            return f"{trip.where}: {exc or type(exc).__name__}"
-        if _ok(status):
-            return None
-        return f"status 0x{int(status.Status):04X} from {c.calling_aet}"
-
-    async def _failed(self, c: Commitment, error: str) -> None:
-        now = time.time()
-        attempts = c.attempts + 1
-        store = self.store
-        self.failed_attempts += 1
-        if now >= c.deadline:
-            self.expired += 1
-            log.error("report expired transaction=%s calling_aet=%r attempts=%d: %s",
-                      c.transaction_uid, c.calling_aet, attempts, error)
-            await store.call(store.store.expire, c.transaction_uid, error)
-            return
-        delay = min(self.policy.retry_initial * 2 ** (attempts - 1), self.policy.retry_max)
-        when = min(now + delay, c.deadline)
-        # An AE not in the AE table was warned about when its request came: its
-        # retries (which can succeed only after a restart with an entry) log at DEBUG.
-        level = logging.DEBUG if c.calling_aet in self._warned else logging.WARNING
-        log.log(level, "report not delivered transaction=%s calling_aet=%r attempt=%d "
-                "retry_in=%.1fs: %s", c.transaction_uid, c.calling_aet, attempts,
-                when - now, error)
-        await store.call(store.store.reschedule, c.transaction_uid, when, error)
+        return self.deliverer.delivering
 
 
-class _Trip:
-    """A courier's association to one calling AE: opened when first needed, once."""
+class _CommitmentReports:
+    """The commitment reports' kind: built from the index when sent (J.3.3)."""
 
-    def __init__(self, scp: StorageCommitmentSCP, aet: str) -> None:
-        self.scp, self.aet = scp, aet
-        self.back: Association | None = None
-        self.error: str | None = None  # why it could not be opened (not tried again)
-        peer = scp.peers.get(aet)
-        self.where = f"{peer.host}:{peer.port}" if peer is not None else aet
+    name = COMMITMENT_KIND
+    sop_class = STORAGE_COMMITMENT
 
-    async def association(self) -> Association | str:
-        """The open association, or why there is none."""
-        if self.back is not None:
-            if self.back.is_established:
-                return self.back
-            return f"{self.where}: the association ended"
-        if self.error is not None:
-            return self.error
-        scp, peer = self.scp, self.scp.peers[self.aet]
-        policy = scp.policy
-        try:
-            back = await scp.reporter.associate(
-                peer.host,
-                peer.port,
-                ae_title=self.aet,
-                ext_neg=[build_role(STORAGE_COMMITMENT, scu_role=not policy.require_scp_role,
-                                    scp_role=True)],
-                ssl_context=peer.ssl_context,
-            )
-        except (AiodimseError, OSError, TimeoutError, ValueError) as exc:
-            self.error = f"{self.where}: {exc or type(exc).__name__}"
-            return self.error
-        self.back = back
-        if policy.require_scp_role and not any(
-            ctx.abstract_syntax == STORAGE_COMMITMENT and ctx.as_scp
-            for ctx in back.accepted_contexts
-        ):
-            self.error = f"{self.where}: the peer did not accept the SCP role for commitment"
-            await self.close()
-            return self.error
-        return back
+    def __init__(self, scp: StorageCommitmentSCP) -> None:
+        self.scp = scp
 
-    async def close(self) -> None:
-        back, self.back = self.back, None
-        if back is None:
-            return
-        try:
-            await back.release()
-        except (AiodimseError, OSError, TimeoutError):  # it was delivered or not already
-            back.abort()
+    async def build(self, items: Sequence[Delivery]) -> Sequence[Report]:
+        refs = [_refs(item) for item in items]
+        found = await self.scp.store.find_instances(
+            [inst for item_refs in refs for _cls, inst in item_refs])
+        title = self.scp.reporter.ae_title
+        return [build_report(item.key, item_refs, found, title)
+                for item, item_refs in zip(items, refs, strict=True)]
+
+    def delivered(self, item: Delivery, report: Report) -> Mapping[str, Any] | None:
+        event_type, info = report
+        failed = len(info.get("FailedSOPSequence", []))
+        log.debug("report delivered transaction=%s calling_aet=%s event_type=%d "
+                  "failed=%d instances=%d", item.key, item.destination, event_type, failed,
+                  len(info.get("ReferencedSOPSequence", [])) + failed)
+        self.scp.delivered += 1
+        return {"event_type": event_type, "failed": failed}
+
+    def failed(self, item: Delivery, error: str, *, expired: bool) -> None:
+        self.scp.failed_attempts += 1
+        if expired:
+            self.scp.expired += 1
+
+
+def _refs(item: Delivery) -> list[tuple[str, str]]:
+    """A queued report's (SOP Class UID, SOP Instance UID) references."""
+    return [(str(c), str(i)) for c, i in json.loads(item.payload)]

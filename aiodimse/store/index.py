@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -11,7 +13,7 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from ..logs import get_logger
-from .db import Store
+from .interface import InstanceIndex
 
 __all__ = ["read_uids", "scan", "index_paths", "ScanReport", "looks_like_bare_dataset"]
 
@@ -144,16 +146,18 @@ def _walk_error(report: ScanReport) -> Callable[[OSError], None]:
     return error
 
 
-def index_paths(store: Store, paths: Iterable[str | Path], now: float, batch: int = 500,
-                report: ScanReport | None = None) -> int:
-    """Index every DICOM file under ``paths``; returns how many were indexed."""
+async def index_paths(index: InstanceIndex, paths: Iterable[str | Path], now: float,
+                      batch: int = 500, report: ScanReport | None = None) -> int:
+    """Index every DICOM file under ``paths``; returns how many were indexed.
+
+    The files are read on a worker thread, ``batch`` at a time, so the event loop
+    goes on while a large archive is scanned.
+    """
     total = 0
-    rows: list[tuple[str, str, str | None]] = []
-    for row in scan(paths, report):
-        rows.append(row)
-        if len(rows) >= batch:
-            total += store.add_instances(rows, now)
-            rows = []
-    if rows:
-        total += store.add_instances(rows, now)
-    return total
+    found = scan(paths, report)
+    while True:
+        rows: list[tuple[str, str, str | None]] = await asyncio.to_thread(
+            lambda: list(itertools.islice(found, batch)))
+        if not rows:
+            return total
+        total += await index.add_instances(rows, now)

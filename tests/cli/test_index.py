@@ -9,9 +9,9 @@ from pathlib import Path
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
-from aiodimse.store import Store
-from aiodimse.store.db import DB_FILENAME
+from aiodimse.store import DB_FILENAME
 from aiodimse.store.index import ScanReport, read_uids, scan
+from aiodimse.store.sqlite import SQLiteDatabase
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -93,17 +93,17 @@ def _index(data: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
 
 def test_index_prints_counts_and_exits_0_for_a_folder(tmp_path: Path) -> None:
     _archive(tmp_path / "archive")
-    Store.in_directory(tmp_path / "data").close()
+    SQLiteDatabase.in_directory(tmp_path / "data").close()
     proc = _index(tmp_path / "data", tmp_path / "archive")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().startswith("indexed 6, skipped 2 (")
-    store = Store.in_directory(tmp_path / "data")
+    store = SQLiteDatabase.in_directory(tmp_path / "data")
     assert store.count_instances() == 6
     store.close()
 
 
 def test_a_missing_path_or_a_named_non_dicom_file_exits_1(tmp_path: Path) -> None:
-    Store.in_directory(tmp_path / "data").close()
+    SQLiteDatabase.in_directory(tmp_path / "data").close()
     (tmp_path / "notes.txt").write_text("hello")
     missing = _index(tmp_path / "data", tmp_path / "typo")
     assert missing.returncode == 1

@@ -19,7 +19,7 @@ from aiodimse.services import (
     StorageCommitmentSCP,
 )
 from aiodimse.services.quotas import Quotas
-from aiodimse.store import AsyncStore
+from aiodimse.store.sqlite import SQLiteStore
 
 __all__ = ["Running", "running_scp", "commit_request"]
 
@@ -27,7 +27,7 @@ __all__ = ["Running", "running_scp", "commit_request"]
 @dataclass
 class Running:
     server: Server
-    store: AsyncStore
+    store: SQLiteStore
     commitment: StorageCommitmentSCP
 
 
@@ -38,7 +38,7 @@ async def running_scp(
     policy: DeliveryPolicy | None = None,
     quotas: Quotas | None = None,
 ) -> AsyncIterator[Running]:
-    store = AsyncStore.in_directory(data)
+    store = SQLiteStore.in_directory(data)
     ae = AE("ARCHIVE")
     ae.add_supported_context(STORAGE_COMMITMENT)
     ae.add_supported_context(MPPS)

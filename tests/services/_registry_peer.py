@@ -25,7 +25,7 @@ from aiodimse.services import (
     STORAGE_COMMITMENT_INSTANCE,
     StorageCommitmentSCP,
 )
-from aiodimse.store import AsyncStore
+from aiodimse.store.sqlite import SQLiteStore
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -54,7 +54,7 @@ def bad_uid(i: int) -> str:
 
 async def main(count: int) -> None:
     with tempfile.TemporaryDirectory() as data:
-        store = AsyncStore.in_directory(data)
+        store = SQLiteStore.in_directory(data)
         ae = AE("ARCHIVE")
         ae.add_supported_context(MPPS)
         ae.add_supported_context(STORAGE_COMMITMENT)

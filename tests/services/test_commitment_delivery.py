@@ -27,7 +27,7 @@ from aiodimse.services import (
     StorageCommitmentSCP,
 )
 from aiodimse.services.storage_commitment import NOT_AUTHORIZED
-from aiodimse.store import AsyncStore
+from aiodimse.store.sqlite import SQLiteStore
 
 from ._helpers import commit_request, running_scp
 
@@ -108,7 +108,7 @@ async def _all_delivered(scp: object, uids: list[str], timeout: float = 60) -> N
     store = scp.store  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     for uid in uids:
-        while (state := await store.call(store.store.commitment_state, uid))[0] != "delivered":
+        while (state := await store.commitment_state(uid))[0] != "delivered":
             assert time.monotonic() < deadline, (uid, state)
             await asyncio.sleep(0.02)
 
@@ -193,13 +193,13 @@ async def test_unlisted_requester_warned_once_when_it_asks(
         # No delivery attempt until the first request is answered: what is logged
         # by then was said at the time of the request.
         gate = threading.Event()
-        find = scp.store.store.find_instances
+        find = scp.store.db.find_instances
 
         def gated_find(uids: list[str]) -> dict[str, str]:  # on the store thread
             assert gate.wait(20)
             return find(uids)
 
-        scp.store.store.find_instances = gated_find  # type: ignore[method-assign]
+        scp.store.db.find_instances = gated_find  # type: ignore[method-assign]
         ae = AE("STRANGER")
         ae.add_requested_context(STORAGE_COMMITMENT)
         uids = [str(generate_uid()) for _ in range(3)]
@@ -223,7 +223,7 @@ async def test_unlisted_requester_warned_once_when_it_asks(
         store = scp.store
         deadline = time.monotonic() + 20
         for uid in uids:  # many retries later...
-            while (state := await store.call(store.store.commitment_state, uid))[1] < 4:
+            while (state := await store.commitment_state(uid))[1] < 4:
                 assert time.monotonic() < deadline, state
                 await asyncio.sleep(0.02)
             assert state[0] == "pending"
@@ -247,7 +247,7 @@ async def test_unlisted_requester_refused_when_so_configured(tmp_path: Path) -> 
                     STORAGE_COMMITMENT_INSTANCE,
                 )
             assert status.Status == expected
-            recorded = await store.call(store.store.commitment_state, uid)
+            recorded = await store.commitment_state(uid)
             assert (recorded is not None) == (expected == 0)
         assert NOT_AUTHORIZED == 0x0124  # PS3.7 C.4.x "Refused: not authorized"
 
@@ -276,7 +276,7 @@ async def test_request_accepted_while_the_runner_polls_is_not_left_waiting(
     policy = DeliveryPolicy(poll_interval=60)
     async with running_scp(tmp_path, {}, policy) as scp:
         commitment = scp.commitment
-        poll = commitment._poll
+        poll = commitment.deliverer._poll
         entered, gate = asyncio.Event(), asyncio.Event()
 
         async def slow_poll() -> float:
@@ -286,8 +286,8 @@ async def test_request_accepted_while_the_runner_polls_is_not_left_waiting(
                 await gate.wait()  # the request is accepted now, during the poll
             return delay
 
-        commitment._poll = slow_poll  # type: ignore[method-assign]
-        commitment._wake.set()
+        commitment.deliverer._poll = slow_poll  # type: ignore[method-assign]
+        commitment.deliverer._wake.set()
         await asyncio.wait_for(entered.wait(), 10)
         got = asyncio.Event()
 
@@ -313,14 +313,14 @@ async def test_request_accepted_while_the_runner_polls_is_not_left_waiting(
 async def test_stop_when_woken_as_it_is_cancelled(tmp_path: Path, steps: int) -> None:
     """``stop()`` ends the runner even when a wake-up coincides with its cancellation
     (``asyncio.wait_for`` before 3.12 can swallow that cancellation)."""
-    store = AsyncStore.in_directory(tmp_path)
+    store = SQLiteStore.in_directory(tmp_path)
     scp = StorageCommitmentSCP(store, AE("ARCHIVE"), {}, DeliveryPolicy(poll_interval=60))
     await scp.start()
     await asyncio.sleep(0.2)  # the runner has polled and sleeps
-    scp._wake.set()  # as a courier ending, or a request, would
+    scp.deliverer._wake.set()  # as a courier ending, or a request, would
     for _ in range(steps):
         await asyncio.sleep(0)
-    runner = scp._runner
+    runner = scp.deliverer._runner
     assert runner is not None
     stopping = asyncio.ensure_future(scp.stop(grace=1.0))
     done, _ = await asyncio.wait({stopping}, timeout=10)  # a hang guard

@@ -75,14 +75,14 @@ async def test_release_racing_the_report_serve_and_commit_agree(
 
         monkeypatch.setattr(Association, "send_n_action", sending_action)
         monkeypatch.setattr(Association, "send_n_event_report", sending_report)
-        find = store.store.find_instances
+        find = store.db.find_instances
 
         def held_find(uids: list[str]) -> dict[str, str]:  # runs on the store thread
             if mode[0] == 2:
                 assert closed.wait(10)
             return find(uids)
 
-        store.store.find_instances = held_find  # type: ignore[method-assign]
+        store.db.find_instances = held_find  # type: ignore[method-assign]
         began = time.monotonic()
         for run in range(RUNS):
             assert time.monotonic() - began < 240, "hang guard"
@@ -105,12 +105,12 @@ async def test_release_racing_the_report_serve_and_commit_agree(
             # The tool printed the report: serve must record it delivered, once.
             deadline = time.monotonic() + 10
             while True:
-                state = await store.call(store.store.commitment_state, transaction)
+                state = await store.commitment_state(transaction)
                 assert state is not None
                 if state[0] != "pending":
                     break
                 assert time.monotonic() < deadline, (run, state, dict(ways))
                 await asyncio.sleep(0.01)
             assert state[0] == "delivered", (run, state)
-        assert await store.call(store.store.count_pending) == 0
+        assert await store.count_pending() == 0
         print(dict(ways))  # which association carried the reports (not asserted)

@@ -6,6 +6,7 @@ database, in the write's own transaction); a refusal is 0x0213 and stores nothin
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from aiodimse.cli.config import ConfigError, build_config
 from aiodimse.cli.main import build_parser
 from aiodimse.services import MPPS, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
 from aiodimse.services.quotas import Quotas
-from aiodimse.store import MPPSRow, Store
-from aiodimse.store.db import Allowance, QuotaExceeded
+from aiodimse.store import Allowance, Commitment, Delivery, MPPSRow, QuotaExceeded
+from aiodimse.store.sqlite import SQLiteDatabase
 
 from ._helpers import commit_request, running_scp
 
@@ -31,12 +32,12 @@ def _row(uid: str, size: int, aet: str = "CT1") -> MPPSRow:
                    calling_aet=aet)
 
 
-def _count(store: Store, table: str) -> int:
+def _count(store: SQLiteDatabase, table: str) -> int:
     return int(store._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 def test_the_allowance_is_counted_per_ae_and_window(tmp_path: Path) -> None:
-    store = Store.in_directory(tmp_path)
+    store = SQLiteDatabase.in_directory(tmp_path)
     ct = Allowance(calling_aet="CT1", service="mpps", max_bytes=10_000, window=60.0)
     mr = Allowance(calling_aet="MR1", service="mpps", max_bytes=10_000, window=60.0)
     for i in range(4):
@@ -52,12 +53,14 @@ def test_the_allowance_is_counted_per_ae_and_window(tmp_path: Path) -> None:
     assert store.mpps_create(_row("1.9", 2_400), 160.0, ct)  # a new window
     # a commitment is counted by its refs, apart from MPPS
     c = Allowance(calling_aet="CT1", service="commitment", max_bytes=200, window=60.0)
-    from aiodimse.store import Commitment
-    big = Commitment(transaction_uid="9.1", calling_aet="CT1", refs=((CT, "1." + "2" * 300),),
-                     received_at=170.0, deadline=1e9, next_attempt=170.0)
+    refs = ((CT, "1." + "2" * 300),)
+    big = Commitment(transaction_uid="9.1", calling_aet="CT1", refs=refs, received_at=170.0)
+    report = Delivery(kind="commitment", key="9.1", destination="CT1", sop_class="1.2",
+                      sop_instance="1.2.1", payload=json.dumps(refs), created_at=170.0,
+                      deadline=1e9, next_attempt=170.0)
     with pytest.raises(QuotaExceeded):
-        store.add_commitment(big, owner=None, lease_until=0.0, allowance=c)
-    assert _count(store, "commitments") == 0
+        store.add_commitment(big, report, allowance=c)
+    assert _count(store, "commitments") == 0 and _count(store, "deliveries") == 0
     # finished windows are dropped: the table holds the active AEs only
     store.mpps_create(_row("3.0", 10, "US1"), 500.0,
                       Allowance(calling_aet="US1", service="mpps", max_bytes=100, window=60.0))

@@ -81,7 +81,7 @@ async def test_report_waits_for_scp_role_then_expires(tmp_path: Path) -> None:
             store = scp.store
 
             async def state() -> tuple[str, int, str | None] | None:
-                return await store.call(store.store.commitment_state, transaction)
+                return await store.commitment_state(transaction)
 
             deadline = time.monotonic() + 10
             while (current := await state()) is not None and current[0] == "pending":
@@ -103,7 +103,7 @@ async def test_unknown_ae_stays_pending_and_stop_keeps_it(tmp_path: Path) -> Non
         store = scp.store
         deadline = time.monotonic() + 10
         while True:
-            state = await store.call(store.store.commitment_state, transaction)
+            state = await store.commitment_state(transaction)
             if state is not None and state[1] >= 2:
                 break
             assert time.monotonic() < deadline

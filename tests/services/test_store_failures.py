@@ -19,15 +19,16 @@ from pydicom.uid import generate_uid
 
 from aiodimse import AE
 from aiodimse.services import MPPS, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
-from aiodimse.store import MPPSRow, Store
-from aiodimse.store.db import failure_status
+from aiodimse.services.store_status import store_status
+from aiodimse.store import MPPSRow, StoreError
+from aiodimse.store.sqlite import SQLiteDatabase, is_full
 
 from ._helpers import commit_request, running_scp
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
 
-def _fill(store: Store) -> None:
+def _fill(store: SQLiteDatabase) -> None:
     pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
     store._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
 
@@ -38,13 +39,13 @@ def _row(uid: str) -> MPPSRow:
 
 
 def test_a_full_database_raises_its_own_error(tmp_path: Path) -> None:
-    store = Store.in_directory(tmp_path)
+    store = SQLiteDatabase.in_directory(tmp_path)
     _fill(store)
     with pytest.raises(sqlite3.OperationalError) as caught:
         for i in range(50):
             store.mpps_create(_row(f"1.{i}"), 1.0)
     assert "full" in str(caught.value) and "rollback" not in str(caught.value)
-    assert failure_status(caught.value) == 0x0213
+    assert is_full(caught.value)
     assert not store._conn.in_transaction  # and the store still answers
     assert store.mpps_get("1.999") is None
     store.close()
@@ -66,7 +67,7 @@ class _FailingCommit:
 
 
 def test_a_failed_commit_is_rolled_back_and_reported(tmp_path: Path) -> None:
-    store = Store.in_directory(tmp_path)
+    store = SQLiteDatabase.in_directory(tmp_path)
     real = store._conn
     store._conn = _FailingCommit(real)  # type: ignore[assignment]
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
@@ -77,10 +78,21 @@ def test_a_failed_commit_is_rolled_back_and_reported(tmp_path: Path) -> None:
     store.close()
 
 
-def test_failure_status() -> None:
-    assert failure_status(sqlite3.OperationalError("database or disk is full")) == 0x0213
-    assert failure_status(sqlite3.OperationalError("database is locked")) == 0x0110
-    assert failure_status(sqlite3.DatabaseError("file is not a database")) == 0x0110
+def test_is_full() -> None:
+    assert is_full(sqlite3.OperationalError("database or disk is full"))
+    assert not is_full(sqlite3.OperationalError("database is locked"))
+    assert not is_full(sqlite3.DatabaseError("file is not a database"))
+
+
+def test_the_status_for_a_store_error() -> None:
+    """Full: 0x0213 for the N-services, 0xA700 for C-STORE/FIND/GET/MOVE; else 0x0110."""
+    full, broken = StoreError("x", full=True), StoreError("x")
+    for n_service in (0x0140, 0x0120, 0x0110, 0x0130, 0x0150, 0x0100, 0x0030):
+        assert (store_status(full, n_service), store_status(broken, n_service)) == (
+            0x0213, 0x0110)
+    for c_service in (0x0001, 0x0020, 0x0010, 0x0021):
+        assert (store_status(full, c_service), store_status(broken, c_service)) == (
+            0xA700, 0x0110)
 
 
 async def test_services_answer_0213_on_a_full_disk(
@@ -88,7 +100,7 @@ async def test_services_answer_0213_on_a_full_disk(
 ) -> None:
     caplog.set_level(logging.WARNING)
     async with running_scp(tmp_path) as scp:
-        await scp.store.call(_fill, scp.store.store)
+        await scp.store.call(_fill, scp.store.db)
         ae = AE("CT1")
         ae.add_requested_context(MPPS)
         ae.add_requested_context(STORAGE_COMMITMENT)

@@ -97,13 +97,13 @@ async def test_the_library_answers_0117_before_any_handler(tmp_path: Path) -> No
 
 async def _mpps_rows(scp: Any) -> int:
     def count() -> int:
-        return int(scp.store.store._conn.execute("SELECT count(*) FROM mpps").fetchone()[0])
+        return int(scp.store.db._conn.execute("SELECT count(*) FROM mpps").fetchone()[0])
     return await scp.store.call(count)
 
 
 async def _commitments(scp: Any) -> int:
     def count() -> int:
-        row = scp.store.store._conn.execute("SELECT count(*) FROM commitments").fetchone()
+        row = scp.store.db._conn.execute("SELECT count(*) FROM commitments").fetchone()
         return int(row[0])
     return await scp.store.call(count)
 

@@ -1,0 +1,253 @@
+"""What the services ask of a store, one Protocol per concern; backends implement them.
+
+Every method is async: a backend may run blocking calls in a thread (SQLite) or
+talk to a server (PostgreSQL). Records are frozen dataclasses, so no backend's row
+type leaks into a service.
+
+Failures: a backend raises ``StoreError`` for any failure of its storage, saying
+whether the storage is out of room (``full``); the services answer it with one
+documented mapping (``services/store_status.py``), so no backend knows DIMSE. A
+write past an ``Allowance`` raises ``QuotaExceeded`` and writes nothing. Nothing
+else escapes a backend for a storage problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+__all__ = [
+    "COMMITMENT_KIND",
+    "PENDING",
+    "DELIVERED",
+    "EXPIRED",
+    "StoreError",
+    "QuotaExceeded",
+    "Allowance",
+    "Commitment",
+    "MPPSRow",
+    "Delivery",
+    "DeliveryState",
+    "InstanceIndex",
+    "CommitmentStore",
+    "MPPSStore",
+    "DeliveryQueue",
+    "Store",
+]
+
+T = TypeVar("T")
+
+COMMITMENT_KIND = "commitment"
+"""The ``Delivery.kind`` of storage commitment reports."""
+
+# States of a queued delivery.
+PENDING = "pending"
+DELIVERED = "delivered"
+EXPIRED = "expired"
+
+DeliveryState = tuple[str, int, str | None]
+"""(state, attempts, last error) of one queued delivery."""
+
+
+class StoreError(Exception):
+    """The store failed. ``full``: it is out of room (disk, database or a backend's
+    size limit), which waiting or freeing space cures; else anything else."""
+
+    def __init__(self, message: str, *, full: bool = False) -> None:
+        super().__init__(message)
+        self.full = full
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Allowance:
+    """What one calling AE may write to one service: ``max_bytes`` per ``window`` s."""
+
+    calling_aet: str
+    service: str
+    max_bytes: int
+    window: float
+
+
+class QuotaExceeded(Exception):
+    """A write would take a calling AE past its ``Allowance``; nothing was written."""
+
+    def __init__(self, allowance: Allowance, used: int, wanted: int) -> None:
+        super().__init__(
+            f"calling AE {allowance.calling_aet!r} has written {used} bytes to "
+            f"{allowance.service} in the last {allowance.window:g} s; {wanted} more would "
+            f"pass its {allowance.max_bytes} bytes"
+        )
+        self.allowance = allowance
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Commitment:
+    """One accepted storage commitment request (its report is a ``Delivery``)."""
+
+    transaction_uid: str
+    calling_aet: str
+    refs: tuple[tuple[str, str], ...]  # (SOP Class UID, SOP Instance UID)
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MPPSRow:
+    """One stored MPPS instance; ``dataset`` is DICOM JSON."""
+
+    sop_instance_uid: str
+    status: str
+    dataset: str
+    calling_aet: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One N-EVENT-REPORT in the outbound queue.
+
+    ``kind`` names the service that queued it and builds the report from
+    ``payload`` when it is sent (a commitment's references, a UPS event's DICOM
+    JSON); ``key`` is unique per kind. Items of one ``destination`` with the same
+    ``ordering`` key are delivered in queue order, and one that fails holds back
+    those after it; None: no order with any other item. ``id`` is given by the
+    queue (0 until then) and orders it.
+    """
+
+    kind: str
+    key: str
+    destination: str  # AE title, looked up in the AE table
+    sop_class: str
+    sop_instance: str
+    payload: str
+    event_type: int = 0  # where known when queued; else the kind decides when sending
+    ordering: str | None = None
+    created_at: float
+    deadline: float
+    next_attempt: float
+    attempts: int = 0
+    last_error: str | None = None
+    id: int = 0
+
+
+class InstanceIndex(Protocol):
+    """Which instances are held: SOP Instance UID -> SOP Class UID."""
+
+    async def add_instances(self, rows: Iterable[tuple[str, str, str | None]],
+                            now: float) -> int:
+        """Insert or replace (SOP Class UID, SOP Instance UID, path) rows; the count."""
+        ...
+
+    async def find_instances(self, instance_uids: Sequence[str]) -> dict[str, str]:
+        """SOP Instance UID -> SOP Class UID for those of ``instance_uids`` indexed."""
+        ...
+
+    async def count_instances(self) -> int: ...
+
+
+class CommitmentStore(Protocol):
+    """Storage commitment transactions."""
+
+    async def add_commitment(self, commitment: Commitment, report: Delivery, *,
+                             owner: str | None = None, lease_until: float | None = None,
+                             allowance: Allowance | None = None) -> bool:
+        """Record an accepted request and queue its report, in one transaction.
+
+        False (nothing written) if the Transaction UID is known. The report may be
+        leased to ``owner`` at once. Raises QuotaExceeded past ``allowance``.
+        """
+        ...
+
+    async def commitment_state(self, transaction_uid: str) -> DeliveryState | None:
+        """The state of a transaction's report, or None if the transaction is unknown."""
+        ...
+
+
+class MPPSStore(Protocol):
+    """MPPS instances; a write may be charged to an ``Allowance``."""
+
+    async def mpps_create(self, row: MPPSRow, now: float,
+                          allowance: Allowance | None = None) -> bool:
+        """Store a new instance; False if its SOP Instance UID exists."""
+        ...
+
+    async def mpps_get(self, sop_instance_uid: str) -> MPPSRow | None: ...
+
+    async def mpps_update(self, sop_instance_uid: str,
+                          change: Callable[[MPPSRow | None], MPPSRow | T], now: float,
+                          allowance: Allowance | None = None) -> MPPSRow | T:
+        """Read, change and write one instance in one transaction.
+
+        ``change`` gets the current row (None if absent) and returns the new row, or
+        anything else to leave the store as it was (that value is returned).
+        """
+        ...
+
+
+class DeliveryQueue(Protocol):
+    """Outbound N-EVENT-REPORTs, shared by every worker (and node) using the store.
+
+    A worker claims due items under a lease (``owner``, until a time); another may
+    take an item only once its lease ran out, so a crashed worker's items are
+    delivered by the others. Times are wall-clock seconds (``time.time()``).
+    """
+
+    async def enqueue(self, item: Delivery, *, owner: str | None = None,
+                      lease_until: float | None = None) -> bool:
+        """Queue ``item``; False (nothing written) if its (kind, key) is queued already."""
+        ...
+
+    async def claim_due(self, owner: str, now: float, lease: float, limit: int, *,
+                        per_destination: int | None = None,
+                        max_destinations: int | None = None,
+                        destination: str | None = None,
+                        skip_destinations: Collection[str] = (),
+                        held: Collection[int] = ()) -> list[Delivery]:
+        """Lease up to ``limit`` due items not leased by another owner, earliest first.
+
+        At most ``per_destination`` for one destination, from at most
+        ``max_destinations``; only ``destination``'s if given; none for
+        ``skip_destinations`` nor the ids in ``held`` (being delivered here). An
+        item with an ``ordering`` key is taken only with every pending item before
+        it in its (destination, ordering) group, in queue order.
+        """
+        ...
+
+    async def renew_leases(self, owner: str, ids: Sequence[int], until: float) -> None:
+        """Extend ``owner``'s leases on items it is still delivering."""
+        ...
+
+    async def next_due(self) -> float | None:
+        """When the earliest pending item is due (or its lease ends), None if none."""
+        ...
+
+    async def mark_delivered(self, id: int, result: Mapping[str, Any] | None,
+                             now: float) -> None: ...
+
+    async def reschedule(self, id: int, next_attempt: float, error: str) -> None:
+        """A failed attempt: try again at ``next_attempt``; the lease is given up."""
+        ...
+
+    async def expire(self, id: int, error: str) -> None:
+        """The deadline passed: stop trying (the item is kept for the record)."""
+        ...
+
+    async def reset_for_start(self, now: float) -> int:
+        """A fresh start (no other worker running): every pending item is due now,
+        whoever leased it before. Returns how many are pending."""
+        ...
+
+    async def release_leases(self, owner: str, ids: Sequence[int] | None = None) -> None:
+        """Give up ``owner``'s leases (all, or on ``ids``) without counting an attempt."""
+        ...
+
+    async def count_pending(self) -> int: ...
+
+    async def delivery_state(self, kind: str, key: str) -> DeliveryState | None: ...
+
+
+class Store(InstanceIndex, CommitmentStore, MPPSStore, DeliveryQueue, Protocol):
+    """A backend holding every concern, as ``open_store`` returns it."""
+
+    async def aclose(self) -> None:
+        """Finish what was asked, then close."""
+        ...

@@ -1,0 +1,93 @@
+"""The ``database`` setting: where ``serve`` and ``index`` keep their store, by URL.
+
+``sqlite:///PATH`` or a path (relative ones in a TOML file from the file's folder);
+without it, the SQLite file in ``--data``; a scheme no backend has is a usage error
+(exit 64, one line) before anything starts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from aiodimse import AE
+from aiodimse.cli.config import ConfigError, ServeConfig, build_config
+from aiodimse.cli.main import build_parser
+from aiodimse.services import MPPS
+from aiodimse.store import DB_FILENAME, open_store
+
+from ._serve import write_instance
+from .conftest import StartServe
+
+
+def _config(*argv: str) -> ServeConfig:
+    return build_config(build_parser().parse_args(["serve", *argv]))
+
+
+def test_the_database_key_and_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _config("--data", "d").database_url() == str(Path("d") / DB_FILENAME)
+    assert _config("--database", "sqlite:///x.db").database_url() == "sqlite:///x.db"
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    monkeypatch.chdir(tmp_path)
+    path = etc / "serve.toml"
+    for value, url in (("store/db.sqlite3", str(etc / "store" / "db.sqlite3")),
+                       ("sqlite:///rel.db", f"sqlite:///{etc / 'rel.db'}"),
+                       ("sqlite:////abs/x.db", "sqlite:////abs/x.db"),
+                       ("/abs/y.db", "/abs/y.db")):
+        path.write_text(f'[server]\ndatabase = "{value}"\n')
+        assert _config("--config", str(path)).database_url() == url
+    flag = _config("--config", str(path), "--database", "here.db")  # the flag wins
+    assert flag.database_url() == "here.db"
+
+
+@pytest.mark.parametrize("argv", [["--database", "postgresql://db/aiodimse"],
+                                  ["--database", "MYSQL://x"]])
+def test_an_unknown_scheme_is_a_usage_error(argv: list[str], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="database: unknown database scheme"):
+        _config(*argv)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aiodimse", "serve", "--data", str(tmp_path / "d"), *argv],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 64
+    assert proc.stderr.count("\n") == 1 and "unknown database scheme" in proc.stderr
+    assert not (tmp_path / "d").exists()
+    index = subprocess.run(
+        [sys.executable, "-m", "aiodimse", "index", *argv, str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert index.returncode == 64 and "unknown database scheme" in index.stderr
+
+
+async def test_serve_and_index_use_the_configured_database(
+    serve: StartServe, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "db" / "store.sqlite3"
+    url = f"sqlite:///{elsewhere}"
+    uid = write_instance(tmp_path / "archive")
+    index = subprocess.run(
+        [sys.executable, "-m", "aiodimse", "index", "--database", url, "--create",
+         str(tmp_path / "archive")], capture_output=True, text=True, timeout=60, check=False)
+    assert index.returncode == 0, index.stderr
+    srv = await serve("--database", url).ready()
+    ae = AE("CT1")
+    ae.add_requested_context(MPPS)
+    attrs = Dataset()
+    attrs.PerformedProcedureStepStatus = "IN PROGRESS"
+    step = str(generate_uid())
+    async with ae.associate("127.0.0.1", srv.port, ae_title="ANY") as assoc:
+        status, _ = await assoc.send_n_create(attrs, MPPS, step)
+    assert status.Status == 0
+    assert srv.stop() == 0
+    assert not (tmp_path / "data" / DB_FILENAME).exists()
+    store = open_store(url, create=False)
+    try:
+        assert await store.find_instances([uid]) == {uid: "1.2.840.10008.5.1.4.1.1.2"}
+        row = await store.mpps_get(step)
+        assert row is not None and row.calling_aet == "CT1"
+    finally:
+        await store.aclose()
