@@ -34,11 +34,12 @@ from ..association import Association
 from ..dimse.commands import is_valid_uid
 from ..errors import AiodimseError
 from ..events import Event
-from ..handlers import HandlerSpec
+from ..handlers import Binding
 from ..logs import get_logger
 from ..presentation import build_role
 from ..status import is_performed
 from ..store.db import AsyncStore, Commitment, QuotaExceeded, failure_status
+from .base import Service, SOPClass
 from .quotas import RESOURCE_LIMITATION, Quotas, over
 from .values import first_invalid
 
@@ -157,8 +158,9 @@ def _ok(status: Dataset) -> bool:
     return is_performed(int(status.Status))
 
 
-class StorageCommitmentSCP:
-    """The SCP: bind ``handlers()`` on a server, ``await start()``, ``await stop()``.
+class StorageCommitmentSCP(Service):
+    """The SCP, a :class:`Service`: add it to a ``ServiceSet`` (or bind ``handlers()``
+    on a server, then ``await start()`` and ``await stop()``).
 
     ``reporter`` is the AE used for reports on new associations (its title is the
     calling AE title; its timeouts apply). ``peers`` is the AE table.
@@ -201,8 +203,11 @@ class StorageCommitmentSCP:
         self.failed_attempts = 0
         self.expired = 0
 
-    def handlers(self) -> list[HandlerSpec]:
-        return [(evt.EVT_N_ACTION, self.on_n_action)]
+    name = "storage_commitment"
+    sop_classes = (SOPClass(STORAGE_COMMITMENT),)
+
+    def handlers(self) -> list[Binding]:
+        return [Binding(evt.EVT_N_ACTION, self.on_n_action, STORAGE_COMMITMENT)]
 
     # -- the N-ACTION --------------------------------------------------------------------
 
