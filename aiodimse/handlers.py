@@ -100,12 +100,14 @@ class Handlers:
     may have several handlers, event-wide only.
     """
 
-    __slots__ = ("by_event", "by_syntax", "notifies")
+    __slots__ = ("by_event", "by_syntax", "notifies", "wide")
 
     def __init__(self, specs: Iterable[HandlerSpec] | None = None) -> None:
         # Read it freely (the server reads it once per request); change it only
         # through bind() and unbind(). Event-wide bindings:
         self.by_event: dict[EventType, tuple[BoundHandler, ...]] = {}
+        # The event-wide intervention handlers again, unwrapped: lookup()'s last step.
+        self.wide: dict[EventType, BoundHandler] = {}
         # (event, abstract syntax) -> handler; empty unless something routes by SOP
         # class, and then the request path makes one more dict lookup.
         self.by_syntax: dict[tuple[EventType, str], BoundHandler] = {}
@@ -155,6 +157,7 @@ class Handlers:
             if olds and not replace and olds[0].func != handler:
                 raise HandlerConflictError(event, None)
             self.by_event[event] = (bound,)
+            self.wide[event] = bound
         else:
             kept = tuple(b for b in self.by_event.get(event, ()) if b.func != handler)
             self.by_event[event] = (*kept, bound)
@@ -174,6 +177,7 @@ class Handlers:
             self.by_event[event] = kept
         else:
             self.by_event.pop(event, None)
+            self.wide.pop(event, None)
         self.notifies = any(e.is_notification for e in self.by_event)
 
     def lookup(self, event: EventType, abstract_syntax: str) -> BoundHandler | None:
@@ -182,8 +186,7 @@ class Handlers:
             found = self.by_syntax.get((event, abstract_syntax))
             if found is not None:
                 return found
-        wide = self.by_event.get(event)
-        return wide[0] if wide else None
+        return self.wide.get(event)
 
     def get(self, event: EventType, abstract_syntax: str | None = None
             ) -> tuple[BoundHandler, ...]:
@@ -198,6 +201,7 @@ class Handlers:
         out = Handlers()
         out.by_event = dict(self.by_event)
         out.by_syntax = dict(self.by_syntax)
+        out.wide = dict(self.wide)
         out.notifies = self.notifies
         if other is not None:
             for event, bound in other.by_event.items():

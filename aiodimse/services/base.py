@@ -148,8 +148,10 @@ class ServiceSet:
         address: tuple[str, int],
         evt_handlers: Sequence[HandlerSpec] = (),
         ssl_context: ssl.SSLContext | None = None,
+        ae_title: str | None = None,
         *,
         reuse_port: bool = False,
+        backlog: int = 1024,
     ) -> Server:
         """Add the contexts to ``ae``, listen with every handler bound, start the services.
 
@@ -160,7 +162,8 @@ class ServiceSet:
         Handlers(specs)  # any clash raises here, before the AE changes
         self.add_contexts(ae)
         server = await ae.start_server(address, evt_handlers=specs, ssl_context=ssl_context,
-                                       reuse_port=reuse_port)
+                                       ae_title=ae_title, reuse_port=reuse_port,
+                                       backlog=backlog)
         try:
             await self.start()
         except BaseException:
