@@ -166,6 +166,9 @@ class StorageCommitmentSCP(Service):
     calling AE title; its timeouts apply). ``peers`` is the AE table.
     """
 
+    name = "storage_commitment"
+    sop_classes = (SOPClass(STORAGE_COMMITMENT),)
+
     def __init__(
         self,
         store: AsyncStore,
@@ -202,9 +205,6 @@ class StorageCommitmentSCP(Service):
         self.delivered = 0
         self.failed_attempts = 0
         self.expired = 0
-
-    name = "storage_commitment"
-    sop_classes = (SOPClass(STORAGE_COMMITMENT),)
 
     def handlers(self) -> list[Binding]:
         return [Binding(evt.EVT_N_ACTION, self.on_n_action, STORAGE_COMMITMENT)]

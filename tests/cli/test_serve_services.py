@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from aiodimse import AE
 from aiodimse.cli.config import SERVICES, ConfigError, ServeConfig, build_config
 from aiodimse.cli.main import build_parser
 from aiodimse.cli.serve import build_services
 from aiodimse.services import MPPS, STORAGE_COMMITMENT
 from aiodimse.store import AsyncStore
+
+from .conftest import StartServe
 
 VERIFICATION = "1.2.840.10008.1.1"
 
@@ -64,3 +68,18 @@ async def test_serve_builds_the_enabled_services_only(tmp_path: Path) -> None:
         assert set(some.sop_classes()) == {VERIFICATION, MPPS}
     finally:
         await store.aclose()
+
+
+async def test_a_disabled_service_is_not_served_by_the_process(serve: StartServe) -> None:
+    """The real ``aiodimse serve``: the disabled service's context is rejected, the
+    enabled ones answer, and the startup line names the services that run."""
+    srv = await serve("--disable-service", "mpps").ready()
+    assert "services: verification, storage_commitment)" in srv.log()
+    scu = AE("MODALITY")
+    for uid in (VERIFICATION, STORAGE_COMMITMENT, MPPS):
+        scu.add_requested_context(uid)
+    async with scu.associate("127.0.0.1", srv.port, ae_title="AIODIMSE") as assoc:
+        accepted = {c.abstract_syntax for c in assoc.accepted_contexts}
+        assert accepted == {VERIFICATION, STORAGE_COMMITMENT}
+        assert [uid for _, uid, _ in assoc.rejected_contexts] == [MPPS]
+        assert (await asyncio.wait_for(assoc.send_c_echo(), 10)).Status == 0x0000

@@ -5,7 +5,9 @@ Over real associations on loopback, through the library's SCU.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,53 @@ async def test_the_example_service_tested_in_a_pair() -> None:
             assert reply.ExecutionStatus == "IDLE"
     finally:
         await services.shutdown(server, grace=1.0)
+
+
+class _Lifecycle(Service):
+    """Records its start and stop in a shared journal; ``fail`` makes start raise."""
+
+    def __init__(self, name: str, journal: list[str], fail: bool = False) -> None:
+        self.name = name
+        self.journal = journal
+        self.fail = fail
+
+    def handlers(self) -> list[Binding]:
+        return []
+
+    async def start(self) -> None:
+        if self.fail:
+            raise RuntimeError(f"{self.name} cannot start")
+        self.journal.append(f"start {self.name}")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self.journal.append(f"stop {self.name} {grace}")
+
+
+async def test_services_start_with_the_server_and_stop_with_it() -> None:
+    journal: list[str] = []
+    services = ServiceSet([_Lifecycle("a", journal), _Lifecycle("b", journal),
+                           VerificationSCP()])
+    server = await services.start_server(AE("ARCHIVE"), ("127.0.0.1", 0), ae_title="OTHER")
+    assert journal == ["start a", "start b"]
+    scu = AE("SCU")
+    scu.add_requested_context("1.2.840.10008.1.1")
+    async with scu.associate("127.0.0.1", server.port, ae_title="OTHER") as assoc:
+        assert (await assoc.send_c_echo()).Status == 0x0000  # Verification: no handler
+    await services.shutdown(server, 0.5)
+    assert sorted(journal[2:]) == ["stop a 0.5", "stop b 0.5"]
+    await services.stop()  # stopped already: nothing is stopped twice
+    assert len(journal) == 4
+
+
+async def test_a_service_failing_to_start_stops_the_others_and_the_server() -> None:
+    journal: list[str] = []
+    services = ServiceSet([_Lifecycle("a", journal), _Lifecycle("b", journal, fail=True),
+                           _Lifecycle("c", journal)])
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    with pytest.raises(RuntimeError, match="b cannot start"):
+        await services.start_server(AE("ARCHIVE"), ("127.0.0.1", port))
+    assert journal == ["start a", "stop a 0"]  # c never started; a stopped at once
+    with pytest.raises(OSError):  # the server listened, and was closed
+        await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
