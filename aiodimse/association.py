@@ -630,7 +630,9 @@ class Association(ServiceCalls):
             self._serve_deflated(received, kind, debug)
             return
         context = self._contexts[received.context_id]
-        handler = self.handlers.lookup(kind.event, context.abstract_syntax)
+        handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class
+        handler = (handlers.lookup(kind.event, context.abstract_syntax) if handlers.by_syntax
+                   else handlers.wide.get(kind.event))
         if handler is None:
             self._answer(received, kind, kind.default_result, debug)
             return
