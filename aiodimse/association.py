@@ -629,12 +629,14 @@ class Association(ServiceCalls):
                 received.dataset is not None and type(received.dataset) is not Inflated):
             self._serve_deflated(received, kind, debug)
             return
-        bound = self.handlers.by_event.get(kind.event, ())
-        if not bound:
+        context = self._contexts[received.context_id]
+        handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class
+        handler = (handlers.lookup(kind.event, context.abstract_syntax) if handlers.by_syntax
+                   else handlers.wide.get(kind.event))
+        if handler is None:
             self._answer(received, kind, kind.default_result, debug)
             return
-        handler = bound[0]
-        event = Event.for_request(self, kind.event, self._contexts[received.context_id],
+        event = Event.for_request(self, kind.event, context,
                                   received.message, received.dataset, decode_dataset)
         try:
             if handler.is_async:
@@ -1244,15 +1246,20 @@ class Association(ServiceCalls):
     # -- handlers -------------------------------------------------------------------
 
     def bind(self, event: evt.EventType, handler: Callable[..., Any],
-             args: Sequence[Any] | None = None) -> None:
-        """Bind a handler for this association only (the server's stay as they are)."""
-        self.handlers = self.handlers.merged(None)  # copy: the server's may be shared
-        self.handlers.bind(event, handler, args)
+             args: Sequence[Any] | None = None, *, abstract_syntax: str | None = None) -> None:
+        """Bind a handler for this association only (the server's stay as they are).
 
-    def unbind(self, event: evt.EventType, handler: Callable[..., Any]) -> None:
+        An overlay: it replaces a handler bound for the same key (docs/handlers.md).
+        """
+        self.handlers = self.handlers.merged(None)  # copy: the server's may be shared
+        self.handlers.bind(event, handler, args, abstract_syntax=abstract_syntax,
+                           replace=True)
+
+    def unbind(self, event: evt.EventType, handler: Callable[..., Any], *,
+               abstract_syntax: str | None = None) -> None:
         """Unbind a handler from this association only."""
         self.handlers = self.handlers.merged(None)
-        self.handlers.unbind(event, handler)
+        self.handlers.unbind(event, handler, abstract_syntax=abstract_syntax)
 
     def get_handlers(self, event: evt.EventType) -> list[Callable[..., Any]]:
         """The handlers bound to ``event`` on this association."""

@@ -20,17 +20,55 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .evt import EventType
+from .errors import AiodimseError
+from .evt import EVT_USER_ID, EventType
 from .logs import get_logger
 
-__all__ = ["HandlerSpec", "BoundHandler", "HandlerExit", "HandlerThreads", "Handlers",
-           "call_handler"]
+__all__ = ["HandlerSpec", "Binding", "BoundHandler", "HandlerConflictError", "HandlerExit",
+           "HandlerThreads", "Handlers", "call_handler"]
 
 log = get_logger("aiodimse.handlers")
 
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A handler for ``event``, for requests on ``abstract_syntax``'s contexts only.
+
+    ``abstract_syntax`` is the presentation context's abstract syntax the request
+    arrived on (not the SOP class named in the command: UPS sends the Push SOP
+    class on Pull, Watch and Event contexts); None binds for every abstract syntax,
+    like pynetdicom's ``(event, handler)``. Accepted wherever ``evt_handlers`` is.
+    """
+
+    event: EventType
+    handler: Callable[..., Any]
+    abstract_syntax: str | None = None
+    args: Sequence[Any] = ()
+
+
 HandlerSpec = (
-    tuple[EventType, Callable[..., Any]] | tuple[EventType, Callable[..., Any], Sequence[Any]]
+    tuple[EventType, Callable[..., Any]]
+    | tuple[EventType, Callable[..., Any], Sequence[Any]]
+    | Binding
 )
+
+
+class HandlerConflictError(AiodimseError, ValueError):
+    """A second intervention handler bound for the same event and abstract syntax.
+
+    One request has one answer: two services claiming the same SOP class and event
+    is a composition mistake, to be found when composing, not by a silent
+    replacement that disables one of them.
+    """
+
+    def __init__(self, event: EventType, abstract_syntax: str | None,
+                 detail: str | None = None) -> None:
+        self.event = event
+        self.abstract_syntax = abstract_syntax
+        where = ("every abstract syntax" if abstract_syntax is None
+                 else f"SOP class {abstract_syntax}")
+        super().__init__(f"{event.name} already has a handler for {where}: " + (
+            detail or "unbind it first, or bind on the association to override it"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +91,34 @@ def _is_async(func: Callable[..., Any]) -> bool:
 class Handlers:
     """The handlers bound for an AE, a server or one association.
 
-    An intervention event has at most one handler (binding replaces it, as in
-    pynetdicom); a notification event may have several.
+    An intervention event has at most one handler per key: the event with an
+    abstract syntax, or the event alone (every abstract syntax). A request goes to
+    the handler for its context's abstract syntax, else to the event-wide one.
+    Binding a different handler for a key already bound raises
+    :class:`HandlerConflictError` unless ``replace`` is set (an association's own
+    bindings over its server's are an overlay, and replace). A notification event
+    may have several handlers, event-wide only.
     """
 
-    __slots__ = ("by_event", "notifies")
+    __slots__ = ("by_event", "by_syntax", "notifies", "wide")
 
     def __init__(self, specs: Iterable[HandlerSpec] | None = None) -> None:
         # Read it freely (the server reads it once per request); change it only
-        # through bind() and unbind().
+        # through bind() and unbind(). Event-wide bindings:
         self.by_event: dict[EventType, tuple[BoundHandler, ...]] = {}
+        # The event-wide intervention handlers again, unwrapped: lookup()'s last step.
+        self.wide: dict[EventType, BoundHandler] = {}
+        # (event, abstract syntax) -> handler; empty unless something routes by SOP
+        # class, and then the request path makes one more dict lookup.
+        self.by_syntax: dict[tuple[EventType, str], BoundHandler] = {}
         # Whether any notification event has a handler: an association notifies six
         # times in its life, and usually nobody listens.
         self.notifies = False
         for spec in specs or ():
-            if len(spec) == 3:
+            if isinstance(spec, Binding):
+                self.bind(spec.event, spec.handler, spec.args,
+                          abstract_syntax=spec.abstract_syntax)
+            elif len(spec) == 3:
                 self.bind(spec[0], spec[1], spec[2])
             elif len(spec) == 2:
                 self.bind(spec[0], spec[1])
@@ -75,44 +126,93 @@ class Handlers:
                 raise ValueError(f"a handler is (event, handler[, args]), not {spec!r}")
 
     def bind(
-        self, event: EventType, handler: Callable[..., Any], args: Sequence[Any] | None = None
+        self,
+        event: EventType,
+        handler: Callable[..., Any],
+        args: Sequence[Any] | None = None,
+        *,
+        abstract_syntax: str | None = None,
+        replace: bool = False,
     ) -> None:
+        """Bind ``handler`` for ``event`` (on ``abstract_syntax``'s contexts only, if given).
+
+        Binding the same handler again only changes its arguments.
+        """
         if not isinstance(event, EventType):
             raise TypeError(f"not an event type: {event!r}")
         if not callable(handler):
             raise TypeError(f"handler is not callable: {handler!r}")
         bound = BoundHandler(handler, tuple(args or ()), _is_async(handler))
-        if event.is_intervention:
+        if abstract_syntax is not None:
+            if not event.is_intervention or event is EVT_USER_ID:
+                raise ValueError(f"{event.name} is not a request on a presentation "
+                                 f"context: it cannot be bound per abstract syntax")
+            key = (event, str(abstract_syntax))
+            old = self.by_syntax.get(key)
+            if old is not None and not replace and old.func != handler:
+                raise HandlerConflictError(event, key[1])
+            self.by_syntax[key] = bound
+        elif event.is_intervention:
+            olds = self.by_event.get(event, ())
+            if olds and not replace and olds[0].func != handler:
+                raise HandlerConflictError(event, None)
             self.by_event[event] = (bound,)
+            self.wide[event] = bound
         else:
-            kept = tuple(b for b in self.by_event.get(event, ()) if b.func is not handler)
+            kept = tuple(b for b in self.by_event.get(event, ()) if b.func != handler)
             self.by_event[event] = (*kept, bound)
             self.notifies = True
 
-    def unbind(self, event: EventType, handler: Callable[..., Any]) -> None:
-        kept = tuple(b for b in self.by_event.get(event, ()) if b.func is not handler)
+    def unbind(self, event: EventType, handler: Callable[..., Any], *,
+               abstract_syntax: str | None = None) -> None:
+        """Remove ``handler`` from that key; nothing happens if it is not bound there."""
+        if abstract_syntax is not None:
+            key = (event, str(abstract_syntax))
+            old = self.by_syntax.get(key)
+            if old is not None and old.func == handler:
+                del self.by_syntax[key]
+            return
+        kept = tuple(b for b in self.by_event.get(event, ()) if b.func != handler)
         if kept:
             self.by_event[event] = kept
         else:
             self.by_event.pop(event, None)
+            self.wide.pop(event, None)
         self.notifies = any(e.is_notification for e in self.by_event)
 
-    def get(self, event: EventType) -> tuple[BoundHandler, ...]:
-        return self.by_event.get(event, ())
+    def lookup(self, event: EventType, abstract_syntax: str) -> BoundHandler | None:
+        """The handler for a request of ``event`` on a context of ``abstract_syntax``."""
+        if self.by_syntax:
+            found = self.by_syntax.get((event, abstract_syntax))
+            if found is not None:
+                return found
+        return self.wide.get(event)
+
+    def get(self, event: EventType, abstract_syntax: str | None = None
+            ) -> tuple[BoundHandler, ...]:
+        """The handlers bound for exactly that key (no fallback)."""
+        if abstract_syntax is None:
+            return self.by_event.get(event, ())
+        found = self.by_syntax.get((event, abstract_syntax))
+        return () if found is None else (found,)
 
     def merged(self, other: Handlers | None) -> Handlers:
-        """A copy with ``other``'s bindings applied on top."""
+        """A copy with ``other``'s bindings applied on top (an overlay: they replace)."""
         out = Handlers()
         out.by_event = dict(self.by_event)
+        out.by_syntax = dict(self.by_syntax)
+        out.wide = dict(self.wide)
         out.notifies = self.notifies
         if other is not None:
             for event, bound in other.by_event.items():
                 for b in bound:
-                    out.bind(event, b.func, b.args)
+                    out.bind(event, b.func, b.args, replace=True)
+            for (event, syntax), b in other.by_syntax.items():
+                out.bind(event, b.func, b.args, abstract_syntax=syntax, replace=True)
         return out
 
     def __bool__(self) -> bool:
-        return bool(self.by_event)
+        return bool(self.by_event or self.by_syntax)
 
 
 async def call_handler(bound: BoundHandler, event: Any) -> Any:

@@ -201,13 +201,18 @@ class Server:
         self._slots.ended(assoc)
 
     def bind(self, event: EventType, handler: Callable[..., Any],
-             args: Sequence[Any] | None = None) -> None:
-        """Bind a handler for every association of this server, current and future."""
-        self.handlers.bind(event, handler, args)
+             args: Sequence[Any] | None = None, *, abstract_syntax: str | None = None) -> None:
+        """Bind a handler for every association of this server, current and future.
 
-    def unbind(self, event: EventType, handler: Callable[..., Any]) -> None:
+        A different handler already bound for the same key raises
+        ``HandlerConflictError`` (docs/handlers.md, "Binding").
+        """
+        self.handlers.bind(event, handler, args, abstract_syntax=abstract_syntax)
+
+    def unbind(self, event: EventType, handler: Callable[..., Any], *,
+               abstract_syntax: str | None = None) -> None:
         """Unbind a handler from every association that shares the server's handlers."""
-        self.handlers.unbind(event, handler)
+        self.handlers.unbind(event, handler, abstract_syntax=abstract_syntax)
 
     @property
     def port(self) -> int:

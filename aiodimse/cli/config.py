@@ -41,6 +41,11 @@ The TOML layout (every key optional)::
     association_buffer = 67108864 # bytes queued per association before it is not read
     server_buffer = 268435456     # the same, summed over all associations
 
+    [services]                    # which services run (all by default)
+    verification = true
+    storage_commitment = true
+    mpps = true
+
     [commitment]
     same_association = true
     require_scp_role = true
@@ -79,8 +84,11 @@ from ..services.quotas import Quotas
 from ..store import DB_FILENAME
 from .config_checks import check_config, resolve_paths
 
-__all__ = ["ConfigError", "PeerEntry", "ServeConfig", "load_toml", "build_config",
+__all__ = ["ConfigError", "PeerEntry", "SERVICES", "ServeConfig", "load_toml", "build_config",
            "server_ssl_context"]
+
+# The services ``aiodimse serve`` can run (cli/serve.py builds them), in start order.
+SERVICES = ("verification", "storage_commitment", "mpps")
 
 
 class ConfigError(ValueError):
@@ -146,6 +154,7 @@ class ServeConfig:
     ae_table: dict[str, PeerEntry] = field(default_factory=dict)
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     quotas: Quotas = field(default_factory=Quotas)
+    services: tuple[str, ...] = SERVICES  # those enabled, in start order
 
     def database_url(self) -> str:
         """What ``open_store`` opens: ``database``, else the SQLite file in ``data``."""
@@ -216,7 +225,17 @@ def _from_toml(doc: dict[str, Any]) -> dict[str, Any]:
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"[ae.{title}] needs host and port: {exc}") from exc
     values["ae_table"] = peers
-    unknown = set(doc) - {*_SECTIONS, "commitment", "quotas", "ae"}
+    enabled = doc.get("services", {})
+    if not isinstance(enabled, dict):
+        raise ConfigError("[services] must be a table")
+    for key, value in enabled.items():
+        if key not in SERVICES:
+            raise ConfigError(f"unknown service {key!r} in [services] (known: "
+                              f"{', '.join(SERVICES)})")
+        if not isinstance(value, bool):
+            raise ConfigError(f"[services] {key} must be true or false")
+    values["services"] = tuple(n for n in SERVICES if enabled.get(n, True))
+    unknown = set(doc) - {*_SECTIONS, "commitment", "quotas", "ae", "services"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     return values
@@ -260,6 +279,14 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         title, entry = _parse_peer(text)
         table[title] = entry
     values["ae_table"] = table
+    enable = set(getattr(args, "enable_service", None) or ())
+    disable = set(getattr(args, "disable_service", None) or ())
+    if enable & disable:
+        raise ConfigError(f"service(s) both enabled and disabled: "
+                          f"{', '.join(sorted(enable & disable))}")
+    if enable or disable:
+        on = set(values.get("services", SERVICES)) | enable
+        values["services"] = tuple(n for n in SERVICES if n in on and n not in disable)
     if args.retry_initial is not None or args.deadline is not None:
         policy = values.get("delivery", DeliveryPolicy())
         if args.retry_initial is not None:

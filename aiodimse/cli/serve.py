@@ -1,4 +1,5 @@
-"""``aiodimse serve``: Verification, Storage Commitment and MPPS SCP with embedded storage;
+"""``aiodimse serve``: Verification, Storage Commitment and MPPS SCP with embedded storage
+(services, each of which the configuration may disable);
 ``aiodimse index``: add DICOM files to the instance index.
 
 With ``--workers N`` the first process indexes, then supervises N worker processes
@@ -27,18 +28,19 @@ from .. import evt
 from ..ae import AE
 from ..events import Event
 from ..logs import get_logger
-from ..presentation import VERIFICATION
 from ..server import Server
-from ..services.mpps import MPPS, MPPSSCP
-from ..services.storage_commitment import STORAGE_COMMITMENT, StorageCommitmentSCP
+from ..services.base import Service, ServiceSet
+from ..services.mpps import MPPSSCP
+from ..services.storage_commitment import StorageCommitmentSCP
+from ..services.verification import VerificationSCP
 from ..store import DB_FILENAME, Store, StoreError, open_store
 from ..store.index import ScanReport, index_paths
 from .checks import EXIT_USAGE
 from .claims import ClaimError, DataDirLock, probe_port
-from .config import ConfigError, ServeConfig, build_config, server_ssl_context
+from .config import SERVICES, ConfigError, ServeConfig, build_config, server_ssl_context
 from .loop import run as run_on_loop
 
-__all__ = ["add_parsers", "serve", "run_serve", "run_index"]
+__all__ = ["add_parsers", "build_services", "serve", "run_serve", "run_index"]
 
 log = get_logger("aiodimse.serve")
 
@@ -87,6 +89,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--message-timeout", type=float, metavar="S",
                    help="receiving one message, first byte to last fragment (0: off)")
     p.add_argument("--timeout", type=float, help="connect, ACSE, DIMSE and message timeouts (s)")
+    p.add_argument("--enable-service", action="append", choices=SERVICES, metavar="NAME",
+                   help=f"run this service ({', '.join(SERVICES)}; all by default) "
+                        f"though the configuration disables it (repeatable)")
+    p.add_argument("--disable-service", action="append", choices=SERVICES, metavar="NAME",
+                   help="do not run this service (repeatable)")
     p.add_argument("--retry-initial", type=float, help="first report retry delay (s)")
     p.add_argument("--deadline", type=float, help="give up on a report after this (s)")
     p.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ERROR")
@@ -175,8 +182,8 @@ def _build_ae(config: ServeConfig) -> AE:
 class _Summary:
     """Counts for the periodic INFO line: one line per interval, not per request."""
 
-    def __init__(self, commitment: StorageCommitmentSCP, mpps: MPPSSCP, store: Store
-                 ) -> None:
+    def __init__(self, commitment: StorageCommitmentSCP | None, mpps: MPPSSCP | None,
+                 store: Store) -> None:
         self.commitment, self.mpps, self.store = commitment, mpps, store
         self.associations = 0
         self._last: tuple[int, ...] = ()
@@ -186,8 +193,9 @@ class _Summary:
 
     async def log(self, server: Server, *, always: bool = False) -> None:
         c, m = self.commitment, self.mpps
-        counts = (self.associations, c.accepted, c.delivered, c.failed_attempts, c.expired,
-                  m.created, m.updated)
+        counts = (self.associations,
+                  *((c.accepted, c.delivered, c.failed_attempts, c.expired) if c else (0,) * 4),
+                  *((m.created, m.updated) if m else (0, 0)))
         if counts == self._last and not always:
             return
         self._last = counts
@@ -224,6 +232,25 @@ def _stopper(server: Server, stop: asyncio.Event, grace: float) -> Callable[[], 
     return on_signal
 
 
+# How ``serve`` builds each service it can run (config.SERVICES names them): adding a
+# service to ``serve`` is one line here and its name there.
+_FACTORIES: dict[str, Callable[[ServeConfig, Store], Service]] = {
+    "verification": lambda config, store: VerificationSCP(),
+    "storage_commitment": lambda config, store: StorageCommitmentSCP(
+        store, _build_ae(config), config.peers(), config.delivery, quotas=config.quotas),
+    "mpps": lambda config, store: MPPSSCP(store, config.quotas),
+}
+
+
+def build_services(config: ServeConfig, store: Store) -> ServiceSet:
+    """The services ``config`` enables, composed (a handler clash raises here)."""
+    return ServiceSet(_FACTORIES[name](config, store) for name in config.services)
+
+
+def _find(services: ServiceSet, kind: type[Service]) -> Any:
+    return next((s for s in services.services if isinstance(s, kind)), None)
+
+
 async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status."""
     store = open_store(config.database_url())
@@ -234,23 +261,16 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
         if config.index_dirs:
             await _index_at_start(store, config)
     ae = _build_ae(config)
-    for uid in (VERIFICATION, STORAGE_COMMITMENT, MPPS):
-        ae.add_supported_context(uid)
-    reporter = _build_ae(config)
-    commitment = StorageCommitmentSCP(store, reporter, config.peers(), config.delivery,
-                                      quotas=config.quotas)
-    mpps = MPPSSCP(store, config.quotas)
-    summary = _Summary(commitment, mpps, store)
-    server = await ae.start_server(
-        (config.host, config.port),
-        evt_handlers=[*commitment.handlers(), *mpps.handlers(),
-                      (evt.EVT_ESTABLISHED, summary.on_established)],
+    services = build_services(config, store)
+    summary = _Summary(_find(services, StorageCommitmentSCP), _find(services, MPPSSCP), store)
+    server = await services.start_server(
+        ae, (config.host, config.port),
+        evt_handlers=[(evt.EVT_ESTABLISHED, summary.on_established)],
         ssl_context=server_ssl_context(config),
         reuse_port=worker,
     )
-    await commitment.start()
-    log.info("serving %s on %s:%d (data %s)", config.ae_title, config.host, server.port,
-             config.data)
+    log.info("serving %s on %s:%d (data %s; services: %s)", config.ae_title, config.host,
+             server.port, config.data, ", ".join(config.services) or "none")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -265,10 +285,10 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        # In flight: requests (the server) and reports (the commitment SCP), together
-        # within the grace; the server refuses requests from now on.
-        await asyncio.gather(server.shutdown(config.shutdown_grace),
-                             commitment.stop(grace=config.shutdown_grace))
+        # In flight: requests (the server) and the services' own work (Storage
+        # Commitment's reports), together within the grace; the server refuses
+        # requests from now on.
+        await services.shutdown(server, config.shutdown_grace)
         await summary.log(server, always=True)
         await store.aclose()
     log.info("stopped")

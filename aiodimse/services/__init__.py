@@ -1,10 +1,13 @@
-"""Service-class SCPs built on the handler API: Storage Commitment and MPPS.
+"""Services as units (``base``) and the service-class SCPs built on them:
+Verification, Storage Commitment and MPPS.
 
-Usable as a library (bind ``handlers()`` on any server) and by ``aiodimse serve``.
+Usable as a library (a ``ServiceSet`` of them, or ``handlers()`` bound on any
+server) and by ``aiodimse serve``.
 """
 
 from __future__ import annotations
 
+from .base import Service, ServiceSet, SOPClass
 from .mpps import MPPS, MPPSSCP
 from .quotas import Quotas
 from .storage_commitment import (
@@ -15,6 +18,7 @@ from .storage_commitment import (
     StorageCommitmentSCP,
     build_report,
 )
+from .verification import VerificationSCP
 
 __all__ = [
     "MPPS",
@@ -24,6 +28,10 @@ __all__ = [
     "DeliveryPolicy",
     "Peer",
     "Quotas",
+    "SOPClass",
+    "Service",
+    "ServiceSet",
     "StorageCommitmentSCP",
+    "VerificationSCP",
     "build_report",
 ]

@@ -31,9 +31,10 @@ from pydicom.uid import generate_uid
 from .. import evt
 from ..datasets import DatasetDecodeError, refusal_status
 from ..events import Event
-from ..handlers import HandlerSpec
+from ..handlers import Binding
 from ..logs import get_logger
 from ..store.interface import MPPSRow, MPPSStore, QuotaExceeded, StoreError
+from .base import Service, SOPClass
 from .quotas import RESOURCE_LIMITATION, Quotas, over
 from .store_status import store_comment, store_status
 from .values import first_invalid
@@ -64,8 +65,12 @@ def _pps_status(ds: Dataset) -> str:
     return str(ds.get("PerformedProcedureStepStatus", "") or "").strip().upper()
 
 
-class MPPSSCP:
-    """The MPPS SCP: bind ``handlers()`` on a server that supports the MPPS class."""
+class MPPSSCP(Service):
+    """The MPPS SCP, a :class:`Service`: add it to a ``ServiceSet`` (or bind
+    ``handlers()`` on a server that supports the MPPS class)."""
+
+    name = "mpps"
+    sop_classes = (SOPClass(MPPS),)
 
     def __init__(self, store: MPPSStore, quotas: Quotas | None = None) -> None:
         self.store = store
@@ -74,11 +79,11 @@ class MPPSSCP:
         self.updated = 0
         self.refused = 0
 
-    def handlers(self) -> list[HandlerSpec]:
+    def handlers(self) -> list[Binding]:
         return [
-            (evt.EVT_N_CREATE, self.on_n_create),
-            (evt.EVT_N_SET, self.on_n_set),
-            (evt.EVT_N_GET, self.on_n_get),
+            Binding(evt.EVT_N_CREATE, self.on_n_create, MPPS),
+            Binding(evt.EVT_N_SET, self.on_n_set, MPPS),
+            Binding(evt.EVT_N_GET, self.on_n_get, MPPS),
         ]
 
     def _refuse(self, code: int, comment: str, offending: int | None = None) -> Answer:

@@ -23,7 +23,7 @@ from .. import evt
 from ..ae import AE
 from ..dimse.commands import is_valid_uid
 from ..events import Event
-from ..handlers import HandlerSpec
+from ..handlers import Binding
 from ..logs import get_logger
 from ..store.interface import (
     COMMITMENT_KIND,
@@ -35,6 +35,7 @@ from ..store.interface import (
     QuotaExceeded,
     StoreError,
 )
+from .base import Service, SOPClass
 from .delivery import Deliverer, DeliveryPolicy, Peer, Report
 from .quotas import RESOURCE_LIMITATION, Quotas, over
 from .store_status import store_comment, store_status
@@ -117,12 +118,16 @@ def build_report(
     return (2 if failed else 1), info
 
 
-class StorageCommitmentSCP:
-    """The SCP: bind ``handlers()`` on a server, ``await start()``, ``await stop()``.
+class StorageCommitmentSCP(Service):
+    """The SCP, a :class:`Service`: add it to a ``ServiceSet`` (or bind ``handlers()``
+    on a server, then ``await start()`` and ``await stop()``).
 
     ``reporter`` is the AE used for reports on new associations (its title is the
     calling AE title; its timeouts apply). ``peers`` is the AE table.
     """
+
+    name = "storage_commitment"
+    sop_classes = (SOPClass(STORAGE_COMMITMENT),)
 
     def __init__(
         self,
@@ -149,8 +154,8 @@ class StorageCommitmentSCP:
         self.failed_attempts = 0
         self.expired = 0
 
-    def handlers(self) -> list[HandlerSpec]:
-        return [(evt.EVT_N_ACTION, self.on_n_action)]
+    def handlers(self) -> list[Binding]:
+        return [Binding(evt.EVT_N_ACTION, self.on_n_action, STORAGE_COMMITMENT)]
 
     # -- the N-ACTION --------------------------------------------------------------------
 

@@ -1,0 +1,85 @@
+"""``aiodimse serve`` composes the services its configuration enables."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from aiodimse import AE
+from aiodimse.cli.config import SERVICES, ConfigError, ServeConfig, build_config
+from aiodimse.cli.main import build_parser
+from aiodimse.cli.serve import build_services
+from aiodimse.services import MPPS, STORAGE_COMMITMENT
+from aiodimse.store.sqlite import SQLiteStore
+
+from .conftest import StartServe
+
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+def _config(*argv: str) -> ServeConfig:
+    return build_config(build_parser().parse_args(["serve", *argv]))
+
+
+def test_every_service_runs_by_default() -> None:
+    assert _config().services == SERVICES == ("verification", "storage_commitment", "mpps")
+
+
+def test_the_file_disables_and_flags_decide_last(tmp_path: Path) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_text("[services]\nmpps = false\nverification = true\n")
+    assert _config("--config", str(path)).services == ("verification", "storage_commitment")
+    assert _config("--config", str(path), "--enable-service", "mpps").services == SERVICES
+    assert _config("--config", str(path), "--disable-service", "storage_commitment",
+                   "--disable-service", "verification").services == ()
+    assert _config("--disable-service", "mpps").services == (
+        "verification", "storage_commitment")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[services]\nups = true\n", "unknown service 'ups'"),
+    ("[services]\nmpps = 'no'\n", "mpps must be true or false"),
+    ("services = 1\n", r"\[services\] must be a table"),
+])
+def test_bad_services_table(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        _config("--config", str(path))
+
+
+def test_a_service_both_enabled_and_disabled_is_a_usage_error() -> None:
+    with pytest.raises(ConfigError, match="both enabled and disabled: mpps"):
+        _config("--enable-service", "mpps", "--disable-service", "mpps")
+    with pytest.raises(SystemExit):  # argparse: not a service serve knows
+        _config("--disable-service", "ups")
+
+
+async def test_serve_builds_the_enabled_services_only(tmp_path: Path) -> None:
+    store = SQLiteStore.in_directory(tmp_path)
+    try:
+        every = build_services(_config(), store)
+        assert [s.name for s in every.services] == list(SERVICES)
+        assert set(every.sop_classes()) == {VERIFICATION, STORAGE_COMMITMENT, MPPS}
+        some = build_services(_config("--disable-service", "storage_commitment"), store)
+        assert [s.name for s in some.services] == ["verification", "mpps"]
+        assert set(some.sop_classes()) == {VERIFICATION, MPPS}
+    finally:
+        await store.aclose()
+
+
+async def test_a_disabled_service_is_not_served_by_the_process(serve: StartServe) -> None:
+    """The real ``aiodimse serve``: the disabled service's context is rejected, the
+    enabled ones answer, and the startup line names the services that run."""
+    srv = await serve("--disable-service", "mpps").ready()
+    assert "services: verification, storage_commitment)" in srv.log()
+    scu = AE("MODALITY")
+    for uid in (VERIFICATION, STORAGE_COMMITMENT, MPPS):
+        scu.add_requested_context(uid)
+    async with scu.associate("127.0.0.1", srv.port, ae_title="AIODIMSE") as assoc:
+        accepted = {c.abstract_syntax for c in assoc.accepted_contexts}
+        assert accepted == {VERIFICATION, STORAGE_COMMITMENT}
+        assert [uid for _, uid, _ in assoc.rejected_contexts] == [MPPS]
+        assert (await asyncio.wait_for(assoc.send_c_echo(), 10)).Status == 0x0000
