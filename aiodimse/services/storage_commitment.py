@@ -36,6 +36,7 @@ from ..errors import AiodimseError
 from ..events import Event
 from ..handlers import HandlerSpec
 from ..logs import get_logger
+from ..observe import Observer
 from ..presentation import build_role
 from ..status import is_performed
 from ..store.db import AsyncStore, Commitment, QuotaExceeded, failure_status
@@ -200,6 +201,7 @@ class StorageCommitmentSCP:
         self.delivered = 0
         self.failed_attempts = 0
         self.expired = 0
+        self.observer: Observer | None = None  # told of reports (aiodimse.observe)
 
     def handlers(self) -> list[HandlerSpec]:
         return [(evt.EVT_N_ACTION, self.on_n_action)]
@@ -283,6 +285,9 @@ class StorageCommitmentSCP:
         log.debug("commitment accepted transaction=%s calling_aet=%s instances=%d",
                   transaction_uid, commitment.calling_aet, len(refs))
         self._accepted(commitment, event.assoc)
+        if self.observer is not None:
+            self.observer.report_queued(transaction_uid, calling_aet, event.assoc,
+                                        event.message_id)
         return 0x0000, None
 
     def _check_reachable(self, event: Event, transaction_uid: str) -> Dataset | None:
@@ -455,6 +460,9 @@ class StorageCommitmentSCP:
                 self.store.store.mark_delivered, c.transaction_uid, result, time.time()
             )
             self.delivered += 1
+            if self.observer is not None:
+                self.observer.report_delivered(c.transaction_uid, c.calling_aet,
+                                               time.time() - c.received_at)
         else:
             await self._failed(c, error)
 
@@ -504,6 +512,8 @@ class StorageCommitmentSCP:
         self.failed_attempts += 1
         if now >= c.deadline:
             self.expired += 1
+            if self.observer is not None:
+                self.observer.report_expired(c.transaction_uid, c.calling_aet, now - c.received_at)
             log.error("report expired transaction=%s calling_aet=%r attempts=%d: %s",
                       c.transaction_uid, c.calling_aet, attempts, error)
             await store.call(store.store.expire, c.transaction_uid, error)
