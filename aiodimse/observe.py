@@ -17,6 +17,7 @@ answer, and the storage commitment reports of a ``StorageCommitmentSCP`` whose
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ __all__ = ["AssociationRecord", "Observer", "Observers", "Rejection", "RequestRe
            "SERVICE_NAMES"]
 
 log = get_logger("aiodimse.observe")
+_now = time.monotonic  # not the loop's clock: uvloop's moves once per loop iteration
 
 SERVICE_NAMES = {
     0x0001: "C-STORE", 0x0010: "C-GET", 0x0020: "C-FIND", 0x0021: "C-MOVE",
@@ -58,7 +60,7 @@ class RequestRecord:
     message_id: int
     service: str
     sop_class: str
-    started: float | None  # loop clock; None: answered without running a handler
+    started: float | None  # time.monotonic(); None: answered without running a handler
     status: int = -1
     latency: float | None = None  # seconds from the handler's start to the answer
     data: dict[Any, Any] = field(default_factory=dict)  # observers' own (spans, ...)
@@ -110,7 +112,7 @@ class AssociationRecord:
         assoc = self.association
         if not assoc.is_established:  # the AC could not go out (connection gone)
             return
-        self.accepted_at = assoc.clock()
+        self.accepted_at = _now()
         self.calling_ae_title = assoc.requestor.ae_title
         self.called_ae_title = assoc.acceptor.ae_title
         self._syntaxes = {c.context_id: c.abstract_syntax for c in assoc.accepted_contexts}
@@ -127,7 +129,7 @@ class AssociationRecord:
 
     def ended(self) -> None:
         assoc = self.association
-        self.ended_at = assoc.clock()
+        self.ended_at = _now()
         if assoc.is_rejected:
             self.outcome = "rejected"
         elif self.accepted_at is None:
@@ -143,7 +145,7 @@ class AssociationRecord:
         if msg_id in self.in_flight:  # again after inflating its data set: one request
             return
         request = RequestRecord(msg_id, SERVICE_NAMES.get(message.command_field, "?"),
-                                self._syntaxes.get(context_id, ""), self.association.clock())
+                                self._syntaxes.get(context_id, ""), _now())
         self.in_flight[msg_id] = request
         self._tell("request_started", self, request)
 
@@ -155,7 +157,7 @@ class AssociationRecord:
             request = RequestRecord(message_id, SERVICE_NAMES.get(command_field, "?"),
                                     self._syntaxes.get(context_id, ""), None)
         else:
-            request.latency = self.association.clock() - (request.started or 0.0)
+            request.latency = _now() - (request.started or 0.0)
         request.status = status
         self.requests += 1
         self._tell("request_answered", self, request)
@@ -173,7 +175,7 @@ class Observer:
 
     Association and request methods get the :class:`AssociationRecord` (the
     association, peer, AE titles, times, counts, bytes, and a ``data`` dict for the
-    observer's own state). Times are the loop's clock (``loop.time()``), in seconds.
+    observer's own state). Times are ``time.monotonic()`` seconds.
     """
 
     def association_opened(self, record: AssociationRecord) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -140,7 +141,7 @@ class Server:
         )
         assoc.server = self
         assoc.decide = decide
-        assoc.observer = ul.counts = record = AssociationRecord(observer, assoc, self._clock())
+        assoc.observer = ul.counts = record = AssociationRecord(observer, assoc, time.monotonic())
         proto = CountingProtocol(ul, assoc, self._loop, self._deadlines, traits=self._traits,
                                  clock=self._clock)
         proto.counts = record

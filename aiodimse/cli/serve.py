@@ -37,6 +37,14 @@ from .checks import EXIT_USAGE
 from .claims import ClaimError, DataDirLock, probe_port
 from .config import ConfigError, ServeConfig, build_config, server_ssl_context
 from .loop import run as run_on_loop
+from .metrics import (
+    MISSING,
+    MULTIPROC_ENV,
+    MetricsEndpoint,
+    MetricsError,
+    available,
+    worker_observer,
+)
 
 __all__ = ["add_parsers", "serve", "run_serve", "run_index"]
 
@@ -50,45 +58,83 @@ RESTART_DELAY = 0.5  # first restart delay (s); doubled per quick death, up to t
 RESTART_DELAY_MAX = 10.0
 
 
+_BUILT_IN = ServeConfig()
+
+
+def _d(key: str, unit: str = "") -> str:
+    """``(default X)``: a setting's built-in default, for ``--help`` (the flags default
+    to None so that a TOML file's value shows through)."""
+    value = getattr(_BUILT_IN.delivery if key in ("retry_initial", "deadline") else _BUILT_IN,
+                    key)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"(default {value}{unit})"
+
+
 def add_parsers(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="run the Verification, Storage Commitment and MPPS SCP"
+        "serve", help="run the Verification, Storage Commitment and MPPS SCP",
+        description="Flags override the --config file; the defaults shown are the "
+                    "built-in ones, used when neither sets a value.",
     )
-    p.add_argument("--config", help="TOML configuration file (flags override it)")
-    p.add_argument("--port", type=int, help="port to listen on (default 11112)")
-    p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
-    p.add_argument("-aet", "--aet", help="our AE title (default AIODIMSE)")
-    p.add_argument("--data", help="data directory holding the SQLite database")
+    p.add_argument("--config", help="TOML configuration file (flags override it; default none)")
+    p.add_argument("--port", type=int, help=f"port to listen on {_d('port')}")
+    p.add_argument("--host", help=f"address to listen on {_d('host')}")
+    p.add_argument("-aet", "--aet", help=f"our AE title {_d('ae_title')}")
+    p.add_argument("--data", help="data directory holding the SQLite database "
+                                  f"{_d('data')}")
     p.add_argument("--index-dir", action="append", metavar="ARCHIVE",
-                   help="index the DICOM files under this directory at start (repeatable)")
+                   help="index the DICOM files under this directory at start (repeatable; "
+                        "default none)")
     p.add_argument("--require-called-aet", action="store_true", default=None,
-                   help="reject associations not addressed to our AE title")
+                   help="reject associations not addressed to our AE title (default off)")
     p.add_argument("--allow", action="append", metavar="AET",
-                   help="accept only these calling AE titles (repeatable)")
+                   help="accept only these calling AE titles (repeatable; default anyone)")
     p.add_argument("--peer", action="append", metavar="TITLE@HOST:PORT",
-                   help="an AE table entry: where reports for TITLE go (repeatable)")
-    p.add_argument("--tls-cert", help="server certificate (PEM)")
-    p.add_argument("--tls-key", help="server key (PEM)")
-    p.add_argument("--tls-ca", help="CA (PEM) for client certificates and TLS peers")
-    p.add_argument("--max-associations", type=int)
-    p.add_argument("--max-pdu", type=int)
+                   help="an AE table entry: where reports for TITLE go (repeatable; "
+                        "default none)")
+    p.add_argument("--tls-cert", help="server certificate (PEM; default none: plain TCP)")
+    p.add_argument("--tls-key", help="server key (PEM; default none)")
+    p.add_argument("--tls-ca", help="CA (PEM) for client certificates and TLS peers "
+                                    "(default none: no client certificates)")
+    p.add_argument("--max-associations", type=int, metavar="N",
+                   help=f"associations at once {_d('max_associations')}")
+    p.add_argument("--max-pdu", type=int, metavar="BYTES",
+                   help=f"max PDU length we receive, 0: no limit {_d('max_pdu')}")
     p.add_argument("--max-associations-per-address", type=int, metavar="N",
-                   help="associations one peer address may hold (0: no limit)")
+                   help="associations one peer address may hold (0: no limit) "
+                        f"{_d('max_associations_per_address')}")
     p.add_argument("--max-associations-per-ae", type=int, metavar="N",
-                   help="associations one calling AE title may hold (0: no limit)")
+                   help="associations one calling AE title may hold (0: no limit) "
+                        f"{_d('max_associations_per_ae')}")
     p.add_argument("--max-pending", type=int, metavar="N",
-                   help="connections without an A-ASSOCIATE-RQ yet (the oldest is closed)")
+                   help="connections without an A-ASSOCIATE-RQ yet (the oldest is closed) "
+                        f"{_d('max_pending')}")
     p.add_argument("--max-pending-per-address", type=int, metavar="N",
-                   help="such connections from one address (0: no limit)")
+                   help="such connections from one address (0: no limit) "
+                        f"{_d('max_pending_per_address')}")
     p.add_argument("--artim-timeout", type=float, metavar="S",
-                   help="PS3.8 ARTIM: wait for the A-ASSOCIATE-RQ, and for the close")
+                   help="PS3.8 ARTIM: wait for the A-ASSOCIATE-RQ, and for the close "
+                        f"{_d('artim_timeout', ' s')}")
     p.add_argument("--message-timeout", type=float, metavar="S",
-                   help="receiving one message, first byte to last fragment (0: off)")
-    p.add_argument("--timeout", type=float, help="connect, ACSE, DIMSE and message timeouts (s)")
-    p.add_argument("--retry-initial", type=float, help="first report retry delay (s)")
-    p.add_argument("--deadline", type=float, help="give up on a report after this (s)")
-    p.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ERROR")
-    p.add_argument("--workers", type=int, help="processes sharing the port (default 1)")
+                   help="receiving one message, first byte to last fragment (0: off) "
+                        f"{_d('message_timeout', ' s')}")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="connect, ACSE, DIMSE and message timeouts (default "
+                        f"{_BUILT_IN.connection_timeout:g}, {_BUILT_IN.acse_timeout:g}, "
+                        f"{_BUILT_IN.dimse_timeout:g} and {_BUILT_IN.message_timeout:g} s)")
+    p.add_argument("--retry-initial", type=float, metavar="S",
+                   help=f"first report retry delay {_d('retry_initial', ' s')}")
+    p.add_argument("--deadline", type=float, metavar="S",
+                   help=f"give up on a report after this {_d('deadline', ' s')}")
+    p.add_argument("--log-level", help=f"DEBUG, INFO, WARNING, ERROR {_d('log_level')}")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help=f"processes sharing the port {_d('workers')}")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on this port (needs the metrics extra; "
+                        f"0: off) {_d('metrics_port')}")
+    p.add_argument("--metrics-host", metavar="ADDRESS",
+                   help=f"address for --metrics-port {_d('metrics_host')}")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run_serve)
 
@@ -221,6 +267,13 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     reporter = _build_ae(config)
     commitment = StorageCommitmentSCP(store, reporter, config.peers(), config.delivery,
                                       quotas=config.quotas)
+    metrics: MetricsEndpoint | None = None
+    if config.metrics_port and not worker:
+        metrics = MetricsEndpoint(config.metrics_host, config.metrics_port)
+        metrics.start(store)
+        ae.observer = commitment.observer = metrics.observer
+    elif config.metrics_port and os.environ.get(MULTIPROC_ENV):  # the supervisor serves
+        ae.observer = commitment.observer = worker_observer()
     mpps = MPPSSCP(store, config.quotas)
     summary = _Summary(commitment, mpps, store)
     server = await ae.start_server(
@@ -252,6 +305,8 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
         await asyncio.gather(server.shutdown(config.shutdown_grace),
                              commitment.stop(grace=config.shutdown_grace))
         await summary.log(server, always=True)
+        if metrics is not None:
+            await metrics.aclose()
         await store.aclose()
     log.info("stopped")
     return 0
@@ -269,9 +324,11 @@ def _describe_exit(returncode: int) -> str:
 class _Supervisor:
     """Keeps ``config.workers`` worker processes running until told to stop."""
 
-    def __init__(self, argv: Sequence[str], config: ServeConfig) -> None:
+    def __init__(self, argv: Sequence[str], config: ServeConfig,
+                 metrics: MetricsEndpoint | None = None) -> None:
         self.argv = [*argv, "--workers", "1", "--worker"]
         self.config = config
+        self.metrics = metrics
         self.stop = asyncio.Event()
         self.crash_loop = False
         self.procs: dict[int, asyncio.subprocess.Process] = {}
@@ -288,6 +345,8 @@ class _Supervisor:
             started = loop.time()
             log.info("worker %d started: pid %d", slot, proc.pid)
             returncode = await proc.wait()
+            if self.metrics is not None:
+                self.metrics.worker_gone(proc.pid)
             if self.stop.is_set():
                 return
             now = loop.time()
@@ -306,6 +365,8 @@ class _Supervisor:
                 delay = RESTART_DELAY
             log.warning("worker %d (pid %d) %s: restarting it in %.1f s", slot, proc.pid,
                         _describe_exit(returncode), delay)
+            if self.metrics is not None:
+                self.metrics.observer.worker_restarted(slot, returncode)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), delay)
             delay = min(delay * 2, RESTART_DELAY_MAX)
@@ -347,8 +408,20 @@ async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
     await store.call(store.store.reset_for_start, time.time())
     if config.index_dirs:
         await _index_at_start(store, config)
-    await store.aclose()
-    return await _Supervisor(argv, config).run()
+    metrics = None
+    if config.metrics_port:  # one endpoint for all workers (cli/metrics.py)
+        metrics = MetricsEndpoint(config.metrics_host, config.metrics_port, supervisor=True)
+        try:
+            metrics.start(store)
+        except BaseException:
+            await store.aclose()
+            raise
+    try:
+        return await _Supervisor(argv, config, metrics).run()
+    finally:
+        if metrics is not None:
+            await metrics.aclose()
+        await store.aclose()
 
 
 def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
@@ -359,6 +432,9 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"aiodimse serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if config.metrics_port and not available():
+        print(f"aiodimse serve: {MISSING}", file=sys.stderr)
+        return 1
     # -d (before or after the command) wins over the configured level
     level = "DEBUG" if getattr(args, "debug", False) else config.log_level.upper()
     logging.basicConfig(level=level, format=_LOG_FORMAT, force=True)
@@ -374,7 +450,7 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         if config.workers > 1 and not args.worker:
             return run_on_loop(_supervise(argv, config), loop)
         return run_on_loop(serve(config, worker=args.worker), loop)
-    except ClaimError as exc:
+    except (ClaimError, MetricsError) as exc:
         print(f"aiodimse serve: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # e.g. the port is taken, the data directory not writable
