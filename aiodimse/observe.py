@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .association import Association
 
 __all__ = ["AssociationRecord", "Observer", "Observers", "Rejection", "RequestRecord",
-           "SERVICE_NAMES"]
+           "SERVICE_NAMES", "tell"]
 
 log = get_logger("aiodimse.observe")
 _now = time.monotonic  # not the loop's clock: uvloop's moves once per loop iteration
@@ -163,11 +163,17 @@ class AssociationRecord:
         self._tell("request_answered", self, request)
 
     def _tell(self, name: str, *args: Any) -> None:
-        try:
-            getattr(self.observer, name)(*args)
-        except Exception as exc:  # an observer's bug must not change the answers
-            log.warning("observer %s.%s raised %s: %s", type(self.observer).__name__, name,
-                        type(exc).__name__, exc)
+        tell(self.observer, name, *args)
+
+
+def tell(observer: Observer, name: str, *args: Any) -> None:
+    """Call ``observer.name(*args)``; an exception is logged, never raised: an
+    observer's bug must not change what the library answers or stores."""
+    try:
+        getattr(observer, name)(*args)
+    except Exception as exc:
+        log.warning("observer %s.%s raised %s: %s", type(observer).__name__, name,
+                    type(exc).__name__, exc)
 
 
 class Observer:
@@ -214,6 +220,11 @@ class Observer:
     def reports_pending(self, count: int) -> None:
         """How many reports wait for delivery now (``serve`` reads it from its store)."""
 
+    def store_call(self, operation: str, seconds: float) -> None:
+        """An ``AsyncStore`` call (``store.observer`` set) ended, raising or not:
+        ``operation`` is the ``Store`` method's name, ``seconds`` from the call to its
+        end, waiting behind earlier calls included (what the caller waited)."""
+
     def worker_restarted(self, slot: int, exit_status: int) -> None:
         """``serve --workers``: worker ``slot`` ended (``exit_status``, negative: the
         signal) and is being restarted."""
@@ -233,10 +244,6 @@ class Observers(Observer):
 
         def fan_out(*args: Any) -> None:
             for observer in observers:
-                try:
-                    getattr(observer, name)(*args)
-                except Exception as exc:
-                    log.warning("observer %s.%s raised %s: %s", type(observer).__name__,
-                                name, type(exc).__name__, exc)
+                tell(observer, name, *args)
 
         return fan_out

@@ -82,6 +82,11 @@ class PrometheusObserver(Observer):
             "aiodimse_report_delivery_seconds",
             "From a storage commitment request to its acknowledged report",
             buckets=DELIVERY_BUCKETS, registry=r)
+        self.store_duration = Histogram(
+            "aiodimse_store_duration_seconds",
+            "Store (database) calls, by operation (the Store method), from the call to "
+            "its end, waiting behind earlier calls included",
+            ["operation"], buckets=REQUEST_BUCKETS, registry=r)
         self.worker_restarts = Counter(
             "aiodimse_worker_restarts", "serve --workers: worker processes restarted",
             registry=r)
@@ -125,6 +130,9 @@ class PrometheusObserver(Observer):
 
     def reports_pending(self, count: int) -> None:
         self.pending.set(count)
+
+    def store_call(self, operation: str, seconds: float) -> None:
+        self.store_duration.labels(operation).observe(seconds)
 
     def worker_restarted(self, slot: int, exit_status: int) -> None:
         self.worker_restarts.inc()

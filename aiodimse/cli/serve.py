@@ -271,9 +271,9 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     if config.metrics_port and not worker:
         metrics = MetricsEndpoint(config.metrics_host, config.metrics_port)
         metrics.start(store)
-        ae.observer = commitment.observer = metrics.observer
+        ae.observer = commitment.observer = store.observer = metrics.observer
     elif config.metrics_port and os.environ.get(MULTIPROC_ENV):  # the supervisor serves
-        ae.observer = commitment.observer = worker_observer()
+        ae.observer = commitment.observer = store.observer = worker_observer()
     mpps = MPPSSCP(store, config.quotas)
     summary = _Summary(commitment, mpps, store)
     server = await ae.start_server(

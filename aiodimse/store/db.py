@@ -22,12 +22,14 @@ import functools
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..observe import tell
 from ..status import PROCESSING_FAILURE, RESOURCE_LIMITATION
 
 __all__ = [
@@ -495,6 +497,8 @@ class AsyncStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiodimse-store")
+        # aiodimse.observe: told how long each call took (store_call); None: not timed
+        self.observer: Any = None
 
     @classmethod
     def in_directory(cls, directory: str | Path) -> AsyncStore:
@@ -503,7 +507,15 @@ class AsyncStore:
     async def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``func(*args, **kwargs)`` (usually a bound ``Store`` method) on the thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
+        call = loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
+        if self.observer is None:
+            return await call
+        started = time.monotonic()  # queueing behind earlier calls included: what callers wait
+        try:
+            return await call
+        finally:
+            tell(self.observer, "store_call", getattr(func, "__name__", "?"),
+                 time.monotonic() - started)
 
     async def aclose(self) -> None:
         """Finish queued calls, then close the database."""

@@ -192,3 +192,39 @@ async def test_no_observer_builds_plain_connections() -> None:
         assert type(server._new_connection()) is CountingProtocol
     finally:
         await server.shutdown(grace=0)
+
+
+async def test_store_calls_are_timed_by_operation_even_when_they_raise(tmp_path: Any) -> None:
+    from aiodimse.store.db import AsyncStore
+
+    class Timings(Observer):
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, float]] = []
+
+        def store_call(self, operation: str, seconds: float) -> None:
+            self.calls.append((operation, seconds))
+
+    class Broken(Observer):
+        def store_call(self, operation: str, seconds: float) -> None:
+            raise RuntimeError("observer bug")
+
+    store = AsyncStore.in_directory(tmp_path)
+    try:
+        assert await store.call(store.store.count_pending) == 0  # not timed: no observer
+        timings = store.observer = Timings()
+        assert await store.call(store.store.count_pending) == 0
+
+        def fails() -> None:
+            raise ValueError("disk on fire")
+
+        with pytest.raises(ValueError, match="disk on fire"):
+            await store.call(fails)
+        assert [name for name, _ in timings.calls] == ["count_pending", "fails"]
+        assert all(seconds >= 0 for _, seconds in timings.calls)
+        store.observer = Broken()  # its bug changes neither the result nor the error
+        assert await store.call(store.store.count_pending) == 0
+        with pytest.raises(ValueError, match="disk on fire"):
+            await store.call(fails)
+    finally:
+        store.observer = None
+        await store.aclose()

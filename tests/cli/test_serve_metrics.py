@@ -111,6 +111,12 @@ async def test_metrics_after_real_associations(serve: StartServe, tmp_path: Path
     await wait_for(lambda: value(scrape(metrics_port), "aiodimse_reports_pending") == 0, 10,
                    "the pending count refreshed")
     assert value(m, "aiodimse_worker_restarts_total") == 0
+    # store latency, by the Store method: both N-CREATEs (the second finds it exists),
+    # the commitment recorded, its report marked delivered
+    assert value(m, "aiodimse_store_duration_seconds_count", operation="mpps_create") == 2
+    assert value(m, "aiodimse_store_duration_seconds_count", operation="add_commitment") == 1
+    assert value(m, "aiodimse_store_duration_seconds_count", operation="mark_delivered") == 1
+    assert value(m, "aiodimse_store_duration_seconds_sum", operation="mpps_create") > 0
     assert srv.stop() == 0
     assert "metrics on http://127.0.0.1:" in srv.log()
 
