@@ -210,6 +210,14 @@ class Observer:
         """A storage commitment request was recorded: its report is pending.
         ``assoc``/``message_id``: the association and N-ACTION it came on."""
 
+    def report_sending(self, transaction_uid: str, calling_ae_title: str) -> None:
+        """A delivery attempt of the report starts; it ends in ``report_delivered``
+        or ``report_failed``."""
+
+    def report_failed(self, transaction_uid: str, calling_ae_title: str, error: str) -> None:
+        """The attempt failed (``error`` says why): retried later, or expired
+        (``report_expired`` follows)."""
+
     def report_delivered(self, transaction_uid: str, calling_ae_title: str,
                          latency: float) -> None:
         """The report was acknowledged, ``latency`` s (wall clock) after its request."""

@@ -36,7 +36,7 @@ from ..errors import AiodimseError
 from ..events import Event
 from ..handlers import HandlerSpec
 from ..logs import get_logger
-from ..observe import Observer
+from ..observe import Observer, tell
 from ..presentation import build_role
 from ..status import is_performed
 from ..store.db import AsyncStore, Commitment, QuotaExceeded, failure_status
@@ -286,8 +286,8 @@ class StorageCommitmentSCP:
                   transaction_uid, commitment.calling_aet, len(refs))
         self._accepted(commitment, event.assoc)
         if self.observer is not None:
-            self.observer.report_queued(transaction_uid, calling_aet, event.assoc,
-                                        event.message_id)
+            tell(self.observer, "report_queued", transaction_uid, calling_aet, event.assoc,
+                 event.message_id)
         return 0x0000, None
 
     def _check_reachable(self, event: Event, transaction_uid: str) -> Dataset | None:
@@ -448,6 +448,8 @@ class StorageCommitmentSCP:
 
     async def _deliver(self, trip: _Trip, c: Commitment, found: Mapping[str, str]) -> None:
         event_type, info = build_report(c.transaction_uid, c.refs, found, self.reporter.ae_title)
+        if self.observer is not None:
+            tell(self.observer, "report_sending", c.transaction_uid, c.calling_aet)
         error = await self._send(trip, c, event_type, info)
         if error is None:
             self._origins.pop(c.transaction_uid, None)
@@ -461,9 +463,11 @@ class StorageCommitmentSCP:
             )
             self.delivered += 1
             if self.observer is not None:
-                self.observer.report_delivered(c.transaction_uid, c.calling_aet,
-                                               time.time() - c.received_at)
+                tell(self.observer, "report_delivered", c.transaction_uid, c.calling_aet,
+                     time.time() - c.received_at)
         else:
+            if self.observer is not None:
+                tell(self.observer, "report_failed", c.transaction_uid, c.calling_aet, error)
             await self._failed(c, error)
 
     async def _send(
@@ -513,7 +517,8 @@ class StorageCommitmentSCP:
         if now >= c.deadline:
             self.expired += 1
             if self.observer is not None:
-                self.observer.report_expired(c.transaction_uid, c.calling_aet, now - c.received_at)
+                tell(self.observer, "report_expired", c.transaction_uid, c.calling_aet,
+                     now - c.received_at)
             log.error("report expired transaction=%s calling_aet=%r attempts=%d: %s",
                       c.transaction_uid, c.calling_aet, attempts, error)
             await store.call(store.store.expire, c.transaction_uid, error)
