@@ -15,6 +15,7 @@ The TOML layout (every key optional)::
     workers = 1
     metrics_port = 0              # Prometheus metrics on this port; 0: off
     metrics_host = "127.0.0.1"
+    otel = false                  # OpenTelemetry spans (exporter: OTEL_* variables)
 
     [tls]
     cert = "server.pem"
@@ -122,6 +123,7 @@ class ServeConfig:
     workers: int = 1
     metrics_port: int = 0  # 0: no metrics endpoint
     metrics_host: str = "127.0.0.1"
+    otel: bool = False  # OpenTelemetry tracing (cli/tracing.py)
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
@@ -171,7 +173,7 @@ _SLOT_KEYS = ("max_associations_per_address", "max_associations_per_ae", "max_pe
 _SECTIONS = {
     "server": {"ae_title", "host", "port", "data", "index_dirs", "allowed_calling_aets",
                "require_called_aet", "log_level", "summary_interval", "workers",
-               "metrics_port", "metrics_host"},
+               "metrics_port", "metrics_host", "otel"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
                "network_timeout", "connection_timeout", "shutdown_grace",
@@ -241,6 +243,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         "require_called_aet": args.require_called_aet,
         "metrics_port": getattr(args, "metrics_port", None),
         "metrics_host": getattr(args, "metrics_host", None),
+        "otel": getattr(args, "otel", None),
         **{key: getattr(args, key, None) for key in _SLOT_KEYS},
     }
     values.update({k: v for k, v in flags.items() if v is not None})

@@ -27,6 +27,7 @@ from .. import evt
 from ..ae import AE
 from ..events import Event
 from ..logs import get_logger
+from ..observe import Observer, Observers
 from ..presentation import VERIFICATION
 from ..server import Server
 from ..services.mpps import MPPS, MPPSSCP
@@ -45,6 +46,9 @@ from .metrics import (
     available,
     worker_observer,
 )
+from .tracing import MISSING as TRACING_MISSING
+from .tracing import Tracing, TracingError
+from .tracing import available as tracing_available
 
 __all__ = ["add_parsers", "serve", "run_serve", "run_index"]
 
@@ -135,6 +139,10 @@ def add_parsers(sub: Any) -> None:
                         f"0: off) {_d('metrics_port')}")
     p.add_argument("--metrics-host", metavar="ADDRESS",
                    help=f"address for --metrics-port {_d('metrics_host')}")
+    p.add_argument("--otel", action="store_true", default=None,
+                   help="OpenTelemetry spans per association, request and commitment "
+                        "report, exported as the OTEL_* environment variables say (needs "
+                        "the otel extra; default off)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run_serve)
 
@@ -252,8 +260,10 @@ def _stopper(server: Server, stop: asyncio.Event, grace: float) -> Callable[[], 
     return on_signal
 
 
-async def serve(config: ServeConfig, *, worker: bool = False) -> int:
-    """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status."""
+async def serve(config: ServeConfig, *, worker: bool = False,
+                tracing: Tracing | None = None) -> int:
+    """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status.
+    ``tracing``: spans for what this process serves (``--otel``)."""
     store = AsyncStore.in_directory(config.data)
     if not worker:  # a worker shares the database with running siblings
         pending = await store.call(store.store.reset_for_start, time.time())
@@ -267,13 +277,18 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
     reporter = _build_ae(config)
     commitment = StorageCommitmentSCP(store, reporter, config.peers(), config.delivery,
                                       quotas=config.quotas)
+    watching: list[Observer] = []  # what the library hooks tell (aiodimse.observe)
     metrics: MetricsEndpoint | None = None
     if config.metrics_port and not worker:
         metrics = MetricsEndpoint(config.metrics_host, config.metrics_port)
         metrics.start(store)
-        ae.observer = commitment.observer = store.observer = metrics.observer
+        watching.append(metrics.observer)
     elif config.metrics_port and os.environ.get(MULTIPROC_ENV):  # the supervisor serves
-        ae.observer = commitment.observer = store.observer = worker_observer()
+        watching.append(worker_observer())
+    if tracing is not None:
+        watching.append(tracing.observer)
+    if watching:
+        ae.observer = commitment.observer = store.observer = Observers(*watching)
     mpps = MPPSSCP(store, config.quotas)
     summary = _Summary(commitment, mpps, store)
     server = await ae.start_server(
@@ -435,6 +450,9 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     if config.metrics_port and not available():
         print(f"aiodimse serve: {MISSING}", file=sys.stderr)
         return 1
+    if config.otel and not tracing_available():
+        print(f"aiodimse serve: {TRACING_MISSING}", file=sys.stderr)
+        return 1
     # -d (before or after the command) wins over the configured level
     level = "DEBUG" if getattr(args, "debug", False) else config.log_level.upper()
     logging.basicConfig(level=level, format=_LOG_FORMAT, force=True)
@@ -443,20 +461,25 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         print("aiodimse serve: --workers needs a fixed --port", file=sys.stderr)
         return EXIT_USAGE
     lock = DataDirLock(config.data)
+    tracing: Tracing | None = None
     try:
+        # the supervisor checks the OTEL_* settings for its workers, which trace
+        tracing = Tracing() if config.otel else None
         if not args.worker:  # the supervisor claims for its workers
             lock.acquire(config.port)
             probe_port(config.host, config.port)
         if config.workers > 1 and not args.worker:
             return run_on_loop(_supervise(argv, config), loop)
-        return run_on_loop(serve(config, worker=args.worker), loop)
-    except (ClaimError, MetricsError) as exc:
+        return run_on_loop(serve(config, worker=args.worker, tracing=tracing), loop)
+    except (ClaimError, MetricsError, TracingError) as exc:
         print(f"aiodimse serve: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # e.g. the port is taken, the data directory not writable
         print(f"aiodimse serve: cannot serve: {_os_problem(exc)}", file=sys.stderr)
         return 1
     finally:
+        if tracing is not None:
+            tracing.close()
         lock.release()
 
 
