@@ -177,3 +177,35 @@ async def test_metrics_port_taken_is_one_line_and_status_1(serve: StartServe) ->
     log = second.log()
     assert f"cannot serve metrics on 127.0.0.1:{metrics_port}" in log
     assert "Traceback" not in log
+
+
+async def test_a_report_nobody_takes_expires_and_is_counted(serve: StartServe) -> None:
+    report_port, metrics_port = free_port(), free_port()  # nobody listens for the report
+    srv = await serve("-aet", "ARCHIVE", "--peer", f"MODALITY@127.0.0.1:{report_port}",
+                      "--retry-initial", "0.1", "--deadline", "1",
+                      "--metrics-port", str(metrics_port)).ready()
+    status = await request_and_release(srv.port, str(generate_uid()), [(CT, "1.2.3")])
+    assert status == 0
+    await wait_for(lambda: value(scrape(metrics_port), "aiodimse_reports_expired_total") == 1,
+                   20, "the report expired")
+    m = scrape(metrics_port)
+    assert value(m, "aiodimse_reports_queued_total") == 1
+    assert value(m, "aiodimse_reports_delivered_total") == 0
+    assert value(m, "aiodimse_report_delivery_seconds_count") == 0
+    assert value(m, "aiodimse_store_duration_seconds_count", operation="expire") == 1
+    await wait_for(lambda: value(scrape(metrics_port), "aiodimse_reports_pending") == 0, 15,
+                   "nothing pending once it expired")
+    assert srv.stop() == 0
+
+
+async def test_an_undelivered_report_counts_as_pending(serve: StartServe) -> None:
+    report_port, metrics_port = free_port(), free_port()  # nobody listens for the report
+    srv = await serve("-aet", "ARCHIVE", "--peer", f"MODALITY@127.0.0.1:{report_port}",
+                      "--retry-initial", "30", "--metrics-port", str(metrics_port)).ready()
+    assert value(scrape(metrics_port), "aiodimse_reports_pending") == 0
+    status = await request_and_release(srv.port, str(generate_uid()), [(CT, "1.2.3")])
+    assert status == 0
+    # read from the store every few seconds (cli/metrics.py PENDING_POLL)
+    await wait_for(lambda: value(scrape(metrics_port), "aiodimse_reports_pending") == 1,
+                   15, "the report counted as pending")
+    assert srv.stop() == 0
