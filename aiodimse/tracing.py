@@ -34,6 +34,11 @@ __all__ = ["TracingObserver", "ASSOCIATION_SPAN", "REPORT_SPAN"]
 ASSOCIATION_SPAN = "DICOM association"
 REPORT_SPAN = "N-EVENT-REPORT storage commitment"
 
+# Enum members as globals (reads off the class are slow; tests/test_enum_reads.py)
+_SERVER, _CLIENT = SpanKind.SERVER, SpanKind.CLIENT
+_ERROR = StatusCode.ERROR
+_FAILURE = Category.FAILURE
+
 
 class TracingObserver(Observer):
     """Spans for associations, requests and commitment reports (module docstring).
@@ -54,7 +59,7 @@ class TracingObserver(Observer):
 
     def association_opened(self, record: AssociationRecord) -> None:
         record.data[self] = self.tracer.start_span(
-            ASSOCIATION_SPAN, kind=SpanKind.SERVER,
+            ASSOCIATION_SPAN, kind=_SERVER,
             attributes={"network.peer.address": record.peer_address,
                         "network.peer.port": record.peer_port})
 
@@ -72,7 +77,7 @@ class TracingObserver(Observer):
                                  "dicom.rejection.result": rejection.result,
                                  "dicom.rejection.source": rejection.source,
                                  "dicom.rejection.reason": rejection.reason})
-            span.set_status(Status(StatusCode.ERROR, f"rejected: {rejection.reason}"))
+            span.set_status(Status(_ERROR, f"rejected: {rejection.reason}"))
 
     def association_ended(self, record: AssociationRecord) -> None:
         span = record.data.pop(self, None)
@@ -83,7 +88,7 @@ class TracingObserver(Observer):
                              "dicom.association.bytes_in": record.bytes_in,
                              "dicom.association.bytes_out": record.bytes_out})
         if record.outcome == "aborted":
-            span.set_status(Status(StatusCode.ERROR, "aborted"))
+            span.set_status(Status(_ERROR, "aborted"))
         span.end()
 
     def request_started(self, record: AssociationRecord, request: RequestRecord) -> None:
@@ -94,15 +99,15 @@ class TracingObserver(Observer):
         if span is None:  # answered by the library before any handler ran
             span = self._request_span(record, request)
         span.set_attribute("dicom.status", request.status)
-        if code_to_category(request.status) is Category.FAILURE:
-            span.set_status(Status(StatusCode.ERROR, f"status 0x{request.status:04X}"))
+        if code_to_category(request.status) is _FAILURE:
+            span.set_status(Status(_ERROR, f"status 0x{request.status:04X}"))
         span.end()
 
     def _request_span(self, record: AssociationRecord, request: RequestRecord) -> Span:
         parent = record.data.get(self)
         context = trace.set_span_in_context(parent) if parent is not None else None
         return self.tracer.start_span(
-            request.service, context=context, kind=SpanKind.SERVER,
+            request.service, context=context, kind=_SERVER,
             attributes={"dicom.message_id": request.message_id,
                         "dicom.sop_class_uid": request.sop_class})
 
@@ -127,7 +132,7 @@ class TracingObserver(Observer):
         self._end_attempt(transaction_uid, "superseded")
         origin = self._requests.get(transaction_uid)
         self._reports[transaction_uid] = self.tracer.start_span(
-            REPORT_SPAN, kind=SpanKind.CLIENT,
+            REPORT_SPAN, kind=_CLIENT,
             links=[Link(origin)] if origin is not None else None,
             attributes={"dicom.transaction_uid": transaction_uid,
                         "dicom.calling_ae_title": calling_ae_title})
@@ -150,5 +155,5 @@ class TracingObserver(Observer):
     def _end_attempt(self, transaction_uid: str, error: str) -> None:
         span = self._reports.pop(transaction_uid, None)
         if span is not None:
-            span.set_status(Status(StatusCode.ERROR, error))
+            span.set_status(Status(_ERROR, error))
             span.end()

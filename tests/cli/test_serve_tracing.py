@@ -35,7 +35,8 @@ def test_off_by_default_on_by_flag_or_toml(tmp_path: Path) -> None:
 def test_without_the_sdk_one_line_and_status_1(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if not installed
+    for name in ("opentelemetry", "opentelemetry.sdk", "opentelemetry.sdk.trace"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     data = tmp_path / "data"
     assert main(["serve", "--data", str(data), "--otel"]) == 1
     assert capsys.readouterr().err == ("aiodimse serve: --otel needs the OpenTelemetry SDK: "
