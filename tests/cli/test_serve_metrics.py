@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -21,11 +22,26 @@ from aiodimse.presentation import VERIFICATION
 from aiodimse.services import MPPS
 from aiodimse.services import STORAGE_COMMITMENT as STGCMT
 
-from ._serve import CT, free_port, wait_for, write_instance
+from ._serve import CT, wait_for, write_instance
 from .conftest import StartServe
 from .test_serve_commitment import listener, request_and_release
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def ports(count: int) -> list[int]:
+    """Free ports, all different (held open together while chosen): free_port() twice
+    may give one port twice, and serve refuses metrics_port == port."""
+    held = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            held.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def scrape(port: int) -> Samples:
@@ -62,10 +78,10 @@ async def _create_twice(port: int, uid: str) -> list[int]:
 async def test_metrics_after_real_associations(serve: StartServe, tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     instance = write_instance(archive)
-    report_port, metrics_port = free_port(), free_port()
+    port, report_port, metrics_port = ports(3)
     srv = await serve("-aet", "ARCHIVE", "--allow", "CT1", "--allow", "MODALITY",
                       "--index-dir", str(archive), "--peer", f"MODALITY@127.0.0.1:{report_port}",
-                      "--metrics-port", str(metrics_port)).ready()
+                      "--metrics-port", str(metrics_port), port=port).ready()
     await _echo(srv.port, 3)
     assert await _create_twice(srv.port, str(generate_uid())) == [0, 0x0111]
     stranger = AE("STRANGER")
@@ -122,8 +138,8 @@ async def test_metrics_after_real_associations(serve: StartServe, tmp_path: Path
 
 
 async def test_open_association_counts_as_current(serve: StartServe) -> None:
-    metrics_port = free_port()
-    srv = await serve("--metrics-port", str(metrics_port)).ready()
+    port, metrics_port = ports(2)
+    srv = await serve("--metrics-port", str(metrics_port), port=port).ready()
     ae = AE("CT1")
     ae.add_requested_context(VERIFICATION)
     assoc = await ae.associate("127.0.0.1", srv.port)
@@ -139,10 +155,10 @@ async def test_open_association_counts_as_current(serve: StartServe) -> None:
 
 async def test_workers_share_one_endpoint_and_keep_counts_over_a_restart(
         serve: StartServe) -> None:
-    metrics_port = free_port()
+    port, metrics_port = ports(2)
     before = set(Path(tempfile.gettempdir()).glob("aiodimse-metrics-*"))
     srv = await serve("-aet", "ARCHIVE", "--workers", "2",
-                      "--metrics-port", str(metrics_port)).ready(count=2)
+                      "--metrics-port", str(metrics_port), port=port).ready(count=2)
     await asyncio.gather(*(_echo(srv.port, 2) for _ in range(8)))
     m = scrape(metrics_port)
     assert value(m, "aiodimse_requests_total", service="C-ECHO", sop_class=VERIFICATION,
@@ -169,9 +185,10 @@ async def test_workers_share_one_endpoint_and_keep_counts_over_a_restart(
 
 
 async def test_metrics_port_taken_is_one_line_and_status_1(serve: StartServe) -> None:
-    metrics_port = free_port()
-    first = await serve("--metrics-port", str(metrics_port)).ready()
-    second = serve("--metrics-port", str(metrics_port), data=first.data.parent / "other")
+    port, second_port, metrics_port = ports(3)
+    first = await serve("--metrics-port", str(metrics_port), port=port).ready()
+    second = serve("--metrics-port", str(metrics_port), data=first.data.parent / "other",
+                   port=second_port)
     await wait_for(second.exited, 20, "the second serve to give up")
     assert second.stop() == 1
     log = second.log()
@@ -180,10 +197,10 @@ async def test_metrics_port_taken_is_one_line_and_status_1(serve: StartServe) ->
 
 
 async def test_a_report_nobody_takes_expires_and_is_counted(serve: StartServe) -> None:
-    report_port, metrics_port = free_port(), free_port()  # nobody listens for the report
+    port, report_port, metrics_port = ports(3)  # nobody listens for the report
     srv = await serve("-aet", "ARCHIVE", "--peer", f"MODALITY@127.0.0.1:{report_port}",
                       "--retry-initial", "0.1", "--deadline", "1",
-                      "--metrics-port", str(metrics_port)).ready()
+                      "--metrics-port", str(metrics_port), port=port).ready()
     status = await request_and_release(srv.port, str(generate_uid()), [(CT, "1.2.3")])
     assert status == 0
     await wait_for(lambda: value(scrape(metrics_port), "aiodimse_reports_expired_total") == 1,
@@ -199,9 +216,10 @@ async def test_a_report_nobody_takes_expires_and_is_counted(serve: StartServe) -
 
 
 async def test_an_undelivered_report_counts_as_pending(serve: StartServe) -> None:
-    report_port, metrics_port = free_port(), free_port()  # nobody listens for the report
+    port, report_port, metrics_port = ports(3)  # nobody listens for the report
     srv = await serve("-aet", "ARCHIVE", "--peer", f"MODALITY@127.0.0.1:{report_port}",
-                      "--retry-initial", "30", "--metrics-port", str(metrics_port)).ready()
+                      "--retry-initial", "30", "--metrics-port", str(metrics_port),
+                      port=port).ready()
     assert value(scrape(metrics_port), "aiodimse_reports_pending") == 0
     status = await request_and_release(srv.port, str(generate_uid()), [(CT, "1.2.3")])
     assert status == 0
