@@ -248,6 +248,8 @@ def _answer(
     if rejection is not None:
         result, source, reason = rejection  # logged by the association, in words
         assoc._send_reject(AAssociateRJ(result=result, source=source, reason=reason))
+        if assoc.observer is not None:
+            assoc.observer.rejected(result, source, reason)
         return
     negotiated, window, limits, accepted, answers = _negotiate(assoc, rq)
     key: _AnswerKey = (rq.called_ae_title, rq.calling_ae_title, ae.maximum_pdu_size,
@@ -279,3 +281,5 @@ def _answer(
             answers[key] = (ac, encoded)
     assoc._send_accept(ac, list(accepted), limits.local_max_invoked, limits.peer_max_invoked,
                        encoded)
+    if assoc.observer is not None:
+        assoc.observer.accepted()

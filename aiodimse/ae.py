@@ -14,6 +14,7 @@ from typing import Any
 
 from .association import Association
 from .handlers import Handlers, HandlerSpec
+from .observe import Observer
 from .presentation import (
     RequestedContext,
     SupportedContext,
@@ -107,6 +108,8 @@ class AE:
         self.require_called_aet = False
         self.require_calling_aet: list[str] = []
         self.access_hook: AccessHook | None = None
+        # What servers started from this AE report to (aiodimse.observe); None: nothing
+        self.observer: Observer | None = None
         self.implementation_class_uid = IMPLEMENTATION_CLASS_UID
         self.implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME
         # Asynchronous operations window (PS3.7 D.3.3.3). As requestor: proposed only

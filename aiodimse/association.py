@@ -88,6 +88,7 @@ from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ, Fragment
 
 if TYPE_CHECKING:
     from .ae import AE
+    from .observe import AssociationRecord
 
 __all__ = [
     "Association",
@@ -270,6 +271,7 @@ class Association(ServiceCalls):
         "is_released",
         "is_requestor",
         "loop",
+        "observer",
         "proposal",
         "proto",
         "rejected_contexts",
@@ -345,6 +347,7 @@ class Association(ServiceCalls):
         self.interpret_accept: Callable[[Association, AAssociateAC], _Accepted] | None = None
         self.server: Any = None  # the Server that accepted this association, if any
         self.draining = False  # set by a server shutting down
+        self.observer: AssociationRecord | None = None  # set by an observed server
 
     def __repr__(self) -> str:
         side = "requestor" if self.is_requestor else "acceptor"
@@ -625,6 +628,8 @@ class Association(ServiceCalls):
         Task, no coroutine of ours and no loop iteration; one that suspends goes on
         in a Task that answers when it ends. ``debug``: DEBUG logging is on.
         """
+        if self.observer is not None:
+            self.observer.request_started(received.message, received.context_id)
         if self._deflated and received.context_id in self._deflated and (
                 received.dataset is not None and type(received.dataset) is not Inflated):
             self._serve_deflated(received, kind, debug)
@@ -718,6 +723,9 @@ class Association(ServiceCalls):
                  peer_of(self), status)
         with contextlib.suppress(AiodimseError):
             self._send_message(context, rsp, None)
+            if self.observer is not None:
+                self.observer.request_answered(rq.MessageID, rq.command_field,
+                                               received.context_id, status)
 
     def _serve_deflated(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
         """Inflate the data set in steps (deflated.py) in a task, then serve as usual."""
@@ -784,10 +792,16 @@ class Association(ServiceCalls):
                     pdus = memo.lookup(shape, code, received.context_id, rq.MessageID)
                     if pdus is not None:
                         self._send_pdus(pdus)
+                        if self.observer is not None:
+                            self.observer.request_answered(rq.MessageID, rq.command_field,
+                                                           received.context_id, code)
                         return
             context = self._contexts[received.context_id]
             rsp, data = self._response(kind, rq, result, context)
             pdus = self._send_message(context, rsp, data)
+            if self.observer is not None:
+                self.observer.request_answered(rq.MessageID, rq.command_field,
+                                               received.context_id, rsp.Status)
             if code is not None and shape is not None and data is None:
                 memo = self._rsp_memo
                 if memo is None:
@@ -943,6 +957,9 @@ class Association(ServiceCalls):
         log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(self),
                     error.status, error)
         self._send_message(context, rsp, None)
+        if self.observer is not None:
+            self.observer.request_answered(error.message_id, error.command_field,
+                                           received.context_id, error.status)
 
     # -- data transfer: outgoing ----------------------------------------------------
 

@@ -18,6 +18,7 @@ __all__ = [
     "AssociationAbortedError",
     "DIMSETimeoutError",
     "describe_rejection",
+    "rejection_reason",
 ]
 
 # PS3.8 9.3.8: A-ABORT source 2 is the service provider; reasons for that source.
@@ -101,12 +102,17 @@ _REJECT_REASONS = {
 }
 
 
+def rejection_reason(source: int, reason: int) -> str:
+    """The reason of an A-ASSOCIATE-RJ in words (a reserved code: "reserved reason")."""
+    return _REJECT_REASONS.get((source, reason), "reserved reason")
+
+
 def describe_rejection(result: int, source: int, reason: int) -> str:
     """An A-ASSOCIATE-RJ in words (PS3.8 Table 9-21), with its codes."""
     words = (
         _REJECT_RESULTS.get(result, "rejected"),
         _REJECT_SOURCES.get(source, "unknown source"),
-        _REJECT_REASONS.get((source, reason), "reserved reason"),
+        rejection_reason(source, reason),
     )
     return f"{' / '.join(words)} (result {result}, source {source}, reason {reason})"
 

@@ -6,11 +6,13 @@ import asyncio
 import functools
 import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .acceptor import decide
+from .aio.counting import CountingProtocol, CountingUpperLayer
 from .aio.listener import DirectListener, accepts_directly, open_sockets
 from .aio.protocol import DULProtocol, loop_clock, loop_traits
 from .aio.sweep import DeadlineSweep
@@ -19,6 +21,7 @@ from .association import Association
 from .evt import EventType
 from .handlers import Handlers
 from .logs import get_logger
+from .observe import AssociationRecord, Observer
 from .presentation import SupportedContext
 from .ul.config import ULConfig
 from .ul.machine import UpperLayer
@@ -58,6 +61,8 @@ class Server:
         # id(request) -> (request, window, negotiation): the cache above, by identity.
         self._by_request: dict[int, tuple[Any, Any, Any]] = {}
         self.ssl_context = ssl_context
+        # Told what happens (aiodimse.observe); None: connections are built unobserved
+        self.observer: Observer | None = ae.observer
         # The listening sockets, each served by a DirectListener or an asyncio Server.
         self._sockets: list[socket.socket] = []
         self._listeners: list[DirectListener | asyncio.base_events.Server] = []
@@ -115,6 +120,8 @@ class Server:
         log.info("listening on %s:%d as %s", host, self.port, self.ae_title)
 
     def _new_connection(self) -> DULProtocol:
+        if self.observer is not None:
+            return self._new_observed_connection(self.observer)
         ul = UpperLayer(requestor=False, config=self._ul_config)
         assoc = Association(
             self.ae, is_requestor=False, handlers=self.handlers, ul=ul, loop=self._loop,
@@ -124,6 +131,21 @@ class Server:
         assoc.decide = decide
         return DULProtocol(ul, assoc, self._loop, self._deadlines, traits=self._traits,
                            clock=self._clock)
+
+    def _new_observed_connection(self, observer: Observer) -> DULProtocol:
+        """A connection whose bytes are counted into its record (aio/counting.py)."""
+        ul = CountingUpperLayer(requestor=False, config=self._ul_config)
+        assoc = Association(
+            self.ae, is_requestor=False, handlers=self.handlers, ul=ul, loop=self._loop,
+            clock=self._clock,
+        )
+        assoc.server = self
+        assoc.decide = decide
+        assoc.observer = ul.counts = record = AssociationRecord(observer, assoc, time.monotonic())
+        proto = CountingProtocol(ul, assoc, self._loop, self._deadlines, traits=self._traits,
+                                 clock=self._clock)
+        proto.counts = record
+        return proto
 
     def register(self, assoc: Association) -> None:
         """Count ``assoc`` (its connection is up: ``connection_made``).
@@ -141,6 +163,8 @@ class Server:
                 log.debug("too many connections without an association%s: closing one from %s",
                          " from one address" if gone is assoc else "", address)
                 gone.proto.close()
+        if assoc.observer is not None:
+            assoc.observer.opened()
 
     def admit(self, assoc: Association, calling_ae_title: str) -> bool:
         """Give ``assoc`` (its A-ASSOCIATE-RQ came) a slot; False: reject, over a limit."""
@@ -199,6 +223,8 @@ class Server:
         """Called by an association of this server once its connection has closed."""
         self._associations.discard(assoc)
         self._slots.ended(assoc)
+        if assoc.observer is not None:
+            assoc.observer.ended()
 
     def bind(self, event: EventType, handler: Callable[..., Any],
              args: Sequence[Any] | None = None, *, abstract_syntax: str | None = None) -> None:

@@ -64,13 +64,17 @@ def add_parsers(sub: Any) -> None:
     add_connection_args(p, repeat=False)
     p.add_argument("paths", nargs="*", help="DICOM files or directories to commit")
     p.add_argument("-u", "--uid", action="append", default=[], metavar="CLASS:INSTANCE",
-                   help="an instance by SOP Class and Instance UID (repeatable)")
+                   help="an instance by SOP Class and Instance UID (repeatable; default "
+                        "none)")
     p.add_argument("--transaction-uid", help="default: a new UID")
     p.add_argument("--listen-port", type=checks.listen_port,
                    help="receive the report on a new association on this port "
-                        "(release the request association at once)")
-    p.add_argument("--listen-host", default="0.0.0.0", help="address for --listen-port")
-    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the report")
+                        "(release the request association at once; default none: wait "
+                        "on the request association)")
+    p.add_argument("--listen-host", default="0.0.0.0",
+                   help="address for --listen-port (default %(default)s)")
+    p.add_argument("--wait", type=float, default=60.0,
+                   help="seconds to wait for the report (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run_commit)
 

@@ -85,22 +85,26 @@ def add_connection_args(parser: argparse.ArgumentParser, *, repeat: bool = True)
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="log errors only (DCMTK's -q)")
     parser.add_argument("-ll", "--log-level", type=checks.log_level, metavar="LEVEL",
-                        help="fatal, error, warn, info, debug or trace (DCMTK's -ll)")
+                        help="fatal, error, warn, info, debug or trace (DCMTK's -ll; "
+                             "default warn)")
     tls = parser.add_argument_group("TLS")
     tls.add_argument("--tls", action="store_true", help="connect with TLS")
     tls.add_argument("--tls-ca", type=checks.readable_file,
-                     help="CA certificates (PEM) to verify the peer with")
+                     help="CA certificates (PEM) to verify the peer with (default: "
+                          "the system's)")
     tls.add_argument("--tls-cert", type=checks.readable_file,
-                     help="our certificate (PEM), for client authentication")
+                     help="our certificate (PEM), for client authentication (default "
+                          "none)")
     tls.add_argument("--tls-key", type=checks.readable_file,
-                     help="the key of --tls-cert (PEM; omit if the certificate file holds it)")
+                     help="the key of --tls-cert (PEM; default: in the certificate's "
+                          "file)")
     tls.add_argument("--tls-no-verify", action="store_true", help="do not verify the peer")
     if repeat:
         load = parser.add_argument_group("load")
         load.add_argument("--repeat", type=checks.positive_int, default=1,
-                          help="send the request N times")
+                          help="send the request N times (default %(default)s)")
         load.add_argument("--concurrency", type=checks.positive_int, default=1,
-                          help="over C associations at once")
+                          help="over C associations at once (default %(default)s)")
 
 
 class SettingError(ValueError):

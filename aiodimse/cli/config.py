@@ -15,6 +15,9 @@ The TOML layout (every key optional)::
     log_level = "INFO"
     summary_interval = 60         # seconds between INFO summary lines
     workers = 1
+    metrics_port = 0              # Prometheus metrics on this port; 0: off
+    metrics_host = "127.0.0.1"
+    otel = false                  # OpenTelemetry spans (exporter: OTEL_* variables)
 
     [tls]
     cert = "server.pem"
@@ -130,6 +133,9 @@ class ServeConfig:
     log_level: str = "INFO"
     summary_interval: float = 60.0
     workers: int = 1
+    metrics_port: int = 0  # 0: no metrics endpoint
+    metrics_host: str = "127.0.0.1"
+    otel: bool = False  # OpenTelemetry tracing (cli/tracing.py)
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
@@ -183,8 +189,8 @@ _SLOT_KEYS = ("max_associations_per_address", "max_associations_per_ae", "max_pe
 
 _SECTIONS = {
     "server": {"ae_title", "host", "port", "data", "database", "index_dirs",
-               "allowed_calling_aets",
-               "require_called_aet", "log_level", "summary_interval", "workers"},
+               "allowed_calling_aets", "require_called_aet", "log_level",
+               "summary_interval", "workers", "metrics_port", "metrics_host", "otel"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
                "network_timeout", "connection_timeout", "shutdown_grace",
@@ -263,6 +269,9 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         "tls_key": args.tls_key, "tls_ca": args.tls_ca,
         "max_associations": args.max_associations, "max_pdu": args.max_pdu,
         "require_called_aet": args.require_called_aet,
+        "metrics_port": getattr(args, "metrics_port", None),
+        "metrics_host": getattr(args, "metrics_host", None),
+        "otel": getattr(args, "otel", None),
         **{key: getattr(args, key, None) for key in _SLOT_KEYS},
     }
     values.update({k: v for k, v in flags.items() if v is not None})

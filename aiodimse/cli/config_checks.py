@@ -28,6 +28,7 @@ PATH_KEYS = ("data", "database", "index_dirs", "tls_cert", "tls_key", "tls_ca")
 # name -> (lowest, highest) allowed; numbers not named here must be finite and >= 0
 _RANGES: dict[str, tuple[float, float]] = {
     "port": (0, 65535),
+    "metrics_port": (0, 65535),
     "max_pdu": (0, MAX_PDU_MOST),
     "workers": (1, 1024),
     "max_associations": (1, 1 << 20),
@@ -120,6 +121,9 @@ def check_config(config: Any) -> list[str]:
         why = database_problem(database)
         if why is not None:
             problems.append(f"database: {why}")
+    metrics_port = getattr(config, "metrics_port", 0)
+    if metrics_port and metrics_port == getattr(config, "port", 0):
+        problems.append(f"metrics_port must differ from port, not {metrics_port!r}")
     level = str(getattr(config, "log_level", "INFO")).upper()
     if level not in _LOG_LEVELS:
         problems.append(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {level!r}")

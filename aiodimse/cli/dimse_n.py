@@ -41,13 +41,17 @@ def _add(sub: Any, name: str, help_text: str, *, instance: str, data: str | None
     if name != "echo":
         parser.add_argument("-c", "--class-uid", required=True, help="the SOP Class UID")
         parser.add_argument("-i", "--instance-uid", required=instance == "required",
-                            help="the SOP Instance UID")
-        parser.add_argument("--meta-uid", help="propose this Meta SOP Class instead")
+                            help="the SOP Instance UID" + (
+                                "" if instance == "required"
+                                else " (default none: the SCP assigns one)"))
+        parser.add_argument("--meta-uid", help="propose this Meta SOP Class instead (default none: "
+                                 "the class itself)")
     if data is not None:
         parser.add_argument("dataset", nargs="?" if data == "optional" else None,
                             help="DICOM file or DICOM JSON ('-' for stdin)")
         parser.add_argument("-k", "--key", action="append", default=[], metavar="KW=VALUE",
-                            help="set an attribute of the data set (repeatable)")
+                            help="set an attribute of the data set (repeatable; default "
+                                 "none)")
     parser.add_argument("--json", action="store_true", help="print the reply as DICOM JSON")
     parser.set_defaults(run=_run, operation=name)
     return parser
@@ -61,7 +65,8 @@ def add_parsers(sub: Any) -> None:
     _add(sub, "n-set", "N-SET SCU", instance="required", data="optional")
     p = _add(sub, "n-get", "N-GET SCU", instance="required", data=None)
     p.add_argument("-t", "--tag", action="append", default=[],
-                   help="an attribute to get (tag or keyword; repeatable; none: all)")
+                   help="an attribute to get (tag or keyword; repeatable; default none: "
+                        "all)")
     _add(sub, "n-delete", "N-DELETE SCU", instance="required", data=None)
     p = _add(sub, "n-event-report", "N-EVENT-REPORT SCU (proposes the SCP role)",
              instance="required", data="optional")

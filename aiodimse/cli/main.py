@@ -58,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="start an SCP and talk to it: C-ECHO and N-ACTION")
-    demo.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
-    demo.add_argument("--count", type=int, default=1000, help="N-ACTION requests to send")
+    demo.add_argument("--port", type=int, default=0,
+                      help="port to listen on (0: any free; default %(default)s)")
+    demo.add_argument("--count", type=int, default=1000,
+                      help="N-ACTION requests to send (default %(default)s)")
     demo.set_defaults(run=_demo)
 
     serve.add_parsers(sub)
@@ -72,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         choice.add_argument("-d", "--debug", action="store_true", default=argparse.SUPPRESS,
                             help="log at DEBUG")
         choice.add_argument("--loop", choices=LOOPS, default=argparse.SUPPRESS,
-                            help="event loop: auto (uvloop when installed), asyncio, uvloop")
+                            help="event loop: auto (uvloop when installed), asyncio, uvloop "
+                                 "(default auto)")
     return parser
 
 

@@ -28,6 +28,7 @@ from .. import evt
 from ..ae import AE
 from ..events import Event
 from ..logs import get_logger
+from ..observe import Observer, Observers
 from ..server import Server
 from ..services.base import Service, ServiceSet
 from ..services.mpps import MPPSSCP
@@ -39,6 +40,17 @@ from .checks import EXIT_USAGE
 from .claims import ClaimError, DataDirLock, probe_port
 from .config import SERVICES, ConfigError, ServeConfig, build_config, server_ssl_context
 from .loop import run as run_on_loop
+from .metrics import (
+    MISSING,
+    MULTIPROC_ENV,
+    MetricsEndpoint,
+    MetricsError,
+    available,
+    worker_observer,
+)
+from .tracing import MISSING as TRACING_MISSING
+from .tracing import Tracing, TracingError
+from .tracing import available as tracing_available
 
 __all__ = ["add_parsers", "build_services", "serve", "run_serve", "run_index"]
 
@@ -52,52 +64,95 @@ RESTART_DELAY = 0.5  # first restart delay (s); doubled per quick death, up to t
 RESTART_DELAY_MAX = 10.0
 
 
+_BUILT_IN = ServeConfig()
+
+
+def _d(key: str, unit: str = "") -> str:
+    """``(default X)``: a setting's built-in default, for ``--help`` (the flags default
+    to None so that a TOML file's value shows through)."""
+    value = getattr(_BUILT_IN.delivery if key in ("retry_initial", "deadline") else _BUILT_IN,
+                    key)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"(default {value}{unit})"
+
+
 def add_parsers(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="run the Verification, Storage Commitment and MPPS SCP"
+        "serve", help="run the Verification, Storage Commitment and MPPS SCP",
+        description="Flags override the --config file; the defaults shown are the "
+                    "built-in ones, used when neither sets a value.",
     )
-    p.add_argument("--config", help="TOML configuration file (flags override it)")
-    p.add_argument("--port", type=int, help="port to listen on (default 11112)")
-    p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
-    p.add_argument("-aet", "--aet", help="our AE title (default AIODIMSE)")
-    p.add_argument("--data", help="data directory holding the SQLite database")
+    p.add_argument("--config", help="TOML configuration file (flags override it; default none)")
+    p.add_argument("--port", type=int, help=f"port to listen on {_d('port')}")
+    p.add_argument("--host", help=f"address to listen on {_d('host')}")
+    p.add_argument("-aet", "--aet", help=f"our AE title {_d('ae_title')}")
+    p.add_argument("--data", help="data directory holding the SQLite database "
+                                  f"{_d('data')}")
     p.add_argument("--database", metavar="URL",
-                   help="the store: sqlite:///PATH or a file path (default: in --data)")
+                   help="the store: sqlite:///PATH or a file path (default: "
+                        "aiodimse.sqlite3 in --data)")
     p.add_argument("--index-dir", action="append", metavar="ARCHIVE",
-                   help="index the DICOM files under this directory at start (repeatable)")
+                   help="index the DICOM files under this directory at start (repeatable; "
+                        "default none)")
     p.add_argument("--require-called-aet", action="store_true", default=None,
-                   help="reject associations not addressed to our AE title")
+                   help="reject associations not addressed to our AE title (default off)")
     p.add_argument("--allow", action="append", metavar="AET",
-                   help="accept only these calling AE titles (repeatable)")
+                   help="accept only these calling AE titles (repeatable; default anyone)")
     p.add_argument("--peer", action="append", metavar="TITLE@HOST:PORT",
-                   help="an AE table entry: where reports for TITLE go (repeatable)")
-    p.add_argument("--tls-cert", help="server certificate (PEM)")
-    p.add_argument("--tls-key", help="server key (PEM)")
-    p.add_argument("--tls-ca", help="CA (PEM) for client certificates and TLS peers")
-    p.add_argument("--max-associations", type=int)
-    p.add_argument("--max-pdu", type=int)
+                   help="an AE table entry: where reports for TITLE go (repeatable; "
+                        "default none)")
+    p.add_argument("--tls-cert", help="server certificate (PEM; default none: plain TCP)")
+    p.add_argument("--tls-key", help="server key (PEM; default none)")
+    p.add_argument("--tls-ca", help="CA (PEM) for client certificates and TLS peers "
+                                    "(default none: no client certificates)")
+    p.add_argument("--max-associations", type=int, metavar="N",
+                   help=f"associations at once {_d('max_associations')}")
+    p.add_argument("--max-pdu", type=int, metavar="BYTES",
+                   help=f"max PDU length we receive, 0: no limit {_d('max_pdu')}")
     p.add_argument("--max-associations-per-address", type=int, metavar="N",
-                   help="associations one peer address may hold (0: no limit)")
+                   help="associations one peer address may hold (0: no limit) "
+                        f"{_d('max_associations_per_address')}")
     p.add_argument("--max-associations-per-ae", type=int, metavar="N",
-                   help="associations one calling AE title may hold (0: no limit)")
+                   help="associations one calling AE title may hold (0: no limit) "
+                        f"{_d('max_associations_per_ae')}")
     p.add_argument("--max-pending", type=int, metavar="N",
-                   help="connections without an A-ASSOCIATE-RQ yet (the oldest is closed)")
+                   help="connections without an A-ASSOCIATE-RQ yet (the oldest is closed) "
+                        f"{_d('max_pending')}")
     p.add_argument("--max-pending-per-address", type=int, metavar="N",
-                   help="such connections from one address (0: no limit)")
+                   help="such connections from one address (0: no limit) "
+                        f"{_d('max_pending_per_address')}")
     p.add_argument("--artim-timeout", type=float, metavar="S",
-                   help="PS3.8 ARTIM: wait for the A-ASSOCIATE-RQ, and for the close")
+                   help="PS3.8 ARTIM: wait for the A-ASSOCIATE-RQ, and for the close "
+                        f"{_d('artim_timeout', ' s')}")
     p.add_argument("--message-timeout", type=float, metavar="S",
-                   help="receiving one message, first byte to last fragment (0: off)")
-    p.add_argument("--timeout", type=float, help="connect, ACSE, DIMSE and message timeouts (s)")
+                   help="receiving one message, first byte to last fragment (0: off) "
+                        f"{_d('message_timeout', ' s')}")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="connect, ACSE, DIMSE and message timeouts (default "
+                        f"{_BUILT_IN.connection_timeout:g}, {_BUILT_IN.acse_timeout:g}, "
+                        f"{_BUILT_IN.dimse_timeout:g} and {_BUILT_IN.message_timeout:g} s)")
     p.add_argument("--enable-service", action="append", choices=SERVICES, metavar="NAME",
                    help=f"run this service ({', '.join(SERVICES)}; all by default) "
                         f"though the configuration disables it (repeatable)")
     p.add_argument("--disable-service", action="append", choices=SERVICES, metavar="NAME",
-                   help="do not run this service (repeatable)")
-    p.add_argument("--retry-initial", type=float, help="first report retry delay (s)")
-    p.add_argument("--deadline", type=float, help="give up on a report after this (s)")
-    p.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ERROR")
-    p.add_argument("--workers", type=int, help="processes sharing the port (default 1)")
+                   help="do not run this service (repeatable; default none)")
+    p.add_argument("--retry-initial", type=float, metavar="S",
+                   help=f"first report retry delay {_d('retry_initial', ' s')}")
+    p.add_argument("--deadline", type=float, metavar="S",
+                   help=f"give up on a report after this {_d('deadline', ' s')}")
+    p.add_argument("--log-level", help=f"DEBUG, INFO, WARNING, ERROR {_d('log_level')}")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help=f"processes sharing the port {_d('workers')}")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on this port (needs the metrics extra; "
+                        f"0: off) {_d('metrics_port')}")
+    p.add_argument("--metrics-host", metavar="ADDRESS",
+                   help=f"address for --metrics-port {_d('metrics_host')}")
+    p.add_argument("--otel", action="store_true", default=None,
+                   help="OpenTelemetry spans per association, request and commitment "
+                        "report, exported as the OTEL_* environment variables say (needs "
+                        "the otel extra; default off)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run_serve)
 
@@ -105,9 +160,10 @@ def add_parsers(sub: Any) -> None:
         "index", help="add the DICOM files under PATHs to the instance index"
     )
     where = i.add_mutually_exclusive_group(required=True)
-    where.add_argument("--data", help="the data directory of aiodimse serve")
+    where.add_argument("--data", help=f"the data directory of aiodimse serve {_d('data')}")
     where.add_argument("--database", metavar="URL",
-                       help="the store, as serve's --database (sqlite:///PATH or a path)")
+                       help="the store, as serve's --database (sqlite:///PATH or a path; "
+                            "default: aiodimse.sqlite3 in --data)")
     i.add_argument("--create", action="store_true",
                    help="make the database if --data has none (else that is an error)")
     i.add_argument("paths", nargs="+", help="DICOM files or directories")
@@ -251,8 +307,10 @@ def _find(services: ServiceSet, kind: type[Service]) -> Any:
     return next((s for s in services.services if isinstance(s, kind)), None)
 
 
-async def serve(config: ServeConfig, *, worker: bool = False) -> int:
-    """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status."""
+async def serve(config: ServeConfig, *, worker: bool = False,
+                tracing: Tracing | None = None) -> int:
+    """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status.
+    ``tracing``: spans for what this process serves (``--otel``)."""
     store = open_store(config.database_url())
     if not worker:  # a worker shares the database with running siblings
         pending = await store.reset_for_start(time.time())
@@ -262,7 +320,22 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
             await _index_at_start(store, config)
     ae = _build_ae(config)
     services = build_services(config, store)
-    summary = _Summary(_find(services, StorageCommitmentSCP), _find(services, MPPSSCP), store)
+    commitment = _find(services, StorageCommitmentSCP)
+    watching: list[Observer] = []  # what the library hooks tell (aiodimse.observe)
+    metrics: MetricsEndpoint | None = None
+    if config.metrics_port and not worker:
+        metrics = MetricsEndpoint(config.metrics_host, config.metrics_port)
+        metrics.start(store)
+        watching.append(metrics.observer)
+    elif config.metrics_port and os.environ.get(MULTIPROC_ENV):  # the supervisor serves
+        watching.append(worker_observer())
+    if tracing is not None:
+        watching.append(tracing.observer)
+    if watching:
+        ae.observer = store.observer = Observers(*watching)
+        if commitment is not None:
+            commitment.observer = ae.observer
+    summary = _Summary(commitment, _find(services, MPPSSCP), store)
     server = await services.start_server(
         ae, (config.host, config.port),
         evt_handlers=[(evt.EVT_ESTABLISHED, summary.on_established)],
@@ -290,6 +363,8 @@ async def serve(config: ServeConfig, *, worker: bool = False) -> int:
         # requests from now on.
         await services.shutdown(server, config.shutdown_grace)
         await summary.log(server, always=True)
+        if metrics is not None:
+            await metrics.aclose()
         await store.aclose()
     log.info("stopped")
     return 0
@@ -307,9 +382,11 @@ def _describe_exit(returncode: int) -> str:
 class _Supervisor:
     """Keeps ``config.workers`` worker processes running until told to stop."""
 
-    def __init__(self, argv: Sequence[str], config: ServeConfig) -> None:
+    def __init__(self, argv: Sequence[str], config: ServeConfig,
+                 metrics: MetricsEndpoint | None = None) -> None:
         self.argv = [*argv, "--workers", "1", "--worker"]
         self.config = config
+        self.metrics = metrics
         self.stop = asyncio.Event()
         self.crash_loop = False
         self.procs: dict[int, asyncio.subprocess.Process] = {}
@@ -326,6 +403,8 @@ class _Supervisor:
             started = loop.time()
             log.info("worker %d started: pid %d", slot, proc.pid)
             returncode = await proc.wait()
+            if self.metrics is not None:
+                self.metrics.worker_gone(proc.pid)
             if self.stop.is_set():
                 return
             now = loop.time()
@@ -344,6 +423,8 @@ class _Supervisor:
                 delay = RESTART_DELAY
             log.warning("worker %d (pid %d) %s: restarting it in %.1f s", slot, proc.pid,
                         _describe_exit(returncode), delay)
+            if self.metrics is not None:
+                self.metrics.observer.worker_restarted(slot, returncode)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), delay)
             delay = min(delay * 2, RESTART_DELAY_MAX)
@@ -385,8 +466,20 @@ async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
     await store.reset_for_start(time.time())
     if config.index_dirs:
         await _index_at_start(store, config)
-    await store.aclose()
-    return await _Supervisor(argv, config).run()
+    metrics = None
+    if config.metrics_port:  # one endpoint for all workers (cli/metrics.py)
+        metrics = MetricsEndpoint(config.metrics_host, config.metrics_port, supervisor=True)
+        try:
+            metrics.start(store)
+        except BaseException:
+            await store.aclose()
+            raise
+    try:
+        return await _Supervisor(argv, config, metrics).run()
+    finally:
+        if metrics is not None:
+            await metrics.aclose()
+        await store.aclose()
 
 
 def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
@@ -397,6 +490,12 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"aiodimse serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if config.metrics_port and not available():
+        print(f"aiodimse serve: {MISSING}", file=sys.stderr)
+        return 1
+    if config.otel and not tracing_available():
+        print(f"aiodimse serve: {TRACING_MISSING}", file=sys.stderr)
+        return 1
     # -d (before or after the command) wins over the configured level
     level = "DEBUG" if getattr(args, "debug", False) else config.log_level.upper()
     logging.basicConfig(level=level, format=_LOG_FORMAT, force=True)
@@ -405,20 +504,25 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         print("aiodimse serve: --workers needs a fixed --port", file=sys.stderr)
         return EXIT_USAGE
     lock = DataDirLock(config.data)
+    tracing: Tracing | None = None
     try:
+        # the supervisor checks the OTEL_* settings for its workers, which trace
+        tracing = Tracing() if config.otel else None
         if not args.worker:  # the supervisor claims for its workers
             lock.acquire(config.port)
             probe_port(config.host, config.port)
         if config.workers > 1 and not args.worker:
             return run_on_loop(_supervise(argv, config), loop)
-        return run_on_loop(serve(config, worker=args.worker), loop)
-    except (ClaimError, StoreError) as exc:
+        return run_on_loop(serve(config, worker=args.worker, tracing=tracing), loop)
+    except (ClaimError, StoreError, MetricsError, TracingError) as exc:
         print(f"aiodimse serve: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # e.g. the port is taken, the data directory not writable
         print(f"aiodimse serve: cannot serve: {_os_problem(exc)}", file=sys.stderr)
         return 1
     finally:
+        if tracing is not None:
+            tracing.close()
         lock.release()
 
 

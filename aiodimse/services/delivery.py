@@ -42,6 +42,7 @@ from ..ae import AE
 from ..association import Association
 from ..errors import AiodimseError
 from ..logs import get_logger
+from ..observe import Observer, tell
 from ..presentation import build_role
 from ..status import is_performed
 from ..store.interface import Delivery, DeliveryQueue, StoreError
@@ -167,6 +168,9 @@ class Deliverer:
         self._claiming = asyncio.Lock()
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        # Told of each attempt and its end (aiodimse.observe; key and destination as
+        # the transaction UID and calling AE title of a commitment report).
+        self.observer: Observer | None = None
 
     def add_kind(self, kind: ReportKind) -> None:
         """Deliver ``kind``'s items too; the reporter proposes its SOP class."""
@@ -325,14 +329,22 @@ class Deliverer:
 
     async def _deliver(self, trip: _Trip, item: Delivery, report: Report | str) -> bool:
         """One attempt, recorded; whether it was delivered."""
+        observer = self.observer
+        if observer is not None:
+            tell(observer, "report_sending", item.key, item.destination)
         error = report if isinstance(report, str) else await self._send(trip, item, report)
         if error is not None:
+            if observer is not None:
+                tell(observer, "report_failed", item.key, item.destination, error)
             await self._failed(item, error)
             return False
         assert not isinstance(report, str)
         self._origins.pop((item.kind, item.key), None)
         result = self.kinds[item.kind].delivered(item, report)
         await self.queue.mark_delivered(item.id, result, time.time())
+        if observer is not None:
+            tell(observer, "report_delivered", item.key, item.destination,
+                 time.time() - item.created_at)
         return True
 
     async def _send(self, trip: _Trip, item: Delivery, report: Report) -> str | None:
@@ -381,6 +393,9 @@ class Deliverer:
             log.error("report expired kind=%s key=%s destination=%r attempts=%d: %s",
                       item.kind, item.key, item.destination, attempts, error)
             await self.queue.expire(item.id, error)
+            if self.observer is not None:
+                tell(self.observer, "report_expired", item.key, item.destination,
+                     now - item.created_at)
             if kind is not None:
                 kind.failed(item, error, expired=True)
             return

@@ -25,6 +25,7 @@ from ..dimse.commands import is_valid_uid
 from ..events import Event
 from ..handlers import Binding
 from ..logs import get_logger
+from ..observe import Observer, tell
 from ..store.interface import (
     COMMITMENT_KIND,
     Commitment,
@@ -153,6 +154,7 @@ class StorageCommitmentSCP(Service):
         self.delivered = 0
         self.failed_attempts = 0
         self.expired = 0
+        self._observer: Observer | None = None
 
     def handlers(self) -> list[Binding]:
         return [Binding(evt.EVT_N_ACTION, self.on_n_action, STORAGE_COMMITMENT)]
@@ -233,6 +235,9 @@ class StorageCommitmentSCP(Service):
         log.debug("commitment accepted transaction=%s calling_aet=%s instances=%d",
                   transaction_uid, calling_aet, len(refs))
         self.deliverer.queued(COMMITMENT_KIND, transaction_uid, event.assoc)
+        if self._observer is not None:
+            tell(self._observer, "report_queued", transaction_uid, calling_aet,
+                 event.assoc, event.message_id)
         return 0x0000, None
 
     def _check_reachable(self, event: Event, transaction_uid: str) -> Dataset | None:
@@ -273,6 +278,15 @@ class StorageCommitmentSCP(Service):
     def delivering(self) -> int:
         """Associations delivering reports now."""
         return self.deliverer.delivering
+
+    @property
+    def observer(self) -> Observer | None:
+        """Told of each report queued, sent, delivered, failed, expired (aiodimse.observe)."""
+        return self._observer
+
+    @observer.setter
+    def observer(self, observer: Observer | None) -> None:
+        self._observer = self.deliverer.observer = observer
 
 
 class _CommitmentReports:

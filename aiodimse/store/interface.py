@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from ..observe import Observer
 
 __all__ = [
     "COMMITMENT_KIND",
@@ -246,7 +249,13 @@ class DeliveryQueue(Protocol):
 
 
 class Store(InstanceIndex, CommitmentStore, MPPSStore, DeliveryQueue, Protocol):
-    """A backend holding every concern, as ``open_store`` returns it."""
+    """A backend holding every concern, as ``open_store`` returns it.
+
+    ``observer``, when set, is told how long each call took (``store_call``, with the
+    method's name), for the store latency metric.
+    """
+
+    observer: Observer | None
 
     async def aclose(self) -> None:
         """Finish what was asked, then close."""

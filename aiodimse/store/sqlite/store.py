@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ...observe import Observer, tell
 from ..interface import (
     Allowance,
     Commitment,
@@ -52,6 +54,8 @@ class SQLiteStore:
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiodimse-store")
+        # aiodimse.observe: told how long each call took (store_call); None: not timed
+        self.observer: Observer | None = None
 
     @classmethod
     def in_directory(cls, directory: str | Path) -> SQLiteStore:
@@ -60,11 +64,16 @@ class SQLiteStore:
     async def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``func(*args, **kwargs)`` (usually a ``db`` method) on the store thread."""
         loop = asyncio.get_running_loop()
+        started = time.monotonic()  # queueing behind earlier calls included: what callers wait
         try:
             return await loop.run_in_executor(self._executor,
                                               functools.partial(func, *args, **kwargs))
         except sqlite3.Error as exc:
             raise StoreError(str(exc), full=is_full(exc)) from exc
+        finally:
+            if self.observer is not None:
+                tell(self.observer, "store_call", getattr(func, "__name__", "?"),
+                     time.monotonic() - started)
 
     async def aclose(self) -> None:
         """Finish queued calls, then close the database."""
