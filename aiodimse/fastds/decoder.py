@@ -31,10 +31,10 @@ from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, MAX_VALUE_LEN, STR_VR_REGEXES
 from pydicom.values import convert_DS_string, convert_IS_string, convert_PN
 
-from .. import datasets as _datasets
 from ..compat import LUT_DESCRIPTOR_TAGS as _LUT_DESCRIPTOR_TAGS
 from ..compat import POSSESSIVE_RE, dictionary_vrs
 from ..compat import dictionary_vr as _dictionary_vr_fast
+from ..dataset_errors import DatasetDecodeError
 from ._proto import (
     _TAG_CACHE,
     _TAG_CACHE_MAX,
@@ -113,8 +113,8 @@ class _Decline(Exception):
     """Valid (or possibly valid) input this walker does not reproduce; use pydicom."""
 
 
-def _malformed(msg: str) -> _datasets.DatasetDecodeError:
-    return _datasets.DatasetDecodeError(f"cannot decode data set: {msg}")
+def _malformed(msg: str) -> DatasetDecodeError:
+    return DatasetDecodeError(f"cannot decode data set: {msg}")
 
 
 def _mv(ctor: Any, items: list[Any]) -> MultiValue[Any]:
