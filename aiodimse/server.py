@@ -19,6 +19,7 @@ from .association import Association
 from .evt import EventType
 from .handlers import Handlers
 from .logs import get_logger
+from .negotiation_cache import NegotiationCache
 from .presentation import SupportedContext
 from .ul.config import ULConfig
 from .ul.machine import UpperLayer
@@ -52,11 +53,8 @@ class Server:
         self.handlers = handlers
         self.ae_title = ae_title
         self.contexts = contexts
-        # acceptor._negotiate's cache, valid for the supported contexts in _negotiated_for.
-        self._negotiations: dict[Any, Any] = {}
-        self._negotiated_for: tuple[SupportedContext, ...] = ()
-        # id(request) -> (request, window, negotiation): the cache above, by identity.
-        self._by_request: dict[int, tuple[Any, Any, Any]] = {}
+        # The negotiations given per proposal, and their answers (the acceptor's).
+        self.negotiations = NegotiationCache()
         self.ssl_context = ssl_context
         # The listening sockets, each served by a DirectListener or an asyncio Server.
         self._sockets: list[socket.socket] = []
