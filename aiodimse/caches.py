@@ -9,7 +9,7 @@ the enabled path pays nothing for the switch.
 
 Each cache registers itself (``register``) with a name, its scope and a way to count
 what it holds; docs/internals.md ("Caches") describes every registered name, which
-``tests/test_caches.py`` checks.
+``tests/aio/test_caches.py`` checks.
 """
 
 from __future__ import annotations
