@@ -335,23 +335,26 @@ class _Slots:
     def connected(self, assoc: Association, address: str, ae: AE, now: float
                   ) -> list[Association]:
         """Take a pending place for ``assoc``; the connections to close to keep the limits."""
-        closing: list[Association] = []
         limit = ae.maximum_pending_connections
         if limit is None:
             limit = ae.maximum_associations
         same = self.pending_by_address.get(address)
         per_address = ae.maximum_pending_per_address
-        for scope, cap in ((same, per_address), (self.pending, limit)):
-            if scope is None or cap is None or len(scope) < cap:
-                continue
-            if cap < 1:
-                return [*closing, assoc]
-            oldest = next(iter(scope))
-            if now - scope[oldest] >= PENDING_GRACE:
-                self._unpend(oldest)
-                closing.append(oldest)
-            elif len(scope) >= 2 * cap:
-                return [*closing, assoc]
+        closing: list[Association] = []
+        if ((same is not None and per_address is not None and len(same) >= per_address)
+                or len(self.pending) >= limit):  # rare: a limit reached
+            for scope, cap in ((same, per_address), (self.pending, limit)):
+                if scope is None or cap is None or len(scope) < cap:
+                    continue
+                if cap < 1:
+                    return [*closing, assoc]
+                oldest = next(iter(scope))
+                if now - scope[oldest] >= PENDING_GRACE:
+                    self._unpend(oldest)
+                    closing.append(oldest)
+                elif len(scope) >= 2 * cap:
+                    return [*closing, assoc]
+            same = self.pending_by_address.get(address)  # emptied by a displacement?
         self.pending[assoc] = now
         self.address_of[assoc] = address
         if same is None:
@@ -361,40 +364,47 @@ class _Slots:
 
     def admit(self, assoc: Association, address: str, calling: str, ae: AE) -> bool:
         """Move ``assoc`` from its pending place to a slot, if the limits allow one."""
-        self._unpend(assoc)
+        if self.pending.pop(assoc, None) is not None:
+            self._unpended(assoc)
         per_address = ae.maximum_associations_per_address
         per_ae = ae.maximum_associations_per_ae
+        by_address, by_ae = self.by_address, self.by_ae
         if (
             len(self.held) >= ae.maximum_associations
-            or (per_address is not None and self.by_address.get(address, 0) >= per_address)
-            or (per_ae is not None and self.by_ae.get(calling, 0) >= per_ae)
+            or (per_address is not None and by_address.get(address, 0) >= per_address)
+            or (per_ae is not None and by_ae.get(calling, 0) >= per_ae)
         ):
             return False
         self.held[assoc] = (address, calling)
-        _count(self.by_address, address, 1)
-        _count(self.by_ae, calling, 1)
+        by_address[address] = by_address.get(address, 0) + 1
+        by_ae[calling] = by_ae.get(calling, 0) + 1
         return True
 
     def ended(self, assoc: Association) -> None:
-        self._unpend(assoc)
+        if self.pending.pop(assoc, None) is not None:
+            self._unpended(assoc)
         held = self.held.pop(assoc, None)
         if held is not None:
-            _count(self.by_address, held[0], -1)
-            _count(self.by_ae, held[1], -1)
+            _uncount(self.by_address, held[0])
+            _uncount(self.by_ae, held[1])
 
     def _unpend(self, assoc: Association) -> None:
         if self.pending.pop(assoc, None) is not None:
-            address = self.address_of.pop(assoc)
-            same = self.pending_by_address[address]
-            del same[assoc]
-            if not same:
-                del self.pending_by_address[address]
+            self._unpended(assoc)
+
+    def _unpended(self, assoc: Association) -> None:
+        """Drop the rest of ``assoc``'s pending place (``pending`` no longer has it)."""
+        address = self.address_of.pop(assoc)
+        same = self.pending_by_address[address]
+        del same[assoc]
+        if not same:
+            del self.pending_by_address[address]
 
 
-def _count(counts: dict[str, int], key: str, step: int) -> None:
-    """Add ``step`` to ``counts[key]``; a count of 0 is removed (peers come and go)."""
-    value = counts.get(key, 0) + step
-    if value > 0:
+def _uncount(counts: dict[str, int], key: str) -> None:
+    """Take one from ``counts[key]``; a count of 0 is removed (peers come and go)."""
+    value = counts[key] - 1
+    if value:
         counts[key] = value
     else:
-        counts.pop(key, None)
+        del counts[key]
