@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
+import os
+import pkgutil
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,7 +55,7 @@ def test_every_registered_cache_is_in_the_inventory() -> None:
     assert set(caches.registry()) == named  # both ways: no stale entry in the doc either
 
 
-async def _session(record: list[Any], echo: bool = True) -> list[object]:
+async def _session(record: list[Any], echo: bool = True, tag: str = "1.2.3") -> list[object]:
     """Associate, send N-ACTIONs (with data), a C-ECHO and N-EVENT-REPORT; the answers.
 
     The caches are probed while the association is up (``record`` gets the
@@ -66,7 +72,7 @@ async def _session(record: list[Any], echo: bool = True) -> list[object]:
             async with scu.associate("127.0.0.1", server.port, ae_title="TEST_SCP") as assoc:
                 for i in range(3):
                     status, reply = await bounded(assoc.send_n_action(
-                        ds_of(TransactionUID=f"1.2.3.{i}"), 1, STGCMT, STGCMT_INSTANCE))
+                        ds_of(TransactionUID=f"{tag}.{i}"), 1, STGCMT, STGCMT_INSTANCE))
                     statuses.append((status.Status, status.AffectedSOPInstanceUID, reply))
                 if echo:
                     statuses.append((await bounded(assoc.send_c_echo())).Status)
@@ -133,3 +139,89 @@ async def test_opting_out_drops_the_shapes_already_shared(switch: None) -> None:
     finally:
         commands.forgo_shapes(NActionRQ, False)
 
+
+
+def _module_tables() -> dict[str, int]:
+    """Every container the library's modules hold, and what it holds.
+
+    Module globals that are dicts, lists or sets (and the containers they hold),
+    lru_caches, and the containers in the attributes of module-level objects of the
+    library's own classes (``fastds.encoder._IMPLICIT.ui_cache``, say).
+    """
+    for info in pkgutil.walk_packages(aiodimse.__path__, "aiodimse."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    found: dict[str, int] = {}
+
+    def add(name: str, value: object) -> None:
+        if isinstance(value, functools._lru_cache_wrapper):
+            found[name] = value.cache_info().currsize
+        elif type(value) in (dict, list, set):
+            held: Any = value
+            members = held.values() if type(held) is dict else held
+            found[name] = len(held) + sum(
+                len(v) for v in members if type(v) in (dict, list, set))
+
+    for module_name, module in list(sys.modules.items()):
+        if module_name.split(".")[0] != "aiodimse" or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            name = f"{module_name}.{attr}"
+            add(name, value)
+            if type(value).__module__.startswith("aiodimse."):
+                slots = getattr(type(value), "__slots__", ())
+                names = [*getattr(value, "__dict__", {}), *([slots] if type(slots) is str else slots)]
+                for member in names:
+                    add(f"{name}.{member}", getattr(value, member, None))
+    return found
+
+
+# Tables built once from code, keyed by types and probes, never by a request's values
+# (docs/internals.md, "Not caches"): they fill on first use whatever the switch says.
+BUILT_ONCE = {
+    "aiodimse.aio.protocol._TRAITS",  # per event loop class
+    "aiodimse.compat._MAKERS",  # per pydicom class: may it be made without __init__
+    "aiodimse.compat._layout",  # the pydicom layout probe
+    "aiodimse.fastds._proto._by_stores",  # the DataElement layout probe
+    "aiodimse.fastds._proto._snapshot",  # Dataset()'s members
+    "aiodimse.requests._STATUS_BUILDERS",  # generated code per response class
+}
+
+
+async def test_with_caches_off_no_module_table_grows(switch: None) -> None:
+    """A cache the registry does not know keeps filling when the switch is off: found here.
+
+    From before a first session to after a second one with other values, no module
+    table may grow but the ones built once from code.
+    """
+    caches.disable()
+    before = _module_tables()
+    await _session([], tag="1.2.4")
+    await _session([], tag="1.2.5")
+    after = _module_tables()
+    grown = {name: (before.get(name, 0), size) for name, size in after.items()
+             if size > before.get(name, 0) and name not in BUILT_ONCE}
+    assert grown == {}
+    assert BUILT_ONCE <= set(after)  # no stale name
+
+
+async def test_the_table_probe_sees_the_registered_caches(switch: None) -> None:
+    """The probe above is not blind: with caches on, the module caches it sees grow."""
+    caches.disable()  # empties them
+    caches.enable()
+    before = _module_tables()
+    await _session([], tag="1.2.6")
+    after = _module_tables()
+    grown = {name for name, size in after.items() if size > before.get(name, 0)}
+    assert {"aiodimse.dimse.memo._SHARED", "aiodimse.requests._UIDS",
+            "aiodimse.fastds.encoder._IMPLICIT.ui_cache", "aiodimse.scu._TEMPLATES",
+            "aiodimse.wire.codec._RQ_DECODED", "aiodimse.dimse.commands._UI_TABLES"} <= grown
+
+
+def test_the_environment_starts_with_caches_off() -> None:
+    code = "import aiodimse.caches as c; print(c.enabled)"
+    for value, shown in (("0", "False"), ("1", "True")):
+        env = {**os.environ, "AIODIMSE_CACHES": value}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, timeout=60)
+        assert out.stdout.strip() == shown
