@@ -170,7 +170,8 @@ def _module_tables() -> dict[str, int]:
             add(name, value)
             if type(value).__module__.startswith("aiodimse."):
                 slots = getattr(type(value), "__slots__", ())
-                names = [*getattr(value, "__dict__", {}), *([slots] if type(slots) is str else slots)]
+                slots = [slots] if type(slots) is str else slots
+                names = [*getattr(value, "__dict__", {}), *slots]
                 for member in names:
                     add(f"{name}.{member}", getattr(value, member, None))
     return found
