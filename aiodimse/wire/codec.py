@@ -650,34 +650,18 @@ def _encode_associate(pdu: AAssociateRQ | AAssociateAC) -> bytes:
     return b"".join((head, fixed, variable))
 
 
-# The answers' encoding, by the tuple's identity (kept alive by the entry): an
-# acceptor answers the same proposal with the same tuple of items (acceptor._negotiate).
-_AC_CONTEXTS: dict[int, tuple[tuple[PresentationContextAC, ...], bytes]] = {}
-_AC_CONTEXTS_SIZE = 256
-
-
 def _encode_contexts_ac(contexts: tuple[PresentationContextAC, ...]) -> bytes:
-    known = _AC_CONTEXTS.get(id(contexts))
-    if known is not None and known[0] is contexts:
-        return known[1]
     parts = []
     for ac in contexts:
         body = _PC_HEADER.pack(ac.context_id, 0, ac.result, 0) + _item(
             _ITEM_TRANSFER_SYNTAX, _ascii(ac.transfer_syntax)
         )
         parts.append(_item(_ITEM_PRESENTATION_CONTEXT_AC, body))
-    encoded = b"".join(parts)
-    if caches.enabled:
-        if len(_AC_CONTEXTS) >= _AC_CONTEXTS_SIZE:
-            _AC_CONTEXTS.clear()
-        _AC_CONTEXTS[id(contexts)] = (contexts, encoded)
-    return encoded
+    return b"".join(parts)
 
 
 caches.register("wire.codec.associate_rq", "module", lambda _: len(_RQ_DECODED),
                 _RQ_DECODED.clear)
-caches.register("wire.codec.contexts_ac", "module", lambda _: len(_AC_CONTEXTS),
-                _AC_CONTEXTS.clear)
 
 
 def _encode_user_information(info: UserInformation) -> bytes:

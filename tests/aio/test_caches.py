@@ -29,7 +29,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "internals.md"
 
 # What one short session below fills when caches are on (the probes must see them).
 FILLED = {
-    "wire.codec.associate_rq", "wire.codec.contexts_ac", "dimse.commands.ui_elements",
+    "wire.codec.associate_rq", "dimse.commands.ui_elements",
     "dimse.commands.shapes", "dimse.memo.responses", "scu.templates", "requests.uids",
     "fastds.tags", "fastds.keywords", "fastds.encoder.ui_elements", "outcome.bare",
     "server.negotiations", "server.answers", "association.bare_status",
