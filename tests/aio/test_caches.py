@@ -226,3 +226,19 @@ def test_the_environment_starts_with_caches_off() -> None:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                              text=True, check=True, timeout=60)
         assert out.stdout.strip() == shown
+
+
+async def test_a_request_kind_can_opt_out_of_response_reuse_alone(switch: None) -> None:
+    caches.enable()
+    kind = kind_for_type(NActionRQ)
+    assert kind is not None and kind.reusable
+    set_kind(NActionRQ, dataclasses.replace(kind, reusable=False))
+    try:
+        record: list[Any] = []
+        answers = await _session(record, echo=False)
+        sizes = caches.sizes(record[-1], "association")
+        assert sizes["dimse.commands.last_shape"] == 1  # shapes still shared
+        assert sizes["dimse.memo.last_response"] == 0  # every response built anew
+        assert [a[0] for a in answers if isinstance(a, tuple)] == [0] * 6
+    finally:
+        set_kind(NActionRQ, kind)
