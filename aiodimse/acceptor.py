@@ -11,10 +11,9 @@ from .association import Association
 from .events import Event
 from .handlers import call_handler
 from .logs import get_logger
+from .negotiation_cache import AnswerKey, Negotiated, NegotiationCache
 from .presentation import PresentationContext
 from .ul.negotiation import (
-    AcceptorNegotiation,
-    OperationsLimits,
     SupportedContext,
     negotiate_as_acceptor,
     negotiate_async_ops_as_acceptor,
@@ -148,28 +147,7 @@ async def _decide_with_user_code(assoc: Association, rq: AAssociateRQ) -> None:
     _answer(assoc, rq, rejection, response)
 
 
-# The A-ASSOCIATE-AC of a negotiation also depends on these (AE titles and settings).
-_AnswerKey = tuple[str, str, int | None, str, str | None]
-_Negotiated = tuple[
-    AcceptorNegotiation,
-    AsyncOpsWindow | None,
-    OperationsLimits,
-    tuple[PresentationContext, ...],
-    dict[_AnswerKey, tuple[AAssociateAC, bytes]],  # answers given, with their encoding
-]
-_ANSWERS_SIZE = 16  # per negotiation
-# Negotiation is a pure function of these inputs and the server's supported contexts.
-_CacheKey = tuple[
-    tuple[PresentationContextRQ, ...],
-    tuple[RoleSelection, ...],
-    AsyncOpsWindow | None,
-    tuple[int, int],
-]
-_CACHE_SIZE = 256
-_CACHED_PROPOSAL_MAX = 8192  # so the cache holds a few MiB at most
-
-
-def _negotiate(assoc: Association, rq: AAssociateRQ) -> _Negotiated:
+def _negotiate(assoc: Association, rq: AAssociateRQ) -> Negotiated:
     """Negotiate ``rq``: remembered per server, for the same proposal and configuration."""
     server = assoc.server
     ui = rq.user_information
@@ -179,44 +157,13 @@ def _negotiate(assoc: Association, rq: AAssociateRQ) -> _Negotiated:
         return _negotiate_now((), rq.presentation_contexts, ui.role_selection,
                               ui.async_ops_window, window_wanted)
     supported = tuple(server.contexts.values())
-    cache = server._negotiations
-    if supported != server._negotiated_for:
-        cache.clear()
-        server._by_request.clear()
-        server._negotiated_for = supported
-    # Decoded A-ASSOCIATE-RQs are shared by their bytes (wire.codec): the same object
-    # again is the same proposal, found without hashing its contexts.
-    seen = server._by_request.get(id(rq))
-    if seen is not None and seen[0] is rq and seen[1] == window_wanted:
-        return seen[2]  # type: ignore[no-any-return]
-    key: _CacheKey = (
-        rq.presentation_contexts, ui.role_selection, ui.async_ops_window, window_wanted
-    )
-    found: _Negotiated | None = cache.get(key)
+    cache: NegotiationCache = server.negotiations
+    found = cache.find(rq, supported, window_wanted)
     if found is None:
-        found = _negotiate_now(supported, *key)
-        if _proposal_size(rq) > _CACHED_PROPOSAL_MAX:  # a bounded cache, whatever peers send
-            return found
-        if len(cache) >= _CACHE_SIZE:
-            cache.clear()
-            server._by_request.clear()
-        cache[key] = found
-    if ui.user_identity_rq is None:  # never keep credentials around
-        by_request = server._by_request
-        if len(by_request) >= _CACHE_SIZE:
-            by_request.clear()
-        by_request[id(rq)] = (rq, window_wanted, found)
+        found = _negotiate_now(supported, rq.presentation_contexts, ui.role_selection,
+                               ui.async_ops_window, window_wanted)
+        cache.keep(rq, window_wanted, found)
     return found
-
-
-def _proposal_size(rq: AAssociateRQ) -> int:
-    """Characters of UIDs in the proposal: what a cache entry's key holds."""
-    size = 0
-    for pc in rq.presentation_contexts:
-        size += len(pc.abstract_syntax) + sum(len(ts) for ts in pc.transfer_syntaxes)
-    for role in rq.user_information.role_selection:
-        size += len(role.sop_class_uid)
-    return size
 
 
 def _negotiate_now(
@@ -225,7 +172,7 @@ def _negotiate_now(
     roles: tuple[RoleSelection, ...],
     proposed_window: AsyncOpsWindow | None,
     window_wanted: tuple[int, int],
-) -> _Negotiated:
+) -> Negotiated:
     negotiated = negotiate_as_acceptor(proposed, roles, supported)
     invoked, performed = window_wanted
     window, limits = negotiate_async_ops_as_acceptor(
@@ -237,7 +184,7 @@ def _negotiate_now(
         )
         for c in negotiated.accepted.values()
     )
-    return negotiated, window, limits, accepted, {}
+    return Negotiated(negotiated, window, limits, accepted)
 
 
 def _answer(
@@ -251,10 +198,11 @@ def _answer(
         if assoc.observer is not None:
             assoc.observer.rejected(result, source, reason)
         return
-    negotiated, window, limits, accepted, answers = _negotiate(assoc, rq)
-    key: _AnswerKey = (rq.called_ae_title, rq.calling_ae_title, ae.maximum_pdu_size,
-                       ae.implementation_class_uid, ae.implementation_version_name)
-    found = answers.get(key) if response is None else None
+    found_negotiation = _negotiate(assoc, rq)
+    negotiated, limits = found_negotiation.negotiation, found_negotiation.limits
+    key: AnswerKey = (rq.called_ae_title, rq.calling_ae_title, ae.maximum_pdu_size,
+                      ae.implementation_class_uid, ae.implementation_version_name)
+    found = found_negotiation.answer(key) if response is None else None
     if found is not None:  # the same request, answered the same way: reuse the bytes
         ac, encoded = found
     else:
@@ -262,7 +210,7 @@ def _answer(
             maximum_length=ae.maximum_pdu_size,
             implementation_class_uid=ae.implementation_class_uid,
             implementation_version_name=ae.implementation_version_name,
-            async_ops_window=window,
+            async_ops_window=found_negotiation.window,
             role_selection=negotiated.roles,
             user_identity_ac=(
                 UserIdentityAC(server_response=response) if response is not None else None
@@ -276,10 +224,8 @@ def _answer(
         )
         encoded = encode_pdu(ac)
         if response is None:
-            if len(answers) >= _ANSWERS_SIZE:
-                answers.clear()
-            answers[key] = (ac, encoded)
-    assoc._send_accept(ac, list(accepted), limits.local_max_invoked, limits.peer_max_invoked,
-                       encoded)
+            found_negotiation.keep_answer(key, ac, encoded)
+    assoc._send_accept(ac, list(found_negotiation.accepted), limits.local_max_invoked,
+                       limits.peer_max_invoked, encoded)
     if assoc.observer is not None:
         assoc.observer.accepted()

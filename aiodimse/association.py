@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydicom.dataset import Dataset
 
-from . import evt
+from . import caches, evt
 from .aio.eager import Suspended, run_eager
 from .aio.prompt import PromptFuture
 from .aio.protocol import DULProtocol, loop_clock
@@ -783,7 +783,7 @@ class Association(ServiceCalls):
                     code = self._bare_code
                 else:
                     code = bare_status(kind, result)
-                    if code is not None:
+                    if code is not None and caches.enabled:
                         self._bare_result, self._bare_kind, self._bare_code = result, kind, code
                 if code is not None and not debug:
                     memo = self._rsp_memo
@@ -1311,3 +1311,12 @@ class Association(ServiceCalls):
             await call_handler(bound, event)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             _log_handler_failure(event.name, exc, event.assoc)
+
+
+# The association's own caches (docs/internals.md, "Caches"), for the registry's probes.
+caches.register("association.bare_status", "association",
+                lambda assoc: int(assoc._bare_kind is not None))
+caches.register("dimse.commands.last_shape", "association",
+                lambda assoc: int(assoc._assembler is not None and assoc._assembler.shape_held()))
+caches.register("dimse.memo.last_response", "association",
+                lambda assoc: int(assoc._rsp_memo is not None and assoc._rsp_memo.holds()))

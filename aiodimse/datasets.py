@@ -22,7 +22,14 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 
 from . import fastds as _fastds
-from .errors import AiodimseError
+from .dataset_errors import (
+    DatasetDecodeError,
+    DatasetEncodeError,
+    DatasetError,
+    DatasetTooDeepError,
+    InflateLimitError,
+    UnsupportedTransferSyntaxError,
+)
 from .status import PROCESSING_FAILURE, RESOURCE_LIMITATION
 
 __all__ = [
@@ -75,34 +82,6 @@ Deflate reaches about 1000:1 on runs of zeros; DICOM attributes rarely pass 20:1
 _RATIO_FREE = 1 << 20
 INFLATE_STEP = 1 << 20
 """Most bytes one ``Inflater.step`` produces (a few ms of work: the loop runs between)."""
-
-
-class DatasetError(AiodimseError):
-    """A data set could not be encoded or decoded."""
-
-
-class UnsupportedTransferSyntaxError(DatasetError):
-    """The transfer syntax is not one this module can encode or decode."""
-
-    def __init__(self, transfer_syntax_uid: str) -> None:
-        super().__init__(f"unsupported transfer syntax {transfer_syntax_uid!r}")
-        self.transfer_syntax_uid = transfer_syntax_uid
-
-
-class DatasetEncodeError(DatasetError):
-    """pydicom could not encode the Dataset (e.g. a value that fits no VR)."""
-
-
-class DatasetDecodeError(DatasetError):
-    """The bytes are not a valid data set in the given transfer syntax."""
-
-
-class InflateLimitError(DatasetDecodeError):
-    """A deflated data set inflates past the length cap or the ratio limit."""
-
-
-class DatasetTooDeepError(DatasetDecodeError):
-    """Sequences nest deeper than ``MAX_NESTING``: refused whole, never half-read."""
 
 
 MAX_NESTING = _fastds.MAX_DEPTH

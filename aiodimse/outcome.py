@@ -13,6 +13,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from . import caches
 from .logs import get_logger
 from .status import PROCESSING_FAILURE, is_performed
 
@@ -62,12 +63,15 @@ def _status_of(status: object) -> tuple[int, dict[str, Any]]:
 _BARE: dict[int, Outcome] = {}
 
 
+caches.register("outcome.bare", "module", lambda _: len(_BARE), _BARE.clear)
+
+
 def _bare(code: int) -> Outcome:
     """A shared Outcome for a status with no fields and no data set."""
     outcome = _BARE.get(code)
     if outcome is None:
         outcome = Outcome(code)
-        if len(_BARE) < 256:
+        if len(_BARE) < 256 and caches.enabled:
             _BARE[code] = outcome
     return outcome
 

@@ -15,9 +15,10 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from . import evt
+from . import caches, evt
 from .compat import READING_MODE_ATTRIBUTE, pydicom_layout_ok
 from .datasets import encode_dataset
+from .dimse.commands import forgo_shapes
 from .dimse.messages import (
     CEchoRQ,
     CEchoRSP,
@@ -53,6 +54,7 @@ from .status import PROCESSING_FAILURE, SUCCESS, is_performed
 __all__ = [
     "RequestKind",
     "kind_of",
+    "set_kind",
     "kind_for_type",
     "bare_status",
     "build_response",
@@ -74,6 +76,11 @@ class RequestKind:
     # Whether the response depends on nothing but the request and a bare status, so
     # that an encoded one can be reused (not N-CREATE: it may need the handler's UID).
     reusable: bool = True
+    # Whether its command sets' shapes are remembered and shared between associations
+    # (dimse.commands.CommandDecoder). False for a kind whose messages are all unique
+    # (C-STORE: a new SOP Instance UID each), which would only churn the shape tables;
+    # without a shape its responses are never reused either (dimse.memo).
+    shapes: bool = True
 
 
 _FAILED_PAIR = (PROCESSING_FAILURE, None)
@@ -102,6 +109,16 @@ _RESPONSE_FOR: dict[int, type[DIMSEMessage]] = {
 _FIELDS: dict[type[DIMSEMessage], frozenset[str]] = {
     cls: frozenset(name for name, _vr, _m in cls._field_specs) for cls in _RESPONSE_FOR.values()
 }
+
+
+def set_kind(message_class: type[DIMSEMessage], kind: RequestKind) -> None:
+    """Serve requests of ``message_class`` by ``kind`` (replacing its rules, if any)."""
+    _KINDS[message_class] = kind
+    forgo_shapes(message_class, not kind.shapes)
+
+
+for _cls, _kind in _KINDS.items():
+    forgo_shapes(_cls, not _kind.shapes)
 
 
 def kind_of(message: object) -> RequestKind | None:
@@ -278,12 +295,15 @@ _UID_MAX_CHARS = 64
 
 def _new_uid(value: str) -> UID:
     uid: UID = str.__new__(UID, value)
-    if len(value) > _UID_MAX_CHARS:
+    if len(value) > _UID_MAX_CHARS or not caches.enabled:
         return uid
     if len(_UIDS) >= _UIDS_MAX:
         _UIDS.clear()
     _UIDS[value] = uid
     return uid
+
+
+caches.register("requests.uids", "module", lambda _: len(_UIDS), _UIDS.clear)
 
 
 class StatusDataset(DeferredDataset):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from . import caches
 from .dimse.commands import CommandTemplate, command_template, encode_command
 from .dimse.messages import (
     CEchoRQ,
@@ -72,6 +73,8 @@ def _templated(key: tuple[object, ...], build: Callable[[int], DIMSEMessage]) ->
     """The cached command of ``key``, made from ``build`` (validating) on a miss."""
     command = _TEMPLATES.get(key)
     if command is None:
+        if not caches.enabled:  # built, validated and encoded each time
+            return _Command(build)
         has_dataset = key[-1]
         assert type(has_dataset) is bool
         template = command_template(build(1), has_dataset=has_dataset)
@@ -79,6 +82,9 @@ def _templated(key: tuple[object, ...], build: Callable[[int], DIMSEMessage]) ->
             _TEMPLATES.clear()
         _TEMPLATES[key] = command = _Command(build, template)
     return command
+
+
+caches.register("scu.templates", "module", lambda _: len(_TEMPLATES), _TEMPLATES.clear)
 
 
 def _n_action_command(

@@ -21,6 +21,7 @@ from .association import Association
 from .evt import EventType
 from .handlers import Handlers
 from .logs import get_logger
+from .negotiation_cache import NegotiationCache
 from .observe import AssociationRecord, Observer
 from .presentation import SupportedContext
 from .ul.config import ULConfig
@@ -55,11 +56,8 @@ class Server:
         self.handlers = handlers
         self.ae_title = ae_title
         self.contexts = contexts
-        # acceptor._negotiate's cache, valid for the supported contexts in _negotiated_for.
-        self._negotiations: dict[Any, Any] = {}
-        self._negotiated_for: tuple[SupportedContext, ...] = ()
-        # id(request) -> (request, window, negotiation): the cache above, by identity.
-        self._by_request: dict[int, tuple[Any, Any, Any]] = {}
+        # The negotiations given per proposal, and their answers (the acceptor's).
+        self.negotiations = NegotiationCache()
         self.ssl_context = ssl_context
         # Told what happens (aiodimse.observe); None: connections are built unobserved
         self.observer: Observer | None = ae.observer
@@ -351,83 +349,114 @@ class _Slots:
     the connection of that scope that has waited longest, if it has waited
     ``PENDING_GRACE`` s (a real requestor sends its request at once); a burst of
     fresh connections may go up to twice the limit; beyond that the newcomer is
-    closed. Slots are counted per peer address and per calling AE title.
+    closed. Slots are counted per peer address and per calling AE title. What a
+    per-address or per-AE limit needs is kept only while that limit is set: one set
+    on a running server counts the connections and associations made from then on.
     """
 
     __slots__ = ("address_of", "by_address", "by_ae", "held", "pending", "pending_by_address")
 
     def __init__(self) -> None:
         # pending connections -> when they connected, oldest first: all, and by address
+        # (those made under a per-address pending limit)
         self.pending: dict[Association, float] = {}
         self.pending_by_address: dict[str, dict[Association, float]] = {}
         self.address_of: dict[Association, str] = {}
-        self.held: dict[Association, tuple[str, str]] = {}
+        # slots -> the address and calling AE counted for them (None: not counted)
+        self.held: dict[Association, tuple[str | None, str | None]] = {}
         self.by_address: dict[str, int] = {}
         self.by_ae: dict[str, int] = {}
 
     def connected(self, assoc: Association, address: str, ae: AE, now: float
                   ) -> list[Association]:
         """Take a pending place for ``assoc``; the connections to close to keep the limits."""
-        closing: list[Association] = []
         limit = ae.maximum_pending_connections
         if limit is None:
             limit = ae.maximum_associations
-        same = self.pending_by_address.get(address)
         per_address = ae.maximum_pending_per_address
-        for scope, cap in ((same, per_address), (self.pending, limit)):
-            if scope is None or cap is None or len(scope) < cap:
-                continue
-            if cap < 1:
-                return [*closing, assoc]
-            oldest = next(iter(scope))
-            if now - scope[oldest] >= PENDING_GRACE:
-                self._unpend(oldest)
-                closing.append(oldest)
-            elif len(scope) >= 2 * cap:
-                return [*closing, assoc]
+        closing: list[Association] = []
+        same = None
+        full = len(self.pending) >= limit
+        if per_address is not None:
+            same = self.pending_by_address.get(address)
+            full = full or (same is not None and len(same) >= per_address)
+        if full:
+            for scope, cap in ((same, per_address), (self.pending, limit)):  # rare
+                if scope is None or cap is None or len(scope) < cap:
+                    continue
+                if cap < 1:
+                    return [*closing, assoc]
+                oldest = next(iter(scope))
+                if now - scope[oldest] >= PENDING_GRACE:
+                    self._unpend(oldest)
+                    closing.append(oldest)
+                elif len(scope) >= 2 * cap:
+                    return [*closing, assoc]
+            same = self.pending_by_address.get(address)  # emptied by a displacement?
         self.pending[assoc] = now
-        self.address_of[assoc] = address
-        if same is None:
-            same = self.pending_by_address[address] = {}
-        same[assoc] = now
+        if per_address is not None:
+            self.address_of[assoc] = address
+            if same is None:
+                same = self.pending_by_address[address] = {}
+            same[assoc] = now
         return closing
 
     def admit(self, assoc: Association, address: str, calling: str, ae: AE) -> bool:
         """Move ``assoc`` from its pending place to a slot, if the limits allow one."""
-        self._unpend(assoc)
+        if self.pending.pop(assoc, None) is not None and self.address_of:
+            self._unpended(assoc)
+        if len(self.held) >= ae.maximum_associations:
+            return False
         per_address = ae.maximum_associations_per_address
         per_ae = ae.maximum_associations_per_ae
+        if per_address is None and per_ae is None:
+            self.held[assoc] = (None, None)
+            return True
+        by_address, by_ae = self.by_address, self.by_ae
         if (
-            len(self.held) >= ae.maximum_associations
-            or (per_address is not None and self.by_address.get(address, 0) >= per_address)
-            or (per_ae is not None and self.by_ae.get(calling, 0) >= per_ae)
+            (per_address is not None and by_address.get(address, 0) >= per_address)
+            or (per_ae is not None and by_ae.get(calling, 0) >= per_ae)
         ):
             return False
-        self.held[assoc] = (address, calling)
-        _count(self.by_address, address, 1)
-        _count(self.by_ae, calling, 1)
+        counted = (address if per_address is not None else None,
+                   calling if per_ae is not None else None)
+        self.held[assoc] = counted
+        if counted[0] is not None:
+            by_address[address] = by_address.get(address, 0) + 1
+        if counted[1] is not None:
+            by_ae[calling] = by_ae.get(calling, 0) + 1
         return True
 
     def ended(self, assoc: Association) -> None:
-        self._unpend(assoc)
+        if self.pending.pop(assoc, None) is not None and self.address_of:
+            self._unpended(assoc)
         held = self.held.pop(assoc, None)
         if held is not None:
-            _count(self.by_address, held[0], -1)
-            _count(self.by_ae, held[1], -1)
+            address, calling = held
+            if address is not None:
+                _uncount(self.by_address, address)
+            if calling is not None:
+                _uncount(self.by_ae, calling)
 
     def _unpend(self, assoc: Association) -> None:
         if self.pending.pop(assoc, None) is not None:
-            address = self.address_of.pop(assoc)
-            same = self.pending_by_address[address]
-            del same[assoc]
-            if not same:
-                del self.pending_by_address[address]
+            self._unpended(assoc)
+
+    def _unpended(self, assoc: Association) -> None:
+        """Drop the rest of ``assoc``'s pending place (``pending`` no longer has it)."""
+        address = self.address_of.pop(assoc, None)
+        if address is None:  # made with no per-address pending limit
+            return
+        same = self.pending_by_address[address]
+        del same[assoc]
+        if not same:
+            del self.pending_by_address[address]
 
 
-def _count(counts: dict[str, int], key: str, step: int) -> None:
-    """Add ``step`` to ``counts[key]``; a count of 0 is removed (peers come and go)."""
-    value = counts.get(key, 0) + step
-    if value > 0:
+def _uncount(counts: dict[str, int], key: str) -> None:
+    """Take one from ``counts[key]``; a count of 0 is removed (peers come and go)."""
+    value = counts[key] - 1
+    if value:
         counts[key] = value
     else:
-        counts.pop(key, None)
+        del counts[key]

@@ -63,5 +63,12 @@ for v in $SUPPORTED; do  # and the branches each newer version takes
 done
 "$PY" -m pytest "$@"
 
+# Once more with every cache off (aiodimse/caches.py, docs/internals.md "Caches"):
+# the service, interop and acceptance tests must pass unchanged (under a minute).
+AIODIMSE_CACHES=0 "$PY" -m pytest -q -p no:cacheprovider \
+    tests/services tests/interop tests/aio/test_services.py tests/aio/test_association.py \
+    tests/aio/test_concurrency.py tests/aio/test_caches.py tests/cli/test_serve_pynetdicom.py \
+    tests/cli/test_serve_dcmtk.py tests/cli/test_serve_commitment.py
+
 # The other supported Pythons: the whole suite on each, in a venv of its own.
 SUPPORTED="$SUPPORTED" DEFAULT_PYTHON="$PY" exec bash tests/other_pythons.sh "$@"

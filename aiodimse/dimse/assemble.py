@@ -185,6 +185,10 @@ class MessageAssembler:
         """True between a message's first fragment and its completion."""
         return self._context_id is not None
 
+    def shape_held(self) -> bool:
+        """Whether the command decoder remembers a shape (the cache registry asks)."""
+        return self._decoder.holds()
+
     def reset(self) -> None:
         """Drop any partly received message."""
         self._context_id = None

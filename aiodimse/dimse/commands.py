@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from aiodimse import caches
 from aiodimse.errors import DIMSEError, LocalProtocolError
 
 from .messages import ELEMENT_TAGS, MESSAGE_CLASSES, DIMSEMessage
@@ -52,6 +53,7 @@ __all__ = [
     "decode_command",
     "decode_command_raw",
     "CommandDecoder",
+    "forgo_shapes",
     "is_valid_uid",
 ]
 
@@ -180,6 +182,7 @@ _UI_CACHE_SIZE = 256
 _UI_CACHE_VALUE = 64
 _pack_us = _US_ELEMENT.pack
 _pack_u32 = _U32.pack
+_UI_TABLES: list[dict[str, bytes]] = []  # every field's table, for the cache registry
 
 
 def _ui_element(cache: dict[str, bytes], prefix: bytes, value: str) -> bytes:
@@ -187,7 +190,7 @@ def _ui_element(cache: dict[str, bytes], prefix: bytes, value: str) -> bytes:
     if len(raw) & 1:
         raw += b"\x00"
     element = prefix + _pack_u32(len(raw)) + raw
-    if len(raw) > _UI_CACHE_VALUE:
+    if len(raw) > _UI_CACHE_VALUE or not caches.enabled:
         return element
     if len(cache) >= _UI_CACHE_SIZE:
         cache.clear()
@@ -234,7 +237,9 @@ def _compile_encoder(
             lines.append(f"        append(_pack_us(0, {element:#06x}, 2, value))")
         elif kind == _KIND_UI:
             cache = f"_cache_{name}"
-            namespace[cache] = {}
+            table: dict[str, bytes] = {}
+            namespace[cache] = table
+            _UI_TABLES.append(table)
             lines += [
                 f"        element = {cache}.get(value)",
                 f"        append(element or _ui_element({cache}, {prefix!r}, value))",
@@ -254,6 +259,15 @@ def _compile_encoder(
 _ENCODERS: dict[type[DIMSEMessage], Callable[[DIMSEMessage, bool], bytes]] = {
     cls: _compile_encoder(cls, layout) for cls, layout in _ENCODE_LAYOUTS.items()
 }
+
+
+def _clear_ui_tables() -> None:
+    for table in _UI_TABLES:
+        table.clear()
+
+
+caches.register("dimse.commands.ui_elements", "module",
+                lambda _: sum(len(t) for t in _UI_TABLES), _clear_ui_tables)
 
 
 class CommandTemplate:
@@ -488,6 +502,10 @@ class CommandDecoder:
         self._data_set_type = 0
         self.shape: DIMSEMessage | None = None
 
+    def holds(self) -> bool:
+        """Whether a shape is remembered."""
+        return self._message is not None
+
     def decode(self, data: bytes | bytearray | memoryview) -> tuple[DIMSEMessage, int]:
         """Decode ``data`` as ``decode_command_raw`` does (same result, same errors)."""
         if type(data) is not bytes:
@@ -519,7 +537,10 @@ class CommandDecoder:
             self.shape = None
             return _decode_exact(data)
         message, data_set_type, pos = result
-        if len(data) > SHAPE_MAX_BYTES:  # not remembered: shapes hold their bytes
+        # Not remembered: a long command set (shapes hold their bytes), a command
+        # whose request kind opts out (each message unique), or caches off.
+        if (len(data) > SHAPE_MAX_BYTES or type(message) in _UNSHAPED
+                or not caches.enabled):
             self.shape = None
             return message, data_set_type
         self.shape = message
@@ -542,6 +563,29 @@ SHAPE_LENGTHS = 256
 SHAPE_MAX_BYTES = 1024
 """Longest command set whose shape is remembered (ours are 60 to 200 bytes): with
 the two limits above, the shared table holds at most 2 MiB of peers' bytes."""
+
+
+_UNSHAPED: set[type[DIMSEMessage]] = set()
+
+
+def forgo_shapes(cls: type[DIMSEMessage], forgo: bool = True) -> None:
+    """Never remember or share the shape of ``cls``'s command sets (or again, if not
+    ``forgo``): for messages that are all unique (a C-STORE's SOP Instance UID), which
+    would only churn the tables. Without a shape the response is not reused either.
+    ``requests.RequestKind.shapes`` is where a request kind says so.
+    """
+    if forgo:
+        _UNSHAPED.add(cls)
+        for size, known in list(_SHAPES.items()):
+            known[:] = [shape for shape in known if type(shape[3]) is not cls]
+            if not known:
+                del _SHAPES[size]
+    else:
+        _UNSHAPED.discard(cls)
+
+
+caches.register("dimse.commands.shapes", "module",
+                lambda _: sum(len(v) for v in _SHAPES.values()), _SHAPES.clear)
 
 
 def _share(shape: _Shape, size: int) -> None:

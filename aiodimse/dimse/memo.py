@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 
+from .. import caches
 from .commands import id_value_offset
 from .messages import DIMSEMessage
 
@@ -41,6 +42,7 @@ _Key = tuple[DIMSEMessage, int, int, int]
 _SHARED: dict[_Key, tuple[bytes, bytes]] = {}
 SHARED_LIMIT = 512
 """Most responses the memos share (the table is emptied when full)."""
+caches.register("dimse.memo.responses", "module", lambda _: len(_SHARED), _SHARED.clear)
 
 
 class ResponseMemo:
@@ -58,6 +60,10 @@ class ResponseMemo:
         self._status = -1
         self._context_id = -1
         self._head = self._tail = b""
+
+    def holds(self) -> bool:
+        """Whether a response is remembered."""
+        return self._shape is not None
 
     def lookup(self, shape: DIMSEMessage, status: int, context_id: int, message_id: int
                ) -> bytes | None:
@@ -77,6 +83,8 @@ class ResponseMemo:
         Kept from the first: most associations are short (a few requests each), so
         waiting for a repeat would cost many of them a second long path.
         """
+        if not caches.enabled:
+            return
         pos = _id_offset(pdus)
         if pos is None:
             return

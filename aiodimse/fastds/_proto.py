@@ -18,6 +18,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
+from .. import caches
 from ..compat import FUTURE_FLAG, pydicom_layout_ok
 
 __all__ = [
@@ -191,8 +192,10 @@ class DecodedDataset(Dataset):
         if tag is None:
             kw_tag = keyword_dict.get(name)
             if kw_tag is not None:
-                tag = _KEYWORD_TAGS[name] = cached_tag(kw_tag)
-                _install(name, tag)
+                tag = cached_tag(kw_tag)
+                if caches.enabled:
+                    _KEYWORD_TAGS[name] = tag
+                    _install(name, tag)
         if tag is not None:
             elem = self._dict.get(tag)
             if type(elem) is DataElement:
@@ -359,6 +362,10 @@ def cached_tag(tag: int) -> BaseTag:
     t = _TAG_CACHE.get(tag)
     if t is None:
         t = BaseTag(tag)
-        if len(_TAG_CACHE) < _TAG_CACHE_MAX:
+        if len(_TAG_CACHE) < _TAG_CACHE_MAX and caches.enabled:
             _TAG_CACHE[tag] = t
     return t
+
+
+caches.register("fastds.tags", "module", lambda _: len(_TAG_CACHE), _TAG_CACHE.clear)
+caches.register("fastds.keywords", "module", lambda _: len(_KEYWORD_TAGS), _KEYWORD_TAGS.clear)

@@ -31,10 +31,11 @@ from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, MAX_VALUE_LEN, STR_VR_REGEXES
 from pydicom.values import convert_DS_string, convert_IS_string, convert_PN
 
-from .. import datasets as _datasets
+from .. import caches
 from ..compat import LUT_DESCRIPTOR_TAGS as _LUT_DESCRIPTOR_TAGS
 from ..compat import POSSESSIVE_RE, dictionary_vrs
 from ..compat import dictionary_vr as _dictionary_vr_fast
+from ..dataset_errors import DatasetDecodeError
 from ._proto import (
     _TAG_CACHE,
     _TAG_CACHE_MAX,
@@ -113,8 +114,8 @@ class _Decline(Exception):
     """Valid (or possibly valid) input this walker does not reproduce; use pydicom."""
 
 
-def _malformed(msg: str) -> _datasets.DatasetDecodeError:
-    return _datasets.DatasetDecodeError(f"cannot decode data set: {msg}")
+def _malformed(msg: str) -> DatasetDecodeError:
+    return DatasetDecodeError(f"cannot decode data set: {msg}")
 
 
 def _mv(ctor: Any, items: list[Any]) -> MultiValue[Any]:
@@ -273,9 +274,12 @@ def _tag_info(raw_tag: int) -> tuple[BaseTag, int, str, bool]:
     )
     vr = _VR_OF.get(tag, "") if plain else ""
     info = (cached_tag(tag), tag, vr if vr in _CONVERTERS else "", plain)
-    if len(_TAG_INFO) < _TAG_CACHE_MAX:
+    if len(_TAG_INFO) < _TAG_CACHE_MAX and caches.enabled:
         _TAG_INFO[raw_tag] = info
     return info
+
+
+caches.register("fastds.decoder.tag_info", "module", lambda _: len(_TAG_INFO), _TAG_INFO.clear)
 
 
 def _tables() -> None:
@@ -290,7 +294,7 @@ def _tables() -> None:
 class _Walker:
     """One decode: the buffer, the settings read once per call, and per-call caches."""
 
-    __slots__ = ("buf", "infer_un", "mode", "ui_cache", "uid_ok", "unchecked")
+    __slots__ = ("buf", "infer_un", "mode", "ui_cache", "ui_max", "uid_ok", "unchecked")
 
     def __init__(self, buf: bytes, batch_uids: bool = True) -> None:
         self.buf = buf
@@ -305,7 +309,8 @@ class _Walker:
         if set(dataset_members()) != _DS_MUTABLE or not elements_by_stores():
             # a pydicom whose Dataset or DataElement this module does not know
             raise _Decline
-        self.ui_cache: dict[bytes, Any] = {}
+        self.ui_cache: dict[bytes, Any] = {}  # UID objects by their bytes, this decode's
+        self.ui_max = _UI_CACHE_MAX if caches.enabled else 0
 
     def dataset(  # noqa: PLR0917 - hot path; positional arguments are the cheapest
         self,
@@ -330,6 +335,7 @@ class _Walker:
         buf = self.buf
         mode = self.mode
         ui_cache = self.ui_cache
+        ui_max = self.ui_max
         uid_ok = self.uid_ok
         vr_of = _VR_OF
         tag_cache = _TAG_CACHE
@@ -405,7 +411,7 @@ class _Walker:
                         value = _str_new(UID, one, "latin-1")
                         # only single UIDs are shared: a str is immutable, a
                         # MultiValue is not and each element needs its own
-                        if len(ui_cache) < _UI_CACHE_MAX:
+                        if len(ui_cache) < ui_max:
                             ui_cache[raw] = value
                     else:
                         value = _cv_ui(raw)
@@ -545,6 +551,7 @@ class _Walker:
         vr_bytes = _VR_BYTES
         fast_explicit = _FAST_EXPLICIT
         ui_cache = self.ui_cache
+        ui_max = self.ui_max
         uid_ok = self.uid_ok
         mode = self.mode
         text_ok = enc in (default_encoding, _DEFAULT_LIST)
@@ -622,7 +629,7 @@ class _Walker:
                         if len(one) > 64 or not uid_ok(one, one):
                             break  # empty, several values, or one pydicom warns about
                         value = str_new(UID, one, "latin-1")
-                        if len(ui_cache) < _UI_CACHE_MAX:
+                        if len(ui_cache) < ui_max:
                             ui_cache[raw] = value
                 elif not ln:
                     value = empty_value_for_VR(vr)

@@ -11,7 +11,6 @@ correction, and anything that raises, are declined (``None``) so the caller runs
 
 from __future__ import annotations
 
-import functools
 import operator
 import struct
 from collections.abc import Callable, Iterable
@@ -28,6 +27,7 @@ from pydicom.tag import BaseTag, tag_in_exception
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from .. import caches
 from ..compat import LUT_DESCRIPTOR_TAGS as _LUT_DESCRIPTOR_TAGS
 from ..compat import pydicom_layout_ok
 
@@ -76,16 +76,11 @@ def _safe_encodings(charset: Any) -> list[str] | None:
     return _encodings_of(value)
 
 
-# Keyed by known charset names only (a data set's value is anyone's): a bounded table.
-@functools.lru_cache(maxsize=64)
-def _known_encodings(value: str) -> list[str]:
-    return convert_encodings(value)
-
-
 def _encodings_of(value: str) -> list[str] | None:
+    """Known charset names only (a data set's value is anyone's); kept by _CHARSETS."""
     if value not in python_encoding and value not in python_encoding.values():
         return None
-    return _known_encodings(value)
+    return convert_encodings(value)
 
 
 # charset value -> (encodings for sequence items, encoding for fast text); shared by
@@ -115,7 +110,7 @@ def _charset_encodings(charset: Any) -> tuple[list[str] | None, str | None]:
         if text_enc not in _FAST_TEXT_ENCODINGS:
             text_enc = None
         cached = (encodings, text_enc)
-        if len(str(key)) > _CHARSET_KEY_MAX:
+        if len(str(key)) > _CHARSET_KEY_MAX or not caches.enabled:
             return cached
         if len(_CHARSETS) >= _CHARSETS_MAX:
             _CHARSETS.clear()
@@ -169,7 +164,8 @@ class _Encoder:
                     data = ui_cache.get(ui_key)
                     if data is None:
                         data = self.ui_element(tag, value)
-                        if data is not None and len(value) <= _UI_VALUE_MAX:
+                        if (data is not None and len(value) <= _UI_VALUE_MAX
+                                and caches.enabled):
                             if len(ui_cache) >= _UI_CACHE_MAX:
                                 ui_cache.clear()
                             ui_cache[ui_key] = data
@@ -248,7 +244,7 @@ class _Encoder:
                     data = self.ui_element(tag, value)
                     if data is None:
                         return None
-                    if len(value) <= _UI_VALUE_MAX:
+                    if len(value) <= _UI_VALUE_MAX and caches.enabled:
                         if len(ui_cache) >= _UI_CACHE_MAX:
                             ui_cache.clear()
                         ui_cache[ui_key] = data
@@ -404,6 +400,16 @@ def try_encode(ds: Dataset, implicit_vr: bool) -> bytes | None:
 
 _IMPLICIT = _Encoder(True)
 _EXPLICIT = _Encoder(False)
+
+
+def _clear_ui() -> None:
+    _IMPLICIT.ui_cache.clear()
+    _EXPLICIT.ui_cache.clear()
+
+
+caches.register("fastds.encoder.charsets", "module", lambda _: len(_CHARSETS), _CHARSETS.clear)
+caches.register("fastds.encoder.ui_elements", "module",
+                lambda _: len(_IMPLICIT.ui_cache) + len(_EXPLICIT.ui_cache), _clear_ui)
 
 
 def _append_sequence(

@@ -106,6 +106,13 @@ _SETUP_STATES = frozenset((State.STA2, State.STA3))
 
 # Per state: its row, and whether it is in _PDATA_STATES (one lookup per transition).
 _STATE_ROWS = {state: (row, state in _PDATA_STATES) for state, row in _ROWS.items()}
+# Per state: its phase ("set-up", "transfer"), or a name of its own (a limit started
+# in it never holds in another state).
+_PHASE: dict[State, str] = {
+    state: "set-up" if state in _SETUP_STATES else "transfer" if state in _PDATA_STATES
+    else state.name
+    for state in _ROWS
+}
 
 _new = object.__new__
 _KEEP = TimerOp.KEEP
@@ -184,9 +191,11 @@ class UpperLayer:
         """Evt5 (AE-5): a peer connected; wait for its A-ASSOCIATE-RQ under ARTIM."""
         self._require_role(requestor=False)
         self._fire(EVT5, None, now, [])
-        if self._config.setup_timeout is not None:
-            self._limit_at = now + self._config.setup_timeout
-            self._recompute_deadline()
+        timeout = self._config.setup_timeout
+        if timeout is not None:
+            limit = self._limit_at = now + timeout
+            timer = self._timer_at  # ARTIM, just started
+            self._deadline = limit if timer is None or limit < timer else timer
 
     def accept(self, ac: AAssociateAC, now: float, *, encoded: bytes | None = None) -> None:
         """Evt7 (AE-7): send the A-ASSOCIATE-AC; the association is established.
@@ -428,32 +437,29 @@ class UpperLayer:
         if send is not None:
             self._out.append(send if isinstance(send, bytes) else encode_pdu(send))
         if timer is not _KEEP:
+            # the deadline: the earlier of the table's timer and our limit (inline)
             if timer is _STOP:
                 self._timer_at = None
                 self._timer = _KEEP
+                self._deadline = self._limit_at
             else:
-                self._timer_at = now + getattr(self._config, _TIMEOUT_OF[timer])
+                at = self._timer_at = now + getattr(self._config, _TIMEOUT_OF[timer])
                 self._timer = timer
-            self._recompute_deadline()
+                limit = self._limit_at
+                self._deadline = at if limit is None or at < limit else limit
         if indication is not None:
             events.append(indication)
         if close:
             events.append(_CLOSE)
         if next_state is not self._state:
             # Every cell into Sta1 also stops the timer (tests/ul/test_transitions.py).
-            if self._limit_at is not None and not _same_phase(self._state, next_state):
+            # A set-up or message deadline holds within its phase only.
+            if self._limit_at is not None and _PHASE[self._state] != _PHASE[next_state]:
                 self._limit_at = None
-                self._recompute_deadline()
+                self._deadline = self._timer_at
             self._state = next_state
             self._row, self._pdata = _STATE_ROWS[next_state]
 
     def _recompute_deadline(self) -> None:
         timer, limit = self._timer_at, self._limit_at
         self._deadline = timer if limit is None or (timer is not None and timer < limit) else limit
-
-
-def _same_phase(old: State, new: State) -> bool:
-    """Whether a set-up or message deadline started in ``old`` still holds in ``new``."""
-    return (old in _SETUP_STATES and new in _SETUP_STATES) or (
-        old in _PDATA_STATES and new in _PDATA_STATES
-    )

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 
 from aiodimse.errors import LocalProtocolError, RemoteProtocolError
 
+from .. import caches
 from .codes import AbortReason, AbortSource, ItemType, PDUType
 from .items import (
     AsyncOpsWindow,
@@ -168,7 +169,7 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> PDU:
             # explicit checks missed: the peer's bytes are at fault either way.
             raise _invalid(f"invalid A-ASSOCIATE parameter: {exc}") from exc
         # Never keep credentials around: a request with a user identity is not cached.
-        if key is not None and pdu.user_information.user_identity_rq is None:
+        if key is not None and pdu.user_information.user_identity_rq is None and caches.enabled:
             if len(_RQ_DECODED) >= _RQ_DECODED_SIZE:
                 _RQ_DECODED.clear()
             _RQ_DECODED[key] = pdu
@@ -649,27 +650,18 @@ def _encode_associate(pdu: AAssociateRQ | AAssociateAC) -> bytes:
     return b"".join((head, fixed, variable))
 
 
-# The answers' encoding, by the tuple's identity (kept alive by the entry): an
-# acceptor answers the same proposal with the same tuple of items (acceptor._negotiate).
-_AC_CONTEXTS: dict[int, tuple[tuple[PresentationContextAC, ...], bytes]] = {}
-_AC_CONTEXTS_SIZE = 256
-
-
 def _encode_contexts_ac(contexts: tuple[PresentationContextAC, ...]) -> bytes:
-    known = _AC_CONTEXTS.get(id(contexts))
-    if known is not None and known[0] is contexts:
-        return known[1]
     parts = []
     for ac in contexts:
         body = _PC_HEADER.pack(ac.context_id, 0, ac.result, 0) + _item(
             _ITEM_TRANSFER_SYNTAX, _ascii(ac.transfer_syntax)
         )
         parts.append(_item(_ITEM_PRESENTATION_CONTEXT_AC, body))
-    encoded = b"".join(parts)
-    if len(_AC_CONTEXTS) >= _AC_CONTEXTS_SIZE:
-        _AC_CONTEXTS.clear()
-    _AC_CONTEXTS[id(contexts)] = (contexts, encoded)
-    return encoded
+    return b"".join(parts)
+
+
+caches.register("wire.codec.associate_rq", "module", lambda _: len(_RQ_DECODED),
+                _RQ_DECODED.clear)
 
 
 def _encode_user_information(info: UserInformation) -> bytes:

@@ -17,8 +17,8 @@ async def test_small_proposals_are_remembered_and_forgotten_when_contexts_change
         for _ in range(2):
             async with scu.associate("127.0.0.1", server.port, ae_title="TEST_SCP") as assoc:
                 assert [c.abstract_syntax for c in assoc.accepted_contexts] == [VERIFICATION]
-        assert len(server._negotiations) == 1
-        assert len(server._by_request) == 1  # the same decoded request, found by identity
+        assert len(server.negotiations) == 1
+        assert server.negotiations.by_identity == 1  # the same decoded request, by identity
         server.contexts[STGCMT] = scp.supported_contexts[0].__class__(
             abstract_syntax=STGCMT, transfer_syntaxes=("1.2.840.10008.1.2",)
         )
@@ -38,8 +38,8 @@ async def test_a_large_proposal_is_negotiated_but_not_remembered() -> None:
         assoc = await bounded(scu.associate("127.0.0.1", server.port, ae_title="TEST_SCP"))
         assert [c.abstract_syntax for c in assoc.accepted_contexts] == [VERIFICATION]
         await bounded(assoc.release())
-        assert len(server._negotiations) == 0
-        assert len(server._by_request) == 0
+        assert len(server.negotiations) == 0
+        assert server.negotiations.by_identity == 0
 
 
 async def test_remembered_answers_echo_each_request_and_follow_the_settings() -> None:
@@ -66,8 +66,8 @@ async def test_remembered_answers_echo_each_request_and_follow_the_settings() ->
         ("SCU_A", "ANY_TITLE", 32768),
         ("SCU_B", "ANY_TITLE", 32768),
     ]
-    (entry,) = server._negotiations.values()
-    assert len(entry[4]) == 4  # one remembered answer per distinct (titles, settings)
+    (entry,) = server.negotiations.entries()
+    assert len(entry.answers) == 4  # one remembered answer per distinct (titles, settings)
 
 
 async def test_remembered_answers_carry_the_callers_own_ae_titles() -> None:
