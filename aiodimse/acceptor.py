@@ -171,7 +171,7 @@ _CACHED_PROPOSAL_MAX = 8192  # so the cache holds a few MiB at most
 
 def _negotiate(assoc: Association, rq: AAssociateRQ) -> _Negotiated:
     """Negotiate ``rq``: remembered per server, for the same proposal and configuration."""
-    server = assoc.server
+    server: Any = assoc.server  # (its caches: not part of ServerLink)
     ui = rq.user_information
     invoked, performed = assoc.ae.maximum_async_ops
     window_wanted = (invoked, performed)
@@ -247,7 +247,7 @@ def _answer(
     ae = assoc.ae
     if rejection is not None:
         result, source, reason = rejection  # logged by the association, in words
-        assoc._send_reject(AAssociateRJ(result=result, source=source, reason=reason))
+        assoc.send_reject(AAssociateRJ(result=result, source=source, reason=reason))
         return
     negotiated, window, limits, accepted, answers = _negotiate(assoc, rq)
     key: _AnswerKey = (rq.called_ae_title, rq.calling_ae_title, ae.maximum_pdu_size,
@@ -277,5 +277,5 @@ def _answer(
             if len(answers) >= _ANSWERS_SIZE:
                 answers.clear()
             answers[key] = (ac, encoded)
-    assoc._send_accept(ac, list(accepted), limits.local_max_invoked, limits.peer_max_invoked,
+    assoc.send_accept(ac, list(accepted), limits.local_max_invoked, limits.peer_max_invoked,
                        encoded)

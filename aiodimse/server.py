@@ -8,7 +8,7 @@ import socket
 import ssl
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .acceptor import decide
 from .aio.listener import DirectListener, accepts_directly, open_sockets
@@ -20,11 +20,9 @@ from .evt import EventType
 from .handlers import Handlers
 from .logs import get_logger
 from .presentation import SupportedContext
+from .settings import AESettings
 from .ul.config import ULConfig
 from .ul.machine import UpperLayer
-
-if TYPE_CHECKING:
-    from .ae import AE
 
 __all__ = ["Server"]
 
@@ -41,7 +39,7 @@ class Server:
 
     def __init__(
         self,
-        ae: AE,
+        ae: AESettings,
         *,
         handlers: Handlers,
         ae_title: str,
@@ -117,7 +115,7 @@ class Server:
     def _new_connection(self) -> DULProtocol:
         ul = UpperLayer(requestor=False, config=self._ul_config)
         assoc = Association(
-            self.ae, is_requestor=False, handlers=self.handlers, ul=ul, loop=self._loop,
+            self.ae, is_requestor=False, handlers=self.handlers, loop=self._loop,
             clock=self._clock,
         )
         assoc.server = self
@@ -334,7 +332,7 @@ class _Slots:
         self.by_address: dict[str, int] = {}
         self.by_ae: dict[str, int] = {}
 
-    def connected(self, assoc: Association, address: str, ae: AE, now: float
+    def connected(self, assoc: Association, address: str, ae: AESettings, now: float
                   ) -> list[Association]:
         """Take a pending place for ``assoc``; the connections to close to keep the limits."""
         closing: list[Association] = []
@@ -361,7 +359,7 @@ class _Slots:
         same[assoc] = now
         return closing
 
-    def admit(self, assoc: Association, address: str, calling: str, ae: AE) -> bool:
+    def admit(self, assoc: Association, address: str, calling: str, ae: AESettings) -> bool:
         """Move ``assoc`` from its pending place to a slot, if the limits allow one."""
         self._unpend(assoc)
         per_address = ae.maximum_associations_per_address
