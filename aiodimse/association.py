@@ -16,7 +16,7 @@ import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pydicom.dataset import Dataset
 
@@ -464,30 +464,48 @@ class Association(ServiceCalls):
         except AiodimseError as exc:
             self._protocol_abort(exc)
             return
+        if type(events) is ReceivedMessage:  # one request to run now (the usual chunk)
+            # _on_request's lines, inline: a call less per request on a server's path
+            self._requests += 1
+            debug = debug_cached(DEBUG)
+            if debug is None:
+                debug = debug_on()
+            if debug:
+                log_message("received", events.context_id, events.message, events.dataset)
+            kind = kind_for_type(type(events.message))
+            if kind is None or self.draining:
+                self._unserved(events, kind)
+            else:
+                self._serve(events, kind, debug)
+            return
         if session.held != self._held:
             self._sync_held(session)
-        for ev in events:
-            if type(ev) is ReceivedMessage:  # a request to serve (the usual event)
-                debug = debug_cached(DEBUG)
-                if debug is None:
-                    debug = debug_on()
-                self._on_request(ev, debug)
+        for ev in cast("list[SessionEvent]", events):
+            if type(ev) is ReceivedMessage:
+                self._on_request(ev, debug_on())
             else:
                 self._on_session_event(ev)
 
     def _on_request(self, received: ReceivedMessage, debug: bool) -> None:
+        """A request the session reports (inline in ``ul_fragments``, for speed)."""
         self._requests += 1
-        msg = received.message
         if debug:
-            log_message("received", received.context_id, msg, received.dataset)
-        kind = kind_for_type(type(msg))
-        if kind is None:  # a C-service request: nothing here serves it
-            log.warning("no service for %s from %s: ignored", type(msg).__name__, peer_of(self))
-            self._dropped(received)
-        elif self.draining:
-            self._refuse(received)
+            log_message("received", received.context_id, received.message, received.dataset)
+        kind = kind_for_type(type(received.message))
+        if kind is None or self.draining:
+            self._unserved(received, kind)
         else:
             self._serve(received, kind, debug)
+
+    def _unserved(self, received: ReceivedMessage, kind: RequestKind | None) -> None:
+        """A request not for a handler: a C-service one (ignored), or the server is
+        stopping (refused)."""
+        if kind is None:
+            log.warning("no service for %s from %s: ignored", type(received.message).__name__,
+                        peer_of(self))
+            self._dropped(received)
+        else:
+            self._refuse(received)
 
     def _on_session_event(self, ev: SessionEvent) -> None:
         if type(ev) is ResponseReceived:
@@ -533,16 +551,20 @@ class Association(ServiceCalls):
                 received.dataset is not None and type(received.dataset) is not Inflated):
             self._track(self.loop.create_task(self._inflate_then_serve(received, kind, debug)))
             return
-        bound = self.handlers.by_event.get(kind.event, ())  # the one handler lookup
+        context = self._contexts[received.context_id]
+        # The one handler lookup (by event; routing adds context.abstract_syntax).
+        bound = self.handlers.by_event.get(kind.event, ())
         if not bound:
             self._answer(received, kind, kind.default_result, debug)
             return
         handler = bound[0]
-        event = Event.for_request(self, kind.event, self._contexts[received.context_id],
-                                  received.message, received.dataset, decode_dataset)
+        event = Event.for_request(self, kind.event, context, received.message,
+                                  received.dataset, decode_dataset)
         try:
             if handler.is_async:
-                coro = handler.func(event, *handler.args)
+                # (without arguments no unpacking call: the usual handler, per request)
+                coro = (handler.func(event, *handler.args) if handler.args
+                        else handler.func(event))
                 if _GUARD_EXIT:
                     coro = _guard_exit(coro)
                 result = run_eager(self.loop, coro)
@@ -683,7 +705,10 @@ class Association(ServiceCalls):
                     pdus = session.respond_reused(received, code)
                     if pdus is not None:
                         answered = True
-                        self._send_pdus(pdus)
+                        proto = self.proto  # (not _send_pdus: a call less per request)
+                        if proto is None:
+                            raise AssociationAbortedError("the association has ended")
+                        proto.send_pdata(pdus)
                         return
             rsp, data = self._response(kind, received.message, result,
                                        self._contexts[received.context_id])

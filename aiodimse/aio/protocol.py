@@ -263,6 +263,8 @@ class DULProtocol(asyncio.Protocol):
 
         Inside ``data_received`` the write waits for its end, with the rest.
         """
+        if self.closed:
+            raise LocalProtocolError("the connection is closed")
         self.ul.send_pdata(pdus)
         if not self.receiving:
             self.transmit()

@@ -192,7 +192,7 @@ class DIMSESession:
             accepted_context_ids=self.context_ids,
             min_fragment_average=min_fragment_average,
         )
-        self._memo: ResponseMemo | None = None
+        self._memo = ResponseMemo(peer_max_pdu)
         self._next_id = 0
         # Message ID -> (deadline, timeout); insertion order is sending order
         self._outstanding: dict[int, tuple[float, float | None]] = {}
@@ -208,11 +208,13 @@ class DIMSESession:
 
     def receive_fragments(
         self, fragments: Sequence[tuple[int, int, bytes | memoryview]], now: float
-    ) -> Sequence[SessionEvent]:
+    ) -> ReceivedMessage | list[SessionEvent]:
         """Take the PDVs of received P-DATA-TF PDUs, in order; return what they made.
 
-        Raises ``RemoteProtocolError`` (carrying the A-ABORT) on framing errors, the
-        size and flood limits, and messages that cannot be answered.
+        The usual chunk, one request to run now, is returned as itself (no list: a
+        server's path); anything else as a list of events. Raises
+        ``RemoteProtocolError`` (carrying the A-ABORT) on framing errors, the size and
+        flood limits, and messages that cannot be answered.
         """
         assembler = self._assembler
         if len(fragments) == 2:
@@ -221,9 +223,9 @@ class DIMSESession:
             if received is not None:
                 if received.message.is_request:  # type: ignore[union-attr]
                     running = self.running
-                    if not self.max_performed or running < self.max_performed:
+                    if running < self.max_performed or not self.max_performed:
                         self.running = running + 1
-                        return (received,)
+                        return received
                 events: list[SessionEvent] = []
                 self._classify(received, now, events)
                 return events
@@ -296,11 +298,8 @@ class DIMSESession:
         shape = received.shape
         if shape is None:
             return None
-        memo = self._memo
-        if memo is None:
-            memo = self._memo = ResponseMemo(self.peer_max_pdu)
-        pdus = memo.lookup(shape, status, received.context_id,
-                           received.message.MessageID)  # type: ignore[union-attr]
+        pdus = self._memo.lookup(shape, status, received.context_id,
+                                 received.message.MessageID)  # type: ignore[union-attr]
         if pdus is not None:
             self.running -= 1
         return pdus
@@ -315,10 +314,7 @@ class DIMSESession:
         self.running -= 1
         pdus = self.encode(received.context_id, response, dataset)
         if status is not None and dataset is None and received.shape is not None:
-            memo = self._memo
-            if memo is None:
-                memo = self._memo = ResponseMemo(self.peer_max_pdu)
-            memo.offer(received.shape, status, received.context_id, pdus)
+            self._memo.offer(received.shape, status, received.context_id, pdus)
         return pdus
 
     def drop(self, received: ReceivedMessage) -> None:

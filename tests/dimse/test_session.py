@@ -77,9 +77,15 @@ def echo_response(received: ReceivedMessage, status: int = 0) -> CEchoRSP:
                     AffectedSOPClassUID=VERIFICATION)
 
 
-def requests(events: Sequence[SessionEvent]) -> list[ReceivedMessage]:
+def events_of(result: ReceivedMessage | Sequence[SessionEvent]) -> list[SessionEvent]:
+    """``receive_fragments``' answer as a list (the usual request comes as itself)."""
+    return [result] if type(result) is ReceivedMessage else list(result)
+
+
+def requests(result: ReceivedMessage | Sequence[SessionEvent]) -> list[ReceivedMessage]:
+    events = events_of(result)
     assert all(type(e) is ReceivedMessage for e in events), events
-    return list(events)  # type: ignore[arg-type]
+    return events  # type: ignore[return-value]
 
 
 def message_id(received: ReceivedMessage) -> int:
@@ -113,7 +119,7 @@ def test_each_fragment_fed_alone_gives_the_same_message() -> None:
     events: list[SessionEvent] = []
     held = []
     for piece in pieces:
-        events.extend(scp.receive_fragments([piece], 0.0))
+        events.extend(events_of(scp.receive_fragments([piece], 0.0)))
         held.append(scp.held)
     assert held[0] == held[2] == 58  # a part in progress is charged (a decoded command not)
     [received] = requests(events)
@@ -193,8 +199,8 @@ def test_the_usual_chunk_takes_the_same_path_as_the_general_one() -> None:
     one, two = (session(max_performed=1) for _ in range(2))
     pdus = [scu.send_request(1, ACTION, DATA, 0.0, None)[1] for _ in range(2)]
     # one message per call (the short path) or both in one call (the general one)
-    short = [e for p in pdus for e in one.receive_fragments(fragments(p), 0.0)]
-    general = list(two.receive_fragments(fragments(b"".join(pdus)), 0.0))
+    short = [e for p in pdus for e in events_of(one.receive_fragments(fragments(p), 0.0))]
+    general = events_of(two.receive_fragments(fragments(b"".join(pdus)), 0.0))
     assert [message_id(r) for r in requests(short)] == [1]
     assert [message_id(r) for r in requests(general)] == [1]
     assert one.queued == two.queued == 1 and one.held == two.held
