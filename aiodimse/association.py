@@ -684,32 +684,36 @@ class Association(ServiceCalls):
         a failure building the response falls back to a bare 0x0110. Under DEBUG
         logging every response is built (the log shows its message).
         """
-        session = self._session
-        assert session is not None  # (made with the first message)
-        answered = False
-        try:
-            if not (self.is_established or session.release_deferred):
-                log.debug("association ended before the %s response", kind.event.name)
-                return
-            code = None
-            if received.shape is not None:
-                # Handlers return the same constant again and again: its status is
-                # remembered by identity (only immutable results have one).
-                if result is self._bare_result and kind is self._bare_kind:
-                    code = self._bare_code
-                else:
-                    code = bare_status(kind, result)
-                    if code is not None:
-                        self._bare_result, self._bare_kind, self._bare_code = result, kind, code
-                if code is not None and not debug:
-                    pdus = session.respond_reused(received, code)
-                    if pdus is not None:
-                        answered = True
-                        proto = self.proto  # (not _send_pdus: a call less per request)
+        session: DIMSESession = self._session  # type: ignore[assignment]  # (made by now)
+        if not (self.is_established or session.release_deferred):
+            log.debug("association ended before the %s response", kind.event.name)
+            self._dropped(received)
+            return
+        code = None
+        if received.shape is not None:
+            # Handlers return the same constant again and again: its status is
+            # remembered by identity (only immutable results have one).
+            if result is self._bare_result and kind is self._bare_kind:
+                code = self._bare_code
+            else:
+                code = bare_status(kind, result)
+                if code is not None:
+                    self._bare_result, self._bare_kind, self._bare_code = result, kind, code
+            if code is not None and not debug:
+                pdus = session.respond_reused(received, code)
+                if pdus is not None:  # answered: sent through the protocol directly
+                    proto = self.proto
+                    try:
                         if proto is None:
                             raise AssociationAbortedError("the association has ended")
                         proto.send_pdata(pdus)
-                        return
+                    except AiodimseError as exc:
+                        log.warning("could not answer a request: %s", exc)
+                    if session.backlog or self._idle_waiters:
+                        self._after_request()
+                    return
+        answered = False
+        try:
             rsp, data = self._response(kind, received.message, result,
                                        self._contexts[received.context_id])
             answered = True

@@ -294,11 +294,10 @@ class DIMSESession:
 
     def respond_reused(self, received: ReceivedMessage, status: int) -> bytes | None:
         """The response to a running request whose answer is the bare ``status``, if one
-        like it was encoded before (then the request is answered); else None."""
-        shape = received.shape
-        if shape is None:
-            return None
-        pdus = self._memo.lookup(shape, status, received.context_id,
+        like it was encoded before (then the request is answered); else None (always for
+        a request without a shape: the memo keeps none)."""
+        pdus = self._memo.lookup(received.shape, status,  # type: ignore[arg-type]
+                                 received.context_id,
                                  received.message.MessageID)  # type: ignore[union-attr]
         if pdus is not None:
             self.running -= 1
