@@ -407,7 +407,8 @@ class Association(ServiceCalls):
         self.is_established = True
         self._start_idle_timer()
         self._started = self.clock()
-        log_established(self, self._who(), ac)
+        if enabled(INFO):  # (the line's words are not made when it is off)
+            log_established(self, self._who(), ac)
         self._notify(evt.EVT_ACCEPTED)
         self._notify(evt.EVT_ESTABLISHED)
 
