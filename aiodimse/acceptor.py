@@ -11,7 +11,7 @@ from .association import Association
 from .events import Event
 from .handlers import call_handler
 from .logs import get_logger
-from .negotiation_cache import AnswerKey, Negotiated, NegotiationCache
+from .negotiation_cache import AnswerKey, Negotiated
 from .presentation import PresentationContext
 from .ul.negotiation import (
     SupportedContext,
@@ -157,7 +157,7 @@ def _negotiate(assoc: Association, rq: AAssociateRQ) -> Negotiated:
         return _negotiate_now((), rq.presentation_contexts, ui.role_selection,
                               ui.async_ops_window, window_wanted)
     supported = tuple(server.contexts.values())
-    cache: NegotiationCache = server.negotiations
+    cache = server.negotiations
     found = cache.find(rq, supported, window_wanted)
     if found is None:
         found = _negotiate_now(supported, rq.presentation_contexts, ui.role_selection,
@@ -194,7 +194,7 @@ def _answer(
     ae = assoc.ae
     if rejection is not None:
         result, source, reason = rejection  # logged by the association, in words
-        assoc._send_reject(AAssociateRJ(result=result, source=source, reason=reason))
+        assoc.send_reject(AAssociateRJ(result=result, source=source, reason=reason))
         if assoc.observer is not None:
             assoc.observer.rejected(result, source, reason)
         return
@@ -225,7 +225,7 @@ def _answer(
         encoded = encode_pdu(ac)
         if response is None:
             found_negotiation.keep_answer(key, ac, encoded)
-    assoc._send_accept(ac, list(found_negotiation.accepted), limits.local_max_invoked,
+    assoc.send_accept(ac, list(found_negotiation.accepted), limits.local_max_invoked,
                        limits.peer_max_invoked, encoded)
     if assoc.observer is not None:
         assoc.observer.accepted()

@@ -1,22 +1,22 @@
-"""An established (or establishing) association: message dispatch both ways.
+"""An association: the asyncio adapter above the DIMSE session (dimse/session.py).
 
-The association receives upper-layer events from the transport adapter, reassembles
-DIMSE messages, runs handlers for incoming requests (up to the negotiated window)
-and matches incoming responses to the futures of outgoing requests by Message ID.
+The session keeps the DIMSE bookkeeping (reassembly, Message IDs, windows, release
+deferral, the DIMSE deadlines); the association adds what needs an event loop:
+the futures of our requests by Message ID, the handlers of the peer's requests
+(run eagerly, aio/eager.py, else in tracked tasks under a time limit),
+notifications, timers, read back pressure and logging. It reaches the upper
+layer only through its protocol (aio/protocol.py), which owns the core.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
-import math
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pydicom.dataset import Dataset
 
@@ -24,7 +24,18 @@ from . import caches, evt
 from .aio.eager import Suspended, run_eager
 from .aio.prompt import PromptFuture
 from .aio.protocol import DULProtocol, loop_clock
-from .compat import level_cache_get
+from .association_log import (
+    DEBUG,
+    INFO,
+    debug_cached,
+    debug_on,
+    enabled,
+    log,
+    log_established,
+    log_handler_failure,
+    log_lines,
+    log_message,
+)
 from .datasets import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     DatasetDecodeError,
@@ -34,43 +45,41 @@ from .datasets import (
     refusal_status,
 )
 from .deflated import inflate_in_steps
-from .describe import (
-    accepted_summary,
-    describe_associate_ac,
-    describe_associate_rq,
-    describe_rejection,
+from .describe import describe_associate_rq, describe_rejection
+from .dimse.assemble import ReceivedMessage
+from .dimse.session import (
+    BadRequest,
+    DIMSESession,
+    RequestCommand,
+    ResponseReceived,
+    SessionEvent,
+    UnknownResponse,
+    WindowFull,
+    flood_average,
 )
-from .dimse import (
-    MessageAssembler,
-    ReceivedMessage,
-    encode_command,
-    encode_message,
-)
-from .dimse.memo import ResponseMemo
 from .errors import (
     AiodimseError,
     AssociationAbortedError,
     AssociationError,
     AssociationRejectedError,
-    DIMSEError,
     DIMSETimeoutError,
     LocalProtocolError,
 )
 from .errors import describe_rejection as rejection_words
 from .events import Event
 from .handlers import HandlerExit, Handlers, call_handler
-from .logs import get_logger, peer_of
-from .presentation import PresentationContext
+from .logs import peer_of
+from .presentation import PresentationContext, SupportedContext
 from .requests import (
     RequestKind,
     bare_status,
     build_response,
     failure_response,
     kind_for_type,
-    kind_of,
     status_dataset,
 )
 from .scu import ServiceCalls
+from .settings import AESettings
 from .status import RESOURCE_LIMITATION, is_performed
 from .ul.events import (
     Aborted,
@@ -82,83 +91,22 @@ from .ul.events import (
     ReleaseIndication,
     ULEvent,
 )
-from .ul.machine import UpperLayer
-from .ul.states import STA1, STA3, STA12, STA13
+from .ul.states import STA12
 from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ, Fragment
 
 if TYPE_CHECKING:
-    from .ae import AE
+    from .negotiation_cache import NegotiationCache
     from .observe import AssociationRecord
 
 __all__ = [
     "Association",
+    "ServerLink",
     "ServiceUser",
     "AssociationError",
     "AssociationRejectedError",
     "AssociationAbortedError",
     "DIMSETimeoutError",
 ]
-
-log = get_logger("aiodimse.association")
-
-_debug = functools.partial(log.isEnabledFor, logging.DEBUG)
-# logging's per-level answer cache, read on the per-message paths: a dict lookup
-# instead of a Python call (None until isEnabledFor has filled it; logging clears
-# it whenever levels change, and log.debug checks again anyway).
-_debug_cached = level_cache_get(log)
-_DEBUG = logging.DEBUG
-_INFO = logging.INFO
-
-
-def _enabled(level: int) -> bool:
-    """``log.isEnabledFor(level)``, from logging's per-level answers when it has one."""
-    known = _debug_cached(level)
-    return log.isEnabledFor(level) if known is None else bool(known)
-
-
-def _log_message(direction: str, context_id: int, msg: Any, dataset: Any) -> None:
-    """The DEBUG summary of one DIMSE message (nothing is formatted at INFO)."""
-    ident = getattr(msg, "MessageID", None) or getattr(msg, "MessageIDBeingRespondedTo", "")
-    status = getattr(msg, "Status", None)
-    log.debug(
-        "%s %s id=%s context=%d%s%s", direction, type(msg).__name__, ident, context_id,
-        f" status=0x{status:04X}" if status is not None else "",
-        f" dataset={len(dataset)} bytes" if dataset is not None else "",
-    )
-
-
-def _flood_average(max_pdu: int) -> int:
-    """The least average fragment size a peer filling its PDUs sends (else: a flood).
-
-    128 bytes, or less when our Maximum Length lets a peer send no more.
-    """
-    return 128 if not max_pdu else max(1, min(128, (max_pdu - 6) // 2))
-
-
-_REQUEST_COST = 1024
-"""Bytes a queued request holds beyond its data set (its message and command objects)."""
-
-
-def _queued_cost(received: ReceivedMessage) -> int:
-    data = received.dataset
-    return _REQUEST_COST if data is None else _REQUEST_COST + len(data)
-
-
-def _log_handler_failure(what: str, exc: BaseException, assoc: object,
-                         answer: str = "") -> None:
-    """One line at WARNING (folded when it repeats), the traceback at DEBUG."""
-    log.warning("%s handler raised %s for %s%s: %s", what, type(exc).__name__,
-                peer_of(assoc), answer, exc)
-    if _debug():
-        log.debug("%s handler traceback", what, exc_info=exc)
-
-
-def _log_lines(head: str, text: str) -> None:
-    """A multi-line description at DEBUG, a record per line (the log filter escapes
-    line breaks inside one record, so that no peer text can start a line)."""
-    log.debug("%s", head)
-    for line in text.splitlines():
-        log.debug("  %s", line)
 
 
 @dataclass(slots=True)
@@ -174,19 +122,31 @@ class ServiceUser:
     user_identity: Any = None
 
 
+class ServerLink(Protocol):
+    """What an association and its acceptor ask of the server that accepted it."""
+
+    handler_tasks: set[asyncio.Task[Any]]
+    ae_title: str
+    contexts: dict[str, SupportedContext]
+    negotiations: NegotiationCache
+
+    def admit(self, assoc: Association, calling_ae_title: str) -> bool: ...
+
+    def register(self, assoc: Association) -> None: ...
+
+    def watch_idle(self) -> None: ...
+
+    def charge(self, assoc: Association, delta: int) -> bool: ...
+
+    def below_low_water(self) -> bool: ...
+
+    def reading_held(self, assoc: Association, held: bool) -> None: ...
+
+    def association_ended(self, assoc: Association) -> None: ...
+
+
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
-
-
-class _Outstanding(NamedTuple):
-    """A request awaiting its response (made by ``tuple.__new__``: one per request)."""
-
-    future: asyncio.Future[ReceivedMessage] | PromptFuture[ReceivedMessage]
-    deadline: float  # loop time by which the response is due; inf without a timeout
-    context: PresentationContext
-
-
-_new_outstanding = tuple.__new__
-
+_Future = asyncio.Future[ReceivedMessage] | PromptFuture[ReceivedMessage]
 
 # Handler tasks of associations that have no server (requestors), held until they end.
 _HANDLER_TASKS: set[asyncio.Task[Any]] = set()
@@ -227,7 +187,6 @@ class Association(ServiceCalls):
 
     __slots__ = (
         "__weakref__",
-        "_assembler",
         "_bare_code",
         "_bare_kind",
         "_bare_result",
@@ -237,23 +196,17 @@ class Association(ServiceCalls):
         "_end_reason",
         "_ended",
         "_established",
+        "_following",
+        "_futures",
         "_held",
         "_idle_timer",
         "_idle_waiters",
-        "_invoke_limit",
         "_invoke_waiters",
         "_last_activity",
-        "_next_id",
-        "_outstanding",
-        "_partial",
-        "_peer_max_pdu",
-        "_pending",
-        "_perform_limit",
+        "_limits",
         "_read_held",
-        "_release_pending",
         "_requests",
-        "_rsp_memo",
-        "_running",
+        "_session",
         "_started",
         "accepted_contexts",
         "acceptor",
@@ -277,16 +230,14 @@ class Association(ServiceCalls):
         "rejected_contexts",
         "requestor",
         "server",
-        "ul",
     )
 
     def __init__(
         self,
-        ae: AE,
+        ae: AESettings,
         *,
         is_requestor: bool,
         handlers: Handlers,
-        ul: UpperLayer,
         loop: asyncio.AbstractEventLoop,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -295,7 +246,6 @@ class Association(ServiceCalls):
         self.is_requestor = is_requestor
         self.is_acceptor = not is_requestor
         self.handlers = handlers
-        self.ul = ul
         self.loop = loop
         # loop.time, without a Python call where possible
         self.clock = clock if clock is not None else loop_clock(loop)
@@ -311,25 +261,18 @@ class Association(ServiceCalls):
         self.dimse_timeout: float | None = ae.dimse_timeout
         self._contexts: dict[int, PresentationContext] = {}
         self._deflated: frozenset[int] = frozenset()  # IDs of Deflated Explicit VR LE contexts
-        self._assembler: MessageAssembler | None = None
-        self._peer_max_pdu = 0
-        self._invoke_limit = 1
-        self._perform_limit = 1
-        self._next_id = 0
-        self._outstanding: dict[int, _Outstanding] = {}
+        # The DIMSE session, made with the first message either way (many associations
+        # carry none); until then, what it will be made with: (peer max PDU, windows).
+        self._session: DIMSESession | None = None
+        self._limits = (0, 1, 1)
+        self._futures: dict[int, _Future] = {}  # our requests' responses, by Message ID
         self._dimse_timer: asyncio.TimerHandle | None = None
-        # Created on first use: most associations never need them (memory per idle
-        # association is a scalability target).
-        self._invoke_waiters: deque[asyncio.Future[None]] | None = None
-        self._pending: deque[ReceivedMessage] | None = None
-        self._held = 0  # bytes of queued requests and a partial message (budgets)
-        self._partial = 0  # the partial message's share of _held
+        self._invoke_waiters: deque[asyncio.Future[None]] | None = None  # made on first use
+        self._following = False  # inside _after_request (no recursion per queued request)
+        self._held = 0  # bytes of the session's held charged to the budgets
         self._read_held = False  # reading stopped by a budget
-        self._running = 0
         self._requests = 0  # requests received, for the end-of-association INFO line
         self._started = 0.0  # clock time when established
-        self._release_pending = False
-        self._rsp_memo: ResponseMemo | None = None  # the last response, for reuse
         self._bare_result: object = None  # the last handler result with a bare status
         self._bare_kind: RequestKind | None = None
         self._bare_code = 0
@@ -345,7 +288,7 @@ class Association(ServiceCalls):
             Callable[[Association, AAssociateRQ], Coroutine[Any, Any, None] | None] | None
         ) = None
         self.interpret_accept: Callable[[Association, AAssociateAC], _Accepted] | None = None
-        self.server: Any = None  # the Server that accepted this association, if any
+        self.server: ServerLink | None = None  # the Server that accepted this association
         self.draining = False  # set by a server shutting down
         self.observer: AssociationRecord | None = None  # set by an observed server
 
@@ -356,7 +299,7 @@ class Association(ServiceCalls):
             f"established={self.is_established}>"
         )
 
-    # -- adapter callbacks (ULUser) -------------------------------------------------
+    # -- the protocol's callbacks (aio.protocol.ULUser) -----------------------------
 
     def connection_made(self, proto: DULProtocol) -> None:
         self.proto = proto
@@ -365,11 +308,6 @@ class Association(ServiceCalls):
         peer.address, peer.port = host, port
         if self.server is not None:  # (it counts by the peer's address)
             self.server.register(self)
-        if self.is_acceptor:
-            self.ul.transport_indication(self.clock())
-        else:
-            self.ul.transport_connected(self.clock())
-        proto.flush()
         self._notify(evt.EVT_CONN_OPEN)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -385,7 +323,7 @@ class Association(ServiceCalls):
     def ul_events(self, events: Sequence[ULEvent]) -> None:
         for ev in events:
             if type(ev) is DataIndication:
-                self.ul_fragments(ev.fragments)
+                self.ul_fragments(ev.fragments, self.clock())
             elif isinstance(ev, AssociateIndication):
                 self._on_associate_rq(ev.pdu)
             elif isinstance(ev, AssociateAccepted):
@@ -397,7 +335,7 @@ class Association(ServiceCalls):
             elif isinstance(ev, ReleaseConfirmation):
                 self._on_release_rp()
             elif isinstance(ev, Aborted):
-                self._on_aborted(ev)
+                self._mark_aborted(f"association aborted ({ev.cause})", ev.source, ev.reason)
 
     # -- establishment --------------------------------------------------------------
 
@@ -411,46 +349,36 @@ class Association(ServiceCalls):
         self.requestor.implementation_version_name = ui.implementation_version_name
         self.requestor.user_identity = ui.user_identity_rq
         self.proposal = rq
-        if _enabled(_INFO) and _debug():  # (INFO first: one dict lookup when quiet)
-            _log_lines(f"received from {peer_of(self)}:", describe_associate_rq(rq))
+        if enabled(INFO) and debug_on():  # (INFO first: one dict lookup when quiet)
+            log_lines(f"received from {peer_of(self)}:", describe_associate_rq(rq))
         self._notify(evt.EVT_REQUESTED)
         if self.decide is None:  # not from a server: nobody can accept
-            self._send_reject(AAssociateRJ(result=1, source=1, reason=1))
+            self.send_reject(AAssociateRJ(result=1, source=1, reason=1))
             return
         pending = self.decide(self, rq)  # None: answered already
         if pending is not None:
             self._track(self.loop.create_task(pending))
 
-    def _send_accept(self, ac: AAssociateAC, contexts: list[PresentationContext],
-                     invoke_limit: int, perform_limit: int, encoded: bytes | None = None
-                     ) -> None:
-        """Acceptor: send the A-ASSOCIATE-AC and start data transfer."""
-        if self.proto is None or self.proto.closed or self.ul.state is not STA3:
+    def send_accept(self, ac: AAssociateAC, contexts: list[PresentationContext],
+                    invoke_limit: int, perform_limit: int, encoded: bytes | None = None
+                    ) -> None:
+        """Acceptor: send the A-ASSOCIATE-AC (unless the request is gone) and start."""
+        if self.proto is None or not self.proto.accept(ac, encoded):
             return
-        self.acceptor.maximum_length = ac.user_information.maximum_length or 0
-        self.acceptor.implementation_class_uid = ac.user_information.implementation_class_uid
-        self.acceptor.implementation_version_name = (
-            ac.user_information.implementation_version_name
-        )
-        self._set_contexts(contexts, peer_max=self.requestor.maximum_length)
-        self._invoke_limit, self._perform_limit = invoke_limit, perform_limit
-        self.ul.accept(ac, self.clock(), encoded=encoded)
-        self.proto.flush()
-        self.is_established = True
+        ui = ac.user_information
+        self.acceptor.maximum_length = ui.maximum_length or 0
+        self.acceptor.implementation_class_uid = ui.implementation_class_uid
+        self.acceptor.implementation_version_name = ui.implementation_version_name
         self._established.set_result(None)
-        self._start_idle_timer()
-        self._log_established(ac)
-        self._notify(evt.EVT_ACCEPTED)
-        self._notify(evt.EVT_ESTABLISHED)
+        self._start(ac, contexts, self.requestor.maximum_length, invoke_limit, perform_limit)
 
-    def _send_reject(self, rj: AAssociateRJ) -> None:
-        if self.proto is None or self.proto.closed or self.ul.state is not STA3:
+    def send_reject(self, rj: AAssociateRJ) -> None:
+        """Acceptor: send the A-ASSOCIATE-RJ (unless the request is gone)."""
+        if self.proto is None or not self.proto.reject(rj):
             return
-        self.ul.reject(rj, self.clock())
-        self.proto.flush()
         self.is_rejected = True
         self._end_reason = AssociationRejectedError(rj.result, rj.source, rj.reason)
-        if _enabled(_INFO):
+        if enabled(INFO):
             log.info("rejected %s: %s", self._who(),
                      rejection_words(rj.result, rj.source, rj.reason))
         self._notify(evt.EVT_REJECTED)
@@ -471,18 +399,39 @@ class Association(ServiceCalls):
         self.acceptor.implementation_version_name = ui.implementation_version_name
         self.acceptor.user_identity = ui.user_identity_ac
         self.rejected_contexts = rejected
-        self._set_contexts(contexts, peer_max=self.acceptor.maximum_length)
-        self._invoke_limit, self._perform_limit = invoke_limit, perform_limit
-        self.is_established = True
         if not self._established.done():
             self._established.set_result(None)
+        self._start(ac, contexts, self.acceptor.maximum_length, invoke_limit, perform_limit)
+
+    def _start(self, ac: AAssociateAC, contexts: list[PresentationContext], peer_max: int,
+               invoke_limit: int, perform_limit: int) -> None:
+        """Data transfer begins: contexts, limits, the idle timer, logs, notifications."""
+        self.accepted_contexts = contexts
+        self._contexts = {c.context_id: c for c in contexts}
+        self._deflated = frozenset(c.context_id for c in contexts
+                                   if c.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+        self._limits = (peer_max, invoke_limit, perform_limit)
+        self.is_established = True
         self._start_idle_timer()
-        self._log_established(ac)
+        self._started = self.clock()
+        if enabled(INFO):  # (the line's words are not made when it is off)
+            log_established(self, self._who(), ac)
         self._notify(evt.EVT_ACCEPTED)
         self._notify(evt.EVT_ESTABLISHED)
 
+    def _new_session(self) -> DIMSESession:
+        peer_max, invoke_limit, perform_limit = self._limits
+        ae = self.ae
+        self._session = session = DIMSESession(
+            context_ids=self._contexts, peer_max_pdu=peer_max, max_invoked=invoke_limit,
+            max_performed=perform_limit, max_command_length=ae.maximum_command_size,
+            max_dataset_length=ae.maximum_dataset_size,
+            min_fragment_average=flood_average(ae.maximum_pdu_size),
+        )
+        return session
+
     def _on_associate_rj(self, rj: AAssociateRJ) -> None:
-        if _enabled(_INFO):
+        if enabled(INFO):
             log.info("%s: %s", self._who(), describe_rejection(rj))
         self.is_rejected = True
         err = AssociationRejectedError(rj.result, rj.source, rj.reason)
@@ -497,47 +446,6 @@ class Association(ServiceCalls):
                     f"to {self.acceptor.ae_title}")
         return f"association to {peer_of(self)}:{self.acceptor.port}"
 
-    def _log_established(self, ac: AAssociateAC) -> None:
-        """INFO: who, the accepted and rejected contexts, the PDU sizes; DEBUG: the AC."""
-        self._started = self.clock()
-        if not _enabled(_INFO):  # (nor DEBUG, below it)
-            return
-        if _debug():
-            _log_lines(f"{'sent to' if self.is_acceptor else 'received from'} {peer_of(self)}:",
-                       describe_associate_ac(ac, self.proposal))
-        accepted = accepted_summary(
-            (c.abstract_syntax, c.transfer_syntax) for c in self.accepted_contexts)
-        refused = sum(1 for pc in ac.presentation_contexts if pc.result != 0)
-        log.info("%s accepted: %s%s; max PDU %d/%d", self._who(), accepted or "no contexts",
-                 f"; {refused} context(s) refused" if refused else "",
-                 self.requestor.maximum_length, self.acceptor.maximum_length)
-
-    def _log_ended(self) -> None:
-        """INFO, once an established association has ended: how, how long, how busy."""
-        if not self._started or not _enabled(_INFO):
-            return
-        why = "released" if self.is_released else str(self._end_reason or "aborted")
-        log.info("%s ended: %s after %.3f s, %d request(s) received", self._who(), why,
-                 self.clock() - self._started, self._requests)
-
-    def _set_contexts(self, contexts: list[PresentationContext], *, peer_max: int) -> None:
-        self.accepted_contexts = contexts
-        self._contexts = {c.context_id: c for c in contexts}
-        self._deflated = frozenset(c.context_id for c in contexts
-                                   if c.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
-        self._peer_max_pdu = peer_max
-        # the MessageAssembler is made with the first P-DATA (ul_fragments): many
-        # associations carry none, or sit idle for long
-
-    def _new_assembler(self) -> MessageAssembler:
-        self._assembler = assembler = MessageAssembler(
-            max_command_length=self.ae.maximum_command_size,
-            max_dataset_length=self.ae.maximum_dataset_size,
-            accepted_context_ids=frozenset(self._contexts),
-            min_fragment_average=_flood_average(self.ae.maximum_pdu_size),
-        )
-        return assembler
-
     def _fail_established(self, err: BaseException) -> None:
         fut = self._established
         if not fut.done():
@@ -551,75 +459,97 @@ class Association(ServiceCalls):
 
     # -- data transfer: incoming ----------------------------------------------------
 
-    def ul_fragments(self, fragments: tuple[Fragment, ...]) -> None:
-        """The PDVs of P-DATA received (DT-2 / AR-6), in order, for the DIMSE layer."""
-        assembler = self._assembler
-        if assembler is None:
+    def ul_fragments(self, fragments: tuple[Fragment, ...], now: float) -> None:
+        """The PDVs of P-DATA received (DT-2 / AR-6), in order: the session's events."""
+        session = self._session
+        if session is None:
             if not self.is_established:  # cannot happen after a correct state machine
                 self.abort()
                 return
-            assembler = self._new_assembler()
+            session = self._new_session()
         try:
-            if len(fragments) == 2:
-                received = assembler.whole_message(fragments)
-                if received is not None:  # the usual request: command, then data set
-                    self._on_message(received)
-                    return
-            feed = assembler.feed_pdv
-            received = None
-            for context_id, control, data in fragments:
-                received = feed(context_id, control, data)
-                if received is not None:
-                    self._on_message(received)
-            if received is None or self._partial:  # a message in progress, or was
-                self._track_partial(assembler)
+            events = session.receive_fragments(fragments, now)
         except AiodimseError as exc:
             self._protocol_abort(exc)
-
-    def _on_message(self, received: ReceivedMessage) -> None:
-        if received.error is not None:
-            self._on_bad_message(received, received.error)
             return
-        msg = received.message
-        debug = _debug_cached(_DEBUG)
-        if debug is None:
-            debug = _debug()
+        if type(events) is ReceivedMessage:  # one request to run now (the usual chunk)
+            # _on_request's lines, inline: a call less per request on a server's path
+            self._requests += 1
+            debug = debug_cached(DEBUG)
+            if debug is None:
+                debug = debug_on()
+            if debug:
+                log_message("received", events.context_id, events.message, events.dataset)
+            kind = kind_for_type(type(events.message))
+            if kind is None or self.draining:
+                self._unserved(events, kind)
+            else:
+                self._serve(events, kind, debug)
+            return
+        if session.held != self._held:
+            self._sync_held(session)
+        for ev in cast("list[SessionEvent]", events):
+            if type(ev) is ReceivedMessage:
+                self._on_request(ev, debug_on())
+            else:
+                self._on_session_event(ev)
+
+    def _on_request(self, received: ReceivedMessage, debug: bool) -> None:
+        """A request the session reports (inline in ``ul_fragments``, for speed)."""
+        self._requests += 1
         if debug:
-            _log_message("received", received.context_id, msg, received.dataset)
-        kind = kind_for_type(type(msg))
-        if kind is None:  # a response, or C-CANCEL
-            rsp_id = getattr(msg, "MessageIDBeingRespondedTo", None)
-            if rsp_id is None:
-                return
-            out = self._outstanding.pop(rsp_id, None)
-            if out is None:
-                if getattr(msg, "command_field", 0) != 0x0FFF:  # not C-CANCEL
-                    log.warning("response to unknown Message ID %s ignored", rsp_id)
-                return
-            if not out.future.done():
-                out.future.set_result(received)
+            log_message("received", received.context_id, received.message, received.dataset)
+        kind = kind_for_type(type(received.message))
+        if kind is None or self.draining:
+            self._unserved(received, kind)
+        else:
+            self._serve(received, kind, debug)
+
+    def _unserved(self, received: ReceivedMessage, kind: RequestKind | None) -> None:
+        """A request not for a handler: a C-service one (ignored), or the server is
+        stopping (refused)."""
+        if kind is None:
+            log.warning("no service for %s from %s: ignored", type(received.message).__name__,
+                        peer_of(self))
+            self._dropped(received)
+        else:
+            self._refuse(received)
+
+    def _on_session_event(self, ev: SessionEvent) -> None:
+        if type(ev) is ResponseReceived:
+            if debug_on():
+                log_message("received", ev.received.context_id, ev.received.message,
+                            ev.received.dataset)
+            if not ev.final:
+                return  # no request of ours has pending responses to report yet
+            fut = self._futures.pop(ev.message_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(ev.received)
             if self._invoke_waiters:
                 self._wake_invoker()
             if self._idle_waiters:
                 self._check_idle()
-            return
-        self._requests += 1
-        if self.draining:
-            self._refuse(received)
-            return
-        running = self._running
-        if running and self._perform_limit and running >= self._perform_limit:
-            if self._pending is None:
-                self._pending = deque()
-            self._pending.append(received)  # the peer overran the window: queue, stay liberal
-            self._charge(_queued_cost(received))
-            return
-        self._running = running + 1
-        self._serve(received, kind, debug)
+        elif type(ev) is UnknownResponse:
+            log.warning("response to unknown Message ID %s ignored", ev.message_id)
+        elif type(ev) is BadRequest:
+            self._on_bad_request(ev)
+        else:  # ReleaseReady comes from follow_ups only
+            raise AssertionError(f"unexpected session event {ev!r}")  # pragma: no cover
 
-    def _start_request(self, received: ReceivedMessage, kind: RequestKind) -> None:
-        self._running += 1
-        self._serve(received, kind, _debug())
+    def _on_bad_request(self, ev: BadRequest) -> None:
+        """A request whose command we refuse: answer with its failure status, or abort."""
+        rsp = failure_response(ev.command_field, ev.message_id, ev.status)
+        if rsp is None or self._session is None:
+            log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self),
+                        ev.error)
+            self.abort(source=2, reason=0)
+            return
+        log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(self),
+                    ev.status, ev.error)
+        self._send_pdus(self._session.encode(ev.context_id, rsp, None))
+        if self.observer is not None:
+            self.observer.request_answered(ev.message_id, ev.command_field, ev.context_id,
+                                           ev.status)
 
     def _serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
         """Run the handler for one request: its first step now, inside this callback.
@@ -632,7 +562,7 @@ class Association(ServiceCalls):
             self.observer.request_started(received.message, received.context_id)
         if self._deflated and received.context_id in self._deflated and (
                 received.dataset is not None and type(received.dataset) is not Inflated):
-            self._serve_deflated(received, kind, debug)
+            self._track(self.loop.create_task(self._inflate_then_serve(received, kind, debug)))
             return
         context = self._contexts[received.context_id]
         handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class
@@ -645,20 +575,22 @@ class Association(ServiceCalls):
                                   received.message, received.dataset, decode_dataset)
         try:
             if handler.is_async:
-                coro = handler.func(event, *handler.args)
+                # (without arguments no unpacking call: the usual handler, per request)
+                coro = (handler.func(event, *handler.args) if handler.args
+                        else handler.func(event))
                 if _GUARD_EXIT:
                     coro = _guard_exit(coro)
                 result = run_eager(self.loop, coro)
             else:
                 result = run_eager(self.loop, call_handler(handler, event))
         except asyncio.CancelledError:  # cancelled in its first step: no answer
-            self._request_done()
+            self._dropped(received)
             return
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
-            self._handler_failed(kind.event.name, exc)
+            log_handler_failure(kind.event.name, exc, self, ": answering 0x0110")
             result = kind.failure_result
         except BaseException:
-            self._request_done()
+            self._dropped(received)
             raise
         if type(result) is Suspended:
             overdue = _Overdue(received, kind, debug)
@@ -678,13 +610,13 @@ class Association(ServiceCalls):
                 result = await rest
             except (Exception, SystemExit, KeyboardInterrupt) as exc:
                 if not overdue.answered:
-                    self._handler_failed(kind.event.name, exc)
+                    log_handler_failure(kind.event.name, exc, self, ": answering 0x0110")
                 result = kind.failure_result
         except BaseException:  # cancelled: no answer (given already if overdue)
             if not overdue.answered:
                 overdue.answered = True
                 overdue.cancel_timer()
-                self._request_done()
+                self._dropped(overdue.received)
             raise
         if overdue.answered:  # answered 0x0110 when its time ran out: result dropped
             log.debug("%s handler ended after its time limit: result dropped", kind.event.name)
@@ -706,9 +638,6 @@ class Association(ServiceCalls):
                      overdue.debug)
         task.cancel()
 
-    def _handler_failed(self, what: str, exc: BaseException) -> None:
-        _log_handler_failure(what, exc, self, ": answering 0x0110")
-
     def _refuse(self, received: ReceivedMessage) -> None:
         """A request that came after the server began to stop: refused, not handled."""
         rq: Any = received.message
@@ -716,24 +645,24 @@ class Association(ServiceCalls):
         status = (0xA700 if rq.command_field < 0x0100 and rq.command_field != 0x0030
                   else RESOURCE_LIMITATION)
         rsp = failure_response(rq.command_field, rq.MessageID, status)
-        context = self._contexts.get(received.context_id)
-        if rsp is None or context is None:
+        if rsp is None or self._session is None:
+            self._dropped(received)
             return
         log.info("refusing a request from %s with 0x%04X: the server is stopping",
                  peer_of(self), status)
         with contextlib.suppress(AiodimseError):
-            self._send_message(context, rsp, None)
+            self._send_pdus(self._session.respond(received, rsp, None))
             if self.observer is not None:
                 self.observer.request_answered(rq.MessageID, rq.command_field,
                                                received.context_id, status)
-
-    def _serve_deflated(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
-        """Inflate the data set in steps (deflated.py) in a task, then serve as usual."""
-        self._track(self.loop.create_task(self._inflate_then_serve(received, kind, debug)))
+        self._after_request()
 
     async def _inflate_then_serve(self, received: ReceivedMessage, kind: RequestKind,
                                   debug: bool) -> None:
-        """Past a limit: 0x0213; a broken stream: 0x0110; neither reaches the handler."""
+        """Inflate the data set in steps (deflated.py), then serve as usual.
+
+        Past a limit: 0x0213; a broken stream: 0x0110; neither reaches the handler.
+        """
         ae = self.ae
         try:
             try:
@@ -750,16 +679,18 @@ class Association(ServiceCalls):
                              debug)
                 return
         except BaseException:  # cancelled: no answer
-            self._request_done()
+            self._dropped(received)
             raise
         inflated = ReceivedMessage(received.context_id, received.message, data,
                                    received.error, received.shape)
         self._serve(inflated, kind, debug)
 
-    def _request_done(self) -> None:
-        self._running -= 1
-        if self._pending or self._release_pending or self._idle_waiters:
-            self._after_request()
+    def _dropped(self, received: ReceivedMessage) -> None:
+        """A request ends without a response."""
+        session = self._session
+        if session is not None:
+            session.drop(received)
+        self._after_request()
 
     def _answer(self, received: ReceivedMessage, kind: RequestKind, result: object,
                 debug: bool) -> None:
@@ -769,49 +700,57 @@ class Association(ServiceCalls):
         a failure building the response falls back to a bare 0x0110. Under DEBUG
         logging every response is built (the log shows its message).
         """
-        rq: Any = received.message
+        session: DIMSESession = self._session  # type: ignore[assignment]  # (made by now)
+        if not (self.is_established or session.release_deferred):
+            log.debug("association ended before the %s response", kind.event.name)
+            self._dropped(received)
+            return
+        code = None
+        if received.shape is not None:
+            # Handlers return the same constant again and again: its status is
+            # remembered by identity (only immutable results have one).
+            if result is self._bare_result and kind is self._bare_kind:
+                code = self._bare_code
+            else:
+                code = bare_status(kind, result)
+                if code is not None and caches.enabled:
+                    self._bare_result, self._bare_kind, self._bare_code = result, kind, code
+            if code is not None and not debug:
+                pdus = session.respond_reused(received, code)
+                if pdus is not None:  # answered: sent through the protocol directly
+                    proto = self.proto
+                    try:
+                        if proto is None:
+                            raise AssociationAbortedError("the association has ended")
+                        proto.send_pdata(pdus)
+                    except AiodimseError as exc:
+                        log.warning("could not answer a request: %s", exc)
+                    if self.observer is not None:
+                        rq: Any = received.message
+                        self.observer.request_answered(rq.MessageID, rq.command_field,
+                                                       received.context_id, code)
+                    if session.backlog or self._idle_waiters:
+                        self._after_request()
+                    return
+        answered = False
         try:
-            if not (self.is_established or self._release_pending):
-                log.debug("association ended before the %s response", kind.event.name)
-                return
-            shape = received.shape
-            code = None
-            if shape is not None:
-                # Handlers return the same constant again and again: its status is
-                # remembered by identity (only immutable results have one).
-                if result is self._bare_result and kind is self._bare_kind:
-                    code = self._bare_code
-                else:
-                    code = bare_status(kind, result)
-                    if code is not None and caches.enabled:
-                        self._bare_result, self._bare_kind, self._bare_code = result, kind, code
-                if code is not None and not debug:
-                    memo = self._rsp_memo
-                    if memo is None:
-                        memo = self._rsp_memo = ResponseMemo(self._peer_max_pdu)
-                    pdus = memo.lookup(shape, code, received.context_id, rq.MessageID)
-                    if pdus is not None:
-                        self._send_pdus(pdus)
-                        if self.observer is not None:
-                            self.observer.request_answered(rq.MessageID, rq.command_field,
-                                                           received.context_id, code)
-                        return
-            context = self._contexts[received.context_id]
-            rsp, data = self._response(kind, rq, result, context)
-            pdus = self._send_message(context, rsp, data)
+            rsp, data = self._response(kind, received.message, result,
+                                       self._contexts[received.context_id])
+            answered = True
+            pdus = session.respond(received, rsp, data, code)
+            if debug:
+                log_message("sent", received.context_id, rsp, data)
+            self._send_pdus(pdus)
             if self.observer is not None:
-                self.observer.request_answered(rq.MessageID, rq.command_field,
+                answered_rq: Any = received.message
+                self.observer.request_answered(answered_rq.MessageID, answered_rq.command_field,
                                                received.context_id, rsp.Status)
-            if code is not None and shape is not None and data is None:
-                memo = self._rsp_memo
-                if memo is None:
-                    memo = self._rsp_memo = ResponseMemo(self._peer_max_pdu)
-                memo.offer(shape, code, received.context_id, pdus)
         except AiodimseError as exc:
             log.warning("could not answer a request: %s", exc)
         finally:
-            self._running -= 1
-            if self._pending or self._release_pending or self._idle_waiters:
+            if not answered:
+                session.drop(received)
+            if session.backlog or self._idle_waiters:
                 self._after_request()
 
     @staticmethod
@@ -822,7 +761,7 @@ class Association(ServiceCalls):
         except Exception as exc:
             log.warning("could not build the %s response: answering 0x0110: %s",
                         kind.event.name, exc)
-            if _debug():
+            if debug_on():
                 log.debug("response traceback", exc_info=exc)
             fallback = failure_response(rq.command_field, rq.MessageID, 0x0110)
             if fallback is None:  # every request kind has a response type
@@ -830,30 +769,36 @@ class Association(ServiceCalls):
             return fallback, None
 
     def _after_request(self) -> None:
-        pending = self._pending
-        while pending and (not self._perform_limit or self._running < self._perform_limit):
-            received = pending.popleft()
-            self._charge(-_queued_cost(received))
-            kind = kind_of(received.message)
-            if kind is not None:
-                self._start_request(received, kind)
-        if self._release_pending and not self._running and not self._pending:
-            self._release_pending = False
-            self._respond_release()
-        self._check_idle()
+        """A request was answered: start queued ones, answer a deferred release, wake
+        ``wait_idle``. Not re-entered: one loop, not a frame per queued request."""
+        session = self._session
+        if session is not None and session.backlog and not self._following:
+            self._following = True
+            try:
+                while events := session.follow_ups():
+                    for ev in events:
+                        if type(ev) is ReceivedMessage:
+                            self._on_request(ev, debug_on())
+                        else:  # ReleaseReady
+                            self._respond_release()
+            finally:
+                self._following = False
+            if session.held != self._held:
+                self._sync_held(session)
+        if self._idle_waiters:
+            self._check_idle()
 
     # -- read back pressure ---------------------------------------------------------
 
-    def _track_partial(self, assembler: MessageAssembler) -> None:
-        """Charge the message in progress (its bytes so far) to the budgets."""
-        partial = assembler.buffered
-        if partial != self._partial:
-            delta = partial - self._partial
-            self._partial = partial
-            self._charge(delta)
+    def _sync_held(self, session: DIMSESession) -> None:
+        """Charge the budgets with what the session holds (queued requests, the partial
+        message) since the last call."""
+        held = session.held
+        delta, self._held = held - self._held, held
+        self._charge(delta)
 
     def _charge(self, delta: int) -> None:
-        """Count ``delta`` more bytes held; stop or restart reading on the budgets.
+        """Stop or restart reading on the budgets, ``delta`` more bytes being held.
 
         Reading stops past ``AE.maximum_association_buffered`` while requests are
         queued (they will drain), or when the server's sum passes
@@ -862,14 +807,14 @@ class Association(ServiceCalls):
         """
         if self._ended.done():  # given back in _finish
             return
-        self._held = held = self._held + delta
         server = self.server
         server_over = server is not None and server.charge(self, delta)
         limit = self.ae.maximum_association_buffered
+        queued = self._session is not None and self._session.queued
         if not self._read_held:
-            if server_over or (held > limit and self._pending):
+            if server_over or (self._held > limit and queued):
                 self._hold_reading(True)
-        elif delta < 0 and (held <= limit >> 1 or not self._pending):
+        elif delta < 0 and (self._held <= limit >> 1 or not queued):
             self.budget_check()
 
     def budget_check(self) -> None:
@@ -879,7 +824,8 @@ class Association(ServiceCalls):
         server = self.server
         if server is not None and not server.below_low_water():
             return
-        if self._held <= self.ae.maximum_association_buffered >> 1 or not self._pending:
+        queued = self._session is not None and self._session.queued
+        if self._held <= self.ae.maximum_association_buffered >> 1 or not queued:
             self._hold_reading(False)
 
     def _hold_reading(self, hold: bool) -> None:
@@ -888,6 +834,304 @@ class Association(ServiceCalls):
             self.server.reading_held(self, hold)
         if self.proto is not None:
             self.proto.hold_reading(hold)
+
+    # -- data transfer: outgoing ----------------------------------------------------
+
+    def _send_pdus(self, pdus: bytes) -> None:
+        proto = self.proto
+        if proto is None or proto.closed:
+            raise AssociationAbortedError("the association has ended")
+        try:
+            proto.send_pdata(pdus)
+        except LocalProtocolError as exc:
+            raise AssociationAbortedError(f"cannot send now: {exc}") from exc
+
+    def _wake_invoker(self) -> None:
+        waiters = self._invoke_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _request(
+        self,
+        context: PresentationContext,
+        command: Any,
+        dataset: Dataset | None,
+        data: bytes | None = None,
+    ) -> Awaitable[ReceivedMessage]:
+        """Send one request; return what to await for its response (DIMSE timeout).
+
+        Mostly the response's future itself: a sequential caller's request then costs
+        no coroutine of ours. Waiting for a free invocation slot, or for the transport
+        to drain, goes through a coroutine. ``data``: ``dataset`` already encoded.
+        ``command``: its command set for a Message ID (``RequestCommand``).
+        """
+        if not self.is_established or self._ended.done():
+            raise AssociationAbortedError("the association is not established")
+        if dataset is not None:
+            data = encode_dataset(dataset, context.transfer_syntax)
+        proto = self.proto
+        if proto is None:  # (dropped when the connection closed)
+            raise self._end_error()
+        session = self._session
+        if session is None:
+            session = self._new_session()
+        try:  # validates the command: raises before sending
+            msg_id, pdus = session.send_request(context.context_id, command, data,
+                                                proto.clock(), self.dimse_timeout)
+        except WindowFull:
+            return self._request_when_free(context, command, data)
+        fut: _Future = proto.response_future()
+        self._futures[msg_id] = fut
+        try:
+            if debug_on():
+                log_message("sent", context.context_id, command.message(msg_id), data)
+            self._send_pdus(pdus)
+        except BaseException:
+            self._futures.pop(msg_id, None)
+            session.forget(msg_id)
+            raise
+        if self._dimse_timer is None and self.dimse_timeout is not None:
+            self._arm_dimse_timer(session)
+        if proto.write_paused:  # drain() only waits while paused
+            return self._after_drain(proto, fut)
+        return fut
+
+    async def _request_when_free(
+        self, context: PresentationContext, command: RequestCommand, data: bytes | None
+    ) -> ReceivedMessage:
+        """``_request`` once the peer's invocation window has room for one more."""
+        session = self._session
+        while session is not None and not session.can_invoke:
+            waiter = self.loop.create_future()
+            if self._invoke_waiters is None:
+                self._invoke_waiters = deque()
+            self._invoke_waiters.append(waiter)
+            await waiter
+            if self._ended.done():
+                raise self._end_error()
+        return await self._request(context, command, None, data)
+
+    @staticmethod
+    async def _after_drain(
+        proto: DULProtocol, fut: Awaitable[ReceivedMessage]
+    ) -> ReceivedMessage:
+        await proto.drain()
+        return await fut
+
+    def _arm_dimse_timer(self, session: DIMSESession) -> None:
+        """One timer per association on the session's next deadline (none per request)."""
+        deadline = session.next_deadline()
+        if deadline is not None:
+            self._dimse_timer = self.loop.call_at(deadline, self._on_dimse_timer)
+
+    def _on_dimse_timer(self) -> None:
+        self._dimse_timer = None
+        session = self._session
+        if session is None or self._ended.done():
+            return
+        expired = session.handle_timer(self.clock())
+        if not expired:
+            self._arm_dimse_timer(session)  # the earliest was answered: the next one
+            return
+        for ev in expired:
+            log.warning("no response to Message ID %d within %ss: aborting", ev.message_id,
+                        self.dimse_timeout)
+            fut = self._futures.pop(ev.message_id, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(DIMSETimeoutError(
+                    f"no response within the DIMSE timeout ({self.dimse_timeout}s)"
+                ))
+        self.abort()
+
+    def _context_for(self, sop_class_uid: str, meta_uid: str | None, *, as_scp: bool = False
+                     ) -> PresentationContext:
+        wanted = meta_uid or sop_class_uid
+        fallback = None
+        for ctx in self.accepted_contexts:
+            if ctx.abstract_syntax == wanted:
+                if (ctx.as_scp if as_scp else ctx.as_scu):
+                    return ctx
+                fallback = fallback or ctx
+        if fallback is not None:
+            return fallback
+        raise ValueError(f"no accepted presentation context for {wanted}")
+
+    def _result(self, received: ReceivedMessage, *, reply: bool
+                ) -> tuple[Dataset, Dataset | None]:
+        msg: Any = received.message
+        status = status_dataset(msg)
+        if not reply or received.dataset is None:
+            return status, None
+        if not is_performed(int(msg.Status)):
+            return status, None
+        ctx = self._contexts[received.context_id]
+        return status, decode_dataset(received.dataset, ctx.transfer_syntax,
+                                      max_inflated_length=self.ae.maximum_dataset_size,
+                                      max_inflate_ratio=self.ae.maximum_inflate_ratio)
+
+    # -- release and abort ------------------------------------------------------------
+
+    def _on_release_rq(self, collision: bool) -> None:
+        if collision:
+            if self.is_requestor:  # PS3.8 7.2.2: the requestor answers first
+                self._respond_release()
+            return  # the acceptor answers after the requestor's A-RELEASE-RP
+        # answered once the running and queued requests are (session: ReleaseReady)
+        if self._session is None or self._session.receive_release():
+            self._respond_release()
+
+    def _respond_release(self) -> None:
+        if self.proto is not None and self.proto.respond_release():
+            self._mark_released()
+
+    def _on_release_rp(self) -> None:
+        if self.proto is not None and self.proto.state is STA12:  # collision, acceptor
+            self._respond_release()
+        self._mark_released()
+
+    def _mark_released(self) -> None:
+        if not self.is_released:
+            self.is_released = True
+            self.is_established = False
+            self._notify(evt.EVT_RELEASED)
+            self._fail_outstanding()
+
+    def _mark_aborted(self, why: str, source: int | None, reason: int | None) -> None:
+        if self.is_aborted or self.is_released:
+            return
+        self.is_aborted = True
+        was_established = self.is_established
+        self.is_established = False
+        err = AssociationAbortedError(why, source=source, reason=reason)
+        if self._end_reason is None:
+            self._end_reason = err
+        self._fail_established(self._end_reason)
+        self._fail_outstanding()
+        if was_established or not self.is_rejected:
+            self._notify(evt.EVT_ABORTED)
+
+    def _protocol_abort(self, exc: AiodimseError) -> None:
+        log.warning("protocol error from %s: %s", peer_of(self), exc)
+        source = getattr(exc, "abort_source", 2)
+        reason = getattr(exc, "abort_reason", 0)
+        self.abort(source=source, reason=reason)
+
+    def _end_error(self) -> AssociationError:
+        """Why requests fail now; made on first use (a clean release usually needs none)."""
+        if self._end_reason is None:
+            why = "released" if self.is_released else "has ended"
+            self._end_reason = AssociationAbortedError(f"the association {why}")
+        return self._end_reason
+
+    def _fail_outstanding(self) -> None:
+        if self._futures:
+            err = self._end_error()
+            for fut in self._futures.values():
+                if not fut.done():
+                    fut.set_exception(err)
+            self._futures.clear()
+        if self._session is not None:
+            self._session.end()
+        if self._dimse_timer is not None:
+            self._dimse_timer.cancel()
+            self._dimse_timer = None
+        waiters = self._invoke_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _finish(self) -> None:
+        if self._held:  # given back: queued requests and a partial message go with it
+            if self.server is not None:
+                self.server.charge(self, -self._held)
+                self.server.reading_held(self, False)
+            self._held = 0
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._wake_idle_waiters()
+        if not self._established.done():
+            self._fail_established(self._end_error())
+        self._fail_outstanding()
+        if not self._ended.done():
+            self._ended.set_result(None)
+            if self._started and enabled(INFO):
+                why = "released" if self.is_released else str(self._end_reason or "aborted")
+                log.info("%s ended: %s after %.3f s, %d request(s) received", self._who(), why,
+                         self.clock() - self._started, self._requests)
+            if self.server is not None:
+                self.server.association_ended(self)
+
+    def _wake_idle_waiters(self) -> None:
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def release(self) -> None:
+        """Release the association and wait until it has ended (ACSE timeout bound)."""
+        if self._ended.done():
+            return
+        if self.is_established and self.proto is not None:
+            self.proto.request_release()
+        await asyncio.shield(self._ended)
+
+    def abort(self, *, source: int = 0, reason: int = 0) -> None:
+        """Abort at once: send A-ABORT and close; outstanding requests fail."""
+        if self.proto is not None:
+            self.proto.abort(source=source, reason=reason)
+        self._mark_aborted("association aborted (local)", source, reason)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        await asyncio.shield(self._ended)
+
+    @property
+    def is_alive(self) -> bool:
+        return not self._ended.done()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled or queued, plus our requests awaiting a response."""
+        session = self._session
+        if session is None:
+            return 0
+        return session.running + session.queued + session.outstanding
+
+    # -- handlers -------------------------------------------------------------------
+
+    def bind(self, event: evt.EventType, handler: Callable[..., Any],
+             args: Sequence[Any] | None = None, *, abstract_syntax: str | None = None) -> None:
+        """Bind a handler for this association only (the server's stay as they are).
+
+        An overlay: it replaces a handler bound for the same key (docs/handlers.md).
+        """
+        self.handlers = self.handlers.merged(None)  # copy: the server's may be shared
+        self.handlers.bind(event, handler, args, abstract_syntax=abstract_syntax,
+                           replace=True)
+
+    def unbind(self, event: evt.EventType, handler: Callable[..., Any], *,
+               abstract_syntax: str | None = None) -> None:
+        """Unbind a handler from this association only."""
+        self.handlers = self.handlers.merged(None)
+        self.handlers.unbind(event, handler, abstract_syntax=abstract_syntax)
+
+    def caches_held(self) -> tuple[int, int, int]:
+        """Entries its caches hold (the last bare status, the session's last shape and
+        response), for the cache registry's probes."""
+        session = self._session
+        shape, response = session.caches_held() if session is not None else (0, 0)
+        return int(self._bare_kind is not None), shape, response
+
+    def get_handlers(self, event: evt.EventType) -> list[Callable[..., Any]]:
+        """The handlers bound to ``event`` on this association."""
+        return [b.func for b in self.handlers.get(event)]
+
+    # -- idle -------------------------------------------------------------------------
 
     def _check_idle(self) -> None:
         if self._idle_waiters and not self.in_flight:
@@ -941,347 +1185,6 @@ class Association(ServiceCalls):
         self.abort(source=2, reason=0)
         return True
 
-    def _on_bad_message(self, received: ReceivedMessage, error: DIMSEError) -> None:
-        """A request we cannot decode: answer with its failure status, or abort."""
-        context = self._contexts.get(received.context_id)
-        if error.message_id is None or error.command_field is None or context is None or (
-            error.command_field & 0x8000
-        ):
-            log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self), error)
-            self.abort(source=2, reason=0)
-            return
-        rsp = failure_response(error.command_field, error.message_id, error.status)
-        if rsp is None:
-            self.abort(source=2, reason=0)
-            return
-        log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(self),
-                    error.status, error)
-        self._send_message(context, rsp, None)
-        if self.observer is not None:
-            self.observer.request_answered(error.message_id, error.command_field,
-                                           received.context_id, error.status)
-
-    # -- data transfer: outgoing ----------------------------------------------------
-
-    def _send_message(self, context: PresentationContext, msg: Any,
-                      dataset: bytes | memoryview | None) -> bytes:
-        """Encode and send one message; return its P-DATA-TF bytes."""
-        command = encode_command(msg, has_dataset=dataset is not None)
-        pdus = encode_message(context.context_id, command, dataset, self._peer_max_pdu)
-        if _debug():
-            _log_message("sent", context.context_id, msg, dataset)
-        self._send_pdus(pdus)
-        return pdus
-
-    def _send_pdus(self, pdus: bytes) -> None:
-        proto = self.proto
-        if proto is None or proto.closed:
-            raise AssociationAbortedError("the association has ended")
-        try:
-            self.ul.send_pdata(pdus)
-        except LocalProtocolError as exc:
-            raise AssociationAbortedError(f"cannot send now: {exc}") from exc
-        if not proto.receiving:  # else data_received writes it at its end
-            proto.flush()
-
-    def _allocate_id(self) -> int:
-        """The next Message ID not awaiting a response (1-65535, wrapping)."""
-        for _ in range(0x10000):
-            self._next_id = self._next_id % 0xFFFF + 1
-            if self._next_id not in self._outstanding:
-                return self._next_id
-        raise AssociationError("no free Message ID")  # pragma: no cover
-
-    def _wake_invoker(self) -> None:
-        waiters = self._invoke_waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def _request(
-        self,
-        context: PresentationContext,
-        command: Any,
-        dataset: Dataset | None,
-        data: bytes | None = None,
-    ) -> Awaitable[ReceivedMessage]:
-        """Send one request; return what to await for its response (DIMSE timeout).
-
-        Mostly the response's future itself: a sequential caller's request then costs
-        no coroutine of ours. Waiting for a free invocation slot, or for the transport
-        to drain, goes through a coroutine. ``data``: ``dataset`` already encoded.
-        """
-        if not self.is_established or self._ended.done():
-            raise AssociationAbortedError("the association is not established")
-        if dataset is not None:
-            data = encode_dataset(dataset, context.transfer_syntax)
-        if self._invoke_limit and len(self._outstanding) >= self._invoke_limit:
-            return self._request_when_free(context, command, data)
-        msg_id = self._next_id % 0xFFFF + 1
-        if msg_id in self._outstanding:
-            msg_id = self._allocate_id()
-        self._next_id = msg_id
-        cmd = command.encode(msg_id, data is not None)  # validates: raises before sending
-        proto = self.proto
-        if proto is None:  # (dropped when the connection closed)
-            raise self._end_error()
-        fut: asyncio.Future[ReceivedMessage] | PromptFuture[ReceivedMessage] = (
-            proto.response_future()
-        )
-        deadline = math.inf
-        if self.dimse_timeout is not None:
-            deadline = proto.clock() + self.dimse_timeout
-            if self._dimse_timer is None:
-                self._dimse_timer = self.loop.call_at(deadline, self._on_dimse_timer)
-        self._outstanding[msg_id] = _new_outstanding(_Outstanding, (fut, deadline, context))
-        try:
-            pdus = encode_message(context.context_id, cmd, data, self._peer_max_pdu)
-            debug = _debug_cached(_DEBUG)
-            if debug is None:
-                debug = _debug()
-            if debug:
-                _log_message("sent", context.context_id, command.message(msg_id), data)
-            self._send_pdus(pdus)
-        except BaseException:
-            self._outstanding.pop(msg_id, None)
-            raise
-        if proto._paused:  # drain() only waits while paused
-            return self._after_drain(proto, fut)
-        return fut
-
-    async def _request_when_free(
-        self, context: PresentationContext, command: Any, data: bytes | None
-    ) -> ReceivedMessage:
-        """``_request`` once the peer's invocation window has room for one more."""
-        while self._invoke_limit and len(self._outstanding) >= self._invoke_limit:
-            waiter = self.loop.create_future()
-            if self._invoke_waiters is None:
-                self._invoke_waiters = deque()
-            self._invoke_waiters.append(waiter)
-            await waiter
-            if self._ended.done():
-                raise self._end_error()
-        return await self._request(context, command, None, data)
-
-    @staticmethod
-    async def _after_drain(
-        proto: DULProtocol, fut: Awaitable[ReceivedMessage]
-    ) -> ReceivedMessage:
-        await proto.drain()
-        return await fut
-
-    def _on_dimse_timer(self) -> None:
-        """One timer per association, re-armed lazily (no timer handle per request)."""
-        self._dimse_timer = None
-        if not self._outstanding or self._ended.done():
-            return
-        now = self.clock()
-        expired = [i for i, out in self._outstanding.items() if out.deadline <= now]
-        if not expired:
-            earliest = min(out.deadline for out in self._outstanding.values())
-            if earliest != math.inf:
-                self._dimse_timer = self.loop.call_at(earliest, self._on_dimse_timer)
-            return
-        for msg_id in expired:
-            out = self._outstanding.pop(msg_id)
-            log.warning("no response to Message ID %d within %ss: aborting", msg_id,
-                        self.dimse_timeout)
-            if not out.future.done():
-                out.future.set_exception(DIMSETimeoutError(
-                    f"no response within the DIMSE timeout ({self.dimse_timeout}s)"
-                ))
-        self.abort()
-
-    def _context_for(self, sop_class_uid: str, meta_uid: str | None, *, as_scp: bool = False
-                     ) -> PresentationContext:
-        wanted = meta_uid or sop_class_uid
-        fallback = None
-        for ctx in self.accepted_contexts:
-            if ctx.abstract_syntax == wanted:
-                if (ctx.as_scp if as_scp else ctx.as_scu):
-                    return ctx
-                fallback = fallback or ctx
-        if fallback is not None:
-            return fallback
-        raise ValueError(f"no accepted presentation context for {wanted}")
-
-    def _result(self, received: ReceivedMessage, *, reply: bool
-                ) -> tuple[Dataset, Dataset | None]:
-        msg: Any = received.message
-        status = status_dataset(msg)
-        if not reply or received.dataset is None:
-            return status, None
-        if not is_performed(int(msg.Status)):
-            return status, None
-        ctx = self._contexts[received.context_id]
-        return status, decode_dataset(received.dataset, ctx.transfer_syntax,
-                                      max_inflated_length=self.ae.maximum_dataset_size,
-                                      max_inflate_ratio=self.ae.maximum_inflate_ratio)
-
-    # -- release and abort ------------------------------------------------------------
-
-    def _on_release_rq(self, collision: bool) -> None:
-        if collision:
-            if self.is_requestor:  # PS3.8 7.2.2: the requestor answers first
-                self._respond_release()
-            return  # the acceptor answers after the requestor's A-RELEASE-RP
-        if self._running or self._pending:
-            self._release_pending = True  # answer once in-flight requests are done
-        else:
-            self._respond_release()
-
-    def _respond_release(self) -> None:
-        if self.proto is None or self.proto.closed:
-            return
-        try:
-            self.ul.respond_release(self.clock())
-        except LocalProtocolError:
-            return
-        self.proto.flush()
-        if self.ul.state in (STA13, STA1):
-            self._mark_released()
-
-    def _on_release_rp(self) -> None:
-        if self.ul.state is STA12:  # release collision, acceptor side
-            self._respond_release()
-        self._mark_released()
-
-    def _mark_released(self) -> None:
-        if not self.is_released:
-            self.is_released = True
-            self.is_established = False
-            self._notify(evt.EVT_RELEASED)
-            self._fail_outstanding()
-
-    def _on_aborted(self, ev: Aborted) -> None:
-        self._mark_aborted(f"association aborted ({ev.cause})", ev.source, ev.reason)
-
-    def _mark_aborted(self, why: str, source: int | None, reason: int | None) -> None:
-        if self.is_aborted or self.is_released:
-            return
-        self.is_aborted = True
-        was_established = self.is_established
-        self.is_established = False
-        err = AssociationAbortedError(why, source=source, reason=reason)
-        if self._end_reason is None:
-            self._end_reason = err
-        self._fail_established(self._end_reason)
-        self._fail_outstanding()
-        if was_established or not self.is_rejected:
-            self._notify(evt.EVT_ABORTED)
-
-    def _protocol_abort(self, exc: AiodimseError) -> None:
-        log.warning("protocol error from %s: %s", peer_of(self), exc)
-        source = getattr(exc, "abort_source", 2)
-        reason = getattr(exc, "abort_reason", 0)
-        self.abort(source=source, reason=reason)
-
-    def _end_error(self) -> AssociationError:
-        """Why requests fail now; made on first use (a clean release usually needs none)."""
-        if self._end_reason is None:
-            why = "released" if self.is_released else "has ended"
-            self._end_reason = AssociationAbortedError(f"the association {why}")
-        return self._end_reason
-
-    def _fail_outstanding(self) -> None:
-        if self._outstanding:
-            err = self._end_error()
-            for out in self._outstanding.values():
-                if not out.future.done():
-                    out.future.set_exception(err)
-            self._outstanding.clear()
-        if self._dimse_timer is not None:
-            self._dimse_timer.cancel()
-            self._dimse_timer = None
-        waiters = self._invoke_waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _finish(self) -> None:
-        if self._held:  # given back: queued requests and a partial message go with it
-            if self.server is not None:
-                self.server.charge(self, -self._held)
-                self.server.reading_held(self, False)
-            self._held = self._partial = 0
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-        self._wake_idle_waiters()
-        if not self._established.done():
-            self._fail_established(self._end_error())
-        self._fail_outstanding()
-        if not self._ended.done():
-            self._ended.set_result(None)
-            self._log_ended()
-            if self.server is not None:
-                self.server.association_ended(self)
-
-    def _wake_idle_waiters(self) -> None:
-        waiters, self._idle_waiters = self._idle_waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
-
-    async def release(self) -> None:
-        """Release the association and wait until it has ended (ACSE timeout bound)."""
-        if self._ended.done():
-            return
-        if self.is_established and self.proto is not None and not self.proto.closed:
-            with contextlib.suppress(LocalProtocolError):  # already releasing
-                self.ul.request_release(self.clock())
-            self.proto.flush()
-        await asyncio.shield(self._ended)
-
-    def abort(self, *, source: int = 0, reason: int = 0) -> None:
-        """Abort at once: send A-ABORT and close; outstanding requests fail."""
-        if self.proto is None or self.proto.closed:
-            self._mark_aborted("association aborted (local)", source, reason)
-            return
-        with contextlib.suppress(LocalProtocolError):  # already aborted or closing
-            self.ul.abort(self.clock(), source=source, reason=reason)
-        self._mark_aborted("association aborted (local)", source, reason)
-        self.proto.close()
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed."""
-        await asyncio.shield(self._ended)
-
-    @property
-    def is_alive(self) -> bool:
-        return not self._ended.done()
-
-    @property
-    def in_flight(self) -> int:
-        """Requests being handled or queued, plus our requests awaiting a response."""
-        pending = len(self._pending) if self._pending else 0
-        return self._running + pending + len(self._outstanding)
-
-    # -- handlers -------------------------------------------------------------------
-
-    def bind(self, event: evt.EventType, handler: Callable[..., Any],
-             args: Sequence[Any] | None = None, *, abstract_syntax: str | None = None) -> None:
-        """Bind a handler for this association only (the server's stay as they are).
-
-        An overlay: it replaces a handler bound for the same key (docs/handlers.md).
-        """
-        self.handlers = self.handlers.merged(None)  # copy: the server's may be shared
-        self.handlers.bind(event, handler, args, abstract_syntax=abstract_syntax,
-                           replace=True)
-
-    def unbind(self, event: evt.EventType, handler: Callable[..., Any], *,
-               abstract_syntax: str | None = None) -> None:
-        """Unbind a handler from this association only."""
-        self.handlers = self.handlers.merged(None)
-        self.handlers.unbind(event, handler, abstract_syntax=abstract_syntax)
-
-    def get_handlers(self, event: evt.EventType) -> list[Callable[..., Any]]:
-        """The handlers bound to ``event`` on this association."""
-        return [b.func for b in self.handlers.get(event)]
-
     # -- helpers ------------------------------------------------------------------------
 
     def _track(self, task: asyncio.Task[Any]) -> None:
@@ -1310,13 +1213,13 @@ class Association(ServiceCalls):
         try:
             await call_handler(bound, event)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
-            _log_handler_failure(event.name, exc, event.assoc)
+            log_handler_failure(event.name, exc, event.assoc)
 
 
 # The association's own caches (docs/internals.md, "Caches"), for the registry's probes.
 caches.register("association.bare_status", "association",
-                lambda assoc: int(assoc._bare_kind is not None))
+                lambda assoc: assoc.caches_held()[0])
 caches.register("dimse.commands.last_shape", "association",
-                lambda assoc: int(assoc._assembler is not None and assoc._assembler.shape_held()))
+                lambda assoc: assoc.caches_held()[1])
 caches.register("dimse.memo.last_response", "association",
-                lambda assoc: int(assoc._rsp_memo is not None and assoc._rsp_memo.holds()))
+                lambda assoc: assoc.caches_held()[2])

@@ -18,19 +18,44 @@ answer, and the storage commitment reports of a ``StorageCommitmentSCP`` whose
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import rejection_reason
 from .logs import get_logger
-
-if TYPE_CHECKING:
-    from .association import Association
 
 __all__ = ["AssociationRecord", "Observer", "Observers", "Rejection", "RequestRecord",
            "SERVICE_NAMES", "tell"]
 
 log = get_logger("aiodimse.observe")
+
+
+class _End(Protocol):
+    @property
+    def ae_title(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+
+
+class ObservedAssociation(Protocol):
+    """What a record reads of its association (an ``Association``); typed so, observe
+    does not import association.py, which imports it."""
+
+    @property
+    def requestor(self) -> _End: ...
+    @property
+    def acceptor(self) -> _End: ...
+    @property
+    def accepted_contexts(self) -> Sequence[Any]: ...
+    @property
+    def is_established(self) -> bool: ...
+    @property
+    def is_rejected(self) -> bool: ...
+    @property
+    def is_released(self) -> bool: ...
 _now = time.monotonic  # not the loop's clock: uvloop's moves once per loop iteration
 
 SERVICE_NAMES = {
@@ -78,7 +103,7 @@ class AssociationRecord:
     """
 
     observer: Observer
-    association: Association
+    association: ObservedAssociation
     opened_at: float
     peer_address: str = ""
     peer_port: int = 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .aio.protocol import DULProtocol
 from .association import Association, AssociationError
 from .handlers import Handlers
 from .logs import get_logger
 from .presentation import PresentationContext, RequestedContext
+from .settings import AESettings
 from .ul.config import ULConfig
 from .ul.machine import UpperLayer
 from .ul.negotiation import async_ops_limits_as_requestor, negotiate_as_requestor
@@ -26,16 +27,13 @@ from .wire.items import (
 )
 from .wire.pdus import AAssociateAC, AAssociateRQ
 
-if TYPE_CHECKING:
-    from .ae import AE
-
 __all__ = ["open_association", "build_request", "interpret_accept"]
 
 log = get_logger("aiodimse.association")
 
 
 def build_request(
-    ae: AE,
+    ae: AESettings,
     contexts: Sequence[RequestedContext],
     *,
     called_ae_title: str,
@@ -123,7 +121,7 @@ def _connect_problem(exc: BaseException, timeout: float | None) -> str:
 
 
 async def open_association(
-    ae: AE,
+    ae: AESettings,
     addr: str,
     port: int,
     *,
@@ -149,7 +147,7 @@ async def open_association(
             max_pdata_cap=ae.max_pdata_cap,
         ),
     )
-    assoc = Association(ae, is_requestor=True, handlers=handlers, ul=ul, loop=loop)
+    assoc = Association(ae, is_requestor=True, handlers=handlers, loop=loop)
     assoc.proposal = rq
     assoc.interpret_accept = interpret_accept
     assoc.requestor.ae_title = ae.ae_title
@@ -157,11 +155,12 @@ async def open_association(
     assoc.requestor.implementation_class_uid = ae.implementation_class_uid
     assoc.requestor.implementation_version_name = ae.implementation_version_name
     assoc.acceptor.ae_title = called_ae_title
-    ul.request_association(rq, loop.time())
+    proto = DULProtocol(ul, assoc, loop)
+    proto.request_association(rq)
     try:
         await asyncio.wait_for(
             loop.create_connection(
-                lambda: DULProtocol(ul, assoc, loop),
+                lambda: proto,
                 addr,
                 port,
                 ssl=ssl_context,

@@ -9,7 +9,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .acceptor import decide
 from .aio.counting import CountingProtocol, CountingUpperLayer
@@ -24,11 +24,9 @@ from .logs import get_logger
 from .negotiation_cache import NegotiationCache
 from .observe import AssociationRecord, Observer
 from .presentation import SupportedContext
+from .settings import AESettings
 from .ul.config import ULConfig
 from .ul.machine import UpperLayer
-
-if TYPE_CHECKING:
-    from .ae import AE
 
 __all__ = ["Server"]
 
@@ -45,7 +43,7 @@ class Server:
 
     def __init__(
         self,
-        ae: AE,
+        ae: AESettings,
         *,
         handlers: Handlers,
         ae_title: str,
@@ -122,7 +120,7 @@ class Server:
             return self._new_observed_connection(self.observer)
         ul = UpperLayer(requestor=False, config=self._ul_config)
         assoc = Association(
-            self.ae, is_requestor=False, handlers=self.handlers, ul=ul, loop=self._loop,
+            self.ae, is_requestor=False, handlers=self.handlers, loop=self._loop,
             clock=self._clock,
         )
         assoc.server = self
@@ -134,7 +132,7 @@ class Server:
         """A connection whose bytes are counted into its record (aio/counting.py)."""
         ul = CountingUpperLayer(requestor=False, config=self._ul_config)
         assoc = Association(
-            self.ae, is_requestor=False, handlers=self.handlers, ul=ul, loop=self._loop,
+            self.ae, is_requestor=False, handlers=self.handlers, loop=self._loop,
             clock=self._clock,
         )
         assoc.server = self
@@ -367,7 +365,7 @@ class _Slots:
         self.by_address: dict[str, int] = {}
         self.by_ae: dict[str, int] = {}
 
-    def connected(self, assoc: Association, address: str, ae: AE, now: float
+    def connected(self, assoc: Association, address: str, ae: AESettings, now: float
                   ) -> list[Association]:
         """Take a pending place for ``assoc``; the connections to close to keep the limits."""
         limit = ae.maximum_pending_connections
@@ -401,7 +399,7 @@ class _Slots:
             same[assoc] = now
         return closing
 
-    def admit(self, assoc: Association, address: str, calling: str, ae: AE) -> bool:
+    def admit(self, assoc: Association, address: str, calling: str, ae: AESettings) -> bool:
         """Move ``assoc`` from its pending place to a slot, if the limits allow one."""
         if self.pending.pop(assoc, None) is not None and self.address_of:
             self._unpended(assoc)

@@ -1,8 +1,11 @@
-"""One ``asyncio.Protocol`` per connection, feeding bytes to the upper-layer core.
+"""One ``asyncio.Protocol`` per connection, the only owner of the upper-layer core.
 
 The protocol owns no DICOM logic: it passes bytes in, writes what the core wants
 sent (one write per call), keeps a single ``call_at`` timer on the core's next
-deadline and hands the core's events to its user (the association).
+deadline and hands the core's events to its user (the association). Whatever the
+user asks of the upper layer (accept, reject, send P-DATA, release, abort) it asks
+the protocol, which calls the core and then transmits (aioquic's pattern): no other
+object touches the core.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, cast
 
+from ..errors import LocalProtocolError
 from ..logs import get_logger
 from ..ul.events import CloseTransport, DataIndication, ULEvent
 from ..ul.machine import UpperLayer
-from ..wire.pdus import Fragment
+from ..ul.states import STA1, STA3, STA13, State
+from ..wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ, Fragment
 from .prompt import PromptFuture, run_wakes
 from .sweep import DeadlineSweep
 
@@ -63,8 +68,9 @@ class ULUser(Protocol):
 
     def ul_events(self, events: Sequence[ULEvent]) -> None: ...
 
-    def ul_fragments(self, fragments: tuple[Fragment, ...]) -> None:
-        """The data path: a chunk whose only event is P-DATA, as its PDVs."""
+    def ul_fragments(self, fragments: tuple[Fragment, ...], now: float) -> None:
+        """The data path: a chunk whose only event is P-DATA, as its PDVs (``now``: when
+        it came, on ``clock``)."""
 
     def connection_lost(self, exc: Exception | None) -> None: ...
 
@@ -78,7 +84,6 @@ class DULProtocol(asyncio.Protocol):
         "_depth",
         "_drain_waiter",
         "_nodelay",
-        "_paused",
         "_prompt",
         "_timer",
         "_timer_at",
@@ -92,6 +97,7 @@ class DULProtocol(asyncio.Protocol):
         "ul",
         "user",
         "woken",
+        "write_paused",
     )
 
     def __init__(
@@ -117,7 +123,7 @@ class DULProtocol(asyncio.Protocol):
         self._deadline_sweep = sweep  # checks the core's deadline instead of _timer (a server's)
         self._deadline: float | None = None  # the core's, as last seen
         self._timer_at = 0.0  # when _timer fires
-        self._paused = False
+        self.write_paused = False  # the transport is above its high-water mark (read-only)
         self._drain_waiter: asyncio.Future[None] | None = None
         self.closed = False  # the connection is gone (read-only for others)
         self.receiving = False  # inside data_received, which writes at its end
@@ -141,7 +147,13 @@ class DULProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.peername = (str(peer[0]), int(peer[1]))
+        now = self.clock()
+        if self.ul.is_requestor:
+            self.ul.transport_connected(now)  # queues the A-ASSOCIATE-RQ
+        else:
+            self.ul.transport_indication(now)
         self.user.connection_made(self)
+        self.transmit()
 
     def data_received(self, data: bytes) -> None:
         # What the events make the user send (responses of handlers that finish at
@@ -157,11 +169,11 @@ class DULProtocol(asyncio.Protocol):
                 # event, else one P-DATA indication, else the events in general
                 fragments = self.ul.receive_pdata(data, now)
                 if fragments is not None:
-                    self.user.ul_fragments(fragments)
+                    self.user.ul_fragments(fragments, now)
                 else:
                     events = self.ul.receive_data(data, now)
                     if len(events) == 1 and type(events[0]) is DataIndication:
-                        self.user.ul_fragments(events[0].fragments)
+                        self.user.ul_fragments(events[0].fragments, now)
                     elif events:
                         self.dispatch(events)
             finally:
@@ -170,7 +182,7 @@ class DULProtocol(asyncio.Protocol):
                         self._run_woken()
                 finally:
                     self.receiving = False
-            self.flush()
+            self.transmit()
         finally:
             self._depth -= 1
 
@@ -211,20 +223,83 @@ class DULProtocol(asyncio.Protocol):
         self.user.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        self._paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._paused = False
+        self.write_paused = False
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    # -- used by the association --------------------------------------------------
+    # -- used by the association: call the core, then transmit ---------------------
 
-    def flush(self) -> None:
+    @property
+    def state(self) -> State:
+        """The upper layer's state (PS3.8 Sta1-Sta13)."""
+        return self.ul.state
+
+    def request_association(self, rq: AAssociateRQ) -> None:
+        """Requestor, before connecting: the A-ASSOCIATE-RQ to send once connected."""
+        self.ul.request_association(rq, self.clock())
+
+    def accept(self, ac: AAssociateAC, encoded: bytes | None = None) -> bool:
+        """Send the A-ASSOCIATE-AC; False (nothing sent) unless the request awaits one."""
+        if self.closed or self.ul.state is not STA3:
+            return False
+        self.ul.accept(ac, self.clock(), encoded=encoded)
+        self.transmit()
+        return True
+
+    def reject(self, rj: AAssociateRJ) -> bool:
+        """Send the A-ASSOCIATE-RJ; False (nothing sent) unless the request awaits one."""
+        if self.closed or self.ul.state is not STA3:
+            return False
+        self.ul.reject(rj, self.clock())
+        self.transmit()
+        return True
+
+    def send_pdata(self, pdus: bytes) -> None:
+        """Send P-DATA-TF PDUs (raises ``LocalProtocolError`` when not allowed now).
+
+        Inside ``data_received`` the write waits for its end, with the rest.
+        """
+        if self.closed:
+            raise LocalProtocolError("the connection is closed")
+        self.ul.send_pdata(pdus)
+        if not self.receiving:
+            self.transmit()
+
+    def request_release(self) -> None:
+        """Send an A-RELEASE-RQ, unless releasing already."""
+        if self.closed:
+            return
+        with contextlib.suppress(LocalProtocolError):
+            self.ul.request_release(self.clock())
+        self.transmit()
+
+    def respond_release(self) -> bool:
+        """Send the A-RELEASE-RP; whether the association is released now."""
+        if self.closed:
+            return False
+        try:
+            self.ul.respond_release(self.clock())
+        except LocalProtocolError:
+            return False
+        self.transmit()
+        return self.ul.state in (STA13, STA1)
+
+    def abort(self, *, source: int = 0, reason: int = 0) -> None:
+        """Send an A-ABORT (unless aborted already) and close."""
+        if self.closed:
+            return
+        with contextlib.suppress(LocalProtocolError):
+            self.ul.abort(self.clock(), source=source, reason=reason)
+        self.close()
+
+    def transmit(self) -> None:
         """Write whatever the core has queued, in one call, and re-arm the timer.
 
-        Inside ``data_received`` this waits for its end (which flushes).
+        Inside ``data_received`` this waits for its end (which transmits).
         """
         if self.receiving:
             return
@@ -258,7 +333,7 @@ class DULProtocol(asyncio.Protocol):
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is above its high-water mark."""
-        if not self._paused or self.closed:
+        if not self.write_paused or self.closed:
             return
         if self._drain_waiter is None or self._drain_waiter.done():
             self._drain_waiter = self.loop.create_future()
@@ -318,6 +393,6 @@ class DULProtocol(asyncio.Protocol):
     def _expire(self, now: float) -> None:
         self._deadline = None
         events = self.ul.handle_timer(now)
-        self.flush()
+        self.transmit()
         if events:
             self.dispatch(events)

@@ -24,7 +24,6 @@ from .commands import (
     encode_command,
 )
 from .fragment import DEFAULT_UNLIMITED_PDU_LENGTH, MIN_PDU_LENGTH, encode_message
-from .ids import MessageIDAllocator, OperationsWindow
 from .messages import (
     ELEMENT_TAGS,
     MESSAGE_CLASSES,
@@ -94,6 +93,4 @@ __all__ = [
     "FRAGMENT_COST",
     "FLOOD_FREE_FRAGMENTS",
     # bookkeeping
-    "MessageIDAllocator",
-    "OperationsWindow",
 ]
