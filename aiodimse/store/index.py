@@ -119,7 +119,8 @@ def _walk(paths: Iterable[str | Path], report: ScanReport) -> Iterator[tuple[str
         top_path = Path(top)
         if not top_path.exists():
             report.missing.append(str(top))
-            log.warning("%s does not exist", top)
+            log.log(logging.DEBUG if report.quiet else logging.WARNING,
+                    "%s does not exist", top)
             continue
         if not top_path.is_dir():
             yield str(top_path.resolve()), True
