@@ -10,6 +10,7 @@ The TOML layout (every key optional)::
     database = "sqlite:////var/lib/aiodimse/aiodimse.sqlite3"  # the store (or a path);
                                   # default: aiodimse.sqlite3 in data
     index_dirs = ["/srv/dicom"]
+    rescan_interval = 300         # seconds between rescans of index_dirs; 0: none
     allowed_calling_aets = ["CT1", "MR1"]   # empty: anyone
     require_called_aet = false
     log_level = "INFO"
@@ -128,6 +129,7 @@ class ServeConfig:
     data: Path = Path("aiodimse-data")
     database: str | None = None  # the store's URL (open_store); None: SQLite in ``data``
     index_dirs: tuple[Path, ...] = ()
+    rescan_interval: float = 300.0  # seconds between rescans of index_dirs; 0: none
     allowed_calling_aets: tuple[str, ...] = ()
     require_called_aet: bool = False
     log_level: str = "INFO"
@@ -188,7 +190,7 @@ _SLOT_KEYS = ("max_associations_per_address", "max_associations_per_ae", "max_pe
               "max_pending_per_address", "artim_timeout", "message_timeout")
 
 _SECTIONS = {
-    "server": {"ae_title", "host", "port", "data", "database", "index_dirs",
+    "server": {"ae_title", "host", "port", "data", "database", "index_dirs", "rescan_interval",
                "allowed_calling_aets", "require_called_aet", "log_level",
                "summary_interval", "workers", "metrics_port", "metrics_host", "otel"},
     "tls": {"cert", "key", "ca"},
@@ -265,6 +267,7 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
     flags = {
         "ae_title": args.aet, "host": args.host, "port": args.port, "data": args.data,
         "database": args.database,
+        "rescan_interval": getattr(args, "rescan_interval", None),
         "log_level": args.log_level, "workers": args.workers, "tls_cert": args.tls_cert,
         "tls_key": args.tls_key, "tls_ca": args.tls_ca,
         "max_associations": args.max_associations, "max_pdu": args.max_pdu,

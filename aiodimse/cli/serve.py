@@ -2,7 +2,9 @@
 (services, each of which the configuration may disable);
 ``aiodimse index``: add DICOM files to the instance index.
 
-With ``--workers N`` the first process indexes, then supervises N worker processes
+``--index-dir`` is scanned in the background once the server listens, then
+rescanned (cli/indexing.py; commitment reports wait for the start-up scan).
+With ``--workers N`` the first process indexes, and supervises N worker processes
 that share the port (SO_REUSEPORT) and the SQLite database (WAL, leases on reports).
 A worker that dies is restarted (after a back-off that doubles per quick death) while
 the others go on serving; the supervisor gives up only on a crash loop
@@ -39,6 +41,7 @@ from ..store.index import ScanReport, index_paths
 from .checks import EXIT_USAGE
 from .claims import ClaimError, DataDirLock, probe_port
 from .config import SERVICES, ConfigError, ServeConfig, build_config, server_ssl_context
+from .indexing import Indexer, scan_hold
 from .loop import run as run_on_loop
 from .metrics import (
     MISSING,
@@ -93,8 +96,11 @@ def add_parsers(sub: Any) -> None:
                    help="the store: sqlite:///PATH or a file path (default: "
                         "aiodimse.sqlite3 in --data)")
     p.add_argument("--index-dir", action="append", metavar="ARCHIVE",
-                   help="index the DICOM files under this directory at start (repeatable; "
-                        "default none)")
+                   help="index the DICOM files under this directory, in the background "
+                        "from the start (repeatable; default none)")
+    p.add_argument("--rescan-interval", type=float, metavar="S",
+                   help="look for new and changed files under --index-dir this often "
+                        f"(0: never) {_d('rescan_interval', ' s')}")
     p.add_argument("--require-called-aet", action="store_true", default=None,
                    help="reject associations not addressed to our AE title (default off)")
     p.add_argument("--allow", action="append", metavar="AET",
@@ -199,16 +205,6 @@ async def _index(store: Store, paths: Sequence[str], report: ScanReport) -> None
         await index_paths(store, paths, time.time(), report=report)
     finally:
         await store.aclose()
-
-
-async def _index_at_start(store: Store, config: ServeConfig) -> None:
-    for path in config.index_dirs:
-        if not path.exists():
-            log.warning("index directory %s does not exist: nothing indexed from it (files "
-                        "put there later: aiodimse index --data %s PATH)", path, config.data)
-    report = ScanReport()
-    await index_paths(store, config.index_dirs, time.time(), report=report)
-    log.info("%s under %s", report.summary(), ", ".join(str(p) for p in config.index_dirs))
 
 
 def _build_ae(config: ServeConfig) -> AE:
@@ -316,11 +312,13 @@ async def serve(config: ServeConfig, *, worker: bool = False,
         pending = await store.reset_for_start(time.time())
         if pending:
             log.info("%d storage commitment reports pending from before", pending)
-        if config.index_dirs:
-            await _index_at_start(store, config)
+        # the start-up scan runs once we listen (cli/indexing.py: reports wait for it)
+        await store.set_index_complete(not config.index_dirs)
     ae = _build_ae(config)
     services = build_services(config, store)
     commitment = _find(services, StorageCommitmentSCP)
+    if commitment is not None and config.index_dirs:
+        commitment.deliverer.hold = scan_hold(store, config.delivery.deadline)
     watching: list[Observer] = []  # what the library hooks tell (aiodimse.observe)
     metrics: MetricsEndpoint | None = None
     if config.metrics_port and not worker:
@@ -352,6 +350,10 @@ async def serve(config: ServeConfig, *, worker: bool = False,
     background = [asyncio.ensure_future(summary.run(server, config.summary_interval))]
     if worker:
         background.append(asyncio.ensure_future(_watch_parent(stop)))
+    elif config.index_dirs:
+        indexer = Indexer(store, config.index_dirs, config.rescan_interval, data=config.data,
+                          on_complete=commitment.deliverer.wake if commitment else None)
+        background.append(asyncio.ensure_future(indexer.run()))
     try:
         await stop.wait()
     finally:
@@ -461,11 +463,11 @@ class _Supervisor:
 
 
 async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
-    """Index once, keep ``workers`` children running, forward SIGTERM/SIGINT."""
+    """Keep ``workers`` children running, index (and rescan) meanwhile, forward
+    SIGTERM/SIGINT."""
     store = open_store(config.database_url())
     await store.reset_for_start(time.time())
-    if config.index_dirs:
-        await _index_at_start(store, config)
+    await store.set_index_complete(not config.index_dirs)  # the workers' reports wait
     metrics = None
     if config.metrics_port:  # one endpoint for all workers (cli/metrics.py)
         metrics = MetricsEndpoint(config.metrics_host, config.metrics_port, supervisor=True)
@@ -474,9 +476,16 @@ async def _supervise(argv: Sequence[str], config: ServeConfig) -> int:
         except BaseException:
             await store.aclose()
             raise
+    indexer = None
+    if config.index_dirs:  # scanned here alone, while the workers serve
+        indexer = asyncio.ensure_future(
+            Indexer(store, config.index_dirs, config.rescan_interval, data=config.data).run())
     try:
         return await _Supervisor(argv, config, metrics).run()
     finally:
+        if indexer is not None:
+            indexer.cancel()
+            await asyncio.gather(indexer, return_exceptions=True)
         if metrics is not None:
             await metrics.aclose()
         await store.aclose()

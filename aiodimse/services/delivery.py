@@ -32,7 +32,7 @@ import ssl
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -171,6 +171,10 @@ class Deliverer:
         # Told of each attempt and its end (aiodimse.observe; key and destination as
         # the transaction UID and calling AE title of a commitment report).
         self.observer: Observer | None = None
+        # While this says True, nothing is claimed (``aiodimse serve``: until its
+        # start-up index scan is done, so no commitment report is built from an
+        # index still being filled); asked each poll until it first says False.
+        self.hold: Callable[[], Awaitable[bool]] | None = None
 
     def add_kind(self, kind: ReportKind) -> None:
         """Deliver ``kind``'s items too; the reporter proposes its SOP class."""
@@ -186,6 +190,10 @@ class Deliverer:
         tried first (``same_association``) while it is open."""
         if origin is not None and self.policy.same_association:
             self._origins[kind, key] = origin
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look at the queue now (e.g. ``hold`` has just ended)."""
         self._wake.set()
 
     @property
@@ -241,6 +249,10 @@ class Deliverer:
     async def _poll(self) -> float:
         """Start couriers for the due items; returns how long to sleep before looking again."""
         policy, queue = self.policy, self.queue
+        if self.hold is not None:
+            if await self.hold():
+                return policy.poll_interval
+            self.hold = None
         room = policy.max_concurrent - self.delivering
         if room > 0:
             full = frozenset(aet for aet, group in self._couriers.items()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from ..logs import get_logger
-from .interface import InstanceIndex
+from .interface import IndexedFile, InstanceIndex
 
 __all__ = ["read_uids", "scan", "index_paths", "ScanReport", "looks_like_bare_dataset"]
 
@@ -29,15 +30,17 @@ class ScanReport:
 
     files: int = 0
     indexed: int = 0
+    unchanged: int = 0  # indexed before, size and mtime the same: not read again
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> paths
     missing: list[str] = field(default_factory=list)  # named paths that do not exist
     named_not_dicom: list[str] = field(default_factory=list)  # named files passed over
+    quiet: bool = False  # log each file passed over at DEBUG, not INFO (a rescan)
 
     def skip(self, path: str, reason: str, *, named: bool) -> None:
         self.skipped.setdefault(reason, []).append(path)
         if named:
             self.named_not_dicom.append(path)
-        log.info("skipped %s: %s", path, reason)
+        log.log(logging.DEBUG if self.quiet else logging.INFO, "skipped %s: %s", path, reason)
 
     @property
     def skipped_count(self) -> int:
@@ -50,6 +53,9 @@ class ScanReport:
 
     def summary(self, verb: str = "indexed") -> str:
         text = f"{verb} {self.indexed}, skipped {self.skipped_count}"
+        if self.unchanged:
+            text = f"{verb} {self.indexed}, unchanged {self.unchanged}, " \
+                   f"skipped {self.skipped_count}"
         if self.skipped:
             why = ", ".join(f"{len(v)} {reason}" for reason, v in sorted(self.skipped.items()))
             text += f" ({why})"
@@ -106,6 +112,34 @@ def read_uids(path: str | Path) -> tuple[str, str] | None:
     return found if isinstance(found, tuple) else None
 
 
+def _walk(paths: Iterable[str | Path], report: ScanReport) -> Iterator[tuple[str, bool]]:
+    """(absolute path, named) of every file under ``paths``: a directory's top is
+    resolved once, the files under it are joined to it (no per-file ``resolve``)."""
+    for top in paths:
+        top_path = Path(top)
+        if not top_path.exists():
+            report.missing.append(str(top))
+            log.log(logging.DEBUG if report.quiet else logging.WARNING,
+                    "%s does not exist", top)
+            continue
+        if not top_path.is_dir():
+            yield str(top_path.resolve()), True
+            continue
+        for root, _dirs, names in os.walk(top_path.resolve(), onerror=_walk_error(report)):
+            for name in sorted(names):
+                yield os.path.join(root, name), False
+
+
+def _found(path: str, named: bool, report: ScanReport) -> tuple[str, str] | None:
+    """(class, instance) of one file, counted in ``report``; None if passed over."""
+    found = _read(Path(path))
+    if isinstance(found, str):
+        report.skip(path, found, named=named)
+        return None
+    report.indexed += 1
+    return found
+
+
 def scan(paths: Iterable[str | Path], report: ScanReport | None = None
          ) -> Iterator[tuple[str, str, str]]:
     """(class, instance, path) for every DICOM file under ``paths`` (files or directories).
@@ -113,30 +147,11 @@ def scan(paths: Iterable[str | Path], report: ScanReport | None = None
     What is passed over, and why, goes into ``report`` (and the log at INFO).
     """
     report = ScanReport() if report is None else report
-    for top in paths:
-        top_path = Path(top)
-        files: Iterable[Path]
-        named = not top_path.is_dir()
-        if not top_path.exists():
-            report.missing.append(str(top))
-            log.warning("%s does not exist", top)
-            continue
-        if top_path.is_dir():
-            files = (
-                Path(root) / name
-                for root, _dirs, names in os.walk(top_path, onerror=_walk_error(report))
-                for name in sorted(names)
-            )
-        else:
-            files = [top_path]
-        for file in files:
-            report.files += 1
-            found = _read(file)
-            if isinstance(found, str):
-                report.skip(str(file), found, named=named)
-                continue
-            report.indexed += 1
-            yield found[0], found[1], str(file.resolve())
+    for path, named in _walk(paths, report):
+        report.files += 1
+        found = _found(path, named, report)
+        if found is not None:
+            yield found[0], found[1], path
 
 
 def _walk_error(report: ScanReport) -> Callable[[OSError], None]:
@@ -146,18 +161,70 @@ def _walk_error(report: ScanReport) -> Callable[[OSError], None]:
     return error
 
 
-async def index_paths(index: InstanceIndex, paths: Iterable[str | Path], now: float,
-                      batch: int = 500, report: ScanReport | None = None) -> int:
-    """Index every DICOM file under ``paths``; returns how many were indexed.
+# (path, named, size, mtime in ns) of a file seen by the walk
+_Seen = tuple[str, bool, int, int]
 
-    The files are read on a worker thread, ``batch`` at a time, so the event loop
-    goes on while a large archive is scanned.
+
+def _stat_batch(files: Iterator[tuple[str, bool]], batch: int, report: ScanReport,
+                stop: threading.Event) -> list[_Seen]:
+    """The next ``batch`` files of the walk with their size and mtime (one ``stat``
+    each, nothing read); [] when the walk is over or ``stop`` is set."""
+    seen: list[_Seen] = []
+    for path, named in files:
+        report.files += 1
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            report.skip(path, f"unreadable ({exc.strerror or exc})", named=named)
+            continue
+        seen.append((path, named, st.st_size, st.st_mtime_ns))
+        if len(seen) >= batch or stop.is_set():
+            break
+    return seen
+
+
+def _read_batch(seen: list[_Seen], report: ScanReport, stop: threading.Event
+                ) -> list[IndexedFile]:
+    rows: list[IndexedFile] = []
+    for path, named, size, mtime_ns in seen:
+        if stop.is_set():
+            break
+        found = _found(path, named, report)
+        if found is not None:
+            rows.append((found[0], found[1], path, size, mtime_ns))
+    return rows
+
+
+async def index_paths(index: InstanceIndex, paths: Iterable[str | Path], now: float,
+                      batch: int = 500, report: ScanReport | None = None, *,
+                      progress: Callable[[ScanReport], None] | None = None) -> int:
+    """Index every DICOM file under ``paths``; returns how many were indexed (read).
+
+    A file indexed before whose path, size and mtime are unchanged is not read
+    again (``report.unchanged``); a changed one is. Files that are not instances
+    are read again each time. The walk and the reading run on a worker thread,
+    ``batch`` files at a time, so the event loop goes on while a large archive is
+    scanned; ``progress(report)`` is called after each batch. Cancelled, the
+    thread stops after the file it is reading.
     """
+    report = ScanReport() if report is None else report
+    stop = threading.Event()
+    files = _walk(paths, report)
     total = 0
-    found = scan(paths, report)
-    while True:
-        rows: list[tuple[str, str, str | None]] = await asyncio.to_thread(
-            lambda: list(itertools.islice(found, batch)))
-        if not rows:
-            return total
-        total += await index.add_instances(rows, now)
+    try:
+        while True:
+            seen = await asyncio.to_thread(_stat_batch, files, batch, report, stop)
+            if not seen:
+                return total
+            known = await index.file_stats([s[0] for s in seen])
+            changed = [s for s in seen if known.get(s[0]) != (s[2], s[3])]
+            report.unchanged += len(seen) - len(changed)
+            if changed:
+                rows = await asyncio.to_thread(_read_batch, changed, report, stop)
+                if rows:
+                    total += await index.add_files(rows, now)
+            if progress is not None:
+                progress(report)
+    except BaseException:
+        stop.set()
+        raise

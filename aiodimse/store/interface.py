@@ -32,6 +32,7 @@ __all__ = [
     "MPPSRow",
     "Delivery",
     "DeliveryState",
+    "IndexedFile",
     "InstanceIndex",
     "CommitmentStore",
     "MPPSStore",
@@ -51,6 +52,9 @@ EXPIRED = "expired"
 
 DeliveryState = tuple[str, int, str | None]
 """(state, attempts, last error) of one queued delivery."""
+
+IndexedFile = tuple[str, str, str, int, int]
+"""(SOP Class UID, SOP Instance UID, path, size, mtime in ns) of one file indexed."""
 
 
 class StoreError(Exception):
@@ -142,6 +146,25 @@ class InstanceIndex(Protocol):
 
     async def find_instances(self, instance_uids: Sequence[str]) -> dict[str, str]:
         """SOP Instance UID -> SOP Class UID for those of ``instance_uids`` indexed."""
+        ...
+
+    async def add_files(self, rows: Iterable[IndexedFile], now: float) -> int:
+        """``add_instances`` for files, remembering each file's size and mtime (a
+        file that held another instance before stops vouching for that one)."""
+        ...
+
+    async def file_stats(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime in ns) when indexed, for those of ``paths`` indexed:
+        a file whose stat still says so need not be read again."""
+        ...
+
+    async def set_index_complete(self, complete: bool) -> None:
+        """Record whether the index is complete (False while ``serve``'s start-up
+        scan runs, so reports that rely on it wait: docs/cli.md)."""
+        ...
+
+    async def index_complete(self) -> bool:
+        """What ``set_index_complete`` recorded last; True if it never was."""
         ...
 
     async def count_instances(self) -> int: ...

@@ -33,6 +33,8 @@ def _toml(tmp_path: Path, text: str) -> ServeConfig:
     (["--peer", "CT\\1@h:104"], "ae table"),
     (["--peer", "CT1@h:0"], "ae table entry 'CT1': port 0 is not 1-65535"),
     (["--log-level", "LOUD"], "log_level must be one of"),
+    (["--rescan-interval", "-1"], "rescan_interval must be at least 0, not -1.0"),
+    (["--rescan-interval", "inf"], "rescan_interval must be at least 0, not inf"),
 ])
 def test_a_bad_flag_is_refused_naming_the_setting(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -75,3 +77,11 @@ def test_relative_toml_paths_are_read_from_the_files_folder(
 def test_defaults_pass_every_check() -> None:
     config = _config()
     assert config.port == 11112
+
+
+def test_rescan_interval_from_toml_and_flag(tmp_path: Path) -> None:
+    assert _config().rescan_interval == 300.0
+    assert _toml(tmp_path, "[server]\nrescan_interval = 0\n").rescan_interval == 0
+    assert _config("--rescan-interval", "2.5").rescan_interval == 2.5
+    with pytest.raises(ConfigError, match="rescan_interval must be a number, not 'x'"):
+        _toml(tmp_path, '[server]\nrescan_interval = "x"\n')

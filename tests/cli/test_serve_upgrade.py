@@ -18,7 +18,7 @@ from aiodimse.services import STORAGE_COMMITMENT_INSTANCE as STGCMT_INSTANCE
 from aiodimse.store import DB_FILENAME
 from aiodimse.store.sqlite import SCHEMA_VERSION
 
-from ._serve import CT, free_port
+from ._serve import CT, free_port, wait_for, write_instance
 from .conftest import StartServe
 from .test_serve_commitment import _request, listener
 
@@ -75,5 +75,40 @@ async def test_serve_upgrades_a_data_directory_from_main(
         assert dict(conn.execute("SELECT key, state FROM deliveries")) == {
             T1: "delivered", T2: "delivered", T3: "expired", T4: "delivered"}
         assert conn.execute("SELECT status FROM mpps").fetchall() == [("COMPLETED",)]
+    finally:
+        conn.close()
+
+
+DUMP_1 = Path(__file__).with_name("main_9d5ba1d.sql")  # schema version 1
+T_1 = "1.2.826.0.1.3680043.10.3.1"  # its pending report, leased by a dead worker
+
+
+async def test_serve_upgrades_a_version_1_data_directory(
+    serve: StartServe, tmp_path: Path
+) -> None:
+    """main at 9d5ba1d: the report it had pending goes out (its instance indexed
+    then), the index directory is scanned into the new file table, version 2."""
+    data = tmp_path / "data"
+    data.mkdir()
+    conn = sqlite3.connect(data / DB_FILENAME)
+    conn.executescript(DUMP_1.read_text())
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+    archive = tmp_path / "archive"
+    added = write_instance(archive)
+    back_port = free_port()
+    async with listener(back_port, "CT1") as reports:
+        srv = await serve("-aet", "ARCHIVE", "--peer", f"CT1@127.0.0.1:{back_port}",
+                          "--index-dir", str(archive)).ready()
+        event_type, info, _caller = await asyncio.wait_for(reports.get(), 15)
+    assert (event_type, info.TransactionUID) == (1, T_1)
+    assert [r.ReferencedSOPInstanceUID for r in info.ReferencedSOPSequence] == [INDEXED]
+    await wait_for(lambda: "index scan done" in srv.log(), 10, "the scan")
+    assert srv.stop() == 0
+    conn = sqlite3.connect(data / DB_FILENAME)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert [r[0] for r in conn.execute("SELECT sop_instance_uid FROM files")] == [added]
+        assert dict(conn.execute("SELECT key, state FROM deliveries")) == {T_1: "delivered"}
     finally:
         conn.close()

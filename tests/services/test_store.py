@@ -24,6 +24,7 @@ from aiodimse.store import (
     index_paths,
     open_store,
 )
+from aiodimse.store.index import ScanReport
 from aiodimse.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -62,7 +63,10 @@ async def test_index_directory(tmp_path: Path) -> None:
     try:
         assert await index_paths(store, [tmp_path / "archive"], now=1.0, batch=2) == 3
         assert await store.find_instances([*uids, "9.9"]) == dict.fromkeys(uids, CT)
-        assert await index_paths(store, [tmp_path / "archive"], now=2.0) == 3  # idempotent
+        again = ScanReport()
+        # unchanged files are not read again (tests/services/test_index_rescan.py)
+        assert await index_paths(store, [tmp_path / "archive"], now=2.0, report=again) == 0
+        assert (again.files, again.unchanged) == (4, 3)
         assert await store.count_instances() == 3
     finally:
         await store.aclose()
@@ -201,7 +205,7 @@ async def test_a_newer_database_is_refused(tmp_path: Path) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="schema version 2") as caught:
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}") as caught:
         open_store(path)
     assert not caught.value.full
 

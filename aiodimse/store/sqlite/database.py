@@ -36,6 +36,7 @@ from ..interface import (
     Commitment,
     Delivery,
     DeliveryState,
+    IndexedFile,
     MPPSRow,
     QuotaExceeded,
 )
@@ -51,6 +52,7 @@ DB_FILENAME = "aiodimse.sqlite3"
 
 _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, a module constant from Python 3.11 only
 _CHUNK = 500  # host parameters per IN (...) list (SQLite's old limit is 999)
+_INDEX_COMPLETE = "index_complete"  # meta: "0" while serve's start-up scan runs
 
 
 def is_full(exc: sqlite3.Error) -> bool:
@@ -201,6 +203,50 @@ class SQLiteDatabase:
                 )
                 count += 1
         return count
+
+    def add_files(self, rows: Iterable[IndexedFile], now: float) -> int:
+        """Index each file's instance and remember its size and mtime; returns the count.
+
+        A file that held another instance before no longer vouches for that one
+        (its row goes, unless another file has put it under its own path since).
+        """
+        count = 0
+        with self.transaction() as conn:
+            for sop_class, sop_instance, path, size, mtime_ns in rows:
+                old = conn.execute("SELECT sop_instance_uid FROM files WHERE path = ?",
+                                   (path,)).fetchone()
+                if old is not None and old[0] != sop_instance:
+                    conn.execute("DELETE FROM instances WHERE sop_instance_uid = ? "
+                                 "AND path = ?", (old[0], path))
+                conn.execute("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?)",
+                             (sop_instance, sop_class, path, now))
+                conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                             (path, size, mtime_ns, sop_instance))
+                count += 1
+        return count
+
+    def file_stats(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime in ns) as indexed, for those of ``paths`` indexed."""
+        found: dict[str, tuple[int, int]] = {}
+        unique = list(dict.fromkeys(paths))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(
+                f"SELECT path, size, mtime_ns FROM files WHERE path IN ({marks})", chunk
+            ):
+                found[row[0]] = (int(row[1]), int(row[2]))
+        return found
+
+    def set_index_complete(self, complete: bool) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                         (_INDEX_COMPLETE, "1" if complete else "0"))
+
+    def index_complete(self) -> bool:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = ?",
+                                 (_INDEX_COMPLETE,)).fetchone()
+        return row is None or row[0] == "1"
 
     def find_instances(self, instance_uids: Sequence[str]) -> dict[str, str]:
         """SOP Instance UID -> SOP Class UID for those of ``instance_uids`` indexed."""

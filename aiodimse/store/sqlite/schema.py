@@ -3,8 +3,12 @@
 Version 0 (before the delivery queue was its own concern) kept each commitment's
 report state in its ``commitments`` row; version 1 moves that into ``deliveries``,
 the queue every service's N-EVENT-REPORTs share, and keeps in ``commitments`` the
-transaction alone. An upgrade runs in one ``BEGIN IMMEDIATE`` transaction, so a
-crash leaves the old schema whole, and workers opening together upgrade once.
+transaction alone. Version 2 adds ``files`` (each indexed file's size and mtime,
+so a rescan skips the unchanged ones without reading them) and ``meta`` (named
+values: whether ``serve``'s start-up scan is done); an older database gains the two
+tables empty, so its first scan reads every file once. An upgrade runs in one
+``BEGIN IMMEDIATE`` transaction, so a crash leaves the old schema whole, and
+workers opening together upgrade once.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import sqlite3
 
 __all__ = ["VERSION", "SchemaError", "prepare"]
 
-VERSION = 1
+VERSION = 2
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -21,6 +25,16 @@ CREATE TABLE IF NOT EXISTS instances (
     sop_class_uid TEXT NOT NULL,
     path TEXT,
     indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sop_instance_uid TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS mpps (
     sop_instance_uid TEXT PRIMARY KEY,

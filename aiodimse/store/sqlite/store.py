@@ -23,6 +23,7 @@ from ..interface import (
     Commitment,
     Delivery,
     DeliveryState,
+    IndexedFile,
     MPPSRow,
     StoreError,
 )
@@ -85,6 +86,18 @@ class SQLiteStore:
     async def add_instances(self, rows: Iterable[tuple[str, str, str | None]],
                             now: float) -> int:
         return await self.call(self.db.add_instances, list(rows), now)
+
+    async def add_files(self, rows: Iterable[IndexedFile], now: float) -> int:
+        return await self.call(self.db.add_files, list(rows), now)
+
+    async def file_stats(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+        return await self.call(self.db.file_stats, paths)
+
+    async def set_index_complete(self, complete: bool) -> None:
+        await self.call(self.db.set_index_complete, complete)
+
+    async def index_complete(self) -> bool:
+        return await self.call(self.db.index_complete)
 
     async def find_instances(self, instance_uids: Sequence[str]) -> dict[str, str]:
         return await self.call(self.db.find_instances, instance_uids)
