@@ -9,7 +9,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from .acceptor import decide
 from .aio.counting import CountingProtocol, CountingUpperLayer
@@ -116,28 +116,22 @@ class Server:
         log.info("listening on %s:%d as %s", host, self.port, self.ae_title)
 
     def _new_connection(self) -> DULProtocol:
-        if self.observer is not None:
-            return self._new_observed_connection(self.observer)
-        ul = UpperLayer(requestor=False, config=self._ul_config)
+        """An association's protocol; with an observer, one that counts its bytes into
+        the association's record (aio/counting.py), so unobserved ones pay nothing."""
+        observer = self.observer
+        ul = (UpperLayer if observer is None else CountingUpperLayer)(
+            requestor=False, config=self._ul_config)
         assoc = Association(
             self.ae, is_requestor=False, handlers=self.handlers, loop=self._loop,
             clock=self._clock,
         )
         assoc.server = self
         assoc.decide = decide
-        return DULProtocol(ul, assoc, self._loop, self._deadlines, traits=self._traits,
-                           clock=self._clock)
-
-    def _new_observed_connection(self, observer: Observer) -> DULProtocol:
-        """A connection whose bytes are counted into its record (aio/counting.py)."""
-        ul = CountingUpperLayer(requestor=False, config=self._ul_config)
-        assoc = Association(
-            self.ae, is_requestor=False, handlers=self.handlers, loop=self._loop,
-            clock=self._clock,
-        )
-        assoc.server = self
-        assoc.decide = decide
-        assoc.observer = ul.counts = record = AssociationRecord(observer, assoc, time.monotonic())
+        if observer is None:
+            return DULProtocol(ul, assoc, self._loop, self._deadlines, traits=self._traits,
+                               clock=self._clock)
+        record = AssociationRecord(observer, assoc, time.monotonic())
+        assoc.observer = cast(CountingUpperLayer, ul).counts = record
         proto = CountingProtocol(ul, assoc, self._loop, self._deadlines, traits=self._traits,
                                  clock=self._clock)
         proto.counts = record
