@@ -15,7 +15,7 @@ import contextlib
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import LocalProtocolError
 from ..logs import get_logger
@@ -138,7 +138,7 @@ class DULProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = transport  # type: ignore[assignment]  # (no cast call per connection)
         if not self._nodelay:
             sock = transport.get_extra_info("socket")
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -246,8 +246,11 @@ class DULProtocol(asyncio.Protocol):
         """Send the A-ASSOCIATE-AC; False (nothing sent) unless the request awaits one."""
         if self.closed or self.ul.state is not STA3:
             return False
-        self.ul.accept(ac, self.clock(), encoded=encoded)
-        self.transmit()
+        if self.receiving:  # data_received's time, and its write at the end
+            self.ul.accept(ac, self.received_at, encoded=encoded)
+        else:
+            self.ul.accept(ac, self.clock(), encoded=encoded)
+            self.transmit()
         return True
 
     def reject(self, rj: AAssociateRJ) -> bool:
@@ -281,11 +284,13 @@ class DULProtocol(asyncio.Protocol):
         """Send the A-RELEASE-RP; whether the association is released now."""
         if self.closed:
             return False
+        receiving = self.receiving  # then data_received's time, and its write at the end
         try:
-            self.ul.respond_release(self.clock())
+            self.ul.respond_release(self.received_at if receiving else self.clock())
         except LocalProtocolError:
             return False
-        self.transmit()
+        if not receiving:
+            self.transmit()
         return self.ul.state in (STA13, STA1)
 
     def abort(self, *, source: int = 0, reason: int = 0) -> None:

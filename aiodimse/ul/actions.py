@@ -173,7 +173,7 @@ def ae_6(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
     The only provider-level check is the protocol version (PS3.8 9.3.2: bit 0 must be
     set); everything else (application context, AE titles, contexts) is the user's call.
     """
-    rq = cast(AAssociateRQ, payload)
+    rq: AAssociateRQ = payload  # type: ignore[assignment]  # (no cast call per association)
     if not rq.protocol_version & 1:
         return Effects(STA13, send=_PROTOCOL_VERSION_REJECT, timer=_START_ARTIM)
     indication = _new(AssociateIndication)
@@ -183,7 +183,7 @@ def ae_6(state: State, event: Event, payload: Payload, requestor: bool) -> Effec
 
 def ae_7(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
     """Send A-ASSOCIATE-AC."""
-    return _new_effects(Effects, (STA6, cast(AAssociateAC, payload), _KEEP, False, None))
+    return _new_effects(Effects, (STA6, payload, _KEEP, False, None))  # the AC
 
 
 def ae_8(state: State, event: Event, payload: Payload, requestor: bool) -> Effects:
