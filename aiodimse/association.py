@@ -11,9 +11,6 @@ layer only through its protocol (aio/protocol.py), which owns the core.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -21,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from pydicom.dataset import Dataset
 
 from . import caches, evt
-from .aio.eager import Suspended, run_eager
-from .aio.prompt import PromptFuture
+from .aio.budget import ReadBudget
+from .aio.idle import IdleWatch
 from .aio.protocol import DULProtocol, loop_clock
 from .association_log import (
     DEBUG,
@@ -36,25 +33,15 @@ from .association_log import (
     log_lines,
     log_message,
 )
-from .datasets import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    DatasetDecodeError,
-    Inflated,
-    decode_dataset,
-    encode_dataset,
-    refusal_status,
-)
-from .deflated import inflate_in_steps
+from .datasets import encode_dataset
 from .describe import describe_associate_rq, describe_rejection
 from .dimse.assemble import ReceivedMessage
 from .dimse.session import (
     BadRequest,
     DIMSESession,
-    RequestCommand,
     ResponseReceived,
     SessionEvent,
     UnknownResponse,
-    WindowFull,
     flood_average,
 )
 from .errors import (
@@ -67,20 +54,14 @@ from .errors import (
 )
 from .errors import describe_rejection as rejection_words
 from .events import Event
-from .handlers import HandlerExit, Handlers, call_handler
+from .handlers import Handlers, call_handler
 from .logs import peer_of
+from .outgoing import Command, OutgoingRequests
 from .presentation import PresentationContext, SupportedContext
-from .requests import (
-    RequestKind,
-    bare_status,
-    build_response,
-    failure_response,
-    kind_for_type,
-    status_dataset,
-)
+from .requests import kind_for_type
 from .scu import ServiceCalls
+from .serving import Serving
 from .settings import AESettings
-from .status import RESOURCE_LIMITATION, is_performed
 from .ul.events import (
     Aborted,
     AssociateAccepted,
@@ -146,38 +127,9 @@ class ServerLink(Protocol):
 
 
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
-_Future = asyncio.Future[ReceivedMessage] | PromptFuture[ReceivedMessage]
 
 # Handler tasks of associations that have no server (requestors), held until they end.
 _HANDLER_TASKS: set[asyncio.Task[Any]] = set()
-
-# On 3.12+ a handler Task runs the handler coroutine directly, and a Task re-raises
-# SystemExit/KeyboardInterrupt into the event loop (stopping it): wrap it there.
-_GUARD_EXIT = sys.version_info >= (3, 12)
-
-
-async def _guard_exit(coro: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        return await coro
-    except (SystemExit, KeyboardInterrupt) as exc:
-        raise HandlerExit(f"the handler raised {type(exc).__name__}{exc.args!r}") from exc
-
-
-class _Overdue:
-    """A suspended handler's request, its time-limit timer and whether it was answered."""
-
-    __slots__ = ("answered", "debug", "kind", "received", "timer")
-
-    def __init__(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
-        self.received, self.kind, self.debug = received, kind, debug
-        self.answered = False
-        self.timer: asyncio.TimerHandle | None = None
-
-    def cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
 
 class Association(ServiceCalls):
     """One association. Obtain it from ``AE.associate`` or in a server's handlers.
@@ -187,25 +139,17 @@ class Association(ServiceCalls):
 
     __slots__ = (
         "__weakref__",
-        "_bare_code",
-        "_bare_kind",
-        "_bare_result",
+        "_budget",
         "_contexts",
-        "_deflated",
-        "_dimse_timer",
         "_end_reason",
         "_ended",
         "_established",
         "_following",
-        "_futures",
-        "_held",
-        "_idle_timer",
-        "_idle_waiters",
-        "_invoke_waiters",
-        "_last_activity",
+        "_idle",
         "_limits",
-        "_read_held",
+        "_outgoing",
         "_requests",
+        "_serving",
         "_session",
         "_started",
         "accepted_contexts",
@@ -260,28 +204,21 @@ class Association(ServiceCalls):
         self.is_rejected = False
         self.dimse_timeout: float | None = ae.dimse_timeout
         self._contexts: dict[int, PresentationContext] = {}
-        self._deflated: frozenset[int] = frozenset()  # IDs of Deflated Explicit VR LE contexts
         # The DIMSE session, made with the first message either way (many associations
-        # carry none); until then, what it will be made with: (peer max PDU, windows).
+        # carry none), with what serves its requests and the read budget charged with
+        # what it holds; until then, what it will be made with: (peer max PDU, windows).
         self._session: DIMSESession | None = None
+        self._serving: Serving | None = None
+        self._budget: ReadBudget[Association] | None = None
         self._limits = (0, 1, 1)
-        self._futures: dict[int, _Future] = {}  # our requests' responses, by Message ID
-        self._dimse_timer: asyncio.TimerHandle | None = None
-        self._invoke_waiters: deque[asyncio.Future[None]] | None = None  # made on first use
-        self._following = False  # inside _after_request (no recursion per queued request)
-        self._held = 0  # bytes of the session's held charged to the budgets
-        self._read_held = False  # reading stopped by a budget
+        self._outgoing: OutgoingRequests | None = None  # our requests: made with the first
+        self._following = False  # inside after_request (no recursion per queued request)
         self._requests = 0  # requests received, for the end-of-association INFO line
         self._started = 0.0  # clock time when established
-        self._bare_result: object = None  # the last handler result with a bare status
-        self._bare_kind: RequestKind | None = None
-        self._bare_code = 0
         self._established: asyncio.Future[None] = loop.create_future()
         self._ended: asyncio.Future[None] = loop.create_future()
         self._end_reason: AssociationError | None = None
-        self._idle_waiters: list[asyncio.Future[None]] = []
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._last_activity = self.clock()
+        self._idle = IdleWatch(self, loop, self.clock)  # wait_idle, the network timeout
         self.proposal: AAssociateRQ | None = None  # requestor: what we proposed
         # Set by the server / requestor code that creates the association:
         self.decide: (
@@ -357,7 +294,7 @@ class Association(ServiceCalls):
             return
         pending = self.decide(self, rq)  # None: answered already
         if pending is not None:
-            self._track(self.loop.create_task(pending))
+            self.track(self.loop.create_task(pending))
 
     def send_accept(self, ac: AAssociateAC, contexts: list[PresentationContext],
                     invoke_limit: int, perform_limit: int, encoded: bytes | None = None
@@ -408,8 +345,6 @@ class Association(ServiceCalls):
         """Data transfer begins: contexts, limits, the idle timer, logs, notifications."""
         self.accepted_contexts = contexts
         self._contexts = {c.context_id: c for c in contexts}
-        self._deflated = frozenset(c.context_id for c in contexts
-                                   if c.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
         self._limits = (peer_max, invoke_limit, perform_limit)
         self.is_established = True
         self._start_idle_timer()
@@ -419,7 +354,11 @@ class Association(ServiceCalls):
         self._notify(evt.EVT_ACCEPTED)
         self._notify(evt.EVT_ESTABLISHED)
 
-    def _new_session(self) -> DIMSESession:
+    def open_session(self) -> DIMSESession:
+        """The DIMSE session, made (with its serving and read budget) on first use."""
+        session = self._session
+        if session is not None:
+            return session
         peer_max, invoke_limit, perform_limit = self._limits
         ae = self.ae
         self._session = session = DIMSESession(
@@ -428,6 +367,9 @@ class Association(ServiceCalls):
             max_dataset_length=ae.maximum_dataset_size,
             min_fragment_average=flood_average(ae.maximum_pdu_size),
         )
+        self._serving = Serving(self, session, self._contexts, ae, self.loop, self._idle)
+        self._budget = ReadBudget(self, self.server, ae.maximum_association_buffered,
+                                  self._hold_reading)
         return session
 
     def _on_associate_rj(self, rj: AAssociateRJ) -> None:
@@ -466,7 +408,7 @@ class Association(ServiceCalls):
             if not self.is_established:  # cannot happen after a correct state machine
                 self.abort()
                 return
-            session = self._new_session()
+            session = self.open_session()
         try:
             events = session.receive_fragments(fragments, now)
         except AiodimseError as exc:
@@ -481,13 +423,13 @@ class Association(ServiceCalls):
             if debug:
                 log_message("received", events.context_id, events.message, events.dataset)
             kind = kind_for_type(type(events.message))
+            serving: Serving = self._serving  # type: ignore[assignment]  # (with the session)
             if kind is None or self.draining:
-                self._unserved(events, kind)
+                serving.unserved(events, kind)
             else:
-                self._serve(events, kind, debug)
+                serving.serve(events, kind, debug)
             return
-        if session.held != self._held:
-            self._sync_held(session)
+        self._sync_held(session)
         for ev in cast("list[SessionEvent]", events):
             if type(ev) is ReceivedMessage:
                 self._on_request(ev, debug_on())
@@ -500,20 +442,11 @@ class Association(ServiceCalls):
         if debug:
             log_message("received", received.context_id, received.message, received.dataset)
         kind = kind_for_type(type(received.message))
+        serving: Serving = self._serving  # type: ignore[assignment]  # (with the session)
         if kind is None or self.draining:
-            self._unserved(received, kind)
+            serving.unserved(received, kind)
         else:
-            self._serve(received, kind, debug)
-
-    def _unserved(self, received: ReceivedMessage, kind: RequestKind | None) -> None:
-        """A request not for a handler: a C-service one (ignored), or the server is
-        stopping (refused)."""
-        if kind is None:
-            log.warning("no service for %s from %s: ignored", type(received.message).__name__,
-                        peer_of(self))
-            self._dropped(received)
-        else:
-            self._refuse(received)
+            serving.serve(received, kind, debug)
 
     def _on_session_event(self, ev: SessionEvent) -> None:
         if type(ev) is ResponseReceived:
@@ -522,255 +455,24 @@ class Association(ServiceCalls):
                             ev.received.dataset)
             if not ev.final:
                 return  # no request of ours has pending responses to report yet
-            fut = self._futures.pop(ev.message_id, None)
-            if fut is not None and not fut.done():
-                fut.set_result(ev.received)
-            if self._invoke_waiters:
-                self._wake_invoker()
-            if self._idle_waiters:
-                self._check_idle()
+            if self._outgoing is not None:  # (the session knows ours only)
+                self._outgoing.response(ev)
+            if self._idle.waiters:
+                self._idle.check_waiters()
         elif type(ev) is UnknownResponse:
             log.warning("response to unknown Message ID %s ignored", ev.message_id)
         elif type(ev) is BadRequest:
-            self._on_bad_request(ev)
+            if self._serving is None or not self._serving.bad_request(ev):
+                log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self),
+                            ev.error)
+                self.abort(source=2, reason=0)
         else:  # ReleaseReady comes from follow_ups only
             raise AssertionError(f"unexpected session event {ev!r}")  # pragma: no cover
 
-    def _on_bad_request(self, ev: BadRequest) -> None:
-        """A request whose command we refuse: answer with its failure status, or abort."""
-        rsp = failure_response(ev.command_field, ev.message_id, ev.status)
-        if rsp is None or self._session is None:
-            log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self),
-                        ev.error)
-            self.abort(source=2, reason=0)
-            return
-        log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(self),
-                    ev.status, ev.error)
-        self._send_pdus(self._session.encode(ev.context_id, rsp, None))
-        if self.observer is not None:
-            self.observer.request_answered(ev.message_id, ev.command_field, ev.context_id,
-                                           ev.status)
-
-    def _serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
-        """Run the handler for one request: its first step now, inside this callback.
-
-        A handler that never suspends (the usual one) is answered at once, with no
-        Task, no coroutine of ours and no loop iteration; one that suspends goes on
-        in a Task that answers when it ends. ``debug``: DEBUG logging is on.
-        """
-        if self.observer is not None:
-            self.observer.request_started(received.message, received.context_id)
-        if self._deflated and received.context_id in self._deflated and (
-                received.dataset is not None and type(received.dataset) is not Inflated):
-            self._track(self.loop.create_task(self._inflate_then_serve(received, kind, debug)))
-            return
-        context = self._contexts[received.context_id]
-        handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class
-        handler = (handlers.lookup(kind.event, context.abstract_syntax) if handlers.by_syntax
-                   else handlers.wide.get(kind.event))
-        if handler is None:
-            self._answer(received, kind, kind.default_result, debug)
-            return
-        event = Event.for_request(self, kind.event, context,
-                                  received.message, received.dataset, decode_dataset)
-        try:
-            if handler.is_async:
-                # (without arguments no unpacking call: the usual handler, per request)
-                coro = (handler.func(event, *handler.args) if handler.args
-                        else handler.func(event))
-                if _GUARD_EXIT:
-                    coro = _guard_exit(coro)
-                result = run_eager(self.loop, coro)
-            else:
-                result = run_eager(self.loop, call_handler(handler, event))
-        except asyncio.CancelledError:  # cancelled in its first step: no answer
-            self._dropped(received)
-            return
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
-            log_handler_failure(kind.event.name, exc, self, ": answering 0x0110")
-            result = kind.failure_result
-        except BaseException:
-            self._dropped(received)
-            raise
-        if type(result) is Suspended:
-            overdue = _Overdue(received, kind, debug)
-            task = result.start(self._serve_rest(overdue, result.rest))
-            self._track(task)
-            limit = self.ae.handler_timeout
-            if limit is not None and limit > 0:
-                overdue.timer = self.loop.call_later(limit, self._on_overdue, task, overdue)
-            return
-        self._answer(received, kind, result, debug)
-
-    async def _serve_rest(self, overdue: _Overdue, rest: Awaitable[Any]) -> None:
-        """The rest of a handler that suspended, then its answer (unless overdue)."""
-        kind = overdue.kind
-        try:
-            try:
-                result = await rest
-            except (Exception, SystemExit, KeyboardInterrupt) as exc:
-                if not overdue.answered:
-                    log_handler_failure(kind.event.name, exc, self, ": answering 0x0110")
-                result = kind.failure_result
-        except BaseException:  # cancelled: no answer (given already if overdue)
-            if not overdue.answered:
-                overdue.answered = True
-                overdue.cancel_timer()
-                self._dropped(overdue.received)
-            raise
-        if overdue.answered:  # answered 0x0110 when its time ran out: result dropped
-            log.debug("%s handler ended after its time limit: result dropped", kind.event.name)
-            return
-        overdue.answered = True
-        overdue.cancel_timer()
-        self._answer(overdue.received, kind, result, overdue.debug)
-
-    def _on_overdue(self, task: asyncio.Task[Any], overdue: _Overdue) -> None:
-        """The handler time limit: answer 0x0110 now, then cancel the handler."""
-        overdue.timer = None
-        if overdue.answered:
-            return
-        overdue.answered = True
-        log.warning("%s handler from %s still running after %ss: answering 0x0110 and "
-                    "cancelling it", overdue.kind.event.name, peer_of(self),
-                    self.ae.handler_timeout)
-        self._answer(overdue.received, overdue.kind, overdue.kind.failure_result,
-                     overdue.debug)
-        task.cancel()
-
-    def _refuse(self, received: ReceivedMessage) -> None:
-        """A request that came after the server began to stop: refused, not handled."""
-        rq: Any = received.message
-        # C-STORE/FIND/GET/MOVE: 0xA700 (Refused: out of resources); N-services and C-ECHO:
-        status = (0xA700 if rq.command_field < 0x0100 and rq.command_field != 0x0030
-                  else RESOURCE_LIMITATION)
-        rsp = failure_response(rq.command_field, rq.MessageID, status)
-        if rsp is None or self._session is None:
-            self._dropped(received)
-            return
-        log.info("refusing a request from %s with 0x%04X: the server is stopping",
-                 peer_of(self), status)
-        with contextlib.suppress(AiodimseError):
-            self._send_pdus(self._session.respond(received, rsp, None))
-            if self.observer is not None:
-                self.observer.request_answered(rq.MessageID, rq.command_field,
-                                               received.context_id, status)
-        self._after_request()
-
-    async def _inflate_then_serve(self, received: ReceivedMessage, kind: RequestKind,
-                                  debug: bool) -> None:
-        """Inflate the data set in steps (deflated.py), then serve as usual.
-
-        Past a limit: 0x0213; a broken stream: 0x0110; neither reaches the handler.
-        """
-        ae = self.ae
-        try:
-            try:
-                data = await inflate_in_steps(
-                    received.dataset or b"", max_length=ae.maximum_dataset_size,
-                    max_ratio=ae.maximum_inflate_ratio,
-                )
-            except DatasetDecodeError as exc:
-                log.warning("%s refused: %s", kind.event.name, exc)
-                status = Dataset()
-                status.Status = refusal_status(exc)
-                status.ErrorComment = str(exc)[:64]
-                self._answer(received, kind, (status, None) if kind.with_dataset else status,
-                             debug)
-                return
-        except BaseException:  # cancelled: no answer
-            self._dropped(received)
-            raise
-        inflated = ReceivedMessage(received.context_id, received.message, data,
-                                   received.error, received.shape)
-        self._serve(inflated, kind, debug)
-
-    def _dropped(self, received: ReceivedMessage) -> None:
-        """A request ends without a response."""
-        session = self._session
-        if session is not None:
-            session.drop(received)
-        self._after_request()
-
-    def _answer(self, received: ReceivedMessage, kind: RequestKind, result: object,
-                debug: bool) -> None:
-        """Send the response for a handler's result (on the long path or reused).
-
-        Whatever goes wrong, the peer gets an answer while the association lives:
-        a failure building the response falls back to a bare 0x0110. Under DEBUG
-        logging every response is built (the log shows its message).
-        """
-        session: DIMSESession = self._session  # type: ignore[assignment]  # (made by now)
-        if not (self.is_established or session.release_deferred):
-            log.debug("association ended before the %s response", kind.event.name)
-            self._dropped(received)
-            return
-        code = None
-        if received.shape is not None:
-            # Handlers return the same constant again and again: its status is
-            # remembered by identity (only immutable results have one).
-            if result is self._bare_result and kind is self._bare_kind:
-                code = self._bare_code
-            else:
-                code = bare_status(kind, result)
-                if code is not None and caches.enabled:
-                    self._bare_result, self._bare_kind, self._bare_code = result, kind, code
-            if code is not None and not debug:
-                pdus = session.respond_reused(received, code)
-                if pdus is not None:  # answered: sent through the protocol directly
-                    proto = self.proto
-                    try:
-                        if proto is None:
-                            raise AssociationAbortedError("the association has ended")
-                        proto.send_pdata(pdus)
-                    except AiodimseError as exc:
-                        log.warning("could not answer a request: %s", exc)
-                    if self.observer is not None:
-                        rq: Any = received.message
-                        self.observer.request_answered(rq.MessageID, rq.command_field,
-                                                       received.context_id, code)
-                    if session.backlog or self._idle_waiters:
-                        self._after_request()
-                    return
-        answered = False
-        try:
-            rsp, data = self._response(kind, received.message, result,
-                                       self._contexts[received.context_id])
-            answered = True
-            pdus = session.respond(received, rsp, data, code)
-            if debug:
-                log_message("sent", received.context_id, rsp, data)
-            self._send_pdus(pdus)
-            if self.observer is not None:
-                answered_rq: Any = received.message
-                self.observer.request_answered(answered_rq.MessageID, answered_rq.command_field,
-                                               received.context_id, rsp.Status)
-        except AiodimseError as exc:
-            log.warning("could not answer a request: %s", exc)
-        finally:
-            if not answered:
-                session.drop(received)
-            if session.backlog or self._idle_waiters:
-                self._after_request()
-
-    @staticmethod
-    def _response(kind: RequestKind, rq: Any, result: object, context: PresentationContext
-                  ) -> tuple[Any, bytes | None]:
-        try:
-            return build_response(kind, rq, result, context)
-        except Exception as exc:
-            log.warning("could not build the %s response: answering 0x0110: %s",
-                        kind.event.name, exc)
-            if debug_on():
-                log.debug("response traceback", exc_info=exc)
-            fallback = failure_response(rq.command_field, rq.MessageID, 0x0110)
-            if fallback is None:  # every request kind has a response type
-                raise
-            return fallback, None
-
-    def _after_request(self) -> None:
-        """A request was answered: start queued ones, answer a deferred release, wake
-        ``wait_idle``. Not re-entered: one loop, not a frame per queued request."""
+    def after_request(self) -> None:
+        """A request was answered (serving.py): start queued ones, answer a deferred
+        release, wake ``wait_idle``. Not re-entered: one loop, not a frame per queued
+        request."""
         session = self._session
         if session is not None and session.backlog and not self._following:
             self._following = True
@@ -783,61 +485,50 @@ class Association(ServiceCalls):
                             self._respond_release()
             finally:
                 self._following = False
-            if session.held != self._held:
-                self._sync_held(session)
-        if self._idle_waiters:
-            self._check_idle()
+            self._sync_held(session)
+        if self._idle.waiters:
+            self._idle.check_waiters()
 
-    # -- read back pressure ---------------------------------------------------------
+    # -- read back pressure (aio/budget.py) -------------------------------------------
 
     def _sync_held(self, session: DIMSESession) -> None:
         """Charge the budgets with what the session holds (queued requests, the partial
         message) since the last call."""
-        held = session.held
-        delta, self._held = held - self._held, held
-        self._charge(delta)
-
-    def _charge(self, delta: int) -> None:
-        """Stop or restart reading on the budgets, ``delta`` more bytes being held.
-
-        Reading stops past ``AE.maximum_association_buffered`` while requests are
-        queued (they will drain), or when the server's sum passes
-        ``AE.maximum_server_buffered``; it restarts once this association is at
-        half its budget (or has nothing queued) and the server at half its own.
-        """
-        if self._ended.done():  # given back in _finish
-            return
-        server = self.server
-        server_over = server is not None and server.charge(self, delta)
-        limit = self.ae.maximum_association_buffered
-        queued = self._session is not None and self._session.queued
-        if not self._read_held:
-            if server_over or (self._held > limit and queued):
-                self._hold_reading(True)
-        elif delta < 0 and (self._held <= limit >> 1 or not queued):
-            self.budget_check()
+        budget = self._budget
+        if budget is not None and session.held != budget.held:
+            budget.sync(session.held, session.queued)
 
     def budget_check(self) -> None:
         """Restart reading if no budget holds it now (the server calls it as it drains)."""
-        if not self._read_held:
-            return
-        server = self.server
-        if server is not None and not server.below_low_water():
-            return
-        queued = self._session is not None and self._session.queued
-        if self._held <= self.ae.maximum_association_buffered >> 1 or not queued:
-            self._hold_reading(False)
+        if self._budget is not None and self._session is not None:
+            self._budget.check(self._session.queued)
 
     def _hold_reading(self, hold: bool) -> None:
-        self._read_held = hold
-        if self.server is not None:
-            self.server.reading_held(self, hold)
         if self.proto is not None:
             self.proto.hold_reading(hold)
 
-    # -- data transfer: outgoing ----------------------------------------------------
+    # -- data transfer: outgoing (outgoing.py) ----------------------------------------
 
-    def _send_pdus(self, pdus: bytes) -> None:
+    def _request(
+        self,
+        context: PresentationContext,
+        command: Command,
+        dataset: Dataset | None,
+        data: bytes | None = None,
+    ) -> Awaitable[ReceivedMessage]:
+        """Send one request (OutgoingRequests.request); ``data``: ``dataset`` already
+        encoded. ``command``: its command set for a Message ID."""
+        if not self.is_established or self._ended.done():
+            raise AssociationAbortedError("the association is not established")
+        if dataset is not None:
+            data = encode_dataset(dataset, context.transfer_syntax)
+        outgoing = self._outgoing
+        if outgoing is None:
+            self._outgoing = outgoing = OutgoingRequests(self, self.loop, self.clock)
+        return outgoing.request(context, command, data)
+
+    def send_pdus(self, pdus: bytes) -> None:
+        """Send P-DATA PDUs through the protocol; raise if the association has ended."""
         proto = self.proto
         if proto is None or proto.closed:
             raise AssociationAbortedError("the association has ended")
@@ -845,132 +536,6 @@ class Association(ServiceCalls):
             proto.send_pdata(pdus)
         except LocalProtocolError as exc:
             raise AssociationAbortedError(f"cannot send now: {exc}") from exc
-
-    def _wake_invoker(self) -> None:
-        waiters = self._invoke_waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def _request(
-        self,
-        context: PresentationContext,
-        command: Any,
-        dataset: Dataset | None,
-        data: bytes | None = None,
-    ) -> Awaitable[ReceivedMessage]:
-        """Send one request; return what to await for its response (DIMSE timeout).
-
-        Mostly the response's future itself: a sequential caller's request then costs
-        no coroutine of ours. Waiting for a free invocation slot, or for the transport
-        to drain, goes through a coroutine. ``data``: ``dataset`` already encoded.
-        ``command``: its command set for a Message ID (``RequestCommand``).
-        """
-        if not self.is_established or self._ended.done():
-            raise AssociationAbortedError("the association is not established")
-        if dataset is not None:
-            data = encode_dataset(dataset, context.transfer_syntax)
-        proto = self.proto
-        if proto is None:  # (dropped when the connection closed)
-            raise self._end_error()
-        session = self._session
-        if session is None:
-            session = self._new_session()
-        try:  # validates the command: raises before sending
-            msg_id, pdus = session.send_request(context.context_id, command, data,
-                                                proto.clock(), self.dimse_timeout)
-        except WindowFull:
-            return self._request_when_free(context, command, data)
-        fut: _Future = proto.response_future()
-        self._futures[msg_id] = fut
-        try:
-            if debug_on():
-                log_message("sent", context.context_id, command.message(msg_id), data)
-            self._send_pdus(pdus)
-        except BaseException:
-            self._futures.pop(msg_id, None)
-            session.forget(msg_id)
-            raise
-        if self._dimse_timer is None and self.dimse_timeout is not None:
-            self._arm_dimse_timer(session)
-        if proto.write_paused:  # drain() only waits while paused
-            return self._after_drain(proto, fut)
-        return fut
-
-    async def _request_when_free(
-        self, context: PresentationContext, command: RequestCommand, data: bytes | None
-    ) -> ReceivedMessage:
-        """``_request`` once the peer's invocation window has room for one more."""
-        session = self._session
-        while session is not None and not session.can_invoke:
-            waiter = self.loop.create_future()
-            if self._invoke_waiters is None:
-                self._invoke_waiters = deque()
-            self._invoke_waiters.append(waiter)
-            await waiter
-            if self._ended.done():
-                raise self._end_error()
-        return await self._request(context, command, None, data)
-
-    @staticmethod
-    async def _after_drain(
-        proto: DULProtocol, fut: Awaitable[ReceivedMessage]
-    ) -> ReceivedMessage:
-        await proto.drain()
-        return await fut
-
-    def _arm_dimse_timer(self, session: DIMSESession) -> None:
-        """One timer per association on the session's next deadline (none per request)."""
-        deadline = session.next_deadline()
-        if deadline is not None:
-            self._dimse_timer = self.loop.call_at(deadline, self._on_dimse_timer)
-
-    def _on_dimse_timer(self) -> None:
-        self._dimse_timer = None
-        session = self._session
-        if session is None or self._ended.done():
-            return
-        expired = session.handle_timer(self.clock())
-        if not expired:
-            self._arm_dimse_timer(session)  # the earliest was answered: the next one
-            return
-        for ev in expired:
-            log.warning("no response to Message ID %d within %ss: aborting", ev.message_id,
-                        self.dimse_timeout)
-            fut = self._futures.pop(ev.message_id, None)
-            if fut is not None and not fut.done():
-                fut.set_exception(DIMSETimeoutError(
-                    f"no response within the DIMSE timeout ({self.dimse_timeout}s)"
-                ))
-        self.abort()
-
-    def _context_for(self, sop_class_uid: str, meta_uid: str | None, *, as_scp: bool = False
-                     ) -> PresentationContext:
-        wanted = meta_uid or sop_class_uid
-        fallback = None
-        for ctx in self.accepted_contexts:
-            if ctx.abstract_syntax == wanted:
-                if (ctx.as_scp if as_scp else ctx.as_scu):
-                    return ctx
-                fallback = fallback or ctx
-        if fallback is not None:
-            return fallback
-        raise ValueError(f"no accepted presentation context for {wanted}")
-
-    def _result(self, received: ReceivedMessage, *, reply: bool
-                ) -> tuple[Dataset, Dataset | None]:
-        msg: Any = received.message
-        status = status_dataset(msg)
-        if not reply or received.dataset is None:
-            return status, None
-        if not is_performed(int(msg.Status)):
-            return status, None
-        ctx = self._contexts[received.context_id]
-        return status, decode_dataset(received.dataset, ctx.transfer_syntax,
-                                      max_inflated_length=self.ae.maximum_dataset_size,
-                                      max_inflate_ratio=self.ae.maximum_inflate_ratio)
 
     # -- release and abort ------------------------------------------------------------
 
@@ -1019,7 +584,7 @@ class Association(ServiceCalls):
         reason = getattr(exc, "abort_reason", 0)
         self.abort(source=source, reason=reason)
 
-    def _end_error(self) -> AssociationError:
+    def end_error(self) -> AssociationError:
         """Why requests fail now; made on first use (a clean release usually needs none)."""
         if self._end_reason is None:
             why = "released" if self.is_released else "has ended"
@@ -1027,35 +592,17 @@ class Association(ServiceCalls):
         return self._end_reason
 
     def _fail_outstanding(self) -> None:
-        if self._futures:
-            err = self._end_error()
-            for fut in self._futures.values():
-                if not fut.done():
-                    fut.set_exception(err)
-            self._futures.clear()
+        if self._outgoing is not None:
+            self._outgoing.fail()
         if self._session is not None:
             self._session.end()
-        if self._dimse_timer is not None:
-            self._dimse_timer.cancel()
-            self._dimse_timer = None
-        waiters = self._invoke_waiters
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
 
     def _finish(self) -> None:
-        if self._held:  # given back: queued requests and a partial message go with it
-            if self.server is not None:
-                self.server.charge(self, -self._held)
-                self.server.reading_held(self, False)
-            self._held = 0
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-        self._wake_idle_waiters()
+        if self._budget is not None:  # queued requests and a partial message go with it
+            self._budget.give_back()
+        self._idle.stop()
         if not self._established.done():
-            self._fail_established(self._end_error())
+            self._fail_established(self.end_error())
         self._fail_outstanding()
         if not self._ended.done():
             self._ended.set_result(None)
@@ -1065,12 +612,6 @@ class Association(ServiceCalls):
                          self.clock() - self._started, self._requests)
             if self.server is not None:
                 self.server.association_ended(self)
-
-    def _wake_idle_waiters(self) -> None:
-        waiters, self._idle_waiters = self._idle_waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
 
     async def release(self) -> None:
         """Release the association and wait until it has ended (ACSE timeout bound)."""
@@ -1123,27 +664,19 @@ class Association(ServiceCalls):
     def caches_held(self) -> tuple[int, int, int]:
         """Entries its caches hold (the last bare status, the session's last shape and
         response), for the cache registry's probes."""
-        session = self._session
+        session, serving = self._session, self._serving
         shape, response = session.caches_held() if session is not None else (0, 0)
-        return int(self._bare_kind is not None), shape, response
+        return (serving.caches_held() if serving is not None else 0), shape, response
 
     def get_handlers(self, event: evt.EventType) -> list[Callable[..., Any]]:
         """The handlers bound to ``event`` on this association."""
         return [b.func for b in self.handlers.get(event)]
 
-    # -- idle -------------------------------------------------------------------------
-
-    def _check_idle(self) -> None:
-        if self._idle_waiters and not self.in_flight:
-            self._wake_idle_waiters()
+    # -- idle (aio/idle.py) ------------------------------------------------------------
 
     async def wait_idle(self) -> None:
         """Wait until no request is in flight either way (or the association ended)."""
-        if not self.in_flight or self._ended.done():
-            return
-        waiter = self.loop.create_future()
-        self._idle_waiters.append(waiter)
-        await waiter
+        await self._idle.wait()
 
     def on_end(self, callback: Any) -> None:
         """Call ``callback(assoc)`` once the connection has closed."""
@@ -1153,41 +686,17 @@ class Association(ServiceCalls):
         """Network timeout: a server sweeps its associations; a requestor has a timer."""
         if self.server is not None:
             self.server.watch_idle()
-            return
-        timeout = self.ae.network_timeout
-        if timeout is not None and timeout > 0:
-            self._idle_timer = self.loop.call_at(
-                self._last_activity + timeout, self._on_idle_timer
-            )
-
-    def _on_idle_timer(self) -> None:
-        self._idle_timer = None
-        timeout = self.ae.network_timeout
-        if timeout is None or timeout <= 0 or self._ended.done():
-            return
-        now = self.clock()
-        if not self.check_idle(now, timeout):
-            due = self._last_activity + timeout
-            self._idle_timer = self.loop.call_at(max(due, now + timeout / 8), self._on_idle_timer)
+        else:
+            self._idle.start_timer(self.ae.network_timeout)
 
     def check_idle(self, now: float, timeout: float) -> bool:
-        """Abort if nothing came in for ``timeout`` and nothing is in flight; True if so.
-
-        PS3.8 leaves the network timeout to us: an association whose peer went silent
-        with no request of ours or theirs outstanding is given up.
-        """
-        proto = self.proto
-        if proto is not None and proto.received_at > self._last_activity:
-            self._last_activity = proto.received_at  # what came in since the last check
-        if now - self._last_activity < timeout or self.in_flight or self._ended.done():
-            return False
-        log.info("no activity for %ss: aborting the association", timeout)
-        self.abort(source=2, reason=0)
-        return True
+        """Abort if nothing came in for ``timeout`` and nothing is in flight; True if so
+        (a server's sweep)."""
+        return self._idle.check(now, timeout)
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _track(self, task: asyncio.Task[Any]) -> None:
+    def track(self, task: asyncio.Task[Any]) -> None:
         """Hold a handler's task until it ends, beyond the association's own life.
 
         The set belongs to the server (which cancels what is left when it stops), or
@@ -1206,7 +715,7 @@ class Association(ServiceCalls):
             return
         event = Event(self, event_type, extra=extra)
         for b in bound:
-            self._track(self.loop.create_task(self._run_notification(b, event)))
+            self.track(self.loop.create_task(self._run_notification(b, event)))
 
     @staticmethod
     async def _run_notification(bound: Any, event: Event) -> None:

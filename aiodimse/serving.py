@@ -1,0 +1,374 @@
+"""Serving the peer's requests on one association: run the handler, answer its result.
+
+A handler runs eagerly (aio/eager.py): one that never suspends (the usual one) is
+answered inside the data callback, with no Task and no loop iteration; one that
+suspends goes on in a tracked Task under the AE's handler time limit (past it the
+peer gets 0x0110 and the handler is cancelled). Deflated data sets are inflated in
+steps first; requests that arrive while the server stops are refused. Answers go
+through the DIMSE session, reusing an encoded response where the session can.
+
+The association owns one ``Serving`` per session and hands it each request to run;
+whatever goes wrong here, the peer gets an answer while the association lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydicom.dataset import Dataset
+
+from . import caches
+from .aio.eager import Suspended, run_eager
+from .association_log import debug_on, log, log_handler_failure, log_message
+from .datasets import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    DatasetDecodeError,
+    Inflated,
+    decode_dataset,
+    refusal_status,
+)
+from .deflated import inflate_in_steps
+from .dimse.assemble import ReceivedMessage
+from .errors import AiodimseError, AssociationAbortedError
+from .events import Event
+from .handlers import HandlerExit, Handlers, call_handler
+from .logs import peer_of
+from .requests import RequestKind, bare_status, build_response, failure_response
+from .status import RESOURCE_LIMITATION
+
+if TYPE_CHECKING:
+    from .aio.protocol import DULProtocol
+    from .dimse.session import BadRequest, DIMSESession
+    from .observe import AssociationRecord
+    from .presentation import PresentationContext
+    from .settings import AESettings
+
+__all__ = ["Served", "Serving"]
+
+# On 3.12+ a handler Task runs the handler coroutine directly, and a Task re-raises
+# SystemExit/KeyboardInterrupt into the event loop (stopping it): wrap it there.
+_GUARD_EXIT = sys.version_info >= (3, 12)
+
+
+class Served(Protocol):
+    """What serving asks of the association whose requests it runs (its events' ``assoc``)."""
+
+    handlers: Handlers
+    observer: AssociationRecord | None
+    proto: DULProtocol | None
+    is_established: bool
+
+    def track(self, task: asyncio.Task[Any]) -> None: ...
+
+    def send_pdus(self, pdus: bytes) -> None: ...
+
+    def after_request(self) -> None: ...
+
+
+class _Waiters(Protocol):
+    """The idle waiters (aio/idle.py): an answer wakes them through ``after_request``."""
+
+    waiters: list[asyncio.Future[None]]
+
+
+async def _guard_exit(coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return await coro
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise HandlerExit(f"the handler raised {type(exc).__name__}{exc.args!r}") from exc
+
+
+class _Overdue:
+    """A suspended handler's request, its time-limit timer and whether it was answered."""
+
+    __slots__ = ("answered", "debug", "kind", "received", "timer")
+
+    def __init__(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
+        self.received, self.kind, self.debug = received, kind, debug
+        self.answered = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+class Serving:
+    """Runs the handlers of one association's requests and answers them (module doc).
+
+    Made with the association's DIMSE session, once its contexts are known.
+    """
+
+    __slots__ = ("assoc", "bare_code", "bare_kind", "bare_result", "contexts", "deflated",
+                 "idle", "loop", "session", "settings")
+
+    def __init__(self, assoc: Served, session: DIMSESession,  # noqa: PLR0917
+                 contexts: dict[int, PresentationContext], settings: AESettings,
+                 loop: asyncio.AbstractEventLoop, idle: _Waiters) -> None:
+        self.assoc = assoc
+        self.session = session
+        self.contexts = contexts
+        self.settings = settings
+        self.loop = loop
+        self.idle = idle
+        # IDs of the Deflated Explicit VR Little Endian contexts (inflated first)
+        self.deflated = frozenset(c.context_id for c in contexts.values()
+                                  if c.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+        # The last handler result with a bare status (a cache: docs/internals.md)
+        self.bare_result: object = None
+        self.bare_kind: RequestKind | None = None
+        self.bare_code = 0
+
+    def serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
+        """Run the handler for one request: its first step now, inside this callback.
+
+        A handler that never suspends (the usual one) is answered at once, with no
+        Task, no coroutine of ours and no loop iteration; one that suspends goes on
+        in a Task that answers when it ends. ``debug``: DEBUG logging is on.
+        """
+        assoc = self.assoc
+        if assoc.observer is not None:
+            assoc.observer.request_started(received.message, received.context_id)
+        if self.deflated and received.context_id in self.deflated and (
+                received.dataset is not None and type(received.dataset) is not Inflated):
+            assoc.track(self.loop.create_task(self._inflate_then_serve(received, kind, debug)))
+            return
+        context = self.contexts[received.context_id]
+        handlers = assoc.handlers  # Handlers.lookup(), inlined when nothing routes by class
+        handler = (handlers.lookup(kind.event, context.abstract_syntax) if handlers.by_syntax
+                   else handlers.wide.get(kind.event))
+        if handler is None:
+            self.answer(received, kind, kind.default_result, debug)
+            return
+        event = Event.for_request(assoc, kind.event, context,
+                                  received.message, received.dataset, decode_dataset)
+        try:
+            if handler.is_async:
+                # (without arguments no unpacking call: the usual handler, per request)
+                coro = (handler.func(event, *handler.args) if handler.args
+                        else handler.func(event))
+                if _GUARD_EXIT:
+                    coro = _guard_exit(coro)
+                result = run_eager(self.loop, coro)
+            else:
+                result = run_eager(self.loop, call_handler(handler, event))
+        except asyncio.CancelledError:  # cancelled in its first step: no answer
+            self.dropped(received)
+            return
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
+            log_handler_failure(kind.event.name, exc, assoc, ": answering 0x0110")
+            result = kind.failure_result
+        except BaseException:
+            self.dropped(received)
+            raise
+        if type(result) is Suspended:
+            overdue = _Overdue(received, kind, debug)
+            task = result.start(self._serve_rest(overdue, result.rest))
+            assoc.track(task)
+            limit = self.settings.handler_timeout
+            if limit is not None and limit > 0:
+                overdue.timer = self.loop.call_later(limit, self._on_overdue, task, overdue)
+            return
+        self.answer(received, kind, result, debug)
+
+    async def _serve_rest(self, overdue: _Overdue, rest: Awaitable[Any]) -> None:
+        """The rest of a handler that suspended, then its answer (unless overdue)."""
+        kind = overdue.kind
+        try:
+            try:
+                result = await rest
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
+                if not overdue.answered:
+                    log_handler_failure(kind.event.name, exc, self.assoc, ": answering 0x0110")
+                result = kind.failure_result
+        except BaseException:  # cancelled: no answer (given already if overdue)
+            if not overdue.answered:
+                overdue.answered = True
+                overdue.cancel_timer()
+                self.dropped(overdue.received)
+            raise
+        if overdue.answered:  # answered 0x0110 when its time ran out: result dropped
+            log.debug("%s handler ended after its time limit: result dropped", kind.event.name)
+            return
+        overdue.answered = True
+        overdue.cancel_timer()
+        self.answer(overdue.received, kind, result, overdue.debug)
+
+    def _on_overdue(self, task: asyncio.Task[Any], overdue: _Overdue) -> None:
+        """The handler time limit: answer 0x0110 now, then cancel the handler."""
+        overdue.timer = None
+        if overdue.answered:
+            return
+        overdue.answered = True
+        log.warning("%s handler from %s still running after %ss: answering 0x0110 and "
+                    "cancelling it", overdue.kind.event.name, peer_of(self.assoc),
+                    self.settings.handler_timeout)
+        self.answer(overdue.received, overdue.kind, overdue.kind.failure_result,
+                    overdue.debug)
+        task.cancel()
+
+    def unserved(self, received: ReceivedMessage, kind: RequestKind | None) -> None:
+        """A request not for a handler: a C-service one (ignored), or the server is
+        stopping (refused)."""
+        if kind is None:
+            log.warning("no service for %s from %s: ignored", type(received.message).__name__,
+                        peer_of(self.assoc))
+            self.dropped(received)
+        else:
+            self._refuse(received)
+
+    def _refuse(self, received: ReceivedMessage) -> None:
+        """A request that came after the server began to stop: refused, not handled."""
+        rq: Any = received.message
+        # C-STORE/FIND/GET/MOVE: 0xA700 (Refused: out of resources); N-services and C-ECHO:
+        status = (0xA700 if rq.command_field < 0x0100 and rq.command_field != 0x0030
+                  else RESOURCE_LIMITATION)
+        rsp = failure_response(rq.command_field, rq.MessageID, status)
+        if rsp is None:
+            self.dropped(received)
+            return
+        assoc = self.assoc
+        log.info("refusing a request from %s with 0x%04X: the server is stopping",
+                 peer_of(assoc), status)
+        with contextlib.suppress(AiodimseError):
+            assoc.send_pdus(self.session.respond(received, rsp, None))
+            if assoc.observer is not None:
+                assoc.observer.request_answered(rq.MessageID, rq.command_field,
+                                                received.context_id, status)
+        assoc.after_request()
+
+    def bad_request(self, ev: BadRequest) -> bool:
+        """A request whose command we refuse: answer with its failure status; False if
+        it has none (the association must abort)."""
+        rsp = failure_response(ev.command_field, ev.message_id, ev.status)
+        if rsp is None:
+            return False
+        assoc = self.assoc
+        log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(assoc),
+                    ev.status, ev.error)
+        assoc.send_pdus(self.session.encode(ev.context_id, rsp, None))
+        if assoc.observer is not None:
+            assoc.observer.request_answered(ev.message_id, ev.command_field, ev.context_id,
+                                            ev.status)
+        return True
+
+    async def _inflate_then_serve(self, received: ReceivedMessage, kind: RequestKind,
+                                  debug: bool) -> None:
+        """Inflate the data set in steps (deflated.py), then serve as usual.
+
+        Past a limit: 0x0213; a broken stream: 0x0110; neither reaches the handler.
+        """
+        settings = self.settings
+        try:
+            try:
+                data = await inflate_in_steps(
+                    received.dataset or b"", max_length=settings.maximum_dataset_size,
+                    max_ratio=settings.maximum_inflate_ratio,
+                )
+            except DatasetDecodeError as exc:
+                log.warning("%s refused: %s", kind.event.name, exc)
+                status = Dataset()
+                status.Status = refusal_status(exc)
+                status.ErrorComment = str(exc)[:64]
+                self.answer(received, kind, (status, None) if kind.with_dataset else status,
+                            debug)
+                return
+        except BaseException:  # cancelled: no answer
+            self.dropped(received)
+            raise
+        inflated = ReceivedMessage(received.context_id, received.message, data,
+                                   received.error, received.shape)
+        self.serve(inflated, kind, debug)
+
+    def dropped(self, received: ReceivedMessage) -> None:
+        """A request ends without a response."""
+        self.session.drop(received)
+        self.assoc.after_request()
+
+    def answer(self, received: ReceivedMessage, kind: RequestKind, result: object,
+               debug: bool) -> None:
+        """Send the response for a handler's result (on the long path or reused).
+
+        Whatever goes wrong, the peer gets an answer while the association lives:
+        a failure building the response falls back to a bare 0x0110. Under DEBUG
+        logging every response is built (the log shows its message).
+        """
+        session = self.session
+        assoc = self.assoc
+        if not (assoc.is_established or session.release_deferred):
+            log.debug("association ended before the %s response", kind.event.name)
+            self.dropped(received)
+            return
+        code = None
+        if received.shape is not None:
+            # Handlers return the same constant again and again: its status is
+            # remembered by identity (only immutable results have one).
+            if result is self.bare_result and kind is self.bare_kind:
+                code = self.bare_code
+            else:
+                code = bare_status(kind, result)
+                if code is not None and caches.enabled:
+                    self.bare_result, self.bare_kind, self.bare_code = result, kind, code
+            if code is not None and not debug:
+                pdus = session.respond_reused(received, code)
+                if pdus is not None:  # answered: sent through the protocol directly
+                    proto = assoc.proto
+                    try:
+                        if proto is None:
+                            raise AssociationAbortedError("the association has ended")
+                        proto.send_pdata(pdus)
+                    except AiodimseError as exc:
+                        log.warning("could not answer a request: %s", exc)
+                    if assoc.observer is not None:
+                        rq: Any = received.message
+                        assoc.observer.request_answered(rq.MessageID, rq.command_field,
+                                                        received.context_id, code)
+                    if session.backlog or self.idle.waiters:
+                        assoc.after_request()
+                    return
+        answered = False
+        try:
+            rsp, data = _response(kind, received.message, result,
+                                  self.contexts[received.context_id])
+            answered = True
+            pdus = session.respond(received, rsp, data, code)
+            if debug:
+                log_message("sent", received.context_id, rsp, data)
+            assoc.send_pdus(pdus)
+            if assoc.observer is not None:
+                answered_rq: Any = received.message
+                assoc.observer.request_answered(answered_rq.MessageID,
+                                                answered_rq.command_field,
+                                                received.context_id, rsp.Status)
+        except AiodimseError as exc:
+            log.warning("could not answer a request: %s", exc)
+        finally:
+            if not answered:
+                session.drop(received)
+            if session.backlog or self.idle.waiters:
+                assoc.after_request()
+
+    def caches_held(self) -> int:
+        """Entries the bare-status cache holds (the cache registry's probe)."""
+        return int(self.bare_kind is not None)
+
+
+def _response(kind: RequestKind, rq: Any, result: object, context: PresentationContext
+              ) -> tuple[Any, bytes | None]:
+    """The response for a handler's result; a bare 0x0110 if it cannot be built."""
+    try:
+        return build_response(kind, rq, result, context)
+    except Exception as exc:
+        log.warning("could not build the %s response: answering 0x0110: %s",
+                    kind.event.name, exc)
+        if debug_on():
+            log.debug("response traceback", exc_info=exc)
+        fallback = failure_response(rq.command_field, rq.MessageID, 0x0110)
+        if fallback is None:  # every request kind has a response type
+            raise
+        return fallback, None
