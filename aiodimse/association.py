@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 
 from . import caches, evt
 from .aio.budget import ReadBudget
+from .aio.eager import Suspended, run_eager
 from .aio.idle import IdleWatch
 from .aio.protocol import DULProtocol, loop_clock
 from .association_log import (
@@ -33,7 +34,12 @@ from .association_log import (
     log_lines,
     log_message,
 )
-from .datasets import encode_dataset
+from .datasets import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    Inflated,
+    decode_dataset,
+    encode_dataset,
+)
 from .describe import describe_associate_rq, describe_rejection
 from .dimse.assemble import ReceivedMessage
 from .dimse.session import (
@@ -56,11 +62,12 @@ from .errors import describe_rejection as rejection_words
 from .events import Event
 from .handlers import Handlers, call_handler
 from .logs import peer_of
+from .notifications import hold_task, notify
 from .outgoing import Command, OutgoingRequests
 from .presentation import PresentationContext, SupportedContext
-from .requests import kind_for_type
+from .requests import RequestKind, bare_status, kind_for_type
 from .scu import ServiceCalls
-from .serving import Serving
+from .serving import GUARD_EXIT, Serving, guard_exit
 from .settings import AESettings
 from .ul.events import (
     Aborted,
@@ -128,8 +135,6 @@ class ServerLink(Protocol):
 
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
 
-# Handler tasks of associations that have no server (requestors), held until they end.
-_HANDLER_TASKS: set[asyncio.Task[Any]] = set()
 
 class Association(ServiceCalls):
     """One association. Obtain it from ``AE.associate`` or in a server's handlers.
@@ -139,8 +144,12 @@ class Association(ServiceCalls):
 
     __slots__ = (
         "__weakref__",
+        "_bare_code",
+        "_bare_kind",
+        "_bare_result",
         "_budget",
         "_contexts",
+        "_deflated",
         "_end_reason",
         "_ended",
         "_established",
@@ -155,6 +164,7 @@ class Association(ServiceCalls):
         "accepted_contexts",
         "acceptor",
         "ae",
+        "check_idle",
         "clock",
         "decide",
         "dimse_timeout",
@@ -204,6 +214,7 @@ class Association(ServiceCalls):
         self.is_rejected = False
         self.dimse_timeout: float | None = ae.dimse_timeout
         self._contexts: dict[int, PresentationContext] = {}
+        self._deflated: frozenset[int] = frozenset()  # IDs of Deflated Explicit VR LE contexts
         # The DIMSE session, made with the first message either way (many associations
         # carry none), with what serves its requests and the read budget charged with
         # what it holds; until then, what it will be made with: (peer max PDU, windows).
@@ -214,11 +225,17 @@ class Association(ServiceCalls):
         self._outgoing: OutgoingRequests | None = None  # our requests: made with the first
         self._following = False  # inside after_request (no recursion per queued request)
         self._requests = 0  # requests received, for the end-of-association INFO line
+        self._bare_result: object = None  # the last handler result with a bare status
+        self._bare_kind: RequestKind | None = None
+        self._bare_code = 0
         self._started = 0.0  # clock time when established
         self._established: asyncio.Future[None] = loop.create_future()
         self._ended: asyncio.Future[None] = loop.create_future()
         self._end_reason: AssociationError | None = None
         self._idle = IdleWatch(self, loop, self.clock)  # wait_idle, the network timeout
+        # Abort if nothing came in for ``timeout`` and nothing is in flight; True if so.
+        # The server's sweep calls it for every association: the watch's own method.
+        self.check_idle: Callable[[float, float], bool] = self._idle.check
         self.proposal: AAssociateRQ | None = None  # requestor: what we proposed
         # Set by the server / requestor code that creates the association:
         self.decide: (
@@ -245,13 +262,13 @@ class Association(ServiceCalls):
         peer.address, peer.port = host, port
         if self.server is not None:  # (it counts by the peer's address)
             self.server.register(self)
-        self._notify(evt.EVT_CONN_OPEN)
+        notify(self, evt.EVT_CONN_OPEN)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not (self.is_released or self.is_aborted or self.is_rejected):
             self._mark_aborted("connection lost", None, None)
         self._finish()
-        self._notify(evt.EVT_CONN_CLOSE)
+        notify(self, evt.EVT_CONN_CLOSE)
         # The protocol is done; dropping it breaks the association <-> protocol cycle,
         # so that an ended association is freed by reference counting, not by the
         # garbage collector (whose full passes grow with the number of connections).
@@ -288,7 +305,7 @@ class Association(ServiceCalls):
         self.proposal = rq
         if enabled(INFO) and debug_on():  # (INFO first: one dict lookup when quiet)
             log_lines(f"received from {peer_of(self)}:", describe_associate_rq(rq))
-        self._notify(evt.EVT_REQUESTED)
+        notify(self, evt.EVT_REQUESTED)
         if self.decide is None:  # not from a server: nobody can accept
             self.send_reject(AAssociateRJ(result=1, source=1, reason=1))
             return
@@ -318,7 +335,7 @@ class Association(ServiceCalls):
         if enabled(INFO):
             log.info("rejected %s: %s", self._who(),
                      rejection_words(rj.result, rj.source, rj.reason))
-        self._notify(evt.EVT_REJECTED)
+        notify(self, evt.EVT_REJECTED)
 
     def _on_associate_ac(self, ac: AAssociateAC) -> None:
         """Requestor: the peer accepted; work out the contexts and limits."""
@@ -345,14 +362,16 @@ class Association(ServiceCalls):
         """Data transfer begins: contexts, limits, the idle timer, logs, notifications."""
         self.accepted_contexts = contexts
         self._contexts = {c.context_id: c for c in contexts}
+        self._deflated = frozenset(c.context_id for c in contexts
+                                   if c.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
         self._limits = (peer_max, invoke_limit, perform_limit)
         self.is_established = True
         self._start_idle_timer()
         self._started = self.clock()
         if enabled(INFO):  # (the line's words are not made when it is off)
             log_established(self, self._who(), ac)
-        self._notify(evt.EVT_ACCEPTED)
-        self._notify(evt.EVT_ESTABLISHED)
+        notify(self, evt.EVT_ACCEPTED)
+        notify(self, evt.EVT_ESTABLISHED)
 
     def open_session(self) -> DIMSESession:
         """The DIMSE session, made (with its serving and read budget) on first use."""
@@ -367,7 +386,8 @@ class Association(ServiceCalls):
             max_dataset_length=ae.maximum_dataset_size,
             min_fragment_average=flood_average(ae.maximum_pdu_size),
         )
-        self._serving = Serving(self, session, self._contexts, ae, self.loop, self._idle)
+        self._serving = Serving(self, session, self._contexts, ae, self.loop,
+                                self._idle.waiters)
         self._budget = ReadBudget(self, self.server, ae.maximum_association_buffered,
                                   self._hold_reading)
         return session
@@ -379,7 +399,7 @@ class Association(ServiceCalls):
         err = AssociationRejectedError(rj.result, rj.source, rj.reason)
         self._end_reason = err
         self._fail_established(err)
-        self._notify(evt.EVT_REJECTED)
+        notify(self, evt.EVT_REJECTED)
 
     def _who(self) -> str:
         """``association from CALLING@address to CALLED`` (or ``to`` as requestor)."""
@@ -423,13 +443,14 @@ class Association(ServiceCalls):
             if debug:
                 log_message("received", events.context_id, events.message, events.dataset)
             kind = kind_for_type(type(events.message))
-            serving: Serving = self._serving  # type: ignore[assignment]  # (with the session)
             if kind is None or self.draining:
-                serving.unserved(events, kind)
+                self._served().unserved(events, kind)
             else:
-                serving.serve(events, kind, debug)
+                self.serve(events, kind, debug)
             return
-        self._sync_held(session)
+        budget = self._budget
+        if budget is not None and session.held != budget.held:  # (inline: per chunk)
+            budget.sync(session.held, session.queued)
         for ev in cast("list[SessionEvent]", events):
             if type(ev) is ReceivedMessage:
                 self._on_request(ev, debug_on())
@@ -442,11 +463,107 @@ class Association(ServiceCalls):
         if debug:
             log_message("received", received.context_id, received.message, received.dataset)
         kind = kind_for_type(type(received.message))
-        serving: Serving = self._serving  # type: ignore[assignment]  # (with the session)
         if kind is None or self.draining:
-            serving.unserved(received, kind)
+            self._served().unserved(received, kind)
         else:
-            serving.serve(received, kind, debug)
+            self.serve(received, kind, debug)
+
+    # -- serving a request: the usual one inline, the rest in serving.py ---------------
+
+    def serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
+        """Run the handler for one request: its first step now, inside this callback.
+
+        A handler that never suspends (the usual one) is answered at once, with no
+        Task, no coroutine of ours and no loop iteration; one that suspends goes on
+        in a Task that answers when it ends (serving.py). ``debug``: DEBUG logging
+        is on. Inline here, not in serving.py: the server's hot path.
+        """
+        if self.observer is not None:
+            self.observer.request_started(received.message, received.context_id)
+        if self._deflated and received.context_id in self._deflated and (
+                received.dataset is not None and type(received.dataset) is not Inflated):
+            self.track(self.loop.create_task(
+                self._served().inflate_then_serve(received, kind, debug)))
+            return
+        context = self._contexts[received.context_id]
+        handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class
+        handler = (handlers.lookup(kind.event, context.abstract_syntax) if handlers.by_syntax
+                   else handlers.wide.get(kind.event))
+        if handler is None:
+            self.answer(received, kind, kind.default_result, debug)
+            return
+        event = Event.for_request(self, kind.event, context,
+                                  received.message, received.dataset, decode_dataset)
+        try:
+            if handler.is_async:
+                # (without arguments no unpacking call: the usual handler, per request)
+                coro = (handler.func(event, *handler.args) if handler.args
+                        else handler.func(event))
+                if GUARD_EXIT:
+                    coro = guard_exit(coro)
+                result = run_eager(self.loop, coro)
+            else:
+                result = run_eager(self.loop, call_handler(handler, event))
+        except asyncio.CancelledError:  # cancelled in its first step: no answer
+            self._served().dropped(received)
+            return
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
+            log_handler_failure(kind.event.name, exc, self, ": answering 0x0110")
+            result = kind.failure_result
+        except BaseException:
+            self._served().dropped(received)
+            raise
+        if type(result) is Suspended:
+            self._served().suspended(result, received, kind, debug)
+            return
+        self.answer(received, kind, result, debug)
+
+    def answer(self, received: ReceivedMessage, kind: RequestKind, result: object,
+               debug: bool) -> None:
+        """Send the response for a handler's result: reused by the session where it
+        can (inline: the hot path), else built (serving.py).
+
+        Under DEBUG logging every response is built (the log shows its message).
+        """
+        session: DIMSESession = self._session  # type: ignore[assignment]  # (made by now)
+        if not (self.is_established or session.release_deferred):
+            log.debug("association ended before the %s response", kind.event.name)
+            self._served().dropped(received)
+            return
+        code = None
+        if received.shape is not None:
+            # Handlers return the same constant again and again: its status is
+            # remembered by identity (only immutable results have one).
+            if result is self._bare_result and kind is self._bare_kind:
+                code = self._bare_code
+            else:
+                code = bare_status(kind, result)
+                if code is not None and caches.enabled:
+                    self._bare_result, self._bare_kind, self._bare_code = result, kind, code
+            if code is not None and not debug:
+                pdus = session.respond_reused(received, code)
+                if pdus is not None:  # answered: sent through the protocol directly
+                    proto = self.proto
+                    try:
+                        if proto is None:
+                            raise AssociationAbortedError("the association has ended")
+                        proto.send_pdata(pdus)
+                    except AiodimseError as exc:
+                        log.warning("could not answer a request: %s", exc)
+                    if self.observer is not None:
+                        rq: Any = received.message
+                        self.observer.request_answered(rq.MessageID, rq.command_field,
+                                                       received.context_id, code)
+                    if session.backlog or self._idle.waiters:
+                        self.after_request()
+                    return
+        self._served().answer_built(received, kind, result, code, debug)
+
+    def _served(self) -> Serving:
+        """Serving, made with the session (so there is one while requests are)."""
+        serving = self._serving
+        assert serving is not None
+        return serving
 
     def _on_session_event(self, ev: SessionEvent) -> None:
         if type(ev) is ResponseReceived:
@@ -561,7 +678,7 @@ class Association(ServiceCalls):
         if not self.is_released:
             self.is_released = True
             self.is_established = False
-            self._notify(evt.EVT_RELEASED)
+            notify(self, evt.EVT_RELEASED)
             self._fail_outstanding()
 
     def _mark_aborted(self, why: str, source: int | None, reason: int | None) -> None:
@@ -576,7 +693,7 @@ class Association(ServiceCalls):
         self._fail_established(self._end_reason)
         self._fail_outstanding()
         if was_established or not self.is_rejected:
-            self._notify(evt.EVT_ABORTED)
+            notify(self, evt.EVT_ABORTED)
 
     def _protocol_abort(self, exc: AiodimseError) -> None:
         log.warning("protocol error from %s: %s", peer_of(self), exc)
@@ -664,9 +781,9 @@ class Association(ServiceCalls):
     def caches_held(self) -> tuple[int, int, int]:
         """Entries its caches hold (the last bare status, the session's last shape and
         response), for the cache registry's probes."""
-        session, serving = self._session, self._serving
+        session = self._session
         shape, response = session.caches_held() if session is not None else (0, 0)
-        return (serving.caches_held() if serving is not None else 0), shape, response
+        return int(self._bare_kind is not None), shape, response
 
     def get_handlers(self, event: evt.EventType) -> list[Callable[..., Any]]:
         """The handlers bound to ``event`` on this association."""
@@ -689,40 +806,11 @@ class Association(ServiceCalls):
         else:
             self._idle.start_timer(self.ae.network_timeout)
 
-    def check_idle(self, now: float, timeout: float) -> bool:
-        """Abort if nothing came in for ``timeout`` and nothing is in flight; True if so
-        (a server's sweep)."""
-        return self._idle.check(now, timeout)
-
-    # -- helpers ------------------------------------------------------------------------
+    # -- notifications and tasks (notifications.py) -----------------------------------
 
     def track(self, task: asyncio.Task[Any]) -> None:
-        """Hold a handler's task until it ends, beyond the association's own life.
-
-        The set belongs to the server (which cancels what is left when it stops), or
-        to the module for a requestor's associations: a task must never be left to
-        the garbage collector while it waits.
-        """
-        tasks = self.server.handler_tasks if self.server is not None else _HANDLER_TASKS
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    def _notify(self, event_type: evt.EventType, **extra: Any) -> None:
-        if not self.handlers.notifies:
-            return
-        bound = self.handlers.get(event_type)
-        if not bound:
-            return
-        event = Event(self, event_type, extra=extra)
-        for b in bound:
-            self.track(self.loop.create_task(self._run_notification(b, event)))
-
-    @staticmethod
-    async def _run_notification(bound: Any, event: Event) -> None:
-        try:
-            await call_handler(bound, event)
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:
-            log_handler_failure(event.name, exc, event.assoc)
+        """Hold a handler's task until it ends, beyond the association's own life."""
+        hold_task(task, self.server.handler_tasks if self.server is not None else None)
 
 
 # The association's own caches (docs/internals.md, "Caches"), for the registry's probes.

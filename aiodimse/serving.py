@@ -1,14 +1,15 @@
-"""Serving the peer's requests on one association: run the handler, answer its result.
+"""Serving the peer's requests on one association, beyond the usual request.
 
-A handler runs eagerly (aio/eager.py): one that never suspends (the usual one) is
-answered inside the data callback, with no Task and no loop iteration; one that
-suspends goes on in a tracked Task under the AE's handler time limit (past it the
-peer gets 0x0110 and the handler is cancelled). Deflated data sets are inflated in
-steps first; requests that arrive while the server stops are refused. Answers go
-through the DIMSE session, reusing an encoded response where the session can.
-
-The association owns one ``Serving`` per session and hands it each request to run;
-whatever goes wrong here, the peer gets an answer while the association lives.
+The association runs a handler eagerly (aio/eager.py) and answers its result at
+once, reusing an encoded response where the session can: that is the server's hot
+path, kept inline there (``Association.serve`` / ``answer``, a few attribute loads
+fewer per request). Everything else is here: a handler that suspended goes on in a
+tracked Task under the AE's handler time limit (past it the peer gets 0x0110 and
+the handler is cancelled); deflated data sets are inflated in steps first; requests
+that arrive while the server stops are refused, malformed ones answered with their
+failure status; a response is built (or a bare 0x0110 if it cannot be) and sent
+through the session. Whatever goes wrong, the peer gets an answer while the
+association lives.
 """
 
 from __future__ import annotations
@@ -21,46 +22,43 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydicom.dataset import Dataset
 
-from . import caches
-from .aio.eager import Suspended, run_eager
+from .aio.eager import Suspended
 from .association_log import debug_on, log, log_handler_failure, log_message
 from .datasets import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     DatasetDecodeError,
-    Inflated,
-    decode_dataset,
     refusal_status,
 )
 from .deflated import inflate_in_steps
 from .dimse.assemble import ReceivedMessage
-from .errors import AiodimseError, AssociationAbortedError
-from .events import Event
-from .handlers import HandlerExit, Handlers, call_handler
+from .errors import AiodimseError
+from .handlers import HandlerExit
 from .logs import peer_of
-from .requests import RequestKind, bare_status, build_response, failure_response
+from .requests import RequestKind, build_response, failure_response
 from .status import RESOURCE_LIMITATION
 
 if TYPE_CHECKING:
-    from .aio.protocol import DULProtocol
     from .dimse.session import BadRequest, DIMSESession
     from .observe import AssociationRecord
     from .presentation import PresentationContext
     from .settings import AESettings
 
-__all__ = ["Served", "Serving"]
+__all__ = ["GUARD_EXIT", "Served", "Serving", "guard_exit"]
 
 # On 3.12+ a handler Task runs the handler coroutine directly, and a Task re-raises
-# SystemExit/KeyboardInterrupt into the event loop (stopping it): wrap it there.
-_GUARD_EXIT = sys.version_info >= (3, 12)
+# SystemExit/KeyboardInterrupt into the event loop (stopping it): wrap it there
+# (``guard_exit``, by Association.serve).
+GUARD_EXIT = sys.version_info >= (3, 12)
 
 
 class Served(Protocol):
     """What serving asks of the association whose requests it runs (its events' ``assoc``)."""
 
-    handlers: Handlers
     observer: AssociationRecord | None
-    proto: DULProtocol | None
-    is_established: bool
+
+    def serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None: ...
+
+    def answer(self, received: ReceivedMessage, kind: RequestKind, result: object,
+               debug: bool) -> None: ...
 
     def track(self, task: asyncio.Task[Any]) -> None: ...
 
@@ -69,13 +67,8 @@ class Served(Protocol):
     def after_request(self) -> None: ...
 
 
-class _Waiters(Protocol):
-    """The idle waiters (aio/idle.py): an answer wakes them through ``after_request``."""
-
-    waiters: list[asyncio.Future[None]]
-
-
-async def _guard_exit(coro: Coroutine[Any, Any, Any]) -> Any:
+async def guard_exit(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await a handler's coroutine; SystemExit/KeyboardInterrupt become HandlerExit."""
     try:
         return await coro
     except (SystemExit, KeyboardInterrupt) as exc:
@@ -99,82 +92,36 @@ class _Overdue:
 
 
 class Serving:
-    """Runs the handlers of one association's requests and answers them (module doc).
+    """The rest of serving one association's requests (module doc).
 
     Made with the association's DIMSE session, once its contexts are known.
     """
 
-    __slots__ = ("assoc", "bare_code", "bare_kind", "bare_result", "contexts", "deflated",
-                 "idle", "loop", "session", "settings")
+    __slots__ = ("assoc", "contexts", "idle_waiters", "loop", "session", "settings")
 
     def __init__(self, assoc: Served, session: DIMSESession,  # noqa: PLR0917
                  contexts: dict[int, PresentationContext], settings: AESettings,
-                 loop: asyncio.AbstractEventLoop, idle: _Waiters) -> None:
+                 loop: asyncio.AbstractEventLoop, idle_waiters: list[asyncio.Future[None]]
+                 ) -> None:
         self.assoc = assoc
         self.session = session
         self.contexts = contexts
         self.settings = settings
         self.loop = loop
-        self.idle = idle
-        # IDs of the Deflated Explicit VR Little Endian contexts (inflated first)
-        self.deflated = frozenset(c.context_id for c in contexts.values()
-                                  if c.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
-        # The last handler result with a bare status (a cache: docs/internals.md)
-        self.bare_result: object = None
-        self.bare_kind: RequestKind | None = None
-        self.bare_code = 0
+        # aio/idle.py's wait_idle waiters (one list for good): an answer wakes them
+        # through after_request
+        self.idle_waiters = idle_waiters
 
-    def serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
-        """Run the handler for one request: its first step now, inside this callback.
-
-        A handler that never suspends (the usual one) is answered at once, with no
-        Task, no coroutine of ours and no loop iteration; one that suspends goes on
-        in a Task that answers when it ends. ``debug``: DEBUG logging is on.
-        """
-        assoc = self.assoc
-        if assoc.observer is not None:
-            assoc.observer.request_started(received.message, received.context_id)
-        if self.deflated and received.context_id in self.deflated and (
-                received.dataset is not None and type(received.dataset) is not Inflated):
-            assoc.track(self.loop.create_task(self._inflate_then_serve(received, kind, debug)))
-            return
-        context = self.contexts[received.context_id]
-        handlers = assoc.handlers  # Handlers.lookup(), inlined when nothing routes by class
-        handler = (handlers.lookup(kind.event, context.abstract_syntax) if handlers.by_syntax
-                   else handlers.wide.get(kind.event))
-        if handler is None:
-            self.answer(received, kind, kind.default_result, debug)
-            return
-        event = Event.for_request(assoc, kind.event, context,
-                                  received.message, received.dataset, decode_dataset)
-        try:
-            if handler.is_async:
-                # (without arguments no unpacking call: the usual handler, per request)
-                coro = (handler.func(event, *handler.args) if handler.args
-                        else handler.func(event))
-                if _GUARD_EXIT:
-                    coro = _guard_exit(coro)
-                result = run_eager(self.loop, coro)
-            else:
-                result = run_eager(self.loop, call_handler(handler, event))
-        except asyncio.CancelledError:  # cancelled in its first step: no answer
-            self.dropped(received)
-            return
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
-            log_handler_failure(kind.event.name, exc, assoc, ": answering 0x0110")
-            result = kind.failure_result
-        except BaseException:
-            self.dropped(received)
-            raise
-        if type(result) is Suspended:
-            overdue = _Overdue(received, kind, debug)
-            task = result.start(self._serve_rest(overdue, result.rest))
-            assoc.track(task)
-            limit = self.settings.handler_timeout
-            if limit is not None and limit > 0:
-                overdue.timer = self.loop.call_later(limit, self._on_overdue, task, overdue)
-            return
-        self.answer(received, kind, result, debug)
+    def suspended(self, suspended: Suspended, received: ReceivedMessage, kind: RequestKind,
+                  debug: bool) -> None:
+        """A handler suspended in its first step: the rest in a tracked Task, answered
+        when it ends or when the handler time limit runs out (0x0110)."""
+        overdue = _Overdue(received, kind, debug)
+        task = suspended.start(self._serve_rest(overdue, suspended.rest))
+        self.assoc.track(task)
+        limit = self.settings.handler_timeout
+        if limit is not None and limit > 0:
+            overdue.timer = self.loop.call_later(limit, self._on_overdue, task, overdue)
 
     async def _serve_rest(self, overdue: _Overdue, rest: Awaitable[Any]) -> None:
         """The rest of a handler that suspended, then its answer (unless overdue)."""
@@ -197,7 +144,7 @@ class Serving:
             return
         overdue.answered = True
         overdue.cancel_timer()
-        self.answer(overdue.received, kind, result, overdue.debug)
+        self.assoc.answer(overdue.received, kind, result, overdue.debug)
 
     def _on_overdue(self, task: asyncio.Task[Any], overdue: _Overdue) -> None:
         """The handler time limit: answer 0x0110 now, then cancel the handler."""
@@ -208,7 +155,7 @@ class Serving:
         log.warning("%s handler from %s still running after %ss: answering 0x0110 and "
                     "cancelling it", overdue.kind.event.name, peer_of(self.assoc),
                     self.settings.handler_timeout)
-        self.answer(overdue.received, overdue.kind, overdue.kind.failure_result,
+        self.assoc.answer(overdue.received, overdue.kind, overdue.kind.failure_result,
                     overdue.debug)
         task.cancel()
 
@@ -257,7 +204,7 @@ class Serving:
                                             ev.status)
         return True
 
-    async def _inflate_then_serve(self, received: ReceivedMessage, kind: RequestKind,
+    async def inflate_then_serve(self, received: ReceivedMessage, kind: RequestKind,
                                   debug: bool) -> None:
         """Inflate the data set in steps (deflated.py), then serve as usual.
 
@@ -275,7 +222,7 @@ class Serving:
                 status = Dataset()
                 status.Status = refusal_status(exc)
                 status.ErrorComment = str(exc)[:64]
-                self.answer(received, kind, (status, None) if kind.with_dataset else status,
+                self.assoc.answer(received, kind, (status, None) if kind.with_dataset else status,
                             debug)
                 return
         except BaseException:  # cancelled: no answer
@@ -283,54 +230,22 @@ class Serving:
             raise
         inflated = ReceivedMessage(received.context_id, received.message, data,
                                    received.error, received.shape)
-        self.serve(inflated, kind, debug)
+        self.assoc.serve(inflated, kind, debug)
 
     def dropped(self, received: ReceivedMessage) -> None:
         """A request ends without a response."""
         self.session.drop(received)
         self.assoc.after_request()
 
-    def answer(self, received: ReceivedMessage, kind: RequestKind, result: object,
-               debug: bool) -> None:
-        """Send the response for a handler's result (on the long path or reused).
+    def answer_built(self, received: ReceivedMessage, kind: RequestKind,
+                     result: object, code: int | None, debug: bool) -> None:
+        """Build and send the response for a handler's result (not reused).
 
-        Whatever goes wrong, the peer gets an answer while the association lives:
-        a failure building the response falls back to a bare 0x0110. Under DEBUG
-        logging every response is built (the log shows its message).
+        A failure building it falls back to a bare 0x0110. ``code``: the result's
+        bare status if it has one.
         """
         session = self.session
         assoc = self.assoc
-        if not (assoc.is_established or session.release_deferred):
-            log.debug("association ended before the %s response", kind.event.name)
-            self.dropped(received)
-            return
-        code = None
-        if received.shape is not None:
-            # Handlers return the same constant again and again: its status is
-            # remembered by identity (only immutable results have one).
-            if result is self.bare_result and kind is self.bare_kind:
-                code = self.bare_code
-            else:
-                code = bare_status(kind, result)
-                if code is not None and caches.enabled:
-                    self.bare_result, self.bare_kind, self.bare_code = result, kind, code
-            if code is not None and not debug:
-                pdus = session.respond_reused(received, code)
-                if pdus is not None:  # answered: sent through the protocol directly
-                    proto = assoc.proto
-                    try:
-                        if proto is None:
-                            raise AssociationAbortedError("the association has ended")
-                        proto.send_pdata(pdus)
-                    except AiodimseError as exc:
-                        log.warning("could not answer a request: %s", exc)
-                    if assoc.observer is not None:
-                        rq: Any = received.message
-                        assoc.observer.request_answered(rq.MessageID, rq.command_field,
-                                                        received.context_id, code)
-                    if session.backlog or self.idle.waiters:
-                        assoc.after_request()
-                    return
         answered = False
         try:
             rsp, data = _response(kind, received.message, result,
@@ -341,21 +256,16 @@ class Serving:
                 log_message("sent", received.context_id, rsp, data)
             assoc.send_pdus(pdus)
             if assoc.observer is not None:
-                answered_rq: Any = received.message
-                assoc.observer.request_answered(answered_rq.MessageID,
-                                                answered_rq.command_field,
+                rq: Any = received.message
+                assoc.observer.request_answered(rq.MessageID, rq.command_field,
                                                 received.context_id, rsp.Status)
         except AiodimseError as exc:
             log.warning("could not answer a request: %s", exc)
         finally:
             if not answered:
                 session.drop(received)
-            if session.backlog or self.idle.waiters:
+            if session.backlog or self.idle_waiters:
                 assoc.after_request()
-
-    def caches_held(self) -> int:
-        """Entries the bare-status cache holds (the cache registry's probe)."""
-        return int(self.bare_kind is not None)
 
 
 def _response(kind: RequestKind, rq: Any, result: object, context: PresentationContext

@@ -69,8 +69,11 @@ class IdleWatch:
             self.wake()
 
     def wake(self) -> None:
-        waiters, self.waiters = self.waiters, []
-        for w in waiters:
+        """Wake every waiter. The list stays the same object: serving.py holds it."""
+        waiters = self.waiters
+        woken = waiters.copy()
+        waiters.clear()
+        for w in woken:
             if not w.done():
                 w.set_result(None)
 
