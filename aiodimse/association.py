@@ -1,11 +1,15 @@
 """An association: the asyncio adapter above the DIMSE session (dimse/session.py).
 
 The session keeps the DIMSE bookkeeping (reassembly, Message IDs, windows, release
-deferral, the DIMSE deadlines); the association adds what needs an event loop:
-the futures of our requests by Message ID, the handlers of the peer's requests
-(run eagerly, aio/eager.py, else in tracked tasks under a time limit),
-notifications, timers, read back pressure and logging. It reaches the upper
-layer only through its protocol (aio/protocol.py), which owns the core.
+deferral, the DIMSE deadlines); the association adds what needs an event loop.
+Here: establishment, the session's events, the usual request served inline (its
+handler run eagerly, aio/eager.py, its response reused: the server's hot path),
+release, abort and the end. Each other concern has an object or module of its own:
+serving.py (suspended handlers, time limit, inflating, refusals, built responses),
+outgoing.py (our requests' futures, the DIMSE timer), aio/budget.py (read back
+pressure), aio/idle.py (wait_idle, the network timeout), notifications.py, scu.py
+(the send_* calls). It reaches the upper layer only through its protocol
+(aio/protocol.py), which owns the core.
 """
 
 from __future__ import annotations
@@ -155,6 +159,7 @@ class Association(ServiceCalls):
         "_established",
         "_following",
         "_idle",
+        "_idle_waiters",
         "_limits",
         "_outgoing",
         "_requests",
@@ -233,6 +238,7 @@ class Association(ServiceCalls):
         self._ended: asyncio.Future[None] = loop.create_future()
         self._end_reason: AssociationError | None = None
         self._idle = IdleWatch(self, loop, self.clock)  # wait_idle, the network timeout
+        self._idle_waiters = self._idle.waiters  # (the same list for good: one load less)
         # Abort if nothing came in for ``timeout`` and nothing is in flight; True if so.
         # The server's sweep calls it for every association: the watch's own method.
         self.check_idle: Callable[[float, float], bool] = self._idle.check
@@ -387,7 +393,7 @@ class Association(ServiceCalls):
             min_fragment_average=flood_average(ae.maximum_pdu_size),
         )
         self._serving = Serving(self, session, self._contexts, ae, self.loop,
-                                self._idle.waiters)
+                                self._idle_waiters)
         self._budget = ReadBudget(self, self.server, ae.maximum_association_buffered,
                                   self._hold_reading)
         return session
@@ -554,7 +560,7 @@ class Association(ServiceCalls):
                         rq: Any = received.message
                         self.observer.request_answered(rq.MessageID, rq.command_field,
                                                        received.context_id, code)
-                    if session.backlog or self._idle.waiters:
+                    if session.backlog or self._idle_waiters:
                         self.after_request()
                     return
         self._served().answer_built(received, kind, result, code, debug)
@@ -574,7 +580,7 @@ class Association(ServiceCalls):
                 return  # no request of ours has pending responses to report yet
             if self._outgoing is not None:  # (the session knows ours only)
                 self._outgoing.response(ev)
-            if self._idle.waiters:
+            if self._idle_waiters:
                 self._idle.check_waiters()
         elif type(ev) is UnknownResponse:
             log.warning("response to unknown Message ID %s ignored", ev.message_id)
@@ -603,7 +609,7 @@ class Association(ServiceCalls):
             finally:
                 self._following = False
             self._sync_held(session)
-        if self._idle.waiters:
+        if self._idle_waiters:
             self._idle.check_waiters()
 
     # -- read back pressure (aio/budget.py) -------------------------------------------

@@ -69,8 +69,11 @@ class IdleWatch:
             self.wake()
 
     def wake(self) -> None:
-        """Wake every waiter. The list stays the same object: serving.py holds it."""
+        """Wake every waiter. The list stays the same object: the association and
+        serving.py hold it."""
         waiters = self.waiters
+        if not waiters:
+            return
         woken = waiters.copy()
         waiters.clear()
         for w in woken:

@@ -107,6 +107,7 @@ async def test_idle_check_aborts_only_a_silent_association_with_nothing_in_fligh
 async def test_wait_returns_at_once_when_idle_and_wakes_when_requests_end() -> None:
     assoc = FakeAssociation()
     watch = IdleWatch(assoc, asyncio.get_running_loop(), lambda: 0.0)
+    held = watch.waiters  # the association and serving.py keep this list
     await asyncio.wait_for(watch.wait(), 1)  # nothing in flight
     assoc.in_flight = 1
     waiting = asyncio.ensure_future(watch.wait())
@@ -117,7 +118,7 @@ async def test_wait_returns_at_once_when_idle_and_wakes_when_requests_end() -> N
     assoc.in_flight = 0
     watch.check_waiters()
     await asyncio.wait_for(waiting, 1)
-    assert watch.waiters == []
+    assert watch.waiters == [] and watch.waiters is held
 
 
 async def test_a_requestors_idle_timer_aborts_after_the_network_timeout() -> None:
