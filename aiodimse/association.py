@@ -392,8 +392,7 @@ class Association(ServiceCalls):
             max_dataset_length=ae.maximum_dataset_size,
             min_fragment_average=flood_average(ae.maximum_pdu_size),
         )
-        self._serving = Serving(self, session, self._contexts, ae, self.loop,
-                                self._idle_waiters)
+        self._serving = Serving(session, self._contexts, ae, self.loop, self._idle_waiters)
         self._budget = ReadBudget(self, self.server, ae.maximum_association_buffered,
                                   self._hold_reading)
         return session
@@ -450,7 +449,7 @@ class Association(ServiceCalls):
                 log_message("received", events.context_id, events.message, events.dataset)
             kind = kind_for_type(type(events.message))
             if kind is None or self.draining:
-                self._served().unserved(events, kind)
+                self._served().unserved(self, events, kind)
             else:
                 self.serve(events, kind, debug)
             return
@@ -470,7 +469,7 @@ class Association(ServiceCalls):
             log_message("received", received.context_id, received.message, received.dataset)
         kind = kind_for_type(type(received.message))
         if kind is None or self.draining:
-            self._served().unserved(received, kind)
+            self._served().unserved(self, received, kind)
         else:
             self.serve(received, kind, debug)
 
@@ -489,7 +488,7 @@ class Association(ServiceCalls):
         if self._deflated and received.context_id in self._deflated and (
                 received.dataset is not None and type(received.dataset) is not Inflated):
             self.track(self.loop.create_task(
-                self._served().inflate_then_serve(received, kind, debug)))
+                self._served().inflate_then_serve(self, received, kind, debug)))
             return
         context = self._contexts[received.context_id]
         handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class
@@ -511,16 +510,16 @@ class Association(ServiceCalls):
             else:
                 result = run_eager(self.loop, call_handler(handler, event))
         except asyncio.CancelledError:  # cancelled in its first step: no answer
-            self._served().dropped(received)
+            self._served().dropped(self, received)
             return
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
             log_handler_failure(kind.event.name, exc, self, ": answering 0x0110")
             result = kind.failure_result
         except BaseException:
-            self._served().dropped(received)
+            self._served().dropped(self, received)
             raise
         if type(result) is Suspended:
-            self._served().suspended(result, received, kind, debug)
+            self._served().suspended(self, result, received, kind, debug)
             return
         self.answer(received, kind, result, debug)
 
@@ -534,7 +533,7 @@ class Association(ServiceCalls):
         session: DIMSESession = self._session  # type: ignore[assignment]  # (made by now)
         if not (self.is_established or session.release_deferred):
             log.debug("association ended before the %s response", kind.event.name)
-            self._served().dropped(received)
+            self._served().dropped(self, received)
             return
         code = None
         if received.shape is not None:
@@ -563,7 +562,7 @@ class Association(ServiceCalls):
                     if session.backlog or self._idle_waiters:
                         self.after_request()
                     return
-        self._served().answer_built(received, kind, result, code, debug)
+        self._served().answer_built(self, received, kind, result, code, debug)
 
     def _served(self) -> Serving:
         """Serving, made with the session (so there is one while requests are)."""
@@ -585,7 +584,7 @@ class Association(ServiceCalls):
         elif type(ev) is UnknownResponse:
             log.warning("response to unknown Message ID %s ignored", ev.message_id)
         elif type(ev) is BadRequest:
-            if self._serving is None or not self._serving.bad_request(ev):
+            if self._serving is None or not self._serving.bad_request(self, ev):
                 log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self),
                             ev.error)
                 self.abort(source=2, reason=0)
@@ -735,6 +734,11 @@ class Association(ServiceCalls):
                          self.clock() - self._started, self._requests)
             if self.server is not None:
                 self.server.association_ended(self)
+        # The parts that hold the association let go of it (the idle watch in stop()):
+        # with the protocol dropped in connection_lost, no reference cycle keeps an
+        # ended association for the garbage collector.
+        self._budget = None
+        self._outgoing = None
 
     async def release(self) -> None:
         """Release the association and wait until it has ended (ACSE timeout bound)."""

@@ -94,16 +94,17 @@ class _Overdue:
 class Serving:
     """The rest of serving one association's requests (module doc).
 
-    Made with the association's DIMSE session, once its contexts are known.
+    Made with the association's DIMSE session, once its contexts are known. The
+    association is passed to each call, not held: no reference cycle, so that an
+    ended association is freed by reference counting (its tasks hold it meanwhile).
     """
 
-    __slots__ = ("assoc", "contexts", "idle_waiters", "loop", "session", "settings")
+    __slots__ = ("contexts", "idle_waiters", "loop", "session", "settings")
 
-    def __init__(self, assoc: Served, session: DIMSESession,  # noqa: PLR0917
+    def __init__(self, session: DIMSESession,
                  contexts: dict[int, PresentationContext], settings: AESettings,
                  loop: asyncio.AbstractEventLoop, idle_waiters: list[asyncio.Future[None]]
                  ) -> None:
-        self.assoc = assoc
         self.session = session
         self.contexts = contexts
         self.settings = settings
@@ -112,18 +113,19 @@ class Serving:
         # through after_request
         self.idle_waiters = idle_waiters
 
-    def suspended(self, suspended: Suspended, received: ReceivedMessage, kind: RequestKind,
-                  debug: bool) -> None:
+    def suspended(self, assoc: Served, suspended: Suspended, received: ReceivedMessage,
+                  kind: RequestKind, debug: bool) -> None:
         """A handler suspended in its first step: the rest in a tracked Task, answered
         when it ends or when the handler time limit runs out (0x0110)."""
         overdue = _Overdue(received, kind, debug)
-        task = suspended.start(self._serve_rest(overdue, suspended.rest))
-        self.assoc.track(task)
+        task = suspended.start(self._serve_rest(assoc, overdue, suspended.rest))
+        assoc.track(task)
         limit = self.settings.handler_timeout
         if limit is not None and limit > 0:
-            overdue.timer = self.loop.call_later(limit, self._on_overdue, task, overdue)
+            overdue.timer = self.loop.call_later(limit, self._on_overdue, assoc, task, overdue)
 
-    async def _serve_rest(self, overdue: _Overdue, rest: Awaitable[Any]) -> None:
+    async def _serve_rest(self, assoc: Served, overdue: _Overdue, rest: Awaitable[Any]
+                          ) -> None:
         """The rest of a handler that suspended, then its answer (unless overdue)."""
         kind = overdue.kind
         try:
@@ -131,45 +133,47 @@ class Serving:
                 result = await rest
             except (Exception, SystemExit, KeyboardInterrupt) as exc:
                 if not overdue.answered:
-                    log_handler_failure(kind.event.name, exc, self.assoc, ": answering 0x0110")
+                    log_handler_failure(kind.event.name, exc, assoc, ": answering 0x0110")
                 result = kind.failure_result
         except BaseException:  # cancelled: no answer (given already if overdue)
             if not overdue.answered:
                 overdue.answered = True
                 overdue.cancel_timer()
-                self.dropped(overdue.received)
+                self.dropped(assoc, overdue.received)
             raise
         if overdue.answered:  # answered 0x0110 when its time ran out: result dropped
             log.debug("%s handler ended after its time limit: result dropped", kind.event.name)
             return
         overdue.answered = True
         overdue.cancel_timer()
-        self.assoc.answer(overdue.received, kind, result, overdue.debug)
+        assoc.answer(overdue.received, kind, result, overdue.debug)
 
-    def _on_overdue(self, task: asyncio.Task[Any], overdue: _Overdue) -> None:
+    def _on_overdue(self, assoc: Served, task: asyncio.Task[Any], overdue: _Overdue
+                    ) -> None:
         """The handler time limit: answer 0x0110 now, then cancel the handler."""
         overdue.timer = None
         if overdue.answered:
             return
         overdue.answered = True
         log.warning("%s handler from %s still running after %ss: answering 0x0110 and "
-                    "cancelling it", overdue.kind.event.name, peer_of(self.assoc),
+                    "cancelling it", overdue.kind.event.name, peer_of(assoc),
                     self.settings.handler_timeout)
-        self.assoc.answer(overdue.received, overdue.kind, overdue.kind.failure_result,
+        assoc.answer(overdue.received, overdue.kind, overdue.kind.failure_result,
                     overdue.debug)
         task.cancel()
 
-    def unserved(self, received: ReceivedMessage, kind: RequestKind | None) -> None:
+    def unserved(self, assoc: Served, received: ReceivedMessage, kind: RequestKind | None
+                 ) -> None:
         """A request not for a handler: a C-service one (ignored), or the server is
         stopping (refused)."""
         if kind is None:
             log.warning("no service for %s from %s: ignored", type(received.message).__name__,
-                        peer_of(self.assoc))
-            self.dropped(received)
+                        peer_of(assoc))
+            self.dropped(assoc, received)
         else:
-            self._refuse(received)
+            self._refuse(assoc, received)
 
-    def _refuse(self, received: ReceivedMessage) -> None:
+    def _refuse(self, assoc: Served, received: ReceivedMessage) -> None:
         """A request that came after the server began to stop: refused, not handled."""
         rq: Any = received.message
         # C-STORE/FIND/GET/MOVE: 0xA700 (Refused: out of resources); N-services and C-ECHO:
@@ -177,9 +181,8 @@ class Serving:
                   else RESOURCE_LIMITATION)
         rsp = failure_response(rq.command_field, rq.MessageID, status)
         if rsp is None:
-            self.dropped(received)
+            self.dropped(assoc, received)
             return
-        assoc = self.assoc
         log.info("refusing a request from %s with 0x%04X: the server is stopping",
                  peer_of(assoc), status)
         with contextlib.suppress(AiodimseError):
@@ -189,13 +192,12 @@ class Serving:
                                                 received.context_id, status)
         assoc.after_request()
 
-    def bad_request(self, ev: BadRequest) -> bool:
+    def bad_request(self, assoc: Served, ev: BadRequest) -> bool:
         """A request whose command we refuse: answer with its failure status; False if
         it has none (the association must abort)."""
         rsp = failure_response(ev.command_field, ev.message_id, ev.status)
         if rsp is None:
             return False
-        assoc = self.assoc
         log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(assoc),
                     ev.status, ev.error)
         assoc.send_pdus(self.session.encode(ev.context_id, rsp, None))
@@ -204,8 +206,8 @@ class Serving:
                                             ev.status)
         return True
 
-    async def inflate_then_serve(self, received: ReceivedMessage, kind: RequestKind,
-                                  debug: bool) -> None:
+    async def inflate_then_serve(self, assoc: Served, received: ReceivedMessage,
+                                 kind: RequestKind, debug: bool) -> None:
         """Inflate the data set in steps (deflated.py), then serve as usual.
 
         Past a limit: 0x0213; a broken stream: 0x0110; neither reaches the handler.
@@ -222,22 +224,23 @@ class Serving:
                 status = Dataset()
                 status.Status = refusal_status(exc)
                 status.ErrorComment = str(exc)[:64]
-                self.assoc.answer(received, kind, (status, None) if kind.with_dataset else status,
+                assoc.answer(received, kind, (status, None) if kind.with_dataset else status,
                             debug)
                 return
         except BaseException:  # cancelled: no answer
-            self.dropped(received)
+            self.dropped(assoc, received)
             raise
         inflated = ReceivedMessage(received.context_id, received.message, data,
                                    received.error, received.shape)
-        self.assoc.serve(inflated, kind, debug)
+        assoc.serve(inflated, kind, debug)
 
-    def dropped(self, received: ReceivedMessage) -> None:
+    def dropped(self, assoc: Served, received: ReceivedMessage) -> None:
         """A request ends without a response."""
         self.session.drop(received)
-        self.assoc.after_request()
+        assoc.after_request()
 
-    def answer_built(self, received: ReceivedMessage, kind: RequestKind,
+    def answer_built(self, assoc: Served, received: ReceivedMessage,  # noqa: PLR0917
+                     kind: RequestKind,
                      result: object, code: int | None, debug: bool) -> None:
         """Build and send the response for a handler's result (not reused).
 
@@ -245,7 +248,6 @@ class Serving:
         bare status if it has one.
         """
         session = self.session
-        assoc = self.assoc
         answered = False
         try:
             rsp, data = _response(kind, received.message, result,

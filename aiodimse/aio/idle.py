@@ -108,8 +108,24 @@ class IdleWatch:
         return True
 
     def stop(self) -> None:
-        """The association ended: no timer, and every waiter woken."""
+        """The association ended: no timer, every waiter woken, and the association let
+        go (no reference cycle: an ended association is freed by reference counting)."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.wake()
+        self.owner = _ENDED
+
+
+class _Ended:
+    """What an idle watch sees of its association once that ended."""
+
+    proto = None
+    in_flight = 0
+    is_alive = False
+
+    def abort(self, *, source: int = 0, reason: int = 0) -> None:
+        """Nothing to abort."""
+
+
+_ENDED = _Ended()

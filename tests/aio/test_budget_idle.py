@@ -1,12 +1,18 @@
-"""The association's parts on their own, without sockets: the read budget
-(aio/budget.py) and the idle watch (aio/idle.py)."""
+"""The association's parts: the read budget (aio/budget.py) and the idle watch
+(aio/idle.py) on their own, without sockets; an ended association freed without
+the garbage collector (no part makes a reference cycle with it)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
+from aiodimse import Association, Event, evt
 from aiodimse.aio.budget import ReadBudget
 from aiodimse.aio.idle import IdleWatch
+
+from ._helpers import STGCMT, STGCMT_INSTANCE, bounded, make_scu_ae, serving
 
 LIMIT = 1000
 
@@ -131,3 +137,36 @@ async def test_a_requestors_idle_timer_aborts_after_the_network_timeout() -> Non
     assert assoc.aborts == [(2, 0)]
     watch.stop()
     assert watch.timer is None
+
+
+async def test_an_ended_association_is_freed_without_the_garbage_collector() -> None:
+    """Its parts hold no reference back that would make a cycle (serving.py takes the
+    association per call; the budget, our requests and the idle watch let go at the
+    end): an association that served requests and sent its own is freed by reference
+    counting, as the protocol's is (docs/internals.md)."""
+    seen: list[weakref.ref[Association]] = []
+
+    async def on_action(event: Event) -> tuple[int, None]:
+        seen.append(weakref.ref(event.assoc))
+        await asyncio.sleep(0)  # suspended once: answered from a Task (serving.py)
+        return 0x0000, None
+
+    gc.collect()
+    gc.disable()
+    try:
+        async with serving([(evt.EVT_N_ACTION, on_action)]) as server:
+            scu = make_scu_ae()
+            assoc = await bounded(scu.associate("127.0.0.1", server.port))
+            for _ in range(3):
+                status, _ = await bounded(assoc.send_n_action(None, 1, STGCMT,
+                                                              STGCMT_INSTANCE))
+                assert status.Status == 0x0000
+            ours = weakref.ref(assoc)
+            await bounded(assoc.release())
+            del assoc
+            for _ in range(5):
+                await asyncio.sleep(0.01)
+            assert seen and seen[0]() is None  # the server's, freed at once
+            assert ours() is None
+    finally:
+        gc.enable()
