@@ -7,12 +7,13 @@ protocol machinery and this one the user-facing calls.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from . import caches
+from .datasets import decode_dataset
 from .dimse.commands import CommandTemplate, command_template, encode_command
 from .dimse.messages import (
     CEchoRQ,
@@ -26,10 +27,12 @@ from .dimse.messages import (
 )
 from .presentation import VERIFICATION
 from .requests import status_dataset
+from .status import is_performed
 
 if TYPE_CHECKING:
     from .dimse.assemble import ReceivedMessage
     from .presentation import PresentationContext
+    from .settings import AESettings
 
 __all__ = ["ServiceCalls"]
 
@@ -123,10 +126,9 @@ class ServiceCalls:
     __slots__ = ()
 
     if TYPE_CHECKING:  # provided by Association
-
-        def _context_for(
-            self, sop_class_uid: str, meta_uid: str | None, *, as_scp: bool = False
-        ) -> PresentationContext: ...
+        ae: AESettings
+        accepted_contexts: list[PresentationContext]
+        _contexts: dict[int, PresentationContext]
 
         def _request(
             self,
@@ -135,9 +137,34 @@ class ServiceCalls:
             dataset: Dataset | None,
         ) -> Awaitable[ReceivedMessage]: ...
 
-        def _result(
-            self, received: ReceivedMessage, *, reply: bool
-        ) -> tuple[Dataset, Dataset | None]: ...
+
+    def _context_for(self, sop_class_uid: str, meta_uid: str | None, *, as_scp: bool = False
+                     ) -> PresentationContext:
+        """The accepted context for a request: the role's, else any of the class."""
+        wanted = meta_uid or sop_class_uid
+        fallback = None
+        for ctx in self.accepted_contexts:
+            if ctx.abstract_syntax == wanted:
+                if (ctx.as_scp if as_scp else ctx.as_scu):
+                    return ctx
+                fallback = fallback or ctx
+        if fallback is not None:
+            return fallback
+        raise ValueError(f"no accepted presentation context for {wanted}")
+
+    def _result(self, received: ReceivedMessage, *, reply: bool
+                ) -> tuple[Dataset, Dataset | None]:
+        """A response's status, and its data set if ``reply`` and it succeeded."""
+        msg: Any = received.message
+        status = status_dataset(msg)
+        if not reply or received.dataset is None:
+            return status, None
+        if not is_performed(int(msg.Status)):
+            return status, None
+        ctx = self._contexts[received.context_id]
+        return status, decode_dataset(received.dataset, ctx.transfer_syntax,
+                                      max_inflated_length=self.ae.maximum_dataset_size,
+                                      max_inflate_ratio=self.ae.maximum_inflate_ratio)
 
     async def send_c_echo(self) -> Dataset:
         """C-ECHO: returns the status Dataset."""
