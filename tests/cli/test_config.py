@@ -6,12 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aiodimse.cli.config import ConfigError, PeerEntry, ServeConfig, build_config
-from aiodimse.cli.main import build_parser
+from aiodimse.cli.config import ConfigError, PeerEntry
 
-
-def _config(*argv: str) -> ServeConfig:
-    return build_config(build_parser().parse_args(["serve", *argv]))
+from ._config import serve_config as _config
 
 
 def test_defaults() -> None:

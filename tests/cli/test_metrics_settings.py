@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from aiodimse.cli.config import ConfigError, ServeConfig, build_config
-from aiodimse.cli.main import build_parser, main
+from aiodimse.cli.config import ConfigError
+from aiodimse.cli.main import main
 
-
-def _config(*argv: str) -> ServeConfig:
-    return build_config(build_parser().parse_args(["serve", *argv]))
-
-
-def _toml(tmp_path: Path, text: str) -> ServeConfig:
-    path = tmp_path / "serve.toml"
-    path.write_text(text)
-    return _config("--config", str(path))
+from ._config import serve_config as _config
+from ._config import serve_toml as _toml
 
 
 def test_off_by_default_on_loopback_when_on(tmp_path: Path) -> None:

@@ -16,17 +16,13 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from aiodimse import AE
-from aiodimse.cli.config import ConfigError, ServeConfig, build_config
-from aiodimse.cli.main import build_parser
+from aiodimse.cli.config import ConfigError
 from aiodimse.services import MPPS
 from aiodimse.store import DB_FILENAME, open_store
 
+from ._config import serve_config as _config
 from ._serve import write_instance
 from .conftest import StartServe
-
-
-def _config(*argv: str) -> ServeConfig:
-    return build_config(build_parser().parse_args(["serve", *argv]))
 
 
 def test_the_database_key_and_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,19 +8,15 @@ from pathlib import Path
 import pytest
 
 from aiodimse import AE
-from aiodimse.cli.config import SERVICES, ConfigError, ServeConfig, build_config
-from aiodimse.cli.main import build_parser
+from aiodimse.cli.config import SERVICES, ConfigError
 from aiodimse.cli.serve import build_services
 from aiodimse.services import MPPS, STORAGE_COMMITMENT
 from aiodimse.store.sqlite import SQLiteStore
 
+from ._config import serve_config as _config
 from .conftest import StartServe
 
 VERIFICATION = "1.2.840.10008.1.1"
-
-
-def _config(*argv: str) -> ServeConfig:
-    return build_config(build_parser().parse_args(["serve", *argv]))
 
 
 def test_every_service_runs_by_default() -> None:

@@ -8,14 +8,10 @@ from pathlib import Path
 import pytest
 
 from aiodimse import AE, AssociationRejectedError
-from aiodimse.cli.config import ConfigError, build_config
-from aiodimse.cli.main import build_parser
+from aiodimse.cli.config import ConfigError
 
+from ._config import serve_config as _config
 from .conftest import StartServe
-
-
-def _config(*argv: str):  # type: ignore[no-untyped-def]
-    return build_config(build_parser().parse_args(["serve", *argv]))
 
 
 def test_defaults_keep_one_peer_from_every_slot() -> None:

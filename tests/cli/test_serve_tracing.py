@@ -10,15 +10,12 @@ from pathlib import Path
 import pytest
 
 from aiodimse import AE
-from aiodimse.cli.config import ConfigError, ServeConfig, build_config
-from aiodimse.cli.main import build_parser, main
+from aiodimse.cli.config import ConfigError
+from aiodimse.cli.main import main
 from aiodimse.presentation import VERIFICATION
 
+from ._config import serve_config as _config
 from .conftest import StartServe
-
-
-def _config(*argv: str) -> ServeConfig:
-    return build_config(build_parser().parse_args(["serve", *argv]))
 
 
 def test_off_by_default_on_by_flag_or_toml(tmp_path: Path) -> None:
