@@ -19,13 +19,15 @@ emitted (below the logger's level nothing is formatted):
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import traceback
 from types import TracebackType
 
-__all__ = ["FOLD_WINDOW", "MAX_MESSAGE", "PeerSafeFilter", "escape", "get_logger", "peer_of"]
+__all__ = ["FOLD_WINDOW", "LOG_FORMATS", "MAX_MESSAGE", "JsonLineFormatter", "PeerSafeFilter",
+           "configure_logging", "escape", "get_logger", "peer_of"]
 
 MAX_MESSAGE = 2048  # characters of one message (a traceback comes on top, at DEBUG only)
 FOLD_WINDOW = 10.0  # seconds during which identical warnings are counted, not written
@@ -123,3 +125,34 @@ def get_logger(name: str) -> logging.Logger:
     if not any(isinstance(f, PeerSafeFilter) for f in logger.filters):
         logger.addFilter(PeerSafeFilter())
     return logger
+
+
+LOG_FORMATS = ("text", "json")
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers: time (UTC, ISO 8601), level,
+    logger, process, message, and the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: int | str, log_format: str | None, text_format: str, *,
+                      force: bool = False) -> None:
+    """The root logger's level and one stderr handler, in ``text_format`` or, for
+    ``log_format`` "json", :class:`JsonLineFormatter`."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLineFormatter() if log_format == "json"
+                         else logging.Formatter(text_format))
+    logging.basicConfig(level=level, handlers=[handler], force=force)

@@ -14,6 +14,7 @@ The TOML layout (every key optional)::
     allowed_calling_aets = ["CT1", "MR1"]   # empty: anyone
     require_called_aet = false
     log_level = "INFO"
+    log_format = "text"           # or "json": one JSON object per line
     summary_interval = 60         # seconds between INFO summary lines
     workers = 1
     metrics_port = 0              # Prometheus metrics on this port; 0: off
@@ -133,6 +134,7 @@ class ServeConfig:
     allowed_calling_aets: tuple[str, ...] = ()
     require_called_aet: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json" (logs.JsonLineFormatter)
     summary_interval: float = 60.0
     workers: int = 1
     metrics_port: int = 0  # 0: no metrics endpoint
@@ -191,7 +193,7 @@ _SLOT_KEYS = ("max_associations_per_address", "max_associations_per_ae", "max_pe
 
 _SECTIONS = {
     "server": {"ae_title", "host", "port", "data", "database", "index_dirs", "rescan_interval",
-               "allowed_calling_aets", "require_called_aet", "log_level",
+               "allowed_calling_aets", "require_called_aet", "log_level", "log_format",
                "summary_interval", "workers", "metrics_port", "metrics_host", "otel"},
     "tls": {"cert", "key", "ca"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
@@ -268,7 +270,8 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         "ae_title": args.aet, "host": args.host, "port": args.port, "data": args.data,
         "database": args.database,
         "rescan_interval": getattr(args, "rescan_interval", None),
-        "log_level": args.log_level, "workers": args.workers, "tls_cert": args.tls_cert,
+        "log_level": args.log_level, "log_format": getattr(args, "log_format", None),
+        "workers": args.workers, "tls_cert": args.tls_cert,
         "tls_key": args.tls_key, "tls_ca": args.tls_ca,
         "max_associations": args.max_associations, "max_pdu": args.max_pdu,
         "require_called_aet": args.require_called_aet,

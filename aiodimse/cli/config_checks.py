@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ae import ae_title_problem
+from ..logs import LOG_FORMATS
 from ..store import database_problem
 from .checks import MAX_PDU_LEAST, MAX_PDU_MOST
 
@@ -127,6 +128,9 @@ def check_config(config: Any) -> list[str]:
     level = str(getattr(config, "log_level", "INFO")).upper()
     if level not in _LOG_LEVELS:
         problems.append(f"log_level must be one of {', '.join(_LOG_LEVELS)}, not {level!r}")
+    log_format = getattr(config, "log_format", "text")
+    if log_format not in LOG_FORMATS:
+        problems.append(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     for name, titles in (("ae_title", [config.ae_title]),
                          ("allowed_calling_aets", list(config.allowed_calling_aets)),
                          ("ae table ([ae.TITLE] / --peer)", list(config.ae_table))):

@@ -19,6 +19,7 @@ from typing import Any
 import pydicom
 
 from .. import __version__
+from ..logs import LOG_FORMATS, configure_logging
 from . import commit, dimse_n, serve
 from .checks import EXIT_USAGE
 from .common import SettingError
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--loop", choices=LOOPS, default="auto",
                         help="event loop: uvloop when installed (auto, the default), "
                              "or asyncio's")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=None,
+                        help="log lines as text, or one JSON object per line (default "
+                             "text; serve: also the TOML's log_format)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="start an SCP and talk to it: C-ECHO and N-ACTION")
@@ -76,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         choice.add_argument("--loop", choices=LOOPS, default=argparse.SUPPRESS,
                             help="event loop: auto (uvloop when installed), asyncio, uvloop "
                                  "(default auto)")
+        choice.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS,
+                            help="text, or json: one JSON object per line (default text)")
     return parser
 
 
@@ -113,7 +119,7 @@ def _main(argv: Sequence[str] | None) -> int:
         level = logging.ERROR
     if args.command != "serve" and isinstance(getattr(args, "log_level", None), int):
         level = args.log_level  # the SCU tools' -ll (serve has its own --log-level)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level, args.log_format, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     run = args.run
     try:
         if run is serve.run_serve:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -29,7 +28,7 @@ from typing import Any
 from .. import evt
 from ..ae import AE
 from ..events import Event
-from ..logs import get_logger
+from ..logs import configure_logging, get_logger
 from ..observe import Observer, Observers
 from ..server import Server
 from ..services.base import Service, ServiceSet
@@ -507,7 +506,7 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         return 1
     # -d (before or after the command) wins over the configured level
     level = "DEBUG" if getattr(args, "debug", False) else config.log_level.upper()
-    logging.basicConfig(level=level, format=_LOG_FORMAT, force=True)
+    configure_logging(level, config.log_format, _LOG_FORMAT, force=True)
     loop = getattr(args, "loop", "auto")
     if config.workers > 1 and not args.worker and config.port == 0:
         print("aiodimse serve: --workers needs a fixed --port", file=sys.stderr)
