@@ -22,6 +22,10 @@ from .dimse.commands import forgo_shapes
 from .dimse.messages import (
     CEchoRQ,
     CEchoRSP,
+    CFindRSP,
+    CGetRSP,
+    CMoveRSP,
+    CStoreRSP,
     DIMSEMessage,
     NActionRQ,
     NActionRSP,
@@ -97,6 +101,10 @@ _KINDS: dict[type[DIMSEMessage], RequestKind] = {
 }
 
 _RESPONSE_FOR: dict[int, type[DIMSEMessage]] = {
+    0x0001: CStoreRSP,
+    0x0010: CGetRSP,
+    0x0020: CFindRSP,
+    0x0021: CMoveRSP,
     0x0030: CEchoRSP,
     0x0100: NEventReportRSP,
     0x0110: NGetRSP,

@@ -34,7 +34,7 @@ from .errors import AiodimseError
 from .handlers import HandlerExit
 from .logs import peer_of
 from .requests import RequestKind, build_response, failure_response
-from .status import RESOURCE_LIMITATION
+from .status import RESOURCE_LIMITATION, UNRECOGNIZED_OPERATION
 
 if TYPE_CHECKING:
     from .dimse.session import BadRequest, DIMSESession
@@ -164,27 +164,31 @@ class Serving:
 
     def unserved(self, assoc: Served, received: ReceivedMessage, kind: RequestKind | None
                  ) -> None:
-        """A request not for a handler: a C-service one (ignored), or the server is
-        stopping (refused)."""
+        """A request not for a handler: one no service serves (0x0211, Unrecognized
+        operation), or the server is stopping (refused)."""
         if kind is None:
-            log.warning("no service for %s from %s: ignored", type(received.message).__name__,
-                        peer_of(assoc))
-            self.dropped(assoc, received)
+            log.warning("no service for %s from %s: answered 0x0211",
+                        type(received.message).__name__, peer_of(assoc))
+            self._refuse(assoc, received, UNRECOGNIZED_OPERATION)
         else:
-            self._refuse(assoc, received)
+            rq: Any = received.message
+            # C-STORE/FIND/GET/MOVE: 0xA700 (Refused: out of resources); N-services and
+            # C-ECHO: 0x0213.
+            self._refuse(assoc, received,
+                         0xA700 if rq.command_field < 0x0100 and rq.command_field != 0x0030
+                         else RESOURCE_LIMITATION)
 
-    def _refuse(self, assoc: Served, received: ReceivedMessage) -> None:
-        """A request that came after the server began to stop: refused, not handled."""
+    def _refuse(self, assoc: Served, received: ReceivedMessage, status: int) -> None:
+        """Answer a request with ``status`` without a handler (none is dropped
+        silently: C-CANCEL has no response)."""
         rq: Any = received.message
-        # C-STORE/FIND/GET/MOVE: 0xA700 (Refused: out of resources); N-services and C-ECHO:
-        status = (0xA700 if rq.command_field < 0x0100 and rq.command_field != 0x0030
-                  else RESOURCE_LIMITATION)
         rsp = failure_response(rq.command_field, rq.MessageID, status)
         if rsp is None:
             self.dropped(assoc, received)
             return
-        log.info("refusing a request from %s with 0x%04X: the server is stopping",
-                 peer_of(assoc), status)
+        if status != UNRECOGNIZED_OPERATION:
+            log.info("refusing a request from %s with 0x%04X: the server is stopping",
+                     peer_of(assoc), status)
         with contextlib.suppress(AiodimseError):
             assoc.send_pdus(self.session.respond(received, rsp, None))
             if assoc.observer is not None:

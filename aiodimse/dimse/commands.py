@@ -84,7 +84,8 @@ _KEY_AFFECTED_INSTANCE = 0x1000 << 16
 _KEY_REQUESTED_INSTANCE = 0x1001 << 16
 
 _KIND_US, _KIND_UI, _KIND_LO, _KIND_AT, _KIND_CONST, _KIND_DST, _KIND_ID = range(7)
-_KINDS = {"US": _KIND_US, "UI": _KIND_UI, "LO": _KIND_LO, "AT": _KIND_AT}
+# AE (a move destination or originator) is text padded with spaces, as LO is.
+_KINDS = {"US": _KIND_US, "UI": _KIND_UI, "LO": _KIND_LO, "AE": _KIND_LO, "AT": _KIND_AT}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,14 @@ __all__ = [
     "CEchoRQ",
     "CEchoRSP",
     "CCancelRQ",
+    "CStoreRQ",
+    "CStoreRSP",
+    "CFindRQ",
+    "CFindRSP",
+    "CGetRQ",
+    "CGetRSP",
+    "CMoveRQ",
+    "CMoveRSP",
     "NEventReportRQ",
     "NEventReportRSP",
     "NGetRQ",
@@ -61,9 +69,21 @@ ELEMENT_TAGS: dict[str, tuple[int, str]] = {
     "EventTypeID": (0x1002, "US"),
     "AttributeIdentifierList": (0x1005, "AT"),
     "ActionTypeID": (0x1008, "US"),
+    "MoveDestination": (0x0600, "AE"),
+    "Priority": (0x0700, "US"),
+    "NumberOfRemainingSuboperations": (0x1020, "US"),
+    "NumberOfCompletedSuboperations": (0x1021, "US"),
+    "NumberOfFailedSuboperations": (0x1022, "US"),
+    "NumberOfWarningSuboperations": (0x1023, "US"),
+    "MoveOriginatorApplicationEntityTitle": (0x1030, "AE"),
+    "MoveOriginatorMessageID": (0x1031, "US"),
 }
 
+PRIORITY_MEDIUM, PRIORITY_HIGH, PRIORITY_LOW = 0x0000, 0x0001, 0x0002
+"""Priority (0000,0700) values (PS3.7 9.3.1.1)."""
+
 _MAX_LO = 64
+_MAX_AE = 16
 
 
 def _check_us(name: str, value: object) -> None:
@@ -87,6 +107,19 @@ def _check_lo(name: str, value: object) -> None:
         or not value.isprintable()
     ):
         raise ValueError(f"{name} must be printable ASCII, at most 64 chars, no '\\'")
+
+
+def _check_ae(name: str, value: object) -> None:
+    # PS3.5 6.2: the default repertoire without backslash or controls, 1..16, not spaces.
+    if (
+        not isinstance(value, str)
+        or not value.strip(" ")
+        or len(value) > _MAX_AE
+        or not value.isascii()
+        or "\\" in value
+        or not value.isprintable()
+    ):
+        raise ValueError(f"{name} must be an AE title: 1-16 printable ASCII, no '\\'")
 
 
 def _coerce_at(obj: DIMSEMessage, name: str, value: object) -> None:
@@ -126,6 +159,8 @@ class DIMSEMessage:
                 _check_ui(name, value)
             elif vr == "LO":
                 _check_lo(name, value)
+            elif vr == "AE":
+                _check_ae(name, value)
             else:
                 _coerce_at(self, name, value)
 
@@ -209,6 +244,116 @@ class CCancelRQ(DIMSEMessage):
     """C-CANCEL-RQ: cancels the request with MessageIDBeingRespondedTo."""
 
     MessageIDBeingRespondedTo: int
+
+
+# -- DIMSE-C (PS3.7 9.3.1 to 9.3.4) --------------------------------------------------
+
+
+@_register(0x0001)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CStoreRQ(DIMSEMessage):
+    """C-STORE-RQ; the data set (the instance) is mandatory. The Move Originator
+    fields are set when the store is a C-MOVE sub-operation."""
+
+    MessageID: int
+    AffectedSOPClassUID: str
+    AffectedSOPInstanceUID: str
+    Priority: int
+    MoveOriginatorApplicationEntityTitle: str | None = None
+    MoveOriginatorMessageID: int | None = None
+
+
+@_register(0x8001, dataset_allowed=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CStoreRSP(DIMSEMessage):
+    """C-STORE-RSP; the UIDs are U(=), so peers may leave them out."""
+
+    MessageIDBeingRespondedTo: int
+    Status: int
+    AffectedSOPClassUID: str | None = None
+    AffectedSOPInstanceUID: str | None = None
+    ErrorComment: str | None = None
+    ErrorID: int | None = None
+    OffendingElement: tuple[int, ...] | None = None
+
+
+@_register(0x0020)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CFindRQ(DIMSEMessage):
+    """C-FIND-RQ; the Identifier (the query) is mandatory."""
+
+    MessageID: int
+    AffectedSOPClassUID: str
+    Priority: int
+
+
+@_register(0x8020)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CFindRSP(DIMSEMessage):
+    """C-FIND-RSP; a pending one carries a match as its Identifier, the final none."""
+
+    MessageIDBeingRespondedTo: int
+    Status: int
+    AffectedSOPClassUID: str | None = None
+    ErrorComment: str | None = None
+    ErrorID: int | None = None
+    OffendingElement: tuple[int, ...] | None = None
+
+
+@_register(0x0010)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CGetRQ(DIMSEMessage):
+    """C-GET-RQ; the Identifier (what to retrieve) is mandatory."""
+
+    MessageID: int
+    AffectedSOPClassUID: str
+    Priority: int
+
+
+@_register(0x8010)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CGetRSP(DIMSEMessage):
+    """C-GET-RSP; sub-operation counts as PS3.4 C.4.3.1.3 conditions them; the
+    Identifier, when present, lists the Failed SOP Instance UIDs."""
+
+    MessageIDBeingRespondedTo: int
+    Status: int
+    AffectedSOPClassUID: str | None = None
+    NumberOfRemainingSuboperations: int | None = None
+    NumberOfCompletedSuboperations: int | None = None
+    NumberOfFailedSuboperations: int | None = None
+    NumberOfWarningSuboperations: int | None = None
+    ErrorComment: str | None = None
+    ErrorID: int | None = None
+    OffendingElement: tuple[int, ...] | None = None
+
+
+@_register(0x0021)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CMoveRQ(DIMSEMessage):
+    """C-MOVE-RQ: retrieve to ``MoveDestination``, an AE title the SCP knows."""
+
+    MessageID: int
+    AffectedSOPClassUID: str
+    MoveDestination: str
+    Priority: int
+
+
+@_register(0x8021)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CMoveRSP(DIMSEMessage):
+    """C-MOVE-RSP; the same fields as C-GET-RSP."""
+
+    MessageIDBeingRespondedTo: int
+    Status: int
+    AffectedSOPClassUID: str | None = None
+    NumberOfRemainingSuboperations: int | None = None
+    NumberOfCompletedSuboperations: int | None = None
+    NumberOfFailedSuboperations: int | None = None
+    NumberOfWarningSuboperations: int | None = None
+    ErrorComment: str | None = None
+    ErrorID: int | None = None
+    OffendingElement: tuple[int, ...] | None = None
 
 
 # -- DIMSE-N (PS3.7 10.3) -------------------------------------------------------------
@@ -367,10 +512,12 @@ class NDeleteRSP(DIMSEMessage):
 
 
 DIMSERequest = (
-    CEchoRQ | CCancelRQ | NEventReportRQ | NGetRQ | NSetRQ | NActionRQ | NCreateRQ | NDeleteRQ
+    CEchoRQ | CCancelRQ | CStoreRQ | CFindRQ | CGetRQ | CMoveRQ
+    | NEventReportRQ | NGetRQ | NSetRQ | NActionRQ | NCreateRQ | NDeleteRQ
 )
 DIMSEResponse = (
-    CEchoRSP | NEventReportRSP | NGetRSP | NSetRSP | NActionRSP | NCreateRSP | NDeleteRSP
+    CEchoRSP | CStoreRSP | CFindRSP | CGetRSP | CMoveRSP
+    | NEventReportRSP | NGetRSP | NSetRSP | NActionRSP | NCreateRSP | NDeleteRSP
 )
 
 
@@ -386,6 +533,44 @@ def make_response(
     ErrorID: int | None = ...,
     OffendingElement: tuple[int, ...] | None = ...,
 ) -> CEchoRSP: ...
+@overload
+def make_response(
+    request: CStoreRQ,
+    status: int,
+    *,
+    ErrorComment: str | None = ...,
+    ErrorID: int | None = ...,
+    OffendingElement: tuple[int, ...] | None = ...,
+) -> CStoreRSP: ...
+@overload
+def make_response(
+    request: CFindRQ,
+    status: int,
+    *,
+    ErrorComment: str | None = ...,
+    ErrorID: int | None = ...,
+    OffendingElement: tuple[int, ...] | None = ...,
+) -> CFindRSP: ...
+@overload
+def make_response(
+    request: CGetRQ,
+    status: int,
+    *,
+    ErrorComment: str | None = ...,
+    ErrorID: int | None = ...,
+    OffendingElement: tuple[int, ...] | None = ...,
+    suboperations: tuple[int, int, int, int] | None = ...,
+) -> CGetRSP: ...
+@overload
+def make_response(
+    request: CMoveRQ,
+    status: int,
+    *,
+    ErrorComment: str | None = ...,
+    ErrorID: int | None = ...,
+    OffendingElement: tuple[int, ...] | None = ...,
+    suboperations: tuple[int, int, int, int] | None = ...,
+) -> CMoveRSP: ...
 @overload
 def make_response(
     request: NEventReportRQ,
@@ -453,13 +638,15 @@ def make_response(
     OffendingElement: tuple[int, ...] | None = None,
     AttributeIdentifierList: tuple[int, ...] | None = None,
     AffectedSOPInstanceUID: str | None = None,
+    suboperations: tuple[int, int, int, int] | None = None,
 ) -> DIMSEResponse:
     """Build the response to ``request``, echoing what PS3.7 says must be equal.
 
     MessageIDBeingRespondedTo is the request's MessageID; the Affected SOP Class
     and Instance UIDs are the request's Requested (or Affected) ones; Event Type
     ID and Action Type ID are copied. For N-CREATE, ``AffectedSOPInstanceUID``
-    gives the instance the SCP created when the request carried none.
+    gives the instance the SCP created when the request carried none. For C-GET
+    and C-MOVE, ``suboperations`` is (remaining, completed, failed, warning).
     Raises ``TypeError`` for C-CANCEL-RQ (it has no response) and for fields the
     response type does not have.
     """
@@ -472,6 +659,39 @@ def make_response(
         common["AttributeIdentifierList"] = AttributeIdentifierList
     if AffectedSOPInstanceUID is not None and not isinstance(request, NCreateRQ):
         raise TypeError("AffectedSOPInstanceUID may only be given for N-CREATE")
+    if suboperations is not None and not isinstance(request, (CGetRQ, CMoveRQ)):
+        raise TypeError("suboperations may only be given for C-GET and C-MOVE")
+    if isinstance(request, CStoreRQ):
+        return CStoreRSP(
+            MessageIDBeingRespondedTo=request.MessageID,
+            Status=status,
+            AffectedSOPClassUID=request.AffectedSOPClassUID,
+            AffectedSOPInstanceUID=request.AffectedSOPInstanceUID,
+            **common,
+        )
+    if isinstance(request, CFindRQ):
+        return CFindRSP(
+            MessageIDBeingRespondedTo=request.MessageID,
+            Status=status,
+            AffectedSOPClassUID=request.AffectedSOPClassUID,
+            **common,
+        )
+    if isinstance(request, (CGetRQ, CMoveRQ)):
+        if suboperations is not None:
+            remaining, completed, failed, warning = suboperations
+            common.update(
+                NumberOfRemainingSuboperations=remaining,
+                NumberOfCompletedSuboperations=completed,
+                NumberOfFailedSuboperations=failed,
+                NumberOfWarningSuboperations=warning,
+            )
+        retrieve_cls = CGetRSP if isinstance(request, CGetRQ) else CMoveRSP
+        return retrieve_cls(
+            MessageIDBeingRespondedTo=request.MessageID,
+            Status=status,
+            AffectedSOPClassUID=request.AffectedSOPClassUID,
+            **common,
+        )
     if isinstance(request, CEchoRQ):
         return CEchoRSP(
             MessageIDBeingRespondedTo=request.MessageID,

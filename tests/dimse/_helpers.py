@@ -32,6 +32,11 @@ _VALUES: dict[str, st.SearchStrategy[Any]] = {
     "US": st.integers(0, 0xFFFF),
     "UI": uids,
     "LO": _lo,
+    "AE": st.text(
+        alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="\\"),
+        min_size=1,
+        max_size=16,
+    ),
     "AT": st.lists(st.integers(0, 0xFFFFFFFF), min_size=1, max_size=6).map(tuple),
 }
 
@@ -66,6 +71,14 @@ def example_message(cls: type[DIMSEMessage], *, full: bool = True) -> DIMSEMessa
         "ErrorComment": "odd length",
         "OffendingElement": (0x00100010,),
         "AttributeIdentifierList": (0x00100010, 0x00100020, 0x7FE00010),
+        "Priority": 2,
+        "MoveDestination": "STORE SCP",
+        "MoveOriginatorApplicationEntityTitle": "MOVER",
+        "MoveOriginatorMessageID": 3,
+        "NumberOfRemainingSuboperations": 4,
+        "NumberOfCompletedSuboperations": 3,
+        "NumberOfFailedSuboperations": 2,
+        "NumberOfWarningSuboperations": 1,
     }
     kwargs = {n: samples[n] for n, _vr, mandatory in cls._field_specs if full or mandatory}
     return cls(**kwargs)

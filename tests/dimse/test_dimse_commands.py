@@ -10,11 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiodimse.dimse import (
+    ELEMENT_TAGS,
     MESSAGE_CLASSES,
     CCancelRQ,
     CEchoRQ,
     CEchoRSP,
+    CFindRQ,
+    CFindRSP,
+    CGetRQ,
+    CGetRSP,
+    CMoveRQ,
+    CMoveRSP,
     CommandDecodeError,
+    CStoreRQ,
+    CStoreRSP,
     DIMSEMessage,
     NActionRQ,
     NActionRSP,
@@ -183,9 +192,7 @@ def test_missing_mandatory_field_gives_0120_with_message_id(
     cls: type[DIMSEMessage], missing: str
 ) -> None:
     full = encode_command(example_message(cls), has_dataset=False)
-    elem = {"AffectedSOPClassUID": 0x0002, "RequestedSOPClassUID": 0x0003, "Status": 0x0900,
-            "AffectedSOPInstanceUID": 0x1000, "RequestedSOPInstanceUID": 0x1001,
-            "EventTypeID": 0x1002, "ActionTypeID": 0x1008}[missing]  # fmt: skip
+    elem = ELEMENT_TAGS[missing][0]
     kept = b""
     pos = 12
     while pos < len(full):
@@ -216,7 +223,7 @@ def test_empty_mandatory_value_counts_as_missing() -> None:
     assert (error.status, error.message_id) == (0x0120, 3)
 
 
-@pytest.mark.parametrize("command_field", [0x0001, 0x0020, 0x8021, 0x1234, 0xFFFF])
+@pytest.mark.parametrize("command_field", [0x0002, 0x0040, 0x8022, 0x1234, 0xFFFF])
 def test_unknown_command_field_gives_0211(command_field: int) -> None:
     body = us(0x0100, command_field) + us(0x0110, 42) + us(0x0800, 0x0101)
     error = decode_error(with_group_length(body))
@@ -373,6 +380,8 @@ def test_messages_are_frozen_keyword_only_and_coerce_tag_lists() -> None:
 def test_command_fields_and_request_flags() -> None:
     expected: dict[type[DIMSEMessage], int] = {
         CEchoRQ: 0x0030, CEchoRSP: 0x8030, CCancelRQ: 0x0FFF,
+        CStoreRQ: 0x0001, CStoreRSP: 0x8001, CGetRQ: 0x0010, CGetRSP: 0x8010,
+        CFindRQ: 0x0020, CFindRSP: 0x8020, CMoveRQ: 0x0021, CMoveRSP: 0x8021,
         NEventReportRQ: 0x0100, NEventReportRSP: 0x8100, NGetRQ: 0x0110, NGetRSP: 0x8110,
         NSetRQ: 0x0120, NSetRSP: 0x8120, NActionRQ: 0x0130, NActionRSP: 0x8130,
         NCreateRQ: 0x0140, NCreateRSP: 0x8140, NDeleteRQ: 0x0150, NDeleteRSP: 0x8150,
@@ -441,3 +450,30 @@ def test_make_response_refusals() -> None:
         make_response(example_message(NActionRQ), 0, AffectedSOPInstanceUID="1.2")  # type: ignore[call-overload]
     with pytest.raises(TypeError):
         make_response(example_message(NActionRQ), 0, AttributeIdentifierList=(1,))  # type: ignore[call-overload]
+
+
+def test_make_response_for_the_c_services() -> None:
+    store = example_message(CStoreRQ)
+    assert isinstance(store, CStoreRQ)
+    rsp = make_response(store, 0xB000)
+    assert (rsp.MessageIDBeingRespondedTo, rsp.Status, rsp.AffectedSOPClassUID,
+            rsp.AffectedSOPInstanceUID) == (7, 0xB000, store.AffectedSOPClassUID,
+                                            store.AffectedSOPInstanceUID)
+    find = make_response(CFindRQ(MessageID=3, AffectedSOPClassUID="1.2", Priority=0), 0xFF00)
+    assert (type(find), find.AffectedSOPClassUID, find.Status) == (CFindRSP, "1.2", 0xFF00)
+    move = make_response(
+        CMoveRQ(MessageID=4, AffectedSOPClassUID="1.2", MoveDestination="DEST", Priority=0),
+        0xFF00, suboperations=(5, 2, 1, 0))
+    assert type(move) is CMoveRSP
+    assert (move.NumberOfRemainingSuboperations, move.NumberOfCompletedSuboperations,
+            move.NumberOfFailedSuboperations, move.NumberOfWarningSuboperations) == (5, 2, 1, 0)
+    get = make_response(CGetRQ(MessageID=5, AffectedSOPClassUID="1.2", Priority=0), 0x0000)
+    assert type(get) is CGetRSP and get.NumberOfRemainingSuboperations is None
+    with pytest.raises(TypeError):
+        make_response(store, 0, suboperations=(0, 0, 0, 0))  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("title", ["", "   ", "A" * 17, "BACK\\SLASH", "TAB\tX", "ÄE"])
+def test_ae_fields_are_checked_as_ae_titles(title: str) -> None:
+    with pytest.raises(ValueError, match="AE title"):
+        CMoveRQ(MessageID=1, AffectedSOPClassUID="1.2", MoveDestination=title, Priority=0)

@@ -73,6 +73,8 @@ def compare_with_primitive(message: DIMSEMessage, primitive: Any) -> None:
         ours = getattr(message, name)
         theirs = getattr(primitive, name)
         if isinstance(ours, tuple):
+            # pynetdicom's C-service primitives hold one Offending Element, not a list
+            theirs = [theirs] if isinstance(theirs, int) else theirs
             assert [int(t) for t in theirs] == list(ours), name
         else:
             assert theirs == ours, name
