@@ -62,6 +62,12 @@ _APP_CONTEXT = (
     RejectSource.SERVICE_USER,
     RejectReasonUser.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
 )
+# The access hook failed: user code, so no more specific reason is known.
+_NO_REASON = (
+    RejectResult.PERMANENT,
+    RejectSource.SERVICE_USER,
+    RejectReasonUser.NO_REASON_GIVEN,
+)
 # Failed user authentication: pynetdicom's convention (PS3.7 gives no code).
 _NOT_AUTHENTICATED = (
     RejectResult.PERMANENT,
@@ -88,16 +94,24 @@ def _checks(assoc: Association, rq: AAssociateRQ) -> Rejection | None:
 
 
 async def _hook(assoc: Association) -> Rejection | None:
-    """The user's access hook (plain or async)."""
+    """The user's access hook (plain or async). One that raises or answers other than
+    None or (result, source, reason) rejects: a broken hook must not admit anyone,
+    nor leave the requestor waiting for an answer."""
     ae = assoc.ae
-    if ae.access_hook is not None:
+    if ae.access_hook is None:
+        return None
+    try:
         answer = ae.access_hook(assoc)
         if inspect.isawaitable(answer):
             answer = await answer
-        if answer is not None:
-            result, source, reason = answer
-            return int(result), int(source), int(reason)
-    return None
+        if answer is None:
+            return None
+        result, source, reason = answer
+        return int(result), int(source), int(reason)
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the hook's own
+        log.warning("the access hook failed (%s: %s): rejecting the association",
+                    type(exc).__name__, exc)
+        return _NO_REASON
 
 
 async def _identity(assoc: Association, rq: AAssociateRQ) -> tuple[Rejection | None, bytes | None]:

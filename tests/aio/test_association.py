@@ -81,6 +81,35 @@ async def test_reject_by_access_hook(is_async: bool) -> None:
     assert seen == [("FOE", "127.0.0.1"), ("FRIEND", "127.0.0.1")]
 
 
+@pytest.mark.parametrize("answer", ["raise", "raise-async", "not-a-triple", "words"])
+async def test_a_failing_access_hook_rejects_at_once(answer: str,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """An access hook that raises or answers nonsense is user code gone wrong: the
+    request is rejected (permanent, service user, no reason given) at once, with a
+    WARNING naming the hook's error, and the server goes on."""
+    def hook(assoc: Association) -> Any:
+        if answer == "raise":
+            raise RuntimeError("directory service down")
+        return (1, 2) if answer == "not-a-triple" else ("a", "b", "c")
+
+    async def ahook(assoc: Association) -> Any:
+        await asyncio.sleep(0)
+        raise RuntimeError("directory service timed out")  # (identical warnings fold)
+
+    scp = make_scp_ae()
+    scp.access_hook = ahook if answer == "raise-async" else hook
+    async with serving(ae=scp) as server:
+        started = asyncio.get_running_loop().time()
+        err = await _rejected(make_scu_ae(), server.port)
+        assert (err.result, err.source, err.reason) == (1, 1, 1)
+        assert asyncio.get_running_loop().time() - started < 2.0  # not by a timeout
+        scp.access_hook = None
+        async with make_scu_ae().associate("127.0.0.1", server.port) as assoc:
+            assert assoc.is_established
+    assert any("access hook" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
+
+
 async def test_reject_over_maximum_associations() -> None:
     scp = make_scp_ae()
     scp.maximum_associations = 1
