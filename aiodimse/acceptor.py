@@ -209,6 +209,8 @@ def _answer(
     if rejection is not None:
         result, source, reason = rejection  # logged by the association, in words
         assoc.send_reject(AAssociateRJ(result=result, source=source, reason=reason))
+        if assoc.server is not None:
+            assoc.server.rejected(assoc)
         if assoc.observer is not None:
             assoc.observer.rejected(result, source, reason)
         return

@@ -161,6 +161,11 @@ class Server:
         return not self._closing and self._slots.admit(assoc, assoc.requestor.address,
                                                        calling_ae_title, self.ae)
 
+    def rejected(self, assoc: Association) -> None:
+        """``assoc``'s request was rejected: its slot is free now, though the peer may
+        hold the connection until ARTIM closes it."""
+        self._slots.ended(assoc)
+
     def watch_idle(self) -> None:
         """Make sure the network-timeout sweep runs (an association was established).
 

@@ -213,3 +213,21 @@ async def test_message_deadline_aborts_a_trickled_message() -> None:
 async def _until(condition: object) -> None:
     while not condition():  # type: ignore[operator]
         await asyncio.sleep(0.01)
+
+
+async def test_a_rejected_request_frees_its_slot_at_once() -> None:
+    """A request rejected after it took a slot (here: its calling AE title) gives the
+    slot back with the A-ASSOCIATE-RJ, not when the peer gets round to closing."""
+    scp = make_scp_ae()
+    scp.maximum_associations = 1
+    scp.require_calling_aet = ["FRIEND"]
+    scp.artim_timeout = 30.0  # the stranger could hold the connection this long
+    async with serving(ae=scp) as server:
+        reader, writer = await bounded(asyncio.open_connection("127.0.0.1", server.port))
+        try:
+            writer.write(RQ)  # calling AE title "REQUESTOR"
+            head = await bounded(reader.readexactly(10))
+            assert head[0] == 0x03  # A-ASSOCIATE-RJ; the connection is kept open
+            assert await bounded(_echo(make_scu_ae("FRIEND"), server.port)) == 0
+        finally:
+            writer.close()
