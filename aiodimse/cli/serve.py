@@ -310,7 +310,7 @@ async def serve(config: ServeConfig, *, worker: bool = False,
     if not worker:  # a worker shares the database with running siblings
         pending = await store.reset_for_start(time.time())
         if pending:
-            log.info("%d storage commitment reports pending from before", pending)
+            log.info("%d N-EVENT-REPORTs pending from before (queued for delivery)", pending)
         # the start-up scan runs once we listen (cli/indexing.py: reports wait for it)
         await store.set_index_complete(not config.index_dirs)
     ae = _build_ae(config)

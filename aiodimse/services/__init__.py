@@ -8,6 +8,7 @@ server) and by ``aiodimse serve``.
 from __future__ import annotations
 
 from .base import Service, ServiceSet, SOPClass
+from .delivery import Deliverer, ReportKind, StoredReports
 from .mpps import MPPS, MPPSSCP
 from .quotas import Quotas
 from .storage_commitment import (
@@ -25,13 +26,16 @@ __all__ = [
     "MPPSSCP",
     "STORAGE_COMMITMENT",
     "STORAGE_COMMITMENT_INSTANCE",
+    "Deliverer",
     "DeliveryPolicy",
     "Peer",
     "Quotas",
+    "ReportKind",
     "SOPClass",
     "Service",
     "ServiceSet",
     "StorageCommitmentSCP",
+    "StoredReports",
     "VerificationSCP",
     "build_report",
 ]

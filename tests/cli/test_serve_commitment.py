@@ -158,7 +158,7 @@ async def test_pending_report_survives_a_crash(serve: StartServe, tmp_path: Path
         second = await serve(*args, port=first.port).ready()
         event_type, info, _ = await asyncio.wait_for(reports.get(), 10)
         assert (event_type, info.TransactionUID) == (2, transaction)
-        assert "1 storage commitment reports pending" in second.log()
+        assert "1 N-EVENT-REPORTs pending" in second.log()
         await wait_for(lambda: "report delivered" in second.log(), 5, "the delivery log")
         await asyncio.sleep(0.3)
         assert reports.empty()  # delivered once

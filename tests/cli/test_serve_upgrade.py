@@ -51,7 +51,7 @@ async def test_serve_upgrades_a_data_directory_from_main(
             (failed,) = info.FailedSOPSequence
             assert ok.ReferencedSOPInstanceUID == INDEXED
             assert (failed.ReferencedSOPInstanceUID, failed.FailureReason) == (MISSING, 0x0112)
-        assert "2 storage commitment reports pending" in srv.log()
+        assert "2 N-EVENT-REPORTs pending" in srv.log()
         ae = AE("CT1")
         ae.add_requested_context(MPPS)
         ae.add_requested_context(STGCMT)
