@@ -16,7 +16,7 @@ from .aio.counting import CountingProtocol, CountingUpperLayer
 from .aio.listener import DirectListener, accepts_directly, open_sockets
 from .aio.protocol import DULProtocol, loop_clock, loop_traits
 from .aio.sweep import DeadlineSweep
-from .aio.tls import TLSAcceptor
+from .aio.tls import Handshakes, TLSAcceptor
 from .association import Association
 from .evt import EventType
 from .handlers import Handlers
@@ -100,8 +100,11 @@ class Server:
         # failures are logged; create_server's would be silent
         factory: Callable[[], asyncio.Protocol] = self._new_connection
         if self.ssl_context is not None:
+            most = self.ae.maximum_pending_connections
+            handshakes = Handshakes(self.ae.maximum_associations if most is None else most,
+                                    self.ae.maximum_pending_per_address, PENDING_GRACE)
             factory = functools.partial(TLSAcceptor, self._new_connection, self.ssl_context,
-                                        self.ae.acse_timeout, self.handler_tasks)
+                                        self.ae.acse_timeout, self.handler_tasks, handshakes)
         direct = accepts_directly(loop, None)
         try:
             for sock in self._sockets:

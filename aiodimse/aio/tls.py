@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from ..logs import get_logger
 
-__all__ = ["EARLY_LIMIT", "TLSAcceptor", "handshake_problem"]
+__all__ = ["EARLY_LIMIT", "Handshakes", "TLSAcceptor", "handshake_problem"]
 
 log = get_logger("aiodimse.server")
 
@@ -60,19 +60,64 @@ def _feed(transport: asyncio.Transport, data: bytes) -> None:
         protocol.data_received(data)
 
 
+class Handshakes:
+    """The connections whose handshake is in progress, bounded in number by the rule
+    of connections awaiting their A-ASSOCIATE-RQ (server._Slots): ``most`` in all and
+    ``per_address`` from one address (None: no bound). At a bound a newcomer displaces
+    the oldest of that scope once it has been at it ``grace`` seconds (a real handshake
+    takes milliseconds); a burst of fresh ones may reach twice the bound, beyond which
+    the newcomer is closed."""
+
+    def __init__(self, most: int | None, per_address: int | None, grace: float) -> None:
+        self.most = most
+        self.per_address = per_address
+        self.grace = grace
+        self._open: dict[TLSAcceptor, tuple[str, float]] = {}  # oldest first
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def started(self, acceptor: TLSAcceptor, address: str, now: float) -> None:
+        self._open[acceptor] = (address, now)
+        for cap, by_address in ((self.per_address, True), (self.most, False)):
+            if cap is None:
+                continue
+            scope = [a for a, (where, _t) in self._open.items()
+                     if not by_address or where == address]
+            if len(scope) <= cap:
+                continue
+            oldest = scope[0]
+            if oldest is not acceptor and now - self._open[oldest][1] >= self.grace:
+                self._close(oldest, by_address)
+            elif len(scope) > 2 * cap or cap < 1:
+                self._close(acceptor, by_address)
+                return
+
+    def ended(self, acceptor: TLSAcceptor) -> None:
+        self._open.pop(acceptor, None)
+
+    def _close(self, acceptor: TLSAcceptor, by_address: bool) -> None:
+        where, _since = self._open.pop(acceptor)
+        log.debug("too many TLS handshakes in progress%s: closing one from %s",
+                  " from one address" if by_address else "", where)
+        acceptor.abort()
+
+
 class TLSAcceptor(asyncio.Protocol):
     """The protocol of a TLS listener's plain connection until its handshake is done.
 
     ``factory`` makes the DICOM protocol, which gets ``connection_made`` with the TLS
-    transport; ``tasks`` holds the handshake task until it ends.
+    transport; ``tasks`` holds the handshake task until it ends; ``handshakes`` bounds
+    how many are in progress.
     """
 
     def __init__(self, factory: Callable[[], asyncio.Protocol], context: ssl.SSLContext,
-                 timeout: float, tasks: set[asyncio.Task[Any]]) -> None:
+                 timeout: float, tasks: set[asyncio.Task[Any]], handshakes: Handshakes) -> None:
         self._factory = factory
         self._context = context
         self._timeout = timeout
         self._tasks = tasks
+        self._handshakes = handshakes
         # What the TLS layer hands over between the end of the handshake and the
         # switch to the DICOM protocol (asyncio reads what is buffered at once):
         self._early: list[bytes] = []
@@ -95,6 +140,15 @@ class TLSAcceptor(asyncio.Protocol):
         task = loop.create_task(self._handshake(plain))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._handshakes.ended(self))
+        peer = plain.get_extra_info("peername")
+        self._handshakes.started(self, peer[0] if isinstance(peer, tuple) else "?",
+                                 loop.time())
+
+    def abort(self) -> None:
+        """Close the connection, handshake and all (``Handshakes`` found it too old)."""
+        if self._plain is not None:
+            self._plain.abort()
 
     async def _handshake(self, transport: asyncio.Transport) -> None:
         loop = asyncio.get_running_loop()

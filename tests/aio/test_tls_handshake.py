@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aiodimse.aio.tls import EARLY_LIMIT, handshake_problem
+from aiodimse import server as server_module
+from aiodimse.aio.tls import EARLY_LIMIT, Handshakes, handshake_problem
 
 from ._helpers import bounded, make_scp_ae, make_scu_ae, serving
 from .test_robustness import _self_signed
@@ -152,3 +153,71 @@ def test_a_client_hello_read_before_start_tls_is_handed_over(tmp_path: Path, loo
     ok, least_early = map(int, proc.stdout.split())
     assert ok == 10
     assert least_early > 0  # every handshake went through the handed-over path
+
+
+def _closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionError:
+        return True
+
+
+async def test_handshakes_in_progress_are_bounded_in_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections that never finish their handshake are bounded as pending places
+    are: past ``maximum_pending_connections`` a newcomer displaces the oldest once it
+    has waited the grace, well before the time limit; a real client gets through."""
+    monkeypatch.setattr(server_module, "PENDING_GRACE", 0.05)
+    server_ctx, client_ctx = _contexts(tmp_path)
+    scp = make_scp_ae()
+    scp.acse_timeout = 30.0
+    scp.maximum_pending_connections = 3
+    async with serving(ae=scp, ssl_context=server_ctx) as server:
+        socks = []
+        try:
+            for _ in range(8):
+                sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+                sock.setblocking(False)
+                socks.append(sock)
+                await asyncio.sleep(0.08)  # past the grace: each newcomer displaces
+            for _ in range(100):
+                if sum(map(_closed, socks[:5])) == 5:
+                    break
+                await asyncio.sleep(0.02)
+            assert all(_closed(s) for s in socks[:5])  # the oldest five
+            assert not any(_closed(s) for s in socks[5:])  # the newest three wait on
+            async with make_scu_ae().associate("127.0.0.1", server.port,
+                                               ssl_context=client_ctx) as assoc:
+                assert (await bounded(assoc.send_c_echo())).Status == 0
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+class _Acceptor:
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_a_burst_of_handshakes_may_reach_twice_the_bound() -> None:
+    """Fresh handshakes are not displaced (a burst of real clients); past twice the
+    bound the newcomer is closed; per address the same."""
+    shakes = Handshakes(2, None, grace=2.0)
+    burst = [_Acceptor() for _ in range(5)]
+    for a in burst:
+        shakes.started(a, "10.0.0.1", 0.0)  # type: ignore[arg-type]
+    assert [a.aborted for a in burst] == [False, False, False, False, True]
+    late = _Acceptor()
+    shakes.started(late, "10.0.0.2", 3.0)  # type: ignore[arg-type]
+    assert burst[0].aborted and not late.aborted and len(shakes) == 4
+    per = Handshakes(None, 1, grace=2.0)
+    one, two, other = _Acceptor(), _Acceptor(), _Acceptor()
+    per.started(one, "10.0.0.1", 0.0)  # type: ignore[arg-type]
+    per.started(other, "10.0.0.2", 0.0)  # type: ignore[arg-type]
+    per.started(two, "10.0.0.1", 2.5)  # type: ignore[arg-type]
+    assert (one.aborted, two.aborted, other.aborted) == (True, False, False)
