@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 4: every contender side by side, ratios back to back.
+"""The benchmark suite: every contender side by side, ratios back to back.
 
     python3 benchmarks/run.py [--quick] [--only ROW] [--json out.json] [--no-pin]
 

@@ -31,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 PY=.venv/bin/python
-"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test,dev,speed]'
+"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test,dev,speed,docs]'
 
 # DCMTK is an interop peer (echoscu, storescp). pynetdicom installs Python scripts of
 # the same names, so a DCMTK tool is a compiled program (tests/dcmtk_tools.py looks
@@ -62,6 +62,10 @@ for v in $SUPPORTED; do  # and the branches each newer version takes
     [ "$v" = 3.10 ] || "$PY" -m mypy --strict --python-version "$v" aiodimse
 done
 "$PY" -m pytest "$@"
+
+# The documentation site, warnings as errors (the README's command): its status and
+# state tables are rendered from the code, its API pages from the docstrings.
+"$PY" -m sphinx -W --keep-going -q -b html docs "$(mktemp -d)/html"
 
 # Once more with every cache off (aiodimse/caches.py, docs/internals.md "Caches"):
 # the service, interop and acceptance tests must pass unchanged (under a minute).

@@ -1,0 +1,112 @@
+"""Every example program of the documentation runs as written, against real servers
+on loopback (``aiodimse serve``, or the example SCP), and prints what the pages say."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli._serve import ServeProcess, free_port, write_instance
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "docs" / "examples"
+TIMEOUT = 60
+
+
+def run_example(name: str, *args: str) -> str:
+    """Run docs/examples/NAME with ARGS; its output, after checking it exited 0."""
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
+        timeout=TIMEOUT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 0, f"{name} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[list[ServeProcess]]:
+    started: list[ServeProcess] = []
+    yield started
+    for proc in started:
+        proc.stop(signal.SIGKILL if proc.exited() else signal.SIGTERM)
+
+
+def test_every_example_is_tested() -> None:
+    tested = {"scp.py", "scu.py", "commitment_scu.py", "mpps_scu.py", "tls_identity.py"}
+    assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_scu_against_the_example_scp() -> None:
+    port = free_port()
+    scp = subprocess.Popen([sys.executable, str(EXAMPLES / "scp.py"), str(port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT),
+                                "PYTHONUNBUFFERED": "1"})
+    try:
+        assert scp.stdout is not None
+        assert scp.stdout.readline().strip() == f"listening on port {port}"
+        out = run_example("scu.py", "127.0.0.1", str(port))
+        assert out.splitlines() == ["C-ECHO status 0x0000", "N-ACTION status 0x0000"]
+    finally:
+        scp.send_signal(signal.SIGINT)
+        try:
+            rest, _ = scp.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            scp.kill()
+            scp.communicate()
+            raise
+    assert "N-ACTION from MY_SCU: 1 instance(s)" in rest
+    assert scp.returncode == 0
+
+
+async def test_commitment_report_on_a_second_association(
+        tmp_path: Path, serve: list[ServeProcess]) -> None:
+    archive = tmp_path / "archive"
+    files = [archive / f"{write_instance(archive)}.dcm" for _ in range(3)]
+    missing = tmp_path / "elsewhere"
+    files.append(missing / f"{write_instance(missing)}.dcm")  # not in the archive
+    listen = free_port()
+    server = ServeProcess(tmp_path / "data", "--index-dir", str(archive), "-aet", "ARCHIVE",
+                          "--peer", f"MY_SCU@127.0.0.1:{listen}", "--retry-initial", "0.2")
+    serve.append(server.start())
+    await server.ready()
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "commitment_scu.py"), "127.0.0.1", str(server.port),
+         str(listen), *map(str, files)], capture_output=True, text=True, timeout=TIMEOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr  # one instance failed
+    assert done.stdout.splitlines() == ["N-ACTION status 0x0000",
+                                        "report: 3 committed, 1 failed"]
+    assert time.monotonic() - started < TIMEOUT
+    assert f"association to MY_SCU@127.0.0.1:{listen} accepted" in server.log()
+
+
+async def test_mpps_scu(tmp_path: Path, serve: list[ServeProcess]) -> None:
+    server = ServeProcess(tmp_path / "data", "-aet", "ARCHIVE")
+    serve.append(server.start())
+    await server.ready()
+    lines = run_example("mpps_scu.py", "127.0.0.1", str(server.port)).splitlines()
+    assert lines[0].startswith("N-CREATE 0x0000: step 1.2.")
+    assert lines[1:] == ["N-SET 0x0000", "N-GET 0x0000: COMPLETED",
+                         "N-SET after COMPLETED: 0x0110"]
+
+
+def test_tls_and_user_identity(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(  # the command the example's docstring gives
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30)
+    out = run_example("tls_identity.py", str(cert), str(key))
+    assert out.splitlines() == [
+        "alice over TLS: C-ECHO 0x0000",
+        "wrong passcode: rejected (result 1, source 2, reason 1)",
+    ]
