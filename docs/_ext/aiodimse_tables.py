@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
+from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
@@ -51,12 +52,35 @@ class _Table(SphinxDirective):
 
 
 class StatusTable(_Table):
-    """Every general status code the library names, with its category."""
+    """Status codes with the meaning and category the code gives them.
+
+    Without content: every code ``GENERAL_STATUS`` names. With content, one line a
+    code, ``0xNNNN when it is answered``: those codes, meaning and category from the
+    code, and the text as a last column. A code the library does not name (outside
+    the ranges ``code_to_category`` knows) is an error, so a page cannot cite a
+    status the library does not have.
+    """
+
+    has_content = True
 
     def lines(self) -> list[str]:
-        rows = [[f"``{_hex(code)}``", meaning, status.code_to_category(code).value]
-                for code, meaning in sorted(status.GENERAL_STATUS.items())]
-        return _list_table(["Status", "Meaning (PS3.7 Annex C)", "Category"], rows)
+        if not self.content:
+            rows = [[f"``{_hex(code)}``", meaning, status.code_to_category(code).value]
+                    for code, meaning in sorted(status.GENERAL_STATUS.items())]
+            return _list_table(["Status", "Meaning (PS3.7 Annex C)", "Category"], rows)
+        rows = []
+        for line in self.content:
+            if not line.strip():
+                continue
+            code_text, _, when = line.strip().partition(" ")
+            code = int(code_text, 16)
+            category = status.code_to_category(code)
+            meaning = status.GENERAL_STATUS.get(code)
+            if meaning is None and category is status.Category.UNKNOWN:
+                raise self.error(f"status {code_text} is not one aiodimse knows")
+            rows.append([f"``{_hex(code)}``", meaning or f"({category.value.lower()}, "
+                         "service-specific)", category.value, when.strip()])
+        return _list_table(["Status", "Meaning", "Category", "When"], rows)
 
 
 def _result(result: Any) -> str:
@@ -68,11 +92,21 @@ def _result(result: Any) -> str:
 
 
 class UnhandledTable(_Table):
-    """Per request type: the handler's return shape, and the answer without a handler."""
+    """Per request type: the handler's return shape, and the answer without a handler.
+
+    ``:event: EVT_N_ACTION`` renders that event's row only (an unknown name is an error).
+    """
+
+    option_spec: ClassVar[dict[str, Any]] = {"event": directives.unchanged_required}
 
     def lines(self) -> list[str]:
         rows = []
-        for message, kind in requests._KINDS.items():  # the serving rules, by request
+        wanted = self.options.get("event")
+        kinds = [(m, k) for m, k in requests._KINDS.items()  # the serving rules
+                 if wanted is None or k.event.name == wanted]
+        if not kinds:
+            raise self.error(f"no request type is served by {wanted!r}")
+        for message, kind in kinds:
             rows.append([
                 f"``{kind.event.name}``",
                 _request_name(message.__name__),
