@@ -19,7 +19,7 @@ from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
-from aiodimse import requests, status
+from aiodimse import AE, requests, status
 from aiodimse.ul.states import Event, State
 from aiodimse.ul.table import TRANSITIONS
 
@@ -151,8 +151,81 @@ class StateTable(_Table):
         return lines
 
 
+# What each AE attribute is for; the defaults come from a new AE when the site is
+# built. An attribute missing here (one added to AE) fails the build: add its line.
+AE_ATTRIBUTES = {
+    "maximum_pdu_size": "Maximum Length we advertise for PDUs we receive (0: no limit). "
+    "Also the default ``max_pdu`` of ``associate()``.",
+    "maximum_associations": "Associations a server holds at once; one more is rejected "
+    "(transient, local limit exceeded). pynetdicom's default is 10.",
+    "maximum_associations_per_address": "Associations one peer IP address may hold "
+    "(None: no limit of its own).",
+    "maximum_associations_per_ae": "Associations one calling AE title may hold (None: no "
+    "limit of its own).",
+    "maximum_pending_connections": "Connections that have not sent an A-ASSOCIATE-RQ yet "
+    "(None: as many as ``maximum_associations``); at the limit a new one displaces the "
+    "oldest that has waited 2 s.",
+    "maximum_pending_per_address": "The same, per peer address (None: no limit of its own).",
+    "acse_timeout": "Seconds for association set-up (from the connection to the "
+    "A-ASSOCIATE-AC/RJ) and for release.",
+    "dimse_timeout": "Seconds an SCU waits for a response; past it the association is "
+    "aborted and ``DIMSETimeoutError`` raised (None: wait for ever).",
+    "network_timeout": "Seconds an association may stay idle before it is aborted "
+    "(None: no limit); a server checks every quarter of it.",
+    "connection_timeout": "Seconds for the TCP connect (and TLS handshake) of "
+    "``associate()`` (None: the OS's).",
+    "artim_timeout": "PS3.8 ARTIM: seconds to wait for an A-ASSOCIATE-RQ after a "
+    "connection, and for the peer's close after a rejection, release or abort.",
+    "message_timeout": "Seconds a server allows for receiving one message, first byte to "
+    "last fragment; past it: A-ABORT (None: off).",
+    "require_called_aet": "Reject an association whose Called AE Title is not ours "
+    "(permanent, called AE title not recognized). Off: any called title is accepted.",
+    "require_calling_aet": "Calling AE titles accepted (empty: any); others are rejected "
+    "(permanent, calling AE title not recognized).",
+    "access_hook": "``hook(assoc)``, plain or async, run before accepting: None accepts, "
+    "``(result, source, reason)`` rejects; one that raises or answers nonsense rejects.",
+    "observer": "An ``aiodimse.observe.Observer`` that servers started from this AE report "
+    "to (metrics, traces); None: nothing is observed.",
+    "implementation_class_uid": "Sent in every A-ASSOCIATE-RQ/AC.",
+    "implementation_version_name": "Sent in every A-ASSOCIATE-RQ/AC (None: left out).",
+    "async_ops_window": "As requestor: ``(invoked, performed)`` proposed in an "
+    "Asynchronous Operations Window item (None: not proposed, synchronous).",
+    "maximum_async_ops": "As acceptor: the most ``(invoked, performed)`` granted; "
+    "``(1, 1)`` means no asynchronous operations.",
+    "maximum_command_size": "Bytes one command set may have; over it: A-ABORT.",
+    "maximum_dataset_size": "Bytes one data set may have (inflated, when deflated); over "
+    "it: 0x0213 for a deflated one, A-ABORT while receiving a plain one.",
+    "maximum_inflate_ratio": "Inflated bytes per deflated byte a deflated data set may "
+    "reach past 1 MiB (None: no limit); over it: 0x0213.",
+    "max_pdata_cap": "Largest P-DATA-TF PDU buffered when we advertise a Maximum Length "
+    "of 0 (no limit).",
+    "handler_threads": "Threads that run plain (non-``async``) handlers at once.",
+    "handler_timeout": "Seconds a request's handler may run; past it the peer gets 0x0110 "
+    "and the handler is cancelled (None or 0: no limit).",
+    "maximum_association_buffered": "Bytes of queued requests and partial messages of one "
+    "association before it stops being read (read back pressure), until half drains.",
+    "maximum_server_buffered": "The same, summed over a server's associations.",
+}
+
+
+class AEAttributes(_Table):
+    """Every public attribute of a new ``AE``, its default and what it is for."""
+
+    def lines(self) -> list[str]:
+        defaults = {k: v for k, v in vars(AE("AIODIMSE")).items() if not k.startswith("_")}
+        missing = sorted(set(defaults) - set(AE_ATTRIBUTES))
+        stale = sorted(set(AE_ATTRIBUTES) - set(defaults))
+        if missing or stale:
+            raise self.error(f"AE attributes without a description {missing}, "
+                             f"described but gone {stale}: update AE_ATTRIBUTES")
+        rows = [[f"``{name}``", f"``{value!r}``", AE_ATTRIBUTES[name]]
+                for name, value in defaults.items()]
+        return _list_table(["Attribute", "Default", "What"], rows, "20 15 65")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("aiodimse-status-table", StatusTable)
     app.add_directive("aiodimse-unhandled-table", UnhandledTable)
     app.add_directive("aiodimse-state-table", StateTable)
+    app.add_directive("aiodimse-ae-attributes", AEAttributes)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
