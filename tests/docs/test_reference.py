@@ -1,5 +1,6 @@
 """The reference pages that are written by hand say what the code does: the metric
-table names exactly the metrics ``PrometheusObserver`` registers, with their types."""
+table names exactly the metrics ``PrometheusObserver`` registers, with their types;
+the deployment guide's configuration and unit file are accepted as written."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from aiodimse.cli.config import ServeConfig
+from aiodimse.cli.main import build_parser
 from aiodimse.prometheus import PrometheusObserver
+from tests.cli._config import serve_toml
 
 CLI = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
@@ -33,3 +37,38 @@ def test_the_metric_table_is_the_registered_metrics() -> None:
         name = family.name + ("_total" if family.type == "counter" else "")
         registered[name] = family.type
     assert documented_metrics() == registered
+
+
+DEPLOYMENT = CLI.parent / "deployment.md"
+
+
+def block(page: Path, language: str) -> str:
+    (found,) = re.findall(rf"^```{language}\n(.*?)^```", page.read_text(), re.S | re.M)
+    return str(found)
+
+
+def test_the_deployment_configuration_is_accepted_as_written(tmp_path: Path) -> None:
+    """serve.toml of docs/deployment.md loads (every key known, every value in range)
+    and says what the page says of it; its TLS files are made where it names them."""
+    (tmp_path / "tls").mkdir()
+    for name in ("server.pem", "server.key", "ca.pem"):
+        (tmp_path / "tls" / name).write_text("placeholder\n")
+    config = serve_toml(tmp_path, block(DEPLOYMENT, "toml"))
+    assert config.port == 104
+    assert config.allowed_calling_aets == ("CT1", "MR1")
+    assert config.require_called_aet
+    assert set(config.ae_table) == {"CT1", "MR1"}
+    assert config.tls_ca == str(tmp_path / "tls" / "ca.pem")
+
+
+def test_the_systemd_unit_starts_serve_with_a_valid_command_line() -> None:
+    unit = block(DEPLOYMENT, "ini")
+    (exec_start,) = re.findall(r"^ExecStart=(\S+) (.*)$", unit, re.M)
+    program, argv = exec_start
+    assert program.endswith("/bin/aiodimse")
+    args = build_parser().parse_args(argv.split())
+    assert args.command == "serve" and args.config == "/etc/aiodimse/serve.toml"
+    # stopping gracefully fits in systemd's patience, and a bad setting is not retried
+    stop = float(re.search(r"^TimeoutStopSec=(\d+)", unit, re.M)[1])  # type: ignore[index]
+    assert stop > ServeConfig().shutdown_grace + 1
+    assert "RestartPreventExitStatus=64" in unit
