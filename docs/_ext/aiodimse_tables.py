@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
-from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
@@ -28,27 +27,62 @@ def _hex(code: int) -> str:
     return f"0x{code:04X}"
 
 
-def _list_table(header: list[str], rows: list[list[str]], widths: str = "auto") -> list[str]:
-    lines = [".. list-table::", "   :header-rows: 1", f"   :widths: {widths}", ""]
-    for row in [header, *rows]:
-        first = True
-        for cell in row:
-            lines.append(("   * - " if first else "     - ") + (cell or " "))
-            first = False
-    return lines
+def _inline(text: str) -> list[nodes.Node]:
+    """``code`` and **strong** spans of a cell as docutils nodes, the rest as text."""
+    out: list[nodes.Node] = []
+    for part in re.split(r"(``[^`]+``|\*\*[^*]+\*\*)", text):
+        if part.startswith("``"):
+            out.append(nodes.literal(text=part[2:-2]))
+        elif part.startswith("**"):
+            out.append(nodes.strong(text=part[2:-2]))
+        elif part:
+            out.append(nodes.Text(part))
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]]) -> nodes.table:
+    """A docutils table (built as nodes: the pages are MyST, not reStructuredText)."""
+    table = nodes.table(classes=["aiodimse-table"])
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for _ in header:
+        group += nodes.colspec(colwidth=1)
+
+    def row_of(cells: list[str]) -> nodes.row:
+        row = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            entry += nodes.paragraph("", "", *_inline(cell))
+            row += entry
+        return row
+
+    head = nodes.thead()
+    head += row_of(header)
+    body = nodes.tbody()
+    for cells in rows:
+        body += row_of(cells)
+    group += head
+    group += body
+    return table
+
+
+def _bullets(items: list[str]) -> nodes.bullet_list:
+    bullets = nodes.bullet_list()
+    for item in items:
+        entry = nodes.list_item()
+        entry += nodes.paragraph("", "", *_inline(item))
+        bullets += entry
+    return bullets
 
 
 class _Table(SphinxDirective):
     has_content = False
 
-    def lines(self) -> list[str]:
+    def build(self) -> list[nodes.Node]:
         raise NotImplementedError
 
     def run(self) -> list[nodes.Node]:
-        node = nodes.container()
-        self.state.nested_parse(StringList(self.lines(), source="aiodimse_tables"),
-                                self.content_offset, node)
-        return node.children
+        return self.build()
 
 
 class StatusTable(_Table):
@@ -63,11 +97,11 @@ class StatusTable(_Table):
 
     has_content = True
 
-    def lines(self) -> list[str]:
+    def build(self) -> list[nodes.Node]:
         if not self.content:
             rows = [[f"``{_hex(code)}``", meaning, status.code_to_category(code).value]
                     for code, meaning in sorted(status.GENERAL_STATUS.items())]
-            return _list_table(["Status", "Meaning (PS3.7 Annex C)", "Category"], rows)
+            return [_table(["Status", "Meaning (PS3.7 Annex C)", "Category"], rows)]
         rows = []
         for line in self.content:
             if not line.strip():
@@ -80,7 +114,7 @@ class StatusTable(_Table):
                 raise self.error(f"status {code_text} is not one aiodimse knows")
             rows.append([f"``{_hex(code)}``", meaning or f"({category.value.lower()}, "
                          "service-specific)", category.value, when.strip()])
-        return _list_table(["Status", "Meaning", "Category", "When"], rows)
+        return [_table(["Status", "Meaning", "Category", "When"], rows)]
 
 
 def _result(result: Any) -> str:
@@ -99,7 +133,7 @@ class UnhandledTable(_Table):
 
     option_spec: ClassVar[dict[str, Any]] = {"event": directives.unchanged_required}
 
-    def lines(self) -> list[str]:
+    def build(self) -> list[nodes.Node]:
         rows = []
         wanted = self.options.get("event")
         kinds = [(m, k) for m, k in requests._KINDS.items()  # the serving rules
@@ -116,9 +150,9 @@ class UnhandledTable(_Table):
                 _result(kind.failure_result) + " "
                 + status.GENERAL_STATUS.get(_code(kind.failure_result), ""),
             ])
-        return _list_table(
+        return [_table(
             ["Event", "Request", "Handler returns", "No handler bound", "Handler raises"],
-            rows)
+            rows)]
 
 
 def _request_name(class_name: str) -> str:
@@ -134,7 +168,7 @@ def _code(result: Any) -> int:
 class StateTable(_Table):
     """PS3.8 Table 9-10: one row per event, one column per state, the action in each cell."""
 
-    def lines(self) -> list[str]:
+    def build(self) -> list[nodes.Node]:
         header = ["Event", *(f"Sta{s.value}" for s in State)]
         rows = []
         for event in Event:
@@ -143,12 +177,13 @@ class StateTable(_Table):
                 action = TRANSITIONS.get((state, event))
                 cells.append(action.value if action is not None else "")
             rows.append(cells)
-        lines = _list_table(header, rows)
-        lines += ["", "States:", ""]
-        lines += [f"- **Sta{s.value}**: {s.description}" for s in State]
-        lines += ["", "Events:", ""]
-        lines += [f"- **Evt{e.value}**: {e.description}" for e in Event]
-        return lines
+        return [
+            _table(header, rows),
+            nodes.paragraph(text="States:"),
+            _bullets([f"**Sta{s.value}**: {s.description}" for s in State]),
+            nodes.paragraph(text="Events:"),
+            _bullets([f"**Evt{e.value}**: {e.description}" for e in Event]),
+        ]
 
 
 # What each AE attribute is for; the defaults come from a new AE when the site is
@@ -211,7 +246,7 @@ AE_ATTRIBUTES = {
 class AEAttributes(_Table):
     """Every public attribute of a new ``AE``, its default and what it is for."""
 
-    def lines(self) -> list[str]:
+    def build(self) -> list[nodes.Node]:
         defaults = {k: v for k, v in vars(AE("AIODIMSE")).items() if not k.startswith("_")}
         missing = sorted(set(defaults) - set(AE_ATTRIBUTES))
         stale = sorted(set(AE_ATTRIBUTES) - set(defaults))
@@ -220,7 +255,7 @@ class AEAttributes(_Table):
                              f"described but gone {stale}: update AE_ATTRIBUTES")
         rows = [[f"``{name}``", f"``{value!r}``", AE_ATTRIBUTES[name]]
                 for name, value in defaults.items()]
-        return _list_table(["Attribute", "Default", "What"], rows, "20 15 65")
+        return [_table(["Attribute", "Default", "What"], rows)]
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
