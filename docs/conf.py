@@ -48,4 +48,5 @@ intersphinx_mapping = {}  # no network at build time: references stay local
 
 html_theme = "furo"
 html_title = f"aiodimse {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["aiodimse.css"]

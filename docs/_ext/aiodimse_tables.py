@@ -19,6 +19,9 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 from aiodimse import AE, requests, status
+from aiodimse import ae as ae_module
+from aiodimse.ul import states as states_module
+from aiodimse.ul import table as table_module
 from aiodimse.ul.states import Event, State
 from aiodimse.ul.table import TRANSITIONS
 
@@ -40,9 +43,9 @@ def _inline(text: str) -> list[nodes.Node]:
     return out
 
 
-def _table(header: list[str], rows: list[list[str]]) -> nodes.table:
+def _table(header: list[str], rows: list[list[str]], kind: str = "") -> nodes.table:
     """A docutils table (built as nodes: the pages are MyST, not reStructuredText)."""
-    table = nodes.table(classes=["aiodimse-table"])
+    table = nodes.table(classes=["aiodimse-table", *([f"aiodimse-{kind}"] if kind else [])])
     group = nodes.tgroup(cols=len(header))
     table += group
     for _ in header:
@@ -82,6 +85,9 @@ class _Table(SphinxDirective):
         raise NotImplementedError
 
     def run(self) -> list[nodes.Node]:
+        # An incremental build reads the page again when the code behind it changes.
+        for module in (status, requests, table_module, states_module, ae_module):
+            self.env.note_dependency(module.__file__)
         return self.build()
 
 
@@ -178,7 +184,7 @@ class StateTable(_Table):
                 cells.append(action.value if action is not None else "")
             rows.append(cells)
         return [
-            _table(header, rows),
+            _table(header, rows, "state-table"),
             nodes.paragraph(text="States:"),
             _bullets([f"**Sta{s.value}**: {s.description}" for s in State]),
             nodes.paragraph(text="Events:"),
