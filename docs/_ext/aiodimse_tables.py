@@ -118,8 +118,11 @@ class StatusTable(_Table):
             meaning = status.GENERAL_STATUS.get(code)
             if meaning is None and category is status.Category.UNKNOWN:
                 raise self.error(f"status {code_text} is not one aiodimse knows")
+            when = when.strip()
+            if meaning is not None and when.lower() == meaning.lower():
+                when = ""  # the meaning says it all
             rows.append([f"``{_hex(code)}``", meaning or f"({category.value.lower()}, "
-                         "service-specific)", category.value, when.strip()])
+                         "service-specific)", category.value, when])
         return [_table(["Status", "Meaning", "Category", "When"], rows)]
 
 
