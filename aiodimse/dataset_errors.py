@@ -12,6 +12,7 @@ __all__ = [
     "DatasetDecodeError",
     "InflateLimitError",
     "DatasetTooDeepError",
+    "DatasetTruncatedError",
 ]
 
 
@@ -41,3 +42,8 @@ class InflateLimitError(DatasetDecodeError):
 
 class DatasetTooDeepError(DatasetDecodeError):
     """Sequences nest deeper than ``MAX_NESTING``: refused whole, never half-read."""
+
+
+class DatasetTruncatedError(DatasetDecodeError):
+    """A value or item runs past the end of the data set (or of its item): the data
+    set was cut short. Refused whole: pydicom would read the value cut short."""

@@ -27,6 +27,7 @@ from .dataset_errors import (
     DatasetEncodeError,
     DatasetError,
     DatasetTooDeepError,
+    DatasetTruncatedError,
     InflateLimitError,
     UnsupportedTransferSyntaxError,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "DatasetError",
     "InflateLimitError",
     "DatasetTooDeepError",
+    "DatasetTruncatedError",
     "MAX_NESTING",
     "refusal_status",
     "Inflated",
@@ -217,9 +219,12 @@ def decode_dataset(
         raw = inflater.result()
     if little:
         # fastds builds the Dataset pydicom would; None = a case it leaves to pydicom,
-        # and on bytes it rejects pydicom decides too (it reads some leniently)
+        # and on bytes it rejects pydicom decides too (it reads some leniently), but
+        # for a data set cut short (a value or item past the end), which it refuses
         try:
             fast = _fastds.try_decode(raw, implicit)
+        except DatasetTruncatedError:
+            raise  # pydicom would read the cut value as if whole
         except DatasetDecodeError:
             fast = None
         if fast is not None:

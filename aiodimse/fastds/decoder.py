@@ -35,7 +35,7 @@ from .. import caches
 from ..compat import LUT_DESCRIPTOR_TAGS as _LUT_DESCRIPTOR_TAGS
 from ..compat import POSSESSIVE_RE, dictionary_vrs
 from ..compat import dictionary_vr as _dictionary_vr_fast
-from ..dataset_errors import DatasetDecodeError
+from ..dataset_errors import DatasetDecodeError, DatasetTruncatedError
 from ._proto import (
     _TAG_CACHE,
     _TAG_CACHE_MAX,
@@ -116,6 +116,10 @@ class _Decline(Exception):
 
 def _malformed(msg: str) -> DatasetDecodeError:
     return DatasetDecodeError(f"cannot decode data set: {msg}")
+
+
+def _truncated(msg: str) -> DatasetTruncatedError:
+    return DatasetTruncatedError(f"cannot decode data set: {msg}")
 
 
 def _mv(ctor: Any, items: list[Any]) -> MultiValue[Any]:
@@ -401,7 +405,7 @@ class _Walker:
                 btag = tag_cache.get(tag) or cached_tag(tag)
             pos = vpos + length
             if pos > end:
-                raise _malformed(f"value of {tag:08X} runs past the end of its container")
+                raise _truncated(f"value of {tag:08X} runs past the end of its container")
             if vr == "UI" and length:
                 raw = buf[vpos:pos]
                 value = ui_cache.get(raw)
@@ -585,7 +589,7 @@ class _Walker:
             else:
                 stop = pos + length
                 if stop > limit:
-                    raise _malformed(f"item at offset {item_pos} runs past its sequence")
+                    raise _truncated(f"item at offset {item_pos} runs past its sequence")
             # The fast item loop: public elements in order, defined lengths, VRs with a
             # converter, values it converts without a doubt. On anything else it stops
             # and dataset() reads the item again from its start, so the item is the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import struct
-import warnings
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from aiodimse import datasets as bridge
+from aiodimse.dataset_errors import DatasetDecodeError, DatasetTruncatedError
 from aiodimse.fastds import MAX_DEPTH, try_decode, try_encode
 
 from .strategies import datasets
@@ -179,12 +179,17 @@ def test_malformed_raises_the_bridge_error(data: bytes) -> None:
         try_decode(data, False)
 
 
-def test_bridge_keeps_pydicom_leniency_and_errors() -> None:
-    truncated = _el(0x00100020, b"LO", b"ABCDEF")[:-2]  # pydicom reads 'ABCD'
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = bridge.decode_dataset(truncated, bridge.EXPLICIT_VR_LITTLE_ENDIAN)
-    assert ds.PatientID == "ABCD"
+def test_bridge_refuses_a_data_set_cut_short_and_keeps_pydicom_errors() -> None:
+    truncated = _el(0x00100020, b"LO", b"ABCDEF")[:-2]  # pydicom would read 'ABCD'
+    with pytest.raises(DatasetTruncatedError, match="runs past the end"):
+        bridge.decode_dataset(truncated, bridge.EXPLICIT_VR_LITTLE_ENDIAN)
+    implicit = struct.pack("<HHL", 0x0010, 0x0020, 10) + b"abc"  # (a 10-byte value, 3 sent)
+    with pytest.raises(DatasetTruncatedError):
+        bridge.decode_dataset(implicit, bridge.IMPLICIT_VR_LITTLE_ENDIAN)
+    item = _sq_undefined(0x00081199, b"SQ", [_el(0x00081150, b"UI", UID1)])
+    cut = item[:-20]  # the item's value cut inside
+    with pytest.raises(DatasetDecodeError):
+        bridge.decode_dataset(cut, bridge.EXPLICIT_VR_LITTLE_ENDIAN)
     broken = b"\x08\x00\x15\x11SQ\x00\x00\xff\xff\xff\xff\x12\x34\x56\x78\x00\x00\x00\x00"
     with pytest.raises(bridge.DatasetDecodeError):
         bridge.decode_dataset(broken, bridge.EXPLICIT_VR_LITTLE_ENDIAN)
