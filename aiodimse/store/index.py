@@ -17,12 +17,14 @@ from ..logs import get_logger
 from .interface import ArchiveIndex
 from .records import RECORD_TAGS, InstanceRecord, record_values
 
-__all__ = ["read_uids", "scan", "index_paths", "ScanReport", "looks_like_bare_dataset"]
+__all__ = ["read_uids", "scan", "index_paths", "ScanReport", "looks_like_bare_dataset",
+           "TEMP_PREFIX"]
 
 log = get_logger("aiodimse.store")
 
 _TAGS = RECORD_TAGS  # the two UIDs, and what Query/Retrieve asks (records.KEYS)
 _BARE_GROUPS = (0x0002, 0x0008)
+TEMP_PREFIX = ".aiodimse-tmp-"  # the archive writer's files being written: not walked
 
 
 @dataclass
@@ -133,7 +135,8 @@ def _walk(paths: Iterable[str | Path], report: ScanReport) -> Iterator[tuple[str
             continue
         for root, _dirs, names in os.walk(top_path.resolve(), onerror=_walk_error(report)):
             for name in sorted(names):
-                yield os.path.join(root, name), False
+                if not name.startswith(TEMP_PREFIX):
+                    yield os.path.join(root, name), False
 
 
 def _found(path: str, named: bool, report: ScanReport) -> _Found | None:
