@@ -40,8 +40,8 @@ QUERY_RETRIEVE_LEVEL = 0x00080052
 SPECIFIC_CHARACTER_SET = 0x00080005
 _KEY_BY_TAG = {k.tag: k for k in KEYS.values()}
 _ASCII_VRS = frozenset({"AE", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
-_DATE = re.compile(r"[0-9]{8}")
-_TIME = re.compile(r"[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:\.[0-9]{1,6})?)?)?")
+_DATE = re.compile(r"[0-9]{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
+_TIME = re.compile(r"(?:[01][0-9]|2[0-3])(?:[0-5][0-9](?:(?:[0-5][0-9]|60)(?:\.[0-9]{1,6})?)?)?")
 
 
 @dataclass(frozen=True, slots=True)
