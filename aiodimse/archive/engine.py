@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydicom import config
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
@@ -32,7 +33,10 @@ from .query import FindRequest, parse_find, parse_retrieve
 __all__ = ["QueryEngine", "Retrieval", "answer"]
 
 _RETRIEVE_AE_TITLE = 0x00080054
+_QUERY_RETRIEVE_LEVEL = 0x00080052
+_SPECIFIC_CHARACTER_SET = 0x00080005
 _UTF8 = "ISO_IR 192"
+_TRUSTED = config.IGNORE  # the index's values were checked when stored: not again each answer
 
 
 def answer(request: FindRequest, row: Row, retrieve_aet: str | None = None) -> Dataset:
@@ -52,14 +56,14 @@ def answer(request: FindRequest, row: Row, retrieve_aet: str | None = None) -> D
             value = retrieve_aet
         else:
             value = None
-        ds.add(DataElement(tag, vr, value))
-    ds.QueryRetrieveLevel = request.query.level
+        ds.add(DataElement(tag, vr, value, validation_mode=_TRUSTED))
+    ds.add(DataElement(_QUERY_RETRIEVE_LEVEL, "CS", request.query.level,
+                       validation_mode=_TRUSTED))
     if retrieve_aet and _RETRIEVE_AE_TITLE not in ds:
-        ds.RetrieveAETitle = retrieve_aet
-    if not ascii_only:
-        ds.SpecificCharacterSet = _UTF8
-    elif request.charset:
-        ds.SpecificCharacterSet = request.charset
+        ds.add(DataElement(_RETRIEVE_AE_TITLE, "AE", retrieve_aet))
+    charset = request.charset if ascii_only else _UTF8
+    if charset:
+        ds.add(DataElement(_SPECIFIC_CHARACTER_SET, "CS", charset, validation_mode=_TRUSTED))
     return ds
 
 
