@@ -218,3 +218,18 @@ async def test_matches_stream_in_bounded_batches(tmp_path: Path,
         assert sum(asked) < 3000 + 2 * store_module.MAX_BATCH
     finally:
         await s.aclose()
+
+
+async def test_a_removed_instance_takes_its_empty_series_study_and_patient(
+        store: Store) -> None:
+    assert await store.archived_path(f"{PAT}.3.4") == "/archive/4.dcm"
+    assert await store.remove_instance(f"{PAT}.3.4")
+    assert not await store.remove_instance(f"{PAT}.3.4")
+    assert await store.archived_path(f"{PAT}.3.4") is None
+    patients = await _find(store, PATIENT_ROOT_FIND, _ds(QueryRetrieveLevel="PATIENT",
+                                                          PatientID=""))
+    assert [r.PatientID for r in patients] == ["PID1"]
+    assert await store.remove_instance(f"{PAT}.3.3")  # series 3 goes, study 1 stays
+    found = await _find(store, STUDY_ROOT_FIND, _ds(QueryRetrieveLevel="STUDY",
+                                                    ModalitiesInStudy=""))
+    assert [r.ModalitiesInStudy for r in found] == ["CT"]
