@@ -14,14 +14,17 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from ..logs import get_logger
-from .interface import IndexedFile, InstanceIndex
+from .interface import ArchiveIndex
+from .records import RECORD_TAGS, InstanceRecord, record_values
 
-__all__ = ["read_uids", "scan", "index_paths", "ScanReport", "looks_like_bare_dataset"]
+__all__ = ["read_uids", "scan", "index_paths", "ScanReport", "looks_like_bare_dataset",
+           "TEMP_PREFIX"]
 
 log = get_logger("aiodimse.store")
 
-_TAGS = ["SOPClassUID", "SOPInstanceUID"]
+_TAGS = RECORD_TAGS  # the two UIDs, and what Query/Retrieve asks (records.KEYS)
 _BARE_GROUPS = (0x0002, 0x0008)
+TEMP_PREFIX = ".aiodimse-tmp-"  # the archive writer's files being written: not walked
 
 
 @dataclass
@@ -73,8 +76,12 @@ def looks_like_bare_dataset(head: bytes) -> bool:
     return group in _BARE_GROUPS
 
 
-def _read(path: Path) -> tuple[str, str] | str:
-    """(class, instance), or why the file is not an indexable instance."""
+_Found = tuple[str, str, str, dict[str, str]]  # class, instance, transfer syntax, attrs
+
+
+def _read(path: Path) -> _Found | str:
+    """(class, instance, transfer syntax, Q/R attributes), or why the file is not an
+    indexable instance."""
     try:
         try:
             ds = dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
@@ -98,7 +105,8 @@ def _read(path: Path) -> tuple[str, str] | str:
     )
     if not sop_class or not sop_instance:
         return "no SOP Class or Instance UID (not an instance)"
-    return str(sop_class), str(sop_instance)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta else ""
+    return str(sop_class), str(sop_instance), syntax, record_values(ds)
 
 
 def read_uids(path: str | Path) -> tuple[str, str] | None:
@@ -109,7 +117,7 @@ def read_uids(path: str | Path) -> tuple[str, str] | None:
     preamble (a bare data set starting with group 0002 or 0008) are read too.
     """
     found = _read(Path(path))
-    return found if isinstance(found, tuple) else None
+    return found[:2] if isinstance(found, tuple) else None
 
 
 def _walk(paths: Iterable[str | Path], report: ScanReport) -> Iterator[tuple[str, bool]]:
@@ -127,11 +135,12 @@ def _walk(paths: Iterable[str | Path], report: ScanReport) -> Iterator[tuple[str
             continue
         for root, _dirs, names in os.walk(top_path.resolve(), onerror=_walk_error(report)):
             for name in sorted(names):
-                yield os.path.join(root, name), False
+                if not name.startswith(TEMP_PREFIX):
+                    yield os.path.join(root, name), False
 
 
-def _found(path: str, named: bool, report: ScanReport) -> tuple[str, str] | None:
-    """(class, instance) of one file, counted in ``report``; None if passed over."""
+def _found(path: str, named: bool, report: ScanReport) -> _Found | None:
+    """What ``_read`` found in one file, counted in ``report``; None if passed over."""
     found = _read(Path(path))
     if isinstance(found, str):
         report.skip(path, found, named=named)
@@ -184,21 +193,24 @@ def _stat_batch(files: Iterator[tuple[str, bool]], batch: int, report: ScanRepor
 
 
 def _read_batch(seen: list[_Seen], report: ScanReport, stop: threading.Event
-                ) -> list[IndexedFile]:
-    rows: list[IndexedFile] = []
+                ) -> list[InstanceRecord]:
+    rows: list[InstanceRecord] = []
     for path, named, size, mtime_ns in seen:
         if stop.is_set():
             break
         found = _found(path, named, report)
         if found is not None:
-            rows.append((found[0], found[1], path, size, mtime_ns))
+            rows.append(InstanceRecord(
+                sop_class_uid=found[0], sop_instance_uid=found[1], path=path,
+                transfer_syntax=found[2], size=size, mtime_ns=mtime_ns, attrs=found[3]))
     return rows
 
 
-async def index_paths(index: InstanceIndex, paths: Iterable[str | Path], now: float,
+async def index_paths(index: ArchiveIndex, paths: Iterable[str | Path], now: float,
                       batch: int = 500, report: ScanReport | None = None, *,
                       progress: Callable[[ScanReport], None] | None = None) -> int:
-    """Index every DICOM file under ``paths``; returns how many were indexed (read).
+    """Index every DICOM file under ``paths``, with the attributes Query/Retrieve
+    asks for; returns how many were indexed (read).
 
     A file indexed before whose path, size and mtime are unchanged is not read
     again (``report.unchanged``); a changed one is. Files that are not instances
@@ -222,7 +234,7 @@ async def index_paths(index: InstanceIndex, paths: Iterable[str | Path], now: fl
             if changed:
                 rows = await asyncio.to_thread(_read_batch, changed, report, stop)
                 if rows:
-                    total += await index.add_files(rows, now)
+                    total += await index.add_records(rows, now)
             if progress is not None:
                 progress(report)
     except BaseException:

@@ -13,9 +13,11 @@ else escapes a backend for a storage problem.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .records import IndexQuery, InstanceRecord, RetrieveItem, Row
 
 if TYPE_CHECKING:
     from ..observe import Observer
@@ -34,6 +36,7 @@ __all__ = [
     "DeliveryState",
     "IndexedFile",
     "InstanceIndex",
+    "ArchiveIndex",
     "CommitmentStore",
     "MPPSStore",
     "DeliveryQueue",
@@ -170,6 +173,38 @@ class InstanceIndex(Protocol):
     async def count_instances(self) -> int: ...
 
 
+class ArchiveIndex(InstanceIndex, Protocol):
+    """The instance index with each instance's Query/Retrieve attributes
+    (``records.KEYS``): the archive writer and the indexer fill it, the query
+    engine asks it. Matches stream: a backend reads them in bounded batches."""
+
+    async def add_records(self, records: Iterable[InstanceRecord], now: float) -> int:
+        """Index (or re-index) each instance with its attributes and its file's stat,
+        in one transaction; a patient, study or series left without instances goes."""
+        ...
+
+    async def archived_path(self, sop_instance_uid: str) -> str | None:
+        """Where an indexed instance's file is, None if not indexed (or no file)."""
+        ...
+
+    async def remove_instance(self, sop_instance_uid: str) -> bool:
+        """Forget an instance (and its file's stat); False if it was not indexed."""
+        ...
+
+    def match(self, query: IndexQuery) -> AsyncIterator[Row]:
+        """The entities of ``query.level`` meeting its conditions, with the values
+        of its keys, in a stable order, read in batches as the caller takes them."""
+        ...
+
+    def retrieve(self, query: IndexQuery) -> AsyncIterator[RetrieveItem]:
+        """The instances under the entities ``query`` matches (files known only)."""
+        ...
+
+    async def count_retrieve(self, query: IndexQuery) -> int:
+        """How many items ``retrieve(query)`` gives (C-GET/C-MOVE sub-operations)."""
+        ...
+
+
 class CommitmentStore(Protocol):
     """Storage commitment transactions."""
 
@@ -271,7 +306,7 @@ class DeliveryQueue(Protocol):
     async def delivery_state(self, kind: str, key: str) -> DeliveryState | None: ...
 
 
-class Store(InstanceIndex, CommitmentStore, MPPSStore, DeliveryQueue, Protocol):
+class Store(ArchiveIndex, CommitmentStore, MPPSStore, DeliveryQueue, Protocol):
     """A backend holding every concern, as ``open_store`` returns it.
 
     ``observer``, when set, is told how long each call took (``store_call``, with the

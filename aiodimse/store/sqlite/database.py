@@ -40,6 +40,8 @@ from ..interface import (
     MPPSRow,
     QuotaExceeded,
 )
+from ..records import IndexQuery, InstanceRecord, RetrieveItem
+from . import archive
 from .schema import prepare
 
 __all__ = ["DB_FILENAME", "SQLiteDatabase", "is_full"]
@@ -53,6 +55,8 @@ DB_FILENAME = "aiodimse.sqlite3"
 _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, a module constant from Python 3.11 only
 _CHUNK = 500  # host parameters per IN (...) list (SQLite's old limit is 999)
 _INDEX_COMPLETE = "index_complete"  # meta: "0" while serve's start-up scan runs
+_INSERT_INSTANCE = ("INSERT OR REPLACE INTO instances (sop_instance_uid, sop_class_uid, "
+                    "path, indexed_at) VALUES (?, ?, ?, ?)")
 
 
 def is_full(exc: sqlite3.Error) -> bool:
@@ -198,7 +202,7 @@ class SQLiteDatabase:
         with self.transaction() as conn:
             for sop_class, sop_instance, path in rows:
                 conn.execute(
-                    "INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?)",
+                    _INSERT_INSTANCE,
                     (sop_instance, sop_class, path, now),
                 )
                 count += 1
@@ -218,7 +222,7 @@ class SQLiteDatabase:
                 if old is not None and old[0] != sop_instance:
                     conn.execute("DELETE FROM instances WHERE sop_instance_uid = ? "
                                  "AND path = ?", (old[0], path))
-                conn.execute("INSERT OR REPLACE INTO instances VALUES (?, ?, ?, ?)",
+                conn.execute(_INSERT_INSTANCE,
                              (sop_instance, sop_class, path, now))
                 conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
                              (path, size, mtime_ns, sop_instance))
@@ -265,6 +269,30 @@ class SQLiteDatabase:
 
     def count_instances(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM instances").fetchone()[0])
+
+    # -- the archive index (SQL in archive.py) -----------------------------------------
+
+    def add_records(self, records: Iterable[InstanceRecord], now: float) -> int:
+        with self.transaction() as conn:
+            return archive.add_records(conn, records, now)
+
+    def archived_path(self, sop_instance_uid: str) -> str | None:
+        return archive.archived_path(self._conn, sop_instance_uid)
+
+    def remove_instance(self, sop_instance_uid: str) -> bool:
+        with self.transaction() as conn:
+            return archive.remove_instance(conn, sop_instance_uid)
+
+    def match_batch(self, query: IndexQuery, after: int, limit: int
+                    ) -> tuple[list[dict[str, str]], int]:
+        return archive.match_batch(self._conn, query, after, limit)
+
+    def retrieve_batch(self, query: IndexQuery, after: int, limit: int
+                       ) -> tuple[list[RetrieveItem], int]:
+        return archive.retrieve_batch(self._conn, query, after, limit)
+
+    def count_retrieve(self, query: IndexQuery) -> int:
+        return archive.count_retrieve(self._conn, query)
 
     # -- storage commitment transactions ------------------------------------------------
 

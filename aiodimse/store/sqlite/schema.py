@@ -6,7 +6,13 @@ the queue every service's N-EVENT-REPORTs share, and keeps in ``commitments`` th
 transaction alone. Version 2 adds ``files`` (each indexed file's size and mtime,
 so a rescan skips the unchanged ones without reading them) and ``meta`` (named
 values: whether ``serve``'s start-up scan is done); an older database gains the two
-tables empty, so its first scan reads every file once. An upgrade runs in one
+tables empty, so its first scan reads every file once. Version 3 adds the archive
+index: ``patients``, ``studies`` and ``series`` (the Query/Retrieve attributes of
+each level, keyed by its unique key) and, in ``instances``, the series, instance
+number, transfer syntax and size; rows indexed before keep NULL there (found by
+storage commitment, by no query) until their file is read again: an older
+database's ``files`` table is emptied so the next scan reads every file once and
+fills the new columns. An upgrade runs in one
 ``BEGIN IMMEDIATE`` transaction, so a crash leaves the old schema whole, and
 workers opening together upgrade once.
 """
@@ -17,7 +23,7 @@ import sqlite3
 
 __all__ = ["VERSION", "SchemaError", "prepare"]
 
-VERSION = 2
+VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -36,6 +42,34 @@ CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS patients (
+    id INTEGER PRIMARY KEY,
+    patient_id TEXT NOT NULL UNIQUE,
+    patient_name TEXT NOT NULL DEFAULT '',
+    birth_date TEXT NOT NULL DEFAULT '',
+    sex TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY,
+    study_uid TEXT NOT NULL UNIQUE,
+    patient INTEGER NOT NULL,
+    study_date TEXT NOT NULL DEFAULT '',
+    study_time TEXT NOT NULL DEFAULT '',
+    accession TEXT NOT NULL DEFAULT '',
+    study_id TEXT NOT NULL DEFAULT '',
+    referring TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS studies_patient ON studies (patient);
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    series_uid TEXT NOT NULL UNIQUE,
+    study INTEGER NOT NULL,
+    modality TEXT NOT NULL DEFAULT '',
+    series_number TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS series_study ON series (study);
 CREATE TABLE IF NOT EXISTS mpps (
     sop_instance_uid TEXT PRIMARY KEY,
     status TEXT NOT NULL,
@@ -76,6 +110,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (destination, ordering, state, id)
     WHERE ordering IS NOT NULL
+"""
+
+# Version 3's columns of ``instances`` (a new database gets them the same way).
+_INSTANCE_COLUMNS = """
+ALTER TABLE instances ADD COLUMN series INTEGER;
+ALTER TABLE instances ADD COLUMN instance_number TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN transfer_syntax TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN size INTEGER;
+CREATE INDEX IF NOT EXISTS instances_series ON instances (series)
 """
 
 _COMMITMENTS = """
@@ -143,6 +186,9 @@ def prepare(conn: sqlite3.Connection) -> int:
             if "next_attempt" in _columns(conn, "commitments"):  # version 0's table
                 _run(conn, _FROM_0)
             _run(conn, _COMMITMENTS)
+            if "series" not in _columns(conn, "instances"):
+                _run(conn, _INSTANCE_COLUMNS)
+                conn.execute("DELETE FROM files")  # read each file again: version 3's columns
             conn.execute(f"PRAGMA user_version = {VERSION}")
         conn.execute("COMMIT")
     except BaseException:

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,12 +27,18 @@ from ..interface import (
     MPPSRow,
     StoreError,
 )
+from ..records import IndexQuery, InstanceRecord, RetrieveItem, Row
 from .database import SQLiteDatabase, is_full
 from .schema import SchemaError
 
-__all__ = ["SQLiteStore", "open_path"]
+__all__ = ["SQLiteStore", "open_path", "FIRST_BATCH", "MAX_BATCH"]
 
 T = TypeVar("T")
+
+# Matches are read in batches from FIRST_BATCH rows (the first answer goes out
+# soon) growing fourfold to MAX_BATCH (few round trips to the store thread).
+FIRST_BATCH = 16
+MAX_BATCH = 1024
 
 
 def open_path(path: str | Path, *, create: bool = True) -> SQLiteStore:
@@ -104,6 +110,40 @@ class SQLiteStore:
 
     async def count_instances(self) -> int:
         return await self.call(self.db.count_instances)
+
+    # -- the archive index
+
+    async def add_records(self, records: Iterable[InstanceRecord], now: float) -> int:
+        return await self.call(self.db.add_records, list(records), now)
+
+    async def archived_path(self, sop_instance_uid: str) -> str | None:
+        return await self.call(self.db.archived_path, sop_instance_uid)
+
+    async def remove_instance(self, sop_instance_uid: str) -> bool:
+        return await self.call(self.db.remove_instance, sop_instance_uid)
+
+    async def match(self, query: IndexQuery) -> AsyncIterator[Row]:
+        after, size = -1, FIRST_BATCH
+        while True:
+            rows, after = await self.call(self.db.match_batch, query, after, size)
+            for row in rows:
+                yield row
+            if len(rows) < size:
+                return
+            size = min(size * 4, MAX_BATCH)
+
+    async def retrieve(self, query: IndexQuery) -> AsyncIterator[RetrieveItem]:
+        after, size = -1, FIRST_BATCH
+        while True:
+            items, after = await self.call(self.db.retrieve_batch, query, after, size)
+            for item in items:
+                yield item
+            if len(items) < size:
+                return
+            size = min(size * 4, MAX_BATCH)
+
+    async def count_retrieve(self, query: IndexQuery) -> int:
+        return await self.call(self.db.count_retrieve, query)
 
     # -- commitment transactions
 
