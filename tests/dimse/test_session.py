@@ -280,7 +280,7 @@ def test_c_cancel_is_reported_at_once_past_the_performed_window() -> None:
     scp = session()  # performed window 1
     scu = session()
     _, find = scu.send_request(1, ECHO, None, 0.0, None)
-    [running] = scp.receive_fragments(fragments(find), 0.0)  # holds the window
+    [_running] = scp.receive_fragments(fragments(find), 0.0)  # holds the window
     cancel = scp.encode(1, CCancelRQ(MessageIDBeingRespondedTo=1), None)
     [event] = scp.receive_fragments(fragments(cancel), 0.0)  # not queued behind it
     assert type(event) is ReceivedMessage and type(event.message) is CCancelRQ
