@@ -20,7 +20,8 @@ matches in bounded memory and a slow peer (the transport's write buffer) slows i
   as C-GET, stored over a sub-association to the destination with the Move
   Originator fields (C.4.2).
 
-A C-CANCEL-RQ for the request sets ``event.is_cancelled``, stops the iterable
+Each result must come within the AE's ``handler_timeout`` (else the handler's
+failure status). A C-CANCEL-RQ for the request sets ``event.is_cancelled``, stops the iterable
 (interrupting an async generator waiting for its next result) and answers 0xFE00
 with the counts so far. A raising handler is answered with pynetdicom's status
 (0xC311, 0xC411, 0xC511), the association kept.
@@ -33,7 +34,7 @@ import contextlib
 import dataclasses
 import inspect
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydicom.dataset import Dataset
 
@@ -46,11 +47,13 @@ from .errors import AiodimseError
 from .events import Event
 from .handlers import BoundHandler, handler_threads
 from .logs import peer_of
+from .requests import RequestKind
 from .substore import store_instance
 
 if TYPE_CHECKING:
     from .dimse.assemble import ReceivedMessage
-    from .serving import Serving
+    from .dimse.session import DIMSESession
+    from .presentation import PresentationContext
 
 __all__ = ["serve_query"]
 
@@ -58,6 +61,21 @@ _EVENTS = {CFindRQ: evt.EVT_C_FIND, CGetRQ: evt.EVT_C_GET, CMoveRQ: evt.EVT_C_MO
 _PENDING = (0xFF00, 0xFF01)
 _CANCEL = 0xFE00
 _END = object()  # the iterable is exhausted
+# a stand-in kind for ``Serving.unserved``'s refusal while the server stops
+_REFUSED = RequestKind(evt.EVT_C_FIND, True, None, None)
+
+class Serving(Protocol):
+    """What this module asks of serving.py's ``Serving`` (not imported: it imports us)."""
+
+    contexts: dict[int, PresentationContext]
+    loop: asyncio.AbstractEventLoop
+    session: DIMSESession
+
+    def dropped(self, assoc: Any, received: ReceivedMessage) -> None: ...
+
+    def unserved(self, assoc: Any, received: ReceivedMessage, kind: RequestKind | None
+                 ) -> None: ...
+
 
 def serve_query(serving: Serving, assoc: Any, received: ReceivedMessage) -> bool:
     """Serve a C-FIND/GET/MOVE or C-CANCEL request; False if it is none of these, or
@@ -72,8 +90,11 @@ def serve_query(serving: Serving, assoc: Any, received: ReceivedMessage) -> bool
         serving.dropped(assoc, received)  # (C-CANCEL has no response)
         return True
     event_type = _EVENTS.get(type(message))
-    if event_type is None or assoc.draining:
+    if event_type is None:
         return False
+    if assoc.draining:  # refused as the server stops (0xA700), as other C-services
+        serving.unserved(assoc, received, _REFUSED)
+        return True
     context = serving.contexts[received.context_id]
     handler = assoc.handlers.lookup(event_type, context.abstract_syntax)
     if handler is None:
@@ -109,11 +130,16 @@ class _Source:
             it = self.iter
             pull = handler_threads(self.assoc.ae).run(lambda: next(it, _END))  # type: ignore[arg-type]
         if not pull.done():
-            await asyncio.wait((pull, running.waker), return_when=asyncio.FIRST_COMPLETED)
-        if not pull.done():  # cancelled while the handler works on its next result
+            limit = self.assoc.ae.handler_timeout
+            await asyncio.wait((pull, running.waker), timeout=limit or None,
+                               return_when=asyncio.FIRST_COMPLETED)
+        if not pull.done():  # cancelled, or over time, while the handler works
             pull.cancel()
             with contextlib.suppress(BaseException):
                 await pull
+            if not running.cancelled:
+                raise TimeoutError(f"no result within the handler time limit "
+                                   f"({self.assoc.ae.handler_timeout}s)")
             return None
         try:
             return pull.result()

@@ -370,3 +370,59 @@ def test_unknown_query_models_raise() -> None:
     assert query_model_uid("W", "find") == "1.2.840.10008.5.1.4.31"
     with pytest.raises(ValueError, match="query model"):
         query_model_uid("W", "get")
+
+
+@pytest.mark.asyncio
+async def test_the_dimse_timeout_restarts_on_each_pending_response() -> None:
+    async def on_find(event: Event) -> AsyncIterator[tuple[int, Dataset]]:
+        for n in range(4):  # 4 x 0.3 s: over the 0.6 s timeout in all, never per gap
+            await asyncio.sleep(0.3)
+            yield 0xFF00, ds_of(PatientID=f"P{n}")
+
+    scu = qr_scu()
+    scu.dimse_timeout = 0.6
+    async with serving([(evt.EVT_C_FIND, on_find)], ae=qr_scp()) as server, \
+            scu.associate("127.0.0.1", server.port) as assoc:
+        got = await bounded(collect(assoc.send_c_find(query(), STUDY_FIND)))
+    assert [s for s, _ in got] == [0xFF00] * 4 + [0x0000]
+
+
+@pytest.mark.asyncio
+async def test_a_silent_gap_past_the_dimse_timeout_raises() -> None:
+    from aiodimse.errors import DIMSETimeoutError
+
+    async def on_find(event: Event) -> AsyncIterator[tuple[int, Dataset]]:
+        yield 0xFF00, ds_of(PatientID="P0")
+        await asyncio.sleep(3)
+        yield 0xFF00, ds_of(PatientID="P1")
+
+    scu = qr_scu()
+    scu.dimse_timeout = 0.3
+    async with serving([(evt.EVT_C_FIND, on_find)], ae=qr_scp()) as server, \
+            scu.associate("127.0.0.1", server.port) as assoc:
+        responses = assoc.send_c_find(query(), STUDY_FIND)
+        status, _ = await bounded(responses.__anext__())
+        assert status.Status == 0xFF00
+        with pytest.raises(DIMSETimeoutError):
+            await bounded(responses.__anext__())
+
+
+@pytest.mark.asyncio
+async def test_a_result_over_the_handler_time_limit_fails_the_request() -> None:
+    closed = asyncio.Event()
+
+    async def on_find(event: Event) -> AsyncIterator[tuple[int, Dataset]]:
+        try:
+            yield 0xFF00, ds_of(PatientID="P0")
+            await asyncio.sleep(30)
+            yield 0xFF00, ds_of(PatientID="P1")
+        finally:
+            closed.set()
+
+    scp = qr_scp()
+    scp.handler_timeout = 0.3
+    async with serving([(evt.EVT_C_FIND, on_find)], ae=scp) as server, \
+            qr_scu().associate("127.0.0.1", server.port) as assoc:
+        got = await bounded(collect(assoc.send_c_find(query(), STUDY_FIND)), 5)
+        await bounded(closed.wait())
+    assert [s for s, _ in got] == [0xFF00, 0xC311]
