@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
@@ -113,7 +113,7 @@ class _Stream:
         if self.closing:
             return
         self.queue.append(received)
-        if len(self.queue) >= PENDING_LIMIT and not self.held:
+        if len(self.queue) >= PENDING_LIMIT:  # (again if the read budget restarted it)
             self._hold(True)
         self._wake()
 
@@ -305,20 +305,20 @@ class QueryCalls:
         return QueryResponses(stream, response, self.ae)
 
     def send_c_find(self, dataset: Dataset, query_model: str, priority: int = 2
-                    ) -> AsyncIterator[tuple[Dataset, Dataset | None]]:
+                    ) -> QueryResponses:
         """C-FIND: an async iterator of (status, identifier), pynetdicom's values."""
         return self._query("find", query_model, lambda i, uid: CFindRQ(
             MessageID=i, AffectedSOPClassUID=uid, Priority=priority), dataset)
 
     def send_c_get(self, dataset: Dataset, query_model: str, priority: int = 2
-                   ) -> AsyncIterator[tuple[Dataset, Dataset | None]]:
+                   ) -> QueryResponses:
         """C-GET: an async iterator of (status, identifier); the C-STORE sub-operations
         go to the association's EVT_C_STORE handler."""
         return self._query("get", query_model, lambda i, uid: CGetRQ(
             MessageID=i, AffectedSOPClassUID=uid, Priority=priority), dataset)
 
     def send_c_move(self, dataset: Dataset, move_aet: str, query_model: str,
-                    priority: int = 2) -> AsyncIterator[tuple[Dataset, Dataset | None]]:
+                    priority: int = 2) -> QueryResponses:
         """C-MOVE to ``move_aet``: an async iterator of (status, identifier)."""
         return self._query("move", query_model, lambda i, uid: CMoveRQ(
             MessageID=i, AffectedSOPClassUID=uid, MoveDestination=move_aet,

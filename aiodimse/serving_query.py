@@ -174,16 +174,18 @@ async def _results(handler: BoundHandler, event: Event) -> Any:
 
 def _code(status: Any) -> tuple[int, dict[str, Any]]:
     """A yielded status (an int or a status Dataset): its code and response fields."""
-    if isinstance(status, Dataset):
-        fields = {}
-        for keyword in ("ErrorComment", "ErrorID", "OffendingElement"):
-            if keyword in status:
-                value = status[keyword].value
-                fields[keyword] = (tuple(int(v) for v in value) if keyword == "OffendingElement"
-                                   and not isinstance(value, int) else
-                                   (int(value),) if keyword == "OffendingElement" else value)
-        return int(status.Status), fields
-    return int(status), {}
+    if not isinstance(status, Dataset):
+        return int(status), {}
+    fields: dict[str, Any] = {}
+    if "ErrorComment" in status:
+        fields["ErrorComment"] = str(status.ErrorComment)
+    if "ErrorID" in status:
+        fields["ErrorID"] = int(status.ErrorID)
+    if "OffendingElement" in status:
+        value = status.OffendingElement
+        fields["OffendingElement"] = (
+            (int(value),) if isinstance(value, int) else tuple(int(v) for v in value))
+    return int(status.Status), fields
 
 
 class _Failed(Exception):
@@ -388,6 +390,8 @@ class _Driver:
             counts[0] -= 1
             outcome = await store_instance(target, dataset, self.request.Priority,
                                            originator)
+            if not self.assoc.is_alive:  # the peer went away: nobody to answer
+                return
             if outcome == 0x0000:
                 counts[1] += 1
             elif outcome is not None and (outcome == 0x0001 or 0xB000 <= outcome <= 0xBFFF):

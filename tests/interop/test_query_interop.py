@@ -233,7 +233,7 @@ async def test_our_scu_find_get_move_against_pynetdicom_scp() -> None:
                 early = assoc.send_c_find(query(), STUDY_FIND)
                 async for _s, _i in early:
                     break
-                await bounded(early.aclose())  # type: ignore[attr-defined]
+                await bounded(early.aclose())
                 assert assoc.in_flight == 0
                 assert (await bounded(assoc.send_c_echo())).Status == 0x0000
     assert [int(s.Status) for s, _ in find] == [0xFF00] * 5 + [0x0000]
