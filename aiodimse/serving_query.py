@@ -64,6 +64,7 @@ _END = object()  # the iterable is exhausted
 # a stand-in kind for ``Serving.unserved``'s refusal while the server stops
 _REFUSED = RequestKind(evt.EVT_C_FIND, True, None, None)
 
+
 class Serving(Protocol):
     """What this module asks of serving.py's ``Serving`` (not imported: it imports us)."""
 
@@ -131,8 +132,12 @@ class _Source:
             pull = handler_threads(self.assoc.ae).run(lambda: next(it, _END))  # type: ignore[arg-type]
         if not pull.done():
             limit = self.assoc.ae.handler_timeout
-            await asyncio.wait((pull, running.waker), timeout=limit or None,
-                               return_when=asyncio.FIRST_COMPLETED)
+            try:
+                await asyncio.wait((pull, running.waker), timeout=limit or None,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # we are cancelled (the server stops): so is the pull
+                pull.cancel()
+                raise
         if not pull.done():  # cancelled, or over time, while the handler works
             pull.cancel()
             with contextlib.suppress(BaseException):

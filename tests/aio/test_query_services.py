@@ -454,3 +454,26 @@ async def test_dropping_the_iterator_early_cancels_the_request() -> None:
                 break
             await asyncio.sleep(0.01)
         assert assoc.in_flight == 0  # the final 0xFE00 came and was let go
+
+
+@pytest.mark.asyncio
+async def test_a_server_stopping_closes_a_generator_that_never_ends() -> None:
+    closed = asyncio.Event()
+
+    async def on_find(event: Event) -> AsyncIterator[tuple[int, Dataset]]:
+        try:
+            while True:
+                yield 0xFF00, ds_of(PatientID="X")
+                await asyncio.sleep(0.05)
+        finally:
+            closed.set()
+
+    scu = qr_scu()
+    async with serving([(evt.EVT_C_FIND, on_find)], ae=qr_scp()) as server:
+        assoc = await bounded(scu.associate("127.0.0.1", server.port))
+        responses = assoc.send_c_find(query(), STUDY_FIND)
+        for _ in range(2):
+            status, _ident = await bounded(responses.__anext__())
+            assert status.Status == 0xFF00
+    await bounded(closed.wait())  # the shutdown cancelled the driver, which closed it
+    await bounded(assoc.wait_closed())
