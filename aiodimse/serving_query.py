@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydicom.dataset import Dataset
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .dimse.session import DIMSESession
     from .presentation import PresentationContext
 
-__all__ = ["serve_query"]
+__all__ = ["move_destination", "serve_query"]
 
 _EVENTS = {CFindRQ: evt.EVT_C_FIND, CGetRQ: evt.EVT_C_GET, CMoveRQ: evt.EVT_C_MOVE}
 _PENDING = (0xFF00, 0xFF01)
@@ -63,6 +63,18 @@ _CANCEL = 0xFE00
 _END = object()  # the iterable is exhausted
 # a stand-in kind for ``Serving.unserved``'s refusal while the server stops
 _REFUSED = RequestKind(evt.EVT_C_FIND, True, None, None)
+
+
+def move_destination(table: Mapping[str, Any], title: str) -> tuple[Any, ...]:
+    """A C-MOVE handler's first result from an AE table (title -> ``Peer``: host, port,
+    ssl_context): ``(None, None)`` (0xA801) for a title it does not hold."""
+    peer = table.get(title.strip())
+    if peer is None:
+        return None, None
+    ssl_context = getattr(peer, "ssl_context", None)
+    if ssl_context is not None:
+        return peer.host, peer.port, {"ssl_context": ssl_context}
+    return peer.host, peer.port
 
 
 class Serving(Protocol):

@@ -18,6 +18,8 @@ from aiodimse import AE, evt
 from aiodimse.events import Event
 from aiodimse.presentation import build_role
 from aiodimse.scu_query import PENDING_LIMIT, QueryResponses
+from aiodimse.services.delivery import Peer
+from aiodimse.serving_query import move_destination
 
 from ._helpers import VERIFICATION, bounded, ds_of, serving
 
@@ -286,9 +288,11 @@ async def test_move_opens_a_sub_association_to_the_destination() -> None:
     instances = [instance(CT, n) for n in range(2)]
     async with serving([(evt.EVT_C_STORE, on_store)], ae=dest_ae) as dest:
 
+        table = {"DEST": Peer(host="127.0.0.1", port=dest.port)}
+
         async def on_move(event: Event) -> AsyncIterator[Any]:
             assert event.move_destination == "DEST"
-            yield "127.0.0.1", dest.port
+            yield move_destination(table, event.move_destination)
             yield len(instances)
             for ds in instances:
                 yield 0xFF00, ds
@@ -310,7 +314,7 @@ async def test_move_to_an_unknown_destination_is_a801() -> None:
 
     def on_move(event: Event) -> Iterator[Any]:
         nonlocal pulled_after
-        yield None, None
+        yield move_destination({}, event.move_destination)
         pulled_after = True
         yield 1
 
