@@ -108,6 +108,9 @@ class _Stream:
 
     def started(self, message_id: int) -> None:
         self.message_id = message_id
+        if self.closing:  # given up while waiting to be sent: cancel once it is out
+            self.closing = False
+            asyncio.get_running_loop().call_soon(self.cancel)
 
     def pending(self, received: ReceivedMessage) -> None:
         if self.closing:
@@ -143,7 +146,7 @@ class _Stream:
             self._hold(False)
         return received
 
-    def done(self) -> None:
+    def done(self, _final: object = None) -> None:
         """The final response came (or the request failed): forget the stream."""
         if self.held:
             self._hold(False)
@@ -161,7 +164,7 @@ class _Stream:
             self._hold(False)
         final = self.final
         if final is None or final.done() or self.message_id is None:
-            return
+            return  # (not sent yet: ``started`` cancels it once it is)
         with contextlib.suppress(AiodimseError):
             self.assoc.send_c_cancel(self.message_id, self.context.context_id)
 
@@ -186,6 +189,7 @@ class QueryResponses:
         task = asyncio.ensure_future(response)
         stream.final = task
         task.add_done_callback(stream._wake)
+        task.add_done_callback(stream.done)  # (also when nobody iterates any more)
         task.add_done_callback(_retrieved)
 
     @property

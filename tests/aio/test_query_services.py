@@ -481,3 +481,35 @@ async def test_a_server_stopping_closes_a_generator_that_never_ends() -> None:
             assert status.Status == 0xFF00
     await bounded(closed.wait())  # the shutdown cancelled the driver, which closed it
     await bounded(assoc.wait_closed())
+
+
+@pytest.mark.asyncio
+async def test_closing_a_request_still_waiting_for_the_window_cancels_it_once_sent() -> None:
+    gate = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def on_find(event: Event) -> AsyncIterator[tuple[int, Dataset]]:
+        if event.identifier.PatientID == "A":
+            yield 0xFF00, ds_of(PatientID="A1")
+            await gate.wait()
+            return
+        try:
+            while True:  # B: for ever unless cancelled
+                yield 0xFF00, ds_of(PatientID="B")
+                await asyncio.sleep(0.01)
+        finally:
+            closed.set()
+
+    async with serving([(evt.EVT_C_FIND, on_find)], ae=qr_scp()) as server, \
+            qr_scu().associate("127.0.0.1", server.port) as assoc:  # one outstanding
+        first = assoc.send_c_find(query(PatientID="A"), STUDY_FIND)
+        second = assoc.send_c_find(query(PatientID="B"), STUDY_FIND)
+        assert first.message_id is not None and second.message_id is None
+        closing = asyncio.ensure_future(second.aclose())
+        await asyncio.sleep(0.05)
+        gate.set()
+        assert [s for s, _ in await bounded(collect(first))] == [0xFF00, 0x0000]
+        await bounded(closing)
+        await bounded(closed.wait())
+        assert second.message_id is not None  # it was sent, then cancelled
+        assert assoc.in_flight == 0
