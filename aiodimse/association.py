@@ -67,10 +67,11 @@ from .events import Event
 from .handlers import Handlers, call_handler
 from .logs import peer_of
 from .notifications import hold_task, notify
-from .outgoing import Command, OutgoingRequests
+from .outgoing import Command, OutgoingRequests, Stream
 from .presentation import PresentationContext, SupportedContext
 from .requests import RequestKind, bare_status, kind_for_type
 from .scu import ServiceCalls
+from .scu_query import QueryCalls
 from .serving import GUARD_EXIT, Serving, guard_exit
 from .settings import AESettings
 from .ul.events import (
@@ -142,7 +143,7 @@ class ServerLink(Protocol):
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
 
 
-class Association(ServiceCalls):
+class Association(ServiceCalls, QueryCalls):
     """One association. Obtain it from ``AE.associate`` or in a server's handlers.
 
     The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``.
@@ -577,8 +578,10 @@ class Association(ServiceCalls):
             if debug_on():
                 log_message("received", ev.received.context_id, ev.received.message,
                             ev.received.dataset)
-            if not ev.final:
-                return  # no request of ours has pending responses to report yet
+            if not ev.final:  # to the stream of a C-FIND/GET/MOVE of ours (scu_query.py)
+                if self._outgoing is not None:
+                    self._outgoing.pending(ev)
+                return
             if self._outgoing is not None:  # (the session knows ours only)
                 self._outgoing.response(ev)
             if self._idle_waiters:
@@ -639,9 +642,11 @@ class Association(ServiceCalls):
         command: Command,
         dataset: Dataset | None,
         data: bytes | None = None,
+        stream: Stream | None = None,
     ) -> Awaitable[ReceivedMessage]:
         """Send one request (OutgoingRequests.request); ``data``: ``dataset`` already
-        encoded. ``command``: its command set for a Message ID."""
+        encoded. ``command``: its command set for a Message ID; ``stream``: where its
+        pending responses go."""
         if not self.is_established or self._ended.done():
             raise AssociationAbortedError("the association is not established")
         if dataset is not None:
@@ -649,7 +654,7 @@ class Association(ServiceCalls):
         outgoing = self._outgoing
         if outgoing is None:
             self._outgoing = outgoing = OutgoingRequests(self, self.loop, self.clock)
-        return outgoing.request(context, command, data)
+        return outgoing.request(context, command, data, stream)
 
     def send_pdus(self, pdus: bytes) -> None:
         """Send P-DATA PDUs through the protocol; raise if the association has ended."""

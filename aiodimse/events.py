@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
 
 from . import evt
+from .cancels import is_cancelled
 
 if TYPE_CHECKING:
     from .presentation import PresentationContext
@@ -181,6 +182,32 @@ class Event:
             raise AttributeError(f"{self.event.name} events have no attribute_identifiers")
         tags = getattr(self.request, "AttributeIdentifierList", None) or ()
         return [Tag(t) for t in tags]
+
+    # -- DIMSE-C (pynetdicom's names) ------------------------------------------------
+
+    @property
+    def identifier(self) -> Dataset:
+        """C-FIND, C-GET, C-MOVE: the decoded request Identifier."""
+        return self._decoded(evt.EVT_C_FIND, evt.EVT_C_GET, evt.EVT_C_MOVE)
+
+    @property
+    def dataset(self) -> Dataset:
+        """C-STORE: the decoded data set (the instance, without file meta)."""
+        return self._decoded(evt.EVT_C_STORE)
+
+    @property
+    def move_destination(self) -> str:
+        """C-MOVE: the Move Destination AE title."""
+        if self.event is not evt.EVT_C_MOVE:
+            raise AttributeError(f"{self.event.name} events have no move_destination")
+        return str(self.request.MoveDestination)
+
+    @property
+    def is_cancelled(self) -> bool:
+        """C-FIND, C-GET, C-MOVE: whether the peer sent a C-CANCEL-RQ for this request."""
+        if self.event not in (evt.EVT_C_FIND, evt.EVT_C_GET, evt.EVT_C_MOVE):
+            raise AttributeError(f"{self.event.name} events have no is_cancelled")
+        return is_cancelled(self.assoc, self.message_id)
 
     # -- EVT_USER_ID (pynetdicom's names) ---------------------------------------------
 

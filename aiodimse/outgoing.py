@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     _Future = asyncio.Future[ReceivedMessage] | PromptFuture[ReceivedMessage]
 
-__all__ = ["Command", "OutgoingRequests", "Requesting"]
+__all__ = ["Command", "OutgoingRequests", "Requesting", "Stream"]
 
 
 class Command(Protocol):
@@ -38,6 +38,14 @@ class Command(Protocol):
     def encode(self, message_id: int, has_dataset: bool) -> bytes: ...
 
     def message(self, message_id: int) -> Any: ...
+
+
+class Stream(Protocol):
+    """A request whose pending responses are wanted as they come (scu_query.py)."""
+
+    def started(self, message_id: int) -> None: ...
+
+    def pending(self, received: ReceivedMessage) -> None: ...
 
 
 class Requesting(Protocol):
@@ -64,7 +72,7 @@ class Requesting(Protocol):
 class OutgoingRequests:
     """The futures of one association's requests, by Message ID (module doc)."""
 
-    __slots__ = ("clock", "futures", "invoke_waiters", "loop", "owner", "timer")
+    __slots__ = ("clock", "futures", "invoke_waiters", "loop", "owner", "streams", "timer")
 
     def __init__(self, owner: Requesting, loop: asyncio.AbstractEventLoop,
                  clock: Callable[[], float]) -> None:
@@ -74,9 +82,13 @@ class OutgoingRequests:
         self.futures: dict[int, _Future] = {}  # our requests' responses, by Message ID
         self.timer: asyncio.TimerHandle | None = None
         self.invoke_waiters: deque[asyncio.Future[None]] = deque()
+        # requests whose pending responses are reported (C-FIND/GET/MOVE); a stream
+        # removes itself once its final response came
+        self.streams: dict[int, Stream] = {}
 
     def request(self, context: PresentationContext, command: Command,
-                data: bytes | None) -> Awaitable[ReceivedMessage]:
+                data: bytes | None, stream: Stream | None = None
+                ) -> Awaitable[ReceivedMessage]:
         """Send one request; return what to await for its response (DIMSE timeout).
 
         Mostly the response's future itself: a sequential caller's request then costs
@@ -94,15 +106,19 @@ class OutgoingRequests:
             msg_id, pdus = session.send_request(context.context_id, command, data,
                                                 proto.clock(), owner.dimse_timeout)
         except WindowFull:
-            return self._request_when_free(session, context, command, data)
+            return self._request_when_free(session, context, command, data, stream)
         fut: _Future = proto.response_future()
         self.futures[msg_id] = fut
+        if stream is not None:
+            self.streams[msg_id] = stream
+            stream.started(msg_id)
         try:
             if debug_on():
                 log_message("sent", context.context_id, command.message(msg_id), data)
             owner.send_pdus(pdus)
         except BaseException:
             self.futures.pop(msg_id, None)
+            self.streams.pop(msg_id, None)
             session.forget(msg_id)
             raise
         if self.timer is None and owner.dimse_timeout is not None:
@@ -112,8 +128,8 @@ class OutgoingRequests:
         return fut
 
     async def _request_when_free(self, session: DIMSESession, context: PresentationContext,
-                                 command: Command, data: bytes | None
-                                 ) -> ReceivedMessage:
+                                 command: Command, data: bytes | None,
+                                 stream: Stream | None = None) -> ReceivedMessage:
         """``request`` once the peer's invocation window has room for one more."""
         owner = self.owner
         while not session.can_invoke:
@@ -122,7 +138,13 @@ class OutgoingRequests:
             await waiter
             if not owner.is_alive:
                 raise owner.end_error()
-        return await self.request(context, command, data)
+        return await self.request(context, command, data, stream)
+
+    def pending(self, ev: ResponseReceived) -> None:
+        """A pending response to one of ours: to its stream, if it has one."""
+        stream = self.streams.get(ev.message_id)
+        if stream is not None:
+            stream.pending(ev.received)
 
     def response(self, ev: ResponseReceived) -> None:
         """The final response to one of ours: its future, then a waiting request."""

@@ -25,6 +25,7 @@ from .dimse.messages import (
     CFindRSP,
     CGetRSP,
     CMoveRSP,
+    CStoreRQ,
     CStoreRSP,
     DIMSEMessage,
     NActionRQ,
@@ -53,7 +54,7 @@ from .fastds import (
 from .logs import get_logger
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
-from .status import PROCESSING_FAILURE, SUCCESS, is_performed
+from .status import PROCESSING_FAILURE, SUCCESS, UNRECOGNIZED_OPERATION, is_performed
 
 __all__ = [
     "RequestKind",
@@ -98,6 +99,10 @@ _KINDS: dict[type[DIMSEMessage], RequestKind] = {
     NEventReportRQ: RequestKind(evt.EVT_N_EVENT_REPORT, True, _FAILED_PAIR, _FAILED_PAIR),
     NGetRQ: RequestKind(evt.EVT_N_GET, True, _FAILED_PAIR, _FAILED_PAIR),
     NSetRQ: RequestKind(evt.EVT_N_SET, True, _FAILED_PAIR, _FAILED_PAIR),
+    # C-STORE (minimal, for C-GET's sub-operations; slice i21-store owns C-STORE):
+    # without a handler 0x0211 as before, a raising handler 0xC211 (pynetdicom's).
+    CStoreRQ: RequestKind(evt.EVT_C_STORE, False, UNRECOGNIZED_OPERATION, 0xC211,
+                          reusable=False, shapes=False),
 }
 
 _RESPONSE_FOR: dict[int, type[DIMSEMessage]] = {
@@ -212,6 +217,9 @@ def build_response(
                 if data is not None and isinstance(result, (tuple, list)):
                     # re-encode without the command element; nothing left, nothing sent
                     data = encode(result[1]) if len(result[1]) else None
+    elif type(request) is CStoreRQ:
+        kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
+        kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
     elif type(request) in (CEchoRQ, NEventReportRQ):
         kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
         if type(request) is NEventReportRQ:

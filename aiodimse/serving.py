@@ -34,6 +34,7 @@ from .errors import AiodimseError
 from .handlers import HandlerExit
 from .logs import peer_of
 from .requests import RequestKind, build_response, failure_response
+from .serving_query import serve_query
 from .status import RESOURCE_LIMITATION, UNRECOGNIZED_OPERATION
 
 if TYPE_CHECKING:
@@ -165,7 +166,10 @@ class Serving:
     def unserved(self, assoc: Served, received: ReceivedMessage, kind: RequestKind | None
                  ) -> None:
         """A request not for a handler: one no service serves (0x0211, Unrecognized
-        operation), or the server is stopping (refused)."""
+        operation), or the server is stopping (refused). C-FIND/GET/MOVE and C-CANCEL
+        are served by serving_query.py."""
+        if kind is None and serve_query(self, assoc, received):
+            return
         if kind is None:
             log.warning("no service for %s from %s: answered 0x0211",
                         type(received.message).__name__, peer_of(assoc))

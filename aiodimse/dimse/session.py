@@ -251,7 +251,10 @@ class DIMSESession:
             return
         if msg.is_request:
             if msg.command_field == _C_CANCEL:
-                return  # nothing we run can be cancelled (no C-FIND/GET/MOVE)
+                # at once, past the window: the request it cancels holds the window
+                self.running += 1
+                events.append(received)
+                return
             running = self.running
             if not self.max_performed or running < self.max_performed:
                 self.running = running + 1

@@ -276,11 +276,17 @@ def test_a_response_to_an_id_never_sent_is_reported_and_ignored() -> None:
     assert scu.outstanding == 0 and scu.send_request(1, ECHO, None, 0.0, None)[0] == 1
 
 
-def test_c_cancel_is_taken_without_an_event() -> None:
-    scp = session()
+def test_c_cancel_is_reported_at_once_past_the_performed_window() -> None:
+    scp = session()  # performed window 1
+    scu = session()
+    _, find = scu.send_request(1, ECHO, None, 0.0, None)
+    [_running] = scp.receive_fragments(fragments(find), 0.0)  # holds the window
     cancel = scp.encode(1, CCancelRQ(MessageIDBeingRespondedTo=1), None)
-    assert list(scp.receive_fragments(fragments(cancel), 0.0)) == []
-    assert scp.running == 0
+    [event] = scp.receive_fragments(fragments(cancel), 0.0)  # not queued behind it
+    assert type(event) is ReceivedMessage and type(event.message) is CCancelRQ
+    assert scp.running == 2 and scp.queued == 0
+    scp.drop(event)  # it has no response: dropped once taken
+    assert scp.running == 1
 
 
 def test_a_request_with_an_invalid_instance_uid_is_a_bad_request_with_its_status() -> None:
