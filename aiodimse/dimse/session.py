@@ -49,9 +49,10 @@ from .assemble import (
     DEFAULT_MAX_DATASET_LENGTH,
     MessageAssembler,
     ReceivedMessage,
+    SinkFactory,
 )
 from .commands import encode_command
-from .fragment import encode_message
+from .fragment import encode_data, encode_message
 from .memo import ResponseMemo
 from .messages import DIMSEMessage
 
@@ -429,6 +430,39 @@ class DIMSESession:
         self._release_deferred = self.backlog = False
         self.held = self._partial = 0
         self._assembler.reset()
+
+    # -- data sets not held in memory (C-STORE streamed to or from a file) --------------
+
+    def set_sink_factory(self, sink_for: SinkFactory | None) -> None:
+        """Offer each incoming data set to ``sink_for`` (``MessageAssembler``: sinks)."""
+        self._assembler.sink_for = sink_for
+
+    def send_request_streamed(self, context_id: int, command: RequestCommand, now: float
+                              ) -> tuple[int, bytes]:
+        """A request whose data set follows in pieces (``data_pdus``): its Message ID and
+        its command's PDUs. No deadline until ``sent`` says the data set has gone."""
+        outstanding = self._outstanding
+        if self.max_invoked and len(outstanding) >= self.max_invoked:
+            raise WindowFull(
+                f"{len(outstanding)} requests outstanding, the window allows {self.max_invoked}")
+        message_id = self._next_id % _MAX_ID + 1
+        if message_id in outstanding:
+            message_id = self._free_id()
+        pdus = encode_message(context_id, command.encode(message_id, True), None,
+                              self.peer_max_pdu)
+        self._next_id = message_id
+        outstanding[message_id] = (math.inf, None)
+        return message_id, pdus
+
+    def data_pdus(self, context_id: int, chunk: bytes | memoryview, last: bool) -> bytes:
+        """The P-DATA-TF PDUs of one piece of a streamed request's data set."""
+        return encode_data(context_id, chunk, last, self.peer_max_pdu)
+
+    def sent(self, message_id: int, now: float, timeout: float | None) -> None:
+        """A streamed request's data set has gone: its response is due within ``timeout``."""
+        if message_id in self._outstanding:
+            self._outstanding[message_id] = (
+                math.inf if timeout is None else now + timeout, timeout)
 
     def caches_held(self) -> tuple[int, int]:
         """Entries held by the shape cache and the response memo (the cache registry)."""
