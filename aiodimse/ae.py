@@ -132,6 +132,14 @@ class AE:
         # and summed over a server's associations).
         self.maximum_association_buffered = 64 * 1024 * 1024
         self.maximum_server_buffered = 1024 * 1024 * 1024
+        # C-STORE as SCP (store_scp.py): received instances written to temporary Part 10
+        # files in store_directory (None: the system's) as they arrive, for handlers
+        # to take as event.dataset_path, instead of held in memory; an instance past
+        # maximum_stored_size bytes is refused 0xA700 (maximum_dataset_size is the
+        # in-memory limit).
+        self.store_to_file = False
+        self.store_directory: str | None = None
+        self.maximum_stored_size = 64 << 30
 
     # -- configuration --------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 __all__ = [
     "EventType",
     "EVT_C_ECHO",
+    "EVT_C_STORE",
     "EVT_N_ACTION",
     "EVT_N_CREATE",
     "EVT_N_DELETE",
@@ -52,6 +53,7 @@ class EventType:
 
 
 EVT_C_ECHO = EventType("EVT_C_ECHO", "C-ECHO request received", True)
+EVT_C_STORE = EventType("EVT_C_STORE", "C-STORE request received", True)
 EVT_N_ACTION = EventType("EVT_N_ACTION", "N-ACTION request received", True)
 EVT_N_CREATE = EventType("EVT_N_CREATE", "N-CREATE request received", True)
 EVT_N_DELETE = EventType("EVT_N_DELETE", "N-DELETE request received", True)
@@ -71,6 +73,7 @@ EVT_CONN_CLOSE = EventType("EVT_CONN_CLOSE", "Connection closed", False)
 
 INTERVENTION_EVENTS = (
     EVT_C_ECHO,
+    EVT_C_STORE,
     EVT_N_ACTION,
     EVT_N_CREATE,
     EVT_N_DELETE,

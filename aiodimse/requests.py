@@ -25,6 +25,7 @@ from .dimse.messages import (
     CFindRSP,
     CGetRSP,
     CMoveRSP,
+    CStoreRQ,
     CStoreRSP,
     DIMSEMessage,
     NActionRQ,
@@ -85,6 +86,9 @@ class RequestKind:
     # (C-STORE: a new SOP Instance UID each), which would only churn the shape tables;
     # without a shape its responses are never reused either (dimse.memo).
     shapes: bool = True
+    # Serves the request in place of the association's usual path (C-STORE: checks,
+    # files and clean-up of its own, store_scp.py): ``serve(assoc, received, kind, debug)``.
+    serve: Callable[[Any, Any, RequestKind, bool], None] | None = None
 
 
 _FAILED_PAIR = (PROCESSING_FAILURE, None)
@@ -212,6 +216,9 @@ def build_response(
                 if data is not None and isinstance(result, (tuple, list)):
                     # re-encode without the command element; nothing left, nothing sent
                     data = encode(result[1]) if len(result[1]) else None
+    elif type(request) is CStoreRQ:
+        kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
+        kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
     elif type(request) in (CEchoRQ, NEventReportRQ):
         kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
         if type(request) is NEventReportRQ:
