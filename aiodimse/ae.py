@@ -178,7 +178,9 @@ class AE:
     ) -> None:
         """Propose this abstract syntax when requesting (at most 128 contexts)."""
         if len(self._requested) >= 128:
-            raise ValueError("at most 128 presentation contexts can be requested")
+            raise ValueError(
+                "at most 128 presentation contexts can be requested (PS3.8 9.3.2.2): "
+                "propose only the SOP classes you will send")
         uid = check_uid(abstract_syntax)
         self._requested.append(RequestedContext(uid, syntaxes(transfer_syntax)))
 
