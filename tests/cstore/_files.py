@@ -22,8 +22,12 @@ def instance(sop_class: str = CT, pixels: int = 64, *, uid: str | None = None,
     ds.StudyInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.Modality = "OT"
+    columns = pixels // 2
     ds.Rows = 1
-    ds.Columns = pixels // 2
+    while columns > 0xFFFF or (columns > 1000 and not columns % 2):
+        columns //= 2
+        ds.Rows *= 2
+    ds.Columns = columns
     ds.BitsAllocated = 16
     ds.BitsStored = 16
     ds.HighBit = 15
