@@ -216,14 +216,13 @@ def build_response(
                 if data is not None and isinstance(result, (tuple, list)):
                     # re-encode without the command element; nothing left, nothing sent
                     data = encode(result[1]) if len(result[1]) else None
-    elif type(request) is CStoreRQ:
-        kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
-        kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
-    elif type(request) in (CEchoRQ, NEventReportRQ):
+    elif type(request) in (CEchoRQ, NEventReportRQ, CStoreRQ):
         kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
         if type(request) is NEventReportRQ:
             kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
             kw["EventTypeID"] = request.EventTypeID
+        elif type(request) is CStoreRQ:
+            kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
     else:
         kw["AffectedSOPClassUID"] = request.RequestedSOPClassUID
         kw["AffectedSOPInstanceUID"] = request.RequestedSOPInstanceUID

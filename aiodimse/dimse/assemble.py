@@ -377,9 +377,10 @@ class MessageAssembler:
         Returns the message when ``fragments`` are exactly that, nothing is in
         progress and every check of ``feed_pdv`` passes (the same message two
         ``feed_pdv`` calls would give); else None, with nothing consumed: feed the
-        PDVs to ``feed_pdv``, which judges them as usual.
+        PDVs to ``feed_pdv``, which judges them as usual. It does not offer the data
+        set to ``sink_for``: with a sink factory, use ``feed_pdv`` alone.
         """
-        if len(fragments) != 2 or self._context_id is not None or self.sink_for is not None:
+        if len(fragments) != 2 or self._context_id is not None:
             return None
         (context_id, control, command), (data_context_id, data_control, data) = fragments
         if (control & 0x03 != 0x03 or data_control & 0x03 != 0x02 or data_context_id != context_id

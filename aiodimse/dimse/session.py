@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -159,6 +159,7 @@ class DIMSESession:
         "_partial",
         "_queue",
         "_release_deferred",
+        "_whole",
         "backlog",
         "context_ids",
         "held",
@@ -193,6 +194,9 @@ class DIMSESession:
             accepted_context_ids=self.context_ids,
             min_fragment_average=min_fragment_average,
         )
+        # The assembler's one-step path; never taken with a sink factory (set_sink_factory)
+        self._whole: Callable[[Sequence[tuple[int, int, bytes | memoryview]]],
+                              ReceivedMessage | None] = self._assembler.whole_message
         self._memo = ResponseMemo(peer_max_pdu)
         self._next_id = 0
         # Message ID -> (deadline, timeout); insertion order is sending order
@@ -220,7 +224,7 @@ class DIMSESession:
         assembler = self._assembler
         if len(fragments) == 2:
             # The usual request: command, then data set, within the window.
-            received = assembler.whole_message(fragments)
+            received = self._whole(fragments)
             if received is not None:
                 if received.message.is_request:  # type: ignore[union-attr]
                     running = self.running
@@ -436,6 +440,7 @@ class DIMSESession:
     def set_sink_factory(self, sink_for: SinkFactory | None) -> None:
         """Offer each incoming data set to ``sink_for`` (``MessageAssembler``: sinks)."""
         self._assembler.sink_for = sink_for
+        self._whole = _never if sink_for is not None else self._assembler.whole_message
 
     def send_request_streamed(self, context_id: int, command: RequestCommand, now: float
                               ) -> tuple[int, bytes]:
@@ -467,6 +472,11 @@ class DIMSESession:
     def caches_held(self) -> tuple[int, int]:
         """Entries held by the shape cache and the response memo (the cache registry)."""
         return int(self._assembler.shape_held()), int(self._memo.holds())
+
+
+def _never(_fragments: object) -> None:
+    """The one-step path when data sets may go to sinks: never (feed_pdv offers them)."""
+    return
 
 
 def _queued_cost(received: ReceivedMessage) -> int:
