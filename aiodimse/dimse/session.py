@@ -430,6 +430,9 @@ class DIMSESession:
         """The association ended: nothing is outstanding, queued or running any more."""
         self._outstanding.clear()
         if self._queue:
+            for received in self._queue:  # never to be served: their sinks go
+                if received.sink is not None:
+                    received.sink.discard()
             self._queue.clear()
         self._release_deferred = self.backlog = False
         self.held = self._partial = 0

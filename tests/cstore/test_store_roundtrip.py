@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,44 @@ async def test_no_data_set_or_a_bad_instance_uid_is_refused_by_the_decoder() -> 
     assert status_dataset(no_data.message).Status == 0x0110
     assert status_dataset(bad_uid.message).Status == 0x0117
     assert echo.Status == 0 and seen.events == []
+
+
+@pytest.mark.asyncio
+async def test_an_association_aborted_mid_instance_leaves_no_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiodimse import store_scp, store_scu
+
+    discarded: list[bool] = []
+    real_discard = store_scp.FileSink.discard
+
+    def discard(sink: store_scp.FileSink) -> None:
+        discarded.append(sink.path is not None and sink.path.exists())
+        real_discard(sink)
+
+    monkeypatch.setattr(store_scp.FileSink, "discard", discard)
+    monkeypatch.setattr(store_scu, "STREAM_PIECE", 2000)
+    seen = Seen()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    path = write(instance(pixels=50_000), tmp_path / "in.dcm")
+    async with serving([(evt.EVT_C_STORE, seen)],
+                       ae=_scp(store_to_file=True, store_directory=str(spool))) as server:
+        assoc = await bounded(_scu().associate("127.0.0.1", server.port))
+        context = assoc._store_context(CT, ExplicitVRLittleEndian)[0]
+        ds = dcmread(path)
+        command = store_scu._StoreCommand({"Priority": 0, "AffectedSOPClassUID": CT,
+                                           "AffectedSOPInstanceUID": ds.SOPInstanceUID})
+        with open(path, "rb") as fp:
+            offset, _syntax = store_scu.data_offset(fp) or (0, "")
+            size = path.stat().st_size - offset
+            from aiodimse.errors import AssociationAbortedError
+            with pytest.raises(AssociationAbortedError, match="ended"):
+                await bounded(assoc._send_streamed(context, command, fp, size + 10_000))
+        await bounded(assoc.wait_closed())
+        for _ in range(100):  # the server sees the A-ABORT
+            if discarded:
+                break
+            await asyncio.sleep(0.02)
+    assert discarded == [True]  # a partial file existed, and went
+    assert os.listdir(spool) == []
+    assert seen.events == []
