@@ -132,6 +132,14 @@ class AE:
         # and summed over a server's associations).
         self.maximum_association_buffered = 64 * 1024 * 1024
         self.maximum_server_buffered = 1024 * 1024 * 1024
+        # C-STORE as SCP (store_scp.py): received instances written to temporary Part 10
+        # files in store_directory (None: the system's) as they arrive, for handlers
+        # to take as event.dataset_path, instead of held in memory; an instance past
+        # maximum_stored_size bytes is refused 0xA700 (maximum_dataset_size is the
+        # in-memory limit).
+        self.store_to_file = False
+        self.store_directory: str | None = None
+        self.maximum_stored_size = 64 << 30
 
     # -- configuration --------------------------------------------------------------
 
@@ -170,7 +178,9 @@ class AE:
     ) -> None:
         """Propose this abstract syntax when requesting (at most 128 contexts)."""
         if len(self._requested) >= 128:
-            raise ValueError("at most 128 presentation contexts can be requested")
+            raise ValueError(
+                "at most 128 presentation contexts can be requested (PS3.8 9.3.2.2): "
+                "propose only the SOP classes you will send")
         uid = check_uid(abstract_syntax)
         self._requested.append(RequestedContext(uid, syntaxes(transfer_syntax)))
 

@@ -74,6 +74,8 @@ from .scu import ServiceCalls
 from .scu_query import QueryCalls
 from .serving import GUARD_EXIT, Serving, guard_exit
 from .settings import AESettings
+from .store_scp import store_sinks
+from .store_scu import StoreCalls
 from .ul.events import (
     Aborted,
     AssociateAccepted,
@@ -143,7 +145,7 @@ class ServerLink(Protocol):
 _Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
 
 
-class Association(ServiceCalls, QueryCalls):
+class Association(ServiceCalls, QueryCalls, StoreCalls):
     """One association. Obtain it from ``AE.associate`` or in a server's handlers.
 
     The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``.
@@ -396,6 +398,8 @@ class Association(ServiceCalls, QueryCalls):
             min_fragment_average=flood_average(ae.maximum_pdu_size),
         )
         self._serving = Serving(session, self._contexts, ae, self.loop, self._idle_waiters)
+        if getattr(ae, "store_to_file", False):  # C-STOREs streamed to files (store_scp.py)
+            session.set_sink_factory(store_sinks(self))
         self._budget = ReadBudget(self, self.server, ae.maximum_association_buffered,
                                   self._hold_reading)
         return session
@@ -492,6 +496,9 @@ class Association(ServiceCalls, QueryCalls):
                 received.dataset is not None and type(received.dataset) is not Inflated):
             self.track(self.loop.create_task(
                 self._served().inflate_then_serve(self, received, kind, debug)))
+            return
+        if kind.serve is not None:  # C-STORE (store_scp.py)
+            kind.serve(self, received, kind, debug)
             return
         context = self._contexts[received.context_id]
         handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class

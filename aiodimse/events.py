@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydicom.dataset import Dataset
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag, Tag
 
 from . import evt
@@ -176,6 +178,44 @@ class Event:
         return self._decoded(evt.EVT_N_SET)
 
     @property
+    def dataset(self) -> Dataset:
+        """C-STORE: the received instance, decoded on first access (no file meta).
+
+        When it was streamed to a file (``dataset_path``), read from that file.
+        """
+        if self.event is not evt.EVT_C_STORE:
+            raise AttributeError(f"{self.event.name} events have no dataset")
+        if self._dataset is None:
+            path = self.extra.get("dataset_path")
+            if path is None:
+                return self._decoded(evt.EVT_C_STORE)
+            ds = dcmread(path, force=True)
+            del ds.file_meta  # as in memory: the data set alone (file_meta is its own)
+            self._dataset = ds
+        return self._dataset
+
+    @property
+    def file_meta(self) -> FileMetaDataset:
+        """C-STORE: File Meta Information for the instance, from its context and command."""
+        if self.event is not evt.EVT_C_STORE:
+            raise AttributeError(f"{self.event.name} events have no file_meta")
+        meta: FileMetaDataset = self.extra["file_meta"]
+        return meta
+
+    @property
+    def dataset_path(self) -> Path:
+        """C-STORE with ``AE.store_to_file``: the received instance as a Part 10 file.
+
+        A temporary file, removed after the handler returns unless the handler moved
+        it away (``os.replace`` it into an archive). AttributeError when not streamed.
+        """
+        if self.event is not evt.EVT_C_STORE or "dataset_path" not in self.extra:
+            raise AttributeError(f"{self.event.name} event has no dataset_path "
+                                 "(AE.store_to_file is off)")
+        path: Path = self.extra["dataset_path"]
+        return path
+
+    @property
     def attribute_identifiers(self) -> list[BaseTag]:
         """N-GET: the requested attribute tags; [] means all attributes."""
         if self.event is not evt.EVT_N_GET:
@@ -189,11 +229,6 @@ class Event:
     def identifier(self) -> Dataset:
         """C-FIND, C-GET, C-MOVE: the decoded request Identifier."""
         return self._decoded(evt.EVT_C_FIND, evt.EVT_C_GET, evt.EVT_C_MOVE)
-
-    @property
-    def dataset(self) -> Dataset:
-        """C-STORE: the decoded data set (the instance, without file meta)."""
-        return self._decoded(evt.EVT_C_STORE)
 
     @property
     def move_destination(self) -> str:

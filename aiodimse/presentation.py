@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import pydicom.uid as _pydicom_uid
+from pydicom.uid import AllTransferSyntaxes as _PYDICOM_SYNTAXES
+
 from .ul.negotiation import SupportedContext
 from .wire.items import RoleSelection
 
@@ -20,6 +23,10 @@ __all__ = [
     "EXPLICIT_VR_BIG_ENDIAN",
     "DEFAULT_TRANSFER_SYNTAXES",
     "VERIFICATION",
+    "ALL_TRANSFER_SYNTAXES",
+    "STORAGE_SOP_CLASSES",
+    "StoragePresentationContexts",
+    "AllStoragePresentationContexts",
     "RequestedContext",
     "SupportedContext",
     "PresentationContext",
@@ -43,8 +50,17 @@ DEFAULT_TRANSFER_SYNTAXES: tuple[str, ...] = (
 VERIFICATION = "1.2.840.10008.1.1"
 
 
+# SOP classes and transfer syntaxes by their pydicom keyword ("CTImageStorage"), so
+# that contexts can be named as pynetdicom's sop_class constants name them.
+_UIDS: dict[str, tuple[str, str, str, str, str]] = (
+    _pydicom_uid.UID_dictionary)  # type: ignore[attr-defined]  # (public, not re-exported)
+_BY_KEYWORD = {entry[4]: uid for uid, entry in _UIDS.items()
+               if entry[1] in ("SOP Class", "Transfer Syntax", "Meta SOP Class") and entry[4]}
+
+
 def _check_uid(uid: str) -> str:
     uid = str(uid).strip().rstrip("\0")
+    uid = _BY_KEYWORD.get(uid, uid)
     if not uid or len(uid) > 64 or any(c not in "0123456789." for c in uid):
         raise ValueError(f"not a valid UID: {uid!r}")
     return uid
@@ -59,6 +75,20 @@ def _syntaxes(transfer_syntax: str | Iterable[str] | None) -> tuple[str, ...]:
     if not out:
         raise ValueError("at least one transfer syntax is needed")
     return out
+
+
+ALL_TRANSFER_SYNTAXES: tuple[str, ...] = tuple(dict.fromkeys(
+    (*DEFAULT_TRANSFER_SYNTAXES, *(str(ts) for ts in _PYDICOM_SYNTAXES))))
+"""Every transfer syntax pydicom knows, uncompressed first: a storage SCP that
+supports a class with these accepts instances as their senders offer them (the
+archive stores what it gets; nothing is transcoded)."""
+
+STORAGE_SOP_CLASSES: dict[str, str] = {
+    entry[4]: uid for uid, entry in _UIDS.items()
+    if entry[1] == "SOP Class" and "Storage" in entry[0]
+    and not entry[4].startswith(("StorageCommitment", "StorageManagement"))
+}
+"""Every storage SOP class pydicom knows (retired ones too), by keyword."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +134,17 @@ def syntaxes(transfer_syntax: str | Iterable[str] | None) -> tuple[str, ...]:
 def check_uid(uid: str) -> str:
     """Validate and normalise a UID argument."""
     return _check_uid(uid)
+
+
+AllStoragePresentationContexts: list[RequestedContext] = [
+    RequestedContext(uid) for uid in STORAGE_SOP_CLASSES.values()
+]
+"""A context per storage SOP class pydicom knows (over 200): for an SCP's
+``add_supported_context``. Too many to request: one association carries at most 128
+contexts (PS3.8 9.3.2.2), and ``AE.add_requested_context`` refuses the 129th. A
+sender proposes the classes it will send, as pynetdicom's storescu does (a context
+per SOP class and transfer syntax of the files given)."""
+
+StoragePresentationContexts: list[RequestedContext] = AllStoragePresentationContexts[:120]
+"""The first 120 storage contexts, as pynetdicom's list of that name: room for 8 more
+(Verification, say) in one association request."""

@@ -54,7 +54,7 @@ from .fastds import (
 from .logs import get_logger
 from .outcome import Outcome, resolve
 from .presentation import PresentationContext
-from .status import PROCESSING_FAILURE, SUCCESS, UNRECOGNIZED_OPERATION, is_performed
+from .status import PROCESSING_FAILURE, SUCCESS, is_performed
 
 __all__ = [
     "RequestKind",
@@ -86,6 +86,9 @@ class RequestKind:
     # (C-STORE: a new SOP Instance UID each), which would only churn the shape tables;
     # without a shape its responses are never reused either (dimse.memo).
     shapes: bool = True
+    # Serves the request in place of the association's usual path (C-STORE: checks,
+    # files and clean-up of its own, store_scp.py): ``serve(assoc, received, kind, debug)``.
+    serve: Callable[[Any, Any, RequestKind, bool], None] | None = None
 
 
 _FAILED_PAIR = (PROCESSING_FAILURE, None)
@@ -99,10 +102,7 @@ _KINDS: dict[type[DIMSEMessage], RequestKind] = {
     NEventReportRQ: RequestKind(evt.EVT_N_EVENT_REPORT, True, _FAILED_PAIR, _FAILED_PAIR),
     NGetRQ: RequestKind(evt.EVT_N_GET, True, _FAILED_PAIR, _FAILED_PAIR),
     NSetRQ: RequestKind(evt.EVT_N_SET, True, _FAILED_PAIR, _FAILED_PAIR),
-    # C-STORE (minimal, for C-GET's sub-operations; slice i21-store owns C-STORE):
-    # without a handler 0x0211 as before, a raising handler 0xC211 (pynetdicom's).
-    CStoreRQ: RequestKind(evt.EVT_C_STORE, False, UNRECOGNIZED_OPERATION, 0xC211,
-                          reusable=False, shapes=False),
+    # C-STORE: store_scp.py (it streams data sets to files and cleans up)
 }
 
 _RESPONSE_FOR: dict[int, type[DIMSEMessage]] = {
@@ -217,14 +217,13 @@ def build_response(
                 if data is not None and isinstance(result, (tuple, list)):
                     # re-encode without the command element; nothing left, nothing sent
                     data = encode(result[1]) if len(result[1]) else None
-    elif type(request) is CStoreRQ:
-        kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
-        kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
-    elif type(request) in (CEchoRQ, NEventReportRQ):
+    elif type(request) in (CEchoRQ, NEventReportRQ, CStoreRQ):
         kw["AffectedSOPClassUID"] = request.AffectedSOPClassUID
         if type(request) is NEventReportRQ:
             kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
             kw["EventTypeID"] = request.EventTypeID
+        elif type(request) is CStoreRQ:
+            kw["AffectedSOPInstanceUID"] = request.AffectedSOPInstanceUID
     else:
         kw["AffectedSOPClassUID"] = request.RequestedSOPClassUID
         kw["AffectedSOPInstanceUID"] = request.RequestedSOPInstanceUID

@@ -186,6 +186,8 @@ class Serving:
         """Answer a request with ``status`` without a handler (none is dropped
         silently: C-CANCEL has no response)."""
         rq: Any = received.message
+        if received.sink is not None:  # a C-STORE streamed to a file: not kept
+            received.sink.discard()
         rsp = failure_response(rq.command_field, rq.MessageID, status)
         if rsp is None:
             self.dropped(assoc, received)

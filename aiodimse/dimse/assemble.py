@@ -32,6 +32,16 @@ Errors:
   MessageTooLargeError: source 2, reason 0, "reason not specified", as the refusal
   is a resource limit, not a malformed PDU).
 
+Sinks: with ``sink_for`` set, each command that announces a data set is offered to
+it; a :class:`DatasetSink` it returns takes that data set's fragments as they come
+(a C-STORE streamed to a file) instead of the assembler keeping them, and is handed
+up in :attr:`ReceivedMessage.sink` (``dataset`` then ``b""``). The assembler does
+no I/O itself: the sink does (the asyncio layer's file writer). A sunk data set is
+charged nothing against ``max_dataset_length`` (the sink judges its own limit and
+reports it when done, so the request can be refused without an abort); the flood
+judgement still applies. A sink of a message that never completes is discarded
+(``reset``, and so the session's ``end`` on abort).
+
 Memory: a message in several fragments keeps one object per fragment (a view or a
 copy, and its list slot: about :data:`FRAGMENT_COST` bytes beyond the data). Every
 fragment of a command set or data set after its first is charged its data plus
@@ -48,8 +58,9 @@ abort anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiodimse.errors import DIMSEError, RemoteProtocolError
 
@@ -65,6 +76,8 @@ __all__ = [
     "FragmentFloodError",
     "FRAGMENT_COST",
     "FLOOD_FREE_FRAGMENTS",
+    "DatasetSink",
+    "SinkFactory",
 ]
 
 DEFAULT_MAX_COMMAND_LENGTH = 64 * 1024
@@ -83,6 +96,27 @@ _REASON_UNEXPECTED_PDU = 2
 _REASON_INVALID_PARAMETER = 6
 
 
+class DatasetSink(Protocol):
+    """Where a data set's fragments go instead of memory (see the module).
+
+    ``write`` takes each fragment in order (not kept by the caller after the call:
+    copy what must outlive it); ``finish`` follows the last one; ``discard`` is called
+    instead when the message never completes. Neither raises for an I/O failure: the
+    sink remembers it, and whoever serves the request answers it.
+    """
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+SinkFactory = Callable[[int, DIMSEMessage], "DatasetSink | None"]
+"""``sink_for(context_id, message)``: a sink for the data set the command announces,
+or None to keep it in memory as usual."""
+
+
 @dataclass(slots=True)
 class ReceivedMessage:
     """One whole received message.
@@ -91,6 +125,9 @@ class ReceivedMessage:
     set in the context's transfer syntax (None when the command said none follows).
     ``shape`` is the command decoder's shape of the command set (see
     :class:`~aiodimse.dimse.commands.CommandDecoder`), or None.
+
+    ``sink`` is the :class:`DatasetSink` that took the data set (``dataset`` is then
+    ``b""``), else None.
 
     A slotted class, to be treated as read-only: one is built per message and its
     fields are read several times each (slot reads are the fastest attribute reads).
@@ -101,6 +138,7 @@ class ReceivedMessage:
     dataset: bytes | memoryview | None
     error: DIMSEError | None = None
     shape: DIMSEMessage | None = None
+    sink: DatasetSink | None = None
 
 
 class MessageTooLargeError(RemoteProtocolError):
@@ -147,10 +185,12 @@ class MessageAssembler:
         "_error",
         "_fragments",
         "_shape",
+        "_sink",
         "_strict_even",
         "max_command_length",
         "max_dataset_length",
         "min_fragment_average",
+        "sink_for",
     )
 
     def __init__(
@@ -179,6 +219,8 @@ class MessageAssembler:
         self._data_length = 0  # charged: data plus FRAGMENT_COST per fragment
         self._fragments = 0  # data fragments kept
         self._decoder = CommandDecoder()
+        self._sink: DatasetSink | None = None  # taking the data set in progress
+        self.sink_for: SinkFactory | None = None  # see the module: sinks
 
     @property
     def in_progress(self) -> bool:
@@ -201,6 +243,10 @@ class MessageAssembler:
         self._awaiting_data = False
         self._data = None
         self._fragments = 0
+        sink = self._sink
+        if sink is not None:
+            self._sink = None
+            sink.discard()
 
     @property
     def buffered(self) -> int:
@@ -221,6 +267,8 @@ class MessageAssembler:
         Only bits 0 (command) and 1 (last) of ``control`` are looked at. ``data`` is
         not kept after the call, so it may be a view into a reused buffer.
         """
+        if self._sink is not None:
+            return self._sunk(context_id, control, data)
         if (self._awaiting_data and control & 0x03 == 0x02 and context_id == self._context_id
                 and self._data is None):
             # The usual data set: whole in one fragment after its command, on the
@@ -329,7 +377,8 @@ class MessageAssembler:
         Returns the message when ``fragments`` are exactly that, nothing is in
         progress and every check of ``feed_pdv`` passes (the same message two
         ``feed_pdv`` calls would give); else None, with nothing consumed: feed the
-        PDVs to ``feed_pdv``, which judges them as usual.
+        PDVs to ``feed_pdv``, which judges them as usual. It does not offer the data
+        set to ``sink_for``: with a sink factory, use ``feed_pdv`` alone.
         """
         if len(fragments) != 2 or self._context_id is not None:
             return None
@@ -352,6 +401,36 @@ class MessageAssembler:
         if type(data) is not bytes:  # (the usual small data set is bytes: no call)
             data = _kept(data)
         return _received(context_id, message, data, None, decoder.shape)
+
+    def _sunk(self, context_id: int, control: int, data: bytes | bytearray | memoryview
+              ) -> ReceivedMessage | None:
+        """A fragment of a data set going to a sink: checked as any other, then written."""
+        sink = self._sink
+        assert sink is not None
+        if context_id != self._context_id:
+            raise self._violation(
+                f"PDV for context {context_id} in the middle of a message on context "
+                f"{self._context_id}", _REASON_UNEXPECTED_PDU)
+        if control & 0x01:
+            raise self._violation(
+                "command fragment after the command set's last fragment", _REASON_UNEXPECTED_PDU
+            )
+        size = data.nbytes if type(data) is memoryview else len(data)
+        if self._strict_even and size & 1:
+            raise self._violation(f"odd-length fragment ({size} bytes)", _REASON_INVALID_PARAMETER)
+        fragments = self._fragments + 1
+        self._data_length += size
+        if fragments > FLOOD_FREE_FRAGMENTS and self.min_fragment_average:
+            self._judge_average(fragments, self._data_length + (fragments - 1) * FRAGMENT_COST)
+        self._fragments = fragments
+        sink.write(data)
+        if not control & 0x02:
+            return None
+        sink.finish()
+        received = ReceivedMessage(context_id, self._decoded, b"", self._error, self._shape, sink)
+        self._sink = None
+        self.reset()
+        return received
 
     def _judge_average(self, fragments: int, charged: int) -> None:
         """Refuse the message if its fragments carry too little data on average."""
@@ -383,6 +462,11 @@ class MessageAssembler:
         self._error = error
         self._shape = decoder.shape
         self._awaiting_data = True
+        if self.sink_for is not None and message is not None:
+            sink = self.sink_for(context_id, message)
+            if sink is not None:
+                self._sink = sink
+                self._data_length = self._fragments = 0
         return None
 
 def _kept(data: bytes | bytearray | memoryview) -> bytes | memoryview:
@@ -409,4 +493,5 @@ def _received(
     received.dataset = dataset
     received.error = error
     received.shape = shape
+    received.sink = None
     return received

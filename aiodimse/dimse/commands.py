@@ -371,6 +371,7 @@ def is_valid_uid(value: str) -> bool:
 # before any handler runs), and whether a data set must follow. Only command sets
 # decoded in full pay for it: a shape learned (see CommandDecoder) was judged once.
 _JUDGED: dict[int, tuple[int, bool]] = {
+    0x0001: (_KEY_AFFECTED_INSTANCE, True),  # C-STORE-RQ: the instance is M
     0x0100: (_KEY_AFFECTED_INSTANCE, False),  # N-EVENT-REPORT-RQ
     0x0110: (_KEY_REQUESTED_INSTANCE, False),  # N-GET-RQ
     0x0120: (_KEY_REQUESTED_INSTANCE, True),  # N-SET-RQ: the Modification List is M
@@ -393,8 +394,9 @@ def _judge(command_field: object, values: Callable[[int], object], data_set_type
         return (f"SOP Instance UID (0000,{key >> 16:04X}) {shown} is not a valid UID "
                 f"({len(uid)} characters)", _STATUS_INVALID_OBJECT_INSTANCE)
     if needs_dataset and data_set_type == NO_DATASET:
-        return ("N-SET-RQ without its Modification List (CommandDataSetType 0x0101)",
-                _STATUS_PROCESSING_FAILURE)
+        what = ("C-STORE-RQ without its data set" if command_field == 0x0001
+                else "N-SET-RQ without its Modification List")
+        return (f"{what} (CommandDataSetType 0x0101)", _STATUS_PROCESSING_FAILURE)
     return None
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_UNLIMITED_PDU_LENGTH",
     "MIN_PDU_LENGTH",
     "encode_message",
+    "encode_data",
 ]
 
 DEFAULT_UNLIMITED_PDU_LENGTH = 1 << 20
@@ -126,4 +127,29 @@ def encode_message(
         for control, chunk in rest:
             append(_PDV.pack(len(chunk) + 2, context_id, control))
             append(chunk)
+    return b"".join(parts)
+
+
+def encode_data(context_id: int, chunk: bytes | bytearray | memoryview, last: bool,
+                max_pdu_length: int) -> bytes:
+    """P-DATA-TF PDUs of one piece of a data set sent in pieces (a file streamed).
+
+    Every fragment but the very last of the data set must be even, so a piece that
+    is not ``last`` must have an even length.
+    """
+    if max_pdu_length == 0:
+        max_pdu_length = DEFAULT_UNLIMITED_PDU_LENGTH
+    max_fragment = (max_pdu_length - 6) & ~1
+    if max_fragment < 2:
+        raise LocalProtocolError(
+            f"maximum PDU length {max_pdu_length} leaves no room for a fragment")
+    data = memoryview(chunk).cast("B")
+    if not last and len(data) & 1:
+        raise LocalProtocolError("a data set piece before the last must be even")
+    pack = _PDU_AND_PDV.pack
+    parts: list[bytes | memoryview] = []
+    for control, piece in _fragments(data, max_fragment, _DATA, _DATA_LAST if last else _DATA):
+        size = len(piece)
+        parts.append(pack(0x04, 0, size + 6, size + 2, context_id, control))
+        parts.append(piece)
     return b"".join(parts)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -49,9 +49,10 @@ from .assemble import (
     DEFAULT_MAX_DATASET_LENGTH,
     MessageAssembler,
     ReceivedMessage,
+    SinkFactory,
 )
 from .commands import encode_command
-from .fragment import encode_message
+from .fragment import encode_data, encode_message
 from .memo import ResponseMemo
 from .messages import DIMSEMessage
 
@@ -158,6 +159,7 @@ class DIMSESession:
         "_partial",
         "_queue",
         "_release_deferred",
+        "_whole",
         "backlog",
         "context_ids",
         "held",
@@ -192,6 +194,9 @@ class DIMSESession:
             accepted_context_ids=self.context_ids,
             min_fragment_average=min_fragment_average,
         )
+        # The assembler's one-step path; never taken with a sink factory (set_sink_factory)
+        self._whole: Callable[[Sequence[tuple[int, int, bytes | memoryview]]],
+                              ReceivedMessage | None] = self._assembler.whole_message
         self._memo = ResponseMemo(peer_max_pdu)
         self._next_id = 0
         # Message ID -> (deadline, timeout); insertion order is sending order
@@ -219,7 +224,7 @@ class DIMSESession:
         assembler = self._assembler
         if len(fragments) == 2:
             # The usual request: command, then data set, within the window.
-            received = assembler.whole_message(fragments)
+            received = self._whole(fragments)
             if received is not None:
                 if received.message.is_request:  # type: ignore[union-attr]
                     running = self.running
@@ -428,14 +433,56 @@ class DIMSESession:
         """The association ended: nothing is outstanding, queued or running any more."""
         self._outstanding.clear()
         if self._queue:
+            for received in self._queue:  # never to be served: their sinks go
+                if received.sink is not None:
+                    received.sink.discard()
             self._queue.clear()
         self._release_deferred = self.backlog = False
         self.held = self._partial = 0
         self._assembler.reset()
 
+    # -- data sets not held in memory (C-STORE streamed to or from a file) --------------
+
+    def set_sink_factory(self, sink_for: SinkFactory | None) -> None:
+        """Offer each incoming data set to ``sink_for`` (``MessageAssembler``: sinks)."""
+        self._assembler.sink_for = sink_for
+        self._whole = _never if sink_for is not None else self._assembler.whole_message
+
+    def send_request_streamed(self, context_id: int, command: RequestCommand, now: float
+                              ) -> tuple[int, bytes]:
+        """A request whose data set follows in pieces (``data_pdus``): its Message ID and
+        its command's PDUs. No deadline until ``sent`` says the data set has gone."""
+        outstanding = self._outstanding
+        if self.max_invoked and len(outstanding) >= self.max_invoked:
+            raise WindowFull(
+                f"{len(outstanding)} requests outstanding, the window allows {self.max_invoked}")
+        message_id = self._next_id % _MAX_ID + 1
+        if message_id in outstanding:
+            message_id = self._free_id()
+        pdus = encode_message(context_id, command.encode(message_id, True), None,
+                              self.peer_max_pdu)
+        self._next_id = message_id
+        outstanding[message_id] = (math.inf, None)
+        return message_id, pdus
+
+    def data_pdus(self, context_id: int, chunk: bytes | memoryview, last: bool) -> bytes:
+        """The P-DATA-TF PDUs of one piece of a streamed request's data set."""
+        return encode_data(context_id, chunk, last, self.peer_max_pdu)
+
+    def sent(self, message_id: int, now: float, timeout: float | None) -> None:
+        """A streamed request's data set has gone: its response is due within ``timeout``."""
+        if message_id in self._outstanding:
+            self._outstanding[message_id] = (
+                math.inf if timeout is None else now + timeout, timeout)
+
     def caches_held(self) -> tuple[int, int]:
         """Entries held by the shape cache and the response memo (the cache registry)."""
         return int(self._assembler.shape_held()), int(self._memo.holds())
+
+
+def _never(_fragments: object) -> None:
+    """The one-step path when data sets may go to sinks: never (feed_pdv offers them)."""
+    return
 
 
 def _queued_cost(received: ReceivedMessage) -> int:

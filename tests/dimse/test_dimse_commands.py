@@ -79,8 +79,8 @@ def parse_elements(data: bytes) -> list[tuple[int, int, int]]:
 @given(message=all_messages, has_dataset=st.booleans())
 def test_round_trip_every_class(message: DIMSEMessage, has_dataset: bool) -> None:
     has_dataset = has_dataset and message.dataset_allowed
-    if type(message) is NSetRQ:
-        has_dataset = True  # without its Modification List it is refused (tested apart)
+    if type(message) in (NSetRQ, CStoreRQ):
+        has_dataset = True  # without its data set it is refused (tested apart)
     data = encode_command(message, has_dataset=has_dataset)
     decoded = decode_command(data)
     assert decoded.message == message
@@ -99,7 +99,7 @@ def test_round_trip_every_class(message: DIMSEMessage, has_dataset: bool) -> Non
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
 def test_minimal_messages_round_trip(cls: type[DIMSEMessage]) -> None:
     message = example_message(cls, full=False)
-    has_dataset = cls is NSetRQ  # N-SET-RQ's Modification List is mandatory
+    has_dataset = cls in (NSetRQ, CStoreRQ)  # their data sets are mandatory
     assert decode_command(encode_command(message, has_dataset=has_dataset)).message == message
 
 

@@ -10,6 +10,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from aiodimse.dimse import (
+    CStoreRQ,
     DIMSEMessage,
     MessageAssembler,
     NActionRQ,
@@ -43,7 +44,7 @@ def test_fast_decoder_agrees_with_the_exact_one(
     message: DIMSEMessage, has_dataset: bool, data: st.DataObject
 ) -> None:
     has_dataset = has_dataset and message.dataset_allowed
-    if type(message) is NSetRQ:
+    if type(message) in (NSetRQ, CStoreRQ):
         has_dataset = True  # refused without its data set (tests/dimse/test_dimse_instance_uids)
     command = bytearray(encode_command(message, has_dataset=has_dataset))
     for _ in range(data.draw(st.integers(0, 3))):

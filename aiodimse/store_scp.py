@@ -1,0 +1,351 @@
+"""C-STORE as SCP: EVT_C_STORE, and received instances kept in memory or streamed to files.
+
+A C-STORE request is served here, not on the association's usual path (its
+``RequestKind.serve``), because it needs more than a handler call:
+
+* before any handler runs, the instance is screened (PS3.4 B.2.3, as DCMTK's
+  storescp does): a data set that is empty or whose first elements do not parse,
+  or that lacks SOP Class / SOP Instance UID, is answered 0xC000 (Error: cannot
+  understand); one whose SOP Class or SOP Instance UID differs from the command's
+  0xA900 (Error: data set does not match SOP class); a streamed one that could not
+  be written (disk full, over ``AE.maximum_stored_size``) 0xA700 (Refused: out of
+  resources). Requests without a data set or with an instance UID that is no UID
+  never get here (the command decoder refuses them: 0x0110, 0x0117);
+* with ``AE.store_to_file`` the data set is written, as it arrives, to a temporary
+  Part 10 file (file meta first) in ``AE.store_directory`` (the DIMSE reassembler
+  hands its fragments to a :class:`FileSink` instead of holding them): memory per
+  association stays bounded whatever the instance's size. The handler gets it as
+  ``event.dataset_path`` and may ``os.replace`` it into an archive; whatever is
+  left is removed once the handler has returned, and a partial file when the
+  association ends before the instance is whole. Deflated contexts are not
+  streamed (their data set is inflated in memory first);
+* no handler bound, or a handler that raises: 0xC211, pynetdicom's status for a
+  handler failure (pynetdicom's default C-STORE handler raises). The association
+  is kept in every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID
+
+from . import evt
+from .association_log import log, log_handler_failure
+from .datasets import Inflated, decode_dataset
+from .dimse.messages import CStoreRQ, DIMSEMessage
+from .events import Event
+from .handlers import call_handler
+from .logs import peer_of
+from .presentation import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
+from .requests import RequestKind, set_kind
+
+if TYPE_CHECKING:
+    from .dimse.assemble import DatasetSink, ReceivedMessage, SinkFactory
+    from .presentation import PresentationContext
+
+__all__ = [
+    "CANNOT_UNDERSTAND",
+    "DOES_NOT_MATCH",
+    "HANDLER_FAILED",
+    "OUT_OF_RESOURCES",
+    "FileSink",
+    "file_meta_for",
+    "store_sinks",
+    "syntax_flags",
+]
+
+CANNOT_UNDERSTAND = 0xC000
+DOES_NOT_MATCH = 0xA900
+OUT_OF_RESOURCES = 0xA700
+HANDLER_FAILED = 0xC211  # pynetdicom's "unhandled exception raised by the handler"
+
+DEFAULT_MAXIMUM_STORED_SIZE = 64 << 30
+"""``AE.maximum_stored_size``'s default: the largest instance streamed to a file."""
+
+_WRITE_BUFFER = 256 * 1024  # a streamed file's write buffer: the memory it holds
+_HEAD_BYTES = 1 << 20  # what screening may read of an in-memory data set
+
+
+def syntax_flags(transfer_syntax: str) -> tuple[bool, bool]:
+    """(implicit VR, little endian) of a transfer syntax; encapsulated (compressed)
+    ones are Explicit VR Little Endian. Raises ValueError for one pydicom does not know."""
+    if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
+        return True, True
+    if transfer_syntax == EXPLICIT_VR_BIG_ENDIAN:
+        return False, False
+    if transfer_syntax in (EXPLICIT_VR_LITTLE_ENDIAN, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN):
+        return False, True
+    uid = UID(transfer_syntax)
+    if uid.is_transfer_syntax:
+        return bool(uid.is_implicit_VR), bool(uid.is_little_endian)
+    raise ValueError(f"unknown transfer syntax {transfer_syntax}")
+
+
+def _decode(data: bytes | memoryview, transfer_syntax: str) -> Dataset:
+    """``event.dataset`` of an in-memory instance: as ``decode_dataset``, and an
+    encapsulated transfer syntax read as the Explicit VR Little Endian it is."""
+    if transfer_syntax in (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN,
+                           EXPLICIT_VR_BIG_ENDIAN, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN):
+        return decode_dataset(data, transfer_syntax)
+    implicit, little = syntax_flags(transfer_syntax)
+    if implicit or not little:  # (no such encapsulated syntax)
+        raise ValueError(f"cannot decode a data set in {transfer_syntax}")
+    return decode_dataset(data, EXPLICIT_VR_LITTLE_ENDIAN)
+
+
+def file_meta_for(request: CStoreRQ, context: PresentationContext, ae: Any) -> FileMetaDataset:
+    """File Meta Information for a received instance (as pynetdicom's ``event.file_meta``)."""
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = UID(request.AffectedSOPClassUID)
+    meta.MediaStorageSOPInstanceUID = UID(request.AffectedSOPInstanceUID)
+    meta.TransferSyntaxUID = UID(context.transfer_syntax)
+    meta.ImplementationClassUID = UID(ae.implementation_class_uid)
+    if ae.implementation_version_name:
+        meta.ImplementationVersionName = ae.implementation_version_name
+    return meta
+
+
+def _file_head(meta: FileMetaDataset) -> bytes:
+    """Preamble, ``DICM`` and the file meta group: what a Part 10 file starts with."""
+    fp = DicomBytesIO()
+    fp.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    return fp.getvalue()
+
+
+class FileSink:
+    """A C-STORE data set written to a temporary Part 10 file as its fragments come.
+
+    The reassembler's ``DatasetSink``. It never raises: a failure to create or write
+    the file (or an instance past ``limit`` bytes) is kept in ``error``, the file is
+    removed and the rest of the data set is counted and dropped; the request is then
+    answered 0xA700.
+    """
+
+    __slots__ = ("done", "error", "file", "head", "limit", "meta", "path", "size")
+
+    def __init__(self, directory: str | None, meta: FileMetaDataset, limit: int) -> None:
+        self.meta = meta
+        self.limit = limit
+        self.size = 0  # data set bytes received
+        self.head = 0  # bytes of the file before the data set
+        self.error: str | None = None
+        self.done = False
+        self.file: BinaryIO | None = None
+        self.path: Path | None = None
+        try:
+            fd, name = tempfile.mkstemp(prefix="aiodimse-", suffix=".dcm.part", dir=directory)
+            self.path = Path(name)
+            self.file = os.fdopen(fd, "wb", buffering=_WRITE_BUFFER)
+            head = _file_head(meta)
+            self.file.write(head)
+            self.head = len(head)
+        except (OSError, ValueError) as exc:  # no such directory, disk full, bad meta
+            self._fail(f"cannot write the instance: {exc}")
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.size += data.nbytes if type(data) is memoryview else len(data)
+        file = self.file
+        if file is None:
+            return
+        if self.size > self.limit:
+            self._fail(f"instance over maximum_stored_size ({self.limit} bytes)")
+            return
+        try:
+            file.write(data)
+        except OSError as exc:
+            self._fail(f"cannot write the instance: {exc}")
+
+    def finish(self) -> None:
+        self.done = True
+        file = self.file
+        if file is not None:
+            self.file = None
+            try:
+                file.close()
+            except OSError as exc:
+                self._fail(f"cannot write the instance: {exc}")
+
+    def discard(self) -> None:
+        """The message never completed (or is done with): the file goes."""
+        self._fail(self.error or "discarded")
+
+    def remove(self) -> None:
+        """Remove the file if it is still there (the handler did not move it)."""
+        path = self.path
+        if path is not None:
+            self.path = None
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def _fail(self, why: str) -> None:
+        self.error = why
+        file = self.file
+        if file is not None:
+            self.file = None
+            with contextlib.suppress(OSError):
+                file.close()
+        self.remove()
+
+
+def store_sinks(assoc: Any) -> SinkFactory:
+    """The reassembler's sink factory for an association with ``AE.store_to_file``:
+    a :class:`FileSink` for each C-STORE's data set, but on deflated contexts."""
+    ae = assoc.ae
+    contexts: dict[int, PresentationContext] = assoc._contexts
+
+    def sink_for(context_id: int, message: DIMSEMessage) -> DatasetSink | None:
+        if type(message) is not CStoreRQ:
+            return None
+        context = contexts[context_id]
+        if context.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+            return None
+        limit = getattr(ae, "maximum_stored_size", DEFAULT_MAXIMUM_STORED_SIZE)
+        return FileSink(getattr(ae, "store_directory", None),
+                        file_meta_for(message, context, ae), limit)
+
+    return sink_for
+
+
+# -- screening ----------------------------------------------------------------------
+
+def _past_instance_uid(tag: int, _vr: str | None, _length: int) -> bool:
+    return tag > 0x00080018
+
+
+def _identity(source: BinaryIO, transfer_syntax: str) -> tuple[str | None, str | None]:
+    """(SOP Class UID, SOP Instance UID) read from the start of a data set."""
+    implicit, little = syntax_flags(transfer_syntax)
+    ds = read_dataset(source, implicit, little, stop_when=_past_instance_uid)
+
+    def text(tag: int) -> str | None:
+        element = ds.get(tag)
+        value = None if element is None else element.value
+        return str(value).rstrip("\0 ") if value else None
+
+    return text(0x00080016), text(0x00080018)
+
+
+def _screen(received: ReceivedMessage, context: PresentationContext,
+            sink: FileSink | None) -> tuple[int, str] | None:
+    """(status, why) when the instance must be refused before any handler; else None."""
+    rq: Any = received.message
+    ts = context.transfer_syntax
+    if sink is not None:
+        if sink.error is not None or sink.path is None:
+            return OUT_OF_RESOURCES, sink.error or "not written"
+        if not sink.size:
+            return CANNOT_UNDERSTAND, "empty data set"
+        try:
+            with open(sink.path, "rb") as fp:
+                fp.seek(sink.head)
+                found = _identity(fp, ts)
+        except OSError as exc:
+            return OUT_OF_RESOURCES, f"cannot read the instance back: {exc}"
+        except Exception as exc:  # pydicom raises many types for bad bytes
+            return CANNOT_UNDERSTAND, f"data set does not parse: {exc}"
+    else:
+        data = received.dataset
+        if not data:
+            return CANNOT_UNDERSTAND, "empty data set"
+        if type(data) is Inflated:
+            ts = EXPLICIT_VR_LITTLE_ENDIAN
+        head = data if type(data) is bytes else bytes(data[:_HEAD_BYTES])
+        try:
+            found = _identity(io.BytesIO(head), ts)
+        except Exception as exc:  # pydicom raises many types for bad bytes
+            return CANNOT_UNDERSTAND, f"data set does not parse: {exc}"
+    sop_class, sop_instance = found
+    if sop_class is None or sop_instance is None:
+        return CANNOT_UNDERSTAND, "no SOP Class UID or SOP Instance UID in the data set"
+    if sop_class != rq.AffectedSOPClassUID:
+        return DOES_NOT_MATCH, f"SOP Class UID {sop_class} is not the command's"
+    if sop_instance != rq.AffectedSOPInstanceUID:
+        return DOES_NOT_MATCH, f"SOP Instance UID {sop_instance} is not the command's"
+    return None
+
+
+# -- serving ------------------------------------------------------------------------
+
+def serve_c_store(assoc: Any, received: ReceivedMessage, kind: RequestKind, debug: bool
+                  ) -> None:
+    """Serve one C-STORE-RQ (module doc): screen it, then its handler in a Task."""
+    context: PresentationContext = assoc._contexts[received.context_id]
+    sink = received.sink
+    assert sink is None or isinstance(sink, FileSink)
+    refused = _screen(received, context, sink)
+    if refused is not None:
+        status, why = refused
+        if sink is not None:
+            sink.remove()
+        log.warning("C-STORE from %s refused with 0x%04X: %s", peer_of(assoc), status, why)
+        answer = Dataset()
+        answer.Status = status
+        answer.ErrorComment = why[:64]
+        assoc.answer(received, kind, answer, debug)
+        return
+    handlers = assoc.handlers
+    handler = handlers.lookup(kind.event, context.abstract_syntax)
+    if handler is None:
+        if sink is not None:
+            sink.remove()
+        log.warning("no EVT_C_STORE handler bound: answering 0x%04X", kind.default_result)
+        assoc.answer(received, kind, kind.default_result, debug)
+        return
+    rq: Any = received.message
+    event = Event.for_request(assoc, kind.event, context, rq,
+                              None if sink is not None else received.dataset, _decode)
+    if sink is not None:
+        event.extra["file_meta"] = sink.meta
+        event.extra["dataset_path"] = sink.path
+    else:
+        event.extra["file_meta"] = file_meta_for(rq, context, assoc.ae)
+    assoc.track(assoc.loop.create_task(_run(assoc, handler, event, received, kind, debug,
+                                            sink)))
+
+
+async def _run(assoc: Any, handler: Any, event: Event, received: ReceivedMessage,  # noqa: PLR0917
+               kind: RequestKind, debug: bool, sink: FileSink | None) -> None:
+    """The handler, under the AE's handler time limit; then its answer and clean-up."""
+    limit = assoc.ae.handler_timeout
+    try:
+        try:
+            result = await asyncio.wait_for(call_handler(handler, event),
+                                            limit if limit and limit > 0 else None)
+        except asyncio.TimeoutError:
+            log.warning("EVT_C_STORE handler from %s still running after %ss: answering "
+                        "0x%04X", peer_of(assoc), limit, kind.failure_result)
+            result = kind.failure_result
+        except Exception as exc:
+            log_handler_failure(kind.event.name, exc, assoc,
+                                f": answering 0x{kind.failure_result:04X}")
+            result = kind.failure_result
+    except BaseException:  # cancelled: no answer
+        assoc._served().dropped(assoc, received)
+        raise
+    finally:
+        if sink is not None:
+            sink.remove()
+    assoc.answer(received, kind, result, debug)
+
+
+KIND = RequestKind(evt.EVT_C_STORE, False, HANDLER_FAILED, HANDLER_FAILED,
+                   reusable=False, shapes=False, serve=serve_c_store)
+set_kind(CStoreRQ, KIND)
