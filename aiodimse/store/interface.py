@@ -8,8 +8,8 @@ Failures: a backend raises ``StoreError`` for any failure of its storage, saying
 whether the storage is out of room (``full``) or cannot be reached for now
 (``unavailable``: a database server down; the backend reconnects by itself); the
 services answer it with one documented mapping (``services/store_status.py``), so
-no backend knows DIMSE. A write past an ``Allowance`` raises ``QuotaExceeded`` and writes nothing. Nothing
-else escapes a backend for a storage problem.
+no backend knows DIMSE. A write past an ``Allowance`` raises ``QuotaExceeded`` and
+writes nothing. Nothing else escapes a backend for a storage problem.
 """
 
 from __future__ import annotations
