@@ -92,7 +92,7 @@ class Database:
         except DB_ERRORS as exc:
             error = store_error(exc)
             if error.unavailable:
-                self._lost(error)
+                await self._lost(error)
             raise error from exc
         if self._down_since is not None:
             log.warning("PostgreSQL reachable again after %.1f s",
@@ -100,9 +100,9 @@ class Database:
             self._down_since = None
         return result
 
-    def _lost(self, error: StoreError) -> None:
+    async def _lost(self, error: StoreError) -> None:
         if self._pool is not None:
-            self._pool.expire_connections()  # reconnect on the next acquire, not reuse
+            await self._pool.expire_connections()  # reconnect on the next acquire, not reuse
         if self._down_since is None:
             self._down_since = time.monotonic()
             log.error("%s (requests that need the database fail until it answers; "
