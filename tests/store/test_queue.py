@@ -106,8 +106,8 @@ async def test_ordered_items_are_claimed_in_order_and_held_back_by_a_failure(
 
 
 async def test_two_stores_claiming_at_once_take_each_item_once(stores: OpenStore) -> None:
-    """Claims racing from two stores (two pools, as two nodes): every item is taken
-    by exactly one, also with ordered groups, and all are taken."""
+    """Claims racing from two stores (two pools, as two nodes), round after round:
+    every item is taken by exactly one, also in ordered groups, and all are taken."""
     a, b = stores(), stores()
     keys = []
     for i in range(60):
@@ -115,23 +115,16 @@ async def test_two_stores_claiming_at_once_take_each_item_once(stores: OpenStore
         keys.append(f"k{i}")
         assert await a.enqueue(event(f"k{i}", f"RIS{i % 5}", ordering=ordering))
     taken: dict[str, list[str]] = {"A": [], "B": []}
-
-    async def claimer(store: object, owner: str) -> None:
-        claim = store.claim_due  # type: ignore[attr-defined]
-        mark = store.mark_delivered  # type: ignore[attr-defined]
-        for _ in range(200):
-            got = await claim(owner, 100.0, 60.0, 4, per_destination=2)
-            for item in got:
-                taken[owner].append(item.key)
-                await mark(item.id, None, 101.0)
-            if not got:
-                if await a.count_pending() == 0:
-                    return
-                await asyncio.sleep(0.005)
-
-    await asyncio.gather(claimer(a, "A"), claimer(b, "B"))
-    both = taken["A"] + taken["B"]
-    assert sorted(both) == sorted(keys), "each item taken exactly once"
+    for _ in range(60):
+        got = await asyncio.gather(a.claim_due("A", 100.0, 60.0, 4, per_destination=2),
+                                   b.claim_due("B", 100.0, 60.0, 4, per_destination=2))
+        if not got[0] and not got[1]:
+            break
+        for owner, items in zip("AB", got, strict=True):
+            taken[owner] += [item.key for item in items]
+        await asyncio.gather(*(a.mark_delivered(item.id, None, 101.0)
+                               for items in got for item in items))
+    assert sorted(taken["A"] + taken["B"]) == sorted(keys), "each item taken exactly once"
     assert taken["A"] and taken["B"], taken  # both took part
     assert await b.count_pending() == 0
 

@@ -54,6 +54,14 @@ def store_error(exc: BaseException) -> StoreError:
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
 
+async def _reset(conn: Any) -> None:
+    """What a connection needs back in the pool: no transaction left open (a call
+    cancelled midway). The driver's default (RESET ALL, UNLISTEN, ...) is a round
+    trip per call for session state this backend never sets."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class Database:
     """A lazily made pool with outage tracking; ``run(fn)`` gives ``fn`` a connection."""
 
@@ -71,7 +79,7 @@ class Database:
             if self._pool is None:
                 pool = await asyncpg.create_pool(
                     self.dsn, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT,
-                    command_timeout=COMMAND_TIMEOUT)
+                    command_timeout=COMMAND_TIMEOUT, reset=_reset)
                 try:
                     async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
                         self.upgraded_from = await prepare(conn)

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import asyncpg
+
 from ...observe import Observer, tell
 from ..interface import (
     COMMITMENT_KIND,
@@ -41,11 +43,25 @@ T = TypeVar("T")
 _INDEX_COMPLETE = "index_complete"
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', $1)"
 
+_COLUMNS = ("kind, key, destination, ordering, sop_class, sop_instance, event_type, "
+            "payload, state, created_at, deadline, next_attempt, attempts, lease_owner, "
+            "lease_until")
+# One statement (one round trip), the notice with it when the item is free for all
+# ($14: this store's id; NULL: none). A conflict on (kind, key) writes nothing.
 _INSERT_DELIVERY = (
-    "INSERT INTO deliveries (kind, key, destination, ordering, sop_class, sop_instance, "
-    "event_type, payload, state, created_at, deadline, next_attempt, attempts, "
-    "lease_owner, lease_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, "
-    "$11, 0, $12, $13) ON CONFLICT (kind, key) DO NOTHING RETURNING id"
+    f"WITH d AS (INSERT INTO deliveries ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "'pending', $9, $10, $11, 0, $12, $13) ON CONFLICT (kind, key) DO NOTHING RETURNING id) "
+    f"SELECT id, CASE WHEN $14::text IS NULL THEN NULL ELSE pg_notify('{CHANNEL}', $14) END "
+    "FROM d"
+)
+# A commitment and its report in one statement: a known Transaction UID inserts
+# neither; a report key queued already fails the statement whole (unique violation).
+_INSERT_COMMITMENT = (
+    "WITH c AS (INSERT INTO commitments VALUES ($15, $16, $17) ON CONFLICT DO NOTHING "
+    f"RETURNING 1), d AS (INSERT INTO deliveries ({_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, "
+    "$7, $8, 'pending', $9, $10, $11, 0, $12, $13 FROM c RETURNING id) "
+    f"SELECT id, CASE WHEN $14::text IS NULL THEN NULL ELSE pg_notify('{CHANNEL}', $14) END "
+    "FROM d"
 )
 
 # Due, not leased by another owner ($1 now, $2 owner), locked as read (others' locks
@@ -109,18 +125,22 @@ class PostgreSQLStore:
         # aiodimse.observe: told how long each call took (store_call); None: not timed
         self.observer: Observer | None = None
 
-    async def _run(self, name: str, fn: Callable[[Any], Any], *, write: bool = True) -> Any:
-        """``fn(conn)`` in a transaction (``write``) or as is; timed for the observer."""
+    async def _run(self, name: str, fn: Callable[[Any], Any], *,
+                   transaction: bool = False) -> Any:
+        """``fn(conn)``, in a transaction if asked (several statements; one statement
+        is a transaction of its own, a round trip less each way); timed."""
         started = time.monotonic()
 
         async def body(conn: Any) -> Any:
-            if not write:
+            if not transaction:
                 return await fn(conn)
             async with conn.transaction():
                 return await fn(conn)
 
         try:
             return await self.db.run(body)
+        except asyncpg.UniqueViolationError:  # a key known already: nothing written
+            raise _Known from None
         finally:
             if self.observer is not None:
                 tell(self.observer, "store_call", name, time.monotonic() - started)
@@ -141,7 +161,7 @@ class PostgreSQLStore:
                 "DO UPDATE SET sop_class_uid = EXCLUDED.sop_class_uid, path = EXCLUDED.path, "
                 "indexed_at = EXCLUDED.indexed_at", args)
             return len(args)
-        return int(await self._run("add_instances", do))
+        return int(await self._run("add_instances", do, transaction=True))
 
     async def add_files(self, rows: Iterable[IndexedFile], now: float) -> int:
         rows = list(rows)
@@ -164,14 +184,14 @@ class PostgreSQLStore:
                     "sop_instance_uid = EXCLUDED.sop_instance_uid",
                     path, size, mtime_ns, sop_instance)
             return len(rows)
-        return int(await self._run("add_files", do))
+        return int(await self._run("add_files", do, transaction=True))
 
     async def file_stats(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
         async def do(conn: Any) -> dict[str, tuple[int, int]]:
             rows = await conn.fetch("SELECT path, size, mtime_ns FROM files "
                                     "WHERE path = ANY($1::text[])", list(paths))
             return {r[0]: (int(r[1]), int(r[2])) for r in rows}
-        found: dict[str, tuple[int, int]] = await self._run("file_stats", do, write=False)
+        found: dict[str, tuple[int, int]] = await self._run("file_stats", do)
         return found
 
     async def set_index_complete(self, complete: bool) -> None:
@@ -181,7 +201,7 @@ class PostgreSQLStore:
 
     async def index_complete(self) -> bool:
         value = await self._run("index_complete", lambda conn: conn.fetchval(
-            "SELECT value FROM meta WHERE name = $1", _INDEX_COMPLETE), write=False)
+            "SELECT value FROM meta WHERE name = $1", _INDEX_COMPLETE))
         return value is None or value == "1"
 
     async def find_instances(self, instance_uids: Sequence[str]) -> dict[str, str]:
@@ -190,12 +210,12 @@ class PostgreSQLStore:
                                     "WHERE sop_instance_uid = ANY($1::text[])",
                                     list(instance_uids))
             return {r[0]: r[1] for r in rows}
-        found: dict[str, str] = await self._run("find_instances", do, write=False)
+        found: dict[str, str] = await self._run("find_instances", do)
         return found
 
     async def count_instances(self) -> int:
         return int(await self._run("count_instances", lambda conn: conn.fetchval(
-            "SELECT count(*) FROM instances"), write=False))
+            "SELECT count(*) FROM instances")))
 
     # -- commitment transactions
 
@@ -203,18 +223,16 @@ class PostgreSQLStore:
                              owner: str | None = None, lease_until: float | None = None,
                              allowance: Allowance | None = None) -> bool:
         c = commitment
+        args = (*self._item(report, owner, lease_until), c.transaction_uid, c.calling_aet,
+                c.received_at)
 
         async def do(conn: Any) -> bool:
             await _charge(conn, allowance, len(report.payload) + len(c.transaction_uid),
                           c.received_at)
-            added = await conn.fetchval(
-                "INSERT INTO commitments VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
-                "RETURNING true", c.transaction_uid, c.calling_aet, c.received_at)
-            if not added or not await self._insert(conn, report, owner, lease_until):
-                raise _Known  # the transaction or its report is known: write nothing
-            return True
-        try:
-            return bool(await self._run("add_commitment", do))
+            return await conn.fetchrow(_INSERT_COMMITMENT, *args) is not None
+        try:  # one round trip without an allowance, a transaction with one
+            return bool(await self._run("add_commitment", do,
+                                        transaction=allowance is not None))
         except _Known:
             return False
 
@@ -222,7 +240,7 @@ class PostgreSQLStore:
         row = await self._run("commitment_state", lambda conn: conn.fetchrow(
             "SELECT d.state, d.attempts, d.last_error FROM commitments c JOIN deliveries d "
             "ON d.kind = $1 AND d.key = c.transaction_uid WHERE c.transaction_uid = $2",
-            COMMITMENT_KIND, transaction_uid), write=False)
+            COMMITMENT_KIND, transaction_uid))
         return _state(row)
 
     # -- MPPS
@@ -235,22 +253,27 @@ class PostgreSQLStore:
                 "INSERT INTO mpps VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING "
                 "RETURNING true", row.sop_instance_uid, row.status, row.dataset,
                 row.calling_aet, now)
-            if not added:
+            if not added and allowance is not None:
                 raise _Known  # the instance exists: the charge is rolled back
-            return True
+            return bool(added)
         try:
-            return bool(await self._run("mpps_create", do))
+            return bool(await self._run("mpps_create", do, transaction=allowance is not None))
         except _Known:
             return False
 
     async def mpps_get(self, sop_instance_uid: str) -> MPPSRow | None:
         r = await self._run("mpps_get", lambda conn: conn.fetchrow(
-            "SELECT * FROM mpps WHERE sop_instance_uid = $1", sop_instance_uid), write=False)
+            "SELECT * FROM mpps WHERE sop_instance_uid = $1", sop_instance_uid))
         return None if r is None else _mpps(r)
 
     async def mpps_update(self, sop_instance_uid: str,
                           change: Callable[[MPPSRow | None], MPPSRow | T], now: float,
                           allowance: Allowance | None = None) -> MPPSRow | T:
+        if allowance is None:
+            swapped: MPPSRow | T = await self._run(
+                "mpps_update", lambda conn: _swap(conn, sop_instance_uid, change, now))
+            return swapped
+
         async def do(conn: Any) -> MPPSRow | T:
             r = await conn.fetchrow("SELECT * FROM mpps WHERE sop_instance_uid = $1 "
                                     "FOR UPDATE", sop_instance_uid)
@@ -261,25 +284,24 @@ class PostgreSQLStore:
                                    "updated_at = $3 WHERE sop_instance_uid = $4",
                                    new.status, new.dataset, now, sop_instance_uid)
             return new
-        result: MPPSRow | T = await self._run("mpps_update", do)
+        result: MPPSRow | T = await self._run("mpps_update", do, transaction=True)
         return result
 
     # -- the delivery queue
 
-    async def _insert(self, conn: Any, item: Delivery, owner: str | None,
-                      lease_until: float | None) -> bool:
-        added = await conn.fetchval(
-            _INSERT_DELIVERY, item.kind, item.key, item.destination, item.ordering,
-            item.sop_class, item.sop_instance, item.event_type, item.payload,
-            item.created_at, item.deadline, item.next_attempt, owner, lease_until)
-        if added is not None and owner is None:  # leased here: nobody else may take it
-            await conn.execute(_NOTIFY, self.me)
-        return added is not None
+    def _item(self, item: Delivery, owner: str | None, lease_until: float | None
+              ) -> tuple[Any, ...]:
+        """``_INSERT_DELIVERY``'s arguments; announced unless leased here at once."""
+        return (item.kind, item.key, item.destination, item.ordering, item.sop_class,
+                item.sop_instance, item.event_type, item.payload, item.created_at,
+                item.deadline, item.next_attempt, owner, lease_until,
+                self.me if owner is None else None)
 
     async def enqueue(self, item: Delivery, *, owner: str | None = None,
                       lease_until: float | None = None) -> bool:
-        return bool(await self._run(
-            "enqueue", lambda conn: self._insert(conn, item, owner, lease_until)))
+        row = await self._run("enqueue", lambda conn: conn.fetchrow(
+            _INSERT_DELIVERY, *self._item(item, owner, lease_until)))
+        return row is not None
 
     async def claim_due(self, owner: str, now: float, lease: float, limit: int, *,
                         per_destination: int | None = None,
@@ -323,7 +345,7 @@ class PostgreSQLStore:
                 "WHERE id = ANY($3::bigint[]) RETURNING *", owner, now + lease, chosen)
             by_id = {row["id"]: row for row in rows}
             return [_delivery(by_id[i]) for i in chosen]
-        claimed: list[Delivery] = await self._run("claim_due", do)
+        claimed: list[Delivery] = await self._run("claim_due", do, transaction=True)
         return claimed
 
     async def renew_leases(self, owner: str, ids: Sequence[int], until: float) -> None:
@@ -334,7 +356,7 @@ class PostgreSQLStore:
     async def next_due(self) -> float | None:
         value = await self._run("next_due", lambda conn: conn.fetchval(
             "SELECT min(greatest(next_attempt, coalesce(lease_until, 0))) FROM deliveries "
-            "WHERE state = 'pending'"), write=False)
+            "WHERE state = 'pending'"))
         return None if value is None else float(value)
 
     async def mark_delivered(self, id: int, result: Mapping[str, Any] | None,
@@ -366,24 +388,20 @@ class PostgreSQLStore:
             if count:
                 await conn.execute(_NOTIFY, self.me)
             return count
-        return int(await self._run("reset_for_start", do))
+        return int(await self._run("reset_for_start", do, transaction=True))
 
     async def release_leases(self, owner: str, ids: Sequence[int] | None = None) -> None:
-        async def do(conn: Any) -> None:
-            if ids is None:
-                done = await conn.execute("UPDATE deliveries SET lease_owner = NULL, "
-                                          "lease_until = NULL WHERE lease_owner = $1", owner)
-            else:
-                done = await conn.execute(
-                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL "
-                    "WHERE id = ANY($1::bigint[]) AND lease_owner = $2", list(ids), owner)
-            if done != "UPDATE 0":  # others may take them now
-                await conn.execute(_NOTIFY, self.me)
-        await self._run("release_leases", do)
+        # one statement; others are told only when something was given up
+        which = "" if ids is None else " AND id = ANY($3::bigint[])"
+        args = (owner, self.me) if ids is None else (owner, self.me, list(ids))
+        await self._run("release_leases", lambda conn: conn.fetch(
+            "WITH u AS (UPDATE deliveries SET lease_owner = NULL, lease_until = NULL "
+            f"WHERE lease_owner = $1{which} RETURNING 1) "
+            f"SELECT pg_notify('{CHANNEL}', $2) FROM (SELECT 1 FROM u LIMIT 1) s", *args))
 
     async def count_pending(self) -> int:
         return int(await self._run("count_pending", lambda conn: conn.fetchval(
-            "SELECT count(*) FROM deliveries WHERE state = 'pending'"), write=False))
+            "SELECT count(*) FROM deliveries WHERE state = 'pending'")))
 
     async def watch(self, wake: Callable[[], None]) -> None:
         self._listener.add(wake)
@@ -394,12 +412,31 @@ class PostgreSQLStore:
     async def delivery_state(self, kind: str, key: str) -> DeliveryState | None:
         row = await self._run("delivery_state", lambda conn: conn.fetchrow(
             "SELECT state, attempts, last_error FROM deliveries WHERE kind = $1 AND key = $2",
-            kind, key), write=False)
+            kind, key))
         return _state(row)
 
 
 class _Known(Exception):
     """Rolls back a write whose key is known already (the call then returns False)."""
+
+
+async def _swap(conn: Any, uid: str, change: Callable[[MPPSRow | None], MPPSRow | T],
+                now: float) -> MPPSRow | T:
+    """Read, change, write if nobody wrote between (the row's ``xmin`` is the same),
+    else again: two round trips, no transaction held open while ``change`` runs.
+    ``change`` is pure (MPPSStore), so calling it again is safe."""
+    while True:
+        r = await conn.fetchrow("SELECT *, xmin::text AS seen FROM mpps "
+                                "WHERE sop_instance_uid = $1", uid)
+        new = change(None if r is None else _mpps(r))
+        if r is None or not isinstance(new, MPPSRow):
+            return new
+        done = await conn.execute(
+            "UPDATE mpps SET status = $1, dataset = $2, updated_at = $3 "
+            "WHERE sop_instance_uid = $4 AND xmin::text = $5",
+            new.status, new.dataset, now, uid, r["seen"])
+        if done == "UPDATE 1":
+            return new
 
 
 def _mpps(r: Any) -> MPPSRow:
