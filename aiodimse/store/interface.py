@@ -264,7 +264,9 @@ class DeliveryQueue(Protocol):
 
     async def reset_for_start(self, now: float) -> int:
         """A fresh start (no other worker running): every pending item is due now,
-        whoever leased it before. Returns how many are pending."""
+        whoever leased it before. Returns how many are pending. A backend shared by
+        nodes (PostgreSQL) keeps the leases: other nodes may be running, and a dead
+        one's run out by themselves."""
         ...
 
     async def release_leases(self, owner: str, ids: Sequence[int] | None = None) -> None:

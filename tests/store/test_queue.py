@@ -53,8 +53,24 @@ async def test_released_and_expired_items(stores: OpenStore) -> None:
     await store.expire(back.id, "deadline passed")
     assert await store.delivery_state("ups", "k1") == ("expired", 1, "deadline passed")
     assert await store.count_pending() == 2
-    assert await store.reset_for_start(100.0) == 2
+    await store.reschedule(taken[1].id, 900.0, "refused")
+    await store.release_leases("C")
+    assert await store.next_due() == 100.0  # k3
+    assert await store.reset_for_start(100.0) == 2  # k2 is due now too
     assert [d.key for d in await store.claim_due("D", 100.0, 60.0, 10)] == ["k2", "k3"]
+
+
+async def test_a_start_frees_a_dead_workers_leases_on_sqlite_only(store_url: str,
+                                                                  stores: OpenStore) -> None:
+    """SQLite's workers are one machine's, all started together: a start takes what
+    any held. PostgreSQL's nodes start one by one while others run: a start leaves
+    their leases, which run out by themselves if their node died."""
+    a, b = stores(), stores()
+    assert await a.enqueue(event("k1", ordering=None), owner="A", lease_until=500.0)
+    assert await b.reset_for_start(100.0) == 1
+    got = [d.key for d in await b.claim_due("B", 100.0, 60.0, 10)]
+    assert got == ([] if store_url.startswith("postgresql://") else ["k1"])
+    assert [d.key for d in await b.claim_due("B", 500.0, 60.0, 10)] == ["k1"]
 
 
 async def test_claims_are_bounded_per_destination_and_in_all(stores: OpenStore) -> None:

@@ -379,10 +379,12 @@ class PostgreSQLStore:
             "lease_owner = NULL, lease_until = NULL WHERE id = $3", EXPIRED, error, id))
 
     async def reset_for_start(self, now: float) -> int:
+        """Every pending item due now; but leases are kept: other nodes may be running
+        (a start of one node is no start of all), and a dead one's run out by
+        themselves, when any node takes its items."""
         async def do(conn: Any) -> int:
-            await conn.execute(
-                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, "
-                "next_attempt = least(next_attempt, $1) WHERE state = 'pending'", now)
+            await conn.execute("UPDATE deliveries SET next_attempt = least(next_attempt, $1) "
+                               "WHERE state = 'pending' AND next_attempt > $1", now)
             count = int(await conn.fetchval(
                 "SELECT count(*) FROM deliveries WHERE state = 'pending'"))
             if count:
