@@ -1,35 +1,19 @@
 """Fixtures: ``stores`` opens stores of one fresh database, once per backend (SQLite
-in tmp_path; PostgreSQL in a private cluster started once per session, see
-``pg_cluster.py``), and closes them all afterwards."""
+in tmp_path; PostgreSQL in the session's private cluster, ``pg_cluster`` in
+tests/conftest.py), and closes them all afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
 
 from aiodimse.store import Store, open_store
 
-from .pg_cluster import PGCluster, pg_bindir
+from .pg_cluster import PGCluster
 
 OpenStore = Callable[[], Store]
-
-NO_POSTGRESQL = ("PostgreSQL is not installed (no initdb and pg_ctl from pg_config --bindir "
-                 "or in /usr/lib/postgresql/*/bin; tests/run.sh installs it as root)")
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PGCluster]:
-    bindir = pg_bindir()
-    if bindir is None:
-        pytest.skip(NO_POSTGRESQL)
-    cluster = PGCluster(bindir)
-    try:
-        cluster.init()
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
