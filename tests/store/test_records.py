@@ -28,6 +28,19 @@ async def test_a_commitment_and_its_report_are_written_together(stores: OpenStor
     assert (taken.key, json.loads(taken.payload)) == ("1.2", [[CT, "1.2.1"]])
 
 
+async def test_a_commitment_whose_report_key_is_queued_writes_nothing(
+    stores: OpenStore,
+) -> None:
+    store = stores()
+    _, report = commitment("1.1")
+    assert await store.enqueue(report)  # queued without its transaction
+    for allowance in (None, Allowance(calling_aet="CT1", service="commitment",
+                                      max_bytes=10_000, window=60.0)):
+        assert not await store.add_commitment(*commitment("1.1"), allowance=allowance)
+        assert await store.commitment_state("1.1") is None
+    assert await store.count_pending() == 1
+
+
 async def test_a_commitment_past_its_allowance_writes_nothing(stores: OpenStore) -> None:
     store = stores()
     c, report = commitment("1.1")

@@ -97,6 +97,8 @@ class Database:
                 result = await fn(conn)
         except SchemaError as exc:
             raise StoreError(str(exc)) from exc
+        except asyncpg.UniqueViolationError:  # a key known already: the caller's answer
+            raise
         except DB_ERRORS as exc:
             error = store_error(exc)
             if error.unavailable:
@@ -122,6 +124,10 @@ class Database:
         return self._down_since is not None
 
     async def close(self) -> None:
+        """Close the pool, waiting up to ``ACQUIRE_TIMEOUT`` for calls in progress."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), ACQUIRE_TIMEOUT)
+            except asyncio.TimeoutError:
+                pool.terminate()
