@@ -18,6 +18,13 @@ import pytest
 from pydicom.dataset import Dataset
 
 from aiodimse import AE, Event, evt
+from aiodimse.services import (
+    MPPS,
+    MPPSSCP,
+    STORAGE_COMMITMENT,
+    STORAGE_COMMITMENT_INSTANCE,
+    StorageCommitmentSCP,
+)
 from aiodimse.services.delivery import Deliverer, DeliveryPolicy, Peer, StoredReports
 from aiodimse.store import Delivery, StoreError, open_store
 from aiodimse.store.postgresql import DRIVER_MISSING
@@ -28,6 +35,7 @@ from ._records import commitment, event
 from .pg_cluster import PGCluster
 
 UPS_EVENT = "1.2.840.10008.5.1.4.34.6.4"
+STGCMT, STGCMT_INSTANCE = STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
 
 
 async def _until(check: Callable[[], Any], timeout: float = 20.0) -> None:
@@ -228,3 +236,64 @@ def test_without_the_driver_serve_says_so_in_one_line(tmp_path: Any) -> None:
         capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr == f"aiodimse serve: {DRIVER_MISSING}\n"
+
+
+async def test_services_answer_out_of_resources_while_the_database_is_down(
+    pg_cluster: PGCluster, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """MPPS and storage commitment with the database stopped: 0x0213, nothing
+    acknowledged, one ERROR for the outage (not one per request); served again once
+    it is back, by the same store."""
+    store = open_store(pg_cluster.new_database())
+    commitment_scp = StorageCommitmentSCP(store, AE("ARCHIVE"), {},
+                                          DeliveryPolicy(poll_interval=0.2))
+    ae = AE("ARCHIVE")
+    ae.add_supported_context(STGCMT)
+    ae.add_supported_context(MPPS)
+    server = await ae.start_server(("127.0.0.1", 0), evt_handlers=[
+        *commitment_scp.handlers(), *MPPSSCP(store).handlers()])
+    await commitment_scp.start()
+    modality = AE("CT1")
+    modality.add_requested_context(STGCMT)
+    modality.add_requested_context(MPPS)
+    in_progress = Dataset()
+    in_progress.PerformedProcedureStepStatus = "IN PROGRESS"
+    try:
+        async with modality.associate("127.0.0.1", server.port, ae_title="ARCHIVE") as assoc:
+            status, _ = await assoc.send_n_create(in_progress, MPPS, "1.2.3.1")
+            assert status.Status == 0
+            caplog.set_level(logging.DEBUG)
+            caplog.clear()
+            pg_cluster.pause()
+            try:
+                answers = []
+                for i in range(3):
+                    status, _ = await assoc.send_n_create(in_progress, MPPS, f"1.2.3.{i + 2}")
+                    answers.append((int(status.Status), str(status.get("ErrorComment", ""))))
+                    status, _ = await assoc.send_n_action(
+                        _commit_request(f"1.2.4.{i}"), 1, STGCMT, STGCMT_INSTANCE)
+                    answers.append((int(status.Status), str(status.get("ErrorComment", ""))))
+                await asyncio.sleep(0.5)  # the deliverer polls meanwhile, and fails
+            finally:
+                pg_cluster.resume()
+            assert answers == [(0x0213, "the MPPS store is unavailable"),
+                               (0x0213, "the commitment store is unavailable")] * 3
+            errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+            assert len(errors) == 1 and "PostgreSQL" in errors[0], errors
+            assert not [r for r in caplog.records if r.name.startswith("asyncpg")]
+            status, _ = await assoc.send_n_create(in_progress, MPPS, "1.2.3.9")
+            assert status.Status == 0
+        assert await store.mpps_get("1.2.3.2") is None  # nothing acknowledged, none stored
+        assert await store.commitment_state("1.2.4.0") is None
+        assert await store.mpps_get("1.2.3.9") is not None
+    finally:
+        await server.shutdown(1.0)
+        await commitment_scp.stop(1.0)
+        await store.aclose()
+
+
+def _commit_request(uid: str) -> Dataset:
+    ds, item = Dataset(), Dataset()
+    item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", uid
+    ds.TransactionUID, ds.ReferencedSOPSequence = uid, [item]
+    return ds

@@ -37,8 +37,13 @@ ACQUIRE_TIMEOUT = 30.0  # s to wait for a free connection of the pool
 _UNAVAILABLE_STATES = ("08", "57P")  # connection exception; operator intervention (shutdown)
 
 
+# The driver's own: a connection closed or broken under it (a server that died
+# while the connection sat in the pool shows as "cannot switch to state ...").
+_CLIENT_ERRORS = (asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
 def _unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError)):
+    if isinstance(exc, (OSError, asyncio.TimeoutError, *_CLIENT_ERRORS)):
         return True
     state = getattr(exc, "sqlstate", None) or ""
     return isinstance(exc, asyncpg.PostgresError) and state.startswith(_UNAVAILABLE_STATES)
@@ -51,7 +56,7 @@ def store_error(exc: BaseException) -> StoreError:
                       full=state.startswith("53"), unavailable=_unavailable(exc))
 
 
-DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+DB_ERRORS = (asyncpg.PostgresError, *_CLIENT_ERRORS, OSError, asyncio.TimeoutError)
 
 
 async def _reset(conn: Any) -> None:
@@ -77,8 +82,10 @@ class Database:
             return self._pool
         async with self._making:
             if self._pool is None:
+                # min_size 0: connections as calls need them, and no background
+                # refill (which logs each failed attempt while the database is down)
                 pool = await asyncpg.create_pool(
-                    self.dsn, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT,
+                    self.dsn, min_size=0, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT,
                     command_timeout=COMMAND_TIMEOUT, reset=_reset)
                 try:
                     async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
