@@ -46,7 +46,7 @@ for v in $SUPPORTED; do
     fi
     stamp="$PWD $(sha256sum pyproject.toml | cut -c1-16) $py"
     if [ "$(cat "$venv/.aiodimse-installed" 2>/dev/null || true)" != "$stamp" ]; then
-        "$venv/bin/python" -m pip install -qq --disable-pip-version-check -e '.[test,speed,docs]'
+        "$venv/bin/python" -m pip install -qq --disable-pip-version-check -e '.[test,speed,docs,postgresql]'
         echo "$stamp" > "$venv/.aiodimse-installed"
     fi
     # PYTHONPATH: this checkout's code, whatever another checkout installed last.

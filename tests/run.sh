@@ -31,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 PY=.venv/bin/python
-"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test,dev,speed,docs]'
+"$PY" -m pip install --quiet --disable-pip-version-check -e '.[test,dev,speed,docs,postgresql]'
 
 # DCMTK is an interop peer (echoscu, storescp). pynetdicom installs Python scripts of
 # the same names, so a DCMTK tool is a compiled program (tests/dcmtk_tools.py looks
@@ -53,6 +53,27 @@ if ! dcmtk_found; then
         echo "DCMTK (echoscu, storescp) is missing: install it (apt-get install dcmtk)," \
              "or set DCMTK_BIN to the folder holding its programs" >&2
         exit 1
+    fi
+fi
+
+# PostgreSQL: the store tests start a private cluster of their own (tests/store/
+# pg_cluster.py: initdb + pg_ctl as an unprivileged user on a loopback port), from
+# the server programs of the distribution's package. Installed where we can.
+pg_found() {
+    local dir
+    for dir in "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
+        if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+            return 0
+        fi
+    done
+    return 1
+}
+if ! pg_found; then
+    if can_apt; then
+        apt_install postgresql
+    else
+        echo "PostgreSQL is missing: the PostgreSQL store tests will be skipped" \
+             "(apt-get install postgresql)" >&2
     fi
 fi
 

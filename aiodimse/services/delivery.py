@@ -205,11 +205,16 @@ class Deliverer:
         """Start delivering: pending items in the queue are picked up at once."""
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="aiodimse-delivery")
+            try:  # woken by other workers and nodes too, where the store can tell
+                await self.queue.watch(self._wake.set)
+            except StoreError as exc:  # the poll finds their work anyway
+                log.warning("report queue notifications unavailable: %s", exc)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop; deliveries still running after ``grace`` s stay pending in the queue."""
         runner, self._runner = self._runner, None
         if runner is not None:
+            await self.queue.unwatch(self._wake.set)
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
@@ -233,7 +238,9 @@ class Deliverer:
             try:
                 delay = await self._poll()
             except StoreError as exc:  # e.g. locked past busy_timeout: try again later
-                log.error("report queue unavailable: %s", exc)
+                # an outage (unavailable) is logged once by the store, not each poll
+                log.log(logging.DEBUG if exc.unavailable else logging.ERROR,
+                        "report queue unavailable: %s", exc)
                 delay = self.policy.poll_interval
             await self._sleep(delay)
 

@@ -36,7 +36,7 @@ from ..logs import get_logger
 from ..store.interface import MPPSRow, MPPSStore, QuotaExceeded, StoreError
 from .base import Service, SOPClass
 from .quotas import RESOURCE_LIMITATION, Quotas, over
-from .store_status import store_comment, store_status
+from .store_status import store_comment, store_log_level, store_status
 from .values import first_invalid
 
 __all__ = ["MPPS", "IN_PROGRESS", "FINAL_STATES", "MPPSSCP"]
@@ -101,7 +101,8 @@ class MPPSSCP(Service):
 
     def _store_failed(self, what: str, event: Event, exc: StoreError) -> Answer:
         code = store_status(exc, event.request.command_field)
-        log.error("mpps %s not stored: %s (answered 0x%04X)", what, exc, code)
+        log.log(store_log_level(exc), "mpps %s not stored: %s (answered 0x%04X)", what, exc,
+                code)
         return self._refuse(code, store_comment(exc, "MPPS"))
 
     async def on_n_create(self, event: Event) -> Answer:

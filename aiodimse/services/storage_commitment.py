@@ -39,7 +39,7 @@ from ..store.interface import (
 from .base import Service, SOPClass
 from .delivery import Deliverer, DeliveryPolicy, Peer, Report
 from .quotas import RESOURCE_LIMITATION, Quotas, over
-from .store_status import store_comment, store_status
+from .store_status import store_comment, store_log_level, store_status
 from .values import first_invalid
 
 __all__ = [
@@ -224,8 +224,8 @@ class StorageCommitmentSCP(Service):
             return _status(RESOURCE_LIMITATION, "calling AE over its commitment quota"), None
         except StoreError as exc:
             code = store_status(exc, event.request.command_field)
-            log.error("commitment transaction=%s not stored: %s (answered 0x%04X)",
-                      transaction_uid, exc, code)
+            log.log(store_log_level(exc), "commitment transaction=%s not stored: %s "
+                    "(answered 0x%04X)", transaction_uid, exc, code)
             return _status(code, store_comment(exc, "commitment")), None
         if not added:
             log.info("commitment refused transaction=%s calling_aet=%s: Transaction UID "

@@ -5,10 +5,11 @@ talk to a server (PostgreSQL). Records are frozen dataclasses, so no backend's r
 type leaks into a service.
 
 Failures: a backend raises ``StoreError`` for any failure of its storage, saying
-whether the storage is out of room (``full``); the services answer it with one
-documented mapping (``services/store_status.py``), so no backend knows DIMSE. A
-write past an ``Allowance`` raises ``QuotaExceeded`` and writes nothing. Nothing
-else escapes a backend for a storage problem.
+whether the storage is out of room (``full``) or cannot be reached for now
+(``unavailable``: a database server down; the backend reconnects by itself); the
+services answer it with one documented mapping (``services/store_status.py``), so
+no backend knows DIMSE. A write past an ``Allowance`` raises ``QuotaExceeded`` and
+writes nothing. Nothing else escapes a backend for a storage problem.
 """
 
 from __future__ import annotations
@@ -62,11 +63,15 @@ IndexedFile = tuple[str, str, str, int, int]
 
 class StoreError(Exception):
     """The store failed. ``full``: it is out of room (disk, database or a backend's
-    size limit), which waiting or freeing space cures; else anything else."""
+    size limit), which waiting or freeing space cures; ``unavailable``: it cannot be
+    reached now (a database server down or unreachable), which waiting cures; else
+    anything else. Nothing was written either way."""
 
-    def __init__(self, message: str, *, full: bool = False) -> None:
+    def __init__(self, message: str, *, full: bool = False,
+                 unavailable: bool = False) -> None:
         super().__init__(message)
         self.full = full
+        self.unavailable = unavailable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,7 +299,9 @@ class DeliveryQueue(Protocol):
 
     async def reset_for_start(self, now: float) -> int:
         """A fresh start (no other worker running): every pending item is due now,
-        whoever leased it before. Returns how many are pending."""
+        whoever leased it before. Returns how many are pending. A backend shared by
+        nodes (PostgreSQL) keeps the leases: other nodes may be running, and a dead
+        one's run out by themselves."""
         ...
 
     async def release_leases(self, owner: str, ids: Sequence[int] | None = None) -> None:
@@ -302,6 +309,16 @@ class DeliveryQueue(Protocol):
         ...
 
     async def count_pending(self) -> int: ...
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from the event loop) when work may have come that another
+        worker or node queued or gave up, so a deliverer need not poll often. A
+        backend without notifications does nothing (the deliverer's poll finds it)."""
+        ...
+
+    async def unwatch(self, wake: Callable[[], None]) -> None:
+        """Stop calling ``wake``."""
+        ...
 
     async def delivery_state(self, kind: str, key: str) -> DeliveryState | None: ...
 

@@ -42,7 +42,7 @@ def test_the_database_key_and_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert flag.database_url() == "here.db"
 
 
-@pytest.mark.parametrize("argv", [["--database", "postgresql://db/aiodimse"],
+@pytest.mark.parametrize("argv", [["--database", "mssql://db/aiodimse"],
                                   ["--database", "MYSQL://x"]])
 def test_an_unknown_scheme_is_a_usage_error(argv: list[str], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="database: unknown database scheme"):

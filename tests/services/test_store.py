@@ -213,8 +213,9 @@ async def test_a_newer_database_is_refused(tmp_path: Path) -> None:
 def test_open_store_picks_the_backend_by_scheme(tmp_path: Path) -> None:
     assert database_problem("sqlite:///x.db") is None
     assert database_problem(str(tmp_path / "x.db")) is None
-    why = database_problem("postgresql://db/aiodimse")
-    assert why is not None and "unknown database scheme 'postgresql'" in why
+    assert database_problem("postgresql://db/aiodimse") is None  # connects when used
+    why = database_problem("mssql://db/aiodimse")
+    assert why is not None and "unknown database scheme 'mssql'" in why
     with pytest.raises(ValueError, match="unknown database scheme 'mysql'"):
         open_store("mysql://db/x")
     with pytest.raises(StoreError, match="no aiodimse database"):
@@ -241,10 +242,11 @@ def test_a_second_backend_is_a_module_and_nothing_else(
         assert database_problem("fakedb://host/db") is None
         opened = open_store("FakeDB://host/db", create=False)
         assert opened == [("FakeDB://host/db", False)]
-        assert backends() == ["fakedb", "sqlite"]  # not index, interface, brokendb
+        assert backends() == ["fakedb", "postgresql", "sqlite"]  # not index, brokendb
         why = database_problem("brokendb://x")
         assert why is not None and "the brokendb backend cannot be used" in why
-        assert "no_such_driver_here" in why and "known: fakedb://, sqlite://" in why
+        assert "no_such_driver_here" in why
+        assert "known: fakedb://, postgresql://, sqlite://" in why
         for scheme in ("interface", "index", "os", "a-b"):
             why = database_problem(f"{scheme}://x")
             assert why is not None and f"unknown database scheme {scheme!r}" in why

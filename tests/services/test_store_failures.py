@@ -19,7 +19,7 @@ from pydicom.uid import generate_uid
 
 from aiodimse import AE
 from aiodimse.services import MPPS, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE
-from aiodimse.services.store_status import store_status
+from aiodimse.services.store_status import store_comment, store_log_level, store_status
 from aiodimse.store import MPPSRow, StoreError
 from aiodimse.store.sqlite import SQLiteDatabase, is_full
 
@@ -93,6 +93,17 @@ def test_the_status_for_a_store_error() -> None:
     for c_service in (0x0001, 0x0020, 0x0010, 0x0021):
         assert (store_status(full, c_service), store_status(broken, c_service)) == (
             0xA700, 0x0110)
+
+
+def test_an_unreachable_store_is_out_of_resources() -> None:
+    """A database that cannot be reached (issue 23): out of resources, as full; logged
+    at DEBUG by the services (the backend logs the outage once)."""
+    down = StoreError("x", unavailable=True)
+    assert [store_status(down, c) for c in (0x0140, 0x0130, 0x0001, 0x0021)] == [
+        0x0213, 0x0213, 0xA700, 0xA700]
+    assert (store_log_level(down), store_log_level(StoreError("x"))) == (
+        logging.DEBUG, logging.ERROR)
+    assert store_comment(down, "MPPS") == "the MPPS store is unavailable"
 
 
 async def test_services_answer_0213_on_a_full_disk(

@@ -213,5 +213,11 @@ class SQLiteStore:
     async def count_pending(self) -> int:
         return await self.call(self.db.count_pending)
 
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """Nothing: workers sharing the file find each other's work by polling."""
+
+    async def unwatch(self, wake: Callable[[], None]) -> None:
+        """Nothing to stop (``watch`` started nothing)."""
+
     async def delivery_state(self, kind: str, key: str) -> DeliveryState | None:
         return await self.call(self.db.delivery_state, kind, key)

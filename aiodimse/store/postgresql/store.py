@@ -1,0 +1,465 @@
+"""``PostgreSQLStore``: the store interface over one PostgreSQL database, shared by
+every worker of every node.
+
+Each call is one transaction on a pooled connection (``Database.run``); a write
+charged to an ``Allowance`` counts it in that transaction, under a row lock of the
+AE's usage, so nodes sharing the database share one count. Claiming reports locks
+the due rows with ``FOR UPDATE SKIP LOCKED``: two nodes claiming at once take
+disjoint items, and an item is taken again only once its lease ran out (a node that
+died). Work for others is announced with ``NOTIFY`` (``notify.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from ...observe import Observer, tell
+from ..interface import (
+    COMMITMENT_KIND,
+    DELIVERED,
+    EXPIRED,
+    Allowance,
+    Commitment,
+    Delivery,
+    DeliveryState,
+    IndexedFile,
+    MPPSRow,
+    QuotaExceeded,
+)
+from .connection import Database
+from .notify import CHANNEL, Listener
+
+__all__ = ["PostgreSQLStore"]
+
+T = TypeVar("T")
+
+_INDEX_COMPLETE = "index_complete"
+_NOTIFY = f"SELECT pg_notify('{CHANNEL}', $1)"
+
+_COLUMNS = ("kind, key, destination, ordering, sop_class, sop_instance, event_type, "
+            "payload, state, created_at, deadline, next_attempt, attempts, lease_owner, "
+            "lease_until")
+# One statement (one round trip), the notice with it when the item is free for all
+# ($14: this store's id; NULL: none). A conflict on (kind, key) writes nothing.
+_INSERT_DELIVERY = (
+    f"WITH d AS (INSERT INTO deliveries ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "'pending', $9, $10, $11, 0, $12, $13) ON CONFLICT (kind, key) DO NOTHING RETURNING id) "
+    f"SELECT id, CASE WHEN $14::text IS NULL THEN NULL ELSE pg_notify('{CHANNEL}', $14) END "
+    "FROM d"
+)
+# A commitment and its report in one statement: a known Transaction UID inserts
+# neither; a report key queued already fails the statement whole (unique violation).
+_INSERT_COMMITMENT = (
+    "WITH c AS (INSERT INTO commitments VALUES ($15, $16, $17) ON CONFLICT DO NOTHING "
+    f"RETURNING 1), d AS (INSERT INTO deliveries ({_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, "
+    "$7, $8, 'pending', $9, $10, $11, 0, $12, $13 FROM c RETURNING id) "
+    f"SELECT id, CASE WHEN $14::text IS NULL THEN NULL ELSE pg_notify('{CHANNEL}', $14) END "
+    "FROM d"
+)
+
+# Due, not leased by another owner ($1 now, $2 owner), locked as read (others' locks
+# skipped); with how many pending items precede it in its (destination, ordering) group.
+_DUE = (
+    "SELECT id, destination, ordering, CASE WHEN d.ordering IS NULL THEN 0 ELSE "
+    "(SELECT count(*) FROM deliveries e WHERE e.ordering = d.ordering "
+    "AND e.destination = d.destination AND e.state = 'pending' AND e.id < d.id) END "
+    "FROM deliveries d WHERE state = 'pending' AND next_attempt <= $1 "
+    "AND (lease_until IS NULL OR lease_until <= $1 OR lease_owner = $2)"
+)
+_LOCK = " FOR UPDATE SKIP LOCKED"
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row["id"], kind=row["kind"], key=row["key"], destination=row["destination"],
+        ordering=row["ordering"], sop_class=row["sop_class"],
+        sop_instance=row["sop_instance"], event_type=row["event_type"],
+        payload=row["payload"], created_at=row["created_at"], deadline=row["deadline"],
+        next_attempt=row["next_attempt"], attempts=row["attempts"],
+        last_error=row["last_error"],
+    )
+
+
+async def _charge(conn: Any, allowance: Allowance | None, nbytes: int, now: float) -> None:
+    """Count ``nbytes`` against ``allowance`` inside the caller's transaction."""
+    if allowance is None:
+        return
+    aet, service = allowance.calling_aet, allowance.service
+    await conn.execute("INSERT INTO ae_usage VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+                       aet, service, now)
+    row = await conn.fetchrow("SELECT window_start, bytes FROM ae_usage WHERE "
+                              "calling_aet = $1 AND service = $2 FOR UPDATE", aet, service)
+    start, used = float(row[0]), int(row[1])
+    if now - start >= allowance.window:
+        start, used = now, 0
+        # a new window: drop the finished ones of others (not waiting for their locks)
+        await conn.execute(
+            "DELETE FROM ae_usage WHERE ctid IN (SELECT ctid FROM ae_usage WHERE "
+            "service = $1 AND window_start <= $2 AND calling_aet <> $3 "
+            "FOR UPDATE SKIP LOCKED)", service, now - allowance.window, aet)
+    if used + nbytes > allowance.max_bytes:
+        raise QuotaExceeded(allowance, used, nbytes)
+    await conn.execute("UPDATE ae_usage SET window_start = $3, bytes = $4 "
+                       "WHERE calling_aet = $1 AND service = $2", aet, service, start,
+                       used + nbytes)
+
+
+def _state(row: Any) -> DeliveryState | None:
+    return None if row is None else (row[0], int(row[1]), row[2])
+
+
+class PostgreSQLStore:
+    """Implements ``aiodimse.store.interface.Store`` on PostgreSQL (asyncpg)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.db = Database(dsn)
+        self.me = uuid.uuid4().hex  # this store's NOTIFY payload: its own are not heard
+        self._listener = Listener(dsn, self.me)
+        # aiodimse.observe: told how long each call took (store_call); None: not timed
+        self.observer: Observer | None = None
+
+    async def _run(self, name: str, fn: Callable[[Any], Any], *,
+                   transaction: bool = False) -> Any:
+        """``fn(conn)``, in a transaction if asked (several statements; one statement
+        is a transaction of its own, a round trip less each way); timed."""
+        started = time.monotonic()
+
+        async def body(conn: Any) -> Any:
+            if not transaction:
+                return await fn(conn)
+            async with conn.transaction():
+                return await fn(conn)
+
+        try:
+            return await self.db.run(body)
+        except asyncpg.UniqueViolationError:  # a key known already: nothing written
+            raise _Known from None
+        finally:
+            if self.observer is not None:
+                tell(self.observer, "store_call", name, time.monotonic() - started)
+
+    async def aclose(self) -> None:
+        await self._listener.close()
+        await self.db.close()
+
+    # -- instance index
+
+    async def add_instances(self, rows: Iterable[tuple[str, str, str | None]],
+                            now: float) -> int:
+        args = [(inst, cls, path, now) for cls, inst, path in rows]
+
+        async def do(conn: Any) -> int:
+            await conn.executemany(
+                "INSERT INTO instances VALUES ($1, $2, $3, $4) ON CONFLICT (sop_instance_uid) "
+                "DO UPDATE SET sop_class_uid = EXCLUDED.sop_class_uid, path = EXCLUDED.path, "
+                "indexed_at = EXCLUDED.indexed_at", args)
+            return len(args)
+        return int(await self._run("add_instances", do, transaction=True))
+
+    async def add_files(self, rows: Iterable[IndexedFile], now: float) -> int:
+        rows = list(rows)
+
+        async def do(conn: Any) -> int:
+            for sop_class, sop_instance, path, size, mtime_ns in rows:
+                old = await conn.fetchval("SELECT sop_instance_uid FROM files WHERE path = $1",
+                                          path)
+                if old is not None and old != sop_instance:
+                    await conn.execute("DELETE FROM instances WHERE sop_instance_uid = $1 "
+                                       "AND path = $2", old, path)
+                await conn.execute(
+                    "INSERT INTO instances VALUES ($1, $2, $3, $4) ON CONFLICT "
+                    "(sop_instance_uid) DO UPDATE SET sop_class_uid = EXCLUDED.sop_class_uid, "
+                    "path = EXCLUDED.path, indexed_at = EXCLUDED.indexed_at",
+                    sop_instance, sop_class, path, now)
+                await conn.execute(
+                    "INSERT INTO files VALUES ($1, $2, $3, $4) ON CONFLICT (path) DO UPDATE "
+                    "SET size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, "
+                    "sop_instance_uid = EXCLUDED.sop_instance_uid",
+                    path, size, mtime_ns, sop_instance)
+            return len(rows)
+        return int(await self._run("add_files", do, transaction=True))
+
+    async def file_stats(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+        async def do(conn: Any) -> dict[str, tuple[int, int]]:
+            rows = await conn.fetch("SELECT path, size, mtime_ns FROM files "
+                                    "WHERE path = ANY($1::text[])", list(paths))
+            return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+        found: dict[str, tuple[int, int]] = await self._run("file_stats", do)
+        return found
+
+    async def set_index_complete(self, complete: bool) -> None:
+        await self._run("set_index_complete", lambda conn: conn.execute(
+            "INSERT INTO meta VALUES ($1, $2) ON CONFLICT (name) DO UPDATE "
+            "SET value = EXCLUDED.value", _INDEX_COMPLETE, "1" if complete else "0"))
+
+    async def index_complete(self) -> bool:
+        value = await self._run("index_complete", lambda conn: conn.fetchval(
+            "SELECT value FROM meta WHERE name = $1", _INDEX_COMPLETE))
+        return value is None or value == "1"
+
+    async def find_instances(self, instance_uids: Sequence[str]) -> dict[str, str]:
+        async def do(conn: Any) -> dict[str, str]:
+            rows = await conn.fetch("SELECT sop_instance_uid, sop_class_uid FROM instances "
+                                    "WHERE sop_instance_uid = ANY($1::text[])",
+                                    list(instance_uids))
+            return {r[0]: r[1] for r in rows}
+        found: dict[str, str] = await self._run("find_instances", do)
+        return found
+
+    async def count_instances(self) -> int:
+        return int(await self._run("count_instances", lambda conn: conn.fetchval(
+            "SELECT count(*) FROM instances")))
+
+    # -- commitment transactions
+
+    async def add_commitment(self, commitment: Commitment, report: Delivery, *,
+                             owner: str | None = None, lease_until: float | None = None,
+                             allowance: Allowance | None = None) -> bool:
+        c = commitment
+        args = (*self._item(report, owner, lease_until), c.transaction_uid, c.calling_aet,
+                c.received_at)
+
+        async def do(conn: Any) -> bool:
+            await _charge(conn, allowance, len(report.payload) + len(c.transaction_uid),
+                          c.received_at)
+            return await conn.fetchrow(_INSERT_COMMITMENT, *args) is not None
+        try:  # one round trip without an allowance, a transaction with one
+            return bool(await self._run("add_commitment", do,
+                                        transaction=allowance is not None))
+        except _Known:
+            return False
+
+    async def commitment_state(self, transaction_uid: str) -> DeliveryState | None:
+        row = await self._run("commitment_state", lambda conn: conn.fetchrow(
+            "SELECT d.state, d.attempts, d.last_error FROM commitments c JOIN deliveries d "
+            "ON d.kind = $1 AND d.key = c.transaction_uid WHERE c.transaction_uid = $2",
+            COMMITMENT_KIND, transaction_uid))
+        return _state(row)
+
+    # -- MPPS
+
+    async def mpps_create(self, row: MPPSRow, now: float,
+                          allowance: Allowance | None = None) -> bool:
+        async def do(conn: Any) -> bool:
+            await _charge(conn, allowance, len(row.dataset), now)
+            added = await conn.fetchval(
+                "INSERT INTO mpps VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING "
+                "RETURNING true", row.sop_instance_uid, row.status, row.dataset,
+                row.calling_aet, now)
+            if not added and allowance is not None:
+                raise _Known  # the instance exists: the charge is rolled back
+            return bool(added)
+        try:
+            return bool(await self._run("mpps_create", do, transaction=allowance is not None))
+        except _Known:
+            return False
+
+    async def mpps_get(self, sop_instance_uid: str) -> MPPSRow | None:
+        r = await self._run("mpps_get", lambda conn: conn.fetchrow(
+            "SELECT * FROM mpps WHERE sop_instance_uid = $1", sop_instance_uid))
+        return None if r is None else _mpps(r)
+
+    async def mpps_update(self, sop_instance_uid: str,
+                          change: Callable[[MPPSRow | None], MPPSRow | T], now: float,
+                          allowance: Allowance | None = None) -> MPPSRow | T:
+        if allowance is None:
+            swapped: MPPSRow | T = await self._run(
+                "mpps_update", lambda conn: _swap(conn, sop_instance_uid, change, now))
+            return swapped
+
+        async def do(conn: Any) -> MPPSRow | T:
+            r = await conn.fetchrow("SELECT * FROM mpps WHERE sop_instance_uid = $1 "
+                                    "FOR UPDATE", sop_instance_uid)
+            new = change(None if r is None else _mpps(r))
+            if isinstance(new, MPPSRow):
+                await _charge(conn, allowance, len(new.dataset), now)
+                await conn.execute("UPDATE mpps SET status = $1, dataset = $2, "
+                                   "updated_at = $3 WHERE sop_instance_uid = $4",
+                                   new.status, new.dataset, now, sop_instance_uid)
+            return new
+        result: MPPSRow | T = await self._run("mpps_update", do, transaction=True)
+        return result
+
+    # -- the delivery queue
+
+    def _item(self, item: Delivery, owner: str | None, lease_until: float | None
+              ) -> tuple[Any, ...]:
+        """``_INSERT_DELIVERY``'s arguments; announced unless leased here at once."""
+        return (item.kind, item.key, item.destination, item.ordering, item.sop_class,
+                item.sop_instance, item.event_type, item.payload, item.created_at,
+                item.deadline, item.next_attempt, owner, lease_until,
+                self.me if owner is None else None)
+
+    async def enqueue(self, item: Delivery, *, owner: str | None = None,
+                      lease_until: float | None = None) -> bool:
+        row = await self._run("enqueue", lambda conn: conn.fetchrow(
+            _INSERT_DELIVERY, *self._item(item, owner, lease_until)))
+        return row is not None
+
+    async def claim_due(self, owner: str, now: float, lease: float, limit: int, *,
+                        per_destination: int | None = None,
+                        max_destinations: int | None = None,
+                        destination: str | None = None,
+                        skip_destinations: Collection[str] = (),
+                        held: Collection[int] = ()) -> list[Delivery]:
+        query, params = _DUE, [now, owner]
+        if destination is not None:
+            query += " AND destination = $3"
+            params.append(destination)
+        held, skip = frozenset(held), frozenset(skip_destinations)
+
+        async def do(conn: Any) -> list[Delivery]:
+            chosen: list[int] = []
+            counts: dict[str, int] = {}
+            taken: dict[tuple[str, str], int] = {}  # per ordered group, taken so far
+            rows = contextlib.aclosing(_due_rows(conn, query, params))
+            async with rows as due:
+                async for id_, dest, ordering, ahead in due:
+                    if id_ in held or dest in skip:
+                        continue
+                    if ordering is not None and ahead != taken.get((dest, ordering), 0):
+                        continue  # an earlier item of its group is not being taken with it
+                    count = counts.get(dest, 0)
+                    if per_destination is not None and count >= per_destination:
+                        continue
+                    if count == 0 and max_destinations is not None \
+                            and len(counts) >= max_destinations:
+                        continue
+                    counts[dest] = count + 1
+                    if ordering is not None:
+                        taken[dest, ordering] = ahead + 1
+                    chosen.append(id_)
+                    if len(chosen) >= limit:
+                        break
+            if not chosen:
+                return []
+            rows = await conn.fetch(
+                "UPDATE deliveries SET lease_owner = $1, lease_until = $2 "
+                "WHERE id = ANY($3::bigint[]) RETURNING *", owner, now + lease, chosen)
+            by_id = {row["id"]: row for row in rows}
+            return [_delivery(by_id[i]) for i in chosen]
+        claimed: list[Delivery] = await self._run("claim_due", do, transaction=True)
+        return claimed
+
+    async def renew_leases(self, owner: str, ids: Sequence[int], until: float) -> None:
+        await self._run("renew_leases", lambda conn: conn.execute(
+            "UPDATE deliveries SET lease_until = $1 WHERE id = ANY($2::bigint[]) "
+            "AND lease_owner = $3 AND state = 'pending'", until, list(ids), owner))
+
+    async def next_due(self) -> float | None:
+        value = await self._run("next_due", lambda conn: conn.fetchval(
+            "SELECT min(greatest(next_attempt, coalesce(lease_until, 0))) FROM deliveries "
+            "WHERE state = 'pending'"))
+        return None if value is None else float(value)
+
+    async def mark_delivered(self, id: int, result: Mapping[str, Any] | None,
+                             now: float) -> None:
+        text = None if result is None else json.dumps(dict(result))
+        await self._run("mark_delivered", lambda conn: conn.execute(
+            "UPDATE deliveries SET state = $1, delivered_at = $2, result = $3, "
+            "attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = $4",
+            DELIVERED, now, text, id))
+
+    async def reschedule(self, id: int, next_attempt: float, error: str) -> None:
+        await self._run("reschedule", lambda conn: conn.execute(
+            "UPDATE deliveries SET next_attempt = $1, last_error = $2, "
+            "attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = $3",
+            next_attempt, error, id))
+
+    async def expire(self, id: int, error: str) -> None:
+        await self._run("expire", lambda conn: conn.execute(
+            "UPDATE deliveries SET state = $1, last_error = $2, attempts = attempts + 1, "
+            "lease_owner = NULL, lease_until = NULL WHERE id = $3", EXPIRED, error, id))
+
+    async def reset_for_start(self, now: float) -> int:
+        """Every pending item due now; but leases are kept: other nodes may be running
+        (a start of one node is no start of all), and a dead one's run out by
+        themselves, when any node takes its items."""
+        async def do(conn: Any) -> int:
+            await conn.execute("UPDATE deliveries SET next_attempt = least(next_attempt, $1) "
+                               "WHERE state = 'pending' AND next_attempt > $1", now)
+            count = int(await conn.fetchval(
+                "SELECT count(*) FROM deliveries WHERE state = 'pending'"))
+            if count:
+                await conn.execute(_NOTIFY, self.me)
+            return count
+        return int(await self._run("reset_for_start", do, transaction=True))
+
+    async def release_leases(self, owner: str, ids: Sequence[int] | None = None) -> None:
+        # one statement; others are told only when something was given up
+        which = "" if ids is None else " AND id = ANY($3::bigint[])"
+        args = (owner, self.me) if ids is None else (owner, self.me, list(ids))
+        await self._run("release_leases", lambda conn: conn.fetch(
+            "WITH u AS (UPDATE deliveries SET lease_owner = NULL, lease_until = NULL "
+            f"WHERE lease_owner = $1{which} RETURNING 1) "
+            f"SELECT pg_notify('{CHANNEL}', $2) FROM (SELECT 1 FROM u LIMIT 1) s", *args))
+
+    async def count_pending(self) -> int:
+        return int(await self._run("count_pending", lambda conn: conn.fetchval(
+            "SELECT count(*) FROM deliveries WHERE state = 'pending'")))
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        self._listener.add(wake)
+
+    async def unwatch(self, wake: Callable[[], None]) -> None:
+        await self._listener.remove(wake)
+
+    async def delivery_state(self, kind: str, key: str) -> DeliveryState | None:
+        row = await self._run("delivery_state", lambda conn: conn.fetchrow(
+            "SELECT state, attempts, last_error FROM deliveries WHERE kind = $1 AND key = $2",
+            kind, key))
+        return _state(row)
+
+
+class _Known(Exception):
+    """Rolls back a write whose key is known already (the call then returns False)."""
+
+
+async def _swap(conn: Any, uid: str, change: Callable[[MPPSRow | None], MPPSRow | T],
+                now: float) -> MPPSRow | T:
+    """Read, change, write if nobody wrote between (the row's ``xmin`` is the same),
+    else again: two round trips, no transaction held open while ``change`` runs.
+    ``change`` is pure (MPPSStore), so calling it again is safe."""
+    while True:
+        r = await conn.fetchrow("SELECT *, xmin::text AS seen FROM mpps "
+                                "WHERE sop_instance_uid = $1", uid)
+        new = change(None if r is None else _mpps(r))
+        if r is None or not isinstance(new, MPPSRow):
+            return new
+        done = await conn.execute(
+            "UPDATE mpps SET status = $1, dataset = $2, updated_at = $3 "
+            "WHERE sop_instance_uid = $4 AND xmin::text = $5",
+            new.status, new.dataset, now, uid, r["seen"])
+        if done == "UPDATE 1":
+            return new
+
+
+def _mpps(r: Any) -> MPPSRow:
+    return MPPSRow(sop_instance_uid=r["sop_instance_uid"], status=r["status"],
+                   dataset=r["dataset"], calling_aet=r["calling_aet"])
+
+
+async def _due_rows(conn: Any, query: str, params: list[Any]) -> Any:
+    """The due rows, earliest first, locked as they are read (a backlog is neither
+    loaded nor locked whole); an ordered group's due items all where its first one
+    comes, in queue order (a later item may be due before the one it waits for)."""
+    seen: set[tuple[str, str]] = set()
+    group = query + f" AND destination = ${len(params) + 1} AND ordering = " \
+                    f"${len(params) + 2} ORDER BY id" + _LOCK
+    async for row in conn.cursor(query + " ORDER BY next_attempt, id" + _LOCK, *params,
+                                 prefetch=64):
+        dest, ordering = row[1], row[2]
+        if ordering is None:
+            yield row[0], dest, None, 0
+        elif (dest, ordering) not in seen:
+            seen.add((dest, ordering))
+            for item in await conn.fetch(group, *params, dest, ordering):
+                yield item[0], item[1], item[2], item[3]
+

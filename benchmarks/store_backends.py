@@ -1,0 +1,199 @@
+"""The commitment and MPPS rows on each store backend: SQLite against PostgreSQL.
+
+    python3 benchmarks/store_backends.py [--requests N] [--associations C]
+                                         [--postgresql URL] [--loop uvloop]
+
+One process, the library's services over loopback, wall-clock (the store's round
+trips are what differs, so instruction counts would not show it). Rows:
+
+* commitment: N N-ACTION storage commitment requests over C associations at once;
+  the time runs until every report is delivered (on an association of the
+  deliverer's own to the modality's SCP, as ``serve`` does when the requesting one
+  has gone): request, transaction, queue, claim, delivery, record.
+* mpps: N/2 steps, each an N-CREATE (IN PROGRESS) and an N-SET (COMPLETED).
+
+Without ``--postgresql`` a private cluster is started for the run (the test
+harness, ``tests/store/pg_cluster.py``; PostgreSQL's server programs needed) with
+fsync off, so the ratio shows the round trips, not the disk. Prints requests/s per
+backend and PostgreSQL / SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiodimse import AE, Event, evt
+from aiodimse.services import (
+    MPPS,
+    MPPSSCP,
+    STORAGE_COMMITMENT,
+    STORAGE_COMMITMENT_INSTANCE,
+    StorageCommitmentSCP,
+)
+from aiodimse.services.delivery import DeliveryPolicy, Peer
+from aiodimse.store import Store, open_store
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _commit_request(uid: str) -> Dataset:
+    ds, item = Dataset(), Dataset()
+    item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CT, str(generate_uid())
+    ds.TransactionUID, ds.ReferencedSOPSequence = uid, [item]
+    return ds
+
+
+async def _spread(n: int, conns: int, one: Callable[[object], Awaitable[None]],
+                  open_: Callable[[], Awaitable[object]]) -> None:
+    async def worker(count: int) -> None:
+        assoc = await open_()
+        try:
+            for _ in range(count):
+                await one(assoc)
+        finally:
+            await assoc.release()  # type: ignore[attr-defined]
+    await asyncio.gather(*(worker(n // conns + (i < n % conns)) for i in range(conns)))
+
+
+async def commitment_row(store: Store, n: int, conns: int) -> float:
+    delivered = asyncio.Event()
+    got = 0
+
+    async def on_report(event: Event) -> tuple[int, None]:
+        nonlocal got
+        got += 1
+        if got >= n:
+            delivered.set()
+        return 0, None
+
+    modality = AE("CT1")
+    modality.add_supported_context(STORAGE_COMMITMENT, scp_role=True)
+    back = await modality.start_server(("127.0.0.1", 0),
+                                       evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)])
+    scp = StorageCommitmentSCP(store, AE("ARCHIVE"), {"CT1": Peer(host="127.0.0.1",
+                                                                  port=back.port)},
+                               DeliveryPolicy(same_association=False))
+    ae = AE("ARCHIVE")
+    ae.maximum_associations = conns + 8
+    ae.add_supported_context(STORAGE_COMMITMENT)
+    server = await ae.start_server(("127.0.0.1", 0), evt_handlers=scp.handlers())
+    await store.set_index_complete(True)
+    await store.add_instances([], 0.0)
+    requester = AE("CT1")
+    requester.add_requested_context(STORAGE_COMMITMENT)
+    await scp.start()
+
+    async def one(assoc: object) -> None:
+        uid = str(generate_uid())
+        status, _ = await assoc.send_n_action(  # type: ignore[attr-defined]
+            _commit_request(uid), 1, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE)
+        assert status.Status == 0, hex(status.Status)
+
+    try:
+        started = time.perf_counter()
+        await _spread(n, conns, one, lambda: requester.associate(
+            "127.0.0.1", server.port, ae_title="ARCHIVE"))
+        await asyncio.wait_for(delivered.wait(), 600)
+        return n / (time.perf_counter() - started)
+    finally:
+        await scp.stop(1.0)
+        await server.shutdown(1.0)
+        await back.shutdown(1.0)
+
+
+def _mpps(**values: str) -> Dataset:
+    ds = Dataset()
+    for key, value in values.items():
+        setattr(ds, key, value)
+    return ds
+
+
+async def mpps_row(store: Store, n: int, conns: int) -> float:
+    scp = MPPSSCP(store)
+    ae = AE("ARCHIVE")
+    ae.maximum_associations = conns + 8
+    ae.add_supported_context(MPPS)
+    server = await ae.start_server(("127.0.0.1", 0), evt_handlers=scp.handlers())
+    requester = AE("CT1")
+    requester.add_requested_context(MPPS)
+
+    async def one(assoc: object) -> None:
+        uid = str(generate_uid())
+        status, _ = await assoc.send_n_create(  # type: ignore[attr-defined]
+            _mpps(PerformedProcedureStepStatus="IN PROGRESS"), MPPS, uid)
+        assert status.Status == 0, hex(status.Status)
+        status, _ = await assoc.send_n_set(  # type: ignore[attr-defined]
+            _mpps(PerformedProcedureStepStatus="COMPLETED"), MPPS, uid)
+        assert status.Status == 0, hex(status.Status)
+
+    try:
+        started = time.perf_counter()
+        await _spread(n // 2, conns, one, lambda: requester.associate(
+            "127.0.0.1", server.port, ae_title="ARCHIVE"))
+        return n / (time.perf_counter() - started)
+    finally:
+        await server.shutdown(1.0)
+
+
+async def measure(url: str, n: int, conns: int) -> dict[str, float]:
+    rates = {}
+    for name, row in (("commitment", commitment_row), ("mpps", mpps_row)):
+        store = open_store(url)
+        try:
+            rates[name] = await row(store, n, conns)
+        finally:
+            await store.aclose()
+    return rates
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--associations", type=int, default=8)
+    parser.add_argument("--postgresql", metavar="URL", help="an empty database to use")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+        uvloop.install()
+    cluster = None
+    pg_url = args.postgresql
+    if pg_url is None:
+        from tests.store.pg_cluster import PGCluster, pg_bindir
+        bindir = pg_bindir()
+        if bindir is None:
+            print("no PostgreSQL server programs found: give --postgresql URL")
+            return 1
+        cluster = PGCluster(bindir)
+        cluster.init()
+        pg_url = cluster.new_database()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            sqlite = asyncio.run(measure(str(Path(tmp) / "b.sqlite3"), args.requests,
+                                         args.associations))
+        pg = asyncio.run(measure(pg_url, args.requests, args.associations))
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    print(f"{args.requests} requests over {args.associations} associations, "
+          f"loop {args.loop}")
+    print(f"{'row':<12} {'SQLite req/s':>13} {'PostgreSQL req/s':>17} {'ratio':>7}")
+    for name in sqlite:
+        print(f"{name:<12} {sqlite[name]:>13.0f} {pg[name]:>17.0f} "
+              f"{pg[name] / sqlite[name]:>7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
