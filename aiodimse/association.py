@@ -497,9 +497,6 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
             self.track(self.loop.create_task(
                 self._served().inflate_then_serve(self, received, kind, debug)))
             return
-        if kind.serve is not None:  # C-STORE (store_scp.py)
-            kind.serve(self, received, kind, debug)
-            return
         context = self._contexts[received.context_id]
         handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class
         handler = (handlers.lookup(kind.event, context.abstract_syntax) if handlers.by_syntax

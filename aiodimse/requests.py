@@ -60,6 +60,7 @@ __all__ = [
     "RequestKind",
     "kind_of",
     "set_kind",
+    "served_apart",
     "kind_for_type",
     "bare_status",
     "build_response",
@@ -88,6 +89,9 @@ class RequestKind:
     shapes: bool = True
     # Serves the request in place of the association's usual path (C-STORE: checks,
     # files and clean-up of its own, store_scp.py): ``serve(assoc, received, kind, debug)``.
+    # Such a kind is kept apart (``served_apart``): ``kind_for_type`` does not know it,
+    # so the association's usual path hands its requests to serving.py's ``unserved``,
+    # which calls ``serve``: the usual requests pay nothing for it.
     serve: Callable[[Any, Any, RequestKind, bool], None] | None = None
 
 
@@ -124,10 +128,20 @@ _FIELDS: dict[type[DIMSEMessage], frozenset[str]] = {
 }
 
 
+_APART: dict[type[DIMSEMessage], RequestKind] = {}
+
+
 def set_kind(message_class: type[DIMSEMessage], kind: RequestKind) -> None:
     """Serve requests of ``message_class`` by ``kind`` (replacing its rules, if any)."""
-    _KINDS[message_class] = kind
+    _KINDS.pop(message_class, None)
+    _APART.pop(message_class, None)
+    (_KINDS if kind.serve is None else _APART)[message_class] = kind
     forgo_shapes(message_class, not kind.shapes)
+
+
+def served_apart(message: object) -> RequestKind | None:
+    """The kind of a request served by its own ``serve`` (C-STORE), else None."""
+    return _APART.get(type(message))  # type: ignore[arg-type]
 
 
 for _cls, _kind in _KINDS.items():
@@ -136,7 +150,7 @@ for _cls, _kind in _KINDS.items():
 
 def kind_of(message: object) -> RequestKind | None:
     """The serving rules of a request message; None for responses and C-CANCEL."""
-    return _KINDS.get(type(message))  # type: ignore[arg-type]
+    return _KINDS.get(type(message)) or _APART.get(type(message))  # type: ignore[arg-type]
 
 
 kind_for_type: Callable[[type], RequestKind | None] = _KINDS.get

@@ -29,11 +29,11 @@ from .datasets import (
     refusal_status,
 )
 from .deflated import inflate_in_steps
-from .dimse.assemble import ReceivedMessage
+from .dimse.assemble import ReceivedMessage, sink_of
 from .errors import AiodimseError
 from .handlers import HandlerExit
 from .logs import peer_of
-from .requests import RequestKind, build_response, failure_response
+from .requests import RequestKind, build_response, failure_response, served_apart
 from .serving_query import serve_query
 from .status import RESOURCE_LIMITATION, UNRECOGNIZED_OPERATION
 
@@ -55,6 +55,7 @@ class Served(Protocol):
     """What serving asks of the association whose requests it runs (its events' ``assoc``)."""
 
     observer: AssociationRecord | None
+    draining: bool
 
     def serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None: ...
 
@@ -165,11 +166,16 @@ class Serving:
 
     def unserved(self, assoc: Served, received: ReceivedMessage, kind: RequestKind | None
                  ) -> None:
-        """A request not for a handler: one no service serves (0x0211, Unrecognized
-        operation), or the server is stopping (refused). C-FIND/GET/MOVE and C-CANCEL
-        are served by serving_query.py."""
-        if kind is None and serve_query(self, assoc, received):
-            return
+        """A request not for a handler: C-FIND/GET/MOVE and C-CANCEL (serving_query.py),
+        one served apart (C-STORE, its kind's ``serve``), one no service serves (0x0211,
+        Unrecognized operation), or the server is stopping (refused)."""
+        if kind is None:
+            if serve_query(self, assoc, received):
+                return
+            kind = served_apart(received.message)
+            if kind is not None and kind.serve is not None and not assoc.draining:
+                kind.serve(assoc, received, kind, debug_on())
+                return
         if kind is None:
             log.warning("no service for %s from %s: answered 0x0211",
                         type(received.message).__name__, peer_of(assoc))
@@ -186,8 +192,9 @@ class Serving:
         """Answer a request with ``status`` without a handler (none is dropped
         silently: C-CANCEL has no response)."""
         rq: Any = received.message
-        if received.sink is not None:  # a C-STORE streamed to a file: not kept
-            received.sink.discard()
+        sink = sink_of(received)
+        if sink is not None:  # a C-STORE streamed to a file: not kept
+            sink.discard()
         rsp = failure_response(rq.command_field, rq.MessageID, status)
         if rsp is None:
             self.dropped(assoc, received)

@@ -42,7 +42,9 @@ from pydicom.uid import UID
 
 from . import evt
 from .association_log import log, log_handler_failure
-from .datasets import Inflated, decode_dataset
+from .datasets import DatasetDecodeError, Inflated, InflateLimitError, decode_dataset
+from .deflated import inflate_in_steps
+from .dimse.assemble import ReceivedMessage, sink_of
 from .dimse.messages import CStoreRQ, DIMSEMessage
 from .events import Event
 from .handlers import call_handler
@@ -56,7 +58,7 @@ from .presentation import (
 from .requests import RequestKind, set_kind
 
 if TYPE_CHECKING:
-    from .dimse.assemble import DatasetSink, ReceivedMessage, SinkFactory
+    from .dimse.assemble import DatasetSink, SinkFactory
     from .presentation import PresentationContext
 
 __all__ = [
@@ -287,9 +289,15 @@ def _screen(received: ReceivedMessage, context: PresentationContext,
 def serve_c_store(assoc: Any, received: ReceivedMessage, kind: RequestKind, debug: bool
                   ) -> None:
     """Serve one C-STORE-RQ (module doc): screen it, then its handler in a Task."""
+    if assoc.observer is not None:
+        assoc.observer.request_started(received.message, received.context_id)
     context: PresentationContext = assoc._contexts[received.context_id]
-    sink = received.sink
+    sink = sink_of(received)
     assert sink is None or isinstance(sink, FileSink)
+    if (context.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN and sink is None
+            and received.dataset and type(received.dataset) is not Inflated):
+        assoc.track(assoc.loop.create_task(_inflate_then_serve(assoc, received, kind, debug)))
+        return
     refused = _screen(received, context, sink)
     if refused is not None:
         status, why = refused
@@ -319,6 +327,30 @@ def serve_c_store(assoc: Any, received: ReceivedMessage, kind: RequestKind, debu
         event.extra["file_meta"] = file_meta_for(rq, context, assoc.ae)
     assoc.track(assoc.loop.create_task(_run(assoc, handler, event, received, kind, debug,
                                             sink)))
+
+
+async def _inflate_then_serve(assoc: Any, received: ReceivedMessage, kind: RequestKind,
+                              debug: bool) -> None:
+    """A deflated instance: inflated in steps (deflated.py) under the AE's limits, then
+    served; past a limit or broken: 0xA700 / 0xC000, no handler."""
+    ae = assoc.ae
+    try:
+        data = await inflate_in_steps(received.dataset or b"",
+                                      max_length=ae.maximum_dataset_size,
+                                      max_ratio=ae.maximum_inflate_ratio)
+    except DatasetDecodeError as exc:
+        status = OUT_OF_RESOURCES if isinstance(exc, InflateLimitError) else CANNOT_UNDERSTAND
+        log.warning("C-STORE from %s refused with 0x%04X: %s", peer_of(assoc), status, exc)
+        answer = Dataset()
+        answer.Status = status
+        answer.ErrorComment = str(exc)[:64]
+        assoc.answer(received, kind, answer, debug)
+        return
+    except BaseException:
+        assoc._served().dropped(assoc, received)
+        raise
+    serve_c_store(assoc, ReceivedMessage(received.context_id, received.message, data,
+                                         received.error, received.shape), kind, debug)
 
 
 async def _run(assoc: Any, handler: Any, event: Event, received: ReceivedMessage,  # noqa: PLR0917

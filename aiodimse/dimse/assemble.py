@@ -35,7 +35,8 @@ Errors:
 Sinks: with ``sink_for`` set, each command that announces a data set is offered to
 it; a :class:`DatasetSink` it returns takes that data set's fragments as they come
 (a C-STORE streamed to a file) instead of the assembler keeping them, and is handed
-up in :attr:`ReceivedMessage.sink` (``dataset`` then ``b""``). The assembler does
+up as the message's ``dataset``: an empty :class:`Sunk` carrying the sink
+(``sink_of``). The assembler does
 no I/O itself: the sink does (the asyncio layer's file writer). A sunk data set is
 charged nothing against ``max_dataset_length`` (the sink judges its own limit and
 reports it when done, so the request can be refused without an abort); the flood
@@ -78,6 +79,8 @@ __all__ = [
     "FLOOD_FREE_FRAGMENTS",
     "DatasetSink",
     "SinkFactory",
+    "Sunk",
+    "sink_of",
 ]
 
 DEFAULT_MAX_COMMAND_LENGTH = 64 * 1024
@@ -126,8 +129,7 @@ class ReceivedMessage:
     ``shape`` is the command decoder's shape of the command set (see
     :class:`~aiodimse.dimse.commands.CommandDecoder`), or None.
 
-    ``sink`` is the :class:`DatasetSink` that took the data set (``dataset`` is then
-    ``b""``), else None.
+    A data set that went to a sink is an empty :class:`Sunk` (``sink_of``).
 
     A slotted class, to be treated as read-only: one is built per message and its
     fields are read several times each (slot reads are the fastest attribute reads).
@@ -138,7 +140,21 @@ class ReceivedMessage:
     dataset: bytes | memoryview | None
     error: DIMSEError | None = None
     shape: DIMSEMessage | None = None
-    sink: DatasetSink | None = None
+
+
+class Sunk(bytes):
+    """The ``dataset`` of a message whose data set went to a sink: empty, with the sink.
+
+    (Like datasets.Inflated, a marker type: the message keeps its usual fields.)
+    """
+
+    sink: DatasetSink
+
+
+def sink_of(received: ReceivedMessage) -> DatasetSink | None:
+    """The sink that took ``received``'s data set, or None."""
+    data = received.dataset
+    return data.sink if type(data) is Sunk else None
 
 
 class MessageTooLargeError(RemoteProtocolError):
@@ -427,7 +443,9 @@ class MessageAssembler:
         if not control & 0x02:
             return None
         sink.finish()
-        received = ReceivedMessage(context_id, self._decoded, b"", self._error, self._shape, sink)
+        sunk = Sunk()
+        sunk.sink = sink
+        received = _received(context_id, self._decoded, sunk, self._error, self._shape)
         self._sink = None
         self.reset()
         return received
@@ -493,5 +511,4 @@ def _received(
     received.dataset = dataset
     received.error = error
     received.shape = shape
-    received.sink = None
     return received

@@ -50,6 +50,7 @@ from .assemble import (
     MessageAssembler,
     ReceivedMessage,
     SinkFactory,
+    sink_of,
 )
 from .commands import encode_command
 from .fragment import encode_data, encode_message
@@ -434,8 +435,9 @@ class DIMSESession:
         self._outstanding.clear()
         if self._queue:
             for received in self._queue:  # never to be served: their sinks go
-                if received.sink is not None:
-                    received.sink.discard()
+                sink = sink_of(received)
+                if sink is not None:
+                    sink.discard()
             self._queue.clear()
         self._release_deferred = self.backlog = False
         self.held = self._partial = 0

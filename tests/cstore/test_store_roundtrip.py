@@ -297,3 +297,21 @@ async def test_an_association_aborted_mid_instance_leaves_no_file(
     assert discarded == [True]  # a partial file existed, and went
     assert os.listdir(spool) == []
     assert seen.events == []
+
+
+@pytest.mark.asyncio
+async def test_a_deflated_instance_is_inflated_then_served() -> None:
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    seen = Seen()
+    scp = _scp()
+    scp.add_supported_context(CT, DeflatedExplicitVRLittleEndian)
+    ds = instance(pixels=8192)
+    async with serving([(evt.EVT_C_STORE, seen)], ae=scp) as server, \
+            _scu(DeflatedExplicitVRLittleEndian).associate("127.0.0.1", server.port) as assoc:
+        status = await bounded(assoc.send_c_store(ds))
+    assert status.Status == 0
+    (got,) = seen.events
+    assert got["context"].transfer_syntax == DeflatedExplicitVRLittleEndian
+    assert got["meta"].TransferSyntaxUID == DeflatedExplicitVRLittleEndian
+    assert got["ds"].PixelData == ds.PixelData

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiodimse.dimse import CStoreRQ, DIMSEMessage, ReceivedMessage, encode_command
+from aiodimse.dimse.assemble import sink_of
 from aiodimse.dimse.session import DIMSESession
 from aiodimse.errors import RemoteProtocolError
 
@@ -73,7 +74,7 @@ def test_a_sunk_data_set_bypasses_memory_and_its_limit() -> None:
     events = scp.receive_fragments(split_pdus(_streamed(scu, data, 2048)), 0.0)
     received = events if type(events) is ReceivedMessage else events[0]
     assert isinstance(received, ReceivedMessage)
-    assert received.sink is sinks[0] and received.dataset == b""
+    assert sink_of(received) is sinks[0] and received.dataset == b""
     assert b"".join(sinks[0].parts) == data and sinks[0].finished
     assert type(received.message) is CStoreRQ
     assert scp.held == 0
@@ -113,7 +114,7 @@ def test_no_sink_keeps_the_usual_path() -> None:
     events = scp.receive_fragments(split_pdus(pdus), 0.0)
     received = events if type(events) is ReceivedMessage else events[0]
     assert isinstance(received, ReceivedMessage)
-    assert received.sink is None and bytes(received.dataset or b"") == b"\0\0" * 10
+    assert sink_of(received) is None and bytes(received.dataset or b"") == b"\0\0" * 10
 
 
 def test_odd_pieces_before_the_last_are_refused() -> None:
