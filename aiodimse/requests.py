@@ -133,9 +133,9 @@ _APART: dict[type[DIMSEMessage], RequestKind] = {}
 
 def set_kind(message_class: type[DIMSEMessage], kind: RequestKind) -> None:
     """Serve requests of ``message_class`` by ``kind`` (replacing its rules, if any)."""
-    _KINDS.pop(message_class, None)
-    _APART.pop(message_class, None)
-    (_KINDS if kind.serve is None else _APART)[message_class] = kind
+    table, other = (_KINDS, _APART) if kind.serve is None else (_APART, _KINDS)
+    other.pop(message_class, None)
+    table[message_class] = kind  # (a replaced kind keeps its place: tables list them)
     forgo_shapes(message_class, not kind.shapes)
 
 
