@@ -157,6 +157,7 @@ class Association(ServiceCalls):
         "_end_reason",
         "_ended",
         "_established",
+        "_finished",
         "_following",
         "_idle",
         "_idle_waiters",
@@ -165,11 +166,12 @@ class Association(ServiceCalls):
         "_requests",
         "_serving",
         "_session",
+        "_settled",
+        "_setup_error",
         "_started",
         "accepted_contexts",
         "acceptor",
         "ae",
-        "check_idle",
         "clock",
         "decide",
         "dimse_timeout",
@@ -234,14 +236,21 @@ class Association(ServiceCalls):
         self._bare_kind: RequestKind | None = None
         self._bare_code = 0
         self._started = 0.0  # clock time when established
-        self._established: asyncio.Future[None] = loop.create_future()
-        self._ended: asyncio.Future[None] = loop.create_future()
+        # The set-up's outcome (None: accepted) once ``_settled``, and the future of
+        # whoever waits for it; the end, and the future of whoever waits for that.
+        # Futures only for a waiter: most associations have none (a server's).
+        self._settled = False
+        self._setup_error: BaseException | None = None
+        self._established: asyncio.Future[None] | None = None
+        self._finished = False
+        self._ended: asyncio.Future[None] | None = None
         self._end_reason: AssociationError | None = None
-        self._idle = IdleWatch(self, loop, self.clock)  # wait_idle, the network timeout
-        self._idle_waiters = self._idle.waiters  # (the same list for good: one load less)
-        # Abort if nothing came in for ``timeout`` and nothing is in flight; True if so.
-        # The server's sweep calls it for every association: the watch's own method.
-        self.check_idle: Callable[[float, float], bool] = self._idle.check
+        # wait_idle and the network timeout: a requestor's watch times it from now; an
+        # acceptor's is made on first use (most never wait), counting from the last
+        # bytes received (some have, once it is established: the sweep looks then).
+        self._idle_waiters: list[asyncio.Future[None]] = []  # the watch's, for good
+        self._idle = (IdleWatch(self, loop, self.clock, self._idle_waiters)
+                      if is_requestor else None)
         self.proposal: AAssociateRQ | None = None  # requestor: what we proposed
         # Set by the server / requestor code that creates the association:
         self.decide: (
@@ -268,13 +277,15 @@ class Association(ServiceCalls):
         peer.address, peer.port = host, port
         if self.server is not None:  # (it counts by the peer's address)
             self.server.register(self)
-        notify(self, evt.EVT_CONN_OPEN)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_CONN_OPEN)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not (self.is_released or self.is_aborted or self.is_rejected):
             self._mark_aborted("connection lost", None, None)
         self._finish()
-        notify(self, evt.EVT_CONN_CLOSE)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_CONN_CLOSE)
         # The protocol is done; dropping it breaks the association <-> protocol cycle,
         # so that an ended association is freed by reference counting, not by the
         # garbage collector (whose full passes grow with the number of connections).
@@ -309,9 +320,10 @@ class Association(ServiceCalls):
         self.requestor.implementation_version_name = ui.implementation_version_name
         self.requestor.user_identity = ui.user_identity_rq
         self.proposal = rq
-        if enabled(INFO) and debug_on():  # (INFO first: one dict lookup when quiet)
+        if debug_cached(DEBUG) is not False and debug_on():  # (quiet: no call)
             log_lines(f"received from {peer_of(self)}:", describe_associate_rq(rq))
-        notify(self, evt.EVT_REQUESTED)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_REQUESTED)
         if self.decide is None:  # not from a server: nobody can accept
             self.send_reject(AAssociateRJ(result=1, source=1, reason=1))
             return
@@ -329,7 +341,9 @@ class Association(ServiceCalls):
         self.acceptor.maximum_length = ui.maximum_length or 0
         self.acceptor.implementation_class_uid = ui.implementation_class_uid
         self.acceptor.implementation_version_name = ui.implementation_version_name
-        self._established.set_result(None)
+        self._settled = True
+        if self._established is not None:
+            self._settle(None)
         self._start(ac, contexts, self.requestor.maximum_length, invoke_limit, perform_limit)
 
     def send_reject(self, rj: AAssociateRJ) -> None:
@@ -341,7 +355,8 @@ class Association(ServiceCalls):
         if enabled(INFO):
             log.info("rejected %s: %s", self._who(),
                      rejection_words(rj.result, rj.source, rj.reason))
-        notify(self, evt.EVT_REJECTED)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_REJECTED)
 
     def _on_associate_ac(self, ac: AAssociateAC) -> None:
         """Requestor: the peer accepted; work out the contexts and limits."""
@@ -359,8 +374,7 @@ class Association(ServiceCalls):
         self.acceptor.implementation_version_name = ui.implementation_version_name
         self.acceptor.user_identity = ui.user_identity_ac
         self.rejected_contexts = rejected
-        if not self._established.done():
-            self._established.set_result(None)
+        self._settle(None)
         self._start(ac, contexts, self.acceptor.maximum_length, invoke_limit, perform_limit)
 
     def _start(self, ac: AAssociateAC, contexts: list[PresentationContext], peer_max: int,
@@ -374,10 +388,11 @@ class Association(ServiceCalls):
         self.is_established = True
         self._start_idle_timer()
         self._started = self.clock()
-        if enabled(INFO):  # (the line's words are not made when it is off)
+        if debug_cached(INFO) is not False and enabled(INFO):  # (quiet: no call)
             log_established(self, self._who(), ac)
-        notify(self, evt.EVT_ACCEPTED)
-        notify(self, evt.EVT_ESTABLISHED)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_ACCEPTED)
+            notify(self, evt.EVT_ESTABLISHED)
 
     def open_session(self) -> DIMSESession:
         """The DIMSE session, made (with its serving and read budget) on first use."""
@@ -403,8 +418,9 @@ class Association(ServiceCalls):
         self.is_rejected = True
         err = AssociationRejectedError(rj.result, rj.source, rj.reason)
         self._end_reason = err
-        self._fail_established(err)
-        notify(self, evt.EVT_REJECTED)
+        self._settle(err)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_REJECTED)
 
     def _who(self) -> str:
         """``association from CALLING@address to CALLED`` (or ``to`` as requestor)."""
@@ -413,16 +429,26 @@ class Association(ServiceCalls):
                     f"to {self.acceptor.ae_title}")
         return f"association to {peer_of(self)}:{self.acceptor.port}"
 
-    def _fail_established(self, err: BaseException) -> None:
+    def _settle(self, err: BaseException | None) -> None:
+        """The set-up's outcome (None: accepted), told to a waiter if one waits."""
+        self._settled = True
+        if self._setup_error is None:
+            self._setup_error = err
         fut = self._established
-        if not fut.done():
-            fut.set_exception(err)
-            if self.is_acceptor:  # nobody need await it here: no "never retrieved" log
-                fut.exception()
+        if fut is not None and not fut.done():
+            if err is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(err)
 
     async def wait_established(self) -> None:
         """Requestor: wait for the peer's answer; raise if rejected or aborted."""
-        await self._established
+        if not self._settled:
+            if self._established is None:
+                self._established = self.loop.create_future()
+            await self._established
+        elif self._setup_error is not None:
+            raise self._setup_error
 
     # -- data transfer: incoming ----------------------------------------------------
 
@@ -580,7 +606,7 @@ class Association(ServiceCalls):
             if self._outgoing is not None:  # (the session knows ours only)
                 self._outgoing.response(ev)
             if self._idle_waiters:
-                self._idle.check_waiters()
+                self._watch().check_waiters()
         elif type(ev) is UnknownResponse:
             log.warning("response to unknown Message ID %s ignored", ev.message_id)
         elif type(ev) is BadRequest:
@@ -609,7 +635,7 @@ class Association(ServiceCalls):
                 self._following = False
             self._sync_held(session)
         if self._idle_waiters:
-            self._idle.check_waiters()
+            self._watch().check_waiters()
 
     # -- read back pressure (aio/budget.py) -------------------------------------------
 
@@ -640,7 +666,7 @@ class Association(ServiceCalls):
     ) -> Awaitable[ReceivedMessage]:
         """Send one request (OutgoingRequests.request); ``data``: ``dataset`` already
         encoded. ``command``: its command set for a Message ID."""
-        if not self.is_established or self._ended.done():
+        if not self.is_established or self._finished:
             raise AssociationAbortedError("the association is not established")
         if dataset is not None:
             data = encode_dataset(dataset, context.transfer_syntax)
@@ -683,7 +709,8 @@ class Association(ServiceCalls):
         if not self.is_released:
             self.is_released = True
             self.is_established = False
-            notify(self, evt.EVT_RELEASED)
+            if self.handlers.notifies:
+                notify(self, evt.EVT_RELEASED)
             self._fail_outstanding()
 
     def _mark_aborted(self, why: str, source: int | None, reason: int | None) -> None:
@@ -695,9 +722,10 @@ class Association(ServiceCalls):
         err = AssociationAbortedError(why, source=source, reason=reason)
         if self._end_reason is None:
             self._end_reason = err
-        self._fail_established(self._end_reason)
+        if not self._settled:
+            self._settle(self._end_reason)
         self._fail_outstanding()
-        if was_established or not self.is_rejected:
+        if (was_established or not self.is_rejected) and self.handlers.notifies:
             notify(self, evt.EVT_ABORTED)
 
     def _protocol_abort(self, exc: AiodimseError) -> None:
@@ -722,13 +750,16 @@ class Association(ServiceCalls):
     def _finish(self) -> None:
         if self._budget is not None:  # queued requests and a partial message go with it
             self._budget.give_back()
-        self._idle.stop()
-        if not self._established.done():
-            self._fail_established(self.end_error())
+        if self._idle is not None:
+            self._idle.stop()
+        if not self._settled:
+            self._settle(self.end_error())
         self._fail_outstanding()
-        if not self._ended.done():
-            self._ended.set_result(None)
-            if self._started and enabled(INFO):
+        if not self._finished:
+            self._finished = True
+            if self._ended is not None:
+                self._ended.set_result(None)
+            if self._started and debug_cached(INFO) is not False and enabled(INFO):
                 why = "released" if self.is_released else str(self._end_reason or "aborted")
                 log.info("%s ended: %s after %.3f s, %d request(s) received", self._who(), why,
                          self.clock() - self._started, self._requests)
@@ -742,11 +773,11 @@ class Association(ServiceCalls):
 
     async def release(self) -> None:
         """Release the association and wait until it has ended (ACSE timeout bound)."""
-        if self._ended.done():
+        if self._finished:
             return
         if self.is_established and self.proto is not None:
             self.proto.request_release()
-        await asyncio.shield(self._ended)
+        await asyncio.shield(self._end_future())
 
     def abort(self, *, source: int = 0, reason: int = 0) -> None:
         """Abort at once: send A-ABORT and close; outstanding requests fail."""
@@ -756,11 +787,20 @@ class Association(ServiceCalls):
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed."""
-        await asyncio.shield(self._ended)
+        await asyncio.shield(self._end_future())
+
+    def _end_future(self) -> asyncio.Future[None]:
+        """The future done at the end, made for the first to wait (done if ended)."""
+        fut = self._ended
+        if fut is None:
+            fut = self._ended = self.loop.create_future()
+            if self._finished:
+                fut.set_result(None)
+        return fut
 
     @property
     def is_alive(self) -> bool:
-        return not self._ended.done()
+        return not self._finished
 
     @property
     def in_flight(self) -> int:
@@ -803,18 +843,33 @@ class Association(ServiceCalls):
 
     async def wait_idle(self) -> None:
         """Wait until no request is in flight either way (or the association ended)."""
-        await self._idle.wait()
+        if not self._finished:
+            await self._watch().wait()
+
+    def check_idle(self, now: float, timeout: float) -> bool:
+        """Abort if nothing came in for ``timeout`` and nothing is in flight; True if
+        so (the server's sweep asks every established association)."""
+        return not self._finished and self._watch().check(now, timeout)
+
+    def _watch(self) -> IdleWatch:
+        """The idle watch, made on first use (asked for before the end only: made
+        after it, it would hold the association in a cycle)."""
+        watch = self._idle
+        if watch is None:
+            watch = self._idle = IdleWatch(self, self.loop, self.clock, self._idle_waiters,
+                                           since=0.0)
+        return watch
 
     def on_end(self, callback: Any) -> None:
         """Call ``callback(assoc)`` once the connection has closed."""
-        self._ended.add_done_callback(lambda _f: callback(self))
+        self._end_future().add_done_callback(lambda _f: callback(self))
 
     def _start_idle_timer(self) -> None:
         """Network timeout: a server sweeps its associations; a requestor has a timer."""
         if self.server is not None:
             self.server.watch_idle()
         else:
-            self._idle.start_timer(self.ae.network_timeout)
+            self._watch().start_timer(self.ae.network_timeout)
 
     # -- notifications and tasks (notifications.py) -----------------------------------
 
