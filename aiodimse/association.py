@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from pydicom.dataset import Dataset
 
-from . import caches, evt
+from . import caches, establishment, evt
 from .aio.budget import ReadBudget
 from .aio.eager import Suspended, run_eager
 from .aio.idle import IdleWatch
@@ -33,9 +32,9 @@ from .association_log import (
     debug_on,
     enabled,
     log,
+    log_ended,
     log_established,
     log_handler_failure,
-    log_lines,
     log_message,
 )
 from .datasets import (
@@ -44,7 +43,6 @@ from .datasets import (
     decode_dataset,
     encode_dataset,
 )
-from .describe import describe_associate_rq, describe_rejection
 from .dimse.assemble import ReceivedMessage
 from .dimse.session import (
     BadRequest,
@@ -62,7 +60,7 @@ from .errors import (
     DIMSETimeoutError,
     LocalProtocolError,
 )
-from .errors import describe_rejection as rejection_words
+from .establishment import Accepted, ServiceUser
 from .events import Event
 from .handlers import Handlers, call_handler
 from .logs import peer_of
@@ -84,7 +82,7 @@ from .ul.events import (
     ULEvent,
 )
 from .ul.states import STA12
-from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ, Fragment
+from .wire.pdus import AAssociateAC, AAssociateRQ, Fragment
 
 if TYPE_CHECKING:
     from .negotiation_cache import NegotiationCache
@@ -99,19 +97,6 @@ __all__ = [
     "AssociationAbortedError",
     "DIMSETimeoutError",
 ]
-
-
-@dataclass(slots=True)
-class ServiceUser:
-    """One end of an association, as pynetdicom's ``assoc.requestor``/``acceptor``."""
-
-    ae_title: str = ""
-    address: str = ""
-    port: int = 0
-    maximum_length: int = 0
-    implementation_class_uid: str = ""
-    implementation_version_name: str | None = None
-    user_identity: Any = None
 
 
 class ServerLink(Protocol):
@@ -135,9 +120,6 @@ class ServerLink(Protocol):
     def reading_held(self, assoc: Association, held: bool) -> None: ...
 
     def association_ended(self, assoc: Association) -> None: ...
-
-
-_Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
 
 
 class Association(ServiceCalls):
@@ -256,7 +238,7 @@ class Association(ServiceCalls):
         self.decide: (
             Callable[[Association, AAssociateRQ], Coroutine[Any, Any, None] | None] | None
         ) = None
-        self.interpret_accept: Callable[[Association, AAssociateAC], _Accepted] | None = None
+        self.interpret_accept: Callable[[Association, AAssociateAC], Accepted] | None = None
         self.server: ServerLink | None = None  # the Server that accepted this association
         self.draining = False  # set by a server shutting down
         self.observer: AssociationRecord | None = None  # set by an observed server
@@ -292,94 +274,25 @@ class Association(ServiceCalls):
         self.proto = None
 
     def ul_events(self, events: Sequence[ULEvent]) -> None:
+        """The upper layer's events, each to its function by type (``_ON_UL_EVENT``,
+        at the end of the class)."""
         for ev in events:
-            if type(ev) is DataIndication:
-                self.ul_fragments(ev.fragments, self.clock())
-            elif isinstance(ev, AssociateIndication):
-                self._on_associate_rq(ev.pdu)
-            elif isinstance(ev, AssociateAccepted):
-                self._on_associate_ac(ev.pdu)
-            elif isinstance(ev, AssociateRejected):
-                self._on_associate_rj(ev.pdu)
-            elif isinstance(ev, ReleaseIndication):
-                self._on_release_rq(ev.collision)
-            elif isinstance(ev, ReleaseConfirmation):
-                self._on_release_rp()
-            elif isinstance(ev, Aborted):
-                self._mark_aborted(f"association aborted ({ev.cause})", ev.source, ev.reason)
+            on_event = self._ON_UL_EVENT.get(type(ev))
+            if on_event is not None:  # (CloseTransport: the protocol's)
+                on_event(self, ev)
+
+    def _on_data(self, ev: DataIndication) -> None:
+        self.ul_fragments(ev.fragments, self.clock())
 
     # -- establishment --------------------------------------------------------------
 
-    def _on_associate_rq(self, rq: AAssociateRQ) -> None:
-        """Acceptor: hand the request to the server's decision (``acceptor.decide``)."""
-        self.requestor.ae_title = rq.calling_ae_title
-        self.acceptor.ae_title = rq.called_ae_title
-        ui = rq.user_information
-        self.requestor.maximum_length = ui.maximum_length or 0
-        self.requestor.implementation_class_uid = ui.implementation_class_uid
-        self.requestor.implementation_version_name = ui.implementation_version_name
-        self.requestor.user_identity = ui.user_identity_rq
-        self.proposal = rq
-        if debug_cached(DEBUG) is not False and debug_on():  # (quiet: no call)
-            log_lines(f"received from {peer_of(self)}:", describe_associate_rq(rq))
-        if self.handlers.notifies:
-            notify(self, evt.EVT_REQUESTED)
-        if self.decide is None:  # not from a server: nobody can accept
-            self.send_reject(AAssociateRJ(result=1, source=1, reason=1))
-            return
-        pending = self.decide(self, rq)  # None: answered already
-        if pending is not None:
-            self.track(self.loop.create_task(pending))
-
-    def send_accept(self, ac: AAssociateAC, contexts: list[PresentationContext],
-                    invoke_limit: int, perform_limit: int, encoded: bytes | None = None
-                    ) -> None:
-        """Acceptor: send the A-ASSOCIATE-AC (unless the request is gone) and start."""
-        if self.proto is None or not self.proto.accept(ac, encoded):
-            return
-        ui = ac.user_information
-        self.acceptor.maximum_length = ui.maximum_length or 0
-        self.acceptor.implementation_class_uid = ui.implementation_class_uid
-        self.acceptor.implementation_version_name = ui.implementation_version_name
+    def begin_transfer(self, ac: AAssociateAC, contexts: list[PresentationContext],
+                       peer_max: int, invoke_limit: int, perform_limit: int) -> None:
+        """The A-ASSOCIATE-AC went out or came in (establishment.py): data transfer
+        begins with these contexts and limits; the idle timer, logs, notifications."""
         self._settled = True
-        if self._established is not None:
+        if self._established is not None:  # someone waits (a requestor)
             self._settle(None)
-        self._start(ac, contexts, self.requestor.maximum_length, invoke_limit, perform_limit)
-
-    def send_reject(self, rj: AAssociateRJ) -> None:
-        """Acceptor: send the A-ASSOCIATE-RJ (unless the request is gone)."""
-        if self.proto is None or not self.proto.reject(rj):
-            return
-        self.is_rejected = True
-        self._end_reason = AssociationRejectedError(rj.result, rj.source, rj.reason)
-        if enabled(INFO):
-            log.info("rejected %s: %s", self._who(),
-                     rejection_words(rj.result, rj.source, rj.reason))
-        if self.handlers.notifies:
-            notify(self, evt.EVT_REJECTED)
-
-    def _on_associate_ac(self, ac: AAssociateAC) -> None:
-        """Requestor: the peer accepted; work out the contexts and limits."""
-        try:
-            if self.interpret_accept is None:
-                raise AssociationError("no request to compare the answer with")
-            contexts, rejected, invoke_limit, perform_limit = self.interpret_accept(self, ac)
-        except AiodimseError as exc:
-            log.warning("unusable A-ASSOCIATE-AC: %s", exc)
-            self.abort()
-            return
-        ui = ac.user_information
-        self.acceptor.maximum_length = ui.maximum_length or 0
-        self.acceptor.implementation_class_uid = ui.implementation_class_uid
-        self.acceptor.implementation_version_name = ui.implementation_version_name
-        self.acceptor.user_identity = ui.user_identity_ac
-        self.rejected_contexts = rejected
-        self._settle(None)
-        self._start(ac, contexts, self.acceptor.maximum_length, invoke_limit, perform_limit)
-
-    def _start(self, ac: AAssociateAC, contexts: list[PresentationContext], peer_max: int,
-               invoke_limit: int, perform_limit: int) -> None:
-        """Data transfer begins: contexts, limits, the idle timer, logs, notifications."""
         self.accepted_contexts = contexts
         self._contexts = {c.context_id: c for c in contexts}
         self._deflated = frozenset(c.context_id for c in contexts
@@ -389,7 +302,7 @@ class Association(ServiceCalls):
         self._start_idle_timer()
         self._started = self.clock()
         if debug_cached(INFO) is not False and enabled(INFO):  # (quiet: no call)
-            log_established(self, self._who(), ac)
+            log_established(self, ac)
         if self.handlers.notifies:
             notify(self, evt.EVT_ACCEPTED)
             notify(self, evt.EVT_ESTABLISHED)
@@ -412,22 +325,13 @@ class Association(ServiceCalls):
                                   self._hold_reading)
         return session
 
-    def _on_associate_rj(self, rj: AAssociateRJ) -> None:
-        if enabled(INFO):
-            log.info("%s: %s", self._who(), describe_rejection(rj))
+    def rejected(self, err: AssociationRejectedError) -> None:
+        """The set-up ended in an A-ASSOCIATE-RJ, sent or received (establishment.py)."""
         self.is_rejected = True
-        err = AssociationRejectedError(rj.result, rj.source, rj.reason)
         self._end_reason = err
         self._settle(err)
         if self.handlers.notifies:
             notify(self, evt.EVT_REJECTED)
-
-    def _who(self) -> str:
-        """``association from CALLING@address to CALLED`` (or ``to`` as requestor)."""
-        if self.is_acceptor:
-            return (f"association from {peer_of(self)}:{self.requestor.port} "
-                    f"to {self.acceptor.ae_title}")
-        return f"association to {peer_of(self)}:{self.acceptor.port}"
 
     def _settle(self, err: BaseException | None) -> None:
         """The set-up's outcome (None: accepted), told to a waiter if one waits."""
@@ -687,8 +591,8 @@ class Association(ServiceCalls):
 
     # -- release and abort ------------------------------------------------------------
 
-    def _on_release_rq(self, collision: bool) -> None:
-        if collision:
+    def _on_release_rq(self, ev: ReleaseIndication) -> None:
+        if ev.collision:
             if self.is_requestor:  # PS3.8 7.2.2: the requestor answers first
                 self._respond_release()
             return  # the acceptor answers after the requestor's A-RELEASE-RP
@@ -700,7 +604,7 @@ class Association(ServiceCalls):
         if self.proto is not None and self.proto.respond_release():
             self._mark_released()
 
-    def _on_release_rp(self) -> None:
+    def _on_release_rp(self, ev: ReleaseConfirmation) -> None:
         if self.proto is not None and self.proto.state is STA12:  # collision, acceptor
             self._respond_release()
         self._mark_released()
@@ -712,6 +616,9 @@ class Association(ServiceCalls):
             if self.handlers.notifies:
                 notify(self, evt.EVT_RELEASED)
             self._fail_outstanding()
+
+    def _on_aborted(self, ev: Aborted) -> None:
+        self._mark_aborted(f"association aborted ({ev.cause})", ev.source, ev.reason)
 
     def _mark_aborted(self, why: str, source: int | None, reason: int | None) -> None:
         if self.is_aborted or self.is_released:
@@ -759,10 +666,9 @@ class Association(ServiceCalls):
             self._finished = True
             if self._ended is not None:
                 self._ended.set_result(None)
-            if self._started and debug_cached(INFO) is not False and enabled(INFO):
+            if self._started and debug_cached(INFO) is not False:  # (quiet: no call)
                 why = "released" if self.is_released else str(self._end_reason or "aborted")
-                log.info("%s ended: %s after %.3f s, %d request(s) received", self._who(), why,
-                         self.clock() - self._started, self._requests)
+                log_ended(self, why, self.clock() - self._started, self._requests)
             if self.server is not None:
                 self.server.association_ended(self)
         # The parts that hold the association let go of it (the idle watch in stop()):
@@ -877,6 +783,17 @@ class Association(ServiceCalls):
         """Hold a handler's task until it ends, beyond the association's own life."""
         hold_task(task, self.server.handler_tasks if self.server is not None else None)
 
+
+    # The upper layer's events, by type: what the association does with each.
+    _ON_UL_EVENT: ClassVar[dict[type[ULEvent], Callable[[Association, Any], None]]] = {
+        DataIndication: _on_data,
+        AssociateIndication: establishment.on_associate_rq,
+        AssociateAccepted: establishment.on_associate_ac,
+        AssociateRejected: establishment.on_associate_rj,
+        ReleaseIndication: _on_release_rq,
+        ReleaseConfirmation: _on_release_rp,
+        Aborted: _on_aborted,
+    }
 
 # The association's own caches (docs/internals.md, "Caches"), for the registry's probes.
 caches.register("association.bare_status", "association",
