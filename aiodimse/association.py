@@ -63,7 +63,7 @@ from .errors import (
 from .establishment import Accepted, ServiceUser
 from .events import Event
 from .handlers import Handlers, call_handler
-from .logs import peer_of
+from .lifecycle import Lifecycle
 from .notifications import hold_task, notify
 from .outgoing import Command, OutgoingRequests
 from .presentation import PresentationContext, SupportedContext
@@ -72,16 +72,12 @@ from .scu import ServiceCalls
 from .serving import GUARD_EXIT, Serving, guard_exit
 from .settings import AESettings
 from .ul.events import (
-    Aborted,
     AssociateAccepted,
     AssociateIndication,
     AssociateRejected,
     DataIndication,
-    ReleaseConfirmation,
-    ReleaseIndication,
     ULEvent,
 )
-from .ul.states import STA12
 from .wire.pdus import AAssociateAC, AAssociateRQ, Fragment
 
 if TYPE_CHECKING:
@@ -122,56 +118,19 @@ class ServerLink(Protocol):
     def association_ended(self, assoc: Association) -> None: ...
 
 
-class Association(ServiceCalls):
+class Association(ServiceCalls, Lifecycle):
     """One association. Obtain it from ``AE.associate`` or in a server's handlers.
 
-    The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``.
+    The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``; release,
+    abort and the waits for the set-up and the end from ``Lifecycle``.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_bare_code",
-        "_bare_kind",
-        "_bare_result",
-        "_budget",
-        "_contexts",
-        "_deflated",
-        "_end_reason",
-        "_ended",
-        "_established",
-        "_finished",
-        "_following",
-        "_idle",
-        "_idle_waiters",
-        "_limits",
-        "_outgoing",
-        "_requests",
-        "_serving",
-        "_session",
-        "_settled",
-        "_setup_error",
-        "_started",
-        "accepted_contexts",
-        "acceptor",
-        "ae",
-        "clock",
-        "decide",
-        "dimse_timeout",
-        "draining",
-        "handlers",
-        "interpret_accept",
-        "is_aborted",
-        "is_acceptor",
-        "is_established",
-        "is_rejected",
-        "is_released",
-        "is_requestor",
-        "loop",
-        "observer",
-        "proposal",
-        "proto",
-        "rejected_contexts",
-        "requestor",
+    __slots__ = (  # (Lifecycle has its own)
+        "__weakref__", "_bare_code", "_bare_kind", "_bare_result", "_budget", "_contexts",
+        "_deflated", "_following", "_idle", "_idle_waiters", "_limits", "_outgoing", "_requests",
+        "_serving", "_session", "_started", "accepted_contexts", "acceptor", "ae", "clock",
+        "decide", "dimse_timeout", "draining", "handlers", "interpret_accept", "is_acceptor",
+        "is_requestor", "loop", "observer", "proposal", "proto", "rejected_contexts", "requestor",
         "server",
     )
 
@@ -185,6 +144,7 @@ class Association(ServiceCalls):
         clock: Callable[[], float] | None = None,
     ) -> None:
         """``clock`` is ``loop_clock(loop)``, passed by a server (worked out once)."""
+        Lifecycle.__init__(self)  # (not super(): a call less per association)
         self.ae = ae
         self.is_requestor = is_requestor
         self.is_acceptor = not is_requestor
@@ -197,10 +157,6 @@ class Association(ServiceCalls):
         self.acceptor = ServiceUser()
         self.accepted_contexts: list[PresentationContext] = []
         self.rejected_contexts: list[tuple[int, str, int]] = []
-        self.is_established = False
-        self.is_released = False
-        self.is_aborted = False
-        self.is_rejected = False
         self.dimse_timeout: float | None = ae.dimse_timeout
         self._contexts: dict[int, PresentationContext] = {}
         self._deflated: frozenset[int] = frozenset()  # IDs of Deflated Explicit VR LE contexts
@@ -218,15 +174,6 @@ class Association(ServiceCalls):
         self._bare_kind: RequestKind | None = None
         self._bare_code = 0
         self._started = 0.0  # clock time when established
-        # The set-up's outcome (None: accepted) once ``_settled``, and the future of
-        # whoever waits for it; the end, and the future of whoever waits for that.
-        # Futures only for a waiter: most associations have none (a server's).
-        self._settled = False
-        self._setup_error: BaseException | None = None
-        self._established: asyncio.Future[None] | None = None
-        self._finished = False
-        self._ended: asyncio.Future[None] | None = None
-        self._end_reason: AssociationError | None = None
         # wait_idle and the network timeout: a requestor's watch times it from now; an
         # acceptor's is made on first use (most never wait), counting from the last
         # bytes received (some have, once it is established: the sweep looks then).
@@ -324,35 +271,6 @@ class Association(ServiceCalls):
         self._budget = ReadBudget(self, self.server, ae.maximum_association_buffered,
                                   self._hold_reading)
         return session
-
-    def rejected(self, err: AssociationRejectedError) -> None:
-        """The set-up ended in an A-ASSOCIATE-RJ, sent or received (establishment.py)."""
-        self.is_rejected = True
-        self._end_reason = err
-        self._settle(err)
-        if self.handlers.notifies:
-            notify(self, evt.EVT_REJECTED)
-
-    def _settle(self, err: BaseException | None) -> None:
-        """The set-up's outcome (None: accepted), told to a waiter if one waits."""
-        self._settled = True
-        if self._setup_error is None:
-            self._setup_error = err
-        fut = self._established
-        if fut is not None and not fut.done():
-            if err is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(err)
-
-    async def wait_established(self) -> None:
-        """Requestor: wait for the peer's answer; raise if rejected or aborted."""
-        if not self._settled:
-            if self._established is None:
-                self._established = self.loop.create_future()
-            await self._established
-        elif self._setup_error is not None:
-            raise self._setup_error
 
     # -- data transfer: incoming ----------------------------------------------------
 
@@ -502,11 +420,6 @@ class Association(ServiceCalls):
 
     def _on_session_event(self, ev: SessionEvent) -> None:
         if type(ev) is ResponseReceived:
-            if debug_on():
-                log_message("received", ev.received.context_id, ev.received.message,
-                            ev.received.dataset)
-            if not ev.final:
-                return  # no request of ours has pending responses to report yet
             if self._outgoing is not None:  # (the session knows ours only)
                 self._outgoing.response(ev)
             if self._idle_waiters:
@@ -514,10 +427,7 @@ class Association(ServiceCalls):
         elif type(ev) is UnknownResponse:
             log.warning("response to unknown Message ID %s ignored", ev.message_id)
         elif type(ev) is BadRequest:
-            if self._serving is None or not self._serving.bad_request(self, ev):
-                log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self),
-                            ev.error)
-                self.abort(source=2, reason=0)
+            self._served().bad_request(self, ev)
         else:  # ReleaseReady comes from follow_ups only
             raise AssertionError(f"unexpected session event {ev!r}")  # pragma: no cover
 
@@ -589,65 +499,6 @@ class Association(ServiceCalls):
         except LocalProtocolError as exc:
             raise AssociationAbortedError(f"cannot send now: {exc}") from exc
 
-    # -- release and abort ------------------------------------------------------------
-
-    def _on_release_rq(self, ev: ReleaseIndication) -> None:
-        if ev.collision:
-            if self.is_requestor:  # PS3.8 7.2.2: the requestor answers first
-                self._respond_release()
-            return  # the acceptor answers after the requestor's A-RELEASE-RP
-        # answered once the running and queued requests are (session: ReleaseReady)
-        if self._session is None or self._session.receive_release():
-            self._respond_release()
-
-    def _respond_release(self) -> None:
-        if self.proto is not None and self.proto.respond_release():
-            self._mark_released()
-
-    def _on_release_rp(self, ev: ReleaseConfirmation) -> None:
-        if self.proto is not None and self.proto.state is STA12:  # collision, acceptor
-            self._respond_release()
-        self._mark_released()
-
-    def _mark_released(self) -> None:
-        if not self.is_released:
-            self.is_released = True
-            self.is_established = False
-            if self.handlers.notifies:
-                notify(self, evt.EVT_RELEASED)
-            self._fail_outstanding()
-
-    def _on_aborted(self, ev: Aborted) -> None:
-        self._mark_aborted(f"association aborted ({ev.cause})", ev.source, ev.reason)
-
-    def _mark_aborted(self, why: str, source: int | None, reason: int | None) -> None:
-        if self.is_aborted or self.is_released:
-            return
-        self.is_aborted = True
-        was_established = self.is_established
-        self.is_established = False
-        err = AssociationAbortedError(why, source=source, reason=reason)
-        if self._end_reason is None:
-            self._end_reason = err
-        if not self._settled:
-            self._settle(self._end_reason)
-        self._fail_outstanding()
-        if (was_established or not self.is_rejected) and self.handlers.notifies:
-            notify(self, evt.EVT_ABORTED)
-
-    def _protocol_abort(self, exc: AiodimseError) -> None:
-        log.warning("protocol error from %s: %s", peer_of(self), exc)
-        source = getattr(exc, "abort_source", 2)
-        reason = getattr(exc, "abort_reason", 0)
-        self.abort(source=source, reason=reason)
-
-    def end_error(self) -> AssociationError:
-        """Why requests fail now; made on first use (a clean release usually needs none)."""
-        if self._end_reason is None:
-            why = "released" if self.is_released else "has ended"
-            self._end_reason = AssociationAbortedError(f"the association {why}")
-        return self._end_reason
-
     def _fail_outstanding(self) -> None:
         if self._outgoing is not None:
             self._outgoing.fail()
@@ -676,37 +527,6 @@ class Association(ServiceCalls):
         # ended association for the garbage collector.
         self._budget = None
         self._outgoing = None
-
-    async def release(self) -> None:
-        """Release the association and wait until it has ended (ACSE timeout bound)."""
-        if self._finished:
-            return
-        if self.is_established and self.proto is not None:
-            self.proto.request_release()
-        await asyncio.shield(self._end_future())
-
-    def abort(self, *, source: int = 0, reason: int = 0) -> None:
-        """Abort at once: send A-ABORT and close; outstanding requests fail."""
-        if self.proto is not None:
-            self.proto.abort(source=source, reason=reason)
-        self._mark_aborted("association aborted (local)", source, reason)
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed."""
-        await asyncio.shield(self._end_future())
-
-    def _end_future(self) -> asyncio.Future[None]:
-        """The future done at the end, made for the first to wait (done if ended)."""
-        fut = self._ended
-        if fut is None:
-            fut = self._ended = self.loop.create_future()
-            if self._finished:
-                fut.set_result(None)
-        return fut
-
-    @property
-    def is_alive(self) -> bool:
-        return not self._finished
 
     @property
     def in_flight(self) -> int:
@@ -766,10 +586,6 @@ class Association(ServiceCalls):
                                            since=0.0)
         return watch
 
-    def on_end(self, callback: Any) -> None:
-        """Call ``callback(assoc)`` once the connection has closed."""
-        self._end_future().add_done_callback(lambda _f: callback(self))
-
     def _start_idle_timer(self) -> None:
         """Network timeout: a server sweeps its associations; a requestor has a timer."""
         if self.server is not None:
@@ -790,9 +606,7 @@ class Association(ServiceCalls):
         AssociateIndication: establishment.on_associate_rq,
         AssociateAccepted: establishment.on_associate_ac,
         AssociateRejected: establishment.on_associate_rj,
-        ReleaseIndication: _on_release_rq,
-        ReleaseConfirmation: _on_release_rp,
-        Aborted: _on_aborted,
+        **Lifecycle.ENDING_EVENTS,
     }
 
 # The association's own caches (docs/internals.md, "Caches"), for the registry's probes.

@@ -125,7 +125,12 @@ class OutgoingRequests:
         return await self.request(context, command, data)
 
     def response(self, ev: ResponseReceived) -> None:
-        """The final response to one of ours: its future, then a waiting request."""
+        """A response to one of ours: if final, its future, then a waiting request."""
+        if debug_on():
+            log_message("received", ev.received.context_id, ev.received.message,
+                        ev.received.dataset)
+        if not ev.final:
+            return  # no request of ours has pending responses to report yet
         fut = self.futures.pop(ev.message_id, None)
         if fut is not None and not fut.done():
             fut.set_result(ev.received)
