@@ -2,9 +2,11 @@
 
 The session keeps the DIMSE bookkeeping (reassembly, Message IDs, windows, release
 deferral, the DIMSE deadlines); the association adds what needs an event loop.
-Here: establishment, the session's events, the usual request served inline (its
-handler run eagerly, aio/eager.py, its response reused: the server's hot path),
-release, abort and the end. Each other concern has an object or module of its own:
+Here: the upper layer's events (dispatched by type), the session's events, the
+usual request served inline (its handler run eagerly, aio/eager.py, its response
+reused: the server's hot path), and the teardown of its parts at the end. Each
+other concern has a module of its own: establishment.py (the A-ASSOCIATE
+exchange), lifecycle.py (release, abort, the waits for the set-up and the end),
 serving.py (suspended handlers, time limit, inflating, refusals, built responses),
 outgoing.py (our requests' futures, the DIMSE timer), aio/budget.py (read back
 pressure), aio/idle.py (wait_idle, the network timeout), notifications.py, scu.py
@@ -599,7 +601,6 @@ class Association(ServiceCalls, Lifecycle):
         """Hold a handler's task until it ends, beyond the association's own life."""
         hold_task(task, self.server.handler_tasks if self.server is not None else None)
 
-
     # The upper layer's events, by type: what the association does with each.
     _ON_UL_EVENT: ClassVar[dict[type[ULEvent], Callable[[Association, Any], None]]] = {
         DataIndication: _on_data,
@@ -608,6 +609,7 @@ class Association(ServiceCalls, Lifecycle):
         AssociateRejected: establishment.on_associate_rj,
         **Lifecycle.ENDING_EVENTS,
     }
+
 
 # The association's own caches (docs/internals.md, "Caches"), for the registry's probes.
 caches.register("association.bare_status", "association",
