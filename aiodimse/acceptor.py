@@ -8,6 +8,7 @@ from typing import Any
 
 from . import evt
 from .association import Association
+from .establishment import accept, reject
 from .events import Event
 from .handlers import call_handler
 from .logs import get_logger
@@ -208,7 +209,7 @@ def _answer(
     ae = assoc.ae
     if rejection is not None:
         result, source, reason = rejection  # logged by the association, in words
-        assoc.send_reject(AAssociateRJ(result=result, source=source, reason=reason))
+        reject(assoc, AAssociateRJ(result=result, source=source, reason=reason))
         if assoc.server is not None:
             assoc.server.rejected(assoc)
         if assoc.observer is not None:
@@ -241,7 +242,7 @@ def _answer(
         encoded = encode_pdu(ac)
         if response is None:
             found_negotiation.keep_answer(key, ac, encoded)
-    assoc.send_accept(ac, list(found_negotiation.accepted), limits.local_max_invoked,
-                       limits.peer_max_invoked, encoded)
+    accept(assoc, ac, list(found_negotiation.accepted), limits.local_max_invoked,
+           limits.peer_max_invoked, encoded=encoded)
     if assoc.observer is not None:
         assoc.observer.accepted()

@@ -2,9 +2,11 @@
 
 The session keeps the DIMSE bookkeeping (reassembly, Message IDs, windows, release
 deferral, the DIMSE deadlines); the association adds what needs an event loop.
-Here: establishment, the session's events, the usual request served inline (its
-handler run eagerly, aio/eager.py, its response reused: the server's hot path),
-release, abort and the end. Each other concern has an object or module of its own:
+Here: the upper layer's events (dispatched by type), the session's events, the
+usual request served inline (its handler run eagerly, aio/eager.py, its response
+reused: the server's hot path), and the teardown of its parts at the end. Each
+other concern has a module of its own: establishment.py (the A-ASSOCIATE
+exchange), lifecycle.py (release, abort, the waits for the set-up and the end),
 serving.py (suspended handlers, time limit, inflating, refusals, built responses),
 outgoing.py (our requests' futures, the DIMSE timer), aio/budget.py (read back
 pressure), aio/idle.py (wait_idle, the network timeout), notifications.py, scu.py
@@ -16,12 +18,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from pydicom.dataset import Dataset
 
-from . import caches, evt
+from . import caches, establishment, evt
 from .aio.budget import ReadBudget
 from .aio.eager import Suspended, run_eager
 from .aio.idle import IdleWatch
@@ -33,9 +34,9 @@ from .association_log import (
     debug_on,
     enabled,
     log,
+    log_ended,
     log_established,
     log_handler_failure,
-    log_lines,
     log_message,
 )
 from .datasets import (
@@ -44,7 +45,6 @@ from .datasets import (
     decode_dataset,
     encode_dataset,
 )
-from .describe import describe_associate_rq, describe_rejection
 from .dimse.assemble import ReceivedMessage
 from .dimse.session import (
     BadRequest,
@@ -62,10 +62,10 @@ from .errors import (
     DIMSETimeoutError,
     LocalProtocolError,
 )
-from .errors import describe_rejection as rejection_words
+from .establishment import Accepted, ServiceUser
 from .events import Event
 from .handlers import Handlers, call_handler
-from .logs import peer_of
+from .lifecycle import Lifecycle
 from .notifications import hold_task, notify
 from .outgoing import Command, OutgoingRequests, Stream
 from .presentation import PresentationContext, SupportedContext
@@ -77,17 +77,13 @@ from .settings import AESettings
 from .store_scp import store_sinks
 from .store_scu import StoreCalls
 from .ul.events import (
-    Aborted,
     AssociateAccepted,
     AssociateIndication,
     AssociateRejected,
     DataIndication,
-    ReleaseConfirmation,
-    ReleaseIndication,
     ULEvent,
 )
-from .ul.states import STA12
-from .wire.pdus import AAssociateAC, AAssociateRJ, AAssociateRQ, Fragment
+from .wire.pdus import AAssociateAC, AAssociateRQ, Fragment
 
 if TYPE_CHECKING:
     from .negotiation_cache import NegotiationCache
@@ -102,19 +98,6 @@ __all__ = [
     "AssociationAbortedError",
     "DIMSETimeoutError",
 ]
-
-
-@dataclass(slots=True)
-class ServiceUser:
-    """One end of an association, as pynetdicom's ``assoc.requestor``/``acceptor``."""
-
-    ae_title: str = ""
-    address: str = ""
-    port: int = 0
-    maximum_length: int = 0
-    implementation_class_uid: str = ""
-    implementation_version_name: str | None = None
-    user_identity: Any = None
 
 
 class ServerLink(Protocol):
@@ -142,57 +125,19 @@ class ServerLink(Protocol):
     def association_ended(self, assoc: Association) -> None: ...
 
 
-_Accepted = tuple[list[PresentationContext], list[tuple[int, str, int]], int, int]
-
-
-class Association(ServiceCalls, QueryCalls, StoreCalls):
+class Association(ServiceCalls, QueryCalls, StoreCalls, Lifecycle):
     """One association. Obtain it from ``AE.associate`` or in a server's handlers.
 
-    The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``.
+    The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``; release,
+    abort and the waits for the set-up and the end from ``Lifecycle``.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_bare_code",
-        "_bare_kind",
-        "_bare_result",
-        "_budget",
-        "_contexts",
-        "_deflated",
-        "_end_reason",
-        "_ended",
-        "_established",
-        "_following",
-        "_idle",
-        "_idle_waiters",
-        "_limits",
-        "_outgoing",
-        "_requests",
-        "_serving",
-        "_session",
-        "_started",
-        "accepted_contexts",
-        "acceptor",
-        "ae",
-        "check_idle",
-        "clock",
-        "decide",
-        "dimse_timeout",
-        "draining",
-        "handlers",
-        "interpret_accept",
-        "is_aborted",
-        "is_acceptor",
-        "is_established",
-        "is_rejected",
-        "is_released",
-        "is_requestor",
-        "loop",
-        "observer",
-        "proposal",
-        "proto",
-        "rejected_contexts",
-        "requestor",
+    __slots__ = (  # (Lifecycle has its own)
+        "__weakref__", "_bare_code", "_bare_kind", "_bare_result", "_budget", "_contexts",
+        "_deflated", "_following", "_idle", "_idle_waiters", "_limits", "_outgoing", "_requests",
+        "_serving", "_session", "_started", "accepted_contexts", "acceptor", "ae", "clock",
+        "decide", "dimse_timeout", "draining", "handlers", "interpret_accept", "is_acceptor",
+        "is_requestor", "loop", "observer", "proposal", "proto", "rejected_contexts", "requestor",
         "server",
     )
 
@@ -206,6 +151,7 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         clock: Callable[[], float] | None = None,
     ) -> None:
         """``clock`` is ``loop_clock(loop)``, passed by a server (worked out once)."""
+        Lifecycle.__init__(self)  # (not super(): a call less per association)
         self.ae = ae
         self.is_requestor = is_requestor
         self.is_acceptor = not is_requestor
@@ -218,10 +164,6 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         self.acceptor = ServiceUser()
         self.accepted_contexts: list[PresentationContext] = []
         self.rejected_contexts: list[tuple[int, str, int]] = []
-        self.is_established = False
-        self.is_released = False
-        self.is_aborted = False
-        self.is_rejected = False
         self.dimse_timeout: float | None = ae.dimse_timeout
         self._contexts: dict[int, PresentationContext] = {}
         self._deflated: frozenset[int] = frozenset()  # IDs of Deflated Explicit VR LE contexts
@@ -239,20 +181,18 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         self._bare_kind: RequestKind | None = None
         self._bare_code = 0
         self._started = 0.0  # clock time when established
-        self._established: asyncio.Future[None] = loop.create_future()
-        self._ended: asyncio.Future[None] = loop.create_future()
-        self._end_reason: AssociationError | None = None
-        self._idle = IdleWatch(self, loop, self.clock)  # wait_idle, the network timeout
-        self._idle_waiters = self._idle.waiters  # (the same list for good: one load less)
-        # Abort if nothing came in for ``timeout`` and nothing is in flight; True if so.
-        # The server's sweep calls it for every association: the watch's own method.
-        self.check_idle: Callable[[float, float], bool] = self._idle.check
+        # wait_idle and the network timeout: a requestor's watch times it from now; an
+        # acceptor's is made on first use (most never wait), counting from the last
+        # bytes received (some have, once it is established: the sweep looks then).
+        self._idle_waiters: list[asyncio.Future[None]] = []  # the watch's, for good
+        self._idle = (IdleWatch(self, loop, self.clock, self._idle_waiters)
+                      if is_requestor else None)
         self.proposal: AAssociateRQ | None = None  # requestor: what we proposed
         # Set by the server / requestor code that creates the association:
         self.decide: (
             Callable[[Association, AAssociateRQ], Coroutine[Any, Any, None] | None] | None
         ) = None
-        self.interpret_accept: Callable[[Association, AAssociateAC], _Accepted] | None = None
+        self.interpret_accept: Callable[[Association, AAssociateAC], Accepted] | None = None
         self.server: ServerLink | None = None  # the Server that accepted this association
         self.draining = False  # set by a server shutting down
         self.observer: AssociationRecord | None = None  # set by an observed server
@@ -273,104 +213,40 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         peer.address, peer.port = host, port
         if self.server is not None:  # (it counts by the peer's address)
             self.server.register(self)
-        notify(self, evt.EVT_CONN_OPEN)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_CONN_OPEN)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not (self.is_released or self.is_aborted or self.is_rejected):
             self._mark_aborted("connection lost", None, None)
         self._finish()
-        notify(self, evt.EVT_CONN_CLOSE)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_CONN_CLOSE)
         # The protocol is done; dropping it breaks the association <-> protocol cycle,
         # so that an ended association is freed by reference counting, not by the
         # garbage collector (whose full passes grow with the number of connections).
         self.proto = None
 
     def ul_events(self, events: Sequence[ULEvent]) -> None:
+        """The upper layer's events, each to its function by type (``_ON_UL_EVENT``,
+        at the end of the class)."""
         for ev in events:
-            if type(ev) is DataIndication:
-                self.ul_fragments(ev.fragments, self.clock())
-            elif isinstance(ev, AssociateIndication):
-                self._on_associate_rq(ev.pdu)
-            elif isinstance(ev, AssociateAccepted):
-                self._on_associate_ac(ev.pdu)
-            elif isinstance(ev, AssociateRejected):
-                self._on_associate_rj(ev.pdu)
-            elif isinstance(ev, ReleaseIndication):
-                self._on_release_rq(ev.collision)
-            elif isinstance(ev, ReleaseConfirmation):
-                self._on_release_rp()
-            elif isinstance(ev, Aborted):
-                self._mark_aborted(f"association aborted ({ev.cause})", ev.source, ev.reason)
+            on_event = self._ON_UL_EVENT.get(type(ev))
+            if on_event is not None:  # (CloseTransport: the protocol's)
+                on_event(self, ev)
+
+    def _on_data(self, ev: DataIndication) -> None:
+        self.ul_fragments(ev.fragments, self.clock())
 
     # -- establishment --------------------------------------------------------------
 
-    def _on_associate_rq(self, rq: AAssociateRQ) -> None:
-        """Acceptor: hand the request to the server's decision (``acceptor.decide``)."""
-        self.requestor.ae_title = rq.calling_ae_title
-        self.acceptor.ae_title = rq.called_ae_title
-        ui = rq.user_information
-        self.requestor.maximum_length = ui.maximum_length or 0
-        self.requestor.implementation_class_uid = ui.implementation_class_uid
-        self.requestor.implementation_version_name = ui.implementation_version_name
-        self.requestor.user_identity = ui.user_identity_rq
-        self.proposal = rq
-        if enabled(INFO) and debug_on():  # (INFO first: one dict lookup when quiet)
-            log_lines(f"received from {peer_of(self)}:", describe_associate_rq(rq))
-        notify(self, evt.EVT_REQUESTED)
-        if self.decide is None:  # not from a server: nobody can accept
-            self.send_reject(AAssociateRJ(result=1, source=1, reason=1))
-            return
-        pending = self.decide(self, rq)  # None: answered already
-        if pending is not None:
-            self.track(self.loop.create_task(pending))
-
-    def send_accept(self, ac: AAssociateAC, contexts: list[PresentationContext],
-                    invoke_limit: int, perform_limit: int, encoded: bytes | None = None
-                    ) -> None:
-        """Acceptor: send the A-ASSOCIATE-AC (unless the request is gone) and start."""
-        if self.proto is None or not self.proto.accept(ac, encoded):
-            return
-        ui = ac.user_information
-        self.acceptor.maximum_length = ui.maximum_length or 0
-        self.acceptor.implementation_class_uid = ui.implementation_class_uid
-        self.acceptor.implementation_version_name = ui.implementation_version_name
-        self._established.set_result(None)
-        self._start(ac, contexts, self.requestor.maximum_length, invoke_limit, perform_limit)
-
-    def send_reject(self, rj: AAssociateRJ) -> None:
-        """Acceptor: send the A-ASSOCIATE-RJ (unless the request is gone)."""
-        if self.proto is None or not self.proto.reject(rj):
-            return
-        self.is_rejected = True
-        self._end_reason = AssociationRejectedError(rj.result, rj.source, rj.reason)
-        if enabled(INFO):
-            log.info("rejected %s: %s", self._who(),
-                     rejection_words(rj.result, rj.source, rj.reason))
-        notify(self, evt.EVT_REJECTED)
-
-    def _on_associate_ac(self, ac: AAssociateAC) -> None:
-        """Requestor: the peer accepted; work out the contexts and limits."""
-        try:
-            if self.interpret_accept is None:
-                raise AssociationError("no request to compare the answer with")
-            contexts, rejected, invoke_limit, perform_limit = self.interpret_accept(self, ac)
-        except AiodimseError as exc:
-            log.warning("unusable A-ASSOCIATE-AC: %s", exc)
-            self.abort()
-            return
-        ui = ac.user_information
-        self.acceptor.maximum_length = ui.maximum_length or 0
-        self.acceptor.implementation_class_uid = ui.implementation_class_uid
-        self.acceptor.implementation_version_name = ui.implementation_version_name
-        self.acceptor.user_identity = ui.user_identity_ac
-        self.rejected_contexts = rejected
-        if not self._established.done():
-            self._established.set_result(None)
-        self._start(ac, contexts, self.acceptor.maximum_length, invoke_limit, perform_limit)
-
-    def _start(self, ac: AAssociateAC, contexts: list[PresentationContext], peer_max: int,
-               invoke_limit: int, perform_limit: int) -> None:
-        """Data transfer begins: contexts, limits, the idle timer, logs, notifications."""
+    def begin_transfer(self, ac: AAssociateAC, contexts: list[PresentationContext],
+                       peer_max: int, invoke_limit: int, perform_limit: int) -> None:
+        """The A-ASSOCIATE-AC went out or came in (establishment.py): data transfer
+        begins with these contexts and limits; the idle timer, logs, notifications."""
+        self._settled = True
+        if self._established is not None:  # someone waits (a requestor)
+            self._settle(None)
         self.accepted_contexts = contexts
         self._contexts = {c.context_id: c for c in contexts}
         self._deflated = frozenset(c.context_id for c in contexts
@@ -379,10 +255,11 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         self.is_established = True
         self._start_idle_timer()
         self._started = self.clock()
-        if enabled(INFO):  # (the line's words are not made when it is off)
-            log_established(self, self._who(), ac)
-        notify(self, evt.EVT_ACCEPTED)
-        notify(self, evt.EVT_ESTABLISHED)
+        if debug_cached(INFO) is not False and enabled(INFO):  # (quiet: no call)
+            log_established(self, ac)
+        if self.handlers.notifies:
+            notify(self, evt.EVT_ACCEPTED)
+            notify(self, evt.EVT_ESTABLISHED)
 
     def open_session(self) -> DIMSESession:
         """The DIMSE session, made (with its serving and read budget) on first use."""
@@ -403,33 +280,6 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         self._budget = ReadBudget(self, self.server, ae.maximum_association_buffered,
                                   self._hold_reading)
         return session
-
-    def _on_associate_rj(self, rj: AAssociateRJ) -> None:
-        if enabled(INFO):
-            log.info("%s: %s", self._who(), describe_rejection(rj))
-        self.is_rejected = True
-        err = AssociationRejectedError(rj.result, rj.source, rj.reason)
-        self._end_reason = err
-        self._fail_established(err)
-        notify(self, evt.EVT_REJECTED)
-
-    def _who(self) -> str:
-        """``association from CALLING@address to CALLED`` (or ``to`` as requestor)."""
-        if self.is_acceptor:
-            return (f"association from {peer_of(self)}:{self.requestor.port} "
-                    f"to {self.acceptor.ae_title}")
-        return f"association to {peer_of(self)}:{self.acceptor.port}"
-
-    def _fail_established(self, err: BaseException) -> None:
-        fut = self._established
-        if not fut.done():
-            fut.set_exception(err)
-            if self.is_acceptor:  # nobody need await it here: no "never retrieved" log
-                fut.exception()
-
-    async def wait_established(self) -> None:
-        """Requestor: wait for the peer's answer; raise if rejected or aborted."""
-        await self._established
 
     # -- data transfer: incoming ----------------------------------------------------
 
@@ -579,24 +429,14 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
 
     def _on_session_event(self, ev: SessionEvent) -> None:
         if type(ev) is ResponseReceived:
-            if debug_on():
-                log_message("received", ev.received.context_id, ev.received.message,
-                            ev.received.dataset)
-            if not ev.final:  # to the stream of a C-FIND/GET/MOVE of ours (scu_query.py)
-                if self._outgoing is not None:
-                    self._outgoing.pending(ev)
-                return
             if self._outgoing is not None:  # (the session knows ours only)
                 self._outgoing.response(ev)
             if self._idle_waiters:
-                self._idle.check_waiters()
+                self._watch().check_waiters()
         elif type(ev) is UnknownResponse:
             log.warning("response to unknown Message ID %s ignored", ev.message_id)
         elif type(ev) is BadRequest:
-            if self._serving is None or not self._serving.bad_request(self, ev):
-                log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(self),
-                            ev.error)
-                self.abort(source=2, reason=0)
+            self._served().bad_request(self, ev)
         else:  # ReleaseReady comes from follow_ups only
             raise AssertionError(f"unexpected session event {ev!r}")  # pragma: no cover
 
@@ -618,7 +458,7 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
                 self._following = False
             self._sync_held(session)
         if self._idle_waiters:
-            self._idle.check_waiters()
+            self._watch().check_waiters()
 
     # -- read back pressure (aio/budget.py) -------------------------------------------
 
@@ -651,7 +491,7 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         """Send one request (OutgoingRequests.request); ``data``: ``dataset`` already
         encoded. ``command``: its command set for a Message ID; ``stream``: where its
         pending responses go."""
-        if not self.is_established or self._ended.done():
+        if not self.is_established or self._finished:
             raise AssociationAbortedError("the association is not established")
         if dataset is not None:
             data = encode_dataset(dataset, context.transfer_syntax)
@@ -670,60 +510,6 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         except LocalProtocolError as exc:
             raise AssociationAbortedError(f"cannot send now: {exc}") from exc
 
-    # -- release and abort ------------------------------------------------------------
-
-    def _on_release_rq(self, collision: bool) -> None:
-        if collision:
-            if self.is_requestor:  # PS3.8 7.2.2: the requestor answers first
-                self._respond_release()
-            return  # the acceptor answers after the requestor's A-RELEASE-RP
-        # answered once the running and queued requests are (session: ReleaseReady)
-        if self._session is None or self._session.receive_release():
-            self._respond_release()
-
-    def _respond_release(self) -> None:
-        if self.proto is not None and self.proto.respond_release():
-            self._mark_released()
-
-    def _on_release_rp(self) -> None:
-        if self.proto is not None and self.proto.state is STA12:  # collision, acceptor
-            self._respond_release()
-        self._mark_released()
-
-    def _mark_released(self) -> None:
-        if not self.is_released:
-            self.is_released = True
-            self.is_established = False
-            notify(self, evt.EVT_RELEASED)
-            self._fail_outstanding()
-
-    def _mark_aborted(self, why: str, source: int | None, reason: int | None) -> None:
-        if self.is_aborted or self.is_released:
-            return
-        self.is_aborted = True
-        was_established = self.is_established
-        self.is_established = False
-        err = AssociationAbortedError(why, source=source, reason=reason)
-        if self._end_reason is None:
-            self._end_reason = err
-        self._fail_established(self._end_reason)
-        self._fail_outstanding()
-        if was_established or not self.is_rejected:
-            notify(self, evt.EVT_ABORTED)
-
-    def _protocol_abort(self, exc: AiodimseError) -> None:
-        log.warning("protocol error from %s: %s", peer_of(self), exc)
-        source = getattr(exc, "abort_source", 2)
-        reason = getattr(exc, "abort_reason", 0)
-        self.abort(source=source, reason=reason)
-
-    def end_error(self) -> AssociationError:
-        """Why requests fail now; made on first use (a clean release usually needs none)."""
-        if self._end_reason is None:
-            why = "released" if self.is_released else "has ended"
-            self._end_reason = AssociationAbortedError(f"the association {why}")
-        return self._end_reason
-
     def _fail_outstanding(self) -> None:
         if self._outgoing is not None:
             self._outgoing.fail()
@@ -733,16 +519,18 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
     def _finish(self) -> None:
         if self._budget is not None:  # queued requests and a partial message go with it
             self._budget.give_back()
-        self._idle.stop()
-        if not self._established.done():
-            self._fail_established(self.end_error())
+        if self._idle is not None:
+            self._idle.stop()
+        if not self._settled:
+            self._settle(self.end_error())
         self._fail_outstanding()
-        if not self._ended.done():
-            self._ended.set_result(None)
-            if self._started and enabled(INFO):
+        if not self._finished:
+            self._finished = True
+            if self._ended is not None:
+                self._ended.set_result(None)
+            if self._started and debug_cached(INFO) is not False:  # (quiet: no call)
                 why = "released" if self.is_released else str(self._end_reason or "aborted")
-                log.info("%s ended: %s after %.3f s, %d request(s) received", self._who(), why,
-                         self.clock() - self._started, self._requests)
+                log_ended(self, why, self.clock() - self._started, self._requests)
             if self.server is not None:
                 self.server.association_ended(self)
         # The parts that hold the association let go of it (the idle watch in stop()):
@@ -750,28 +538,6 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
         # ended association for the garbage collector.
         self._budget = None
         self._outgoing = None
-
-    async def release(self) -> None:
-        """Release the association and wait until it has ended (ACSE timeout bound)."""
-        if self._ended.done():
-            return
-        if self.is_established and self.proto is not None:
-            self.proto.request_release()
-        await asyncio.shield(self._ended)
-
-    def abort(self, *, source: int = 0, reason: int = 0) -> None:
-        """Abort at once: send A-ABORT and close; outstanding requests fail."""
-        if self.proto is not None:
-            self.proto.abort(source=source, reason=reason)
-        self._mark_aborted("association aborted (local)", source, reason)
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is closed."""
-        await asyncio.shield(self._ended)
-
-    @property
-    def is_alive(self) -> bool:
-        return not self._ended.done()
 
     @property
     def in_flight(self) -> int:
@@ -814,24 +580,44 @@ class Association(ServiceCalls, QueryCalls, StoreCalls):
 
     async def wait_idle(self) -> None:
         """Wait until no request is in flight either way (or the association ended)."""
-        await self._idle.wait()
+        if not self._finished:
+            await self._watch().wait()
 
-    def on_end(self, callback: Any) -> None:
-        """Call ``callback(assoc)`` once the connection has closed."""
-        self._ended.add_done_callback(lambda _f: callback(self))
+    def check_idle(self, now: float, timeout: float) -> bool:
+        """Abort if nothing came in for ``timeout`` and nothing is in flight; True if
+        so (the server's sweep asks every established association)."""
+        return not self._finished and self._watch().check(now, timeout)
+
+    def _watch(self) -> IdleWatch:
+        """The idle watch, made on first use (asked for before the end only: made
+        after it, it would hold the association in a cycle)."""
+        watch = self._idle
+        if watch is None:
+            watch = self._idle = IdleWatch(self, self.loop, self.clock, self._idle_waiters,
+                                           since=0.0)
+        return watch
 
     def _start_idle_timer(self) -> None:
         """Network timeout: a server sweeps its associations; a requestor has a timer."""
         if self.server is not None:
             self.server.watch_idle()
         else:
-            self._idle.start_timer(self.ae.network_timeout)
+            self._watch().start_timer(self.ae.network_timeout)
 
     # -- notifications and tasks (notifications.py) -----------------------------------
 
     def track(self, task: asyncio.Task[Any]) -> None:
         """Hold a handler's task until it ends, beyond the association's own life."""
         hold_task(task, self.server.handler_tasks if self.server is not None else None)
+
+    # The upper layer's events, by type: what the association does with each.
+    _ON_UL_EVENT: ClassVar[dict[type[ULEvent], Callable[[Association, Any], None]]] = {
+        DataIndication: _on_data,
+        AssociateIndication: establishment.on_associate_rq,
+        AssociateAccepted: establishment.on_associate_ac,
+        AssociateRejected: establishment.on_associate_rj,
+        **Lifecycle.ENDING_EVENTS,
+    }
 
 
 # The association's own caches (docs/internals.md, "Caches"), for the registry's probes.

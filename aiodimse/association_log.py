@@ -1,7 +1,9 @@
 """The association's log lines: messages at DEBUG, set-up and end at INFO.
 
 Apart from the association so that it reads as the adapter it is; every function
-here formats nothing unless its level is on.
+here formats nothing unless its level is on. Callers on a per-association path ask
+``debug_cached(level) is not False and enabled(level)``: with logging quiet, one
+dict lookup and no call.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ __all__ = [
     "debug_on",
     "enabled",
     "log",
+    "log_ended",
     "log_established",
     "log_handler_failure",
     "log_lines",
     "log_message",
+    "who",
 ]
 
 log = get_logger("aiodimse.association")
@@ -75,7 +79,15 @@ def log_lines(head: str, text: str) -> None:
         log.debug("  %s", line)
 
 
-def log_established(assoc: Any, who: str, ac: AAssociateAC) -> None:
+def who(assoc: Any) -> str:
+    """``association from CALLING@address:port to CALLED`` (or ``to`` as requestor)."""
+    if assoc.is_acceptor:
+        return (f"association from {peer_of(assoc)}:{assoc.requestor.port} "
+                f"to {assoc.acceptor.ae_title}")
+    return f"association to {peer_of(assoc)}:{assoc.acceptor.port}"
+
+
+def log_established(assoc: Any, ac: AAssociateAC) -> None:
     """INFO: who, the accepted and rejected contexts, the PDU sizes; DEBUG: the AC."""
     if not enabled(INFO):  # (nor DEBUG, below it)
         return
@@ -85,6 +97,13 @@ def log_established(assoc: Any, who: str, ac: AAssociateAC) -> None:
     accepted = accepted_summary(
         (c.abstract_syntax, c.transfer_syntax) for c in assoc.accepted_contexts)
     refused = sum(1 for pc in ac.presentation_contexts if pc.result != 0)
-    log.info("%s accepted: %s%s; max PDU %d/%d", who, accepted or "no contexts",
+    log.info("%s accepted: %s%s; max PDU %d/%d", who(assoc), accepted or "no contexts",
              f"; {refused} context(s) refused" if refused else "",
              assoc.requestor.maximum_length, assoc.acceptor.maximum_length)
+
+
+def log_ended(assoc: Any, why: str, seconds: float, requests: int) -> None:
+    """INFO: who, why it ended, how long it lasted and how many requests it carried."""
+    if enabled(INFO):
+        log.info("%s ended: %s after %.3f s, %d request(s) received", who(assoc), why,
+                 seconds, requests)

@@ -44,7 +44,11 @@ class Notifying(Protocol):
 
 
 def notify(assoc: Notifying, event_type: evt.EventType) -> None:
-    """Run the handlers bound to ``event_type``, each in a tracked Task."""
+    """Run the handlers bound to ``event_type``, each in a tracked Task.
+
+    The association calls it only if ``handlers.notifies``: nobody listens, as a
+    rule, and six calls per association are 1 % of the set-up's cost (row 3).
+    """
     handlers = assoc.handlers
     if not handlers.notifies:
         return

@@ -147,7 +147,13 @@ class OutgoingRequests:
             stream.pending(ev.received)
 
     def response(self, ev: ResponseReceived) -> None:
-        """The final response to one of ours: its future, then a waiting request."""
+        """A response to one of ours: if final, its future, then a waiting request."""
+        if debug_on():
+            log_message("received", ev.received.context_id, ev.received.message,
+                        ev.received.dataset)
+        if not ev.final:  # to the stream of a C-FIND/GET/MOVE of ours (scu_query.py)
+            self.pending(ev)
+            return
         fut = self.futures.pop(ev.message_id, None)
         if fut is not None and not fut.done():
             fut.set_result(ev.received)

@@ -68,6 +68,8 @@ class Served(Protocol):
 
     def after_request(self) -> None: ...
 
+    def abort(self, *, source: int = 0, reason: int = 0) -> None: ...
+
 
 async def guard_exit(coro: Coroutine[Any, Any, Any]) -> Any:
     """Await a handler's coroutine; SystemExit/KeyboardInterrupt become HandlerExit."""
@@ -209,19 +211,21 @@ class Serving:
                                                 received.context_id, status)
         assoc.after_request()
 
-    def bad_request(self, assoc: Served, ev: BadRequest) -> bool:
-        """A request whose command we refuse: answer with its failure status; False if
-        it has none (the association must abort)."""
+    def bad_request(self, assoc: Served, ev: BadRequest) -> None:
+        """A request whose command we refuse: answer with its failure status, or abort
+        if it has none (undecodable)."""
         rsp = failure_response(ev.command_field, ev.message_id, ev.status)
         if rsp is None:
-            return False
+            log.warning("undecodable DIMSE message from %s: %s; aborting", peer_of(assoc),
+                        ev.error)
+            assoc.abort(source=2, reason=0)
+            return
         log.warning("answering a malformed request from %s with 0x%04X: %s", peer_of(assoc),
                     ev.status, ev.error)
         assoc.send_pdus(self.session.encode(ev.context_id, rsp, None))
         if assoc.observer is not None:
             assoc.observer.request_answered(ev.message_id, ev.command_field, ev.context_id,
                                             ev.status)
-        return True
 
     async def inflate_then_serve(self, assoc: Served, received: ReceivedMessage,
                                  kind: RequestKind, debug: bool) -> None:

@@ -21,7 +21,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from aiodimse import association, association_log, compat, requests
+from aiodimse import association, association_log, compat, establishment, requests
 from aiodimse.aio import listener as listener_module
 from aiodimse.aio.eager import EAGER
 from aiodimse.aio.listener import DirectListener
@@ -144,6 +144,7 @@ async def test_debug_logging_of_messages_is_the_same_with_or_without_the_cache(
     if not cached:
         monkeypatch.setattr(association, "debug_cached", compat._no_answer)
         monkeypatch.setattr(association_log, "debug_cached", compat._no_answer)
+        monkeypatch.setattr(establishment, "debug_cached", compat._no_answer)
     caplog.set_level(logging.DEBUG, logger="aiodimse.association")
     async with (
         serving() as server,

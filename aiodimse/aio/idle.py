@@ -46,13 +46,17 @@ class IdleWatch:
     __slots__ = ("clock", "last_activity", "loop", "owner", "timer", "waiters")
 
     def __init__(self, owner: Watched, loop: asyncio.AbstractEventLoop,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float],
+                 waiters: list[asyncio.Future[None]] | None = None, *,
+                 since: float | None = None) -> None:
+        """``waiters``: the list to keep them in (the association's); ``since``: the
+        last activity before the protocol's ``received_at`` (None: now)."""
         self.owner = owner
         self.loop = loop
         self.clock = clock
-        self.waiters: list[asyncio.Future[None]] = []
+        self.waiters: list[asyncio.Future[None]] = [] if waiters is None else waiters
         self.timer: asyncio.TimerHandle | None = None
-        self.last_activity = clock()
+        self.last_activity = clock() if since is None else since
 
     async def wait(self) -> None:
         """Wait until no request is in flight either way (or the association ended)."""

@@ -110,6 +110,20 @@ async def test_idle_check_aborts_only_a_silent_association_with_nothing_in_fligh
     assert assoc.aborts == [(2, 0)]
 
 
+async def test_a_watch_made_late_counts_from_the_last_bytes_received() -> None:
+    """An acceptor's watch is made on first use (the sweep's first look): the silence
+    runs from the protocol's last bytes, not from when the watch was made."""
+    assoc = FakeAssociation()
+    assert assoc.proto is not None
+    assoc.proto.received_at = 95.0
+    waiters: list[asyncio.Future[None]] = []
+    watch = IdleWatch(assoc, asyncio.get_running_loop(), lambda: 200.0, waiters, since=0.0)
+    assert watch.waiters is waiters  # the association's list, kept for good
+    assert not watch.check(104.0, 10.0)
+    assert watch.check(106.0, 10.0)  # 11 s after the last bytes
+    assert assoc.aborts == [(2, 0)]
+
+
 async def test_wait_returns_at_once_when_idle_and_wakes_when_requests_end() -> None:
     assoc = FakeAssociation()
     watch = IdleWatch(assoc, asyncio.get_running_loop(), lambda: 0.0)

@@ -174,11 +174,13 @@ async def test_setup_deadline_bounds_a_trickled_associate_rq() -> None:
         sent = 0
         try:
             # one byte every 20 ms: the whole request would take several seconds
-            while sent < len(RQ) - 1 and not reader.at_eof():
+            while sent < len(RQ) - 1:
                 writer.write(RQ[sent:sent + 1])
                 sent += 1
                 await asyncio.sleep(0.02)
-                if reader._buffer or reader.at_eof():  # type: ignore[attr-defined]
+                # closed: bytes, the end, or a reset (the server closed with our
+                # trickled bytes unread, so its host answered with RST, not FIN)
+                if reader._buffer or reader.at_eof() or reader.exception():  # type: ignore[attr-defined]
                     break
             assert await _closed_by_server(reader) == b""  # no A-ASSOCIATE-AC, closed
             assert sent < len(RQ) - 1
