@@ -14,6 +14,7 @@ from aiodimse.errors import LocalProtocolError
 __all__ = [
     "DEFAULT_UNLIMITED_PDU_LENGTH",
     "MIN_PDU_LENGTH",
+    "encode_data_pdus",
     "encode_message",
 ]
 
@@ -126,4 +127,27 @@ def encode_message(
         for control, chunk in rest:
             append(_PDV.pack(len(chunk) + 2, context_id, control))
             append(chunk)
+    return b"".join(parts)
+
+
+def encode_data_pdus(context_id: int, dataset: bytes, max_pdu_length: int) -> bytes:
+    """The data set's PDUs as :func:`encode_message` sends them after a one-PDU command.
+
+    For a response whose command PDU is reused (dimse/memo.py): the command PDU plus
+    these are ``encode_message``'s bytes (without ``pack_command_with_dataset``).
+    """
+    if max_pdu_length == 0:
+        max_pdu_length = DEFAULT_UNLIMITED_PDU_LENGTH
+    if max_pdu_length < MIN_PDU_LENGTH:
+        raise LocalProtocolError(
+            f"maximum PDU length {max_pdu_length} leaves no room for a fragment"
+        )
+    max_fragment = (max_pdu_length - 6) & ~1
+    size = len(dataset)
+    if size <= max_fragment:
+        return _PDU_AND_PDV.pack(0x04, 0, size + 6, size + 2, context_id, _DATA_LAST) + dataset
+    parts: list[bytes | memoryview] = []
+    for control, chunk in _fragments(memoryview(dataset), max_fragment, _DATA, _DATA_LAST):
+        n = len(chunk)
+        parts += (_PDU_AND_PDV.pack(0x04, 0, n + 6, n + 2, context_id, control), chunk)
     return b"".join(parts)
