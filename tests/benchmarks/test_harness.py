@@ -243,7 +243,7 @@ def test_row_8_messages_decode_with_pynetdicom(name: str) -> None:
     ds = read_dataset(BytesIO(msg.data_set.getvalue()), is_implicit_VR=True,
                       is_little_endian=True)
     if name == "N_GET_RSP":
-        assert [int(t) for t in ds] == sorted(replies.REQUESTED_TAGS)
+        assert [int(e.tag) for e in ds] == sorted(replies.REQUESTED_TAGS)
     elif name == "N_ACTION_RSP":
         assert ds.TransactionUID and ds.RetrieveAETitle == "BENCH_SCP"
     else:
