@@ -33,6 +33,7 @@ from .dimse.assemble import ReceivedMessage, sink_of
 from .errors import AiodimseError
 from .handlers import HandlerExit
 from .logs import peer_of
+from .reply_reuse import encoded_reply
 from .requests import RequestKind, build_response, failure_response, served_apart
 from .serving_query import serve_query
 from .status import RESOURCE_LIMITATION, UNRECOGNIZED_OPERATION
@@ -271,17 +272,30 @@ class Serving:
         session = self.session
         answered = False
         try:
-            rsp, data = _response(kind, received.message, result,
-                                  self.contexts[received.context_id])
-            answered = True
-            pdus = session.respond(received, rsp, data, code)
-            if debug:
-                log_message("sent", received.context_id, rsp, data)
+            context = self.contexts[received.context_id]
+            # (status, Dataset): the command reused, the reply encoded (reply_reuse.py)
+            reply = (encoded_reply(kind, result, context)
+                     if code is None and received.shape is not None and not debug else None)
+            if reply is not None:
+                pdus = session.respond_reused_with(received, *reply)
+                if pdus is None:
+                    rsp, _ = _response(kind, received.message, (reply[0], None), context)
+                    answered = True
+                    pdus = session.respond(received, rsp, reply[1], reply[0])
+                answered = True
+                status = reply[0]
+            else:
+                rsp, data = _response(kind, received.message, result, context)
+                answered = True
+                pdus = session.respond(received, rsp, data, code)
+                status = rsp.Status
+                if debug:
+                    log_message("sent", received.context_id, rsp, data)
             assoc.send_pdus(pdus)
             if assoc.observer is not None:
                 rq: Any = received.message
                 assoc.observer.request_answered(rq.MessageID, rq.command_field,
-                                                received.context_id, rsp.Status)
+                                                received.context_id, status)
         except AiodimseError as exc:
             log.warning("could not answer a request: %s", exc)
         finally:

@@ -1,6 +1,6 @@
 """Server instructions per operation, counted by valgrind: repeatable on a noisy machine.
 
-    python3 benchmarks/icount.py [--mode dimse|assoc] [--op naction|echo] [--refs K]
+    python3 benchmarks/icount.py [--mode dimse|assoc] [--op OP] [--refs K] [--no-reply]
                                  [--contenders aiodimse,ceiling] [--counts 500,2500]
                                  [--assoc N] [--loop asyncio|uvloop] [--scu]
 
@@ -18,6 +18,11 @@ optimisation; run.py remains the measure of record. A full garbage collection in
 of the two runs and not the other shifts the result (tens of millions of instructions
 each), hence the fixed hash seed and counts large enough to spread it; repeat a
 measurement before trusting a small difference.
+
+Row 8's reply path (benchmarks/replies.py): ``--op naction-reply`` (the same Action
+Reply each time), ``naction-reply-new`` (a new one per request), ``nget`` (20
+attributes), ``ncreate``; ``--no-reply`` counts the same handlers returning
+``(0x0000, None)`` (``none`` for naction-reply, else ``dropped``), row 8's baseline.
 """
 
 from __future__ import annotations
@@ -36,6 +41,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 _COLLECTED = re.compile(r"Collected : (\d+)")
 SERVERS = {"aiodimse": "benchmarks.servers.aiodimse_scp", "ceiling": "benchmarks.servers.ceiling"}
+# --op -> (the load's --op, the aiodimse server's --replies with and without the reply)
+OPS: dict[str, tuple[str, tuple[str, str] | None]] = {
+    "naction": ("naction", None),
+    "echo": ("echo", None),
+    "naction-reply": ("naction", ("same", "none")),
+    "naction-reply-new": ("naction", ("new", "dropped")),
+    "nget": ("nget", ("new", "dropped")),
+    "ncreate": ("ncreate", ("new", "dropped")),
+}
 
 
 def _free_port() -> int:
@@ -140,7 +154,9 @@ def scu_instructions(ops: int, op: str, loop: str, timeout: float) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--mode", choices=("dimse", "assoc"), default="dimse")
-    parser.add_argument("--op", choices=("naction", "echo"), default="naction")
+    parser.add_argument("--op", choices=tuple(OPS), default="naction")
+    parser.add_argument("--no-reply", action="store_true",
+                        help="row 8's ops: the handlers that send no reply")
     parser.add_argument("--refs", type=int, default=1)
     parser.add_argument("--contenders", default="aiodimse,ceiling")
     parser.add_argument("--counts", default="500,2500", help="the two operation counts")
@@ -154,15 +170,21 @@ def main() -> int:
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
     low, high = (int(n) for n in args.counts.split(","))
+    load_op, modes = OPS[args.op]
+    if args.scu and modes is not None:
+        parser.error("--scu counts naction or echo")
     if args.scu:
         first = scu_instructions(low, args.op, args.loop, args.timeout)
         second = scu_instructions(high, args.op, args.loop, args.timeout)
         print(f"aiodimse SCU {(second - first) / (high - low):12,.0f} instructions per request")
         return 0
-    load_args = ["--mode", args.mode, "--op", args.op, "--refs", str(args.refs)]
+    load_args = ["--mode", args.mode, "--op", load_op, "--refs", str(args.refs)]
     results = {}
     for name in args.contenders.split(","):
-        server_args = ("--loop", args.loop)
+        server_args: tuple[str, ...] = ("--loop", args.loop)
+        if modes is not None:
+            server_args += ("--replies",) if name == "ceiling" else (
+                "--replies", modes[1] if args.no_reply else modes[0])
         first = total_instructions(SERVERS[name], low, load_args, args.timeout,
                                    server_args=server_args, assoc=args.assoc)
         second = total_instructions(SERVERS[name], high, load_args, args.timeout,

@@ -67,7 +67,7 @@ class LoadSpec:
     per_assoc: int = 1_000_000  # K (bounded by `duration` as well)
     window: int = 1  # W wanted; the negotiated value caps it
     propose_window: int = 0  # >0: propose (W, W) in A-ASSOCIATE-RQ
-    op: str = "naction"  # naction | echo
+    op: str = "naction"  # naction | echo | nget | ncreate (row 8, benchmarks/replies.py)
     n_refs: int = 1
     duration: float = 2.0  # seconds of measurement, at most
     setup_timeout: float = 30.0  # for establishing all C associations
@@ -360,6 +360,10 @@ class PingLane:
 def _template(spec: LoadSpec, echo: bool = False) -> pdus.MessageTemplate:
     if echo or spec.op == "echo":
         return pdus.c_echo_rq()
+    if spec.op in ("nget", "ncreate"):
+        from benchmarks import replies
+
+        return replies.n_get_rq() if spec.op == "nget" else replies.n_create_rq()
     if spec.dataset_file:  # encoded by the coordinator: workers skip importing pydicom
         with open(spec.dataset_file, "rb") as f:
             return pdus.n_action_rq_for(f.read())
@@ -418,8 +422,13 @@ async def _release(client: DimseClient, timeout: float) -> None:
 
 
 async def _setup(spec: LoadSpec, stats: Stats) -> tuple[list[DimseClient], int]:
+    contexts: tuple[tuple[int, str], ...] = (
+        (pdus.PC_STGCMT, pdus.STGCMT_CLASS), (pdus.PC_VERIFICATION, pdus.VERIFICATION))
+    if spec.op in ("nget", "ncreate"):
+        contexts += ((pdus.PC_MPPS, pdus.MPPS_CLASS),)
     rq = pdus.build_associate_rq(
-        window=(spec.propose_window, spec.propose_window) if spec.propose_window else None
+        contexts=contexts,
+        window=(spec.propose_window, spec.propose_window) if spec.propose_window else None,
     )
     sem = asyncio.Semaphore(spec.connect_concurrency)
     deadline = time.monotonic() + spec.setup_timeout
@@ -672,7 +681,7 @@ def _main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int)
     parser.add_argument("--mode", default="dimse", choices=("dimse", "assoc", "idle", "ping"))
-    parser.add_argument("--op", default="naction", choices=("naction", "echo"))
+    parser.add_argument("--op", default="naction", choices=("naction", "echo", "nget", "ncreate"))
     parser.add_argument("--assoc", type=int, default=1)
     parser.add_argument("--per-assoc", type=int, default=1_000_000)
     parser.add_argument("--window", type=int, default=1)

@@ -12,6 +12,7 @@ before and after the two Message ID bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -27,6 +28,8 @@ __all__ = [
     "NO_DATASET",
     "PC_STGCMT",
     "PC_VERIFICATION",
+    "MPPS_CLASS",
+    "PC_MPPS",
     "A_RELEASE_RQ",
     "A_RELEASE_RP",
     "A_ABORT",
@@ -49,6 +52,7 @@ __all__ = [
     "scan_command",
     "parse_ac_window",
     "split_pdus",
+    "template",
 ]
 
 APP_CONTEXT = "1.2.840.10008.3.1.1.1"
@@ -63,10 +67,14 @@ IMPLEMENTATION_VERSION = "AIODIMSE_BENCH"
 MAX_PDU = 16384
 PC_STGCMT = 1
 PC_VERIFICATION = 3
+PC_MPPS = 5  # proposed for row 8's N-GET and N-CREATE only
+MPPS_CLASS = "1.2.840.10008.3.1.2.3.3"
 
 # Command Field values (PS3.7 section 9.3 / 10.3)
 C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
 N_ACTION_RQ, N_ACTION_RSP = 0x0130, 0x8130
+N_GET_RQ, N_GET_RSP = 0x0110, 0x8110
+N_CREATE_RQ, N_CREATE_RSP = 0x0140, 0x8140
 NO_DATASET = 0x0101
 
 _HDR = struct.Struct(">BBI")  # PDU type, reserved, PDU length
@@ -152,7 +160,7 @@ def build_associate_ac(
 
 def build_ac_for_rq(
     rq: bytes | bytearray | memoryview,
-    supported: frozenset[str] = frozenset({STGCMT_CLASS, VERIFICATION}),
+    supported: frozenset[str] = frozenset({STGCMT_CLASS, VERIFICATION, MPPS_CLASS}),
     max_pdu: int = MAX_PDU,
 ) -> bytes:
     """Answer an A-ASSOCIATE-RQ PDU (with its 6-byte header): accept every supported
@@ -218,7 +226,7 @@ def parse_ac_window(ac: bytes | bytearray | memoryview) -> tuple[int, int] | Non
 
 # --- command sets (group 0000, always Implicit VR LE, PS3.7 section 6.3.1) ---------
 
-_UI, _US_VR = "UI", "US"
+_UI, _US_VR, _AT = "UI", "US", "AT"
 _VR = {
     0x0002: _UI,  # AffectedSOPClassUID
     0x0003: _UI,  # RequestedSOPClassUID
@@ -229,12 +237,13 @@ _VR = {
     0x0900: _US_VR,  # Status
     0x1000: _UI,  # AffectedSOPInstanceUID
     0x1001: _UI,  # RequestedSOPInstanceUID
+    0x1005: _AT,  # AttributeIdentifierList
     0x1008: _US_VR,  # ActionTypeID
 }
 _MESSAGE_ID_ELEMENTS = (0x0110, 0x0120)
 
 
-def encode_command(elements: dict[int, int | str]) -> tuple[bytes, int]:
+def encode_command(elements: Mapping[int, int | str | tuple[int, ...]]) -> tuple[bytes, int]:
     """Encode group-0000 elements (keyed by element number) with CommandGroupLength.
 
     Returns the bytes and the offset of the Message ID / Message ID Being Responded To
@@ -250,6 +259,9 @@ def encode_command(elements: dict[int, int | str]) -> tuple[bytes, int]:
             raw = value.encode("ascii")
             if len(raw) % 2:
                 raw += b"\0"
+        elif _VR[elem] == _AT:
+            assert isinstance(value, tuple)
+            raw = b"".join(struct.pack("<HH", tag >> 16, tag & 0xFFFF) for tag in value)
         else:
             assert isinstance(value, int)
             raw = _US.pack(value)
@@ -295,9 +307,11 @@ class MessageTemplate:
         return len(self.head) + 2 + len(self.tail)
 
 
-def _template(
-    pcid: int, cmd: dict[int, int | str], dataset: bytes | None, max_pdu: int
+def template(
+    pcid: int, cmd: Mapping[int, int | str | tuple[int, ...]], dataset: bytes | None,
+    max_pdu: int = MAX_PDU,
 ) -> MessageTemplate:
+    """A whole DIMSE message (command set and data set) around its Message ID."""
     encoded, mid_offset = encode_command(cmd)
     if len(encoded) + 12 > max_pdu:
         raise ValueError("command set does not fit one PDU")
@@ -357,7 +371,7 @@ def n_action_rq_for(
         0x1001: STGCMT_INSTANCE,
         0x1008: 1,
     }
-    return _template(pcid, cmd, dataset, max_pdu)
+    return template(pcid, cmd, dataset, max_pdu)
 
 
 @lru_cache(maxsize=8)
@@ -371,7 +385,7 @@ def n_action_rsp(pcid: int = PC_STGCMT, status: int = 0) -> MessageTemplate:
         0x1000: STGCMT_INSTANCE,
         0x1008: 1,
     }
-    return _template(pcid, cmd, None, MAX_PDU)
+    return template(pcid, cmd, None, MAX_PDU)
 
 
 @lru_cache(maxsize=8)
@@ -382,7 +396,7 @@ def c_echo_rq(pcid: int = PC_VERIFICATION) -> MessageTemplate:
         0x0110: 0,
         0x0800: NO_DATASET,
     }
-    return _template(pcid, cmd, None, MAX_PDU)
+    return template(pcid, cmd, None, MAX_PDU)
 
 
 @lru_cache(maxsize=8)
@@ -394,7 +408,7 @@ def c_echo_rsp(pcid: int = PC_VERIFICATION, status: int = 0) -> MessageTemplate:
         0x0800: NO_DATASET,
         0x0900: status,
     }
-    return _template(pcid, cmd, None, MAX_PDU)
+    return template(pcid, cmd, None, MAX_PDU)
 
 
 def response_template(command_field: int, pcid: int) -> MessageTemplate | None:

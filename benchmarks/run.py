@@ -10,6 +10,9 @@ Rows (``--only`` takes a row or a prefix: ``1``, ``1c``, ``5``...):
   5  100 and 1000 concurrent associations x 20 N-ACTIONs
   6  10,000 idle associations: established, RSS each, idle CPU, still answering C-ECHO
   7  SCU side: aiodimse's and pynetdicom's SCU against the ceiling, vs the raw generator
+  8  handlers that answer with a reply data set (benchmarks/replies.py): N-ACTION with
+     the same / a new Action Reply, N-GET of 20 attributes, N-CREATE; 1, 10 and 100
+     associations; each beside the same server whose handler sends no reply
 
 Servers run pinned to CPU 0 and the load on CPU 1 (when there are two). Each row
 reports the median of its runs. Targets are printed, never enforced. Results go to
@@ -99,6 +102,26 @@ AIO_UV = Contender(
     ("--loop", "uvloop"),
     ceiling="ceiling-uvloop",
 )
+
+
+NO_REPLY = " no reply"
+
+
+def judged(c: Contender) -> bool:
+    """An aiodimse contender the row's target is judged for (not a row 8 baseline)."""
+    return c.name.startswith("aiodimse") and not c.name.endswith(NO_REPLY)
+
+
+def reply_contenders(mode: str, baseline: str) -> list[Contender]:
+    """Row 8: the ceilings and pynetdicom answering with the reply, aiodimse with
+    ``--replies mode`` and, as "<name> no reply", with ``--replies baseline``."""
+    uv = _has_uvloop()
+    out = [replace(c, args=(*c.args, "--replies")) for c in [CEILING, CEILING_UV][: 1 + uv]]
+    out.append(replace(PYN_ND, args=(*PYN_ND.args, "--replies", "new")))
+    for c in [AIO, AIO_UV][: 1 + uv]:
+        out.append(replace(c, args=(*c.args, "--replies", mode)))
+        out.append(replace(c, name=c.name + NO_REPLY, args=(*c.args, "--replies", baseline)))
+    return out
 
 
 def _read_all(c: Contender) -> Contender:
@@ -326,6 +349,52 @@ def build_rows(quick: bool) -> list[Row]:
                 target="aiodimse SCU >= 0.5x raw generator",
             )
         )
+    rows += reply_rows(base, quick, pyn_caps, pyn_capped)
+    return rows
+
+
+# Row 8: (letters, what, op, --replies of the reply contenders, of the baseline)
+REPLY_ROWS = (
+    ("abc", "N-ACTION, the same Action Reply object each time", "naction", "same", "none"),
+    ("def", "N-ACTION, a new Action Reply per request", "naction", "new", "dropped"),
+    ("ghi", "N-GET of 20 attributes of a stored MPPS instance", "nget", "new", "dropped"),
+    ("jkl", "N-CREATE returning the created attributes", "ncreate", "new", "dropped"),
+)
+REPLY_CPU_TARGET = 1.3  # server CPU/op with the reply over the same server's without
+NGET_RATE_TARGET = 0.6  # N-GET rows: rate over the ceiling's
+
+
+def reply_rows(base: LoadSpec, quick: bool, pyn_caps: tuple[float, float] | None,
+               pyn_capped: str) -> list[Row]:
+    """Row 8 (issue 25): 8a-8c, 8d-8f, 8g-8i, 8j-8l, each at 1, 10 and 100 associations."""
+    runs = 1 if quick else 3
+    rows: list[Row] = []
+    for letters, what, op, mode, baseline in REPLY_ROWS:
+        contenders = reply_contenders(mode, baseline)
+        without = ("its handler returns (0x0000, None)" if baseline == "none" else
+                   "its handler does the same work and returns (0x0000, None)")
+        note = f"'no reply': the same server, {without}"
+        target = f"server CPU/op <= {REPLY_CPU_TARGET}x the same server's without the reply"
+        if op == "nget":
+            target += f"; rate >= {NGET_RATE_TARGET}x ceiling"
+        for sub, (n, title) in zip(letters, ((1, "1 association, sequential"),
+                                             (10, "10 associations, window 8"),
+                                             (100, "100 associations x 20")), strict=True):
+            many = n == 100
+            spec = replace(base, op=op, n_assoc=n)
+            if n == 10:
+                spec = replace(spec, window=8, propose_window=8)
+            if many:
+                spec = replace(spec, per_assoc=20, duration=5.0 if quick else 20.0,
+                               setup_timeout=10.0 if quick else 40.0)
+            rows.append(Row(
+                f"8{sub}", f"{title}: {what}",
+                f"8{sub}" if many else f"8{letters[0]}", spec, contenders,
+                isolated=many, runs=runs * 2 if many and not quick else runs,
+                pyn_runs=runs, pyn_caps=pyn_caps if many else None,
+                note=note + ("; rate over the request phase" + pyn_capped if many else ""),
+                target=target,
+            ))
     return rows
 
 
@@ -647,9 +716,11 @@ def target_verdicts(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> list[
     out: list[str] = []
     for c in row.contenders:
         s = summ.get(c.name, {})
-        if not c.name.startswith("aiodimse") or not s.get("runs"):
+        if not judged(c) or not s.get("runs"):
             continue
-        if row.spec.mode == "idle":
+        if row.id.startswith("8"):
+            out.append(_reply_verdict(row, c, s, summ))
+        elif row.spec.mode == "idle":
             n = row.spec.n_assoc
             good = (
                 s["established"] == n
@@ -682,6 +753,21 @@ def target_verdicts(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> list[
                 text += f", CPU/op {cpu:.1f}x ceiling's -> {_ok(cpu <= 2)}"
             out.append(text)
     return out
+
+
+def _reply_verdict(row: Row, c: Contender, s: dict[str, Any],
+                   summ: dict[str, dict[str, Any]]) -> str:
+    """Row 8: CPU/op against the same server without the reply (and N-GET's rate)."""
+    plain = summ.get(c.name + NO_REPLY, {}).get("server_cpu_us_per_op", float("nan"))
+    cpu = s["server_cpu_us_per_op"] / plain if plain and plain > 0 else float("nan")
+    good = cpu <= REPLY_CPU_TARGET
+    text = f"{c.name} CPU/op {cpu:.2f}x without the reply"
+    if row.spec.op == "nget":
+        base = summ.get(c.ceiling, {}).get("rate", float("nan"))
+        r = s["rate"] / base if base and base > 0 else float("nan")
+        good = good and r >= NGET_RATE_TARGET
+        text += f", {r:.2f}x ceiling"
+    return f"{text} -> {_ok(good)}"
 
 
 def machine_info() -> dict[str, str]:

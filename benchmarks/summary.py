@@ -18,7 +18,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.run import RESULTS, Outcome, Row, build_rows, target_verdicts
+from benchmarks.run import NO_REPLY, RESULTS, Outcome, Row, build_rows, judged, target_verdicts
 
 # The rows the README shows, with their labels there (rows 2a/2b, 1b are left out:
 # run.py judges only 2c of row 2, and _verdicts pairs its verdicts with contenders).
@@ -34,6 +34,18 @@ LABELS = {
     "6": "6 10,000 idle associations",
     "7a": "7a our SCU vs raw generator, N-ACTION",
     "7b": "7b our SCU vs raw generator, C-ECHO",
+    "8a": "8a N-ACTION + same Action Reply, 1 association",
+    "8b": "8b N-ACTION + same Action Reply, 10 associations",
+    "8c": "8c N-ACTION + same Action Reply, 100 x 20",
+    "8d": "8d N-ACTION + new Action Reply, 1 association",
+    "8e": "8e N-ACTION + new Action Reply, 10 associations",
+    "8f": "8f N-ACTION + new Action Reply, 100 x 20",
+    "8g": "8g N-GET 20 attributes, 1 association",
+    "8h": "8h N-GET 20 attributes, 10 associations",
+    "8i": "8i N-GET 20 attributes, 100 x 20",
+    "8j": "8j N-CREATE + created attributes, 1 association",
+    "8k": "8k N-CREATE + created attributes, 10 associations",
+    "8l": "8l N-CREATE + created attributes, 100 x 20",
 }
 
 
@@ -62,14 +74,26 @@ def _idle(summary: dict[str, Any], n: int) -> str:
 
 def _verdicts(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> str:
     """run.py's verdicts, one word per event loop: "asyncio met, uvloop MISSED"."""
-    judged = [c.name for c in row.contenders if c.name.startswith("aiodimse")
-              and outcomes.get((row.id, c.name)) is not None
-              and outcomes[(row.id, c.name)].summary.get("runs")]
+    names = [c.name for c in row.contenders if judged(c)
+             and outcomes.get((row.id, c.name)) is not None
+             and outcomes[(row.id, c.name)].summary.get("runs")]
     words = []
-    for name, verdict in zip(judged, target_verdicts(row, outcomes), strict=True):
+    for name, verdict in zip(names, target_verdicts(row, outcomes), strict=True):
         loop = "uvloop" if "uvloop" in name else "asyncio"
         words.append(f"{loop} {'MISSED' if 'MISSED' in verdict else 'met'}")
     return ", ".join(words) or "-"
+
+
+def reply_cpu(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> str:
+    """Row 8's server CPU per request, with and without the reply, on both loops."""
+    summ = {name: o.summary for (rid, name), o in outcomes.items() if rid == row.id}
+
+    def cpu(name: str) -> str:
+        value = summ.get(name, {}).get("server_cpu_us_per_op")
+        return "-" if value is None or math.isnan(value) else f"{value:.0f}"
+
+    cells = [f"{cpu(n)} / {cpu(n + NO_REPLY)}" for n in ("aiodimse", "aiodimse-uvloop")]
+    return f"| {LABELS[row.id]} | {cpu('ceiling')} | " + " | ".join(cells) + " |"
 
 
 def line(row: Row, outcomes: dict[tuple[str, str], Outcome]) -> str:
@@ -111,6 +135,14 @@ def main(argv: list[str]) -> int:
     for row in rows:
         if any(rid == row.id for rid, _name in outcomes):
             print(line(row, outcomes))
+    replies = [r for r in rows if r.id.startswith("8") and any(rid == r.id for rid, _ in outcomes)]
+    if replies:
+        print()
+        print("| row 8: server CPU us/request | ceiling | aiodimse reply / no reply"
+              " | aiodimse + uvloop reply / no reply |")
+        print("| --- | ---: | ---: | ---: |")
+        for row in replies:
+            print(reply_cpu(row, outcomes))
     return 0
 
 

@@ -132,24 +132,29 @@ def encode_message(
 
 def encode_data(context_id: int, chunk: bytes | bytearray | memoryview, last: bool,
                 max_pdu_length: int) -> bytes:
-    """P-DATA-TF PDUs of one piece of a data set sent in pieces (a file streamed).
+    """P-DATA-TF PDUs of a data set, or of one piece of a data set sent in pieces (a
+    file streamed), as :func:`encode_message` sends them after a one-PDU command: for
+    a response whose command PDU is reused (dimse/memo.py), the command PDU plus
+    ``encode_data(..., last=True, ...)`` are ``encode_message``'s bytes.
 
     Every fragment but the very last of the data set must be even, so a piece that
     is not ``last`` must have an even length.
     """
     if max_pdu_length == 0:
         max_pdu_length = DEFAULT_UNLIMITED_PDU_LENGTH
-    max_fragment = (max_pdu_length - 6) & ~1
-    if max_fragment < 2:
+    if max_pdu_length < MIN_PDU_LENGTH:
         raise LocalProtocolError(
             f"maximum PDU length {max_pdu_length} leaves no room for a fragment")
+    max_fragment = (max_pdu_length - 6) & ~1
+    size = len(chunk)
+    pack = _PDU_AND_PDV.pack
+    if last and size <= max_fragment and type(chunk) is bytes:  # (the usual reply)
+        return pack(0x04, 0, size + 6, size + 2, context_id, _DATA_LAST) + chunk
     data = memoryview(chunk).cast("B")
     if not last and len(data) & 1:
         raise LocalProtocolError("a data set piece before the last must be even")
-    pack = _PDU_AND_PDV.pack
     parts: list[bytes | memoryview] = []
     for control, piece in _fragments(data, max_fragment, _DATA, _DATA_LAST if last else _DATA):
-        size = len(piece)
-        parts.append(pack(0x04, 0, size + 6, size + 2, context_id, control))
-        parts.append(piece)
+        n = len(piece)
+        parts += (pack(0x04, 0, n + 6, n + 2, context_id, control), piece)
     return b"".join(parts)

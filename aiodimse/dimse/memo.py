@@ -19,7 +19,12 @@ from .. import caches
 from .commands import id_value_offset
 from .messages import DIMSEMessage
 
-__all__ = ["ResponseMemo"]
+__all__ = ["WITH_DATASET", "ResponseMemo", "first_pdu"]
+
+WITH_DATASET = 0x10000
+"""Added to a status: the key of a response with a data set, whose command PDU alone is
+kept (CommandDataSetType 0x0001; the data set's PDUs follow it). A reply data set
+changes nothing else in the command of a reusable kind (``RequestKind.reusable``)."""
 
 _PDU_AND_PDV = struct.Struct(">BxIIBB")
 _pack_id = struct.Struct("<H").pack
@@ -36,6 +41,13 @@ def _id_offset(pdus: bytes) -> int | None:
     if control != 0x03:  # not a whole command set in one PDV
         return None
     return id_value_offset(pdus, _HEADERS, responded_to=True)
+
+
+def first_pdu(pdus: bytes) -> bytes:
+    """The first PDU of a run of P-DATA-TF PDUs (a response's command, when it fits one)."""
+    if len(pdus) < _HEADERS:
+        return pdus
+    return pdus[: 6 + int.from_bytes(pdus[2:6], "big")]
 
 
 _Key = tuple[DIMSEMessage, int, int, int]
@@ -78,7 +90,8 @@ class ResponseMemo:
         return parts[0] + _pack_id(message_id) + parts[1]
 
     def offer(self, shape: DIMSEMessage, status: int, context_id: int, pdus: bytes) -> None:
-        """Keep a response built the long way (no data set) for the requests to come.
+        """Keep a response built the long way for the requests to come: without a data
+        set, or its command PDU alone (``status`` + ``WITH_DATASET``).
 
         Kept from the first: most associations are short (a few requests each), so
         waiting for a repeat would cost many of them a second long path.

@@ -54,7 +54,7 @@ from .assemble import (
 )
 from .commands import encode_command
 from .fragment import encode_data, encode_message
-from .memo import ResponseMemo
+from .memo import WITH_DATASET, ResponseMemo, first_pdu
 from .messages import DIMSEMessage
 
 __all__ = [
@@ -312,17 +312,35 @@ class DIMSESession:
             self.running -= 1
         return pdus
 
+    def respond_reused_with(self, received: ReceivedMessage, status: int, dataset: bytes
+                            ) -> bytes | None:
+        """``respond_reused`` for a response carrying ``dataset`` (encoded already): its
+        command PDU reused if one like it was sent before, the data set's PDUs after."""
+        command = self._memo.lookup(received.shape,  # type: ignore[arg-type]
+                                    status + WITH_DATASET, received.context_id,
+                                    received.message.MessageID)  # type: ignore[union-attr]
+        if command is None:
+            return None
+        pdus = command + encode_data(received.context_id, dataset, True, self.peer_max_pdu)
+        self.running -= 1
+        return pdus
+
     def respond(self, received: ReceivedMessage, response: DIMSEMessage,
                 dataset: bytes | memoryview | None, status: int | None = None) -> bytes:
         """Answer a running request: its response's PDUs to send.
 
         The request counts as answered even if encoding raises. ``status``: the bare
-        status the response carries, if it is no more than that (kept for reuse).
+        status the response carries, if it is no more than that and its data set
+        (kept for reuse: the whole response, or with a data set its command PDU).
         """
         self.running -= 1
         pdus = self.encode(received.context_id, response, dataset)
-        if status is not None and dataset is None and received.shape is not None:
-            self._memo.offer(received.shape, status, received.context_id, pdus)
+        if status is not None and received.shape is not None:
+            if dataset is None:
+                self._memo.offer(received.shape, status, received.context_id, pdus)
+            else:
+                self._memo.offer(received.shape, status + WITH_DATASET, received.context_id,
+                                 first_pdu(pdus))
         return pdus
 
     def drop(self, received: ReceivedMessage) -> None:

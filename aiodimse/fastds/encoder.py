@@ -25,7 +25,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, tag_in_exception
 from pydicom.uid import UID
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 
 from .. import caches
 from ..compat import LUT_DESCRIPTOR_TAGS as _LUT_DESCRIPTOR_TAGS
@@ -52,7 +52,16 @@ _TEXTS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})
 _NUMBER_STRINGS = frozenset({"IS", "DS"})
 _BYTES = frozenset({"OB", "OD", "OF", "OL", "OW", "OV"})
 _KNOWN = _STRINGS | _TEXTS | _BYTES | frozenset(_NUMBERS) | {"IS", "DS", "PN", "AT", "UN"}
-_FAST_TEXT_ENCODINGS = frozenset({"iso8859", "latin_1", "UTF8", "utf_8"})
+# the Python encodings text is encoded with directly, each by the name of the same codec
+# that CPython encodes without a codec lookup (iso8859 costs a lookup per call)
+_FAST_TEXT_ENCODINGS = {"iso8859": "latin-1", "latin_1": "latin-1", "UTF8": "utf-8",
+                        "utf_8": "utf-8"}
+# what dataset() writes in its loop, by VR (0: the rest); none of these is 32-bit length
+_UI_KIND, _STRING_KIND, _TEXT_KIND, _PN_KIND, _SQ_KIND = 1, 2, 3, 4, 5
+_KINDS = {**dict.fromkeys(_STRINGS - {"UR"}, _STRING_KIND), "UI": _UI_KIND,
+          **dict.fromkeys(_TEXTS - {"UC", "UT"}, _TEXT_KIND), "PN": _PN_KIND,
+          "SQ": _SQ_KIND}
+_PADS = {vr: "\0" if vr == "UI" else " " for vr in _STRINGS}
 
 
 class _Decline(Exception):
@@ -107,8 +116,7 @@ def _charset_encodings(charset: Any) -> tuple[list[str] | None, str | None]:
     if cached is None:
         encodings = _safe_encodings(charset or [default_encoding])
         text_enc = encodings[0] if encodings and len(encodings) == 1 else None
-        if text_enc not in _FAST_TEXT_ENCODINGS:
-            text_enc = None
+        text_enc = _FAST_TEXT_ENCODINGS.get(text_enc)  # type: ignore[arg-type]
         cached = (encodings, text_enc)
         if len(str(key)) > _CHARSET_KEY_MAX or not caches.enabled:
             return cached
@@ -130,6 +138,8 @@ class _Encoder:
 
         ``corrected`` is true when an enclosing data set went through pydicom's
         ambiguous-VR correction, which also walks (and may change) this one.
+        Strings, texts and person names, the usual VRs of a reply, are written in
+        the loop; the rest through :meth:`value`, or pydicom's element writer.
         """
         implicit = self.implicit
         elems = ds._dict
@@ -138,17 +148,15 @@ class _Encoder:
         convert = (implicit, True) != (ds._read_implicit, ds._read_little) or (
             ds._read_charset != (ds._character_set if has_charset else ds._parent_encoding)
         )
-        if convert or corrected:
-            for elem in elems.values():
-                if (type(elem) is not DataElement and isinstance(elem, RawDataElement)) or len(
-                    elem.VR
-                ) != 2:
-                    raise _Decline  # pydicom converts/corrects these in place first
+        # pydicom converts raw elements and corrects ambiguous VRs in place first:
+        # a data set with either is declined when it would (checked element by element)
+        strict = convert or corrected
         charset = ds.SpecificCharacterSet if has_charset else parent_encoding
         encodings: list[str] | None = None
         text_enc: str | None = None
         looked_up = False  # the charset's encodings are looked up when first needed
         ui_cache = self.ui_cache
+        kinds = _KINDS
         out: list[bytes] = []
         append = out.append
         # as exact ints: the same order as BaseTag's own comparison, without a Python call each
@@ -156,9 +164,11 @@ class _Encoder:
             if not tag & 0xFFFF and tag >> 16 > 6:
                 continue  # pydicom does not write retired group lengths
             elem = elems[tag]
-            if type(elem) is DataElement and not elem.is_undefined_length:
+            if type(elem) is DataElement:
+                vr = elem.VR
+                kind = kinds.get(vr, 0)
                 value = elem._value
-                if elem.VR == "UI" and type(value) in _UID_TYPES:
+                if kind == _UI_KIND and type(value) in _UID_TYPES and not elem.is_undefined_length:
                     # by value: equal exact str/UID values give the same element bytes
                     ui_key = (_index(tag), value)
                     data = ui_cache.get(ui_key)
@@ -172,6 +182,43 @@ class _Encoder:
                     if data is not None:
                         append(data)
                         continue
+                elif strict and len(vr) != 2:
+                    raise _Decline
+                if kind and not elem.is_undefined_length:
+                    data = None
+                    if kind == _STRING_KIND:
+                        if isinstance(value, str):
+                            # latin-1: pydicom's default_encoding (iso8859), fast-path name
+                            data = (value + _PADS[vr] if len(value) & 1 else value
+                                    ).encode("latin-1")
+                    elif kind != _SQ_KIND:
+                        if not looked_up:
+                            encodings, text_enc = _charset_encodings(charset)
+                            looked_up = True
+                        if kind == _TEXT_KIND:
+                            if text_enc is not None and isinstance(value, str):
+                                data = value.encode(text_enc)
+                                if len(data) & 1:
+                                    data += b" "
+                        elif (kind == _PN_KIND and type(value) is PersonName
+                              and encodings is not None):
+                            # write_PN's bytes: nothing when empty (VM 0), else encoded
+                            data = value.encode(encodings) if value else b""
+                            if len(data) & 1:
+                                data += b" "
+                    if data is not None:
+                        n = len(data)
+                        if implicit:
+                            append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, n))
+                        elif n <= 0xFFFF:
+                            append(_SHORT_HDR(tag >> 16, tag & 0xFFFF, vr.encode(), n))
+                        else:
+                            append(self.delegate(elem, charset))  # pydicom: UN, warning
+                            continue
+                        append(data)
+                        continue
+            elif strict and (isinstance(elem, RawDataElement) or len(elem.VR) != 2):
+                raise _Decline
             if not looked_up:
                 encodings, text_enc = _charset_encodings(charset)
                 looked_up = True
@@ -187,15 +234,12 @@ class _Encoder:
                 if encodings is None or not isinstance(elem, DataElement):
                     append(self.delegate(elem, charset))
                     continue
-                body = self.items(value, encodings, corrected or convert)
+                body = self.items(value, encodings, strict)
                 _append_sequence(append, tag, body, elem.is_undefined_length, implicit)
                 continue
             data = None
             if not elem.is_undefined_length and type(elem) is DataElement:
-                if vr == "UI" and isinstance(value, str):  # value()'s UI case, inlined
-                    data = (value + "\0" if len(value) % 2 else value).encode(default_encoding)
-                else:
-                    data = self.value(tag, vr, value, text_enc)
+                data = self.value(tag, vr, value, text_enc)
             if data is None:
                 append(self.delegate(elem, charset))
                 continue
@@ -316,7 +360,7 @@ class _Encoder:
                 return None
             if len(s) % 2:
                 s += "\0" if vr == "UI" else " "
-            return s.encode(default_encoding)
+            return s.encode("latin-1")  # default_encoding, by its fast-path name
         if vr in _NUMBERS:
             if value == "":
                 return b""
@@ -344,7 +388,7 @@ class _Encoder:
                 s = value.original_string if hasattr(value, "original_string") else str(value)
             if len(s) % 2:
                 s += " "
-            return s.encode(default_encoding)
+            return s.encode("latin-1")  # default_encoding, by its fast-path name
         if vr in _BYTES and isinstance(value, bytes | bytearray):
             data = bytes(value)
             return data + b"\0" if len(data) % 2 else data

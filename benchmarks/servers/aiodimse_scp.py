@@ -3,14 +3,17 @@
 Storage Commitment + Verification supported, an ``async def`` EVT_N_ACTION handler
 returning ``(0x0000, None)`` (``--read-all``: it reads every referenced instance of
 ``event.action_information``). If aiodimse does not offer that API yet, prints
-``NA <reason>`` so the runner reports the contender as n/a.
+``NA <reason>`` so the runner reports the contender as n/a. ``--replies MODE`` (row 8)
+adds MPPS and the N-ACTION / N-GET / N-CREATE handlers of benchmarks/replies.py.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+from benchmarks import replies
 from benchmarks.procs import run_loop
 from benchmarks.servers._common import announce, not_available, parse_args, wait_for_stop
 
@@ -33,6 +36,15 @@ async def on_n_action_read(event: Any) -> tuple[int, None]:
 
 async def on_c_echo(event: Any) -> int:
     return 0x0000
+
+
+def _async(func: replies.Handler) -> Callable[[Any], Coroutine[Any, Any, tuple[int, Any]]]:
+    """A row 8 handler as an ``async def`` one (as users write them for aiodimse)."""
+
+    async def handler(event: Any) -> tuple[int, Any]:
+        return func(event)
+
+    return handler
 
 
 def _configure(ae: Any, max_associations: int, window: int) -> list[str]:
@@ -74,11 +86,15 @@ async def serve(args: argparse.Namespace) -> None:
     ae.add_supported_context(VERIFICATION)
     _configure(ae, args.max_associations, args.window)
     handler = on_n_action_read if args.read_all else on_n_action
+    bound: list[tuple[Any, Any]] = [(evt.EVT_N_ACTION, handler), (evt.EVT_C_ECHO, on_c_echo)]
+    if args.replies:
+        ae.add_supported_context(replies.MPPS_CLASS)
+        funcs = replies.handlers(args.replies)
+        bound = [(evt.EVT_N_ACTION, _async(funcs["naction"])),
+                 (evt.EVT_N_GET, _async(funcs["nget"])),
+                 (evt.EVT_N_CREATE, _async(funcs["ncreate"])), (evt.EVT_C_ECHO, on_c_echo)]
     try:
-        server = await ae.start_server(
-            (args.host, args.port),
-            evt_handlers=[(evt.EVT_N_ACTION, handler), (evt.EVT_C_ECHO, on_c_echo)],
-        )
+        server = await ae.start_server((args.host, args.port), evt_handlers=bound)
     except Exception as exc:
         not_available(f"AE.start_server failed: {exc!r}")
         return
@@ -96,6 +112,7 @@ def main() -> None:
     parser.add_argument("--read-all", action="store_true")
     parser.add_argument("--max-associations", type=int, default=20000)
     parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--replies", choices=replies.MODES, help="row 8's handlers")
     args = parse_args(__doc__ or "", parser)
     if args.loop == "uvloop":
         try:

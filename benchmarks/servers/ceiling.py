@@ -6,10 +6,13 @@ A-ASSOCIATE-RQ gets an A-ASSOCIATE-AC accepting the contexts (built once per dis
 request and cached); a complete N-ACTION-RQ / C-ECHO-RQ gets the precomputed success
 response with the Message ID patched in; A-RELEASE-RQ gets A-RELEASE-RP. Data set
 fragments are skipped, never copied. No real DICOM server can do less work per message.
+``--replies`` (row 8): N-ACTION, N-GET and N-CREATE are answered with their reply data
+sets (benchmarks/replies.py), precomputed as well.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import struct
 
@@ -25,6 +28,7 @@ MAX_ACCEPTED_PDU = 1 << 20
 
 _ac_cache: dict[bytes, bytes] = {}
 _rsp_cache: dict[tuple[int, int], pdus.MessageTemplate | None] = {}
+_responses = pdus.response_template  # replies.reply_rsp with --replies
 
 
 class CeilingProtocol(asyncio.Protocol):
@@ -99,7 +103,7 @@ class CeilingProtocol(asyncio.Protocol):
         try:
             tpl = _rsp_cache[key]
         except KeyError:
-            tpl = _rsp_cache[key] = pdus.response_template(field, pcid)
+            tpl = _rsp_cache[key] = _responses(field, pcid)
         if tpl is None:
             self._abort()
             return
@@ -125,5 +129,11 @@ async def main(host: str, port: int) -> None:
 
 
 if __name__ == "__main__":
-    args = parse_args(__doc__ or "")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replies", action="store_true", help="answer with reply data sets")
+    args = parse_args(__doc__ or "", parser)
+    if args.replies:
+        from benchmarks import replies
+
+        _responses = replies.reply_rsp
     run_loop(main(args.host, args.port), args.loop)

@@ -3,7 +3,8 @@
 ``--nodelay`` sets TCP_NODELAY on accepted sockets (its fair best; pynetdicom does not
 set it). The subclassing happens here, in the benchmark script only. ``--read-all``
 makes the handler decode the action information and read every referenced instance.
-``maximum_associations`` is raised from its default of 10 so the concurrency rows
+``--replies MODE`` (row 8) adds MPPS and benchmarks/replies.py's N-ACTION, N-GET and
+N-CREATE handlers. ``maximum_associations`` is raised from its default of 10 so the concurrency rows
 measure pynetdicom rather than its admission limit; nothing else is tuned.
 """
 
@@ -16,6 +17,7 @@ import socket
 import threading
 from typing import Any
 
+from benchmarks import replies
 from benchmarks.servers._common import announce, parse_args
 
 
@@ -24,6 +26,7 @@ def main() -> None:
     parser.add_argument("--nodelay", action="store_true")
     parser.add_argument("--read-all", action="store_true")
     parser.add_argument("--max-associations", type=int, default=20000)
+    parser.add_argument("--replies", choices=replies.MODES, help="row 8's handlers")
     args = parse_args(__doc__ or "", parser)
 
     from pynetdicom import AE, evt
@@ -51,9 +54,15 @@ def main() -> None:
     ae.add_supported_context("1.2.840.10008.1.1")
     ae.maximum_associations = args.max_associations
     handler = on_n_action_read if args.read_all else on_n_action
+    bound: list[Any] = [(evt.EVT_N_ACTION, handler)]
+    if args.replies:
+        ae.add_supported_context(replies.MPPS_CLASS)
+        funcs = replies.handlers(args.replies)
+        bound = [(evt.EVT_N_ACTION, funcs["naction"]), (evt.EVT_N_GET, funcs["nget"]),
+                 (evt.EVT_N_CREATE, funcs["ncreate"])]
     server = ae.make_server(
         (args.host, args.port),
-        evt_handlers=[(evt.EVT_N_ACTION, handler)],
+        evt_handlers=bound,
         server_class=NoDelayServer if args.nodelay else ThreadedAssociationServer,
     )
     # As AE.start_server(block=False) does it.

@@ -239,6 +239,12 @@ AE_ATTRIBUTES = {
     "maximum_command_size": "Bytes one command set may have; over it: A-ABORT.",
     "maximum_dataset_size": "Bytes one data set may have (inflated, when deflated); over "
     "it: 0x0213 for a deflated one, A-ABORT while receiving a plain one.",
+    "store_to_file": "C-STORE: write each received instance to a temporary Part 10 file "
+    "as it arrives (``event.dataset_path``) instead of holding it in memory.",
+    "store_directory": "Where ``store_to_file`` writes (None: the system's temporary "
+    "folder).",
+    "maximum_stored_size": "Bytes one instance written by ``store_to_file`` may have; over "
+    "it: 0xA700.",
     "maximum_inflate_ratio": "Inflated bytes per deflated byte a deflated data set may "
     "reach past 1 MiB (None: no limit); over it: 0x0213.",
     "max_pdata_cap": "Largest P-DATA-TF PDU buffered when we advertise a Maximum Length "

@@ -217,3 +217,64 @@ def test_aiodimse_contender_answers() -> None:
     with server("aiodimse-test", "benchmarks.servers.aiodimse_scp", ["--read-all"]) as sp:
         res = measure(LoadSpec(port=sp.port, per_assoc=5, n_refs=10, duration=20.0))
     assert (res.ok, res.failures) == (5, 0), res.errors
+
+
+@pytest.mark.parametrize("name", ["N_GET_RQ", "N_CREATE_RQ", "N_ACTION_RSP", "N_GET_RSP",
+                                  "N_CREATE_RSP"])
+def test_row_8_messages_decode_with_pynetdicom(name: str) -> None:
+    """Row 8's requests and the ceiling's answers with their reply data sets."""
+    from benchmarks import replies
+
+    tpl = {
+        "N_GET_RQ": replies.n_get_rq(),
+        "N_CREATE_RQ": replies.n_create_rq(),
+        "N_ACTION_RSP": replies.reply_rsp(pdus.N_ACTION_RQ, pdus.PC_STGCMT),
+        "N_GET_RSP": replies.reply_rsp(pdus.N_GET_RQ, replies.PC_MPPS),
+        "N_CREATE_RSP": replies.reply_rsp(pdus.N_CREATE_RQ, replies.PC_MPPS),
+    }[name]
+    assert tpl is not None
+    msg = _decode_message(tpl.render(4242))
+    assert type(msg).__name__ == name
+    cs = msg.command_set
+    if name == "N_GET_RQ":
+        assert [int(t) for t in cs.AttributeIdentifierList] == list(replies.REQUESTED_TAGS)
+        assert cs.RequestedSOPInstanceUID == replies.MPPS_INSTANCE
+        return
+    ds = read_dataset(BytesIO(msg.data_set.getvalue()), is_implicit_VR=True,
+                      is_little_endian=True)
+    if name == "N_GET_RSP":
+        assert [int(e.tag) for e in ds] == sorted(replies.REQUESTED_TAGS)
+    elif name == "N_ACTION_RSP":
+        assert ds.TransactionUID and ds.RetrieveAETitle == "BENCH_SCP"
+    else:
+        assert ds.PerformedProcedureStepStatus == "IN PROGRESS" and "PatientName" in ds
+    if name.endswith("RSP"):
+        assert cs.Status == 0 and cs.MessageIDBeingRespondedTo == 4242
+
+
+@pytest.mark.parametrize("op", ["naction", "nget", "ncreate"])
+def test_row_8_handlers_answer_or_drop_the_reply_by_mode(op: str) -> None:
+    """What each --replies mode's handler returns, on pynetdicom-like events."""
+    from types import SimpleNamespace
+
+    from pydicom.dataset import Dataset
+    from pydicom.tag import Tag
+
+    from benchmarks import replies
+
+    event = SimpleNamespace(
+        request=SimpleNamespace(RequestedSOPInstanceUID=replies.MPPS_INSTANCE,
+                                AffectedSOPInstanceUID=replies.MPPS_INSTANCE),
+        attribute_identifiers=[Tag(t) for t in replies.REQUESTED_TAGS],
+        attribute_list=replies.mpps_attributes(),
+    )
+    answers = {mode: replies.handlers(mode)[op](event) for mode in replies.MODES}
+    assert all(status == 0 for status, _ in answers.values())
+    assert answers["none"][1] is None and answers["dropped"][1] is None
+    for mode in ("same", "new"):
+        assert isinstance(answers[mode][1], Dataset) and len(answers[mode][1])
+    if op == "nget":
+        assert len(answers["new"][1]) == 20
+    if op == "naction":
+        same = replies.handlers("same")["naction"]
+        assert same(event)[1] is same(event)[1]  # one object for every request

@@ -41,3 +41,19 @@ def test_pynetdicom_alone_gets_the_shorter_caps_in_rows_5_and_6() -> None:
                 assert spec == row.spec, (row_id, c.name)
     one = rows["1a"]
     assert all(one.spec_of(c) == one.spec for c in one.contenders)
+
+
+def test_row_8_has_each_reply_at_1_10_and_100_associations_beside_its_baseline() -> None:
+    rows = {row.id: row for row in build_rows(quick=False) if row.id.startswith("8")}
+    assert sorted(rows) == [f"8{c}" for c in "abcdefghijkl"]
+    for row in rows.values():
+        names = {c.name for c in row.contenders}
+        assert {"ceiling", "pynetdicom+nodelay", "aiodimse", "aiodimse no reply"} <= names
+        assert all(row.runs_of(c) >= 3 for c in row.contenders)
+        by_name = {c.name: c for c in row.contenders}
+        reply, plain = by_name["aiodimse"].args, by_name["aiodimse no reply"].args
+        assert reply[:-1] == plain[:-1] and reply[-1] != plain[-1]  # only --replies differs
+    assert [rows[i].spec.n_assoc for i in ["8a", "8b", "8c"]] == [1, 10, 100]
+    assert rows["8b"].spec.window == 8 and rows["8c"].isolated
+    assert {rows[i].spec.op for i in ("8a", "8d", "8g", "8j")} == {"naction", "nget", "ncreate"}
+    assert "0.6x ceiling" in rows["8g"].target and "0.6x" not in rows["8a"].target

@@ -72,3 +72,19 @@ def test_row_5_also_judges_cpu_per_operation(
         outcome("5a", "aiodimse-uvloop", 24000.0, cpu=25.0),  # rate met, CPU/op 2.5x
     ])
     assert lines[2].endswith("| 24,000 (0.80x) | asyncio met, uvloop MISSED |")
+
+
+def test_row_8_judges_cpu_against_the_same_server_without_the_reply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = run_summary(tmp_path, capsys, [
+        outcome("8g", "ceiling", 10000.0, cpu=10.0),
+        outcome("8g", "ceiling-uvloop", 12000.0, cpu=9.0),
+        outcome("8g", "pynetdicom+nodelay", 300.0),
+        outcome("8g", "aiodimse", 7000.0, cpu=60.0),
+        outcome("8g", "aiodimse no reply", 8000.0, cpu=50.0),  # 1.2x, 0.70x: met
+        outcome("8g", "aiodimse-uvloop", 6000.0, cpu=70.0),
+        outcome("8g", "aiodimse-uvloop no reply", 8000.0, cpu=50.0),  # 1.4x: missed
+    ])
+    assert lines[2].endswith("| 6,000 (0.50x) | asyncio met, uvloop MISSED |")
+    assert "| 8g N-GET 20 attributes, 1 association | 10 | 60 / 50 | 70 / 50 |" in lines
