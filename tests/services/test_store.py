@@ -40,13 +40,6 @@ def _commitment(uid: str, now: float = 100.0) -> tuple[Commitment, Delivery]:
                      deadline=now + 1000, next_attempt=now))
 
 
-def _event(key: str, destination: str = "RIS", ordering: str | None = "wi-1",
-           now: float = 100.0) -> Delivery:
-    return Delivery(kind="ups", key=key, destination=destination, sop_class="1.2.3",
-                    sop_instance="1.2.3.4", payload="{}", event_type=1, ordering=ordering,
-                    created_at=now, deadline=now + 1000, next_attempt=now)
-
-
 async def test_index_directory(tmp_path: Path) -> None:
     uids = []
     for i in range(3):
@@ -68,68 +61,6 @@ async def test_index_directory(tmp_path: Path) -> None:
         assert await index_paths(store, [tmp_path / "archive"], now=2.0, report=again) == 0
         assert (again.files, again.unchanged) == (4, 3)
         assert await store.count_instances() == 3
-    finally:
-        await store.aclose()
-
-
-async def test_leases_between_workers(tmp_path: Path) -> None:
-    a = SQLiteStore.in_directory(tmp_path)
-    b = SQLiteStore.in_directory(tmp_path)  # a second connection, as another worker
-    try:
-        assert await a.add_commitment(*_commitment("1.1"), owner="A", lease_until=160.0)
-        assert not await b.add_commitment(*_commitment("1.1"), owner="B", lease_until=160.0)
-        assert await b.claim_due("B", now=150.0, lease=60.0, limit=10) == []  # A holds it
-        (mine,) = await b.claim_due("B", now=170.0, lease=60.0, limit=10)  # A's ran out
-        assert (mine.kind, mine.key, mine.destination) == ("commitment", "1.1", "CT1")
-        assert json.loads(mine.payload) == [[CT, "1.2"]]
-        assert await a.claim_due("A", now=171.0, lease=60.0, limit=10) == []
-        await b.reschedule(mine.id, next_attempt=500.0, error="refused")
-        assert await a.commitment_state("1.1") == ("pending", 1, "refused")
-        assert await a.next_due() == 500.0
-        assert await a.reset_for_start(now=200.0) == 1  # a fresh start: due at once
-        assert await a.next_due() == 200.0
-        await a.mark_delivered(mine.id, {"event_type": 1}, now=201.0)
-        assert await b.commitment_state("1.1") == ("delivered", 2, "refused")
-        assert await b.delivery_state("commitment", "1.1") == ("delivered", 2, "refused")
-        assert await b.next_due() is None and await b.count_pending() == 0
-    finally:
-        await a.aclose()
-        await b.aclose()
-
-
-async def test_ordered_items_are_claimed_in_order_and_held_back_by_a_failure(
-    tmp_path: Path,
-) -> None:
-    store = SQLiteStore.in_directory(tmp_path)
-    try:
-        for key in ("e1", "e2", "e3"):
-            assert await store.enqueue(_event(key))
-        assert await store.enqueue(_event("other", ordering="wi-2"))
-        assert await store.enqueue(_event("free", ordering=None))
-        assert not await store.enqueue(_event("e1"))  # (kind, key) is unique
-        # a limit of 2 per destination: the group's head and the next, never a later
-        # one alone
-        first = await store.claim_due("A", 100.0, 60.0, 10, per_destination=2)
-        assert [d.key for d in first] == ["e1", "e2"]
-        # while e1 and e2 are held, e3 waits even though it is due and free
-        rest = await store.claim_due("A", 100.0, 60.0, 10, held={d.id for d in first})
-        assert [d.key for d in rest] == ["other", "free"]  # not e3
-        await store.release_leases("A")
-        # e1 fails and is retried later: e2 and e3 wait for it; other groups do not
-        await store.reschedule(first[0].id, next_attempt=300.0, error="refused")
-        now = await store.claim_due("B", 200.0, 60.0, 10)
-        assert [d.key for d in now] == ["other", "free"]
-        await store.release_leases("B")
-        later = await store.claim_due("B", 300.0, 60.0, 10)  # the group where it was due
-        assert [d.key for d in later] == ["e1", "e2", "e3", "other", "free"]
-        await store.release_leases("B", [d.id for d in later[1:]])
-        assert [d.key for d in await store.claim_due("C", 300.0, 60.0, 10)] == [
-            "other", "free"]  # e1 is B's still, and e2 and e3 wait for it
-        # an expired head lets the rest go
-        await store.expire(later[0].id, "deadline")
-        await store.release_leases("C")
-        after = await store.claim_due("C", 300.0, 60.0, 10, destination="RIS")
-        assert [d.key for d in after] == ["e2", "e3", "other", "free"]
     finally:
         await store.aclose()
 
