@@ -8,6 +8,7 @@ the SCP role), preferring the data set's own transfer syntax.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -36,8 +37,12 @@ async def store_instance(assoc: Any, dataset: Any, priority: int,
     """Send ``dataset`` as a C-STORE-RQ on ``assoc``: the response's status, or None
     if it could not be sent (no context, not a data set, the association ended).
 
-    ``originator``: (Move Originator AE title, Message ID) of a C-MOVE.
+    ``originator``: (Move Originator AE title, Message ID) of a C-MOVE. A file
+    (a path: ``os.PathLike`` or ``str``) goes through ``send_c_store``, which
+    streams a large one from disk instead of loading it.
     """
+    if isinstance(dataset, (str, os.PathLike)):
+        return await _store_file(assoc, dataset, priority, originator)
     if not isinstance(dataset, Dataset):
         log.error("a sub-operation needs a Dataset, not %s", type(dataset).__name__)
         return None
@@ -64,3 +69,15 @@ async def store_instance(assoc: Any, dataset: Any, priority: int,
         log.error("C-STORE sub-operation for %s failed: %s", sop_instance, exc)
         return None
     return int(received.message.Status)
+
+
+async def _store_file(assoc: Any, path: str | os.PathLike[str], priority: int,
+                      originator: tuple[str, int] | None) -> int | None:
+    ae_title, message_id = originator if originator is not None else (None, None)
+    try:
+        status = await assoc.send_c_store(path, priority=priority, originator_aet=ae_title,
+                                          originator_id=message_id)
+    except Exception as exc:  # the file went, is no DICOM (pydicom's many types), no context
+        log.error("C-STORE sub-operation for %s failed: %s", os.fspath(path), exc)
+        return None
+    return int(status.Status)
