@@ -1,7 +1,7 @@
 """``aiodimse store``: a Storage SCU, as DCMTK's storescu: files and folders, recursive.
 
 A context is proposed per SOP class and transfer syntax found (an uncompressed
-syntax with the other uncompressed ones behind it, so the SCP may pick; a
+syntax with the other non-deflated uncompressed ones behind it, so the SCP may pick; a
 compressed one alone: nothing is transcoded). Over 128 such contexts, the files
 go over several associations, one per 128. Each file is sent as stored
 (``send_c_store`` streams a large one from disk). A progress line on a terminal,
@@ -30,7 +30,12 @@ from pydicom.errors import InvalidDicomError
 
 from ..ae import AE
 from ..errors import AiodimseError
-from ..presentation import DEFAULT_TRANSFER_SYNTAXES, RequestedContext
+from ..presentation import (
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    RequestedContext,
+)
 from ..status import Category, code_to_category
 from ..store_scu import NoStoreContextError
 from . import commit
@@ -120,11 +125,15 @@ def _read(path: Path) -> Instance | str:
     return Instance(str(path), sop_class, sop_instance, syntax)
 
 
+# what an uncompressed instance may be re-encoded in (not Deflated: an SCP picking it
+# would make us deflate what needs no deflating)
+_RECODE = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN)
+
+
 def _context(pair: tuple[str, str]) -> RequestedContext:
     sop_class, syntax = pair
-    if syntax in DEFAULT_TRANSFER_SYNTAXES:  # may be re-encoded: any uncompressed one
-        return RequestedContext(sop_class, tuple(dict.fromkeys((syntax,
-                                                                *DEFAULT_TRANSFER_SYNTAXES))))
+    if syntax in _RECODE:  # may be re-encoded: the other uncompressed ones behind it
+        return RequestedContext(sop_class, tuple(dict.fromkeys((syntax, *_RECODE))))
     return RequestedContext(sop_class, (syntax,))
 
 
