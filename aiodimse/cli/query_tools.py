@@ -202,7 +202,8 @@ async def _run(args: argparse.Namespace) -> int:
             doc |= {"completed": counts[_COUNTS[0]], "failed": counts[_COUNTS[1]],
                     "warning": counts[_COUNTS[2]]}
             if failed is not None and "FailedSOPInstanceUIDList" in failed:
-                doc["failed_instances"] = list(failed.FailedSOPInstanceUIDList)
+                uids = failed.FailedSOPInstanceUIDList
+                doc["failed_instances"] = [uids] if isinstance(uids, str) else list(uids)
             if name == "get":
                 doc["files"] = received
         print(json.dumps(doc, indent=2))
