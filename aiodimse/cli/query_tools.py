@@ -70,13 +70,13 @@ def add_parsers(sub: Any) -> None:
                        help="Query/Retrieve Level (default %(default)s)")
         p.add_argument("-k", "--key", action="append", default=[], metavar="KEY[=VALUE]",
                        help="a key: keyword or gggg,eeee, with a value to match or none "
-                            "to return it (repeatable)")
+                            "to return it (repeatable; default none)")
         if name == "get":
             p.add_argument("--output-dir", "-od", default=".", type=Path,
                            help="where received instances are written (default: here)")
         if name == "move":
             p.add_argument("--dest", "-aem", required=True, metavar="AET",
-                           help="the move destination's AE title")
+                           help="the move destination's AE title (required)")
         p.add_argument("--json", action="store_true",
                        help="print the matches / the result as JSON")
         p.set_defaults(run=_run, operation=name, model="S")
