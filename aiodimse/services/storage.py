@@ -17,6 +17,8 @@ then the writer's ``InvalidInstance`` status, ``StoreError`` as
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,10 @@ __all__ = ["StorageSCP", "STORAGE_CLASSES"]
 log = get_logger("aiodimse.storage")
 
 _C_STORE = 0x0001
+STALE_AFTER = 3600.0
+"""Seconds untouched after which a file in ``.incoming`` is a crash's leftover: a
+transfer still going writes to its file (and one that stalls is aborted long
+before, by the message timeout), so another process's file is never taken."""
 
 STORAGE_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(STORAGE_SOP_CLASSES.values()))
 """Every storage SOP class pydicom knows (the library's AllStoragePresentationContexts)."""
@@ -75,6 +81,28 @@ class StorageSCP(Service):
         self.incoming.mkdir(parents=True, exist_ok=True)
         ae.store_to_file = True
         ae.store_directory = str(self.incoming)
+
+    async def start(self) -> None:
+        """Remove what a crash left in ``.incoming`` (files untouched for an hour)."""
+        removed = await asyncio.to_thread(self._remove_stale, time.time() - STALE_AFTER)
+        if removed:
+            log.info("removed %d partial instance file(s) left in %s", removed,
+                     self.incoming)
+
+    def _remove_stale(self, before: float) -> int:
+        removed = 0
+        try:
+            entries = list(self.incoming.iterdir())
+        except OSError:
+            return 0
+        for path in entries:
+            try:
+                if path.is_file() and path.stat().st_mtime < before:
+                    path.unlink()
+                    removed += 1
+            except OSError as exc:
+                log.warning("could not remove %s: %s", path, exc)
+        return removed
 
     def handlers(self) -> list[Binding]:
         return [Binding(evt.EVT_C_STORE, self.on_c_store, uid) for uid in STORAGE_CLASSES]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from aiodimse.scu import _Command
 from aiodimse.services.base import ServiceSet
 from aiodimse.services.delivery import Peer
 from aiodimse.services.query_retrieve import QueryRetrieveSCP
-from aiodimse.services.storage import StorageSCP
+from aiodimse.services.storage import STALE_AFTER, StorageSCP
 from aiodimse.store.sqlite import SQLiteStore
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -186,3 +187,15 @@ async def test_retrieve_refusals_and_a_missing_file(tmp_path: Path) -> None:
             assert failed["FailedSOPInstanceUIDList"].VM == 1
             assert failed.FailedSOPInstanceUIDList == str(gone.SOPInstanceUID)
         assert received == [str(kept.SOPInstanceUID)]
+
+
+async def test_start_removes_only_stale_partial_files(tmp_path: Path) -> None:
+    incoming = tmp_path / "archive" / ".incoming"
+    incoming.mkdir(parents=True)
+    old, fresh = incoming / "aiodimse-old.dcm.part", incoming / "aiodimse-new.dcm.part"
+    old.write_bytes(b"partial")
+    fresh.write_bytes(b"being received")
+    an_hour_ago = time.time() - STALE_AFTER - 60
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    async with archive(tmp_path):
+        assert sorted(p.name for p in incoming.iterdir()) == [fresh.name]
