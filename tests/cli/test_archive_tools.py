@@ -129,3 +129,30 @@ async def test_find_get_and_move(serve: StartServe, tmp_path: Path) -> None:
     nowhere = await run("move", "127.0.0.1", str(srv.port), "--dest", "NOBODY", "-k",
                         f"StudyInstanceUID={study}")
     assert nowhere.returncode == 2 and "0xA801" in nowhere.stdout
+
+
+async def test_a_compressed_instance_is_stored_as_sent(serve: StartServe,
+                                                       tmp_path: Path) -> None:
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    srv = await serve().ready()
+    study, series = str(generate_uid()), str(generate_uid())
+    uid = write(tmp_path / "in", study, series, syntax=JPEGBaseline8Bit)
+    path = tmp_path / "in" / f"{uid}.dcm"
+    ds = dcmread(path)
+    frame = b"\xff\xd8\xff\xe0" + bytes(range(200)) + b"\xff\xd9"
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.SamplesPerPixel = 1
+    ds.PixelRepresentation = 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = encapsulate([frame])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    done = await run("store", "127.0.0.1", str(srv.port), str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    stored = dcmread(srv.data / "archive" / study / series / f"{uid}.dcm")
+    assert stored.file_meta.TransferSyntaxUID == JPEGBaseline8Bit  # not transcoded
+    assert stored.PixelData == ds.PixelData
