@@ -249,8 +249,9 @@ class _Summary:
     """Counts for the periodic INFO line: one line per interval, not per request."""
 
     def __init__(self, commitment: StorageCommitmentSCP | None, mpps: MPPSSCP | None,
-                 store: Store) -> None:
+                 store: Store, storage: StorageSCP | None = None) -> None:
         self.commitment, self.mpps, self.store = commitment, mpps, store
+        self.storage = storage
         self.associations = 0
         self._last: tuple[int, ...] = ()
 
@@ -258,17 +259,19 @@ class _Summary:
         self.associations += 1
 
     async def log(self, server: Server, *, always: bool = False) -> None:
-        c, m = self.commitment, self.mpps
+        c, m, st = self.commitment, self.mpps, self.storage
         counts = (self.associations,
                   *((c.accepted, c.delivered, c.failed_attempts, c.expired) if c else (0,) * 4),
-                  *((m.created, m.updated) if m else (0, 0)))
+                  *((m.created, m.updated) if m else (0, 0)),
+                  *((st.stored, st.duplicates, st.refused) if st else (0, 0, 0)))
         if counts == self._last and not always:
             return
         self._last = counts
         pending = await self.store.count_pending()
         log.info("summary associations=%d open=%d commitments=%d reports_delivered=%d "
                  "report_failures=%d reports_expired=%d reports_pending=%d "
-                 "mpps_created=%d mpps_updated=%d", counts[0], server.connection_count,
+                 "mpps_created=%d mpps_updated=%d stored=%d stored_again=%d "
+                 "store_refused=%d", counts[0], server.connection_count,
                  *counts[1:5], pending, *counts[5:])
 
     async def run(self, server: Server, interval: float) -> None:
@@ -355,7 +358,7 @@ async def serve(config: ServeConfig, *, worker: bool = False,
         ae.observer = store.observer = Observers(*watching)
         if commitment is not None:
             commitment.observer = ae.observer
-    summary = _Summary(commitment, _find(services, MPPSSCP), store)
+    summary = _Summary(commitment, _find(services, MPPSSCP), store, storage)
     server = await services.start_server(
         ae, (config.host, config.port),
         evt_handlers=[(evt.EVT_ESTABLISHED, summary.on_established)],

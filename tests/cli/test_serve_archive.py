@@ -113,6 +113,8 @@ async def test_duplicates_keep_the_first_when_configured(serve: StartServe) -> N
     path = (srv.data / "archive" / first.StudyInstanceUID / first.SeriesInstanceUID
             / f"{first.SOPInstanceUID}.dcm")
     assert dcmread(path).PatientName == "FIRST"
+    assert srv.stop() == 0
+    assert "stored=2 stored_again=1 store_refused=0" in srv.log()  # the final summary
 
 
 async def test_find_get_and_move_what_was_stored(serve: StartServe, tmp_path: Path) -> None:
