@@ -9,7 +9,8 @@ matches in bounded memory and a slow peer (the transport's write buffer) slows i
 * C-FIND: ``(status, identifier)`` pairs; a pending status (0xFF00/0xFF01) sends a
   match, any other status ends the request with it; the end of the iterable is
   0x0000.
-* C-GET: the number of sub-operations first, then ``(status, dataset)`` pairs: a
+* C-GET: the number of sub-operations first (or a ``(status Dataset, None)`` pair:
+  the request refused with that status), then ``(status, dataset)`` pairs: a
   pending one is sent as a C-STORE-RQ to the peer on this association (it must
   have accepted the SCP role for the class: no context is a failed sub-operation),
   a pending C-GET-RSP with the counts follows; the final status is 0x0000, 0xB000
@@ -353,6 +354,10 @@ class _Driver:
         count = await source.next(running)
         if count is None:
             self._final(_CANCEL)
+            return
+        if type(count) is tuple and count and isinstance(count[0], Dataset):
+            code, fields = _code(count[0])  # a status instead of the count: refused
+            self._final(code, fields)
             return
         try:
             total = int(count)

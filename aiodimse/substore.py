@@ -15,7 +15,6 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from .association_log import log
-from .errors import AiodimseError
 
 __all__ = ["store_instance"]
 
@@ -35,8 +34,9 @@ async def store_instance(assoc: Any, dataset: object, priority: int,
     try:
         status = await assoc.send_c_store(dataset, priority=priority, originator_aet=ae_title,
                                           originator_id=message_id)
-    except (AiodimseError, ValueError, TypeError, OSError, AttributeError) as exc:
-        # (a Dataset without SOP Class or Instance UID: AttributeError)
+    except Exception as exc:  # no context, the association gone, a file
+        # gone or no DICOM (pydicom's many types), a Dataset without its UIDs: one
+        # failed sub-operation, the retrieval goes on
         log.error("C-STORE sub-operation failed: %s", exc)
         return None
     return int(status.Status)

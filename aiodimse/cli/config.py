@@ -50,6 +50,13 @@ The TOML layout (every key optional)::
     verification = true
     storage_commitment = true
     mpps = true
+    storage = true                # Storage SCP: C-STORE into the archive
+    query_retrieve = true         # Query/Retrieve SCP: C-FIND, C-GET, C-MOVE
+
+    [storage]
+    archive = "/srv/archive"      # where received instances go; default: archive in data
+    duplicates = "replace"        # an instance stored again: "replace" or "keep" the first
+    fsync = true                  # sync each file before answering (false: faster, less safe)
 
     [commitment]
     same_association = true
@@ -89,11 +96,12 @@ from ..services.quotas import Quotas
 from ..store import DB_FILENAME
 from .config_checks import check_config, resolve_paths
 
-__all__ = ["ConfigError", "PeerEntry", "SERVICES", "ServeConfig", "load_toml", "build_config",
-           "server_ssl_context"]
+__all__ = ["ConfigError", "DUPLICATE_POLICIES", "PeerEntry", "SERVICES", "ServeConfig",
+           "load_toml", "build_config", "server_ssl_context"]
 
 # The services ``aiodimse serve`` can run (cli/serve.py builds them), in start order.
-SERVICES = ("verification", "storage_commitment", "mpps")
+SERVICES = ("verification", "storage_commitment", "mpps", "storage", "query_retrieve")
+DUPLICATE_POLICIES = ("replace", "keep")
 
 
 class ConfigError(ValueError):
@@ -165,6 +173,13 @@ class ServeConfig:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     quotas: Quotas = field(default_factory=Quotas)
     services: tuple[str, ...] = SERVICES  # those enabled, in start order
+    archive_dir: Path | None = None  # received instances; None: ``data``/archive
+    duplicates: str = "replace"  # archive/writer.py's duplicate policy
+    fsync: bool = True  # sync each received file before answering it
+
+    def archive(self) -> Path:
+        """The archive folder: ``archive_dir``, else ``archive`` in ``data``."""
+        return self.archive_dir or self.data / "archive"
 
     def database_url(self) -> str:
         """What ``open_store`` opens: ``database``, else the SQLite file in ``data``."""
@@ -196,6 +211,7 @@ _SECTIONS = {
                "allowed_calling_aets", "require_called_aet", "log_level", "log_format",
                "summary_interval", "workers", "metrics_port", "metrics_host", "otel"},
     "tls": {"cert", "key", "ca"},
+    "storage": {"archive", "duplicates", "fsync"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
                "network_timeout", "connection_timeout", "shutdown_grace",
                "handler_threads", "handler_timeout", "max_dataset_size",
@@ -213,7 +229,8 @@ def _from_toml(doc: dict[str, Any]) -> dict[str, Any]:
         for key, value in table.items():
             if key not in keys:
                 raise ConfigError(f"unknown key {key!r} in [{section}]")
-            name = f"tls_{key}" if section == "tls" else key
+            name = (f"tls_{key}" if section == "tls" else
+                    "archive_dir" if (section, key) == ("storage", "archive") else key)
             if name in known:
                 values[name] = value
     policy = doc.get("commitment", {})
@@ -278,6 +295,8 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         "metrics_port": getattr(args, "metrics_port", None),
         "metrics_host": getattr(args, "metrics_host", None),
         "otel": getattr(args, "otel", None),
+        "archive_dir": getattr(args, "archive_dir", None),
+        "duplicates": getattr(args, "duplicates", None),
         **{key: getattr(args, key, None) for key in _SLOT_KEYS},
     }
     values.update({k: v for k, v in flags.items() if v is not None})
@@ -311,6 +330,8 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
         values["delivery"] = policy
     values["data"] = Path(values.get("data", "aiodimse-data"))
     values["index_dirs"] = tuple(Path(p) for p in values.get("index_dirs", ()))
+    if isinstance(values.get("archive_dir"), str):
+        values["archive_dir"] = Path(values["archive_dir"])
     values["allowed_calling_aets"] = tuple(values.get("allowed_calling_aets", ()))
     try:
         config = ServeConfig(**values)

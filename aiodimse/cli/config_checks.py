@@ -23,7 +23,7 @@ from .checks import MAX_PDU_LEAST, MAX_PDU_MOST
 
 __all__ = ["check_config", "resolve_paths", "PATH_KEYS"]
 
-PATH_KEYS = ("data", "database", "index_dirs", "tls_cert", "tls_key", "tls_ca")
+PATH_KEYS = ("data", "database", "index_dirs", "tls_cert", "tls_key", "tls_ca", "archive_dir")
 """Settings holding paths: relative ones in a TOML file are relative to the file."""
 
 # name -> (lowest, highest) allowed; numbers not named here must be finite and >= 0
@@ -131,6 +131,12 @@ def check_config(config: Any) -> list[str]:
     log_format = getattr(config, "log_format", "text")
     if log_format not in LOG_FORMATS:
         problems.append(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    duplicates = getattr(config, "duplicates", "replace")
+    if duplicates not in ("replace", "keep"):
+        problems.append(f"duplicates must be replace or keep, not {duplicates!r}")
+    archive_dir = getattr(config, "archive_dir", None)
+    if archive_dir is not None and not isinstance(archive_dir, Path):
+        problems.append(f"archive must be a path, not {archive_dir!r}")
     for name, titles in (("ae_title", [config.ae_title]),
                          ("allowed_calling_aets", list(config.allowed_calling_aets)),
                          ("ae table ([ae.TITLE] / --peer)", list(config.ae_table))):

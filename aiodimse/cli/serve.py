@@ -1,5 +1,5 @@
-"""``aiodimse serve``: Verification, Storage Commitment and MPPS SCP with embedded storage
-(services, each of which the configuration may disable);
+"""``aiodimse serve``: Verification, Storage Commitment, MPPS, Storage and Query/Retrieve
+SCP with embedded storage (services, each of which the configuration may disable);
 ``aiodimse index``: add DICOM files to the instance index.
 
 ``--index-dir`` is scanned in the background once the server listens, then
@@ -33,13 +33,22 @@ from ..observe import Observer, Observers
 from ..server import Server
 from ..services.base import Service, ServiceSet
 from ..services.mpps import MPPSSCP
+from ..services.query_retrieve import QueryRetrieveSCP
+from ..services.storage import StorageSCP
 from ..services.storage_commitment import StorageCommitmentSCP
 from ..services.verification import VerificationSCP
 from ..store import DB_FILENAME, Store, StoreError, open_store
 from ..store.index import ScanReport, index_paths
 from .checks import EXIT_USAGE
 from .claims import ClaimError, DataDirLock, probe_port
-from .config import SERVICES, ConfigError, ServeConfig, build_config, server_ssl_context
+from .config import (
+    DUPLICATE_POLICIES,
+    SERVICES,
+    ConfigError,
+    ServeConfig,
+    build_config,
+    server_ssl_context,
+)
 from .indexing import Indexer, scan_hold
 from .loop import run as run_on_loop
 from .metrics import (
@@ -81,7 +90,8 @@ def _d(key: str, unit: str = "") -> str:
 
 def add_parsers(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="run the Verification, Storage Commitment and MPPS SCP",
+        "serve", help="run the Verification, Storage Commitment, MPPS, Storage and "
+                      "Query/Retrieve SCP",
         description="Flags override the --config file; the defaults shown are the "
                     "built-in ones, used when neither sets a value.",
     )
@@ -142,6 +152,11 @@ def add_parsers(sub: Any) -> None:
                         f"though the configuration disables it (repeatable)")
     p.add_argument("--disable-service", action="append", choices=SERVICES, metavar="NAME",
                    help="do not run this service (repeatable; default none)")
+    p.add_argument("--archive-dir", metavar="DIR",
+                   help="where received instances are stored (default: archive in --data)")
+    p.add_argument("--duplicates", choices=DUPLICATE_POLICIES,
+                   help="an instance received again: replace the stored one or keep it "
+                        f"{_d('duplicates')}")
     p.add_argument("--retry-initial", type=float, metavar="S",
                    help=f"first report retry delay {_d('retry_initial', ' s')}")
     p.add_argument("--deadline", type=float, metavar="S",
@@ -234,8 +249,9 @@ class _Summary:
     """Counts for the periodic INFO line: one line per interval, not per request."""
 
     def __init__(self, commitment: StorageCommitmentSCP | None, mpps: MPPSSCP | None,
-                 store: Store) -> None:
+                 store: Store, storage: StorageSCP | None = None) -> None:
         self.commitment, self.mpps, self.store = commitment, mpps, store
+        self.storage = storage
         self.associations = 0
         self._last: tuple[int, ...] = ()
 
@@ -243,17 +259,19 @@ class _Summary:
         self.associations += 1
 
     async def log(self, server: Server, *, always: bool = False) -> None:
-        c, m = self.commitment, self.mpps
+        c, m, st = self.commitment, self.mpps, self.storage
         counts = (self.associations,
                   *((c.accepted, c.delivered, c.failed_attempts, c.expired) if c else (0,) * 4),
-                  *((m.created, m.updated) if m else (0, 0)))
+                  *((m.created, m.updated) if m else (0, 0)),
+                  *((st.stored, st.duplicates, st.refused) if st else (0, 0, 0)))
         if counts == self._last and not always:
             return
         self._last = counts
         pending = await self.store.count_pending()
         log.info("summary associations=%d open=%d commitments=%d reports_delivered=%d "
                  "report_failures=%d reports_expired=%d reports_pending=%d "
-                 "mpps_created=%d mpps_updated=%d", counts[0], server.connection_count,
+                 "mpps_created=%d mpps_updated=%d stored=%d stored_again=%d "
+                 "store_refused=%d", counts[0], server.connection_count,
                  *counts[1:5], pending, *counts[5:])
 
     async def run(self, server: Server, interval: float) -> None:
@@ -290,6 +308,11 @@ _FACTORIES: dict[str, Callable[[ServeConfig, Store], Service]] = {
     "storage_commitment": lambda config, store: StorageCommitmentSCP(
         store, _build_ae(config), config.peers(), config.delivery, quotas=config.quotas),
     "mpps": lambda config, store: MPPSSCP(store, config.quotas),
+    "storage": lambda config, store: StorageSCP(
+        store, config.archive(), duplicates=config.duplicates,  # type: ignore[arg-type]
+        fsync=config.fsync),
+    "query_retrieve": lambda config, store: QueryRetrieveSCP(
+        store, config.peers(), retrieve_aet=config.ae_title),
 }
 
 
@@ -316,6 +339,9 @@ async def serve(config: ServeConfig, *, worker: bool = False,
     ae = _build_ae(config)
     services = build_services(config, store)
     commitment = _find(services, StorageCommitmentSCP)
+    storage = _find(services, StorageSCP)
+    if storage is not None:
+        storage.configure(ae)
     if commitment is not None and config.index_dirs:
         commitment.deliverer.hold = scan_hold(store, config.delivery.deadline)
     watching: list[Observer] = []  # what the library hooks tell (aiodimse.observe)
@@ -332,7 +358,7 @@ async def serve(config: ServeConfig, *, worker: bool = False,
         ae.observer = store.observer = Observers(*watching)
         if commitment is not None:
             commitment.observer = ae.observer
-    summary = _Summary(commitment, _find(services, MPPSSCP), store)
+    summary = _Summary(commitment, _find(services, MPPSSCP), store, storage)
     server = await services.start_server(
         ae, (config.host, config.port),
         evt_handlers=[(evt.EVT_ESTABLISHED, summary.on_established)],
@@ -341,6 +367,9 @@ async def serve(config: ServeConfig, *, worker: bool = False,
     )
     log.info("serving %s on %s:%d (data %s; services: %s)", config.ae_title, config.host,
              server.port, config.data, ", ".join(config.services) or "none")
+    if storage is not None:
+        log.info("storing received instances in %s (duplicates: %s)", storage.writer.root,
+                 config.duplicates)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

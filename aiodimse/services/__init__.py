@@ -1,5 +1,5 @@
 """Services as units (``base``) and the service-class SCPs built on them:
-Verification, Storage Commitment and MPPS.
+Verification, Storage Commitment, MPPS, Storage and Query/Retrieve.
 
 Usable as a library (a ``ServiceSet`` of them, or ``handlers()`` bound on any
 server) and by ``aiodimse serve``.
@@ -10,7 +10,9 @@ from __future__ import annotations
 from .base import Service, ServiceSet, SOPClass
 from .delivery import Deliverer, ReportKind, StoredReports
 from .mpps import MPPS, MPPSSCP
+from .query_retrieve import QueryRetrieveSCP
 from .quotas import Quotas
+from .storage import StorageSCP
 from .storage_commitment import (
     STORAGE_COMMITMENT,
     STORAGE_COMMITMENT_INSTANCE,
@@ -29,12 +31,14 @@ __all__ = [
     "Deliverer",
     "DeliveryPolicy",
     "Peer",
+    "QueryRetrieveSCP",
     "Quotas",
     "ReportKind",
     "SOPClass",
     "Service",
     "ServiceSet",
     "StorageCommitmentSCP",
+    "StorageSCP",
     "StoredReports",
     "VerificationSCP",
     "build_report",

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from aiodimse import AE
+from aiodimse.archive import MODELS
 from aiodimse.cli.config import SERVICES, ConfigError
 from aiodimse.cli.serve import build_services
 from aiodimse.services import MPPS, STORAGE_COMMITMENT
+from aiodimse.services.storage import STORAGE_CLASSES
 from aiodimse.store.sqlite import SQLiteStore
 
 from ._config import serve_config as _config
@@ -20,18 +22,21 @@ VERIFICATION = "1.2.840.10008.1.1"
 
 
 def test_every_service_runs_by_default() -> None:
-    assert _config().services == SERVICES == ("verification", "storage_commitment", "mpps")
+    assert _config().services == SERVICES == ("verification", "storage_commitment", "mpps",
+                                              "storage", "query_retrieve")
 
 
 def test_the_file_disables_and_flags_decide_last(tmp_path: Path) -> None:
     path = tmp_path / "serve.toml"
-    path.write_text("[services]\nmpps = false\nverification = true\n")
+    path.write_text("[services]\nmpps = false\nverification = true\nstorage = false\n"
+                    "query_retrieve = false\n")
     assert _config("--config", str(path)).services == ("verification", "storage_commitment")
-    assert _config("--config", str(path), "--enable-service", "mpps").services == SERVICES
+    assert _config("--config", str(path), "--enable-service", "mpps", "--enable-service",
+                   "storage", "--enable-service", "query_retrieve").services == SERVICES
     assert _config("--config", str(path), "--disable-service", "storage_commitment",
                    "--disable-service", "verification").services == ()
     assert _config("--disable-service", "mpps").services == (
-        "verification", "storage_commitment")
+        "verification", "storage_commitment", "storage", "query_retrieve")
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -58,8 +63,11 @@ async def test_serve_builds_the_enabled_services_only(tmp_path: Path) -> None:
     try:
         every = build_services(_config(), store)
         assert [s.name for s in every.services] == list(SERVICES)
-        assert set(every.sop_classes()) == {VERIFICATION, STORAGE_COMMITMENT, MPPS}
-        some = build_services(_config("--disable-service", "storage_commitment"), store)
+        assert set(every.sop_classes()) == {VERIFICATION, STORAGE_COMMITMENT, MPPS,
+                                            *STORAGE_CLASSES, *MODELS}
+        some = build_services(_config("--disable-service", "storage_commitment",
+                                      "--disable-service", "storage", "--disable-service",
+                                      "query_retrieve"), store)
         assert [s.name for s in some.services] == ["verification", "mpps"]
         assert set(some.sop_classes()) == {VERIFICATION, MPPS}
     finally:
@@ -69,7 +77,8 @@ async def test_serve_builds_the_enabled_services_only(tmp_path: Path) -> None:
 async def test_a_disabled_service_is_not_served_by_the_process(serve: StartServe) -> None:
     """The real ``aiodimse serve``: the disabled service's context is rejected, the
     enabled ones answer, and the startup line names the services that run."""
-    srv = await serve("--disable-service", "mpps").ready()
+    srv = await serve("--disable-service", "mpps", "--disable-service", "storage",
+                      "--disable-service", "query_retrieve").ready()
     assert "services: verification, storage_commitment)" in srv.log()
     scu = AE("MODALITY")
     for uid in (VERIFICATION, STORAGE_COMMITMENT, MPPS):

@@ -1,0 +1,42 @@
+"""``serve``'s archive settings: ``[storage]`` archive, duplicates, fsync and their flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aiodimse.cli.config import ConfigError
+
+from ._config import serve_config, serve_toml
+
+
+def test_defaults_put_the_archive_in_the_data_directory() -> None:
+    config = serve_config("--data", "/var/lib/x")
+    assert config.archive() == Path("/var/lib/x/archive")
+    assert (config.duplicates, config.fsync) == ("replace", True)
+
+
+def test_the_file_and_the_flags(tmp_path: Path) -> None:
+    config = serve_toml(tmp_path, '[storage]\narchive = "arc"\nduplicates = "keep"\n'
+                                  'fsync = false\n')
+    assert config.archive() == tmp_path / "arc"  # relative to the file's folder
+    assert (config.duplicates, config.fsync) == ("keep", False)
+    flags = serve_config("--archive-dir", "/srv/a", "--duplicates", "keep")
+    assert (flags.archive(), flags.duplicates) == (Path("/srv/a"), "keep")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[storage]\nduplicates = "maybe"\n', "duplicates must be replace or keep"),
+    ("[storage]\nfsync = 1\n", "fsync must be bool"),
+    ("[storage]\narchive = 5\n", "archive must be a path"),
+    ('[storage]\nfolder = "x"\n', "unknown key 'folder' in \\[storage\\]"),
+])
+def test_bad_values_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        serve_toml(tmp_path, text)
+
+
+def test_an_unknown_duplicate_policy_flag_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit):
+        serve_config("--duplicates", "maybe")
