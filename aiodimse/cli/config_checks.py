@@ -18,7 +18,7 @@ from typing import Any
 
 from ..ae import ae_title_problem
 from ..logs import LOG_FORMATS
-from ..store import database_problem
+from ..store import database_problem, lacking
 from .checks import MAX_PDU_LEAST, MAX_PDU_MOST
 
 __all__ = ["check_config", "resolve_paths", "PATH_KEYS"]
@@ -98,6 +98,9 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+_ARCHIVE_SERVICES = ("storage", "query_retrieve")
+
+
 def check_config(config: Any) -> list[str]:
     """Every problem of ``config`` (a ServeConfig), each naming its setting."""
     problems: list[str] = []
@@ -122,6 +125,15 @@ def check_config(config: Any) -> list[str]:
         why = database_problem(database)
         if why is not None:
             problems.append(f"database: {why}")
+        elif "archive index" in lacking(database):
+            archive = [s for s in getattr(config, "services", ()) if s in _ARCHIVE_SERVICES]
+            if archive:
+                problems.append(
+                    f"database: {database.partition('://')[0]} has no archive index yet, "
+                    f"which the {' and '.join(archive)} "
+                    f"{'services need' if len(archive) > 1 else 'service needs'}: disable "
+                    f"{'them' if len(archive) > 1 else 'it'} ([services] or "
+                    "--disable-service)")
     metrics_port = getattr(config, "metrics_port", 0)
     if metrics_port and metrics_port == getattr(config, "port", 0):
         problems.append(f"metrics_port must differ from port, not {metrics_port!r}")

@@ -38,6 +38,7 @@ __all__ = [
     "StoreError",
     "backends",
     "database_problem",
+    "lacking",
     "index_paths",
     "open_store",
     "read_uids",
@@ -84,6 +85,15 @@ def database_problem(url: str | Path) -> str | None:
         return None
     return (f"{backend} in {str(url)!r} (known: "
             f"{', '.join(f'{s}://' for s in backends())}; a plain path is SQLite)")
+
+
+def lacking(url: str | Path) -> tuple[str, ...]:
+    """The concerns of the interface the backend for ``url`` does not hold yet (its
+    module's ``LACKING``; an unknown scheme lacks nothing here: see database_problem)."""
+    backend = _backend(_scheme(str(url)))
+    if isinstance(backend, str):
+        return ()
+    return tuple(getattr(backend, "LACKING", ()))
 
 
 def open_store(url: str | Path, *, create: bool = True) -> Store:

@@ -59,6 +59,26 @@ def test_an_unknown_scheme_is_a_usage_error(argv: list[str], tmp_path: Path) -> 
     assert index.returncode == 64 and "unknown database scheme" in index.stderr
 
 
+def test_a_backend_without_the_archive_index_refuses_the_archive_services(
+        tmp_path: Path) -> None:
+    """PostgreSQL holds no archive index yet: serve on it with the storage or
+    query_retrieve service on is a usage error naming them; with both off it goes on."""
+    url = "postgresql://nobody@127.0.0.1:9/none"
+    with pytest.raises(ConfigError, match="no archive index yet, which the storage and "
+                                          "query_retrieve services need"):
+        _config("--database", url)
+    with pytest.raises(ConfigError, match="which the query_retrieve service needs: disable it"):
+        _config("--database", url, "--disable-service", "storage")
+    config = _config("--database", url, "--disable-service", "storage",
+                     "--disable-service", "query_retrieve")
+    assert "storage" not in config.services and config.database_url() == url
+    proc = subprocess.run(
+        [sys.executable, "-m", "aiodimse", "serve", "--data", str(tmp_path / "d"),
+         "--database", url], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 64
+    assert proc.stderr.count("\n") == 1 and "no archive index yet" in proc.stderr
+
+
 async def test_serve_and_index_use_the_configured_database(
     serve: StartServe, tmp_path: Path
 ) -> None:

@@ -232,7 +232,8 @@ def test_without_the_driver_serve_says_so_in_one_line(tmp_path: Any) -> None:
             "from aiodimse.__main__ import main; sys.exit(main(sys.argv[1:]))")
     proc = subprocess.run(
         [sys.executable, "-c", code, "serve", "--data", str(tmp_path / "d"), "--port", "0",
-         "--database", "postgresql://nobody@127.0.0.1:9/none"],
+         "--database", "postgresql://nobody@127.0.0.1:9/none",
+         "--disable-service", "storage", "--disable-service", "query_retrieve"],
         capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr == f"aiodimse serve: {DRIVER_MISSING}\n"

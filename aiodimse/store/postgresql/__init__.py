@@ -22,7 +22,12 @@ from ..interface import StoreError
 if TYPE_CHECKING:
     from .store import PostgreSQLStore
 
-__all__ = ["DRIVER_MISSING", "open_url"]
+__all__ = ["DRIVER_MISSING", "LACKING", "open_url"]
+
+LACKING = ("archive index",)
+"""Concerns of the store interface not held here yet: the archive index (stored
+instances' attributes for Query/Retrieve), so ``serve`` refuses the storage and
+query_retrieve services on this backend (issue: PostgreSQL across hosts)."""
 
 DRIVER_MISSING = ("a postgresql:// database needs the asyncpg driver: "
                   "pip install 'aiodimse[postgresql]'")
