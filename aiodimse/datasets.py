@@ -190,6 +190,8 @@ def encode_dataset(ds: Dataset, transfer_syntax_uid: str, *, compression_level: 
     if deflated:
         compressor = zlib.compressobj(compression_level, zlib.DEFLATED, -zlib.MAX_WBITS)
         raw = compressor.compress(raw) + compressor.flush()
+        if len(raw) & 1:  # a PDV's value is even (PS3.8 9.3.5.1): one NULL byte after
+            raw += b"\x00"  # the stream's end, which inflating ignores
     return raw
 
 

@@ -110,3 +110,24 @@ def test_unencodable_dataset() -> None:
     ds.add_new(0x00280010, "US", "not a number")
     with pytest.raises(DatasetEncodeError):
         encode_dataset(ds, EXPLICIT_VR_LITTLE_ENDIAN)
+
+
+def test_a_deflated_data_set_is_padded_to_even_length() -> None:
+    """Some deflate streams are odd in length; DCMTK refuses an odd fragment, so the
+    encoding ends with one NULL byte then, and still decodes to the same data set."""
+    odd = even = None
+    for n in range(1, 200):
+        ds = Dataset()
+        ds.PatientID = "X" * n
+        ds.PatientName = f"Doe^{n}"
+        data = encode_dataset(ds, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)  # (the default)
+        plain = encode_dataset(ds, EXPLICIT_VR_LITTLE_ENDIAN)
+        stream = compressor.compress(plain) + compressor.flush()
+        assert len(data) % 2 == 0
+        assert decode_dataset(data, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN) == ds
+        if len(stream) % 2:
+            odd = data
+        else:
+            even = data
+    assert odd is not None and even is not None  # both cases were met
