@@ -24,10 +24,12 @@ def shell_blocks() -> list[str]:
 def shims(directory: Path) -> str:
     """A PATH on which ``python3`` and ``aiodimse`` are this test's Python and tree."""
     directory.mkdir()
-    (directory / "python3").symlink_to(sys.executable)
-    script = directory / "aiodimse"
-    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m aiodimse "$@"\n')
-    script.chmod(0o755)
+    # scripts, not symlinks: a virtual environment's Python run through a link in
+    # another folder does not find its pyvenv.cfg, and so not its packages
+    for name, args in (("python3", ""), ("aiodimse", " -m aiodimse")):
+        script = directory / name
+        script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)}{args} "$@"\n')
+        script.chmod(0o755)
     return f"{directory}:/usr/bin:/bin"
 
 
