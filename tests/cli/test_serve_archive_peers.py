@@ -22,26 +22,17 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelGet,
 )
 
-from ..dcmtk_tools import dcmtk
-from ._serve import free_port
+from ..dcmtk_tools import dcmtk, run_program
+from ..dcmtk_tools import storescp as dcmtk_storescp
 from .conftest import StartServe
 from .test_archive_tools import write
 
 TIMEOUT = 60
 
 
-async def program(*argv: str, cwd: Path | None = None) -> tuple[int, str]:
-    """Run a program, bounded; (exit status, output)."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace")
+async def program(*argv: str) -> tuple[int, str]:
+    """A DCMTK tool run to its end, within TIMEOUT; (exit status, output)."""
+    return await run_program(*argv, timeout=TIMEOUT)
 
 
 @pytest.fixture
@@ -49,22 +40,8 @@ async def storescp(tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
     """DCMTK's storescp as DEST on a free port, writing into a tmp folder."""
     out = tmp_path / "storescp"
     out.mkdir()
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        dcmtk("storescp"), "-aet", "DEST", "+xa", "-od", str(out), str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        for _ in range(100):  # until it listens
-            try:
-                _r, w = await asyncio.open_connection("127.0.0.1", port)
-                w.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.1)
+    async with dcmtk_storescp("-aet", "DEST", "+xa", "-od", str(out)) as port:
         yield port, out
-    finally:
-        proc.kill()
-        await proc.wait()
 
 
 def _files(folder: Path) -> set[str]:

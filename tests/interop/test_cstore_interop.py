@@ -12,14 +12,14 @@ import pytest
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from aiodimse import AE, AssociationError, evt
+from aiodimse import AE, evt
 from aiodimse.events import Event
 from aiodimse.presentation import ALL_TRANSFER_SYNTAXES
 
 from ..aio._helpers import bounded, serving
 from ..cstore._files import CT, instance, write
-from ..dcmtk_tools import dcmtk
-from .test_dcmtk import free_port, run
+from ..dcmtk_tools import dcmtk, free_port, storescp
+from ..dcmtk_tools import run_program as run
 
 STORESCU = dcmtk("storescu")
 STORESCP = dcmtk("storescp")
@@ -140,32 +140,15 @@ async def test_our_scu_to_dcmtk_storescp(streamed: bool, tmp_path: Path,
         monkeypatch.setattr(store_scu, "STREAM_PIECE", 64 * 1024)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        STORESCP, "-aet", "STORESCP", "-od", str(out_dir), "-uf", str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        path = write(instance(pixels=300_000), tmp_path / "f.dcm")
-        ae = AE("OUR_SCU")
-        ae.add_requested_context(CT, ExplicitVRLittleEndian)
-        for _ in range(200):  # until it listens
-            try:
-                assoc = await ae.associate("127.0.0.1", port, ae_title="STORESCP")
-                break
-            except (OSError, AssociationError):
-                if proc.returncode is not None:
-                    pytest.fail(f"storescp exited with {proc.returncode}")
-                await asyncio.sleep(0.05)
-        else:
-            pytest.fail("storescp did not start listening")
+    path = write(instance(pixels=300_000), tmp_path / "f.dcm")
+    ae = AE("OUR_SCU")
+    ae.add_requested_context(CT, ExplicitVRLittleEndian)
+    async with storescp("-aet", "STORESCP", "-od", str(out_dir), "-uf") as port:
+        assoc = await bounded(ae.associate("127.0.0.1", port, ae_title="STORESCP"))
         try:
             status = await bounded(assoc.send_c_store(path))
         finally:
             await bounded(assoc.release())
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await asyncio.wait_for(proc.wait(), 10)
     assert status.Status == 0
     sent = dcmread(path)
     (stored_path,) = out_dir.iterdir()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,31 +15,11 @@ import pytest
 from aiodimse import AssociationError, Event, evt
 
 from ..aio._helpers import VERIFICATION, bounded, make_scp_ae, make_scu_ae, serving
-from ..dcmtk_tools import dcmtk
+from ..dcmtk_tools import dcmtk, storescp
+from ..dcmtk_tools import run_program as run
 
 ECHOSCU = dcmtk("echoscu")
 STORESCP = dcmtk("storescp")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def run(*args: str, timeout: float = 20.0) -> tuple[int, str]:
-    """Run a program, bounded; kill it if it overruns. Returns (exit code, output)."""
-    proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace")
 
 
 @contextlib.asynccontextmanager
@@ -127,36 +106,8 @@ async def test_echoscu_rejected_when_called_title_wrong() -> None:
         assert code == 0, out
 
 
-@contextlib.asynccontextmanager
-async def storescp() -> AsyncIterator[int]:
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        STORESCP, "-aet", "STORESCP", str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        # wait until it listens
-        for _ in range(200):
-            try:
-                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                if proc.returncode is not None:
-                    pytest.fail(f"storescp exited with {proc.returncode}")
-                await asyncio.sleep(0.025)
-                continue
-            writer.close()
-            break
-        else:
-            pytest.fail("storescp did not start listening")
-        yield port
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await asyncio.wait_for(proc.wait(), 10)
-
-
 async def test_our_echo_against_storescp() -> None:
-    async with storescp() as port:
+    async with storescp("-aet", "STORESCP") as port:
         scu = make_scu_ae("OUR_SCU", classes=[VERIFICATION])
         async with scu.associate("127.0.0.1", port, ae_title="STORESCP") as assoc:
             assert assoc.is_established
@@ -174,7 +125,7 @@ async def test_our_echo_against_storescp() -> None:
 
 
 async def test_our_echo_against_storescp_aborted() -> None:
-    async with storescp() as port:
+    async with storescp("-aet", "STORESCP") as port:
         scu = make_scu_ae(classes=[VERIFICATION])
         assoc = await bounded(scu.associate("127.0.0.1", port, ae_title="STORESCP"))
         assoc.abort()

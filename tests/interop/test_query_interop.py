@@ -4,7 +4,6 @@ findscu, getscu and movescu against our SCP (files in temporary folders)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,8 +18,8 @@ from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 from aiodimse import AE, Event, build_role, evt
 
 from ..aio._helpers import VERIFICATION, bounded, ds_of, serving
-from ..dcmtk_tools import dcmtk
-from .test_dcmtk import free_port, run
+from ..dcmtk_tools import dcmtk, storescp
+from ..dcmtk_tools import run_program as run
 from .test_pynetdicom import _pn_ae, in_thread, pn_server
 
 STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -252,39 +251,13 @@ async def test_our_scu_find_get_move_against_pynetdicom_scp() -> None:
 # -- DCMTK's findscu, getscu, movescu against our SCP ---------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def dcmtk_storescp(folder: Path) -> AsyncIterator[int]:
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        dcmtk("storescp"), "-aet", "DCMTK_DEST", "-od", str(folder), str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                if proc.returncode is not None:
-                    pytest.fail(f"storescp exited with {proc.returncode}")
-                await asyncio.sleep(0.025)
-                continue
-            writer.close()
-            break
-        else:
-            pytest.fail("storescp did not start listening")
-        yield port
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await asyncio.wait_for(proc.wait(), 10)
-
-
 @pytest.mark.asyncio
 async def test_dcmtk_findscu_getscu_movescu_against_our_scp(tmp_path: Path) -> None:
     data, found = instances(2), matches(3)
     get_dir, move_dir = tmp_path / "get", tmp_path / "move"
     get_dir.mkdir()
     move_dir.mkdir()
-    async with dcmtk_storescp(move_dir) as dest_port:
+    async with storescp("-aet", "DCMTK_DEST", "-od", str(move_dir)) as dest_port:
         ae, handlers = our_qr_scp({"DCMTK_DEST": ("127.0.0.1", dest_port)}, data, found)
         async with serving(handlers, ae=ae) as server:
             port = str(server.port)
