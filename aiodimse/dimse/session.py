@@ -407,18 +407,23 @@ class DIMSESession:
         ``command.encode`` raises (nothing is recorded then). ``timeout``: seconds
         for its final response (None: none).
         """
+        message_id = self._take_id()
+        pdus = encode_message(context_id, command.encode(message_id, dataset is not None),
+                              dataset, self.peer_max_pdu)
+        self._next_id = message_id
+        self._outstanding[message_id] = (math.inf if timeout is None else now + timeout,
+                                         timeout)
+        return message_id, pdus
+
+    def _take_id(self) -> int:
+        """The Message ID for a new request of ours; WindowFull when the peer's
+        invoked window is full (nothing is recorded either way)."""
         outstanding = self._outstanding
         if self.max_invoked and len(outstanding) >= self.max_invoked:
             raise WindowFull(
                 f"{len(outstanding)} requests outstanding, the window allows {self.max_invoked}")
         message_id = self._next_id % _MAX_ID + 1
-        if message_id in outstanding:
-            message_id = self._free_id()
-        pdus = encode_message(context_id, command.encode(message_id, dataset is not None),
-                              dataset, self.peer_max_pdu)
-        self._next_id = message_id
-        outstanding[message_id] = (math.inf if timeout is None else now + timeout, timeout)
-        return message_id, pdus
+        return self._free_id() if message_id in outstanding else message_id
 
     def _free_id(self) -> int:
         """The next Message ID after the last that is not outstanding."""
@@ -472,17 +477,11 @@ class DIMSESession:
                               ) -> tuple[int, bytes]:
         """A request whose data set follows in pieces (``data_pdus``): its Message ID and
         its command's PDUs. No deadline until ``sent`` says the data set has gone."""
-        outstanding = self._outstanding
-        if self.max_invoked and len(outstanding) >= self.max_invoked:
-            raise WindowFull(
-                f"{len(outstanding)} requests outstanding, the window allows {self.max_invoked}")
-        message_id = self._next_id % _MAX_ID + 1
-        if message_id in outstanding:
-            message_id = self._free_id()
+        message_id = self._take_id()
         pdus = encode_message(context_id, command.encode(message_id, True), None,
                               self.peer_max_pdu)
         self._next_id = message_id
-        outstanding[message_id] = (math.inf, None)
+        self._outstanding[message_id] = (math.inf, None)
         return message_id, pdus
 
     def data_pdus(self, context_id: int, chunk: bytes | memoryview, last: bool) -> bytes:
