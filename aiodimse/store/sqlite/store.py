@@ -122,23 +122,21 @@ class SQLiteStore:
     async def remove_instance(self, sop_instance_uid: str) -> bool:
         return await self.call(self.db.remove_instance, sop_instance_uid)
 
-    async def match(self, query: IndexQuery) -> AsyncIterator[Row]:
+    def match(self, query: IndexQuery) -> AsyncIterator[Row]:
+        return self._batches(self.db.match_batch, query)
+
+    def retrieve(self, query: IndexQuery) -> AsyncIterator[RetrieveItem]:
+        return self._batches(self.db.retrieve_batch, query)
+
+    async def _batches(self, read: Callable[[IndexQuery, int, int], tuple[list[T], int]],
+                       query: IndexQuery) -> AsyncIterator[T]:
+        """``read``'s rows batch after batch, from FIRST_BATCH growing to MAX_BATCH."""
         after, size = -1, FIRST_BATCH
         while True:
-            rows, after = await self.call(self.db.match_batch, query, after, size)
+            rows, after = await self.call(read, query, after, size)
             for row in rows:
                 yield row
             if len(rows) < size:
-                return
-            size = min(size * 4, MAX_BATCH)
-
-    async def retrieve(self, query: IndexQuery) -> AsyncIterator[RetrieveItem]:
-        after, size = -1, FIRST_BATCH
-        while True:
-            items, after = await self.call(self.db.retrieve_batch, query, after, size)
-            for item in items:
-                yield item
-            if len(items) < size:
                 return
             size = min(size * 4, MAX_BATCH)
 
