@@ -170,7 +170,8 @@ class AE:
         self._supported = {}
         for ctx in contexts:
             self.add_supported_context(
-                ctx.abstract_syntax, ctx.transfer_syntaxes, ctx.scu_role, ctx.scp_role
+                ctx.abstract_syntax, ctx.transfer_syntaxes, ctx.scu_role, ctx.scp_role,
+                default_role=ctx.default_role,
             )
 
     def add_requested_context(
@@ -194,18 +195,24 @@ class AE:
         transfer_syntax: str | Sequence[str] | None = None,
         scu_role: bool | None = None,
         scp_role: bool | None = None,
+        *,
+        default_role: bool | None = None,
     ) -> None:
         """Accept this abstract syntax; extends the transfer syntaxes if already there.
 
         ``scu_role``/``scp_role`` answer a requestor's role selection proposal for
-        this abstract syntax (True accepts the proposed role).
+        this abstract syntax (True accepts the proposed role). ``default_role=False``
+        (not in pynetdicom, which always accepts it) rejects a proposal without a
+        role selection item, so a class we only invoke is not offered to be served.
         """
         uid = check_uid(abstract_syntax)
         new = syntaxes(transfer_syntax)
         old = self._supported.get(uid)
         # None keeps the default answer to role selection: the requestor may be SCU,
         # not SCP (pynetdicom's default too).
-        default_scu, default_scp = (True, False) if old is None else (old.scu_role, old.scp_role)
+        default_scu, default_scp, default_default = (
+            (True, False, True) if old is None
+            else (old.scu_role, old.scp_role, old.default_role))
         if old is not None:
             new = tuple(dict.fromkeys((*old.transfer_syntaxes, *new)))
         self._supported[uid] = SupportedContext(
@@ -213,6 +220,7 @@ class AE:
             transfer_syntaxes=new,
             scu_role=default_scu if scu_role is None else scu_role,
             scp_role=default_scp if scp_role is None else scp_role,
+            default_role=default_default if default_role is None else default_role,
         )
 
     def remove_supported_context(self, abstract_syntax: str) -> None:

@@ -132,7 +132,11 @@ class ServiceSet:
         return merged
 
     def add_contexts(self, ae: AE) -> None:
-        """Accept the declared SOP classes on ``ae``'s servers (roles as declared)."""
+        """Accept the declared SOP classes on ``ae``'s servers (roles as declared).
+
+        A class no service performs (``scp`` False) is accepted only through a role
+        selection item naming the peer its SCP, as C-GET's storage classes are.
+        """
         have = {c.abstract_syntax: c for c in ae.supported_contexts}
         for uid, c in self.sop_classes().items():
             old = have.get(uid)
@@ -140,6 +144,7 @@ class ServiceSet:
                 uid, list(c.transfer_syntaxes) or None,
                 scu_role=c.scp or (old is not None and old.scu_role),
                 scp_role=c.scu or (old is not None and old.scp_role),
+                default_role=c.scp or (old is not None and old.default_role),
             )
 
     async def start_server(

@@ -78,12 +78,16 @@ class SupportedContext:
     say whether the *requestor* may take the SCU / SCP role for this abstract syntax
     when it proposes it in a role selection item (pynetdicom's
     ``add_supported_context(scu_role=, scp_role=)``); we take the opposite role.
+    ``default_role`` False refuses a proposal without a role selection item (which
+    would make us its SCP): for a class we only invoke, such as the storage classes
+    of a C-GET SCP that does not store.
     """
 
     abstract_syntax: str
     transfer_syntaxes: tuple[str, ...]
     scu_role: bool = True
     scp_role: bool = False
+    default_role: bool = True
 
     def __post_init__(self) -> None:
         if not self.transfer_syntaxes:
@@ -167,7 +171,8 @@ def negotiate_as_acceptor(
 
     Results: 3 (abstract syntax not supported) when we do not support the abstract
     syntax; 4 (transfer syntaxes not supported) when none of ours was proposed; 1
-    (user rejection) when the role selection leaves the requestor no role we allow;
+    (user rejection) when the role selection (or its absence, for a context whose
+    ``default_role`` is False) leaves the requestor no role we allow;
     otherwise 0 with our preferred transfer syntax. A rejected context echoes the
     first proposed transfer syntax (not significant, PS3.8 9.3.3.2).
     """
@@ -191,8 +196,8 @@ def negotiate_as_acceptor(
             answers.append(_rejected(rq, ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED))
             continue
         item = role_items.get(rq.abstract_syntax)
-        if item is None:
-            requestor_scu, requestor_scp = True, False  # the defaults, no answer item
+        if item is None:  # the default roles, no answer item
+            requestor_scu, requestor_scp = support.default_role, False
         else:
             requestor_scu = item.scu_role and support.scu_role
             requestor_scp = item.scp_role and support.scp_role

@@ -11,6 +11,7 @@ from aiodimse import AE
 from aiodimse.archive import MODELS
 from aiodimse.cli.config import SERVICES, ConfigError
 from aiodimse.cli.serve import build_services
+from aiodimse.presentation import build_role
 from aiodimse.services import MPPS, STORAGE_COMMITMENT
 from aiodimse.services.storage import STORAGE_CLASSES
 from aiodimse.store.sqlite import SQLiteStore
@@ -88,3 +89,27 @@ async def test_a_disabled_service_is_not_served_by_the_process(serve: StartServe
         assert accepted == {VERIFICATION, STORAGE_COMMITMENT}
         assert [uid for _, uid, _ in assoc.rejected_contexts] == [MPPS]
         assert (await asyncio.wait_for(assoc.send_c_echo(), 10)).Status == 0x0000
+
+
+async def test_storage_off_refuses_plain_storage_contexts_but_not_c_get(serve: StartServe) -> None:
+    """Query/Retrieve on, storage off: a storage context in the default roles (the
+    peer would send us C-STOREs nobody serves) is rejected up front, while the same
+    class proposed with the peer as its SCP (a C-GET requestor's) is accepted."""
+    srv = await serve("--disable-service", "storage").ready()
+    ct = "1.2.840.10008.5.1.4.1.1.2"
+    assert ct in STORAGE_CLASSES
+    plain = AE("MODALITY")
+    plain.add_requested_context(ct)
+    plain.add_requested_context(VERIFICATION)
+    async with plain.associate("127.0.0.1", srv.port, ae_title="AIODIMSE") as assoc:
+        assert [uid for _, uid, _ in assoc.rejected_contexts] == [ct]
+        assert {c.abstract_syntax for c in assoc.accepted_contexts} == {VERIFICATION}
+    study_get = "1.2.840.10008.5.1.4.1.2.2.3"
+    assert MODELS[study_get].operation == "GET"
+    getter = AE("GETTER")
+    getter.add_requested_context(study_get)
+    getter.add_requested_context(ct)
+    async with getter.associate("127.0.0.1", srv.port, ae_title="AIODIMSE",
+                                ext_neg=[build_role(ct, scp_role=True)]) as assoc:
+        assert assoc.rejected_contexts == []
+        assert {c.abstract_syntax for c in assoc.accepted_contexts} == {study_get, ct}

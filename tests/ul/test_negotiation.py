@@ -118,6 +118,20 @@ def test_no_role_item_means_default_roles_and_no_answer() -> None:
     assert result.roles == ()
 
 
+def test_default_role_false_refuses_a_proposal_without_role_item() -> None:
+    supported = [
+        SupportedContext(abstract_syntax=CT, transfer_syntaxes=(IMPLICIT_LE,),
+                         scu_role=False, scp_role=True, default_role=False)
+    ]
+    plain = negotiate_as_acceptor([rq_ctx(1, CT)], [], supported)
+    assert plain.accepted == {}
+    assert [c.result for c in plain.contexts] == [1]  # user rejection
+    # the same class with the requestor as its SCP (C-GET's storage contexts) is accepted
+    as_scp = negotiate_as_acceptor([rq_ctx(1, CT)], [role(CT, False, True)], supported)
+    (ctx,) = as_scp.accepted.values()
+    assert (ctx.local_scu, ctx.local_scp) == (True, False)
+
+
 @pytest.mark.parametrize(
     ("proposed", "allowed", "answer", "result"),
     [
