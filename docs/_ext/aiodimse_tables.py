@@ -21,10 +21,9 @@ from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from pydicom.uid import UID
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
-
-from pydicom.uid import UID
 
 from aiodimse import AE, requests, status
 from aiodimse import ae as ae_module

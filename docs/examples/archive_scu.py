@@ -74,15 +74,21 @@ async def main(host: str, port: int, listen_port: int, paths: list[str]) -> int:
         wanted.QueryRetrieveLevel = "STUDY"
         wanted.StudyInstanceUID = studies[0].StudyInstanceUID
         count = studies[0].NumberOfStudyRelatedInstances
-        async for status, _ in assoc.send_c_get(wanted, GET):
-            pass  # pending responses carry the counts so far
+        final = await last(assoc.send_c_get(wanted, GET))
         got = len(list((folder / "got").iterdir()))
-        print(f"C-GET: {got} of {count} received, status 0x{status.Status:04X}")
-        async for status, _ in assoc.send_c_move(wanted, "MY_SCU", MOVE):
-            pass
+        print(f"C-GET: {got} of {count} received, status 0x{final:04X}")
+        final = await last(assoc.send_c_move(wanted, "MY_SCU", MOVE))
         moved = len(list((folder / "moved").iterdir()))
-        print(f"C-MOVE: {moved} of {count} received, status 0x{status.Status:04X}")
-    return 0 if status.Status == 0x0000 else 1
+        print(f"C-MOVE: {moved} of {count} received, status 0x{final:04X}")
+    return 0 if final == 0x0000 else 1
+
+
+async def last(responses) -> int:
+    """The final status of a C-GET or C-MOVE (the pending ones carry the counts so far)."""
+    code = 0xC000
+    async for status, _failed in responses:
+        code = int(status.Status)
+    return code
 
 
 if __name__ == "__main__":
