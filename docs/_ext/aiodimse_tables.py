@@ -10,6 +10,8 @@
   (``aiodimse.services.storage.STORAGE_CLASSES``) with pydicom's names.
 * ``aiodimse-qr-models``: the Query/Retrieve SCP's information models
   (``aiodimse.archive.MODELS``) with their levels.
+* ``aiodimse-transfer-syntaxes``: every transfer syntax the Storage SCP accepts
+  (``aiodimse.presentation.ALL_TRANSFER_SYNTAXES``).
 * ``aiodimse-archive-keys``: the keys the archive index matches and returns
   (``aiodimse.store.records.KEYS``) with how each is matched.
 """
@@ -27,8 +29,10 @@ from sphinx.util.docutils import SphinxDirective
 
 from aiodimse import AE, requests, status
 from aiodimse import ae as ae_module
+from aiodimse import presentation as presentation_module
 from aiodimse.archive import MODELS
 from aiodimse.archive import models as models_module
+from aiodimse.presentation import ALL_TRANSFER_SYNTAXES
 from aiodimse.services import storage as storage_module
 from aiodimse.services.storage import STORAGE_CLASSES
 from aiodimse.store import records as records_module
@@ -100,7 +104,7 @@ class _Table(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         # An incremental build reads the page again when the code behind it changes.
         for module in (status, requests, table_module, states_module, ae_module,
-                       storage_module, models_module, records_module):
+                       storage_module, models_module, records_module, presentation_module):
             self.env.note_dependency(module.__file__)
         return self.build()
 
@@ -296,6 +300,14 @@ class StorageClasses(_Table):
         return [_table(["SOP class", "UID", "Retired"], rows, "storage-classes")]
 
 
+class TransferSyntaxes(_Table):
+    """``ALL_TRANSFER_SYNTAXES``: every transfer syntax pydicom knows, in our order."""
+
+    def build(self) -> list[nodes.Node]:
+        rows = [[UID(uid).name, f"``{uid}``"] for uid in ALL_TRANSFER_SYNTAXES]
+        return [_table(["Transfer syntax", "UID"], rows)]
+
+
 class QRModels(_Table):
     """The Query/Retrieve information models of ``aiodimse.archive.MODELS``."""
 
@@ -340,5 +352,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("aiodimse-ae-attributes", AEAttributes)
     app.add_directive("aiodimse-storage-classes", StorageClasses)
     app.add_directive("aiodimse-qr-models", QRModels)
+    app.add_directive("aiodimse-transfer-syntaxes", TransferSyntaxes)
     app.add_directive("aiodimse-archive-keys", ArchiveKeys)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
