@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from aiodimse import evt
 from aiodimse.cli.config import ConfigError, ServeConfig
 from aiodimse.cli.main import build_parser
 from aiodimse.prometheus import PrometheusObserver
@@ -91,3 +92,15 @@ def test_the_postgresql_configuration_is_accepted_as_written(tmp_path: Path) -> 
     assert "[services]" not in without
     with pytest.raises(ConfigError, match="no archive index yet"):
         serve_toml(tmp_path, without)
+
+
+def test_every_intervention_event_has_its_page() -> None:
+    """docs/events/ has a page per event a handler answers, each in its toctree."""
+    events = CLI.parent / "events"
+    toctree = (events / "index.md").read_text()
+    for event in evt.INTERVENTION_EVENTS:
+        name = event.name.removeprefix("EVT_").lower().replace("_", "-")
+        page = events / f"{name}.md"
+        assert page.exists(), f"no page for {event.name}"
+        assert page.read_text().startswith(f"# {event.name}\n"), page
+        assert f"\n{name}\n" in toctree, f"{name} is not in docs/events/index.md"
