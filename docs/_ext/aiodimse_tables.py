@@ -155,7 +155,9 @@ def _result(result: Any) -> str:
 class UnhandledTable(_Table):
     """Per request type: the handler's return shape, and the answer without a handler.
 
-    ``:event: EVT_N_ACTION`` renders that event's row only (an unknown name is an error).
+    Rows: ``requests._KINDS``, then the kinds served apart (``requests._APART``:
+    C-STORE). ``:event: EVT_N_ACTION`` renders that event's row only (an unknown
+    name is an error).
     """
 
     option_spec: ClassVar[dict[str, Any]] = {"event": directives.unchanged_required}
@@ -163,8 +165,9 @@ class UnhandledTable(_Table):
     def build(self) -> list[nodes.Node]:
         rows = []
         wanted = self.options.get("event")
-        kinds = [(m, k) for m, k in requests._KINDS.items()  # the serving rules
-                 if wanted is None or k.event.name == wanted]
+        # the serving rules: the usual kinds, then those served apart (C-STORE)
+        every = [*requests._KINDS.items(), *requests._APART.items()]
+        kinds = [(m, k) for m, k in every if wanted is None or k.event.name == wanted]
         if not kinds:
             raise self.error(f"no request type is served by {wanted!r}")
         for message, kind in kinds:

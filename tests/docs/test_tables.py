@@ -87,9 +87,11 @@ def test_status_tables(tmp_path: Path) -> None:
                                   ["0xB000", "(warning, service-specific)", "Warning",
                                    "its own"]]
     unhandled = table[5 + n:]
-    assert [r[0] for r in unhandled] == [k.event.name for k in requests._KINDS.values()]
+    assert [r[0] for r in unhandled] == [
+        k.event.name for k in (*requests._KINDS.values(), *requests._APART.values())]
     assert ["EVT_C_ECHO", "C-ECHO-RQ", "status", "0x0000 Success",
             "0x0110 Processing failure"] in unhandled
+    assert ["EVT_C_STORE", "C-STORE-RQ", "status", "0xC211", "0xC211"] in unhandled
 
 
 def test_a_status_the_library_does_not_know_fails_the_build(tmp_path: Path) -> None:
