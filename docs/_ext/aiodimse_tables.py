@@ -6,6 +6,14 @@
   bound and when the handler fails (``aiodimse.requests``' serving rules).
 * ``aiodimse-state-table``: PS3.8 Table 9-10 from ``aiodimse.ul.table.TRANSITIONS``,
   with the states and events described by ``aiodimse.ul.states``.
+* ``aiodimse-storage-classes``: the Storage SCP's SOP classes
+  (``aiodimse.services.storage.STORAGE_CLASSES``) with pydicom's names.
+* ``aiodimse-qr-models``: the Query/Retrieve SCP's information models
+  (``aiodimse.archive.MODELS``) with their levels.
+* ``aiodimse-transfer-syntaxes``: every transfer syntax the Storage SCP accepts
+  (``aiodimse.presentation.ALL_TRANSFER_SYNTAXES``).
+* ``aiodimse-archive-keys``: the keys the archive index matches and returns
+  (``aiodimse.store.records.KEYS``) with how each is matched.
 """
 
 from __future__ import annotations
@@ -15,11 +23,20 @@ from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from pydicom.uid import UID
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 from aiodimse import AE, requests, status
 from aiodimse import ae as ae_module
+from aiodimse import presentation as presentation_module
+from aiodimse.archive import MODELS
+from aiodimse.archive import models as models_module
+from aiodimse.presentation import ALL_TRANSFER_SYNTAXES
+from aiodimse.services import storage as storage_module
+from aiodimse.services.storage import STORAGE_CLASSES
+from aiodimse.store import records as records_module
+from aiodimse.store.records import KEYS, Key
 from aiodimse.ul import states as states_module
 from aiodimse.ul import table as table_module
 from aiodimse.ul.states import Event, State
@@ -86,7 +103,8 @@ class _Table(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         # An incremental build reads the page again when the code behind it changes.
-        for module in (status, requests, table_module, states_module, ae_module):
+        for module in (status, requests, table_module, states_module, ae_module,
+                       storage_module, models_module, records_module, presentation_module):
             self.env.note_dependency(module.__file__)
         return self.build()
 
@@ -137,7 +155,9 @@ def _result(result: Any) -> str:
 class UnhandledTable(_Table):
     """Per request type: the handler's return shape, and the answer without a handler.
 
-    ``:event: EVT_N_ACTION`` renders that event's row only (an unknown name is an error).
+    Rows: ``requests._KINDS``, then the kinds served apart (``requests._APART``:
+    C-STORE). ``:event: EVT_N_ACTION`` renders that event's row only (an unknown
+    name is an error).
     """
 
     option_spec: ClassVar[dict[str, Any]] = {"event": directives.unchanged_required}
@@ -145,8 +165,9 @@ class UnhandledTable(_Table):
     def build(self) -> list[nodes.Node]:
         rows = []
         wanted = self.options.get("event")
-        kinds = [(m, k) for m, k in requests._KINDS.items()  # the serving rules
-                 if wanted is None or k.event.name == wanted]
+        # the serving rules: the usual kinds, then those served apart (C-STORE)
+        every = [*requests._KINDS.items(), *requests._APART.items()]
+        kinds = [(m, k) for m, k in every if wanted is None or k.event.name == wanted]
         if not kinds:
             raise self.error(f"no request type is served by {wanted!r}")
         for message, kind in kinds:
@@ -273,9 +294,67 @@ class AEAttributes(_Table):
         return [_table(["Attribute", "Default", "What"], rows)]
 
 
+class StorageClasses(_Table):
+    """Every SOP class the Storage SCP accepts, as ``STORAGE_CLASSES`` lists them."""
+
+    def build(self) -> list[nodes.Node]:
+        rows = [[UID(uid).name, f"``{uid}``", "Yes" if UID(uid).is_retired else ""]
+                for uid in STORAGE_CLASSES]
+        return [_table(["SOP class", "UID", "Retired"], rows, "storage-classes")]
+
+
+class TransferSyntaxes(_Table):
+    """``ALL_TRANSFER_SYNTAXES``: every transfer syntax pydicom knows, in our order."""
+
+    def build(self) -> list[nodes.Node]:
+        rows = [[UID(uid).name, f"``{uid}``"] for uid in ALL_TRANSFER_SYNTAXES]
+        return [_table(["Transfer syntax", "UID"], rows)]
+
+
+class QRModels(_Table):
+    """The Query/Retrieve information models of ``aiodimse.archive.MODELS``."""
+
+    def build(self) -> list[nodes.Node]:
+        rows = [[f"{UID(uid).name}", f"``{uid}``", f"C-{m.operation}", ", ".join(m.levels)]
+                for uid, m in MODELS.items()]
+        return [_table(["SOP class", "UID", "Service", "Levels"], rows)]
+
+
+def key_matching(key: Key) -> str:
+    """How the query engine (aiodimse/archive/query.py) matches a key: by its VR, and
+    the counts only returned. Keep in step with ``query._term`` / ``_condition``."""
+    if key.computed and not key.multi:
+        return "returned, not matched"
+    kinds = {"UI": "single value, list of UIDs",
+             "DA": "single value, range", "TM": "single value, range",
+             "IS": "single value (as an integer)",
+             "PN": "single value, wildcard (ASCII case ignored)"}
+    kind = kinds.get(key.vr, "single value, wildcard")
+    if key.multi:
+        kind += "; matches if any of its values does"
+    return kind
+
+
+class ArchiveKeys(_Table):
+    """The keys of ``records.KEYS`` by level: tag, VR, unique, how matched."""
+
+    def build(self) -> list[nodes.Node]:
+        rows = []
+        for key in KEYS.values():
+            tag = f"({key.tag >> 16:04X},{key.tag & 0xFFFF:04X})"
+            rows.append([key.level, f"``{key.keyword}``", tag, key.vr,
+                         "unique" if key.unique else "computed" if key.computed else "",
+                         key_matching(key)])
+        return [_table(["Level", "Keyword", "Tag", "VR", "Key", "Matching"], rows)]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("aiodimse-status-table", StatusTable)
     app.add_directive("aiodimse-unhandled-table", UnhandledTable)
     app.add_directive("aiodimse-state-table", StateTable)
     app.add_directive("aiodimse-ae-attributes", AEAttributes)
+    app.add_directive("aiodimse-storage-classes", StorageClasses)
+    app.add_directive("aiodimse-qr-models", QRModels)
+    app.add_directive("aiodimse-transfer-syntaxes", TransferSyntaxes)
+    app.add_directive("aiodimse-archive-keys", ArchiveKeys)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from tests.cli._serve import ServeProcess, free_port, write_instance
+from tests.cli._serve import CT, ServeProcess, free_port, write_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -38,7 +41,8 @@ def serve(tmp_path: Path) -> Iterator[list[ServeProcess]]:
 
 
 def test_every_example_is_tested() -> None:
-    tested = {"scp.py", "scu.py", "commitment_scu.py", "mpps_scu.py", "tls_identity.py"}
+    tested = {"scp.py", "scu.py", "commitment_scu.py", "mpps_scu.py", "tls_identity.py",
+              "archive_scu.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -110,3 +114,40 @@ def test_tls_and_user_identity(tmp_path: Path) -> None:
         "alice over TLS: C-ECHO 0x0000",
         "wrong passcode: rejected (result 1, source 2, reason 1)",
     ]
+
+
+def write_study(directory: Path, count: int) -> list[Path]:
+    """``count`` CT instances of one study and series, as Part 10 files."""
+    study, series = generate_uid(), generate_uid()
+    paths = []
+    for n in range(count):
+        ds = Dataset()
+        ds.SOPClassUID, ds.SOPInstanceUID = CT, generate_uid()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PatientID, ds.PatientName, ds.Modality = "P1", "DOE^JANE", "CT"
+        ds.InstanceNumber = n + 1
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        directory.mkdir(parents=True, exist_ok=True)
+        paths.append(directory / f"{n}.dcm")
+        ds.save_as(paths[-1], enforce_file_format=True)
+    return paths
+
+
+async def test_store_find_get_move_against_serve(
+        tmp_path: Path, serve: list[ServeProcess]) -> None:
+    files = write_study(tmp_path / "study", 3)
+    listen = free_port()
+    server = ServeProcess(tmp_path / "data", "-aet", "ARCHIVE",
+                          "--peer", f"MY_SCU@127.0.0.1:{listen}")
+    serve.append(server.start())
+    await server.ready()
+    out = run_example("archive_scu.py", "127.0.0.1", str(server.port), str(listen),
+                      *map(str, files))
+    assert out.splitlines() == ["C-STORE: 3 of 3 stored",
+                                "C-FIND: 1 studies, status 0x0000",
+                                "C-GET: 3 of 3 received, status 0x0000",
+                                "C-MOVE: 3 of 3 received, status 0x0000"]
+    # the archive holds them where docs/archive.md says
+    stored = sorted(p.name for p in (tmp_path / "data" / "archive").rglob("*.dcm"))
+    assert stored == sorted(f"{dcmread(f).SOPInstanceUID}.dcm" for f in files)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
-from aiodimse.cli.config import ServeConfig
+from aiodimse import evt
+from aiodimse.cli.config import ConfigError, ServeConfig
 from aiodimse.cli.main import build_parser
 from aiodimse.prometheus import PrometheusObserver
 from tests.cli._config import serve_toml
@@ -72,3 +74,33 @@ def test_the_systemd_unit_starts_serve_with_a_valid_command_line() -> None:
     stop = float(re.search(r"^TimeoutStopSec=(\d+)", unit, re.M)[1])  # type: ignore[index]
     assert stop > ServeConfig().shutdown_grace + 1
     assert "RestartPreventExitStatus=64" in unit
+
+
+POSTGRESQL = CLI.parent / "postgresql.md"
+
+
+def test_the_postgresql_configuration_is_accepted_as_written(tmp_path: Path) -> None:
+    """docs/postgresql.md's serve.toml loads as written; without its [services]
+    table it is refused, as the page's warning says (no archive index there)."""
+    text = block(POSTGRESQL, "toml")
+    config = serve_toml(tmp_path, text)
+    assert config.database is not None and config.database.startswith("postgresql://")
+    assert "storage" not in config.services and "query_retrieve" not in config.services
+    assert config.delivery.lease == 180
+    assert set(config.ae_table) == {"CT1", "MR1"}
+    without = re.sub(r"^\[services\]\n(?:.+\n)+?\n", "", text, flags=re.M)
+    assert "[services]" not in without
+    with pytest.raises(ConfigError, match="no archive index yet"):
+        serve_toml(tmp_path, without)
+
+
+def test_every_intervention_event_has_its_page() -> None:
+    """docs/events/ has a page per event a handler answers, each in its toctree."""
+    events = CLI.parent / "events"
+    toctree = (events / "index.md").read_text()
+    for event in evt.INTERVENTION_EVENTS:
+        name = event.name.removeprefix("EVT_").lower().replace("_", "-")
+        page = events / f"{name}.md"
+        assert page.exists(), f"no page for {event.name}"
+        assert page.read_text().startswith(f"# {event.name}\n"), page
+        assert f"\n{name}\n" in toctree, f"{name} is not in docs/events/index.md"
