@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..dimse.commands import is_valid_uid
+from ..store.index import INCOMING
 
 __all__ = ["INCOMING", "SUFFIX", "instance_path", "bad_uid"]
 
-INCOMING = ".incoming"
 SUFFIX = ".dcm"
 
 

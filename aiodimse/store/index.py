@@ -18,13 +18,14 @@ from .interface import ArchiveIndex
 from .records import RECORD_TAGS, InstanceRecord, record_values
 
 __all__ = ["read_uids", "scan", "index_paths", "ScanReport", "looks_like_bare_dataset",
-           "TEMP_PREFIX"]
+           "TEMP_PREFIX", "INCOMING"]
 
 log = get_logger("aiodimse.store")
 
 _TAGS = RECORD_TAGS  # the two UIDs, and what Query/Retrieve asks (records.KEYS)
 _BARE_GROUPS = (0x0002, 0x0008)
 TEMP_PREFIX = ".aiodimse-tmp-"  # the archive writer's files being written: not walked
+INCOMING = ".incoming"  # the archive's folder of instances being received: not walked
 
 
 @dataclass
@@ -133,7 +134,8 @@ def _walk(paths: Iterable[str | Path], report: ScanReport) -> Iterator[tuple[str
         if not top_path.is_dir():
             yield str(top_path.resolve()), True
             continue
-        for root, _dirs, names in os.walk(top_path.resolve(), onerror=_walk_error(report)):
+        for root, dirs, names in os.walk(top_path.resolve(), onerror=_walk_error(report)):
+            dirs[:] = [d for d in dirs if d != INCOMING]  # half-received, not yet instances
             for name in sorted(names):
                 if not name.startswith(TEMP_PREFIX):
                     yield os.path.join(root, name), False

@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 
 from aiodimse.archive import PATIENT_ROOT_FIND, QueryEngine
 from aiodimse.store import DB_FILENAME, index_paths, open_store
-from aiodimse.store.index import TEMP_PREFIX, ScanReport
+from aiodimse.store.index import INCOMING, TEMP_PREFIX, ScanReport
 from aiodimse.store.interface import Store
 from aiodimse.store.sqlite import SCHEMA_VERSION
 
@@ -67,13 +67,14 @@ async def test_a_version_2_database_from_main_upgrades_in_place(tmp_path: Path) 
         await store.aclose()
 
 
-async def test_the_indexer_fills_the_attributes_and_skips_temporary_files(
+async def test_the_indexer_fills_the_attributes_and_skips_files_being_written(
         tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     one, two = instance(PatientID="P"), instance(PatientID="P", StudyDate="20240203")
     part10(one, archive / "x" / "1.dcm")
     part10(two, archive / "x" / "2.dcm")
     part10(instance(PatientID="P"), archive / "x" / f"{TEMP_PREFIX}abc")  # being written
+    part10(instance(PatientID="P"), archive / INCOMING / "aiodimse-x.dcm.part")  # being received
     store = open_store(tmp_path / DB_FILENAME)
     try:
         report = ScanReport()
