@@ -2,16 +2,16 @@
 
 The session keeps the DIMSE bookkeeping (reassembly, Message IDs, windows, release
 deferral, the DIMSE deadlines); the association adds what needs an event loop.
-Here: the upper layer's events (dispatched by type), the session's events, the
-usual request served inline (its handler run eagerly, aio/eager.py, its response
-reused: the server's hot path), and the teardown of its parts at the end. Each
-other concern has a module of its own: establishment.py (the A-ASSOCIATE
-exchange), lifecycle.py (release, abort, the waits for the set-up and the end),
-serving.py (suspended handlers, time limit, inflating, refusals, built responses),
-outgoing.py (our requests' futures, the DIMSE timer), aio/budget.py (read back
-pressure), aio/idle.py (wait_idle, the network timeout), notifications.py, scu.py
-(the send_* calls). It reaches the upper layer only through its protocol
-(aio/protocol.py), which owns the core.
+Here: the upper layer's events (dispatched by type), the session's events (the
+usual request handed to its handler inline: the server's hot path), its parts made
+on first use, and their teardown at the end. Each other concern has a module of
+its own: establishment.py (the A-ASSOCIATE exchange), lifecycle.py (release, abort,
+the waits for the set-up and the end), answering.py (running a request's handler
+and answering it), serving.py (suspended handlers, time limit, inflating,
+refusals, built responses), outgoing.py (our requests' futures, the DIMSE timer),
+aio/budget.py (read back pressure), aio/idle.py (wait_idle, the network timeout),
+notifications.py, scu.py (the send_* calls). It reaches the upper layer only
+through its protocol (aio/protocol.py), which owns the core.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pydicom.dataset import Dataset
 
 from . import caches, establishment, evt
 from .aio.budget import ReadBudget
-from .aio.eager import Suspended, run_eager
 from .aio.idle import IdleWatch
 from .aio.protocol import DULProtocol, loop_clock
+from .answering import Answering
 from .association_log import (
     DEBUG,
     INFO,
@@ -36,15 +36,9 @@ from .association_log import (
     log,
     log_ended,
     log_established,
-    log_handler_failure,
     log_message,
 )
-from .datasets import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    Inflated,
-    decode_dataset,
-    encode_dataset,
-)
+from .datasets import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, encode_dataset
 from .dimse.assemble import ReceivedMessage
 from .dimse.session import (
     BadRequest,
@@ -63,16 +57,15 @@ from .errors import (
     LocalProtocolError,
 )
 from .establishment import Accepted, ServiceUser
-from .events import Event
-from .handlers import Handlers, call_handler
+from .handlers import Handlers
 from .lifecycle import Lifecycle
 from .notifications import hold_task, notify
 from .outgoing import Command, OutgoingRequests, Stream
 from .presentation import PresentationContext, SupportedContext
-from .requests import RequestKind, bare_status, kind_for_type
+from .requests import RequestKind, kind_for_type
 from .scu import ServiceCalls
 from .scu_query import QueryCalls
-from .serving import GUARD_EXIT, Serving, guard_exit
+from .serving import Serving
 from .settings import AESettings
 from .store_scp import store_sinks
 from .store_scu import StoreCalls
@@ -125,14 +118,15 @@ class ServerLink(Protocol):
     def association_ended(self, assoc: Association) -> None: ...
 
 
-class Association(ServiceCalls, QueryCalls, StoreCalls, Lifecycle):
+class Association(ServiceCalls, QueryCalls, StoreCalls, Answering, Lifecycle):
     """One association. Obtain it from ``AE.associate`` or in a server's handlers.
 
-    The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``; release,
-    abort and the waits for the set-up and the end from ``Lifecycle``.
+    The ``send_*`` methods (the services as SCU) come from ``ServiceCalls``; serving
+    the peer's requests from ``Answering``; release, abort and the waits for the
+    set-up and the end from ``Lifecycle``.
     """
 
-    __slots__ = (  # (Lifecycle has its own)
+    __slots__ = (  # (Lifecycle has its own; Answering's state is here)
         "__weakref__", "_bare_code", "_bare_kind", "_bare_result", "_budget", "_contexts",
         "_deflated", "_following", "_idle", "_idle_waiters", "_limits", "_outgoing", "_requests",
         "_serving", "_session", "_started", "accepted_contexts", "acceptor", "ae", "clock",
@@ -297,7 +291,8 @@ class Association(ServiceCalls, QueryCalls, StoreCalls, Lifecycle):
             self._protocol_abort(exc)
             return
         if type(events) is ReceivedMessage:  # one request to run now (the usual chunk)
-            # _on_request's lines, inline: a call less per request on a server's path
+            # Answering._on_request's lines, inline: a call less per request on a
+            # server's path
             self._requests += 1
             debug = debug_cached(DEBUG)
             if debug is None:
@@ -319,114 +314,6 @@ class Association(ServiceCalls, QueryCalls, StoreCalls, Lifecycle):
             else:
                 self._on_session_event(ev)
 
-    def _on_request(self, received: ReceivedMessage, debug: bool) -> None:
-        """A request the session reports (inline in ``ul_fragments``, for speed)."""
-        self._requests += 1
-        if debug:
-            log_message("received", received.context_id, received.message, received.dataset)
-        kind = kind_for_type(type(received.message))
-        if kind is None or self.draining:
-            self._served().unserved(self, received, kind)
-        else:
-            self.serve(received, kind, debug)
-
-    # -- serving a request: the usual one inline, the rest in serving.py ---------------
-
-    def serve(self, received: ReceivedMessage, kind: RequestKind, debug: bool) -> None:
-        """Run the handler for one request: its first step now, inside this callback.
-
-        A handler that never suspends (the usual one) is answered at once, with no
-        Task, no coroutine of ours and no loop iteration; one that suspends goes on
-        in a Task that answers when it ends (serving.py). ``debug``: DEBUG logging
-        is on. Inline here, not in serving.py: the server's hot path.
-        """
-        if self.observer is not None:
-            self.observer.request_started(received.message, received.context_id)
-        if self._deflated and received.context_id in self._deflated and (
-                received.dataset is not None and type(received.dataset) is not Inflated):
-            self.track(self.loop.create_task(
-                self._served().inflate_then_serve(self, received, kind, debug)))
-            return
-        context = self._contexts[received.context_id]
-        handlers = self.handlers  # Handlers.lookup(), inlined when nothing routes by class
-        handler = (handlers.lookup(kind.event, context.abstract_syntax) if handlers.by_syntax
-                   else handlers.wide.get(kind.event))
-        if handler is None:
-            self.answer(received, kind, kind.default_result, debug)
-            return
-        event = Event.for_request(self, kind.event, context,
-                                  received.message, received.dataset, decode_dataset)
-        try:
-            if handler.is_async:
-                # (without arguments no unpacking call: the usual handler, per request)
-                coro = (handler.func(event, *handler.args) if handler.args
-                        else handler.func(event))
-                if GUARD_EXIT:
-                    coro = guard_exit(coro)
-                result = run_eager(self.loop, coro)
-            else:
-                result = run_eager(self.loop, call_handler(handler, event))
-        except asyncio.CancelledError:  # cancelled in its first step: no answer
-            self._served().dropped(self, received)
-            return
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
-            log_handler_failure(kind.event.name, exc, self, ": answering 0x0110")
-            result = kind.failure_result
-        except BaseException:
-            self._served().dropped(self, received)
-            raise
-        if type(result) is Suspended:
-            self._served().suspended(self, result, received, kind, debug)
-            return
-        self.answer(received, kind, result, debug)
-
-    def answer(self, received: ReceivedMessage, kind: RequestKind, result: object,
-               debug: bool) -> None:
-        """Send the response for a handler's result: reused by the session where it
-        can (inline: the hot path), else built (serving.py).
-
-        Under DEBUG logging every response is built (the log shows its message).
-        """
-        session: DIMSESession = self._session  # type: ignore[assignment]  # (made by now)
-        if not (self.is_established or session.release_deferred):
-            log.debug("association ended before the %s response", kind.event.name)
-            self._served().dropped(self, received)
-            return
-        code = None
-        if received.shape is not None:
-            # Handlers return the same constant again and again: its status is
-            # remembered by identity (only immutable results have one).
-            if result is self._bare_result and kind is self._bare_kind:
-                code = self._bare_code
-            else:
-                code = bare_status(kind, result)
-                if code is not None and caches.enabled:
-                    self._bare_result, self._bare_kind, self._bare_code = result, kind, code
-            if code is not None and not debug:
-                pdus = session.respond_reused(received, code)
-                if pdus is not None:  # answered: sent through the protocol directly
-                    proto = self.proto
-                    try:
-                        if proto is None:
-                            raise AssociationAbortedError("the association has ended")
-                        proto.send_pdata(pdus)
-                    except AiodimseError as exc:
-                        log.warning("could not answer a request: %s", exc)
-                    if self.observer is not None:
-                        rq: Any = received.message
-                        self.observer.request_answered(rq.MessageID, rq.command_field,
-                                                       received.context_id, code)
-                    if session.backlog or self._idle_waiters:
-                        self.after_request()
-                    return
-        self._served().answer_built(self, received, kind, result, code, debug)
-
-    def _served(self) -> Serving:
-        """Serving, made with the session (so there is one while requests are)."""
-        serving = self._serving
-        assert serving is not None
-        return serving
-
     def _on_session_event(self, ev: SessionEvent) -> None:
         if type(ev) is ResponseReceived:
             if self._outgoing is not None:  # (the session knows ours only)
@@ -439,26 +326,6 @@ class Association(ServiceCalls, QueryCalls, StoreCalls, Lifecycle):
             self._served().bad_request(self, ev)
         else:  # ReleaseReady comes from follow_ups only
             raise AssertionError(f"unexpected session event {ev!r}")  # pragma: no cover
-
-    def after_request(self) -> None:
-        """A request was answered (serving.py): start queued ones, answer a deferred
-        release, wake ``wait_idle``. Not re-entered: one loop, not a frame per queued
-        request."""
-        session = self._session
-        if session is not None and session.backlog and not self._following:
-            self._following = True
-            try:
-                while events := session.follow_ups():
-                    for ev in events:
-                        if type(ev) is ReceivedMessage:
-                            self._on_request(ev, debug_on())
-                        else:  # ReleaseReady
-                            self._respond_release()
-            finally:
-                self._following = False
-            self._sync_held(session)
-        if self._idle_waiters:
-            self._watch().check_waiters()
 
     # -- read back pressure (aio/budget.py) -------------------------------------------
 

@@ -2,14 +2,14 @@
 
 The association runs a handler eagerly (aio/eager.py) and answers its result at
 once, reusing an encoded response where the session can: that is the server's hot
-path, kept inline there (``Association.serve`` / ``answer``, a few attribute loads
-fewer per request). Everything else is here: a handler that suspended goes on in a
-tracked Task under the AE's handler time limit (past it the peer gets 0x0110 and
-the handler is cancelled); deflated data sets are inflated in steps first; requests
-that arrive while the server stops are refused, malformed ones answered with their
-failure status; a response is built (or a bare 0x0110 if it cannot be) and sent
-through the session. Whatever goes wrong, the peer gets an answer while the
-association lives.
+path, in methods of the association itself (answering.py's ``Answering.serve`` /
+``answer``, a few attribute loads fewer per request). Everything else is here: a
+handler that suspended goes on in a tracked Task under the AE's handler time limit
+(past it the peer gets 0x0110 and the handler is cancelled); deflated data sets are
+inflated in steps first; requests that arrive while the server stops are refused,
+malformed ones answered with their failure status; a response is built (or a bare
+0x0110 if it cannot be) and sent through the session. Whatever goes wrong, the peer
+gets an answer while the association lives.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ __all__ = ["GUARD_EXIT", "Served", "Serving", "guard_exit"]
 
 # On 3.12+ a handler Task runs the handler coroutine directly, and a Task re-raises
 # SystemExit/KeyboardInterrupt into the event loop (stopping it): wrap it there
-# (``guard_exit``, by Association.serve).
+# (``guard_exit``, by Answering.serve).
 GUARD_EXIT = sys.version_info >= (3, 12)
 
 

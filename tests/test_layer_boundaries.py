@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "aiodimse"
 MODULES = ["association.py", "requestor.py", "server.py", "ae.py", "aio/protocol.py",
            "dimse/session.py", "acceptor.py", "serving.py", "outgoing.py", "aio/budget.py",
            "aio/idle.py", "scu.py", "notifications.py", "establishment.py",
-           "association_log.py", "lifecycle.py"]
+           "association_log.py", "lifecycle.py", "answering.py"]
 # Nothing may be listed here: a module reads its own private attributes only.
 KNOWN: set[tuple[str, str]] = set()
 

@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.uid import generate_uid
 
-import aiodimse.association as association_module
+import aiodimse.answering as answering_module
 from aiodimse import AE, Association, Event, evt
 from aiodimse.datasets import DatasetDecodeError
 from aiodimse.dimse import DIMSEMessage
@@ -370,13 +370,13 @@ async def test_n_event_report_information_and_reply() -> None:
 
 async def test_untouched_dataset_is_never_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real = association_module.decode_dataset
+    real = answering_module.decode_dataset
 
     def counting(data: Any, ts: str, **kwargs: Any) -> Dataset:
         calls.append(len(data))
         return real(data, ts, **kwargs)
 
-    monkeypatch.setattr(association_module, "decode_dataset", counting)
+    monkeypatch.setattr(answering_module, "decode_dataset", counting)
 
     async def lazy(event: Event) -> tuple[int, None]:
         return 0x0000, None
