@@ -21,14 +21,22 @@ case, and only ASCII case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .records import IMAGE, PATIENT, SERIES, STUDY, Condition, IndexQuery, Term
 
 __all__ = ["Dialect", "Statement", "match_sql", "retrieve_sql", "count_retrieve_sql",
-           "match_row", "like_pattern", "ascii_lower", "RETRIEVE_COLUMNS"]
+           "match_row", "batches", "FIRST_BATCH", "MAX_BATCH", "like_pattern", "ascii_lower",
+           "RETRIEVE_COLUMNS"]
+
+T = TypeVar("T")
+
+# Matches are read in batches from FIRST_BATCH rows (the first answer goes out
+# soon) growing fourfold to MAX_BATCH (few round trips to the database).
+FIRST_BATCH = 16
+MAX_BATCH = 1024
 
 # keyword -> column expression over the aliases p, s, r, i
 _COLUMNS: dict[str, str] = {
@@ -211,3 +219,17 @@ def count_retrieve_sql(dialect: Dialect, query: IndexQuery) -> Statement:
 def match_row(keys: tuple[str, ...], values: Iterable[Any]) -> dict[str, str]:
     """A match's values as text (NULL: "")."""
     return {k: "" if v is None else str(v) for k, v in zip(keys, values, strict=True)}
+
+
+async def batches(read: Callable[[int, int], Awaitable[tuple[list[T], int]]]
+                  ) -> AsyncIterator[T]:
+    """``read(after, limit)``'s rows batch after batch (it returns them and the last
+    id read), from FIRST_BATCH growing to MAX_BATCH, until a batch comes back short."""
+    after, size = -1, FIRST_BATCH
+    while True:
+        rows, after = await read(after, size)
+        for row in rows:
+            yield row
+        if len(rows) < size:
+            return
+        size = min(size * 4, MAX_BATCH)

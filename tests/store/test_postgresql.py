@@ -30,8 +30,9 @@ from aiodimse.store import Delivery, StoreError, open_store
 from aiodimse.store.postgresql import DRIVER_MISSING
 from aiodimse.store.postgresql.schema import STEPS, VERSION, prepare
 from aiodimse.store.postgresql.store import PostgreSQLStore
+from aiodimse.store.records import IMAGE, IndexQuery, InstanceRecord
 
-from ._records import commitment, event
+from ._records import CT, commitment, event
 from .pg_cluster import PGCluster
 
 UPS_EVENT = "1.2.840.10008.5.1.4.34.6.4"
@@ -68,7 +69,8 @@ async def test_the_schema_is_made_once_by_nodes_starting_together(
         tables = await _sql(nodes[0], "SELECT tablename FROM pg_tables WHERE "
                                       "schemaname = 'public' ORDER BY 1")
         assert [r[0] for r in tables] == ["ae_usage", "commitments", "deliveries", "files",
-                                          "instances", "meta", "mpps", "schema_version"]
+                                          "instances", "meta", "mpps", "patients",
+                                          "schema_version", "series", "studies"]
     finally:
         for n in nodes:
             await n.aclose()
@@ -101,6 +103,35 @@ async def test_migrations_run_again_upgrade_and_refuse_a_newer_schema(
             await newer.count_pending()
     finally:
         await newer.aclose()
+
+
+async def test_a_version_1_database_gains_the_archive_index(pg_cluster: PGCluster) -> None:
+    """Step 2 (the archive index) on a database indexed before it: its instances stay
+    (storage commitment finds them) without a series (no query shows them), and its
+    file stats go, so the next scan reads each file once and fills the new columns."""
+    url = pg_cluster.new_database()
+    store = _pg(open_store(url))
+    try:
+        await store.db.run(lambda conn: conn.execute("SELECT 1"))  # made at VERSION
+        await store.db.run(lambda conn: conn.execute(
+            "DROP TABLE patients, studies, series; DROP INDEX instances_id; "
+            "ALTER TABLE instances DROP COLUMN id, DROP COLUMN series, "
+            "DROP COLUMN instance_number, DROP COLUMN transfer_syntax, DROP COLUMN size; "
+            "UPDATE schema_version SET version = 1"))
+        await store.add_files([(CT, "1.1", "/a/1.dcm", 10, 111)], 1.0)
+        assert await store.file_stats(["/a/1.dcm"]) == {"/a/1.dcm": (10, 111)}
+        assert await store.db.run(prepare) == 1
+        assert await store.find_instances(["1.1"]) == {"1.1": CT}
+        assert await store.file_stats(["/a/1.dcm"]) == {}
+        everyone = IndexQuery(IMAGE, (), ("SOPInstanceUID",))
+        assert [r async for r in store.match(everyone)] == []
+        await store.add_records([InstanceRecord(
+            sop_class_uid=CT, sop_instance_uid="1.1", path="/a/1.dcm", transfer_syntax="",
+            size=10, mtime_ns=111, attrs={"StudyInstanceUID": "2.1",
+                                          "SeriesInstanceUID": "2.2"})], 2.0)
+        assert [r async for r in store.match(everyone)] == [{"SOPInstanceUID": "1.1"}]
+    finally:
+        await store.aclose()
 
 
 async def test_an_outage_fails_calls_once_logged_and_is_outlived(

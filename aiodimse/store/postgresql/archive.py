@@ -1,0 +1,273 @@
+"""The archive index on PostgreSQL, written by several nodes at once.
+
+The queries are ``archive_sql``'s in PostgreSQL's dialect: ``$n`` marks; the
+tables' text is in the "C" collation (schema step 2), so comparisons and order
+are bytewise and ``lower`` folds ASCII only, as the matching rules want; a
+pattern is LIKE with ``\\`` escaping; a folded comparison lowers both sides
+(the value in Python, ASCII only).
+
+Writing (``add_records``, ``remove_instance``): one transaction per call, as on
+SQLite, but not one writer at a time: nodes write concurrently, so
+
+- a patient, study and series are upserted (``INSERT ... ON CONFLICT DO
+  UPDATE``) in one statement, top-down: two nodes storing into one new study
+  both succeed, one row each (the second waits for the first's row lock, then
+  updates); the latest instance's attributes win, as on SQLite;
+- an instance is locked (``FOR UPDATE``) before it is replaced, and inserted with
+  ``ON CONFLICT DO NOTHING``: one stored by another node meanwhile is locked and
+  updated instead, never a unique violation;
+- an emptied series, study or patient is pruned under row locks taken top-down
+  (the upserts' order), each delete checked against what is committed by then,
+  so an instance another node just put under it keeps it;
+- two transactions that still lock in opposite orders (batches) are one
+  deadlock, which PostgreSQL breaks by failing one: that one runs again
+  (``ATTEMPTS``), whole, as nothing of it was kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from ..archive_sql import (
+    Dialect,
+    ascii_lower,
+    count_retrieve_sql,
+    like_pattern,
+    match_row,
+    match_sql,
+    retrieve_sql,
+)
+from ..records import IndexQuery, InstanceRecord, RetrieveItem
+
+__all__ = ["POSTGRESQL", "ATTEMPTS", "add_records", "remove_instance", "archived_path",
+           "match_batch", "retrieve_batch", "count_retrieve"]
+
+ATTEMPTS = 5  # runs of a writing transaction that PostgreSQL failed for a deadlock
+
+
+class _PostgreSQL(Dialect):
+    def mark(self, params: list[Any], value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
+    def fold_equal(self, expr: str, value: str, params: list[Any]) -> str:
+        return f'lower({expr} COLLATE "C") = {self.mark(params, ascii_lower(value))}'
+
+    def pattern(self, expr: str, pattern: str, fold: bool, params: list[Any]) -> str:
+        if fold:
+            mark = self.mark(params, ascii_lower(like_pattern(pattern)))
+            return f"lower({expr} COLLATE \"C\") LIKE {mark} ESCAPE '\\'"
+        return f"{expr} COLLATE \"C\" LIKE {self.mark(params, like_pattern(pattern))} " \
+               "ESCAPE '\\'"
+
+    def joined(self, source: str, expr: str) -> str:
+        value = f'{expr} COLLATE "C"'
+        return (f"(SELECT string_agg(DISTINCT {value}, '\\' ORDER BY {value}) "
+                f"FROM {source} AND {expr} <> '')")
+
+
+POSTGRESQL = _PostgreSQL()
+
+
+# -- reading ---------------------------------------------------------------------------
+
+async def match_batch(conn: Any, query: IndexQuery, after: int, limit: int
+                      ) -> tuple[list[dict[str, str]], int]:
+    """The next ``limit`` matches after id ``after``, and the last id read."""
+    st = match_sql(POSTGRESQL, query, after, limit)
+    records = await conn.fetch(st.sql, *st.params)
+    rows = [match_row(query.keys, tuple(r)[1:]) for r in records]
+    return rows, int(records[-1][0]) if records else after
+
+
+async def retrieve_batch(conn: Any, query: IndexQuery, after: int, limit: int
+                         ) -> tuple[list[RetrieveItem], int]:
+    """The next ``limit`` instances under ``query``'s matches, and the last id read."""
+    st = retrieve_sql(POSTGRESQL, query, after, limit)
+    records = await conn.fetch(st.sql, *st.params)
+    items = [RetrieveItem(r[1], r[2], r[3], r[4]) for r in records]
+    return items, int(records[-1][0]) if records else after
+
+
+async def count_retrieve(conn: Any, query: IndexQuery) -> int:
+    st = count_retrieve_sql(POSTGRESQL, query)
+    return int(await conn.fetchval(st.sql, *st.params))
+
+
+async def archived_path(conn: Any, sop_instance_uid: str) -> str | None:
+    path: str | None = await conn.fetchval(
+        "SELECT path FROM instances WHERE sop_instance_uid = $1", sop_instance_uid)
+    return path
+
+
+# -- writing ---------------------------------------------------------------------------
+
+# A patient, its study and the series, upserted top-down in one statement, with
+# the study's and the series' parents before it (read in the statement's snapshot).
+_PLACE = """
+WITH op AS (SELECT patient FROM studies WHERE study_uid = $5),
+os AS (SELECT study FROM series WHERE series_uid = $12),
+p AS (INSERT INTO patients (patient_id, patient_name, birth_date, sex)
+      VALUES ($1, $2, $3, $4) ON CONFLICT (patient_id) DO UPDATE SET
+      patient_name = EXCLUDED.patient_name, birth_date = EXCLUDED.birth_date,
+      sex = EXCLUDED.sex RETURNING id),
+s AS (INSERT INTO studies (study_uid, patient, study_date, study_time, accession, study_id,
+      referring, description) SELECT $5, p.id, $6, $7, $8, $9, $10, $11 FROM p
+      ON CONFLICT (study_uid) DO UPDATE SET patient = EXCLUDED.patient,
+      study_date = EXCLUDED.study_date, study_time = EXCLUDED.study_time,
+      accession = EXCLUDED.accession, study_id = EXCLUDED.study_id,
+      referring = EXCLUDED.referring, description = EXCLUDED.description RETURNING id),
+r AS (INSERT INTO series (series_uid, study, modality, series_number, description)
+      SELECT $12, s.id, $13, $14, $15 FROM s ON CONFLICT (series_uid) DO UPDATE SET
+      study = EXCLUDED.study, modality = EXCLUDED.modality,
+      series_number = EXCLUDED.series_number, description = EXCLUDED.description
+      RETURNING id)
+SELECT p.id, s.id, r.id, (SELECT patient FROM op), (SELECT study FROM os) FROM p, s, r
+"""
+_PLACE_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex",
+               "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
+               "ReferringPhysicianName", "StudyDescription",
+               "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription")
+
+_HELD = "SELECT series, path FROM instances WHERE sop_instance_uid = $1 FOR UPDATE"
+_INSERT = ("INSERT INTO instances (sop_instance_uid, sop_class_uid, path, indexed_at, series, "
+           "instance_number, transfer_syntax, size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+           "ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING true")
+_UPDATE = ("UPDATE instances SET sop_class_uid = $2, path = $3, indexed_at = $4, series = $5, "
+           "instance_number = $6, transfer_syntax = $7, size = $8 WHERE sop_instance_uid = $1")
+
+_Orphans = tuple[set[int], set[int], set[int]]  # series, studies, patients to check
+
+
+async def _place(conn: Any, attrs: Any, orphans: _Orphans) -> int | None:
+    """The series id of an instance (its study and patient upserted), None if it has
+    no Study or Series Instance UID."""
+    if not attrs.get("StudyInstanceUID", "") or not attrs.get("SeriesInstanceUID", ""):
+        return None
+    row = await conn.fetchrow(_PLACE, *(attrs.get(k, "") for k in _PLACE_KEYS))
+    patient, study, series, old_patient, old_study = row
+    if old_patient is not None and old_patient != patient:
+        orphans[2].add(int(old_patient))
+    if old_study is not None and old_study != study:
+        orphans[1].add(int(old_study))
+    return int(series)
+
+
+async def _forget(conn: Any, sop_instance_uid: str, orphans: set[int]) -> bool:
+    series = await conn.fetchrow("DELETE FROM instances WHERE sop_instance_uid = $1 "
+                                 "RETURNING series", sop_instance_uid)
+    if series is None:
+        return False
+    if series[0] is not None:
+        orphans.add(int(series[0]))
+    return True
+
+
+async def _index(conn: Any, rec: InstanceRecord, now: float, orphans: _Orphans) -> None:
+    """Index one record in the caller's transaction."""
+    old = await conn.fetchval("SELECT sop_instance_uid FROM files WHERE path = $1", rec.path)
+    if old is not None and old != rec.sop_instance_uid:
+        # the file held another instance: it no longer vouches for that one
+        await _forget_at(conn, old, rec.path, orphans[0])
+    held = await conn.fetchrow(_HELD, rec.sop_instance_uid)  # locked until the end
+    series = await _place(conn, rec.attrs, orphans)
+    args = (rec.sop_instance_uid, rec.sop_class_uid, rec.path, now, series,
+            rec.attrs.get("InstanceNumber", ""), rec.transfer_syntax, rec.size)
+    while held is None:
+        if await conn.fetchval(_INSERT, *args):
+            break
+        held = await conn.fetchrow(_HELD, rec.sop_instance_uid)  # another node's, just now
+    if held is not None:
+        if held[0] is not None and held[0] != series:
+            orphans[0].add(int(held[0]))
+        await conn.execute(_UPDATE, *args)
+    if rec.mtime_ns:
+        await conn.execute(
+            "INSERT INTO files VALUES ($1, $2, $3, $4) ON CONFLICT (path) DO UPDATE SET "
+            "size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, "
+            "sop_instance_uid = EXCLUDED.sop_instance_uid",
+            rec.path, rec.size, rec.mtime_ns, rec.sop_instance_uid)
+    else:
+        await conn.execute("DELETE FROM files WHERE path = $1", rec.path)
+
+
+async def _forget_at(conn: Any, sop_instance_uid: str, path: str, orphans: set[int]) -> None:
+    """Forget an instance if it is still indexed at ``path``."""
+    series = await conn.fetchrow("DELETE FROM instances WHERE sop_instance_uid = $1 "
+                                 "AND path = $2 RETURNING series", sop_instance_uid, path)
+    if series is not None and series[0] is not None:
+        orphans.add(int(series[0]))
+
+
+async def _prune(conn: Any, orphans: _Orphans) -> None:
+    """Drop those of the given series, studies and patients (and the studies and
+    patients above the series) left without children. The rows are locked
+    top-down first, then each delete checks, in a snapshot taken after the locks,
+    that nothing is under the row: a node that was putting an instance under it
+    has committed by then, or waits for this one and makes the row anew."""
+    series, studies, patients = (sorted(s) for s in orphans)
+    if series:
+        for study, patient in await conn.fetch(
+                "SELECT r.study, s.patient FROM series r JOIN studies s ON s.id = r.study "
+                "WHERE r.id = ANY($1::bigint[])", series):
+            studies.append(int(study))
+            patients.append(int(patient))
+    if studies:
+        patients += [int(r[0]) for r in await conn.fetch(
+            "SELECT patient FROM studies WHERE id = ANY($1::bigint[])", studies)]
+    if not (series or studies or patients):
+        return
+    for table, ids in (("patients", patients), ("studies", studies), ("series", series)):
+        if ids:
+            await conn.execute(f"SELECT 1 FROM {table} WHERE id = ANY($1::bigint[]) "
+                               "ORDER BY id FOR UPDATE", sorted(set(ids)))
+    for table, ids, child, column in (("series", series, "instances", "series"),
+                                      ("studies", studies, "series", "study"),
+                                      ("patients", patients, "studies", "patient")):
+        if ids:
+            await conn.execute(f"DELETE FROM {table} t WHERE t.id = ANY($1::bigint[]) AND "
+                               f"NOT EXISTS (SELECT 1 FROM {child} c WHERE c.{column} = t.id)",
+                               sorted(set(ids)))
+
+
+async def _retrying(conn: Any, body: Any) -> Any:
+    """``await body()`` in a transaction, run again (up to ``ATTEMPTS``) when
+    PostgreSQL failed it for a deadlock or a serialization conflict."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                return await body()
+        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def add_records(conn: Any, records: Sequence[InstanceRecord], now: float) -> int:
+    """Index each record, in order (the latest gives its patient, study and series
+    their attributes), in one transaction run again whole after a deadlock; the
+    count."""
+    async def body() -> int:
+        orphans: _Orphans = (set(), set(), set())
+        for rec in records:
+            await _index(conn, rec, now, orphans)
+        await _prune(conn, orphans)
+        return len(records)
+    return int(await _retrying(conn, body))
+
+
+async def remove_instance(conn: Any, sop_instance_uid: str) -> bool:
+    async def body() -> bool:
+        orphans: set[int] = set()
+        path = await archived_path(conn, sop_instance_uid)
+        if not await _forget(conn, sop_instance_uid, orphans):
+            return False
+        if path is not None:
+            await conn.execute("DELETE FROM files WHERE path = $1 AND sop_instance_uid = $2",
+                               path, sop_instance_uid)
+        await _prune(conn, (orphans, set(), set()))
+        return True
+    return bool(await _retrying(conn, body))
