@@ -108,7 +108,7 @@ async def archived_path(conn: Any, sop_instance_uid: str) -> str | None:
 # A patient, its study and the series, upserted top-down in one statement, with
 # the study's and the series' parents before it (read in the statement's snapshot).
 _PLACE = """
-WITH op AS (SELECT patient FROM studies WHERE study_uid = $5),
+op AS (SELECT patient FROM studies WHERE study_uid = $5),
 os AS (SELECT study FROM series WHERE series_uid = $12),
 p AS (INSERT INTO patients (patient_id, patient_name, birth_date, sex)
       VALUES ($1, $2, $3, $4) ON CONFLICT (patient_id) DO UPDATE SET
@@ -124,36 +124,58 @@ r AS (INSERT INTO series (series_uid, study, modality, series_number, descriptio
       SELECT $12, s.id, $13, $14, $15 FROM s ON CONFLICT (series_uid) DO UPDATE SET
       study = EXCLUDED.study, modality = EXCLUDED.modality,
       series_number = EXCLUDED.series_number, description = EXCLUDED.description
-      RETURNING id)
-SELECT p.id, s.id, r.id, (SELECT patient FROM op), (SELECT study FROM os) FROM p, s, r
+      RETURNING id),
 """
 _PLACE_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex",
                "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
                "ReferringPhysicianName", "StudyDescription",
                "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription")
 
-_HELD = "SELECT series, path FROM instances WHERE sop_instance_uid = $1 FOR UPDATE"
-_INSERT = ("INSERT INTO instances (sop_instance_uid, sop_class_uid, path, indexed_at, series, "
-           "instance_number, transfer_syntax, size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-           "ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING true")
-_UPDATE = ("UPDATE instances SET sop_class_uid = $2, path = $3, indexed_at = $4, series = $5, "
-           "instance_number = $6, transfer_syntax = $7, size = $8 WHERE sop_instance_uid = $1")
+
+def _write(n: int, placed: bool, replace: bool) -> str:
+    """CTEs writing the instance (under the series ``r`` if ``placed``; replacing
+    the row if ``replace``, else only if new) and its file's stat (mtime 0: the
+    path's stat dropped). Parameters from ``$n``: SOP Instance UID, SOP Class UID,
+    path, time, Instance Number, transfer syntax, size, mtime."""
+    uid, cls, path, now, number, syntax, size, mtime = (f"${n + k}" for k in range(8))
+    action = ("UPDATE SET sop_class_uid = EXCLUDED.sop_class_uid, path = EXCLUDED.path, "
+              "indexed_at = EXCLUDED.indexed_at, series = EXCLUDED.series, "
+              "instance_number = EXCLUDED.instance_number, "
+              "transfer_syntax = EXCLUDED.transfer_syntax, size = EXCLUDED.size"
+              if replace else "NOTHING")
+    series, source = ("r.id", " FROM r") if placed else ("NULL::bigint", "")
+    return (
+        "i AS (INSERT INTO instances (sop_instance_uid, sop_class_uid, path, indexed_at, "
+        f"series, instance_number, transfer_syntax, size) SELECT {uid}::text, {cls}::text, "
+        f"{path}::text, {now}::float8, {series}, {number}::text, {syntax}::text, "
+        f"{size}::bigint{source} ON CONFLICT (sop_instance_uid) DO {action} RETURNING 1), "
+        f"f AS (INSERT INTO files SELECT {path}::text, {size}::bigint, {mtime}::bigint, "
+        f"{uid}::text WHERE {mtime}::bigint <> 0 ON CONFLICT (path) DO UPDATE SET "
+        "size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, "
+        "sop_instance_uid = EXCLUDED.sop_instance_uid), "
+        f"g AS (DELETE FROM files WHERE path = {path}::text AND {mtime}::bigint = 0) ")
+
+
+# One statement per record: placed (patient, study, series, instance, file stat),
+# or not (no Study or Series Instance UID: the instance and its stat alone); it
+# says whether the instance was written (not: another node indexed it meanwhile).
+_STORE = {
+    (True, replace): "WITH " + _PLACE + _write(16, True, replace) +
+    "SELECT p.id, s.id, r.id, (SELECT patient FROM op), (SELECT study FROM os), "
+    "EXISTS (SELECT 1 FROM i) FROM p, s, r" for replace in (False, True)
+} | {
+    (False, replace): "WITH " + _write(1, False, replace) + "SELECT EXISTS (SELECT 1 FROM i)"
+    for replace in (False, True)
+}
+
+# What a record meets: the instance its file's stat vouches for, and the instance
+# itself, locked until the transaction ends (``found``: it is indexed).
+_FIND = ("SELECT f.sop_instance_uid, i.found, i.series FROM (SELECT 1) one "
+         "LEFT JOIN files f ON f.path = $2 LEFT JOIN (SELECT true AS found, series "
+         "FROM instances WHERE sop_instance_uid = $1 FOR UPDATE) i ON true")
+_HELD = "SELECT series FROM instances WHERE sop_instance_uid = $1 FOR UPDATE"
 
 _Orphans = tuple[set[int], set[int], set[int]]  # series, studies, patients to check
-
-
-async def _place(conn: Any, attrs: Any, orphans: _Orphans) -> int | None:
-    """The series id of an instance (its study and patient upserted), None if it has
-    no Study or Series Instance UID."""
-    if not attrs.get("StudyInstanceUID", "") or not attrs.get("SeriesInstanceUID", ""):
-        return None
-    row = await conn.fetchrow(_PLACE, *(attrs.get(k, "") for k in _PLACE_KEYS))
-    patient, study, series, old_patient, old_study = row
-    if old_patient is not None and old_patient != patient:
-        orphans[2].add(int(old_patient))
-    if old_study is not None and old_study != study:
-        orphans[1].add(int(old_study))
-    return int(series)
 
 
 async def _forget(conn: Any, sop_instance_uid: str, orphans: set[int]) -> bool:
@@ -167,31 +189,33 @@ async def _forget(conn: Any, sop_instance_uid: str, orphans: set[int]) -> bool:
 
 
 async def _index(conn: Any, rec: InstanceRecord, now: float, orphans: _Orphans) -> None:
-    """Index one record in the caller's transaction."""
-    old = await conn.fetchval("SELECT sop_instance_uid FROM files WHERE path = $1", rec.path)
-    if old is not None and old != rec.sop_instance_uid:
+    """Index one record in the caller's transaction: two statements, unless the
+    file held another instance or another node indexes this one meanwhile."""
+    uid, attrs = rec.sop_instance_uid, rec.attrs
+    vouched, found, old_series = await conn.fetchrow(_FIND, uid, rec.path)
+    if vouched is not None and vouched != uid:
         # the file held another instance: it no longer vouches for that one
-        await _forget_at(conn, old, rec.path, orphans[0])
-    held = await conn.fetchrow(_HELD, rec.sop_instance_uid)  # locked until the end
-    series = await _place(conn, rec.attrs, orphans)
-    args = (rec.sop_instance_uid, rec.sop_class_uid, rec.path, now, series,
-            rec.attrs.get("InstanceNumber", ""), rec.transfer_syntax, rec.size)
-    while held is None:
-        if await conn.fetchval(_INSERT, *args):
+        await _forget_at(conn, vouched, rec.path, orphans[0])
+    placed = bool(attrs.get("StudyInstanceUID", "") and attrs.get("SeriesInstanceUID", ""))
+    args: list[Any] = [attrs.get(k, "") for k in _PLACE_KEYS] if placed else []
+    args += [uid, rec.sop_class_uid, rec.path, now, attrs.get("InstanceNumber", ""),
+             rec.transfer_syntax, rec.size, rec.mtime_ns]
+    while True:
+        row = await conn.fetchrow(_STORE[placed, bool(found)], *args)
+        if row[-1]:
             break
-        held = await conn.fetchrow(_HELD, rec.sop_instance_uid)  # another node's, just now
-    if held is not None:
-        if held[0] is not None and held[0] != series:
-            orphans[0].add(int(held[0]))
-        await conn.execute(_UPDATE, *args)
-    if rec.mtime_ns:
-        await conn.execute(
-            "INSERT INTO files VALUES ($1, $2, $3, $4) ON CONFLICT (path) DO UPDATE SET "
-            "size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, "
-            "sop_instance_uid = EXCLUDED.sop_instance_uid",
-            rec.path, rec.size, rec.mtime_ns, rec.sop_instance_uid)
-    else:
-        await conn.execute("DELETE FROM files WHERE path = $1", rec.path)
+        # indexed by another node since _FIND: lock it, then replace it
+        held = await conn.fetchrow(_HELD, uid)
+        found, old_series = held is not None, None if held is None else held[0]
+    series = None
+    if placed:
+        patient, study, series, old_patient, old_study, _ = row
+        if old_patient is not None and old_patient != patient:
+            orphans[2].add(int(old_patient))
+        if old_study is not None and old_study != study:
+            orphans[1].add(int(old_study))
+    if found and old_series is not None and old_series != series:
+        orphans[0].add(int(old_series))
 
 
 async def _forget_at(conn: Any, sop_instance_uid: str, path: str, orphans: set[int]) -> None:
