@@ -150,6 +150,19 @@ async def test_a_reindexed_instance_moves_and_its_old_places_go(store: Store) ->
     assert await store.count_instances() == 4
 
 
+async def test_a_value_with_a_nul_inside_is_indexed(store: Store) -> None:
+    """A peer's string with a NUL inside (no valid DICOM string has one): the
+    instance is indexed and found all the same (PostgreSQL keeps the text without
+    the NUL), and a query value with one is answered, not failed."""
+    await store.add_records([record(7, 7, 7, PatientName="Nul\x00^Inside",
+                                    StudyDescription="A\x00B")], 2.0)
+    (found,) = await find(store, STUDY_ROOT_FIND, identifier(
+        QueryRetrieveLevel="STUDY", StudyInstanceUID=f"{PAT}.1.7", PatientName=""))
+    assert str(found.PatientName).replace("\x00", "") == "Nul^Inside"
+    assert await find(store, STUDY_ROOT_FIND, identifier(
+        QueryRetrieveLevel="STUDY", StudyDescription="X\x00Y")) == []
+
+
 async def test_matches_stream_in_bounded_batches(stores: OpenStore) -> None:
     """The first answer comes after one small batch, the rest in batches growing to
     the bound: one store call per batch, not one per match nor one for all."""

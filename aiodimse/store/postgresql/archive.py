@@ -48,9 +48,16 @@ __all__ = ["POSTGRESQL", "ATTEMPTS", "add_records", "remove_instance", "archived
 ATTEMPTS = 5  # runs of a writing transaction that PostgreSQL failed for a deadlock
 
 
+def _text(value: str) -> str:
+    """``value`` as PostgreSQL's text can hold it: without NUL characters (no valid
+    DICOM string has one inside; a peer's that does is kept without them, where
+    SQLite would keep them)."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 class _PostgreSQL(Dialect):
     def mark(self, params: list[Any], value: Any) -> str:
-        params.append(value)
+        params.append(_text(value) if isinstance(value, str) else value)
         return f"${len(params)}"
 
     def fold_equal(self, expr: str, value: str, params: list[Any]) -> str:
@@ -197,8 +204,8 @@ async def _index(conn: Any, rec: InstanceRecord, now: float, orphans: _Orphans) 
         # the file held another instance: it no longer vouches for that one
         await _forget_at(conn, vouched, rec.path, orphans[0])
     placed = bool(attrs.get("StudyInstanceUID", "") and attrs.get("SeriesInstanceUID", ""))
-    args: list[Any] = [attrs.get(k, "") for k in _PLACE_KEYS] if placed else []
-    args += [uid, rec.sop_class_uid, rec.path, now, attrs.get("InstanceNumber", ""),
+    args: list[Any] = [_text(attrs.get(k, "")) for k in _PLACE_KEYS] if placed else []
+    args += [uid, rec.sop_class_uid, rec.path, now, _text(attrs.get("InstanceNumber", "")),
              rec.transfer_syntax, rec.size, rec.mtime_ns]
     while True:
         row = await conn.fetchrow(_STORE[placed, bool(found)], *args)
