@@ -52,23 +52,31 @@ _COLUMNS: dict[str, str] = {
     "SOPClassUID": "i.sop_class_uid", "AvailableTransferSyntaxUID": "i.transfer_syntax",
 }
 
-_STUDY_INSTANCES = "instances x JOIN series y ON x.series = y.id WHERE y.study = s.id"
+# count(*) of the rows below: nested per level (each level's rows found by its
+# parent's id through that column's index), not joined: a join of the levels,
+# planned without statistics (a table just filled, not analysed yet), scans the
+# whole of the lower table once per row matched
+def _sum(inner: str, table: str, column: str, parent: str) -> str:
+    return f"(SELECT coalesce(sum({inner}), 0) FROM {table} WHERE {column} = {parent})"
+
+
+_IN_SERIES = "(SELECT count(*) FROM instances x WHERE x.series = y.id)"
 _COUNTS: dict[str, str] = {
     "NumberOfPatientRelatedStudies": "(SELECT count(*) FROM studies x WHERE x.patient = p.id)",
-    "NumberOfPatientRelatedSeries": "(SELECT count(*) FROM series x JOIN studies y "
-                                    "ON x.study = y.id WHERE y.patient = p.id)",
-    "NumberOfPatientRelatedInstances": "(SELECT count(*) FROM instances x JOIN series y "
-                                       "ON x.series = y.id JOIN studies z ON y.study = z.id "
-                                       "WHERE z.patient = p.id)",
+    "NumberOfPatientRelatedSeries": _sum("(SELECT count(*) FROM series y WHERE y.study = z.id)",
+                                         "studies z", "z.patient", "p.id"),
+    "NumberOfPatientRelatedInstances": _sum(_sum(_IN_SERIES, "series y", "y.study", "z.id"),
+                                            "studies z", "z.patient", "p.id"),
     "NumberOfStudyRelatedSeries": "(SELECT count(*) FROM series x WHERE x.study = s.id)",
-    "NumberOfStudyRelatedInstances": f"(SELECT count(*) FROM {_STUDY_INSTANCES})",
+    "NumberOfStudyRelatedInstances": _sum(_IN_SERIES, "series y", "y.study", "s.id"),
     "NumberOfSeriesRelatedInstances": "(SELECT count(*) FROM instances x WHERE x.series = r.id)",
 }
-# multi-valued computed keys: (rows, value); shown as the distinct non-empty values
-# joined by backslashes in byte order; a condition on them holds if any value matches
-_ANY_OF: dict[str, tuple[str, str]] = {
+# multi-valued computed keys: (rows, value), None for a study's instances (the
+# dialect's ``study_instances``); shown as the distinct non-empty values joined by
+# backslashes in byte order; a condition on them holds if any value matches
+_ANY_OF: dict[str, tuple[str | None, str]] = {
     "ModalitiesInStudy": ("series x WHERE x.study = s.id", "x.modality"),
-    "SOPClassesInStudy": (_STUDY_INSTANCES, "x.sop_class_uid"),
+    "SOPClassesInStudy": (None, "x.sop_class_uid"),
 }
 
 _IMAGES = ("instances i JOIN series r ON r.id = i.series JOIN studies s ON s.id = r.study "
@@ -113,6 +121,8 @@ class Dialect:
     ``instance_id``: the integer key of ``instances`` (SQLite's is its rowid)."""
 
     instance_id = "id"
+    study_instances = "instances x JOIN series y ON x.series = y.id WHERE y.study = s.id"
+    """A study's instances (``x``), as FROM ... WHERE (callers append AND ...)."""
 
     def mark(self, params: list[Any], value: Any) -> str:
         """Bind ``value``: append it and return its placeholder."""
@@ -149,7 +159,7 @@ class Dialect:
 
     def condition(self, cond: Condition, params: list[Any]) -> str:
         if cond.keyword in _ANY_OF:
-            source, expr = _ANY_OF[cond.keyword]
+            source, expr = self._any_of(cond.keyword)
             inner = " OR ".join(self._term(expr, t, cond.fold, params) for t in cond.terms)
             return f"EXISTS (SELECT 1 FROM {source} AND ({inner}))"
         expr = _COLUMNS[cond.keyword]
@@ -173,8 +183,12 @@ class Dialect:
         if keyword in _COLUMNS:
             return _COLUMNS[keyword]
         if keyword in _ANY_OF:
-            return self.joined(*_ANY_OF[keyword])
+            return self.joined(*self._any_of(keyword))
         return _COUNTS[keyword]
+
+    def _any_of(self, keyword: str) -> tuple[str, str]:
+        source, expr = _ANY_OF[keyword]
+        return source or self.study_instances, expr
 
 
 @dataclass(frozen=True, slots=True)

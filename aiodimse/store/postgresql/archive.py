@@ -56,6 +56,11 @@ def _text(value: str) -> str:
 
 
 class _PostgreSQL(Dialect):
+    # the series' ids first, then each one's instances through the index (a join
+    # planned without statistics scans every instance once per study)
+    study_instances = ("instances x WHERE x.series = ANY (ARRAY(SELECT y.id FROM series y "
+                       "WHERE y.study = s.id))")
+
     def mark(self, params: list[Any], value: Any) -> str:
         params.append(_text(value) if isinstance(value, str) else value)
         return f"${len(params)}"
