@@ -1,7 +1,9 @@
-"""The commitment and MPPS rows on each store backend: SQLite against PostgreSQL.
+"""The commitment, MPPS and archive index rows on each store backend: SQLite
+against PostgreSQL.
 
     python3 benchmarks/store_backends.py [--requests N] [--associations C]
-                                         [--postgresql URL] [--loop uvloop]
+                                         [--instances I] [--postgresql URL]
+                                         [--loop uvloop]
 
 One process, the library's services over loopback, wall-clock (the store's round
 trips are what differs, so instruction counts would not show it). Rows:
@@ -11,6 +13,15 @@ trips are what differs, so instruction counts would not show it). Rows:
   deliverer's own to the modality's SCP, as ``serve`` does when the requesting one
   has gone): request, transaction, queue, claim, delivery, record.
 * mpps: N/2 steps, each an N-CREATE (IN PROGRESS) and an N-SET (COMPLETED).
+* index-batch: I instances indexed (``add_records``) in batches of 500, as the
+  indexer of ``--index-dir`` does: one study and series each, 1,000 patients.
+* index-store: I instances indexed one per call by C writers at once, as C-STORE
+  does (the archive writer indexes each instance before answering), 10 instances
+  per series, 5 series per study: several writers in one study at a time.
+* find-all: a Study Root STUDY-level C-FIND (query engine, no network) matching
+  every study with ten keys, the counts and ModalitiesInStudy computed; matches/s.
+* find-one: C writers' worth of concurrent C-FINDs, each for one study by its
+  Study Instance UID; queries/s.
 
 Without ``--postgresql`` a private cluster is started for the run (the test
 harness, ``tests/store/pg_cluster.py``; PostgreSQL's server programs needed) with
@@ -34,6 +45,7 @@ from pydicom.uid import generate_uid
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiodimse import AE, Event, evt
+from aiodimse.archive import STUDY_ROOT_FIND, QueryEngine
 from aiodimse.services import (
     MPPS,
     MPPSSCP,
@@ -43,6 +55,7 @@ from aiodimse.services import (
 )
 from aiodimse.services.delivery import DeliveryPolicy, Peer
 from aiodimse.store import Store, open_store
+from aiodimse.store.records import InstanceRecord
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -146,12 +159,90 @@ async def mpps_row(store: Store, n: int, conns: int) -> float:
         await server.shutdown(1.0)
 
 
-async def measure(url: str, n: int, conns: int) -> dict[str, float]:
+ROOT = "1.2.826.0.1.3680043.10.1451.8"
+
+
+def _record(n: int, study: int, series: int) -> InstanceRecord:
+    uid = f"{ROOT}.3.{n}"
+    return InstanceRecord(
+        sop_class_uid=CT, sop_instance_uid=uid, path=f"/archive/{uid}.dcm",
+        transfer_syntax="1.2.840.10008.1.2.1", size=500_000, mtime_ns=0, attrs={
+            "PatientID": f"PID{study % 1000}", "PatientName": f"Doe{study % 100}^Jane",
+            "PatientBirthDate": "19700101", "PatientSex": "F",
+            "StudyInstanceUID": f"{ROOT}.1.{study}",
+            "SeriesInstanceUID": f"{ROOT}.2.{series}",
+            "StudyDate": f"2024{1 + study % 12:02d}15", "StudyTime": "101500",
+            "AccessionNumber": f"A{study}", "StudyID": str(study % 1000),
+            "StudyDescription": "CHEST", "Modality": "CT", "SeriesNumber": "1",
+            "InstanceNumber": str(n), "SOPInstanceUID": uid})
+
+
+async def index_batch_row(store: Store, n: int, conns: int) -> float:
+    records = [_record(i, i, i) for i in range(n)]
+    started = time.perf_counter()
+    for at in range(0, n, 500):
+        await store.add_records(records[at:at + 500], 1.0)
+    return n / (time.perf_counter() - started)
+
+
+async def index_store_row(store: Store, n: int, conns: int) -> float:
+    # instance i: series i // 10, study i // 50; writer w takes every conns-th
+    records = [_record(n + i, 100_000 + i // 50, 100_000 + i // 10) for i in range(n)]
+
+    async def writer(w: int) -> None:
+        for rec in records[w::conns]:
+            await store.add_records([rec], 2.0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer(w) for w in range(conns)))
+    return n / (time.perf_counter() - started)
+
+
+def _study_query(study: str = "") -> Dataset:
+    q = Dataset()
+    q.QueryRetrieveLevel = "STUDY"
+    for key in ("PatientName", "PatientID", "StudyDate", "StudyTime", "AccessionNumber",
+                "StudyDescription", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
+                "NumberOfStudyRelatedInstances"):
+        setattr(q, key, "")
+    q.StudyInstanceUID = study
+    return q
+
+
+async def find_all_row(store: Store, n: int, conns: int) -> float:
+    engine = QueryEngine(store)
+    started = time.perf_counter()
+    found = [r async for r in engine.find(STUDY_ROOT_FIND, _study_query())]
+    assert len(found) >= n, len(found)
+    return len(found) / (time.perf_counter() - started)
+
+
+async def find_one_row(store: Store, n: int, conns: int) -> float:
+    engine = QueryEngine(store)
+    queries = min(n, 2000)
+
+    async def finder(w: int) -> None:
+        for i in range(w, queries, conns):
+            found = [r async for r in engine.find(STUDY_ROOT_FIND,
+                                                  _study_query(f"{ROOT}.1.{i}"))]
+            assert len(found) == 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(finder(w) for w in range(conns)))
+    return queries / (time.perf_counter() - started)
+
+
+ROWS = (("commitment", commitment_row, False), ("mpps", mpps_row, False),
+        ("index-batch", index_batch_row, True), ("index-store", index_store_row, True),
+        ("find-all", find_all_row, True), ("find-one", find_one_row, True))
+
+
+async def measure(url: str, n: int, conns: int, instances: int) -> dict[str, float]:
     rates = {}
-    for name, row in (("commitment", commitment_row), ("mpps", mpps_row)):
+    for name, row, archive in ROWS:
         store = open_store(url)
         try:
-            rates[name] = await row(store, n, conns)
+            rates[name] = await row(store, instances if archive else n, conns)
         finally:
             await store.aclose()
     return rates
@@ -161,6 +252,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--associations", type=int, default=8)
+    parser.add_argument("--instances", type=int, default=5000,
+                        help="instances indexed per archive index row")
     parser.add_argument("--postgresql", metavar="URL", help="an empty database to use")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
@@ -181,14 +274,16 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sqlite = asyncio.run(measure(str(Path(tmp) / "b.sqlite3"), args.requests,
-                                         args.associations))
-        pg = asyncio.run(measure(pg_url, args.requests, args.associations))
+                                         args.associations, args.instances))
+        pg = asyncio.run(measure(pg_url, args.requests, args.associations, args.instances))
     finally:
         if cluster is not None:
             cluster.stop()
-    print(f"{args.requests} requests over {args.associations} associations, "
-          f"loop {args.loop}")
-    print(f"{'row':<12} {'SQLite req/s':>13} {'PostgreSQL req/s':>17} {'ratio':>7}")
+    print(f"{args.requests} requests over {args.associations} associations (writers), "
+          f"{args.instances} instances indexed, loop {args.loop}")
+    print("per second: requests (commitment, mpps), instances indexed (index-*), "
+          "matches (find-all), queries (find-one)")
+    print(f"{'row':<12} {'SQLite /s':>13} {'PostgreSQL /s':>17} {'ratio':>7}")
     for name in sqlite:
         print(f"{name:<12} {sqlite[name]:>13.0f} {pg[name]:>17.0f} "
               f"{pg[name] / sqlite[name]:>7.2f}")

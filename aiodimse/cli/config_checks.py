@@ -21,7 +21,7 @@ from ..logs import LOG_FORMATS
 from ..store import database_problem, lacking
 from .checks import MAX_PDU_LEAST, MAX_PDU_MOST
 
-__all__ = ["check_config", "resolve_paths", "PATH_KEYS"]
+__all__ = ["check_config", "resolve_paths", "PATH_KEYS", "NEEDED_BY"]
 
 PATH_KEYS = ("data", "database", "index_dirs", "tls_cert", "tls_key", "tls_ca", "archive_dir")
 """Settings holding paths: relative ones in a TOML file are relative to the file."""
@@ -98,7 +98,24 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-_ARCHIVE_SERVICES = ("storage", "query_retrieve")
+# The services each concern of the store interface is needed by: a backend that
+# lacks the concern (its LACKING) refuses them.
+NEEDED_BY: dict[str, tuple[str, ...]] = {"archive index": ("storage", "query_retrieve")}
+
+
+def _lacking(database: str, services: Any) -> list[str]:
+    """A problem per concern the backend lacks that an enabled service needs."""
+    problems = []
+    for concern in lacking(database):
+        needing = [s for s in services if s in NEEDED_BY.get(concern, ())]
+        if needing:
+            problems.append(
+                f"database: {database.partition('://')[0]} has no {concern} yet, "
+                f"which the {' and '.join(needing)} "
+                f"{'services need' if len(needing) > 1 else 'service needs'}: disable "
+                f"{'them' if len(needing) > 1 else 'it'} ([services] or "
+                "--disable-service)")
+    return problems
 
 
 def check_config(config: Any) -> list[str]:
@@ -125,15 +142,8 @@ def check_config(config: Any) -> list[str]:
         why = database_problem(database)
         if why is not None:
             problems.append(f"database: {why}")
-        elif "archive index" in lacking(database):
-            archive = [s for s in getattr(config, "services", ()) if s in _ARCHIVE_SERVICES]
-            if archive:
-                problems.append(
-                    f"database: {database.partition('://')[0]} has no archive index yet, "
-                    f"which the {' and '.join(archive)} "
-                    f"{'services need' if len(archive) > 1 else 'service needs'}: disable "
-                    f"{'them' if len(archive) > 1 else 'it'} ([services] or "
-                    "--disable-service)")
+        else:
+            problems += _lacking(database, getattr(config, "services", ()))
     metrics_port = getattr(config, "metrics_port", 0)
     if metrics_port and metrics_port == getattr(config, "port", 0):
         problems.append(f"metrics_port must differ from port, not {metrics_port!r}")

@@ -10,9 +10,40 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from aiodimse.archive import QueryEngine, QueryModel
+from aiodimse.store.interface import ArchiveIndex
+from aiodimse.store.records import InstanceRecord
+
 CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 EXPLICIT = str(ExplicitVRLittleEndian)
+PAT = "1.2.826.0.1.3680043.10.8"
+
+
+def record(n: int, study: int, series: int, **attrs: str) -> InstanceRecord:
+    """Instance ``n`` of series ``series`` of study ``study`` (patient PID0 or PID1 by
+    the study's parity), as the indexer would make it; series 3 is MR."""
+    base = {"PatientID": f"PID{study % 2}", "PatientName": f"Name{study % 2}^Given",
+            "StudyInstanceUID": f"{PAT}.1.{study}", "SeriesInstanceUID": f"{PAT}.2.{series}",
+            "StudyDate": f"2024010{study}", "StudyTime": "101500", "Modality": "CT",
+            "SeriesNumber": str(series), "InstanceNumber": str(n),
+            "SOPInstanceUID": f"{PAT}.3.{n}"}
+    return InstanceRecord(sop_class_uid=MR if series == 3 else CT,
+                          sop_instance_uid=f"{PAT}.3.{n}", path=f"/archive/{n}.dcm",
+                          transfer_syntax="1.2.840.10008.1.2.1", size=100, mtime_ns=0,
+                          attrs=base | attrs)
+
+
+def identifier(**keys: Any) -> Dataset:
+    ds = Dataset()
+    for keyword, value in keys.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+async def find(index: ArchiveIndex, model: QueryModel, ds: Dataset,
+               **kw: Any) -> list[Dataset]:
+    return [r async for r in QueryEngine(index, **kw).find(model, ds)]
 
 
 def instance(**attrs: Any) -> Dataset:

@@ -1,6 +1,6 @@
-"""The query engine: identifiers checked per PS3.4 C.4/C.6 (with the status each
-refusal earns), response identifiers as the request asked, retrieval lists, and
-matches streamed in bounded batches."""
+"""The query engine: identifiers checked per PS3.4 C.4/C.6, with the status each
+refusal earns. (Response identifiers, matching, retrieval lists and streaming are
+tested on every backend: tests/store/test_archive.py.)"""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 from aiodimse.archive import (
     PATIENT_ROOT_FIND,
@@ -20,49 +18,21 @@ from aiodimse.archive import (
     QueryEngine,
     QueryError,
     QueryModel,
-    model_for,
 )
 from aiodimse.store import DB_FILENAME, open_store
 from aiodimse.store.interface import Store
-from aiodimse.store.records import InstanceRecord
-from aiodimse.store.sqlite import SQLiteStore
 
-from ._data import CT, MR
-
-PAT = "1.2.826.0.1.3680043.10.8"
-
-
-def _record(n: int, study: int, series: int, **attrs: str) -> InstanceRecord:
-    base = {"PatientID": f"PID{study % 2}", "PatientName": f"Name{study % 2}^Given",
-            "StudyInstanceUID": f"{PAT}.1.{study}", "SeriesInstanceUID": f"{PAT}.2.{series}",
-            "StudyDate": f"2024010{study}", "StudyTime": "101500", "Modality": "CT",
-            "SeriesNumber": str(series), "InstanceNumber": str(n),
-            "SOPInstanceUID": f"{PAT}.3.{n}"}
-    return InstanceRecord(sop_class_uid=MR if series == 3 else CT,
-                          sop_instance_uid=f"{PAT}.3.{n}", path=f"/archive/{n}.dcm",
-                          transfer_syntax="1.2.840.10008.1.2.1", size=100, mtime_ns=0,
-                          attrs=base | attrs)
+from ._data import PAT, identifier, record
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """An index whose queries are refused before it is read (the matching itself is
+    tests/store/test_archive.py's, on every backend)."""
     s = open_store(tmp_path / DB_FILENAME)
-    # study 1 (PID1): series 1 (2 CT), series 3 (1 MR, Modality MR); study 2 (PID0): series 2
-    await s.add_records([_record(1, 1, 1), _record(2, 1, 1), _record(3, 1, 3, Modality="MR"),
-                         _record(4, 2, 2, PatientName="Ünïcode^Ñame")], 1.0)
+    await s.add_records([record(1, 1, 1)], 1.0)
     yield s
     await s.aclose()
-
-
-def _ds(**keys: Any) -> Dataset:
-    ds = Dataset()
-    for keyword, value in keys.items():
-        setattr(ds, keyword, value)
-    return ds
-
-
-async def _find(store: Store, model: QueryModel, ds: Dataset, **kw: Any) -> list[Dataset]:
-    return [r async for r in QueryEngine(store, **kw).find(model, ds)]
 
 
 @pytest.mark.parametrize(("model", "keys", "status"), [
@@ -91,9 +61,9 @@ def test_refused_identifiers(store: Store, model: QueryModel, keys: dict[str, An
     engine = QueryEngine(store)
     with pytest.raises(QueryError) as caught:
         if model.operation == "FIND":
-            engine.find(model, _ds(**keys))
+            engine.find(model, identifier(**keys))
         else:
-            engine.retrieval(model, _ds(**keys))
+            engine.retrieval(model, identifier(**keys))
     assert caught.value.status == status
     assert 0 < len(caught.value.comment) <= 64
 
@@ -101,135 +71,8 @@ def test_refused_identifiers(store: Store, model: QueryModel, keys: dict[str, An
 async def test_a_bad_value_from_the_wire_is_unable_to_process(store: Store) -> None:
     from pydicom.dataelem import RawDataElement
     from pydicom.tag import Tag
-    ds = _ds(QueryRetrieveLevel="SERIES", StudyInstanceUID=f"{PAT}.1.1")
+    ds = identifier(QueryRetrieveLevel="SERIES", StudyInstanceUID=f"{PAT}.1.1")
     ds[0x00200011] = RawDataElement(Tag(0x00200011), "IS", 2, b"x*", 0, False, True)
     with pytest.raises(QueryError) as caught:
         QueryEngine(store).find(STUDY_ROOT_FIND, ds)
     assert caught.value.status == 0xC000
-
-
-async def test_the_response_identifier(store: Store) -> None:
-    ds = _ds(QueryRetrieveLevel="STUDY", PatientName="name1*", ModalitiesInStudy="",
-             NumberOfStudyRelatedSeries="", NumberOfStudyRelatedInstances="",
-             SOPClassesInStudy="", StudyDate="", OtherPatientIDs="XYZ",
-             ReferencedStudySequence=Sequence([_ds(ReferencedSOPClassUID=CT)]))
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.add_new(0x00091010, "LO", "private")
-    (r,) = await _find(store, STUDY_ROOT_FIND, ds, retrieve_aet="ARCHIVE")
-    assert r.QueryRetrieveLevel == "STUDY"
-    assert r.PatientName == "Name1^Given"  # PN matched ignoring case
-    assert r.StudyInstanceUID == f"{PAT}.1.1"  # the level's unique key, not asked for
-    assert list(r.ModalitiesInStudy) == ["CT", "MR"]
-    assert (r.NumberOfStudyRelatedSeries, r.NumberOfStudyRelatedInstances) == (2, 3)
-    assert list(r.SOPClassesInStudy) == [CT, MR]
-    assert r.StudyDate == "20240101"
-    assert r["OtherPatientIDs"].value in (None, "")  # unknown key: zero-length
-    assert r[0x00091010].value in (None, "")
-    assert len(r.ReferencedStudySequence) == 0
-    assert r.RetrieveAETitle == "ARCHIVE"
-    assert r.SpecificCharacterSet == "ISO_IR 100"  # ASCII answers in the asked set
-    assert [e.keyword for e in r if e.keyword].count("PatientName") == 1
-
-
-async def test_non_ascii_values_are_answered_in_utf8(store: Store) -> None:
-    (r,) = await _find(store, PATIENT_ROOT_FIND, _ds(QueryRetrieveLevel="PATIENT",
-                                                      PatientID="PID0", PatientName=""))
-    assert r.SpecificCharacterSet == "ISO_IR 192"
-    assert str(r.PatientName) == "Ünïcode^Ñame"
-    assert "RetrieveAETitle" not in r
-
-
-@pytest.mark.parametrize(("keys", "want"), [
-    ({"StudyDate": "20240101-20240101"}, {1}),
-    ({"StudyDate": "-20240102"}, {1, 2}),
-    ({"StudyDate": "20240102-"}, {2}),
-    ({"StudyTime": "10-10"}, {1, 2}),  # 10:15 lies in the hour 10
-    ({"StudyTime": "1016-"}, set()),
-    ({"StudyInstanceUID": [f"{PAT}.1.2", f"{PAT}.1.9"]}, {2}),
-    ({"ModalitiesInStudy": "MR"}, {1}),
-    ({"ModalitiesInStudy": ["MR", "CT"]}, {1, 2}),
-    ({"PatientName": "NAME?^*"}, {1}),
-    ({"PatientID": "pid1"}, set()),  # LO is case-sensitive
-    ({"PatientID": "*"}, {1, 2}),
-])
-async def test_study_matching(store: Store, keys: dict[str, Any], want: set[int]) -> None:
-    found = await _find(store, STUDY_ROOT_FIND, _ds(QueryRetrieveLevel="STUDY", **keys))
-    assert {int(str(r.StudyInstanceUID).rsplit(".", 1)[1]) for r in found} == want
-
-
-async def test_lower_levels(store: Store) -> None:
-    series = await _find(store, PATIENT_ROOT_FIND, _ds(
-        QueryRetrieveLevel="SERIES", PatientID="PID1", StudyInstanceUID=f"{PAT}.1.1",
-        Modality="", NumberOfSeriesRelatedInstances=""))
-    assert sorted((r.Modality, r.NumberOfSeriesRelatedInstances) for r in series) == [
-        ("CT", 2), ("MR", 1)]
-    images = await _find(store, STUDY_ROOT_FIND, _ds(
-        QueryRetrieveLevel="IMAGE", StudyInstanceUID=f"{PAT}.1.1",
-        SeriesInstanceUID=f"{PAT}.2.1", InstanceNumber="2", SOPClassUID="",
-        AvailableTransferSyntaxUID=""))
-    assert [(r.SOPInstanceUID, r.SOPClassUID, r.AvailableTransferSyntaxUID) for r in images] \
-        == [(f"{PAT}.3.2", CT, "1.2.840.10008.1.2.1")]
-    wrong_patient = await _find(store, PATIENT_ROOT_FIND, _ds(
-        QueryRetrieveLevel="STUDY", PatientID="PID0", StudyInstanceUID=f"{PAT}.1.1"))
-    assert wrong_patient == []
-
-
-async def test_retrieval(store: Store) -> None:
-    engine = QueryEngine(store)
-    study = engine.retrieval(STUDY_ROOT_MOVE, _ds(QueryRetrieveLevel="STUDY",
-                                                  StudyInstanceUID=f"{PAT}.1.1",
-                                                  PatientName="ignored"))
-    assert await study.count() == 3
-    assert sorted([(i.sop_instance_uid, i.path) async for i in study]) == [
-        (f"{PAT}.3.{n}", f"/archive/{n}.dcm") for n in (1, 2, 3)]
-    images = engine.retrieval(PATIENT_ROOT_GET, _ds(
-        QueryRetrieveLevel="IMAGE", PatientID="PID1", StudyInstanceUID=f"{PAT}.1.1",
-        SeriesInstanceUID=f"{PAT}.2.1", SOPInstanceUID=[f"{PAT}.3.2", f"{PAT}.3.4"]))
-    assert [(i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax) async for i in images] \
-        == [(CT, f"{PAT}.3.2", "1.2.840.10008.1.2.1")]  # 3.4 is in another series
-    assert model_for(STUDY_ROOT_MOVE.sop_class_uid) is STUDY_ROOT_MOVE
-    assert model_for("1.2.3") is None
-
-
-async def test_matches_stream_in_bounded_batches(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first answer comes after one small batch; no batch exceeds the bound."""
-    from aiodimse.store.sqlite import store as store_module
-    s = open_store(tmp_path / DB_FILENAME)
-    assert isinstance(s, SQLiteStore)
-    try:
-        await s.add_records([_record(n, n, n) for n in range(1, 3001)], 1.0)
-        asked: list[int] = []
-        real = s.db.match_batch
-
-        def batch(query: Any, after: int, limit: int) -> Any:
-            asked.append(limit)
-            return real(query, after, limit)
-
-        monkeypatch.setattr(s.db, "match_batch", batch)
-        answers = QueryEngine(s).find(STUDY_ROOT_FIND, _ds(QueryRetrieveLevel="STUDY",
-                                                           StudyInstanceUID=""))
-        first = await anext(answers)
-        assert first.StudyInstanceUID == f"{PAT}.1.1"
-        assert asked == [store_module.FIRST_BATCH]
-        rest = [r async for r in answers]
-        assert len(rest) == 2999
-        assert max(asked) == store_module.MAX_BATCH
-        assert sum(asked) < 3000 + 2 * store_module.MAX_BATCH
-    finally:
-        await s.aclose()
-
-
-async def test_a_removed_instance_takes_its_empty_series_study_and_patient(
-        store: Store) -> None:
-    assert await store.archived_path(f"{PAT}.3.4") == "/archive/4.dcm"
-    assert await store.remove_instance(f"{PAT}.3.4")
-    assert not await store.remove_instance(f"{PAT}.3.4")
-    assert await store.archived_path(f"{PAT}.3.4") is None
-    patients = await _find(store, PATIENT_ROOT_FIND, _ds(QueryRetrieveLevel="PATIENT",
-                                                          PatientID=""))
-    assert [r.PatientID for r in patients] == ["PID1"]
-    assert await store.remove_instance(f"{PAT}.3.3")  # series 3 goes, study 1 stays
-    found = await _find(store, STUDY_ROOT_FIND, _ds(QueryRetrieveLevel="STUDY",
-                                                    ModalitiesInStudy=""))
-    assert [r.ModalitiesInStudy for r in found] == ["CT"]

@@ -1,5 +1,6 @@
 """The archive writer: atomic, laid out by UIDs, indexed at once, duplicates per
-policy, out of space answered full with nothing left behind."""
+policy, out of space answered full with nothing left behind; on each backend's
+index (``store_url``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ from pydicom.dataset import Dataset
 
 from aiodimse.archive import STUDY_ROOT_FIND, QueryEngine
 from aiodimse.archive.writer import ArchiveWriter, InvalidInstance, Stored
-from aiodimse.store import DB_FILENAME, StoreError, open_store
+from aiodimse.store import StoreError, open_store
 from aiodimse.store.interface import Store
 
+from ..store.conftest import store_url  # noqa: F401  (the fixture: one per backend)
 from ._data import CT, EXPLICIT, MR, encode, instance, part10
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(tmp_path / DB_FILENAME)
+async def store(store_url: str) -> AsyncIterator[Store]:  # noqa: F811
+    s = open_store(store_url)
     yield s
     await s.aclose()
 

@@ -29,9 +29,7 @@ async def test_a_node_killed_mid_delivery_leaves_its_report_to_the_other(
     url = pg_cluster.new_database()
     config = tmp_path / "serve.toml"
     config.write_text(f'[server]\ndatabase = "{url}"\n\n[commitment]\nlease = {LEASE}\n'
-                      "poll_interval = 1\nsame_association = false\nretry_initial = 30\n"
-                      # (the archive index is not on PostgreSQL yet)
-                      "\n[services]\nstorage = false\nquery_retrieve = false\n")
+                      "poll_interval = 1\nsame_association = false\nretry_initial = 30\n")
     modality_port = free_port()
     peer = f"MODALITY@127.0.0.1:{modality_port}"
     first_arrived = asyncio.Event()

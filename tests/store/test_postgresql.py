@@ -1,8 +1,9 @@
 """What only the PostgreSQL backend has: the schema made and upgraded at start under
 an advisory lock (several nodes starting at once), an outage (the server stopped
 mid-test: ``StoreError(unavailable=True)``, logged once, then resumed without a new
-open), ``NOTIFY`` waking the deliverers of other stores (nodes), and the one-line
-error without the driver."""
+open), ``NOTIFY`` waking the deliverers of other stores (nodes), the one-line
+error without the driver, the archive index's schema step on an older database,
+and a deadlock between two nodes' batches run again."""
 
 from __future__ import annotations
 
@@ -27,11 +28,13 @@ from aiodimse.services import (
 )
 from aiodimse.services.delivery import Deliverer, DeliveryPolicy, Peer, StoredReports
 from aiodimse.store import Delivery, StoreError, open_store
-from aiodimse.store.postgresql import DRIVER_MISSING
+from aiodimse.store.postgresql import DRIVER_MISSING, archive
 from aiodimse.store.postgresql.schema import STEPS, VERSION, prepare
 from aiodimse.store.postgresql.store import PostgreSQLStore
+from aiodimse.store.records import IMAGE, IndexQuery, InstanceRecord
 
-from ._records import commitment, event
+from ..archive._data import PAT, record
+from ._records import CT, commitment, event
 from .pg_cluster import PGCluster
 
 UPS_EVENT = "1.2.840.10008.5.1.4.34.6.4"
@@ -68,7 +71,8 @@ async def test_the_schema_is_made_once_by_nodes_starting_together(
         tables = await _sql(nodes[0], "SELECT tablename FROM pg_tables WHERE "
                                       "schemaname = 'public' ORDER BY 1")
         assert [r[0] for r in tables] == ["ae_usage", "commitments", "deliveries", "files",
-                                          "instances", "meta", "mpps", "schema_version"]
+                                          "instances", "meta", "mpps", "patients",
+                                          "schema_version", "series", "studies"]
     finally:
         for n in nodes:
             await n.aclose()
@@ -101,6 +105,35 @@ async def test_migrations_run_again_upgrade_and_refuse_a_newer_schema(
             await newer.count_pending()
     finally:
         await newer.aclose()
+
+
+async def test_a_version_1_database_gains_the_archive_index(pg_cluster: PGCluster) -> None:
+    """Step 2 (the archive index) on a database indexed before it: its instances stay
+    (storage commitment finds them) without a series (no query shows them), and its
+    file stats go, so the next scan reads each file once and fills the new columns."""
+    url = pg_cluster.new_database()
+    store = _pg(open_store(url))
+    try:
+        await store.db.run(lambda conn: conn.execute("SELECT 1"))  # made at VERSION
+        await store.db.run(lambda conn: conn.execute(
+            "DROP TABLE patients, studies, series; DROP INDEX instances_id; "
+            "ALTER TABLE instances DROP COLUMN id, DROP COLUMN series, "
+            "DROP COLUMN instance_number, DROP COLUMN transfer_syntax, DROP COLUMN size; "
+            "UPDATE schema_version SET version = 1"))
+        await store.add_files([(CT, "1.1", "/a/1.dcm", 10, 111)], 1.0)
+        assert await store.file_stats(["/a/1.dcm"]) == {"/a/1.dcm": (10, 111)}
+        assert await store.db.run(prepare) == 1
+        assert await store.find_instances(["1.1"]) == {"1.1": CT}
+        assert await store.file_stats(["/a/1.dcm"]) == {}
+        everyone = IndexQuery(IMAGE, (), ("SOPInstanceUID",))
+        assert [r async for r in store.match(everyone)] == []
+        await store.add_records([InstanceRecord(
+            sop_class_uid=CT, sop_instance_uid="1.1", path="/a/1.dcm", transfer_syntax="",
+            size=10, mtime_ns=111, attrs={"StudyInstanceUID": "2.1",
+                                          "SeriesInstanceUID": "2.2"})], 2.0)
+        assert [r async for r in store.match(everyone)] == [{"SOPInstanceUID": "1.1"}]
+    finally:
+        await store.aclose()
 
 
 async def test_an_outage_fails_calls_once_logged_and_is_outlived(
@@ -298,3 +331,57 @@ def _commit_request(uid: str) -> Dataset:
     item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", uid
     ds.TransactionUID, ds.ReferencedSOPSequence = uid, [item]
     return ds
+
+
+class _Gated:
+    """A connection that, after its first record's writing statement, signals
+    ``mine`` and waits for ``theirs``: two of them lock in an order of our choice."""
+
+    def __init__(self, conn: Any, mine: asyncio.Event, theirs: asyncio.Event) -> None:
+        self.conn, self.mine, self.theirs = conn, mine, theirs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        row = await self.conn.fetchrow(query, *args)
+        if query.startswith("WITH ") and not self.mine.is_set():
+            self.mine.set()
+            await self.theirs.wait()
+        return row
+
+
+async def test_a_deadlock_between_two_batches_is_run_again(pg_cluster: PGCluster) -> None:
+    """Two batches naming two patients in opposite orders, each waiting after its
+    first record until the other wrote its own: each then waits for the other's
+    lock, PostgreSQL fails one for the deadlock, and that one runs again whole:
+    both succeed, each instance once, one row per patient."""
+    url = pg_cluster.new_database()
+    a, b = _pg(open_store(url)), _pg(open_store(url))
+    try:
+        first, second = record(1, 1, 1), record(2, 2, 2)  # patients PID1 and PID0
+        again_second = record(3, 2, 2, PatientName="B^Second")
+        again_first = record(4, 1, 1, PatientName="B^First")
+        a_done, b_done = asyncio.Event(), asyncio.Event()
+        counts = await asyncio.gather(
+            a.db.run(lambda conn: archive.add_records(
+                _Gated(conn, a_done, b_done), [first, second], 1.0)),
+            b.db.run(lambda conn: archive.add_records(
+                _Gated(conn, b_done, a_done), [again_second, again_first], 1.0)))
+        assert counts == [2, 2]
+        rows = await _sql(a, "SELECT patient_id, count(*) FROM patients GROUP BY 1 ORDER BY 1")
+        assert [tuple(r) for r in rows] == [("PID0", 1), ("PID1", 1)]
+        assert await a.count_instances() == 4
+        names = await _sql(a, "SELECT patient_name FROM patients ORDER BY patient_id")
+        # the batch run again committed last: its values, both patients' (not a mix)
+        assert {r[0] for r in names} in ({"Name0^Given", "Name1^Given"},
+                                         {"B^First", "B^Second"})
+        study = IndexQuery(IMAGE, (), ("SOPInstanceUID",))
+        assert sorted([r["SOPInstanceUID"] async for r in a.match(study)]) == [
+            f"{PAT}.3.{n}" for n in (1, 2, 3, 4)]
+        deadlocks = await _sql(a, "SELECT deadlocks FROM pg_stat_database "
+                                  "WHERE datname = current_database()")
+        assert deadlocks[0][0] >= 1
+    finally:
+        await a.aclose()
+        await b.aclose()

@@ -15,12 +15,13 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
 
 from ...observe import Observer, tell
+from ..archive_sql import batches
 from ..interface import (
     COMMITMENT_KIND,
     DELIVERED,
@@ -33,6 +34,8 @@ from ..interface import (
     MPPSRow,
     QuotaExceeded,
 )
+from ..records import IndexQuery, InstanceRecord, RetrieveItem, Row
+from . import archive
 from .connection import Database
 from .notify import CHANNEL, Listener
 
@@ -216,6 +219,34 @@ class PostgreSQLStore:
     async def count_instances(self) -> int:
         return int(await self._run("count_instances", lambda conn: conn.fetchval(
             "SELECT count(*) FROM instances")))
+
+    # -- the archive index (SQL in archive.py)
+
+    async def add_records(self, records: Iterable[InstanceRecord], now: float) -> int:
+        rows = list(records)
+        return int(await self._run("add_records",
+                                   lambda conn: archive.add_records(conn, rows, now)))
+
+    async def archived_path(self, sop_instance_uid: str) -> str | None:
+        path: str | None = await self._run(
+            "archived_path", lambda conn: archive.archived_path(conn, sop_instance_uid))
+        return path
+
+    async def remove_instance(self, sop_instance_uid: str) -> bool:
+        return bool(await self._run(
+            "remove_instance", lambda conn: archive.remove_instance(conn, sop_instance_uid)))
+
+    def match(self, query: IndexQuery) -> AsyncIterator[Row]:
+        return batches(lambda after, size: self._run(
+            "match", lambda conn: archive.match_batch(conn, query, after, size)))
+
+    def retrieve(self, query: IndexQuery) -> AsyncIterator[RetrieveItem]:
+        return batches(lambda after, size: self._run(
+            "retrieve", lambda conn: archive.retrieve_batch(conn, query, after, size)))
+
+    async def count_retrieve(self, query: IndexQuery) -> int:
+        return int(await self._run(
+            "count_retrieve", lambda conn: archive.count_retrieve(conn, query)))
 
     # -- commitment transactions
 

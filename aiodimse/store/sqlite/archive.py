@@ -1,18 +1,11 @@
-"""The archive index in SQL: records in, matches out, a bounded batch at a time.
+"""The archive index in SQLite: records in, matches out, a bounded batch at a time.
 
-A query becomes one SELECT over the level's table joined to the levels above
-(``patients`` <- ``studies`` <- ``series`` <- ``instances``), its conditions bound
-as parameters, never spliced in. Matches are read by keyset: each batch asks for
-the next ``limit`` rows after the last id seen, so no statement stays open between
-batches (no read snapshot held while a slow peer takes its responses, writes go on)
-and memory is one batch whatever the result's size.
-
-Matching (the engine hands over normalised text): ``exact`` is ``=``, ``pattern``
-is GLOB (case-sensitive; DICOM's ``*``/``?`` are GLOB's, a literal ``[`` is
-bracketed), ``range`` is ``<>'' AND >= AND <=`` on text (dates and times are
-normalised so text order is time order). ``fold`` (person names) compares
-ignoring ASCII case: ``= COLLATE NOCASE`` and LIKE (``%``/``_``, with ``\\``
-escaping literal ``%``, ``_`` and ``\\``), SQLite's LIKE folding ASCII only.
+The queries are ``archive_sql``'s (shared with PostgreSQL), in SQLite's dialect:
+``?`` marks; ``pattern`` is GLOB (case-sensitive; DICOM's ``*``/``?`` are GLOB's,
+a literal ``[`` is bracketed); ``fold`` (person names) is ``= COLLATE NOCASE``
+and LIKE (``%``/``_``, with ``\\`` escaping literal ``%``, ``_`` and ``\\``),
+SQLite's NOCASE and LIKE folding ASCII only. Writing is here: one transaction
+(``BEGIN IMMEDIATE``, so one writer at a time) per batch of records.
 """
 
 from __future__ import annotations
@@ -21,67 +14,18 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from ..records import (
-    IMAGE,
-    PATIENT,
-    SERIES,
-    STUDY,
-    Condition,
-    IndexQuery,
-    InstanceRecord,
-    RetrieveItem,
-    Term,
+from ..archive_sql import (
+    Dialect,
+    count_retrieve_sql,
+    like_pattern,
+    match_row,
+    match_sql,
+    retrieve_sql,
 )
+from ..records import IndexQuery, InstanceRecord, RetrieveItem
 
 __all__ = ["add_records", "match_batch", "retrieve_batch", "count_retrieve",
-           "archived_path", "remove_instance", "glob_pattern", "like_pattern"]
-
-# keyword -> column expression over the aliases p, s, r, i
-_COLUMNS: dict[str, str] = {
-    "PatientName": "p.patient_name", "PatientID": "p.patient_id",
-    "PatientBirthDate": "p.birth_date", "PatientSex": "p.sex",
-    "StudyDate": "s.study_date", "StudyTime": "s.study_time",
-    "AccessionNumber": "s.accession", "StudyID": "s.study_id",
-    "StudyInstanceUID": "s.study_uid", "ReferringPhysicianName": "s.referring",
-    "StudyDescription": "s.description",
-    "Modality": "r.modality", "SeriesNumber": "r.series_number",
-    "SeriesInstanceUID": "r.series_uid", "SeriesDescription": "r.description",
-    "InstanceNumber": "i.instance_number", "SOPInstanceUID": "i.sop_instance_uid",
-    "SOPClassUID": "i.sop_class_uid", "AvailableTransferSyntaxUID": "i.transfer_syntax",
-}
-
-_STUDY_INSTANCES = "instances x JOIN series y ON x.series = y.id WHERE y.study = s.id"
-# computed keys: a scalar subquery, asked for only when the query wants the key
-_COMPUTED: dict[str, str] = {
-    "NumberOfPatientRelatedStudies": "(SELECT count(*) FROM studies x WHERE x.patient = p.id)",
-    "NumberOfPatientRelatedSeries": "(SELECT count(*) FROM series x JOIN studies y "
-                                    "ON x.study = y.id WHERE y.patient = p.id)",
-    "NumberOfPatientRelatedInstances": "(SELECT count(*) FROM instances x JOIN series y "
-                                       "ON x.series = y.id JOIN studies z ON y.study = z.id "
-                                       "WHERE z.patient = p.id)",
-    "NumberOfStudyRelatedSeries": "(SELECT count(*) FROM series x WHERE x.study = s.id)",
-    "NumberOfStudyRelatedInstances": f"(SELECT count(*) FROM {_STUDY_INSTANCES})",
-    "NumberOfSeriesRelatedInstances": "(SELECT count(*) FROM instances x WHERE x.series = r.id)",
-    "ModalitiesInStudy": "(SELECT group_concat(v, '\\') FROM (SELECT DISTINCT x.modality AS v "
-                         "FROM series x WHERE x.study = s.id AND x.modality <> '' ORDER BY v))",
-    "SOPClassesInStudy": "(SELECT group_concat(v, '\\') FROM (SELECT DISTINCT x.sop_class_uid "
-                         f"AS v FROM {_STUDY_INSTANCES} ORDER BY v))",
-}
-# multi-valued computed keys a condition may test: any value matching is a match
-_ANY_OF: dict[str, tuple[str, str]] = {
-    "ModalitiesInStudy": ("series x WHERE x.study = s.id", "x.modality"),
-    "SOPClassesInStudy": (_STUDY_INSTANCES, "x.sop_class_uid"),
-}
-
-_FROM = {
-    PATIENT: ("patients p", "p.id"),
-    STUDY: ("studies s JOIN patients p ON p.id = s.patient", "s.id"),
-    SERIES: ("series r JOIN studies s ON s.id = r.study JOIN patients p ON p.id = s.patient",
-             "r.id"),
-    IMAGE: ("instances i JOIN series r ON r.id = i.series JOIN studies s ON s.id = r.study "
-            "JOIN patients p ON p.id = s.patient", "i.rowid"),
-}
-_RETRIEVE_FROM = _FROM[IMAGE][0]
+           "archived_path", "remove_instance", "glob_pattern", "SQLITE"]
 
 
 def glob_pattern(pattern: str) -> str:
@@ -90,97 +34,56 @@ def glob_pattern(pattern: str) -> str:
     return pattern.replace("[", "[[]")
 
 
-def like_pattern(pattern: str) -> str:
-    """DICOM's ``*``/``?`` pattern as LIKE's with ``ESCAPE '\\'``."""
-    out = []
-    for ch in pattern:
-        if ch in "%_\\":
-            out.append("\\" + ch)
-        elif ch == "*":
-            out.append("%")
-        elif ch == "?":
-            out.append("_")
-        else:
-            out.append(ch)
-    return "".join(out)
+class _SQLite(Dialect):
+    instance_id = "rowid"
 
+    def mark(self, params: list[Any], value: Any) -> str:
+        params.append(value)
+        return "?"
 
-def _term(expr: str, term: Term, fold: bool, params: list[Any]) -> str:
-    if term.kind == "exact":
-        params.append(term.a)
-        return f"{expr} = ? COLLATE NOCASE" if fold else f"{expr} = ?"
-    if term.kind == "pattern":
+    def fold_equal(self, expr: str, value: str, params: list[Any]) -> str:
+        return f"{expr} = {self.mark(params, value)} COLLATE NOCASE"
+
+    def pattern(self, expr: str, pattern: str, fold: bool, params: list[Any]) -> str:
         if fold:
-            params.append(like_pattern(term.a))
-            return f"{expr} LIKE ? ESCAPE '\\'"
-        params.append(glob_pattern(term.a))
-        return f"{expr} GLOB ?"
-    parts = [f"{expr} <> ''"]
-    if term.a:
-        parts.append(f"{expr} >= ?")
-        params.append(term.a)
-    if term.b:
-        parts.append(f"{expr} <= ?")
-        params.append(term.b)
-    return "(" + " AND ".join(parts) + ")"
+            return f"{expr} LIKE {self.mark(params, like_pattern(pattern))} ESCAPE '\\'"
+        return f"{expr} GLOB {self.mark(params, glob_pattern(pattern))}"
+
+    def joined(self, source: str, expr: str) -> str:
+        return (f"(SELECT group_concat(v, '\\') FROM (SELECT DISTINCT {expr} AS v "
+                f"FROM {source} AND {expr} <> '' ORDER BY v))")
 
 
-def _condition(cond: Condition, params: list[Any]) -> str:
-    if cond.keyword in _ANY_OF:
-        source, expr = _ANY_OF[cond.keyword]
-        inner = " OR ".join(_term(expr, t, cond.fold, params) for t in cond.terms)
-        return f"EXISTS (SELECT 1 FROM {source} AND ({inner}))"
-    expr = _COLUMNS[cond.keyword]
-    return "(" + " OR ".join(_term(expr, t, cond.fold, params) for t in cond.terms) + ")"
-
-
-def _where(conditions: Iterable[Condition], key: str, after: int,
-           params: list[Any]) -> str:
-    clauses = [_condition(c, params) for c in conditions]
-    clauses.append(f"{key} > ?")
-    params.append(after)
-    return " AND ".join(clauses)
+SQLITE = _SQLite()
 
 
 def match_batch(conn: sqlite3.Connection, query: IndexQuery, after: int, limit: int
                 ) -> tuple[list[dict[str, str]], int]:
     """The next ``limit`` matches after id ``after``, and the last id read."""
-    table, key = _FROM[query.level]
-    select = [key] + [_COLUMNS.get(k) or _COMPUTED[k] for k in query.keys]
-    params: list[Any] = []
-    sql = (f"SELECT {', '.join(select)} FROM {table} "
-           f"WHERE {_where(query.conditions, key, after, params)} ORDER BY {key} LIMIT ?")
-    params.append(limit)
+    st = match_sql(SQLITE, query, after, limit)
     rows: list[dict[str, str]] = []
     last = after
-    for row in conn.execute(sql, params):
+    for row in conn.execute(st.sql, st.params):
         last = int(row[0])
-        values = zip(query.keys, row[1:], strict=True)
-        rows.append({k: "" if v is None else str(v) for k, v in values})
+        rows.append(match_row(query.keys, row[1:]))
     return rows, last
 
 
 def retrieve_batch(conn: sqlite3.Connection, query: IndexQuery, after: int, limit: int
                    ) -> tuple[list[RetrieveItem], int]:
     """The next ``limit`` instances under ``query``'s matches, and the last id read."""
-    params: list[Any] = []
-    sql = (f"SELECT i.rowid, i.sop_class_uid, i.sop_instance_uid, i.path, i.transfer_syntax "
-           f"FROM {_RETRIEVE_FROM} WHERE i.path IS NOT NULL AND "
-           f"{_where(query.conditions, 'i.rowid', after, params)} ORDER BY i.rowid LIMIT ?")
-    params.append(limit)
+    st = retrieve_sql(SQLITE, query, after, limit)
     items: list[RetrieveItem] = []
     last = after
-    for row in conn.execute(sql, params):
+    for row in conn.execute(st.sql, st.params):
         last = int(row[0])
         items.append(RetrieveItem(row[1], row[2], row[3], row[4]))
     return items, last
 
 
 def count_retrieve(conn: sqlite3.Connection, query: IndexQuery) -> int:
-    params: list[Any] = []
-    sql = (f"SELECT count(*) FROM {_RETRIEVE_FROM} WHERE i.path IS NOT NULL AND "
-           f"{_where(query.conditions, 'i.rowid', -1, params)}")
-    return int(conn.execute(sql, params).fetchone()[0])
+    st = count_retrieve_sql(SQLITE, query)
+    return int(conn.execute(st.sql, st.params).fetchone()[0])
 
 
 def archived_path(conn: sqlite3.Connection, sop_instance_uid: str) -> str | None:

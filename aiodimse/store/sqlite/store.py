@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ...observe import Observer, tell
+from ..archive_sql import FIRST_BATCH, MAX_BATCH, batches
 from ..interface import (
     Allowance,
     Commitment,
@@ -34,11 +35,6 @@ from .schema import SchemaError
 __all__ = ["SQLiteStore", "open_path", "FIRST_BATCH", "MAX_BATCH"]
 
 T = TypeVar("T")
-
-# Matches are read in batches from FIRST_BATCH rows (the first answer goes out
-# soon) growing fourfold to MAX_BATCH (few round trips to the store thread).
-FIRST_BATCH = 16
-MAX_BATCH = 1024
 
 
 def open_path(path: str | Path, *, create: bool = True) -> SQLiteStore:
@@ -128,17 +124,10 @@ class SQLiteStore:
     def retrieve(self, query: IndexQuery) -> AsyncIterator[RetrieveItem]:
         return self._batches(self.db.retrieve_batch, query)
 
-    async def _batches(self, read: Callable[[IndexQuery, int, int], tuple[list[T], int]],
-                       query: IndexQuery) -> AsyncIterator[T]:
-        """``read``'s rows batch after batch, from FIRST_BATCH growing to MAX_BATCH."""
-        after, size = -1, FIRST_BATCH
-        while True:
-            rows, after = await self.call(read, query, after, size)
-            for row in rows:
-                yield row
-            if len(rows) < size:
-                return
-            size = min(size * 4, MAX_BATCH)
+    def _batches(self, read: Callable[[IndexQuery, int, int], tuple[list[T], int]],
+                 query: IndexQuery) -> AsyncIterator[T]:
+        """``read``'s rows in ``archive_sql.batches`` (on the store thread)."""
+        return batches(lambda after, size: self.call(read, query, after, size))
 
     async def count_retrieve(self, query: IndexQuery) -> int:
         return await self.call(self.db.count_retrieve, query)

@@ -1,6 +1,8 @@
-"""The SQL engine against the pure-Python reference (``reference.py``) over generated
-archives and queries: the same entities, with the same values, for every model,
-level and kind of matching (single, universal, wildcard, range, lists)."""
+"""Each backend's archive index against the pure-Python reference
+(tests/archive/reference.py) over generated archives and queries: the same
+entities, with the same values, for every model, level and kind of matching
+(single, universal, wildcard, range, lists); then every instance removed, and
+nothing is left at any level (pruning)."""
 
 from __future__ import annotations
 
@@ -13,17 +15,17 @@ from pydicom.dataset import Dataset
 
 from aiodimse.archive import PATIENT_ROOT_FIND, STUDY_ROOT_FIND, QueryModel
 from aiodimse.archive.query import parse_find
-from aiodimse.store.records import KEYS, InstanceRecord, normalise
-from aiodimse.store.sqlite import SQLiteDatabase, SQLiteStore
+from aiodimse.store import open_store
+from aiodimse.store.records import KEYS, PATIENT, IndexQuery, InstanceRecord, normalise
 
-from .reference import Reference, shown
+from ..archive.reference import Reference, shown
 
 STUDIES = [f"1.2.826.0.1.3680043.10.9.1.{n}" for n in range(4)]
 SERIES = [f"1.2.826.0.1.3680043.10.9.2.{n}" for n in range(6)]
 INSTANCES = [f"1.2.826.0.1.3680043.10.9.3.{n}" for n in range(12)]
 CLASSES = ["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"]
 PATIENT_IDS = ["P1", "p1", "P2", ""]
-CHARS = "aAbBzZé%_[]^ "
+CHARS = "aAbBzZéÉ%_[]^ "  # é/É: case folded for ASCII only
 DATES = ["19991231", "20200101", "20200102", "20210615"]
 TIMES = ["000000", "083000", "083000.5", "100000", "235959.999999"]
 
@@ -126,42 +128,70 @@ def _query(draw: st.DrawFn, recs: list[InstanceRecord]) -> tuple[QueryModel, Dat
     return model, ds
 
 
-async def _compare(recs: list[InstanceRecord], model: QueryModel, ds: Dataset) -> None:
-    store = SQLiteStore(SQLiteDatabase(":memory:"))
+async def _compare(url: str, recs: list[InstanceRecord], model: QueryModel,
+                   ds: Dataset) -> None:
+    """Index ``recs`` (in two calls: pruning across them), compare one query with
+    the reference, then remove every instance: the database is empty again for
+    the next example, or the test fails. (SQLite: a database in memory each time.)"""
+    store = open_store(url if url.startswith("postgresql") else ":memory:")
     try:
         half = len(recs) // 2
-        await store.add_records(recs[:half], 1.0)  # two transactions: pruning across them
-        await store.add_records(recs[half:], 2.0)
-        ref = Reference()
-        ref.add(recs)
-        query = parse_find(model, ds).query
-        got = sorted([tuple(row[k] for k in query.keys)
-                      async for row in store.match(query)])
-        want = sorted(shown(row, query.keys) for row in ref.match(query))
-        assert got == want, (query, got, want)
-
+        try:
+            await store.add_records(recs[:half], 1.0)
+            await store.add_records(recs[half:], 2.0)
+            ref = Reference()
+            ref.add(recs)
+            query = parse_find(model, ds).query
+            got = sorted([tuple(row[k] for k in query.keys)
+                          async for row in store.match(query)])
+            want = sorted(shown(row, query.keys) for row in ref.match(query))
+            assert got == want, (query, got, want)
+        finally:
+            for uid in {r.sop_instance_uid for r in recs}:
+                assert await store.remove_instance(uid)
+        everyone = IndexQuery(PATIENT, (), ("PatientID",))
+        assert [row async for row in store.match(everyone)] == []
+        assert await store.count_instances() == 0
     finally:
         await store.aclose()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_sql_matches_like_the_reference(data: st.DataObject) -> None:
-    recs = data.draw(st.lists(records(), min_size=1, max_size=14))
-    model, ds = _query(data.draw, recs)
-    asyncio.run(_compare(recs, model, ds))
+_SETTINGS = settings(deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+# fewer on PostgreSQL: each example opens a pool of its own (a loop each)
+_EXAMPLES = {"sqlite": 300, "postgresql": 100}
+
+
+def _examples(url: str) -> int:
+    return _EXAMPLES["postgresql" if url.startswith("postgresql") else "sqlite"]
+
+
+def test_sql_matches_like_the_reference(store_url: str) -> None:
+    @settings(_SETTINGS, max_examples=_examples(store_url))
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        recs = data.draw(st.lists(records(), min_size=1, max_size=14))
+        model, ds = _query(data.draw, recs)
+        asyncio.run(_compare(store_url, recs, model, ds))
+    check()
 
 
 
-names = st.text(alphabet="aAbBé%_[]\\^*?", min_size=1, max_size=6).map(
+names = st.text(alphabet="aAbBéÉ%_[]\\^*?", min_size=1, max_size=6).map(
     lambda s: s.replace("\\", "").replace("*", "").replace("?", "").strip("^") or "a")
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.data())
-def test_text_patterns_like_the_reference(data: st.DataObject) -> None:
+def test_text_patterns_like_the_reference(store_url: str) -> None:
     """Wildcards over names made of the characters SQL's patterns treat specially
     (``%``, ``_``, ``[``, ``]``): person names ignoring ASCII case, a description not."""
+    @settings(_SETTINGS, max_examples=_examples(store_url))
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        _patterns(store_url, data)
+    check()
+
+
+def _patterns(store_url: str, data: st.DataObject) -> None:
     stored = data.draw(st.lists(names, min_size=1, max_size=8))
     recs = [InstanceRecord(
         sop_class_uid=CLASSES[0], sop_instance_uid=f"{INSTANCES[0]}.{n}", path=f"/a/{n}",
@@ -174,4 +204,4 @@ def test_text_patterns_like_the_reference(data: st.DataObject) -> None:
     ds = Dataset()
     ds.QueryRetrieveLevel = "STUDY"
     setattr(ds, keyword, value)
-    asyncio.run(_compare(recs, STUDY_ROOT_FIND, ds))
+    asyncio.run(_compare(store_url, recs, STUDY_ROOT_FIND, ds))
