@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import struct
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -36,6 +35,7 @@ from .dimse.commands import encode_command
 from .dimse.messages import CStoreRQ, DIMSEMessage
 from .errors import AiodimseError, AssociationAbortedError
 from .outgoing import OutgoingRequests
+from .part10 import read_meta
 from .presentation import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     EXPLICIT_VR_BIG_ENDIAN,
@@ -61,8 +61,6 @@ STREAM_FROM = 8 << 20
 
 _UNCOMPRESSED = frozenset((IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN,
                            EXPLICIT_VR_BIG_ENDIAN, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN))
-_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
-                       b"UN", b"UR", b"UT", b"UV"))
 _STREAM_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -90,34 +88,10 @@ def data_offset(fp: BinaryIO) -> tuple[int, str] | None:
     """Where a Part 10 file's data set starts, and its transfer syntax, read from its
     file meta (preamble, ``DICM``, group 0002 in Explicit VR Little Endian); None for
     a file without them."""
-    found = _read_meta(fp)
+    found = read_meta(fp)
     if found is None or 0x0010 not in found[1]:
         return None
     return found[0], found[1][0x0010]
-
-
-def _read_meta(fp: BinaryIO) -> tuple[int, dict[int, str]] | None:
-    """(where the data set starts, {element: text} of the group 0002 elements); the
-    file left at the data set's start. None for a file without ``DICM``."""
-    fp.seek(0)
-    if fp.read(132)[128:] != b"DICM":
-        return None
-    values: dict[int, str] = {}
-    while True:
-        start = fp.tell()
-        header = fp.read(8)
-        if len(header) < 8:
-            return None
-        group, element = struct.unpack("<HH", header[:4])
-        if group != 0x0002:
-            fp.seek(start)
-            return start, values
-        vr = header[4:6]
-        if vr in _LONG_VRS:
-            length = struct.unpack("<I", fp.read(4))[0]
-        else:
-            length = struct.unpack("<H", header[6:8])[0]
-        values[element] = fp.read(length).decode("ascii", "replace").rstrip("\0 ")
 
 
 def _file_identity(path: Path, fp: BinaryIO, offset: int, meta: dict[int, str]
@@ -208,7 +182,7 @@ class StoreCalls:
             return await self._store_dataset(dataset, fields)
         path = Path(dataset)
         with open(path, "rb") as fp:
-            found = _read_meta(fp)
+            found = read_meta(fp)
             if found is not None and 0x0010 in found[1]:
                 offset, meta = found
                 syntax = meta[0x0010]

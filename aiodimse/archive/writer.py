@@ -49,14 +49,19 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from pydicom import dcmread
-from pydicom.dataset import FileMetaDataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
+from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from ..logs import get_logger
+from ..part10 import read_meta
+from ..presentation import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN as DEFLATED
 from ..store.index import TEMP_PREFIX
 from ..store.interface import ArchiveIndex, StoreError
 from ..store.records import RECORD_TAGS, InstanceRecord, record_values
+from ..store_scp import syntax_flags
 from ..uids import IMPLEMENTATION_CLASS_UID
 from .layout import INCOMING, bad_uid, instance_path
 
@@ -175,22 +180,46 @@ class _Read:
     attrs: dict[str, str]
 
 
+_LAST_RECORD_TAG = max(Tag(keyword) for keyword in RECORD_TAGS)
+
+
+def _past_records(tag: int, _vr: str | None, _length: int) -> bool:
+    return bool(tag > _LAST_RECORD_TAG)
+
+
+def _read_dataset(path: Path) -> tuple[Dataset, dict[int, str]]:
+    """The data set's elements up to the last the index needs, and the file meta's
+    values: read directly when the transfer syntax allows (the usual case), else
+    (deflated, unknown to pydicom, no ``DICM``) by ``dcmread``."""
+    with path.open("rb") as fp:
+        found = read_meta(fp)
+        syntax = found[1].get(0x0010) if found is not None else None
+        if found is not None and syntax is not None and syntax != DEFLATED:
+            try:
+                implicit, little = syntax_flags(syntax)
+            except ValueError:
+                pass
+            else:
+                return read_dataset(fp, implicit, little, stop_when=_past_records), found[1]
+    ds = dcmread(path, stop_before_pixels=True, specific_tags=RECORD_TAGS)
+    meta = ds.file_meta
+    return ds, {element: str(meta.get(Tag(0x0002, element), "")) for element in (2, 3, 0x10)}
+
+
 def _read(path: Path) -> _Read:
     """The UIDs and index attributes of a Part 10 file (its pixel data unread)."""
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=RECORD_TAGS)
+        ds, meta = _read_dataset(path)
     except OSError as exc:
         raise _error(exc, "cannot read the instance") from exc
     except Exception as exc:  # pydicom's many ways of saying "not DICOM"
         raise InvalidInstance(f"the data set does not parse: {type(exc).__name__}") from exc
-    meta = ds.file_meta
     attrs = record_values(ds)
-    sop_class = attrs.get("SOPClassUID") or str(meta.get("MediaStorageSOPClassUID", ""))
-    sop_instance = attrs.get("SOPInstanceUID") or str(
-        meta.get("MediaStorageSOPInstanceUID", ""))
+    sop_class = attrs.get("SOPClassUID") or meta.get(0x0002, "")
+    sop_instance = attrs.get("SOPInstanceUID") or meta.get(0x0003, "")
     if not sop_class or not sop_instance:
         raise InvalidInstance("no SOP Class or SOP Instance UID in the data set")
-    return _Read(sop_class, sop_instance, str(meta.get("TransferSyntaxUID", "")), attrs)
+    return _Read(sop_class, sop_instance, meta.get(0x0010, ""), attrs)
 
 
 class ArchiveWriter:
@@ -296,9 +325,14 @@ class ArchiveWriter:
         """Check, place and index ``source``; ``owned``: a temporary file of ours,
         removed on any failure (else the caller's file is left as it was)."""
         try:
-            read = await asyncio.to_thread(_read, source)
-            final = self._check(read, sop_class, sop_instance)
-            held = await self.index.archived_path(read.sop_instance)
+            if sop_instance is not None:  # the file read and the index asked at once
+                read, held = await asyncio.gather(asyncio.to_thread(_read, source),
+                                                  self.index.archived_path(sop_instance))
+                final = self._check(read, sop_class, sop_instance)
+            else:
+                read = await asyncio.to_thread(_read, source)
+                final = self._check(read, sop_class, sop_instance)
+                held = await self.index.archived_path(read.sop_instance)
             duplicate = held is not None and await asyncio.to_thread(os.path.exists, held)
             if duplicate and self.duplicates == "keep":
                 if owned:
