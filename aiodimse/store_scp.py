@@ -49,6 +49,7 @@ from .dimse.messages import CStoreRQ, DIMSEMessage
 from .events import Event
 from .handlers import call_handler
 from .logs import peer_of
+from .part10 import first_uids
 from .presentation import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     EXPLICIT_VR_BIG_ENDIAN,
@@ -258,17 +259,25 @@ def _past_instance_uid(tag: int, _vr: str | None, _length: int) -> bool:
 
 def read_identity(source: BinaryIO, transfer_syntax: str) -> tuple[str | None, str | None]:
     """(SOP Class UID, SOP Instance UID) read from the start of a data set (not
-    deflated), each None when missing. Raises pydicom's errors for bad bytes, and
-    ValueError for a transfer syntax pydicom does not know."""
+    deflated), each None when missing. Raises ValueError (or pydicom's errors) for
+    bad bytes, and ValueError for a transfer syntax pydicom does not know."""
     implicit, little = syntax_flags(transfer_syntax)
-    ds = read_dataset(source, implicit, little, stop_when=_past_instance_uid)
+    start = source.tell()
+    found = first_uids(source, implicit, little)
+    if found is None:  # a sequence of undefined length first: pydicom walks it
+        source.seek(start)
+        ds = read_dataset(source, implicit, little, stop_when=_past_instance_uid)
+        found = _raw_value(ds.get_item(0x00080016)), _raw_value(ds.get_item(0x00080018))
+    return _uid_text(found[0]), _uid_text(found[1])
 
-    def text(tag: int) -> str | None:
-        element = ds.get(tag)
-        value = None if element is None else element.value
-        return str(value).rstrip("\0 ") if value else None
 
-    return text(0x00080016), text(0x00080018)
+def _raw_value(element: Any) -> bytes | None:
+    value = None if element is None else element.value
+    return value if type(value) is bytes else None if value is None else str(value).encode()
+
+
+def _uid_text(value: bytes | None) -> str | None:
+    return value.decode("latin-1").rstrip("\0 ") or None if value else None
 
 
 def _screen(received: ReceivedMessage, context: PresentationContext,

@@ -116,14 +116,15 @@ async def _send(port: int, paths: list[Path], pid: int) -> tuple[float, float, f
     """(seconds, server CPU s, client CPU s) to send ``paths`` over one association."""
     ae = AE("BENCH_SCU")
     ae.add_requested_context(CT, ExplicitVRLittleEndian)
-    for _ in range(400):  # until the server listens
+    deadline = time.monotonic() + 60  # a loaded machine starts Python slowly
+    while True:  # until the server listens
         try:
             assoc = await ae.associate("127.0.0.1", port, ae_title="STORESCP")
             break
         except Exception:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start") from None
             await asyncio.sleep(0.025)
-    else:
-        raise RuntimeError("the server did not start")
     start, server, client = time.perf_counter(), _cpu(pid), time.process_time()
     try:
         for path in paths:
