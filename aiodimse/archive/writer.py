@@ -325,14 +325,11 @@ class ArchiveWriter:
         """Check, place and index ``source``; ``owned``: a temporary file of ours,
         removed on any failure (else the caller's file is left as it was)."""
         try:
-            if sop_instance is not None:  # the file read and the index asked at once
-                read, held = await asyncio.gather(asyncio.to_thread(_read, source),
-                                                  self.index.archived_path(sop_instance))
-                final = self._check(read, sop_class, sop_instance)
-            else:
-                read = await asyncio.to_thread(_read, source)
-                final = self._check(read, sop_class, sop_instance)
-                held = await self.index.archived_path(read.sop_instance)
+            if sop_instance is not None and self.duplicates == "replace":
+                return await self._replace(source, owned, sop_class, sop_instance, move)
+            read = await asyncio.to_thread(_read, source)
+            final = self._check(read, sop_class, sop_instance)
+            held = await self.index.archived_path(read.sop_instance)
             duplicate = held is not None and await asyncio.to_thread(os.path.exists, held)
             if duplicate and self.duplicates == "keep":
                 if owned:
@@ -346,6 +343,41 @@ class ArchiveWriter:
             if owned:
                 await asyncio.to_thread(_unlink, source)
             raise
+        return await self._index(read, final, size, mtime_ns, held, duplicate)
+
+    async def _replace(self, source: Path, owned: bool, sop_class: str | None,
+                       sop_instance: str, move: bool) -> Stored:
+        """``_commit`` with nothing to decide before placing (the usual C-STORE): the
+        file read, checked and placed in one step while the index is asked where the
+        instance was (each step a thread hop the response waits for)."""
+        placed, held = await asyncio.gather(
+            asyncio.to_thread(self._read_and_place, source, sop_class, sop_instance,
+                              owned or move, self.fsync and not owned),
+            self.index.archived_path(sop_instance), return_exceptions=True)
+        if isinstance(placed, BaseException):
+            raise placed
+        read, final, existed, size, mtime_ns = placed
+        if isinstance(held, BaseException):
+            if not existed:  # a new file: not indexed is not kept
+                await asyncio.to_thread(_unlink, final)
+            raise held
+        duplicate = held is not None and (
+            existed if held == str(final) else await asyncio.to_thread(os.path.exists, held))
+        return await self._index(read, final, size, mtime_ns, held, duplicate)
+
+    def _read_and_place(self, source: Path, sop_class: str | None, sop_instance: str,
+                        move: bool, sync_source: bool
+                        ) -> tuple[_Read, Path, bool, int, int]:
+        """(what was read, where it went, whether a file was there, size, mtime ns)."""
+        read = _read(source)
+        final = self._check(read, sop_class, sop_instance)
+        existed = final.exists()
+        size, mtime_ns = self._place(source, final, move, sync_source)
+        return read, final, existed, size, mtime_ns
+
+    async def _index(self, read: _Read, final: Path, size: int, mtime_ns: int,  # noqa: PLR0917
+                     held: str | None, duplicate: bool) -> Stored:
+        """Index a placed file; on failure a new file is removed (module doc)."""
         record = InstanceRecord(
             sop_class_uid=read.sop_class, sop_instance_uid=read.sop_instance,
             path=str(final), transfer_syntax=read.syntax, size=size, mtime_ns=mtime_ns,
