@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -199,8 +199,10 @@ class Event:
         """C-STORE: File Meta Information for the instance, from its context and command."""
         if self.event is not evt.EVT_C_STORE:
             raise AttributeError(f"{self.event.name} events have no file_meta")
-        meta: FileMetaDataset = self.extra["file_meta"]
-        return meta
+        meta = self.extra["file_meta"]
+        if callable(meta):  # built on first use (store_scp)
+            meta = self.extra["file_meta"] = meta()
+        return cast(FileMetaDataset, meta)
 
     @property
     def dataset_path(self) -> Path:

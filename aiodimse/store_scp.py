@@ -30,14 +30,14 @@ import asyncio
 import contextlib
 import io
 import os
+import struct
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID
 
 from . import evt
@@ -49,6 +49,7 @@ from .dimse.messages import CStoreRQ, DIMSEMessage
 from .events import Event
 from .handlers import call_handler
 from .logs import peer_of
+from .part10 import first_uids
 from .presentation import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     EXPLICIT_VR_BIG_ENDIAN,
@@ -67,7 +68,9 @@ __all__ = [
     "HANDLER_FAILED",
     "OUT_OF_RESOURCES",
     "FileSink",
+    "file_head",
     "file_meta_for",
+    "read_identity",
     "store_sinks",
     "syntax_flags",
 ]
@@ -124,12 +127,35 @@ def file_meta_for(request: CStoreRQ, context: PresentationContext, ae: Any) -> F
     return meta
 
 
-def _file_head(meta: FileMetaDataset) -> bytes:
-    """Preamble, ``DICM`` and the file meta group: what a Part 10 file starts with."""
-    fp = DicomBytesIO()
-    fp.write(b"\0" * 128 + b"DICM")
-    write_file_meta_info(fp, meta, enforce_standard=True)
-    return fp.getvalue()
+_OB_HEADER = struct.Struct("<HH2sHL")  # (0002,eeee) OB/UL: reserved 2 bytes, length 4
+_SHORT_HEADER = struct.Struct("<HH2sH")  # (0002,eeee) UI/SH/UL: length 2
+
+
+def _meta_text(element: int, vr: bytes, text: str) -> bytes:
+    """One group 0002 element (Explicit VR LE), padded to even length as PS3.5 says
+    (a UID with NUL, other text with a space); text in pydicom's default encoding."""
+    value = text.encode("latin-1", "replace")
+    if len(value) & 1:
+        value += b"\0" if vr == b"UI" else b" "
+    return _SHORT_HEADER.pack(2, element, vr, len(value)) + value
+
+
+def file_head(request: CStoreRQ, context: PresentationContext, ae: Any) -> bytes:
+    """Preamble, ``DICM`` and the group 0002 of :func:`file_meta_for`'s meta, as
+    pydicom's ``write_file_meta_info`` writes it, encoded here directly: once per
+    stored instance, where building and writing the pydicom Dataset cost more than
+    the rest of the request's own work."""
+    version = ae.implementation_version_name
+    body = b"".join((
+        _OB_HEADER.pack(2, 0x0001, b"OB", 0, 2), b"\x00\x01",
+        _meta_text(0x0002, b"UI", request.AffectedSOPClassUID),
+        _meta_text(0x0003, b"UI", request.AffectedSOPInstanceUID),
+        _meta_text(0x0010, b"UI", context.transfer_syntax),
+        _meta_text(0x0012, b"UI", ae.implementation_class_uid),
+        _meta_text(0x0013, b"SH", version) if version else b"",
+    ))
+    return b"".join((b"\0" * 128, b"DICM", _SHORT_HEADER.pack(2, 0x0000, b"UL", 4),
+                     len(body).to_bytes(4, "little"), body))
 
 
 class FileSink:
@@ -141,10 +167,10 @@ class FileSink:
     answered 0xA700.
     """
 
-    __slots__ = ("done", "error", "file", "head", "limit", "meta", "path", "size")
+    __slots__ = ("done", "error", "file", "head", "limit", "path", "size")
 
-    def __init__(self, directory: str | None, meta: FileMetaDataset, limit: int) -> None:
-        self.meta = meta
+    def __init__(self, directory: str | None, head: bytes, limit: int) -> None:
+        """``head``: what the file starts with (:func:`file_head`)."""
         self.limit = limit
         self.size = 0  # data set bytes received
         self.head = 0  # bytes of the file before the data set
@@ -156,10 +182,9 @@ class FileSink:
             fd, name = tempfile.mkstemp(prefix="aiodimse-", suffix=".dcm.part", dir=directory)
             self.path = Path(name)
             self.file = os.fdopen(fd, "wb", buffering=_WRITE_BUFFER)
-            head = _file_head(meta)
             self.file.write(head)
             self.head = len(head)
-        except (OSError, ValueError) as exc:  # no such directory, disk full, bad meta
+        except OSError as exc:  # no such directory, disk full
             self._fail(f"cannot write the instance: {exc}")
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -220,8 +245,8 @@ def store_sinks(assoc: Any) -> SinkFactory:
         if context.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
             return None
         limit = getattr(ae, "maximum_stored_size", DEFAULT_MAXIMUM_STORED_SIZE)
-        return FileSink(getattr(ae, "store_directory", None),
-                        file_meta_for(message, context, ae), limit)
+        return FileSink(getattr(ae, "store_directory", None), file_head(message, context, ae),
+                        limit)
 
     return sink_for
 
@@ -232,17 +257,27 @@ def _past_instance_uid(tag: int, _vr: str | None, _length: int) -> bool:
     return tag > 0x00080018
 
 
-def _identity(source: BinaryIO, transfer_syntax: str) -> tuple[str | None, str | None]:
-    """(SOP Class UID, SOP Instance UID) read from the start of a data set."""
+def read_identity(source: BinaryIO, transfer_syntax: str) -> tuple[str | None, str | None]:
+    """(SOP Class UID, SOP Instance UID) read from the start of a data set (not
+    deflated), each None when missing. Raises ValueError (or pydicom's errors) for
+    bad bytes, and ValueError for a transfer syntax pydicom does not know."""
     implicit, little = syntax_flags(transfer_syntax)
-    ds = read_dataset(source, implicit, little, stop_when=_past_instance_uid)
+    start = source.tell()
+    found = first_uids(source, implicit, little)
+    if found is None:  # a sequence of undefined length first: pydicom walks it
+        source.seek(start)
+        ds = read_dataset(source, implicit, little, stop_when=_past_instance_uid)
+        found = _raw_value(ds.get_item(0x00080016)), _raw_value(ds.get_item(0x00080018))
+    return _uid_text(found[0]), _uid_text(found[1])
 
-    def text(tag: int) -> str | None:
-        element = ds.get(tag)
-        value = None if element is None else element.value
-        return str(value).rstrip("\0 ") if value else None
 
-    return text(0x00080016), text(0x00080018)
+def _raw_value(element: Any) -> bytes | None:
+    value = None if element is None else element.value
+    return value if type(value) is bytes else None if value is None else str(value).encode()
+
+
+def _uid_text(value: bytes | None) -> str | None:
+    return value.decode("latin-1").rstrip("\0 ") or None if value else None
 
 
 def _screen(received: ReceivedMessage, context: PresentationContext,
@@ -258,7 +293,7 @@ def _screen(received: ReceivedMessage, context: PresentationContext,
         try:
             with open(sink.path, "rb") as fp:
                 fp.seek(sink.head)
-                found = _identity(fp, ts)
+                found = read_identity(fp, ts)
         except OSError as exc:
             return OUT_OF_RESOURCES, f"cannot read the instance back: {exc}"
         except Exception as exc:  # pydicom raises many types for bad bytes
@@ -271,7 +306,7 @@ def _screen(received: ReceivedMessage, context: PresentationContext,
             ts = EXPLICIT_VR_LITTLE_ENDIAN
         head = data if type(data) is bytes else bytes(data[:_HEAD_BYTES])
         try:
-            found = _identity(io.BytesIO(head), ts)
+            found = read_identity(io.BytesIO(head), ts)
         except Exception as exc:  # pydicom raises many types for bad bytes
             return CANNOT_UNDERSTAND, f"data set does not parse: {exc}"
     sop_class, sop_instance = found
@@ -320,11 +355,9 @@ def serve_c_store(assoc: Any, received: ReceivedMessage, kind: RequestKind, debu
     rq: Any = received.message
     event = Event.for_request(assoc, kind.event, context, rq,
                               None if sink is not None else received.dataset, _decode)
+    event.extra["file_meta"] = partial(file_meta_for, rq, context, assoc.ae)  # (on first use)
     if sink is not None:
-        event.extra["file_meta"] = sink.meta
         event.extra["dataset_path"] = sink.path
-    else:
-        event.extra["file_meta"] = file_meta_for(rq, context, assoc.ae)
     assoc.track(assoc.loop.create_task(_run(assoc, handler, event, received, kind, debug,
                                             sink)))
 

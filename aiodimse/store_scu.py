@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import struct
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -36,6 +35,7 @@ from .dimse.commands import encode_command
 from .dimse.messages import CStoreRQ, DIMSEMessage
 from .errors import AiodimseError, AssociationAbortedError
 from .outgoing import OutgoingRequests
+from .part10 import read_meta
 from .presentation import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
     EXPLICIT_VR_BIG_ENDIAN,
@@ -43,7 +43,7 @@ from .presentation import (
     IMPLICIT_VR_LITTLE_ENDIAN,
 )
 from .requests import status_dataset
-from .store_scp import syntax_flags
+from .store_scp import read_identity, syntax_flags
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -61,8 +61,6 @@ STREAM_FROM = 8 << 20
 
 _UNCOMPRESSED = frozenset((IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN,
                            EXPLICIT_VR_BIG_ENDIAN, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN))
-_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
-                       b"UN", b"UR", b"UT", b"UV"))
 _STREAM_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
@@ -90,30 +88,29 @@ def data_offset(fp: BinaryIO) -> tuple[int, str] | None:
     """Where a Part 10 file's data set starts, and its transfer syntax, read from its
     file meta (preamble, ``DICM``, group 0002 in Explicit VR Little Endian); None for
     a file without them."""
-    fp.seek(0)
-    if fp.read(132)[128:] != b"DICM":
+    found = read_meta(fp)
+    if found is None or 0x0010 not in found[1]:
         return None
-    syntax = None
-    while True:
-        start = fp.tell()
-        header = fp.read(8)
-        if len(header) < 8:
-            return None
-        group, element = struct.unpack("<HH", header[:4])
-        if group != 0x0002:
-            fp.seek(start)
-            break
-        vr = header[4:6]
-        if vr in _LONG_VRS:
-            length = struct.unpack("<I", fp.read(4))[0]
-        else:
-            length = struct.unpack("<H", header[6:8])[0]
-        value = fp.read(length)
-        if element == 0x0010:
-            syntax = value.decode("ascii", "replace").rstrip("\0 ")
-    if syntax is None:
-        return None
-    return fp.tell(), syntax
+    return found[0], found[1][0x0010]
+
+
+def _file_identity(path: Path, fp: BinaryIO, offset: int, meta: dict[int, str]
+                   ) -> tuple[str, str]:
+    """(SOP Class UID, SOP Instance UID) of a Part 10 file: its data set's first
+    elements (read without decoding the rest; pydicom's ``dcmread`` when deflated or
+    in a transfer syntax pydicom does not know), else its file meta's."""
+    syntax = meta[0x0010]
+    try:
+        readable = syntax != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN and bool(syntax_flags(syntax))
+    except ValueError:
+        readable = False
+    if readable:
+        fp.seek(offset)
+        sop_class, sop_instance = read_identity(fp, syntax)
+    else:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=[0x00080016, 0x00080018])
+        sop_class, sop_instance = ds.get("SOPClassUID"), ds.get("SOPInstanceUID")
+    return (str(sop_class or meta.get(0x0002, "")), str(sop_instance or meta.get(0x0003, "")))
 
 
 class StoreCalls:
@@ -185,25 +182,21 @@ class StoreCalls:
             return await self._store_dataset(dataset, fields)
         path = Path(dataset)
         with open(path, "rb") as fp:
-            found = data_offset(fp)
-            if found is not None:
-                offset, syntax = found
+            found = read_meta(fp)
+            if found is not None and 0x0010 in found[1]:
+                offset, meta = found
+                syntax = meta[0x0010]
                 size = os.fstat(fp.fileno()).st_size - offset
-                meta = dcmread(path, stop_before_pixels=True, specific_tags=[0x00080016,
-                                                                             0x00080018])
-                sop_class = str(meta.get("SOPClassUID", "") or meta.file_meta.get(
-                    "MediaStorageSOPClassUID", ""))
-                sop_instance = str(meta.get("SOPInstanceUID", "") or meta.file_meta.get(
-                    "MediaStorageSOPInstanceUID", ""))
+                sop_class, sop_instance = _file_identity(path, fp, offset, meta)
                 ctx, recode = self._store_context(sop_class, syntax)
                 if not recode:
                     fields |= {"AffectedSOPClassUID": sop_class,
                                "AffectedSOPInstanceUID": sop_instance}
                     command = _StoreCommand(fields)
+                    fp.seek(offset)
                     if size >= STREAM_FROM:
                         received = await self._send_streamed(ctx, command, fp, size)
                     else:
-                        fp.seek(offset)
                         received = await self._request(ctx, command, None, fp.read())
                     return status_dataset(received.message)
         return await self._store_dataset(dcmread(path, force=True), fields)

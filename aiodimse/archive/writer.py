@@ -49,14 +49,19 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from pydicom import dcmread
-from pydicom.dataset import FileMetaDataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
+from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from ..logs import get_logger
+from ..part10 import read_meta
+from ..presentation import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN as DEFLATED
 from ..store.index import TEMP_PREFIX
 from ..store.interface import ArchiveIndex, StoreError
 from ..store.records import RECORD_TAGS, InstanceRecord, record_values
+from ..store_scp import syntax_flags
 from ..uids import IMPLEMENTATION_CLASS_UID
 from .layout import INCOMING, bad_uid, instance_path
 
@@ -175,22 +180,46 @@ class _Read:
     attrs: dict[str, str]
 
 
+_LAST_RECORD_TAG = max(Tag(keyword) for keyword in RECORD_TAGS)
+
+
+def _past_records(tag: int, _vr: str | None, _length: int) -> bool:
+    return bool(tag > _LAST_RECORD_TAG)
+
+
+def _read_dataset(path: Path) -> tuple[Dataset, dict[int, str]]:
+    """The data set's elements up to the last the index needs, and the file meta's
+    values: read directly when the transfer syntax allows (the usual case), else
+    (deflated, unknown to pydicom, no ``DICM``) by ``dcmread``."""
+    with path.open("rb") as fp:
+        found = read_meta(fp)
+        syntax = found[1].get(0x0010) if found is not None else None
+        if found is not None and syntax is not None and syntax != DEFLATED:
+            try:
+                implicit, little = syntax_flags(syntax)
+            except ValueError:
+                pass
+            else:
+                return read_dataset(fp, implicit, little, stop_when=_past_records), found[1]
+    ds = dcmread(path, stop_before_pixels=True, specific_tags=RECORD_TAGS)
+    meta = ds.file_meta
+    return ds, {element: str(meta.get(Tag(0x0002, element), "")) for element in (2, 3, 0x10)}
+
+
 def _read(path: Path) -> _Read:
     """The UIDs and index attributes of a Part 10 file (its pixel data unread)."""
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=RECORD_TAGS)
+        ds, meta = _read_dataset(path)
     except OSError as exc:
         raise _error(exc, "cannot read the instance") from exc
     except Exception as exc:  # pydicom's many ways of saying "not DICOM"
         raise InvalidInstance(f"the data set does not parse: {type(exc).__name__}") from exc
-    meta = ds.file_meta
     attrs = record_values(ds)
-    sop_class = attrs.get("SOPClassUID") or str(meta.get("MediaStorageSOPClassUID", ""))
-    sop_instance = attrs.get("SOPInstanceUID") or str(
-        meta.get("MediaStorageSOPInstanceUID", ""))
+    sop_class = attrs.get("SOPClassUID") or meta.get(0x0002, "")
+    sop_instance = attrs.get("SOPInstanceUID") or meta.get(0x0003, "")
     if not sop_class or not sop_instance:
         raise InvalidInstance("no SOP Class or SOP Instance UID in the data set")
-    return _Read(sop_class, sop_instance, str(meta.get("TransferSyntaxUID", "")), attrs)
+    return _Read(sop_class, sop_instance, meta.get(0x0010, ""), attrs)
 
 
 class ArchiveWriter:
@@ -296,6 +325,8 @@ class ArchiveWriter:
         """Check, place and index ``source``; ``owned``: a temporary file of ours,
         removed on any failure (else the caller's file is left as it was)."""
         try:
+            if sop_instance is not None and self.duplicates == "replace":
+                return await self._replace(source, owned, sop_class, sop_instance, move)
             read = await asyncio.to_thread(_read, source)
             final = self._check(read, sop_class, sop_instance)
             held = await self.index.archived_path(read.sop_instance)
@@ -312,6 +343,41 @@ class ArchiveWriter:
             if owned:
                 await asyncio.to_thread(_unlink, source)
             raise
+        return await self._index(read, final, size, mtime_ns, held, duplicate)
+
+    async def _replace(self, source: Path, owned: bool, sop_class: str | None,
+                       sop_instance: str, move: bool) -> Stored:
+        """``_commit`` with nothing to decide before placing (the usual C-STORE): the
+        file read, checked and placed in one step while the index is asked where the
+        instance was (each step a thread hop the response waits for)."""
+        placed, held = await asyncio.gather(
+            asyncio.to_thread(self._read_and_place, source, sop_class, sop_instance,
+                              owned or move, self.fsync and not owned),
+            self.index.archived_path(sop_instance), return_exceptions=True)
+        if isinstance(placed, BaseException):
+            raise placed
+        read, final, existed, size, mtime_ns = placed
+        if isinstance(held, BaseException):
+            if not existed:  # a new file: not indexed is not kept
+                await asyncio.to_thread(_unlink, final)
+            raise held
+        duplicate = held is not None and (
+            existed if held == str(final) else await asyncio.to_thread(os.path.exists, held))
+        return await self._index(read, final, size, mtime_ns, held, duplicate)
+
+    def _read_and_place(self, source: Path, sop_class: str | None, sop_instance: str,
+                        move: bool, sync_source: bool
+                        ) -> tuple[_Read, Path, bool, int, int]:
+        """(what was read, where it went, whether a file was there, size, mtime ns)."""
+        read = _read(source)
+        final = self._check(read, sop_class, sop_instance)
+        existed = final.exists()
+        size, mtime_ns = self._place(source, final, move, sync_source)
+        return read, final, existed, size, mtime_ns
+
+    async def _index(self, read: _Read, final: Path, size: int, mtime_ns: int,  # noqa: PLR0917
+                     held: str | None, duplicate: bool) -> Stored:
+        """Index a placed file; on failure a new file is removed (module doc)."""
         record = InstanceRecord(
             sop_class_uid=read.sop_class, sop_instance_uid=read.sop_instance,
             path=str(final), transfer_syntax=read.syntax, size=size, mtime_ns=mtime_ns,

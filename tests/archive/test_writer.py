@@ -225,6 +225,26 @@ async def test_an_index_failure_removes_the_new_file(tmp_path: Path, store: Stor
     assert _files(root) == []
 
 
+async def test_a_failed_lookup_removes_the_new_file_and_keeps_an_old_one(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(The lookup of where the instance was runs while the file is placed.)"""
+    root = tmp_path / "archive"
+    writer = ArchiveWriter(root, store)
+    held = instance()
+    first = await _store(writer, held)
+
+    async def broken(sop_instance_uid: str) -> str | None:
+        raise StoreError("disk I/O error")
+
+    monkeypatch.setattr(store, "archived_path", broken)
+    with pytest.raises(StoreError):
+        await _store(writer, instance())
+    assert _files(root) == [str(Path(first.path).relative_to(root))]
+    with pytest.raises(StoreError):  # the same instance again: its file is the old one's
+        await _store(writer, held)
+    assert Path(first.path).is_file()
+
+
 @pytest.mark.parametrize("fsync", [True, False])
 async def test_fsync_policy(tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch,
                             fsync: bool) -> None:
