@@ -44,6 +44,7 @@ import json
 import math
 import os
 import pickle
+import re
 import socket
 import statistics
 import subprocess
@@ -68,7 +69,6 @@ from benchmarks.procs import (
     cpu_count,
     cpu_sample,
     pin,
-    server,
     stop_process,
 )
 
@@ -81,6 +81,7 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 LEVELS = ("STUDY", "IMAGE")
 SERVERS = ("aiodimse serve", "aiodimse handler", "pynetdicom handler")
 CEILING, PYN = "aiodimse handler", "pynetdicom handler"
+_COLLECTED = re.compile(r"Collected : (\d+)")
 ARCHIVE_AET = "ARCHIVE"
 
 
@@ -164,43 +165,54 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Bench:
+    """One run's data folder (the index), answers' pickle, scratch folder, matches a
+    query and the aiodimse servers' event loop."""
+
+    data: Path
+    answers: Path
+    work: Path
+    n: int
+    loop: str
+
+
+def _command(name: str, bench: Bench, port: int) -> list[str]:
+    """The command line of server ``name`` listening on ``port``."""
+    data, answers, loop = bench.data, bench.answers, bench.loop
+    if name == "aiodimse serve":
+        return [sys.executable, "-m", "aiodimse", "--loop", loop, "serve", "--data", str(data),
+                "--host", HOST, "--port", str(port), "--aet", ARCHIVE_AET,
+                "--log-level", "WARNING"]
+    impl = ["--impl", "aiodimse", "--loop", "uvloop" if loop == "uvloop" else "asyncio"] \
+        if name == CEILING else ["--impl", "pynetdicom", "--nodelay"]
+    return [sys.executable, "-m", "benchmarks.servers.cfind_scp", "--host", HOST,
+            "--port", str(port), "--answers", str(answers), *impl]
+
+
 @contextlib.contextmanager
-def _serve(data: Path, log: Path, cpus: set[int] | None) -> Iterator[tuple[int, int]]:
-    """``aiodimse serve`` over ``data``: (port, pid) once it accepts connections."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "aiodimse", "serve", "--data", str(data), "--host", HOST,
-           "--port", str(port), "--aet", ARCHIVE_AET, "--log-level", "WARNING"]
+def _server(name: str, cmd: list[str], port: int, log: Path, *, cpus: set[int] | None = None,
+            env: dict[str, str] | None = None, ready: float = 30.0) -> Iterator[int]:
+    """Run ``cmd`` (stderr to ``log``); its pid once ``port`` accepts connections.
+    Stopped (SIGTERM, then SIGKILL) on the way out."""
     with log.open("w") as err:
         proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err)
+                                stdout=subprocess.DEVNULL, stderr=err, env=env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + ready
         while True:
             if proc.poll() is not None:
-                raise NotAvailable(f"serve exited {proc.returncode}: "
+                raise NotAvailable(f"{name} exited {proc.returncode}: "
                                    f"{log.read_text(errors='replace')[-300:]}")
             with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.5):
                 break
             if time.monotonic() > deadline:
-                raise NotAvailable("serve did not listen within 30 s")
+                raise NotAvailable(f"{name} did not listen within {ready:.0f} s")
             time.sleep(0.05)
         pin(proc.pid, cpus)
-        yield port, proc.pid
+        yield proc.pid
     finally:
-        stop_process(proc, grace=10)
-
-
-@contextlib.contextmanager
-def _server(name: str, data: Path, answers: Path, work: Path, cpus: set[int] | None
-            ) -> Iterator[tuple[int, int]]:
-    if name == "aiodimse serve":
-        with _serve(data, work / "serve.log", cpus) as found:
-            yield found
-        return
-    impl = ["--impl", "aiodimse"] if name == CEILING else ["--impl", "pynetdicom", "--nodelay"]
-    with server(name.replace(" ", "-"), "benchmarks.servers.cfind_scp",
-                [*impl, "--answers", str(answers)], cpus=cpus, log_dir=work) as sp:
-        yield sp.port, sp.pid
+        stop_process(proc, grace=ready)
 
 
 # -- the clients ---------------------------------------------------------------------
@@ -320,6 +332,68 @@ def table(cells: dict[tuple[str, str, str], Cell], clients: list[str], n: int) -
     return lines
 
 
+_CALLGRIND = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+# as benchmarks/icount.py: the same dict layouts each run, no OpenBLAS spinning threads
+_ICOUNT_ENV = {**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def icount(bench: Bench, name: str, level: str) -> float:
+    """Server instructions a match, under callgrind: a run with one query and a run
+    with three (the same level), the difference over 2n matches."""
+    totals, n = [], bench.n
+    for queries in (1, 3):
+        port = _free_port()
+        log = bench.work / f"icount-{name.replace(' ', '-')}-{queries}.log"
+        cmd = _CALLGRIND + _command(name, bench, port)
+        with _server(name, cmd, port, log, env=_ICOUNT_ENV, ready=300) as pid:
+            for _ in range(queries):
+                measure("aiodimse", port, pid, level, n)
+        found = _COLLECTED.findall(log.read_text(errors="replace"))
+        if not found:
+            raise RuntimeError(f"no instruction count from valgrind in {log}")
+        totals.append(int(found[-1]))
+    return (totals[1] - totals[0]) / (2 * n)
+
+
+def _prepare(data: Path, work: Path, n: int) -> Path:
+    """The index in ``data`` and the answers' pickle (its path)."""
+    answers = asyncio.run(_build(data, n))
+    for level in LEVELS:
+        if len(answers[level]) != n:
+            raise SystemExit(f"the index answers {len(answers[level])} at {level}, not {n}")
+    pickled = work / "answers.pickle"
+    pickled.write_bytes(pickle.dumps(answers))
+    return pickled
+
+
+def _rounds(bench: Bench, servers: list[str], clients: list[str], rounds: int,
+            cpus: set[int] | None) -> dict[tuple[str, str, str], Cell]:
+    n = bench.n
+    cells = {(s, c, lv): Cell() for s in SERVERS for c in clients for lv in LEVELS}
+    for rnd in range(rounds):
+        for name in servers:  # each server once a round, all levels and clients
+            port = _free_port()
+            log = bench.work / f"{name.replace(' ', '-')}.log"
+            try:
+                with _server(name, _command(name, bench, port), port, log,
+                             cpus=cpus) as pid:
+                    measure("aiodimse", port, pid, "IMAGE", n)  # warm-up, not counted
+                    for level in LEVELS:
+                        for client in clients:
+                            run = measure(client, port, pid, level, n)
+                            cells[(name, client, level)].runs.append(run)
+                            print(f"round {rnd + 1} {level:5} {name:18} <- {client:10}"
+                                  f" first {1000 * run.first:7.1f} ms  all"
+                                  f" {1000 * run.total:7.0f} ms  {n / run.total:8,.0f}/s",
+                                  flush=True)
+            except (NotAvailable, RuntimeError, OSError) as exc:
+                for key, cell in cells.items():
+                    if key[0] == name and not cell.runs:
+                        cell.na = str(exc)[:120]
+                print(f"round {rnd + 1} {name}: failed: {exc}", flush=True)
+    return cells
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--matches", type=int, default=10_000)
@@ -327,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one round")
     parser.add_argument("--clients", default="aiodimse,pynetdicom")
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the aiodimse servers' event loop (default asyncio)")
+    parser.add_argument("--icount", choices=LEVELS, default=None,
+                        help="instructions a match at this level instead (valgrind; "
+                             "aiodimse servers; try --matches 2000)")
     parser.add_argument("--no-pin", action="store_true")
     parser.add_argument("--md", type=Path, default=RESULTS / "cfind_many.md")
     args = parser.parse_args(argv)
@@ -336,53 +415,36 @@ def main(argv: list[str] | None = None) -> int:
     if bad := [s for s in servers if s not in SERVERS] + [
             c for c in clients if c not in ("aiodimse", "pynetdicom")]:
         parser.error(f"unknown contender(s): {', '.join(bad)}")
-    two = cpu_count() >= 2 and not args.no_pin
+    two = cpu_count() >= 2 and not args.no_pin and not args.icount
     server_cpus, client_cpus = ({0}, {1}) if two else (None, None)
     if client_cpus:
         pin(os.getpid(), client_cpus)
     n = args.matches
-    cells = {(s, c, lv): Cell() for s in SERVERS for c in clients for lv in LEVELS}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cfind-many-") as tmp:
         work = Path(tmp)
         data = work / "data"
         data.mkdir()
         t0 = time.perf_counter()
-        answers = asyncio.run(_build(data, n))
-        for level in LEVELS:
-            if len(answers[level]) != n:
-                raise SystemExit(f"the index answers {len(answers[level])} at {level}, not {n}")
-        pickled = work / "answers.pickle"
-        pickled.write_bytes(pickle.dumps(answers))
-        print(f"index of {2 * n:,} instances built in {time.perf_counter() - t0:.1f} s; "
-              f"{rounds} round(s); servers {sorted(server_cpus or [])} clients "
-              f"{sorted(client_cpus or [])}", flush=True)
-        for rnd in range(rounds):
-            for name in servers:  # each server once a round, all levels and clients
-                try:
-                    with _server(name, data, pickled, work, server_cpus) as (port, pid):
-                        for level in LEVELS:
-                            for client in clients:
-                                run = measure(client, port, pid, level, n)
-                                cells[(name, client, level)].runs.append(run)
-                                print(f"round {rnd + 1} {level:5} {name:18} <- {client:10}"
-                                      f" first {1000 * run.first:7.1f} ms  all"
-                                      f" {1000 * run.total:7.0f} ms"
-                                      f"  {n / run.total:8,.0f}/s", flush=True)
-                except (NotAvailable, RuntimeError, OSError) as exc:
-                    for key, cell in cells.items():
-                        if key[0] == name and not cell.runs:
-                            cell.na = str(exc)[:120]
-                    print(f"round {rnd + 1} {name}: failed: {exc}", flush=True)
+        bench = Bench(data, _prepare(data, work, n), work, n, args.loop)
+        print(f"index of {2 * n:,} instances built in {time.perf_counter() - t0:.1f} s",
+              flush=True)
+        if args.icount:
+            for name in (s for s in servers if s != PYN):
+                count = icount(bench, name, args.icount)
+                print(f"{name:18} {args.icount:5} {count:12,.0f} instructions a match",
+                      flush=True)
+            return 0
+        cells = _rounds(bench, servers, clients, rounds, server_cpus)
     wall = time.monotonic() - started
     cmd = "python3 benchmarks/cfind_many.py " + " ".join(sys.argv[1:] if argv is None else argv)
     head = [
-        "# C-FIND of 10,000 matches: latest run", "",
+        f"# C-FIND of {n:,} matches: latest run", "",
         f"Command: `{cmd.strip()}` ({wall:.0f} s),"
-        f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
-        f" medians of {rounds} round(s); servers pinned to CPU 0 and clients to CPU 1"
-        f"{'' if two else ' (not pinned)'}. Read the ratios, not the absolute rates"
-        " (shared machine). The handlers send pre-built answers (module doc of"
+        f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; medians of {rounds}"
+        f" round(s); aiodimse servers on {args.loop}; servers pinned to CPU 0 and clients"
+        f" to CPU 1{'' if two else ' (not pinned)'}. Read the ratios, not the absolute"
+        " rates (shared machine). The handlers send pre-built answers (module doc of"
         " benchmarks/cfind_many.py): `aiodimse serve` also finds and builds each one.", ""]
     md = "\n".join(head + table(cells, clients, n))
     print()
@@ -390,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     args.md.parent.mkdir(parents=True, exist_ok=True)
     args.md.write_text(md)
     args.md.with_suffix(".json").write_text(json.dumps({
-        "command": cmd, "matches": n, "rounds": rounds, "wall_seconds": wall,
+        "command": cmd, "matches": n, "rounds": rounds, "loop": args.loop,
+        "wall_seconds": wall,
         "cells": [{"server": s, "client": c, "level": lv, "na": cell.na,
                    "runs": [vars(r) for r in cell.runs]}
                   for (s, c, lv), cell in cells.items()]}, indent=1))
