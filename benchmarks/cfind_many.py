@@ -345,7 +345,7 @@ def icount(bench: Bench, name: str, level: str) -> float:
         port = _free_port()
         log = bench.work / f"icount-{name.replace(' ', '-')}-{queries}.log"
         cmd = _CALLGRIND + _command(name, bench, port)
-        with _server(name, cmd, port, log, env=_ICOUNT_ENV, ready=300) as pid:
+        with _server(name, cmd, port, log, env=_ICOUNT_ENV, ready=1200) as pid:
             for _ in range(queries):
                 measure("aiodimse", port, pid, level, n)
         found = _COLLECTED.findall(log.read_text(errors="replace"))
