@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Running", "find", "is_cancelled", "table_of"]
 
 
 class Running:
-    """One request being served: whether it was cancelled, and the wake-up for that."""
+    """One request being served: whether it was cancelled, and how to interrupt the
+    wait for its handler's next result (serving_query.py's ``_Source``)."""
 
-    __slots__ = ("cancelled", "waker")
+    __slots__ = ("cancelled", "interrupt", "waker")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.cancelled = False
         self.waker: asyncio.Future[None] = loop.create_future()
+        # set while the driver awaits an async generator itself: cancels that await
+        self.interrupt: Callable[[], None] | None = None
 
     def cancel(self) -> None:
         self.cancelled = True
         if not self.waker.done():
             self.waker.set_result(None)
+        if self.interrupt is not None:
+            self.interrupt()
 
 
 _RUNNING: weakref.WeakKeyDictionary[Any, dict[int, Running]] = weakref.WeakKeyDictionary()

@@ -1,7 +1,8 @@
 """C-FIND, C-GET and C-MOVE as SCP: driving the handler's generator (PS3.4 C.4).
 
 A handler bound to EVT_C_FIND/EVT_C_GET/EVT_C_MOVE returns, as in pynetdicom, an
-iterable of results: an async generator (pulled on the loop), a plain generator or
+iterable of results: an async generator (pulled in the request's own task, one turn
+of the loop a result: no task of its own per result), a plain generator or
 other iterable (pulled on the AE's handler threads: it may block), or a coroutine
 giving one. Each result is sent before the next is pulled, so a handler streams its
 matches in bounded memory and a slow peer (the transport's write buffer) slows it.
@@ -139,10 +140,9 @@ class _Source:
     async def next(self, running: Running) -> Any:
         """The next result, ``_END``; None if the request was cancelled meanwhile."""
         if self.aiter is not None:
-            pull: asyncio.Future[Any] = asyncio.ensure_future(self.aiter.__anext__())
-        else:
-            it = self.iter
-            pull = handler_threads(self.assoc.ae).run(lambda: next(it, _END))  # type: ignore[arg-type]
+            return await self._next_async(running)
+        it = self.iter
+        pull = handler_threads(self.assoc.ae).run(lambda: next(it, _END))  # type: ignore[arg-type]
         if not pull.done():
             limit = self.assoc.ae.handler_timeout
             try:
@@ -159,10 +159,43 @@ class _Source:
                 raise TimeoutError(f"no result within the handler time limit "
                                    f"({self.assoc.ae.handler_timeout}s)")
             return None
+        return pull.result()
+
+    async def _next_async(self, running: Running) -> Any:
+        """An async generator's next result, awaited in this task (no task and wait of
+        its own per result): a C-CANCEL or the time limit cancels this await."""
+        task = asyncio.current_task()
+        assert task is not None
+        stops: list[str] = []  # why we cancelled the await: "cancel", "time"
+
+        def stop(why: str) -> None:
+            stops.append(why)
+            task.cancel()
+
+        limit = self.assoc.ae.handler_timeout
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(limit, stop, "time") if limit else None
+        running.interrupt = lambda: stop("cancel")
         try:
-            return pull.result()
+            # one turn of the loop a result, as a task a pull gave: the peer's C-CANCEL
+            # and the other associations are served between two results
+            await asyncio.sleep(0)
+            return await self.aiter.__anext__()  # type: ignore[union-attr]
         except StopAsyncIteration:
             return _END
+        except asyncio.CancelledError:
+            if not stops or _still_cancelling(task, len(stops)):
+                raise  # the server stops: not ours to swallow
+            if running.cancelled:
+                return None
+            raise TimeoutError(f"no result within the handler time limit ({limit}s)"
+                               ) from None
+        finally:
+            running.interrupt = None
+            if timer is not None:
+                timer.cancel()
+            if stops:  # a generator that caught our cancel and went on: balanced too
+                _uncancel(task, len(stops))
 
     async def close(self) -> None:
         """Stop the generator (its ``finally`` blocks run)."""
@@ -175,6 +208,20 @@ class _Source:
                 await handler_threads(self.assoc.ae).run(it.close)
         except Exception as exc:
             log.warning("the handler's generator raised while closing: %s", exc)
+
+
+def _uncancel(task: asyncio.Task[Any], times: int) -> None:
+    """Take back our own ``task.cancel()`` calls (Python 3.11+ counts them)."""
+    uncancel = getattr(task, "uncancel", None)
+    if uncancel is not None:
+        for _ in range(times):
+            uncancel()
+
+
+def _still_cancelling(task: asyncio.Task[Any], ours: int) -> bool:
+    """Whether someone else cancelled ``task`` too (3.11+; on 3.10: unknown, no)."""
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is not None and cancelling() > ours
 
 
 async def _results(handler: BoundHandler, event: Event) -> Any:

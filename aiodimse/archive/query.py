@@ -28,6 +28,7 @@ from typing import Any
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
 from ..dimse.commands import is_valid_uid
 from ..store.records import KEYS, Condition, IndexQuery, Key, Term, normalise
@@ -50,7 +51,7 @@ class FindRequest:
     elements to answer with (their tag, VR and, for an index key, its keyword)."""
 
     query: IndexQuery
-    answer: tuple[tuple[int, str, str | None], ...]
+    answer: tuple[tuple[BaseTag, str, str | None], ...]
     charset: str | None  # the request's Specific Character Set, if it had one
 
 
@@ -168,7 +169,7 @@ def parse_find(model: QueryModel, ds: Dataset) -> FindRequest:
     level = _level(model, ds)
     rank = model.levels.index(level)
     conditions: list[Condition] = []
-    answer: list[tuple[int, str, str | None]] = []
+    answer: list[tuple[BaseTag, str, str | None]] = []
     keys: list[str] = []
     above: set[str] = set()
     for lvl, key in _unique_keys(model, level):
@@ -194,7 +195,7 @@ def parse_find(model: QueryModel, ds: Dataset) -> FindRequest:
                 conditions.append(cond)
     unique = next(k for lvl, k in _unique_keys(model, level) if lvl == level)
     if unique.keyword not in keys:  # the level's unique key is always answered
-        answer.append((unique.tag, unique.vr, unique.keyword))
+        answer.append((BaseTag(unique.tag), unique.vr, unique.keyword))
         keys.append(unique.keyword)
     charset = None
     if SPECIFIC_CHARACTER_SET in ds:

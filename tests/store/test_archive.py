@@ -163,6 +163,69 @@ async def test_a_value_with_a_nul_inside_is_indexed(store: Store) -> None:
         QueryRetrieveLevel="STUDY", StudyDescription="X\x00Y")) == []
 
 
+@pytest.mark.parametrize("keys", [
+    {"QueryRetrieveLevel": "STUDY", "PatientName": "", "PatientID": "", "ModalitiesInStudy": "",
+     "NumberOfStudyRelatedSeries": "", "NumberOfStudyRelatedInstances": "",
+     "SOPClassesInStudy": "", "StudyDate": "", "StudyTime": "", "AccessionNumber": "",
+     "ReferringPhysicianName": "", "OtherPatientIDs": "X",
+     "ReferencedStudySequence": Sequence()},
+    {"QueryRetrieveLevel": "IMAGE", "StudyInstanceUID": f"{PAT}.1.1",
+     "SeriesInstanceUID": f"{PAT}.2.1", "InstanceNumber": "", "SOPClassUID": "",
+     "AvailableTransferSyntaxUID": ""},
+    {"QueryRetrieveLevel": "PATIENT", "PatientID": "", "PatientName": "",
+     "NumberOfPatientRelatedStudies": ""},  # one is Ünïcode^Ñame: UTF-8
+])
+async def test_answers_hold_values_as_pydicom_converts_them(store: Store,
+                                                           keys: dict[str, Any]) -> None:
+    """The engine builds answers' elements without pydicom's per-value conversion: each
+    value has the type and value pydicom's own decoding of the answer gives it, and the
+    answer encodes to pydicom's bytes."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import read_dataset
+    from pydicom.filewriter import write_dataset
+
+    from aiodimse.datasets import encode_dataset
+
+    model = PATIENT_ROOT_FIND if keys["QueryRetrieveLevel"] == "PATIENT" else STUDY_ROOT_FIND
+    found = await find(store, model, identifier(**keys), retrieve_aet="ARCHIVE")
+    assert found
+    for r in found:
+        fp = DicomBytesIO()
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+        write_dataset(fp, r)
+        assert encode_dataset(r, "1.2.840.10008.1.2.1") == fp.getvalue()
+        back = read_dataset(DicomBytesIO(fp.getvalue()), False, True)
+        for elem in r:
+            other = back[elem.tag]
+            assert other.VR == elem.VR
+            if elem.VR == "SQ" or elem.value is None:
+                assert not other.value
+                continue
+            assert type(elem.value) is type(other.value), elem
+            assert elem.value == other.value
+
+
+async def test_an_instance_replaced_while_a_query_streams_is_answered_once(
+        stores: OpenStore) -> None:
+    """The IMAGE level reads by keyset: an instance stored again (same SOP Instance
+    UID) keeps its place, so the streaming query meets it once, not again at the end;
+    one not reached yet is answered with its new values."""
+    s = stores()
+    count = 3 * FIRST_BATCH
+    await s.add_records([record(n, 1, 1) for n in range(1, count + 1)], 1.0)
+    answers = QueryEngine(s).find(STUDY_ROOT_FIND, identifier(
+        QueryRetrieveLevel="IMAGE", StudyInstanceUID=f"{PAT}.1.1",
+        SeriesInstanceUID=f"{PAT}.2.1", SOPInstanceUID="", InstanceNumber=""))
+    first = await anext(answers)  # the first batch is read
+    await s.add_records([record(2, 1, 1, InstanceNumber="900"),
+                         record(count, 1, 1, InstanceNumber="999")], 2.0)
+    seen = [first] + [r async for r in answers]
+    uids = [str(r.SOPInstanceUID) for r in seen]
+    assert sorted(uids) == sorted(f"{PAT}.3.{n}" for n in range(1, count + 1))
+    assert seen[-1].InstanceNumber == 999  # read after its change
+    assert seen[1].InstanceNumber == 2  # read (in the first batch) before it
+
+
 async def test_matches_stream_in_bounded_batches(stores: OpenStore) -> None:
     """The first answer comes after one small batch, the rest in batches growing to
     the bound: one store call per batch, not one per match nor one for all."""

@@ -163,15 +163,17 @@ def _place(conn: sqlite3.Connection, attrs: dict[str, str] | Any,
     return series
 
 
-def _forget(conn: sqlite3.Connection, sop_instance_uid: str, orphans: set[int]) -> bool:
-    row = conn.execute("SELECT series FROM instances WHERE sop_instance_uid = ?",
+def _forget(conn: sqlite3.Connection, sop_instance_uid: str, orphans: set[int]) -> int | None:
+    """Drop the instance's row (its series noted in ``orphans``); its rowid, None if
+    it had no row."""
+    row = conn.execute("SELECT rowid, series FROM instances WHERE sop_instance_uid = ?",
                        (sop_instance_uid,)).fetchone()
     if row is None:
-        return False
-    if row[0] is not None:
-        orphans.add(int(row[0]))
-    conn.execute("DELETE FROM instances WHERE sop_instance_uid = ?", (sop_instance_uid,))
-    return True
+        return None
+    if row[1] is not None:
+        orphans.add(int(row[1]))
+    conn.execute("DELETE FROM instances WHERE rowid = ?", (row[0],))
+    return int(row[0])
 
 
 def add_records(conn: sqlite3.Connection, records: Iterable[InstanceRecord],
@@ -188,12 +190,15 @@ def add_records(conn: sqlite3.Connection, records: Iterable[InstanceRecord],
                                (old[0],)).fetchone()
             if row is not None and row[0] == rec.path:
                 _forget(conn, old[0], orphans[0])
-        _forget(conn, rec.sop_instance_uid, orphans[0])
+        # a replaced instance keeps its rowid, the IMAGE level's keyset: a query
+        # streaming meanwhile meets it once, before or after the change, never twice
+        rowid = _forget(conn, rec.sop_instance_uid, orphans[0])
         series = _place(conn, rec.attrs, orphans)
         conn.execute(
-            "INSERT INTO instances (sop_instance_uid, sop_class_uid, path, indexed_at, "
-            "series, instance_number, transfer_syntax, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.sop_instance_uid, rec.sop_class_uid, rec.path, now, series,
+            "INSERT INTO instances (rowid, sop_instance_uid, sop_class_uid, path, indexed_at, "
+            "series, instance_number, transfer_syntax, size) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rowid, rec.sop_instance_uid, rec.sop_class_uid, rec.path, now, series,
              rec.attrs.get("InstanceNumber", ""), rec.transfer_syntax, rec.size))
         if rec.mtime_ns:
             conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
@@ -208,7 +213,7 @@ def add_records(conn: sqlite3.Connection, records: Iterable[InstanceRecord],
 def remove_instance(conn: sqlite3.Connection, sop_instance_uid: str) -> bool:
     orphans: set[int] = set()
     path = archived_path(conn, sop_instance_uid)
-    if not _forget(conn, sop_instance_uid, orphans):
+    if _forget(conn, sop_instance_uid, orphans) is None:
         return False
     if path is not None:
         conn.execute("DELETE FROM files WHERE path = ? AND sop_instance_uid = ?",
