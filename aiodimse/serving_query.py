@@ -452,7 +452,8 @@ class _Driver:
                 status, dataset = result
                 code, fields = _code(status)
             except (TypeError, ValueError) as exc:
-                raise _Failed(0xC411, f"not a (status, dataset) pair: {exc}") from exc
+                raise _Failed(0xC511 if move else 0xC411,
+                              f"not a (status, dataset) pair: {exc}") from exc
             if code not in _PENDING:  # the handler ends it (0xFE00, a failure...)
                 self._final(code, fields, self._failed_list())
                 return

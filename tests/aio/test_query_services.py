@@ -327,6 +327,34 @@ async def test_move_to_an_unknown_destination_is_a801() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(("operation", "code"), [("get", 0xC411), ("move", 0xC511)])
+async def test_a_result_that_is_no_status_pair_fails_with_its_services_code(
+        operation: str, code: int) -> None:
+    """A sub-operation result that is not ``(status, dataset)`` ends the request with
+    the failure code of its own service (C-GET 0xC4xx, C-MOVE 0xC5xx)."""
+    dest_ae = AE("DEST")
+    dest_ae.add_supported_context(CT)
+    async with serving([], ae=dest_ae) as dest:
+        table = {"DEST": Peer(host="127.0.0.1", port=dest.port)}
+
+        def on_retrieve(event: Event) -> Iterator[Any]:
+            if operation == "move":
+                yield move_destination(table, event.move_destination)
+            yield 1
+            yield "not a pair"
+
+        event = evt.EVT_C_GET if operation == "get" else evt.EVT_C_MOVE
+        async with serving([(event, on_retrieve)], ae=qr_scp()) as server, \
+                qr_scu().associate("127.0.0.1", server.port,
+                                   ext_neg=[build_role(CT, scp_role=True)]) as assoc:
+            responses = (assoc.send_c_get(query(), STUDY_GET) if operation == "get"
+                         else assoc.send_c_move(query(), "DEST", STUDY_MOVE))
+            got = await bounded(collect(responses))
+            assert (await bounded(assoc.send_c_echo())).Status == 0x0000  # kept
+    assert [s for s, _ in got] == [code]
+
+
+@pytest.mark.asyncio
 async def test_cancel_during_a_get_answers_fe00_with_the_remaining_count() -> None:
     started = asyncio.Event()
 
