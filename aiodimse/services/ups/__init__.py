@@ -3,5 +3,8 @@
 from __future__ import annotations
 
 from .hooks import NoEvents, WorkitemEvents, WorkitemSource
+from .service import UPSService
+from .uids import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH
 
-__all__ = ["NoEvents", "WorkitemEvents", "WorkitemSource"]
+__all__ = ["NoEvents", "WorkitemEvents", "WorkitemSource", "UPSService", "UPS_PUSH",
+           "UPS_PULL", "UPS_WATCH", "UPS_QUERY"]
