@@ -160,9 +160,13 @@ async def test_transaction_uid_rules(tmp_path: Path) -> None:
             status, _ = await assoc.send_n_action(_state("IN PROGRESS", lock), 2, UPS_PUSH,
                                                   uid, UPS_PULL)
             assert status.Status == 0x0123
-            status, _ = await assoc.send_n_action(_state("IN PROGRESS", lock), 1, UPS_PUSH,
+            status, _ = await assoc.send_n_action(_state("IN PROGRESS", lock), 3, UPS_PUSH,
                                                   uid)
             assert status.Status == 0x0123
+            # Change UPS State on a Push context (as pynetdicom sends it): the same rules
+            status, _ = await assoc.send_n_action(_state("IN PROGRESS", lock), 1, UPS_PUSH,
+                                                  uid)
+            assert status.Status == 0xC300
             status, _ = await assoc.send_n_get(None, UPS_PUSH, new_uid(), UPS_PULL)
             assert status.Status == 0xC307
         finally:

@@ -4,9 +4,12 @@ of Watch (PS3.4 Annex CC); docs/ups.md says what it answers.
 Routing is by the presentation context's SOP class (every command names the Push
 class, CC.3.1): N-CREATE and Request UPS Cancel (action 2) on Push; N-SET and
 Change UPS State (action 1) on Pull; N-GET on all four; C-FIND on Pull, Watch and
-Query. Watch's N-ACTION (subscriptions, and cancel requests sent on a Watch
-context) belongs to the subscription side, which may call ``request_cancel``.
-The service is also the subscription side's ``WorkitemSource``.
+Query. N-SET and Change UPS State are served on a Push context too: a stack that
+finds the Push UID in the command picks the Push context when one is accepted
+(pynetdicom does), and the workitem's own rules (the Transaction UID lock) hold
+whichever context a request comes on. Watch's N-ACTION (subscriptions, and cancel
+requests sent on a Watch context) belongs to the subscription side, which may call
+``request_cancel``. The service is also the subscription side's ``WorkitemSource``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class UPSService(Service):
             Binding(evt.EVT_N_CREATE, self.on_n_create, UPS_PUSH),
             Binding(evt.EVT_N_ACTION, self.on_push_action, UPS_PUSH),
             Binding(evt.EVT_N_SET, self.on_n_set, UPS_PULL),
+            Binding(evt.EVT_N_SET, self.on_n_set, UPS_PUSH),
             Binding(evt.EVT_N_ACTION, self.on_pull_action, UPS_PULL),
         ]
         bindings += [Binding(evt.EVT_N_GET, self.on_n_get, uid)
@@ -77,6 +81,8 @@ class UPSService(Service):
         return await push.n_create(self.ctx, event)
 
     async def on_push_action(self, event: Event) -> Answer:
+        if event.action_type == ACTION_CHANGE_STATE:  # a Pull action on a Push context
+            return await pull.change_state_action(self.ctx, event)
         if event.action_type != ACTION_REQUEST_CANCEL:
             return _no_such_action(event.action_type, "Push")
         return await push.request_cancel(self.ctx, event)
