@@ -6,21 +6,19 @@ the two to each other.
 
 from __future__ import annotations
 
-__all__ = ["SUCCESS", "OPTIONAL_NOT_SUPPORTED", "CREATED_WITH_MODIFICATIONS",
-           "ALREADY_CANCELED", "COERCED", "ALREADY_COMPLETED", "MAY_NO_LONGER_BE_UPDATED",
+__all__ = ["SUCCESS", "CREATED_WITH_MODIFICATIONS",
+           "ALREADY_CANCELED", "ALREADY_COMPLETED", "MAY_NO_LONGER_BE_UPDATED",
            "WRONG_TRANSACTION_UID", "ALREADY_IN_PROGRESS", "ONLY_SCHEDULED_BY_CREATE",
            "FINAL_STATE_NOT_MET", "NO_SUCH_WORKITEM", "STATE_NOT_SCHEDULED",
            "NOT_IN_PROGRESS", "CANCEL_ALREADY_COMPLETED", "NO_SUCH_ACTION",
            "INVALID_ATTRIBUTE_VALUE", "PROCESSING_FAILURE", "DUPLICATE_INSTANCE",
            "MISSING_ATTRIBUTE", "MISSING_ATTRIBUTE_VALUE", "RESOURCE_LIMITATION",
-           "FIND_PENDING", "FIND_UNABLE", "FIND_OUT_OF_RESOURCES", "FIND_NOT_MATCHING",
+           "FIND_PENDING", "FIND_OUT_OF_RESOURCES", "FIND_NOT_MATCHING",
            "TABLE"]
 
 SUCCESS = 0x0000
-OPTIONAL_NOT_SUPPORTED = 0x0001
 CREATED_WITH_MODIFICATIONS = 0xB300
 ALREADY_CANCELED = 0xB304
-COERCED = 0xB305
 ALREADY_COMPLETED = 0xB306
 MAY_NO_LONGER_BE_UPDATED = 0xC300
 WRONG_TRANSACTION_UID = 0xC301
@@ -39,14 +37,11 @@ MISSING_ATTRIBUTE = 0x0120
 MISSING_ATTRIBUTE_VALUE = 0x0121
 RESOURCE_LIMITATION = 0x0213
 FIND_PENDING = 0xFF00
-FIND_UNABLE = 0xC000
 FIND_OUT_OF_RESOURCES = 0xA700
 FIND_NOT_MATCHING = 0xA900
 
 TABLE: tuple[tuple[int, str, str], ...] = (
     (SUCCESS, "all", "performed as asked"),
-    (OPTIONAL_NOT_SUPPORTED, "N-GET, N-SET",
-     "warning: a requested or set attribute is not one a workitem keeps"),
     (CREATED_WITH_MODIFICATIONS, "N-CREATE",
      "warning: created with modifications (an empty Worklist Label or Procedure Step "
      "Label filled in)"),
@@ -70,15 +65,15 @@ TABLE: tuple[tuple[int, str, str], ...] = (
     (INVALID_ATTRIBUTE_VALUE, "N-CREATE, N-SET, N-ACTION",
      "a value that is not valid (bad Transaction UID, unknown requested state, a value "
      "pydicom warns about, Procedure Step State in an N-SET)"),
-    (PROCESSING_FAILURE, "all", "the store failed (not full)"),
+    (PROCESSING_FAILURE, "all", "the store failed (not full nor unreachable); an empty "
+     "N-SET"),
     (DUPLICATE_INSTANCE, "N-CREATE", "a workitem with that SOP Instance UID exists"),
     (MISSING_ATTRIBUTE, "N-CREATE, N-ACTION",
      "a Type 1 or 2 attribute missing, or no data set at all"),
     (MISSING_ATTRIBUTE_VALUE, "N-CREATE", "a Type 1 attribute present but empty"),
-    (RESOURCE_LIMITATION, "all", "the store is full"),
+    (RESOURCE_LIMITATION, "N-services", "the store is full or unreachable"),
     (FIND_PENDING, "C-FIND", "a match (one per workitem)"),
     (FIND_NOT_MATCHING, "C-FIND", "the identifier is not one the workitems can match"),
-    (FIND_OUT_OF_RESOURCES, "C-FIND", "the store is full"),
-    (FIND_UNABLE, "C-FIND", "the store failed"),
+    (FIND_OUT_OF_RESOURCES, "C-FIND", "the store is full or unreachable"),
 )
 """(status, operations, meaning) of each status, for docs/ups.md."""
