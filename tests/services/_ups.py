@@ -57,9 +57,9 @@ class Running:
 
 
 @asynccontextmanager
-async def running_ups(data: Path) -> AsyncIterator[Running]:
+async def running_ups(data: Path, events: Recorder | None = None) -> AsyncIterator[Running]:
     store = SQLiteStore.in_directory(data)
-    events = Recorder()
+    events = events or Recorder()
     service = UPSService(store, events)
     services = ServiceSet([service])
     server = await services.start_server(AE("UPS_SCP"), ("127.0.0.1", 0))

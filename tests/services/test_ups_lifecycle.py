@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pydicom.dataset import Dataset
 
 from aiodimse import Association
 from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH
 from aiodimse.uids import new_uid
 
-from ._ups import completion, connect, running_ups, workitem
+from ._ups import Recorder, completion, connect, running_ups, workitem
 
 
 def _state(state: str, transaction_uid: str | None = None) -> Dataset:
@@ -288,3 +289,23 @@ async def test_restart_keeps_workitems(tmp_path: Path) -> None:
             assert status.Status == 0x0000
         finally:
             await assoc.release()
+
+
+class _Failing(Recorder):
+    async def created(self, workitem: Dataset) -> None:
+        raise RuntimeError("the subscription side is broken")
+
+
+async def test_a_failing_hook_does_not_undo_a_stored_change(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with running_ups(tmp_path, _Failing()) as ups:
+        assoc = await connect(ups.server.port)
+        try:
+            status, _ = await assoc.send_n_create(workitem(), UPS_PUSH)
+            assert status.Status == 0x0000  # stored: the peer is told so
+            status, got = await assoc.send_n_get(None, UPS_PUSH,
+                                                 str(status.AffectedSOPInstanceUID))
+            assert status.Status == 0x0000 and got is not None
+        finally:
+            await assoc.release()
+    assert "the created hook failed" in caplog.text

@@ -14,7 +14,17 @@ from ...store.interface import StoreError, WorkitemRow
 from ..values import first_invalid
 from . import statuses as st
 from .push import assigned
-from .records import Answer, Context, log, refused, status, store_failed, to_dataset, to_row
+from .records import (
+    Answer,
+    Context,
+    log,
+    refused,
+    status,
+    store_failed,
+    to_dataset,
+    to_row,
+    told,
+)
 from .workitems import (
     CANCELED,
     IN_PROGRESS,
@@ -74,9 +84,9 @@ async def n_set(ctx: Context, event: Event) -> Answer:
     ctx.changed += 1
     ds = to_dataset(result)
     if _PROGRESS in mods:
-        await ctx.events.progress(ds)
+        await told(ctx.events.progress(ds), "progress")
     if assigned(mods):
-        await ctx.events.assigned(ds)
+        await told(ctx.events.assigned(ds), "assigned")
     return st.SUCCESS, None
 
 
@@ -121,5 +131,5 @@ async def change_state_action(ctx: Context, event: Event) -> Answer:
     log.debug("ups uid=%s is %s", uid, requested)
     ds = to_dataset(result)
     reason = str(info.get("ReasonForCancellation", "") or "") or None
-    await ctx.events.state_changed(ds, reason)
+    await told(ctx.events.state_changed(ds, reason), "state_changed")
     return st.SUCCESS, None

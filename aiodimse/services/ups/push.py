@@ -14,7 +14,17 @@ from ...store.interface import StoreError, WorkitemRow
 from ...uids import new_uid
 from ..values import first_invalid
 from . import statuses as st
-from .records import Answer, Context, log, refused, status, store_failed, to_dataset, to_row
+from .records import (
+    Answer,
+    Context,
+    log,
+    refused,
+    status,
+    store_failed,
+    to_dataset,
+    to_row,
+    told,
+)
 from .workitems import (
     CANCELED,
     COMPLETED,
@@ -62,9 +72,9 @@ async def n_create(ctx: Context, event: Event) -> Answer:
         return status(st.DUPLICATE_INSTANCE, "a workitem with this UID exists"), None
     ctx.changed += 1
     log.debug("ups created uid=%s", uid)
-    await ctx.events.created(attrs)
+    await told(ctx.events.created(attrs), "created")
     if assigned(attrs):
-        await ctx.events.assigned(attrs)
+        await told(ctx.events.assigned(attrs), "assigned")
     answer = status(st.CREATED_WITH_MODIFICATIONS if checked else st.SUCCESS)
     answer.AffectedSOPInstanceUID = uid
     return answer, attrs
@@ -106,15 +116,15 @@ async def request_cancel(ctx: Context, event: Event) -> Answer:
         ds = to_dataset(result)
         claimed = copy.deepcopy(ds)  # CC.2.2.3: through IN PROGRESS to CANCELED
         claimed.ProcedureStepState = IN_PROGRESS
-        await ctx.events.state_changed(claimed, None)
-        await ctx.events.state_changed(ds, reason)
+        await told(ctx.events.state_changed(claimed, None), "state_changed")
+        await told(ctx.events.state_changed(ds, reason), "state_changed")
         log.debug("ups canceled uid=%s (was %s)", uid, SCHEDULED)
         return st.SUCCESS, None
     code, workitem = result
     if code == st.SUCCESS and workitem is not None:
         info = copy.deepcopy(request)
         info.RequestingAE = event.assoc.requestor.ae_title
-        await ctx.events.cancel_requested(workitem, info)
+        await told(ctx.events.cancel_requested(workitem, info), "cancel_requested")
         return st.SUCCESS, None
     if isinstance(code, Dataset):
         ctx.refused += 1

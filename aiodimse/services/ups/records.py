@@ -3,6 +3,8 @@ every UPS handler shares (status data sets, the store's failures)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from pydicom.dataset import Dataset
 
 from ...events import Event
@@ -17,7 +19,7 @@ from .workitems import TRANSACTION_UID_TAG, Refusal, state_of
 log = get_logger("aiodimse.ups")
 
 __all__ = ["Answer", "Context", "to_dataset", "to_row", "status", "refused",
-           "store_failed", "log"]
+           "store_failed", "told", "log"]
 
 Answer = tuple[int | Dataset, Dataset | None]
 
@@ -69,3 +71,13 @@ def store_failed(ctx: Context, event: Event, what: str, exc: StoreError) -> Answ
     log.log(store_log_level(exc), "ups %s not done: %s (answered 0x%04X)", what, exc, code)
     ctx.refused += 1
     return status(code, store_comment(exc, "UPS")), None
+
+
+async def told(call: Awaitable[None], hook: str) -> None:
+    """Await one hook call. The change is stored already, so the peer is answered as
+    done even if the hook fails: the failure is logged with its traceback, for the
+    operator, and goes no further (a hook is the subscription side's code)."""
+    try:
+        await call
+    except Exception:
+        log.exception("ups: the %s hook failed (the change is stored)", hook)
