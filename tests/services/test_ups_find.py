@@ -131,3 +131,24 @@ async def test_c_cancel_stops_a_ups_find(tmp_path: Path,
             assert len(statuses) < 30 and pulled < 30
         finally:
             await assoc.release()
+
+
+async def test_the_service_is_a_workitem_source(tmp_path: Path) -> None:
+    """What the subscription side reads: one workitem, the matching ones, a filter."""
+    async with running_ups(tmp_path) as ups:
+        assoc = await connect(ups.server.port)
+        try:
+            status, _ = await assoc.send_n_create(workitem("S1"), UPS_PUSH)
+            first = str(status.AffectedSOPInstanceUID)
+            await assoc.send_n_create(workitem("S2"), UPS_PUSH)
+        finally:
+            await assoc.release()
+        got = await ups.service.workitem(first)
+        assert got is not None and got.PatientID == "S1" and "TransactionUID" not in got
+        assert await ups.service.workitem("1.2.3.4") is None
+        every = [ds.PatientID async for ds in ups.service.workitems(None)]
+        assert every == ["S1", "S2"]
+        some = [ds.PatientID async for ds in ups.service.workitems(_query(PatientID="S2"))]
+        assert some == ["S2"]
+        assert ups.service.matches(_query(PatientID="S*"), got)
+        assert not ups.service.matches(_query(PatientID="S2"), got)
