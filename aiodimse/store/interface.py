@@ -121,13 +121,14 @@ class MPPSRow:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkitemRow:
-    """One stored UPS workitem: its data set as DICOM JSON (without the Transaction
-    UID, which only the lock column holds) and the columns queries narrow by."""
+    """One stored UPS workitem: its data set encoded (Explicit VR Little Endian,
+    without the Transaction UID, which only the lock column holds) and the columns
+    queries narrow by."""
 
     sop_instance_uid: str
     state: str
     transaction_uid: str | None
-    dataset: str
+    dataset: bytes
     patient_id: str = ""
     scheduled_start: str = ""  # Scheduled Procedure Step Start DateTime, as sent
     worklist_label: str = ""

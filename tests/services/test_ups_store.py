@@ -14,7 +14,7 @@ from aiodimse.store.sqlite import DB_FILENAME, SCHEMA_VERSION, SQLiteStore
 def _row(uid: str, state: str = "SCHEDULED", start: str = "20260101100000",
          patient: str = "P1") -> WorkitemRow:
     return WorkitemRow(sop_instance_uid=uid, state=state, transaction_uid=None,
-                       dataset="{}", patient_id=patient, scheduled_start=start,
+                       dataset=b"", patient_id=patient, scheduled_start=start,
                        worklist_label="AI")
 
 

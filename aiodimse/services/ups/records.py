@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
 
+from ...datasets import decode_dataset, encode_dataset
 from ...events import Event
 from ...logs import get_logger
 from ...store.interface import StoreError, UPSWorkitems, WorkitemRow
@@ -36,7 +38,7 @@ class Context:
 
 def to_dataset(row: WorkitemRow) -> Dataset:
     """The workitem as stored (never with its Transaction UID)."""
-    return Dataset.from_json(row.dataset)
+    return decode_dataset(row.dataset, ExplicitVRLittleEndian)
 
 
 def to_row(uid: str, ds: Dataset, transaction_uid: str | None,
@@ -47,7 +49,8 @@ def to_row(uid: str, ds: Dataset, transaction_uid: str | None,
     if TRANSACTION_UID_TAG in ds:
         del ds[TRANSACTION_UID_TAG]
     return WorkitemRow(sop_instance_uid=uid, state=state_of(ds),
-                       transaction_uid=transaction_uid, dataset=ds.to_json(),
+                       transaction_uid=transaction_uid,
+                       dataset=encode_dataset(ds, ExplicitVRLittleEndian),
                        calling_aet=calling_aet, **indexed(ds))
 
 

@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS ups_workitems (
     patient_id TEXT NOT NULL DEFAULT '',
     scheduled_start TEXT NOT NULL DEFAULT '',
     worklist_label TEXT NOT NULL DEFAULT '',
-    dataset TEXT NOT NULL,
+    dataset BLOB NOT NULL,
     calling_aet TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL

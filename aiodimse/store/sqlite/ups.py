@@ -1,6 +1,6 @@
 """UPS workitems in SQL: one row per workitem, changed only inside a transaction.
 
-The data set is kept whole (DICOM JSON); ``state``, ``transaction_uid`` and the
+The data set is kept whole (encoded bytes); ``state``, ``transaction_uid`` and the
 keys a C-FIND narrows by (Patient ID, Worklist Label, Scheduled Procedure Step
 Start DateTime) are columns beside it. A match reads by keyset (the next ``limit``
 rows after the last id seen), so no statement stays open between batches.
@@ -22,7 +22,7 @@ _COLUMNS = ("sop_instance_uid, state, transaction_uid, patient_id, scheduled_sta
 def _row(r: sqlite3.Row) -> WorkitemRow:
     return WorkitemRow(
         sop_instance_uid=r["sop_instance_uid"], state=r["state"],
-        transaction_uid=r["transaction_uid"], dataset=r["dataset"],
+        transaction_uid=r["transaction_uid"], dataset=bytes(r["dataset"]),
         patient_id=r["patient_id"], scheduled_start=r["scheduled_start"],
         worklist_label=r["worklist_label"], calling_aet=r["calling_aet"],
     )
