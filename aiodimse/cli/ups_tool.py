@@ -44,7 +44,6 @@ from .common import (
     exit_code_for,
     load_dataset,
     make_ae,
-    print_result,
     run_requests,
 )
 from .query_tools import build_identifier
@@ -223,9 +222,13 @@ async def _run(args: argparse.Namespace) -> int:
     code = int(status.Status)
     performed = code_to_category(code) in (Category.SUCCESS, Category.WARNING)
     if args.json:
-        print_result(f"UPS {name.upper()}", status, reply, as_json=True)
-        if name == "claim" and performed:
-            print(json.dumps({"transaction_uid": lock}))
+        doc: dict[str, Any] = {
+            "status": code, "category": code_to_category(code).value,
+            "status_dataset": status.to_json_dict(),
+            "reply": None if reply is None else reply.to_json_dict()}
+        if name == "claim":
+            doc["transaction_uid"] = lock if performed else None
+        print(json.dumps(doc, indent=2))
     elif name in ("create", "claim") and performed:
         print(status.AffectedSOPInstanceUID if name == "create" else lock)
         if code:

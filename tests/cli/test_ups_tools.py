@@ -44,9 +44,9 @@ async def test_the_workitem_lifecycle_with_the_tools(serve: StartServe, tmp_path
     text = ups(srv.port, "find")  # the default keys, pydicom's text
     assert text.returncode == 0 and "1 workitems" in text.stdout and uid in text.stdout
 
-    claimed = ups(srv.port, "claim", uid)
+    claimed = ups(srv.port, "claim", uid, "--json")
     assert claimed.returncode == 0, claimed.stderr
-    lock = claimed.stdout.strip()
+    lock = json.loads(claimed.stdout)["transaction_uid"]
     assert lock.startswith("1.2.826.0.1.3680043.10.1451.")
     assert _state(srv.port, uid) == "IN PROGRESS"
     again = ups(srv.port, "claim", uid)
@@ -57,6 +57,8 @@ async def test_the_workitem_lifecycle_with_the_tools(serve: StartServe, tmp_path
     right = ups(srv.port, "set", uid, "-T", lock, "-k", "ProcedureStepLabel=renamed")
     assert right.returncode == 0, right.stderr
 
+    other_lock = ups(srv.port, "claim", ups(srv.port, "create").stdout.strip())
+    assert other_lock.returncode == 0 and other_lock.stdout.count("\n") == 1  # the UID alone
     done = ups(srv.port, "complete", uid, "-T", lock)
     assert done.returncode == 0, done.stderr + done.stdout
     assert _state(srv.port, uid) == "COMPLETED"
