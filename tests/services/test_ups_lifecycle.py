@@ -12,7 +12,7 @@ from aiodimse import Association
 from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH
 from aiodimse.uids import new_uid
 
-from ._ups import Recorder, completion, connect, running_ups, workitem
+from ._ups import Recorder, code_item, completion, connect, running_ups, workitem
 
 
 def _state(state: str, transaction_uid: str | None = None) -> Dataset:
@@ -111,6 +111,15 @@ async def test_transaction_uid_rules(tmp_path: Path) -> None:
             # a SCHEDULED workitem is set without a Transaction UID ...
             status, _ = await assoc.send_n_set(change, UPS_PUSH, uid, UPS_PULL)
             assert status.Status == 0x0000
+            assign = Dataset()
+            assign.ScheduledStationNameCodeSequence = [code_item("WS1")]
+            status, _ = await assoc.send_n_set(assign, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0000
+            assert ups.events.calls[-1][0] == "assigned"  # UPS Assigned for the watchers
+            state = Dataset()
+            state.ProcedureStepState = "CANCELED"
+            status, _ = await assoc.send_n_set(state, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0106  # the state changes by N-ACTION only
             # ... and refuses one
             change.TransactionUID = new_uid()
             status, _ = await assoc.send_n_set(change, UPS_PUSH, uid, UPS_PULL)
