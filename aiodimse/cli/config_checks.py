@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,8 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-_ARCHIVE_SERVICES = ("storage", "query_retrieve")
+# What a backend may lack (its LACKING), and the services that need it.
+_NEEDED_BY = {"archive index": ("storage", "query_retrieve"), "ups workitems": ("ups",)}
 
 
 def check_config(config: Any) -> list[str]:
@@ -125,15 +127,8 @@ def check_config(config: Any) -> list[str]:
         why = database_problem(database)
         if why is not None:
             problems.append(f"database: {why}")
-        elif "archive index" in lacking(database):
-            archive = [s for s in getattr(config, "services", ()) if s in _ARCHIVE_SERVICES]
-            if archive:
-                problems.append(
-                    f"database: {database.partition('://')[0]} has no archive index yet, "
-                    f"which the {' and '.join(archive)} "
-                    f"{'services need' if len(archive) > 1 else 'service needs'}: disable "
-                    f"{'them' if len(archive) > 1 else 'it'} ([services] or "
-                    "--disable-service)")
+        else:
+            problems += _lacking(database, getattr(config, "services", ()))
     metrics_port = getattr(config, "metrics_port", 0)
     if metrics_port and metrics_port == getattr(config, "port", 0):
         problems.append(f"metrics_port must differ from port, not {metrics_port!r}")
@@ -161,4 +156,19 @@ def check_config(config: Any) -> list[str]:
             problems.append(f"ae table entry {title!r}: no host")
         if not 1 <= entry.port <= 65535:
             problems.append(f"ae table entry {title!r}: port {entry.port} is not 1-65535")
+    return problems
+
+
+def _lacking(database: str, services: Sequence[str]) -> list[str]:
+    """A problem per concern the database's backend lacks that enabled services need."""
+    problems = []
+    for concern in lacking(database):
+        needing = [s for s in services if s in _NEEDED_BY.get(concern, ())]
+        if needing:
+            many = len(needing) > 1
+            problems.append(
+                f"database: {database.partition('://')[0]} has no {concern} yet, "
+                f"which the {' and '.join(needing)} "
+                f"{'services need' if many else 'service needs'}: disable "
+                f"{'them' if many else 'it'} ([services] or --disable-service)")
     return problems

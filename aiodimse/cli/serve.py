@@ -36,6 +36,7 @@ from ..services.mpps import MPPSSCP
 from ..services.query_retrieve import QueryRetrieveSCP
 from ..services.storage import StorageSCP
 from ..services.storage_commitment import StorageCommitmentSCP
+from ..services.ups import UPSService
 from ..services.verification import VerificationSCP
 from ..store import DB_FILENAME, Store, StoreError, open_store
 from ..store.index import ScanReport, index_paths
@@ -313,6 +314,7 @@ _FACTORIES: dict[str, Callable[[ServeConfig, Store], Service]] = {
         fsync=config.fsync),
     "query_retrieve": lambda config, store: QueryRetrieveSCP(
         store, config.peers(), retrieve_aet=config.ae_title),
+    "ups": lambda config, store: UPSService(store),  # NoEvents until the Watch side joins
 }
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "Allowance",
     "Commitment",
     "MPPSRow",
+    "WorkitemRow",
+    "WorkitemQuery",
     "Delivery",
     "DeliveryState",
     "IndexedFile",
@@ -40,6 +42,7 @@ __all__ = [
     "ArchiveIndex",
     "CommitmentStore",
     "MPPSStore",
+    "UPSWorkitems",
     "DeliveryQueue",
     "Store",
 ]
@@ -114,6 +117,38 @@ class MPPSRow:
     status: str
     dataset: str
     calling_aet: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkitemRow:
+    """One stored UPS workitem: its data set encoded (Explicit VR Little Endian,
+    without the Transaction UID, which only the lock column holds) and the columns
+    queries narrow by."""
+
+    sop_instance_uid: str
+    state: str
+    transaction_uid: str | None
+    dataset: bytes
+    patient_id: str = ""
+    scheduled_start: str = ""  # Scheduled Procedure Step Start DateTime, as sent
+    worklist_label: str = ""
+    calling_aet: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkitemQuery:
+    """What a store narrows a UPS C-FIND to before the exact matching (which
+    ``services/ups/matching.py`` does on each row's data set): any of ``uids`` and
+    of ``states`` (empty: any), an exact Patient ID and Worklist Label, and
+    ``start_from``/``start_to`` compared with as many leading characters of the
+    Scheduled Procedure Step Start DateTime as the bound has."""
+
+    uids: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    patient_id: str | None = None
+    worklist_label: str | None = None
+    start_from: str | None = None
+    start_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +284,28 @@ class MPPSStore(Protocol):
         ...
 
 
+class UPSWorkitems(Protocol):
+    """Unified Procedure Step workitems; each change is one transaction."""
+
+    async def ups_create(self, row: WorkitemRow, now: float) -> bool:
+        """Store a new workitem; False (nothing written) if its UID exists."""
+        ...
+
+    async def ups_get(self, sop_instance_uid: str) -> WorkitemRow | None: ...
+
+    async def ups_update(self, sop_instance_uid: str,
+                         change: Callable[[WorkitemRow | None], WorkitemRow | T],
+                         now: float) -> WorkitemRow | T:
+        """Read, change and write one workitem in one transaction: ``change`` gets
+        the current row (None if absent) and returns the new row, or anything else
+        to leave the store as it was (that value is returned)."""
+        ...
+
+    def ups_match(self, query: WorkitemQuery) -> AsyncIterator[WorkitemRow]:
+        """The workitems ``query`` narrows to, oldest first, read in batches."""
+        ...
+
+
 class DeliveryQueue(Protocol):
     """Outbound N-EVENT-REPORTs, shared by every worker (and node) using the store.
 
@@ -323,7 +380,7 @@ class DeliveryQueue(Protocol):
     async def delivery_state(self, kind: str, key: str) -> DeliveryState | None: ...
 
 
-class Store(ArchiveIndex, CommitmentStore, MPPSStore, DeliveryQueue, Protocol):
+class Store(ArchiveIndex, CommitmentStore, MPPSStore, UPSWorkitems, DeliveryQueue, Protocol):
     """A backend holding every concern, as ``open_store`` returns it.
 
     ``observer``, when set, is told how long each call took (``store_call``, with the

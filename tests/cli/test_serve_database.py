@@ -69,8 +69,11 @@ def test_a_backend_without_the_archive_index_refuses_the_archive_services(
         _config("--database", url)
     with pytest.raises(ConfigError, match="which the query_retrieve service needs: disable it"):
         _config("--database", url, "--disable-service", "storage")
+    with pytest.raises(ConfigError, match="no ups workitems yet, which the ups service needs"):
+        _config("--database", url, "--disable-service", "storage",
+                "--disable-service", "query_retrieve")
     config = _config("--database", url, "--disable-service", "storage",
-                     "--disable-service", "query_retrieve")
+                     "--disable-service", "query_retrieve", "--disable-service", "ups")
     assert "storage" not in config.services and config.database_url() == url
     proc = subprocess.run(
         [sys.executable, "-m", "aiodimse", "serve", "--data", str(tmp_path / "d"),

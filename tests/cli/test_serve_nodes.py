@@ -31,7 +31,7 @@ async def test_a_node_killed_mid_delivery_leaves_its_report_to_the_other(
     config.write_text(f'[server]\ndatabase = "{url}"\n\n[commitment]\nlease = {LEASE}\n'
                       "poll_interval = 1\nsame_association = false\nretry_initial = 30\n"
                       # (the archive index is not on PostgreSQL yet)
-                      "\n[services]\nstorage = false\nquery_retrieve = false\n")
+                      "\n[services]\nstorage = false\nquery_retrieve = false\nups = false\n")
     modality_port = free_port()
     peer = f"MODALITY@127.0.0.1:{modality_port}"
     first_arrived = asyncio.Event()

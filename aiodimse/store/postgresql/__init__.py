@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
 __all__ = ["DRIVER_MISSING", "LACKING", "open_url"]
 
-LACKING = ("archive index",)
+LACKING = ("archive index", "ups workitems")
 """Concerns of the store interface not held here yet: the archive index (stored
 instances' attributes for Query/Retrieve), so ``serve`` refuses the storage and
-query_retrieve services on this backend (issue: PostgreSQL across hosts)."""
+query_retrieve services on this backend (issue: PostgreSQL across hosts); and the
+UPS workitems, so it refuses the ups service too."""
 
 DRIVER_MISSING = ("a postgresql:// database needs the asyncpg driver: "
                   "pip install 'aiodimse[postgresql]'")

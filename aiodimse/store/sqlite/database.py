@@ -39,9 +39,11 @@ from ..interface import (
     IndexedFile,
     MPPSRow,
     QuotaExceeded,
+    WorkitemQuery,
+    WorkitemRow,
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem
-from . import archive
+from . import archive, ups
 from .schema import prepare
 
 __all__ = ["DB_FILENAME", "SQLiteDatabase", "is_full"]
@@ -524,3 +526,26 @@ class SQLiteDatabase:
                     (new.status, new.dataset, now, sop_instance_uid),
                 )
         return new
+
+    # -- UPS workitems (SQL in ups.py) ------------------------------------------------
+
+    def ups_create(self, row: WorkitemRow, now: float) -> bool:
+        with self.transaction() as conn:
+            return ups.insert(conn, row, now)
+
+    def ups_get(self, sop_instance_uid: str) -> WorkitemRow | None:
+        return ups.get(self._conn, sop_instance_uid)
+
+    def ups_update(self, sop_instance_uid: str,
+                   change: Callable[[WorkitemRow | None], WorkitemRow | T],
+                   now: float) -> WorkitemRow | T:
+        """Read, change and write one workitem in one transaction (UPSWorkitems)."""
+        with self.transaction() as conn:
+            new = change(ups.get(conn, sop_instance_uid))
+            if isinstance(new, WorkitemRow):
+                ups.update(conn, new, now)
+        return new
+
+    def ups_match_batch(self, query: WorkitemQuery, after: int, limit: int
+                        ) -> tuple[list[WorkitemRow], int]:
+        return ups.match_batch(self._conn, query, after, limit)

@@ -12,7 +12,9 @@ each level, keyed by its unique key) and, in ``instances``, the series, instance
 number, transfer syntax and size; rows indexed before keep NULL there (found by
 storage commitment, by no query) until their file is read again: an older
 database's ``files`` table is emptied so the next scan reads every file once and
-fills the new columns. An upgrade runs in one
+fills the new columns. Version 4 adds ``ups_workitems`` (Unified Procedure Step
+workitems: the data set and the columns a C-FIND narrows by); an older database
+gains it empty. An upgrade runs in one
 ``BEGIN IMMEDIATE`` transaction, so a crash leaves the old schema whole, and
 workers opening together upgrade once.
 """
@@ -23,7 +25,7 @@ import sqlite3
 
 __all__ = ["VERSION", "SchemaError", "prepare"]
 
-VERSION = 3
+VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -78,6 +80,21 @@ CREATE TABLE IF NOT EXISTS mpps (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ups_workitems (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sop_instance_uid TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    transaction_uid TEXT,
+    patient_id TEXT NOT NULL DEFAULT '',
+    scheduled_start TEXT NOT NULL DEFAULT '',
+    worklist_label TEXT NOT NULL DEFAULT '',
+    dataset BLOB NOT NULL,
+    calling_aet TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ups_workitems_state ON ups_workitems (state, scheduled_start);
+CREATE INDEX IF NOT EXISTS ups_workitems_patient ON ups_workitems (patient_id);
 CREATE TABLE IF NOT EXISTS ae_usage (
     calling_aet TEXT NOT NULL,
     service TEXT NOT NULL,

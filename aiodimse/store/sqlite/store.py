@@ -26,6 +26,8 @@ from ..interface import (
     IndexedFile,
     MPPSRow,
     StoreError,
+    WorkitemQuery,
+    WorkitemRow,
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem, Row
 from .database import SQLiteDatabase, is_full
@@ -34,6 +36,7 @@ from .schema import SchemaError
 __all__ = ["SQLiteStore", "open_path", "FIRST_BATCH", "MAX_BATCH"]
 
 T = TypeVar("T")
+Q = TypeVar("Q")
 
 # Matches are read in batches from FIRST_BATCH rows (the first answer goes out
 # soon) growing fourfold to MAX_BATCH (few round trips to the store thread).
@@ -125,11 +128,14 @@ class SQLiteStore:
     def match(self, query: IndexQuery) -> AsyncIterator[Row]:
         return self._batches(self.db.match_batch, query)
 
+    def ups_match(self, query: WorkitemQuery) -> AsyncIterator[WorkitemRow]:
+        return self._batches(self.db.ups_match_batch, query)
+
     def retrieve(self, query: IndexQuery) -> AsyncIterator[RetrieveItem]:
         return self._batches(self.db.retrieve_batch, query)
 
-    async def _batches(self, read: Callable[[IndexQuery, int, int], tuple[list[T], int]],
-                       query: IndexQuery) -> AsyncIterator[T]:
+    async def _batches(self, read: Callable[[Q, int, int], tuple[list[T], int]],
+                       query: Q) -> AsyncIterator[T]:
         """``read``'s rows batch after batch, from FIRST_BATCH growing to MAX_BATCH."""
         after, size = -1, FIRST_BATCH
         while True:
@@ -167,6 +173,19 @@ class SQLiteStore:
                           change: Callable[[MPPSRow | None], MPPSRow | T], now: float,
                           allowance: Allowance | None = None) -> MPPSRow | T:
         return await self.call(self.db.mpps_update, sop_instance_uid, change, now, allowance)
+
+    # -- UPS workitems
+
+    async def ups_create(self, row: WorkitemRow, now: float) -> bool:
+        return await self.call(self.db.ups_create, row, now)
+
+    async def ups_get(self, sop_instance_uid: str) -> WorkitemRow | None:
+        return await self.call(self.db.ups_get, sop_instance_uid)
+
+    async def ups_update(self, sop_instance_uid: str,
+                         change: Callable[[WorkitemRow | None], WorkitemRow | T],
+                         now: float) -> WorkitemRow | T:
+        return await self.call(self.db.ups_update, sop_instance_uid, change, now)
 
     # -- the delivery queue
 
