@@ -39,9 +39,11 @@ from ..interface import (
     IndexedFile,
     MPPSRow,
     QuotaExceeded,
+    UPSGlobalSubscription,
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem
 from . import archive
+from . import ups_subscriptions as ups
 from .schema import prepare
 
 __all__ = ["DB_FILENAME", "SQLiteDatabase", "is_full"]
@@ -321,6 +323,64 @@ class SQLiteDatabase:
             (COMMITMENT_KIND, transaction_uid),
         ).fetchone()
         return None if row is None else (row[0], int(row[1]), row[2])
+
+    # -- UPS subscriptions (SQL in ups_subscriptions.py) --------------------------------
+
+    def _insert_new(self, conn: sqlite3.Connection, item: Delivery) -> bool:
+        """Queue ``item`` in the open transaction; False if its (kind, key) is queued."""
+        try:
+            conn.execute("SAVEPOINT ups_report")
+            self._insert(conn, item, None, None)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO ups_report")
+            return False
+        finally:
+            conn.execute("RELEASE ups_report")
+        return True
+
+    def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
+                      reports: Sequence[Delivery]) -> None:
+        with self.transaction() as conn:
+            ups.subscribe(conn, self._insert_new, aet, workitem, deletion_lock=deletion_lock,
+                          reports=reports)
+
+    def ups_subscribe_global(self, sub: UPSGlobalSubscription, workitems: Sequence[str],
+                             reports: Sequence[Delivery]) -> None:
+        with self.transaction() as conn:
+            ups.subscribe_global(conn, self._insert_new, sub, workitems, reports)
+
+    def ups_unsubscribe(self, aet: str, workitem: str) -> bool:
+        with self.transaction() as conn:
+            return ups.unsubscribe(conn, aet, workitem)
+
+    def ups_unsubscribe_global(self, aet: str) -> int:
+        with self.transaction() as conn:
+            return ups.unsubscribe_global(conn, aet)
+
+    def ups_suspend_global(self, aet: str) -> bool:
+        with self.transaction() as conn:
+            return ups.suspend_global(conn, aet)
+
+    def ups_subscribers(self, workitem: str) -> list[tuple[str, bool]]:
+        return ups.subscribers(self._conn, workitem)
+
+    def ups_global_subscriptions(self) -> list[UPSGlobalSubscription]:
+        return ups.global_subscriptions(self._conn)
+
+    def ups_created(self, workitem: str, subs: Sequence[tuple[str, bool]],
+                    reports: Sequence[Delivery]) -> None:
+        with self.transaction() as conn:
+            ups.created(conn, self._insert_new, workitem, subs, reports)
+
+    def ups_queue(self, reports: Sequence[Delivery]) -> int:
+        with self.transaction() as conn:
+            return sum(1 for item in reports if self._insert_new(conn, item))
+
+    def ups_locked(self) -> set[str]:
+        return ups.locked(self._conn)
+
+    def ups_subscriber_aets(self) -> list[str]:
+        return ups.subscriber_aets(self._conn)
 
     # -- the delivery queue -------------------------------------------------------------
 
