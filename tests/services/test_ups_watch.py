@@ -8,16 +8,19 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from aiodimse import AE
+from aiodimse.services import StorageCommitmentSCP
 from aiodimse.services.delivery import Peer
 from aiodimse.services.ups.uids import (
     UPS_FILTERED_GLOBAL_SUBSCRIPTION,
     UPS_GLOBAL_SUBSCRIPTION,
     UPS_PUSH,
 )
+from aiodimse.services.ups.watch import UPSWatchService
 from aiodimse.store.sqlite import SQLiteStore
 
 from ..dcmtk_tools import free_port
-from .ups_fakes import FakeSource, Inbox, listen, subscribe_info, watch_scp, workitem
+from .ups_fakes import FAST, FakeSource, Inbox, listen, subscribe_info, watch_scp, workitem
 
 WI1, WI2, WI3 = "1.2.826.0.1.3680043.10.9.1", "1.2.826.0.1.3680043.10.9.2", \
     "1.2.826.0.1.3680043.10.9.3"
@@ -242,5 +245,32 @@ async def test_pending_reports_survive_a_restart(tmp_path: Path) -> None:
             assert restarted.SubscriptionListStatus == "WARM START"
             assert restarted.UnifiedProcedureStepListStatus == "WARM START"
     finally:
+        ris.close()
+        await ris.wait_closed()
+
+
+async def test_a_shared_deliverer_runs_until_its_last_service_stops(tmp_path: Path) -> None:
+    """Storage commitment and UPS share one deliverer (one claims the queue for both
+    kinds): the commitment service stopping first leaves UPS reports flowing."""
+    inbox = Inbox()
+    ris = await listen(inbox)
+    store = SQLiteStore.in_directory(tmp_path)
+    peers = {"RIS": Peer(host="127.0.0.1", port=ris.port)}
+    commitment = StorageCommitmentSCP(store, AE("UPS_SCP"), peers, FAST)
+    source = FakeSource(workitem(WI1))
+    watch = UPSWatchService(store, source, commitment.deliverer)
+    try:
+        await commitment.start()
+        await watch.start()
+        await store.ups_subscribe("RIS", WI1, False)
+        await commitment.stop(1.0)
+        await watch.state_changed(source.put(workitem(WI1, "IN PROGRESS")), None)
+        await inbox.wait_for(1)
+        assert _states(inbox, WI1) == ["IN PROGRESS"]
+        await watch.stop(1.0)
+        await inbox.wait_for(2)
+        assert inbox.reports[-1][2].SCPStatus == "GOING DOWN"
+    finally:
+        await store.aclose()
         ris.close()
         await ris.wait_closed()
