@@ -20,7 +20,7 @@ import pydicom
 
 from .. import __version__
 from ..logs import LOG_FORMATS, configure_logging
-from . import commit, dimse_n, query_tools, serve, store_tool
+from . import commit, dimse_n, query_tools, serve, store_tool, ups_watch_tools
 from .checks import EXIT_USAGE
 from .common import SettingError
 from .demo import run_demo
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     dimse_n.add_parsers(sub)
     store_tool.add_parsers(sub)
     query_tools.add_parsers(sub)
+    ups_watch_tools.add_parsers(sub)
     for name in sub.choices:  # -v/-d also after the command, as the field's tools take them
         choice = sub.choices[name]
         choice.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
