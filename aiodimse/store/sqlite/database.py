@@ -97,11 +97,15 @@ _DUE = (
 _Due = tuple[int, str, str | None, int]
 
 
-def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any]
+def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any],
+              wanted: Callable[[str], bool] = lambda dest: True
               ) -> Generator[_Due, None, None]:
     """The due rows, earliest first, read as they are taken (a backlog is not loaded
     whole); an ordered group's due items all where its first one comes, in queue
-    order, since a later item may be due before the earlier one it waits for."""
+    order, since a later item may be due before the earlier one it waits for.
+    A group of a destination not ``wanted`` (asked when the group comes) is passed
+    over without reading it: with many destinations due and few taken (one UPS
+    report per subscriber), a claim reads each group once, not every one whole."""
     seen: set[tuple[str, str]] = set()
     for row in conn.execute(query + " ORDER BY next_attempt, id", params):
         dest, ordering = row[1], row[2]
@@ -109,6 +113,8 @@ def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any]
             yield row[0], dest, None, 0
         elif (dest, ordering) not in seen:
             seen.add((dest, ordering))
+            if not wanted(dest):
+                continue
             for item in conn.execute(query + " AND destination = ? AND ordering = ? "
                                      "ORDER BY id", [*params, dest, ordering]):
                 yield item[0], item[1], item[2], item[3]
@@ -425,8 +431,18 @@ class SQLiteDatabase:
         chosen: list[int] = []
         counts: dict[str, int] = {}
         taken: dict[tuple[str, str], int] = {}  # per ordered group, taken so far
+
+        def wanted(dest: str) -> bool:  # whether a group of ``dest`` could be taken
+            if dest in skip_destinations:
+                return False
+            count = counts.get(dest, 0)
+            if per_destination is not None and count >= per_destination:
+                return False
+            return not (count == 0 and max_destinations is not None
+                        and len(counts) >= max_destinations)
+
         with self.transaction() as conn:
-            due = _due_rows(conn, query, params)
+            due = _due_rows(conn, query, params, wanted)
             for id_, dest, ordering, ahead in due:
                 if id_ in held or dest in skip_destinations:
                     continue
