@@ -213,6 +213,8 @@ async def test_a_subscriber_down_gets_its_reports_in_order_when_it_comes_up(
         try:
             await inbox.wait_for(3)
             assert _states(inbox, WI1) == ["SCHEDULED", "IN PROGRESS", "COMPLETED"]
+            # the refused one's association, then one for all three
+            assert inbox.associations == 2
         finally:
             ris.close()
             await ris.wait_closed()

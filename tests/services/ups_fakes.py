@@ -71,6 +71,10 @@ class Inbox:
     command_classes: set[str] = field(default_factory=set)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     refuse: int = 0  # answer this many with 0x0110 first
+    associations: int = 0  # established by senders
+
+    async def on_established(self, event: Event) -> None:
+        self.associations += 1
 
     async def on_report(self, event: Event) -> tuple[int, None]:
         self.command_classes.add(str(event.request.AffectedSOPClassUID))
@@ -97,7 +101,8 @@ async def listen(inbox: Inbox, title: str = "RIS", port: int = 0) -> Server:
     ae = AE(title)
     ae.add_supported_context(UPS_EVENT, scp_role=True)  # the requestor sends the reports
     return await ae.start_server(("127.0.0.1", port),
-                                 evt_handlers=[(evt.EVT_N_EVENT_REPORT, inbox.on_report)])
+                                 evt_handlers=[(evt.EVT_N_EVENT_REPORT, inbox.on_report),
+                                               (evt.EVT_ESTABLISHED, inbox.on_established)])
 
 
 @dataclass
