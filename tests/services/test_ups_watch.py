@@ -8,10 +8,11 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from aiodimse import AE
+from aiodimse import AE, evt
 from aiodimse.services import StorageCommitmentSCP
 from aiodimse.services.delivery import Peer
 from aiodimse.services.ups.uids import (
+    UPS_EVENT,
     UPS_FILTERED_GLOBAL_SUBSCRIPTION,
     UPS_GLOBAL_SUBSCRIPTION,
     UPS_PUSH,
@@ -274,5 +275,30 @@ async def test_a_shared_deliverer_runs_until_its_last_service_stops(tmp_path: Pa
         assert inbox.reports[-1][2].SCPStatus == "GOING DOWN"
     finally:
         await store.aclose()
+        ris.close()
+        await ris.wait_closed()
+
+
+async def test_reports_go_only_where_our_scp_role_is_accepted(tmp_path: Path) -> None:
+    """The deliverer proposes the SCP role of UPS Event for itself (it sends the
+    reports); a receiver that does not accept that role gets none."""
+    inbox = Inbox()
+    ae = AE("RIS")
+    ae.add_supported_context(UPS_EVENT)  # the default answer: requestor SCU only
+    ris = await ae.start_server(("127.0.0.1", 0),
+                                evt_handlers=[(evt.EVT_N_EVENT_REPORT, inbox.on_report)])
+    source = FakeSource(workitem(WI1))
+    try:
+        async with watch_scp(tmp_path, source,
+                             {"RIS": Peer(host="127.0.0.1", port=ris.port)}) as scp:
+            assert (await scp.action(3, WI1, subscribe_info("RIS")))[0] == 0
+            for _ in range(200):
+                if scp.service.reports.failed_attempts:
+                    break
+                await asyncio.sleep(0.02)
+            assert scp.service.reports.failed_attempts >= 1
+            assert inbox.reports == []
+            assert await scp.store.count_pending() == 1
+    finally:
         ris.close()
         await ris.wait_closed()
