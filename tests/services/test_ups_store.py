@@ -86,3 +86,29 @@ async def test_one_claim_over_many_subscribers_takes_whole_groups_in_order(
         assert [d.key for d in second] == ["S001-0", "S001-1", "S003-0", "S003-1"]
     finally:
         await store.aclose()
+
+
+async def test_a_claim_full_of_destinations_still_takes_their_later_items(
+        tmp_path: Path) -> None:
+    """Once it has its destinations, a claim reads only theirs: A's later items (in
+    another group, and unordered) come after B's earlier one is passed over."""
+    store = SQLiteStore.in_directory(tmp_path)
+
+    def at(key: str, aet: str, ordering: str | None, when: float) -> Delivery:
+        return Delivery(kind="ups", key=key, destination=aet, sop_class=UPS_PUSH,
+                        sop_instance="1.1", payload="{}", event_type=1, ordering=ordering,
+                        created_at=when, deadline=when + 600, next_attempt=when)
+
+    try:
+        for item in (at("a1", "A", "g1", 1.0), at("b1", "B", "g1", 2.0),
+                     at("a2", "A", "g2", 3.0), at("c1", "C", None, 4.0),
+                     at("a3", "A", None, 5.0), at("a4", "A", "g1", 6.0)):
+            assert await store.enqueue(item)
+        got = await store.claim_due("me", 10.0, 30.0, 10, per_destination=32,
+                                    max_destinations=1)
+        assert [d.key for d in got] == ["a1", "a4", "a2", "a3"]
+        got = await store.claim_due("me", 10.0, 30.0, 10, per_destination=1,
+                                    max_destinations=2, held={d.id for d in got})
+        assert [d.key for d in got] == ["b1", "c1"]
+    finally:
+        await store.aclose()

@@ -104,8 +104,8 @@ def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any],
     whole); an ordered group's due items all where its first one comes, in queue
     order, since a later item may be due before the earlier one it waits for.
     A group of a destination not ``wanted`` (asked when the group comes) is passed
-    over without reading it: with many destinations due and few taken (one UPS
-    report per subscriber), a claim reads each group once, not every one whole."""
+    over without reading it (yielded as id -1): with many destinations due and few
+    taken (one UPS report per subscriber), a claim need not read every group."""
     seen: set[tuple[str, str]] = set()
     for row in conn.execute(query + " ORDER BY next_attempt, id", params):
         dest, ordering = row[1], row[2]
@@ -114,6 +114,7 @@ def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any],
         elif (dest, ordering) not in seen:
             seen.add((dest, ordering))
             if not wanted(dest):
+                yield -1, dest, ordering, -1  # passed over (the caller may stop here)
                 continue
             for item in conn.execute(query + " AND destination = ? AND ordering = ? "
                                      "ORDER BY id", [*params, dest, ordering]):
@@ -441,25 +442,44 @@ class SQLiteDatabase:
             return not (count == 0 and max_destinations is not None
                         and len(counts) >= max_destinations)
 
+        def take(id_: int, dest: str, ordering: str | None, ahead: int) -> None:
+            if id_ < 0 or id_ in held or id_ in picked or dest in skip_destinations:
+                return
+            if ordering is not None and ahead != taken.get((dest, ordering), 0):
+                return  # an earlier item of its group is not being taken with it
+            count = counts.get(dest, 0)
+            if per_destination is not None and count >= per_destination:
+                return
+            if count == 0 and max_destinations is not None and len(counts) >= max_destinations:
+                return
+            counts[dest] = count + 1
+            if ordering is not None:
+                taken[dest, ordering] = ahead + 1
+            chosen.append(id_)
+            picked.add(id_)
+
+        picked: set[int] = set()
         with self.transaction() as conn:
             due = _due_rows(conn, query, params, wanted)
+            full = False  # every destination it may take is chosen: read only theirs now
             for id_, dest, ordering, ahead in due:
-                if id_ in held or dest in skip_destinations:
-                    continue
-                if ordering is not None and ahead != taken.get((dest, ordering), 0):
-                    continue  # an earlier item of its group is not being taken with it
-                count = counts.get(dest, 0)
-                if per_destination is not None and count >= per_destination:
-                    continue
-                if count == 0 and max_destinations is not None and len(counts) >= max_destinations:
-                    continue
-                counts[dest] = count + 1
-                if ordering is not None:
-                    taken[dest, ordering] = ahead + 1
-                chosen.append(id_)
+                if (max_destinations is not None and destination is None
+                        and len(counts) >= max_destinations and dest not in counts):
+                    full = True
+                    break
+                take(id_, dest, ordering, ahead)
                 if len(chosen) >= limit:
                     break
             due.close()  # its cursors: the rest of the backlog is not read
+            for dest in list(counts) if full else ():
+                if len(chosen) >= limit or not wanted(dest):
+                    continue
+                mine = _due_rows(conn, query + " AND destination = ?", [*params, dest], wanted)
+                for id_, dest_, ordering, ahead in mine:
+                    take(id_, dest_, ordering, ahead)
+                    if len(chosen) >= limit:
+                        break
+                mine.close()
             rows: dict[int, sqlite3.Row] = {}
             for start in range(0, len(chosen), _CHUNK):
                 chunk = chosen[start : start + _CHUNK]

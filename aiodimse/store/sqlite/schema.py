@@ -15,7 +15,8 @@ database's ``files`` table is emptied so the next scan reads every file once and
 fills the new columns. Version 4 adds the UPS subscriptions
 (``ups_subscriptions``: AE and workitem, with its deletion lock;
 ``ups_global_subscriptions``: one per AE, its filter and whether it is
-suspended); an older database gains them empty. An upgrade runs in one
+suspended); an older database gains them empty, and ``deliveries`` an index by
+destination (a claim for one destination among thousands due reads its own). An upgrade runs in one
 ``BEGIN IMMEDIATE`` transaction, so a crash leaves the old schema whole, and
 workers opening together upgrade once.
 """
@@ -113,6 +114,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (destination, ordering, state, id)
     WHERE ordering IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_destination ON deliveries (destination, state,
+    next_attempt);
 CREATE TABLE IF NOT EXISTS ups_subscriptions (
     workitem TEXT NOT NULL,
     aet TEXT NOT NULL,
