@@ -163,6 +163,11 @@ async def main() -> None:
                 print(f"concurrency {concurrency:4d}: queued in {row['queue_s']:.3f}s, "
                       f"first delivery {row['first_s']:.3f}s, last {row['last_s']:.3f}s, "
                       f"{row['reports_per_s']:.0f} reports/s", flush=True)
+        print(f"# pynetdicom for the same: no UPS event sender; per report an "
+              f"associate/send_n_event_report/release on its own threads (2 per "
+              f"association: C at once = 2C threads), and {args.subscribers} pynetdicom "
+              f"receivers = {args.subscribers} listening threads + 2 per accepted "
+              f"association; no queue survives a restart", flush=True)
     finally:
         if receivers.stdin is not None:
             receivers.stdin.close()
