@@ -302,3 +302,19 @@ async def test_reports_go_only_where_our_scp_role_is_accepted(tmp_path: Path) ->
     finally:
         ris.close()
         await ris.wait_closed()
+
+
+async def test_a_lock_taken_elsewhere_is_known_once_the_workitem_changes(
+        tmp_path: Path) -> None:
+    """Another worker (here: the store written directly) subscribed with a deletion
+    lock: the state change that makes the workitem final reads it."""
+    source = FakeSource(workitem(WI1))
+    async with watch_scp(tmp_path, source,
+                         {"RIS": Peer(host="127.0.0.1", port=free_port())}) as scp:
+        await scp.store.ups_subscribe("RIS", WI1, True)
+        assert not scp.service.deletion_locked(WI1)  # not read yet
+        await scp.service.state_changed(source.put(workitem(WI1, "COMPLETED")), None)
+        assert scp.service.deletion_locked(WI1)
+        assert await scp.store.ups_unsubscribe("RIS", WI1)
+        await scp.service.state_changed(source.put(workitem(WI1, "COMPLETED")), None)
+        assert not scp.service.deletion_locked(WI1)

@@ -182,7 +182,14 @@ class SubscriptionEvents:
         return [self.item(aet, uid, report, ordering=uid, now=now) for aet in aets]
 
     async def _fan_out(self, workitem: Dataset, report: Report) -> None:
-        subscribers = await self.store.ups_subscribers(_uid(workitem))
+        uid = _uid(workitem)
+        subscribers = await self.store.ups_subscribers(uid)
+        # the store's word on this workitem's lock, as the workitem service may ask
+        # next (another worker may have subscribed or unsubscribed meanwhile)
+        if any(lock for _aet, lock in subscribers):
+            self._locked.add(uid)
+        else:
+            self._locked.discard(uid)
         if not subscribers:
             return
         items = self.items((aet for aet, _lock in subscribers), workitem, report)
