@@ -1,4 +1,5 @@
-"""``aiodimse ups create|get|set|claim|complete|cancel|find``: a UPS SCU (PS3.4 CC).
+"""``aiodimse ups create|get|set|claim|complete|cancel|find``: a UPS SCU (PS3.4 CC);
+``subscribe|unsubscribe|watch`` (ups_watch_tools.py) join them under the one ``ups``.
 
 One association per run. ``create`` pushes a SCHEDULED workitem (what the SCP
 requires and the data set does not give is filled in: docs/ups.md) and prints its
@@ -34,6 +35,7 @@ from ..services.ups.uids import (
 from ..services.ups.workitems import now_dt
 from ..status import Category, code_to_category
 from ..uids import new_uid
+from . import ups_watch_tools
 from .common import (
     EXIT_ERROR,
     SettingError,
@@ -50,7 +52,10 @@ from .query_tools import build_identifier
 
 __all__ = ["add_parsers", "subcommands", "COMMANDS", "new_workitem"]
 
-COMMANDS = ("create", "get", "set", "claim", "complete", "cancel", "find")
+_WORKITEM_COMMANDS = ("create", "get", "set", "claim", "complete", "cancel", "find")
+# every ``aiodimse ups`` subcommand: the workitem ones here, the subscription ones in
+# ups_watch_tools (registered under the same ``ups`` parser, once)
+COMMANDS = _WORKITEM_COMMANDS + ups_watch_tools.COMMANDS
 _MODELS = {"query": UPS_QUERY, "pull": UPS_PULL, "watch": UPS_WATCH}
 _FIND_KEYS = ("SOPInstanceUID", "ProcedureStepState", "ProcedureStepLabel", "WorklistLabel",
               "ScheduledProcedureStepPriority", "ScheduledProcedureStepStartDateTime",
@@ -88,7 +93,7 @@ def add_parsers(sub: Any) -> None:
              "complete": "set a claimed workitem COMPLETED (N-SET, N-ACTION)",
              "cancel": "cancel: ask for it, or with -T as its performer (N-ACTION)",
              "find": "find workitems (C-FIND)"}
-    for name in COMMANDS:
+    for name in _WORKITEM_COMMANDS:
         p: argparse.ArgumentParser = commands.add_parser(name, help=texts[name])
         add_connection_args(p, repeat=False)
         if name != "find":
@@ -124,6 +129,7 @@ def add_parsers(sub: Any) -> None:
                            help="the UPS SOP class to query (default %(default)s)")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         p.set_defaults(run=_find if name == "find" else _run, operation=name)
+    ups_watch_tools.add_ups_commands(commands)
 
 
 def subcommands(sub: Any) -> list[argparse.ArgumentParser]:

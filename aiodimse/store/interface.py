@@ -45,6 +45,8 @@ __all__ = [
     "UPSWorkitems",
     "DeliveryQueue",
     "Store",
+    "UPSGlobalSubscription",
+    "UPSSubscriptions",
 ]
 
 T = TypeVar("T")
@@ -378,6 +380,74 @@ class DeliveryQueue(Protocol):
         ...
 
     async def delivery_state(self, kind: str, key: str) -> DeliveryState | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UPSGlobalSubscription:
+    """One AE's global UPS subscription (PS3.4 CC.2.3): every workitem created from
+    now on (``filter``: those matching it, DICOM JSON of the matching keys)."""
+
+    aet: str
+    deletion_lock: bool
+    filter: str | None = None
+    suspended: bool = False  # Suspend Global Subscription: no new workitems
+
+
+class UPSSubscriptions(Protocol):
+    """UPS subscriptions: per workitem, global and filtered global, with their
+    deletion locks. A change and the reports it causes (``reports``, queued as by
+    ``DeliveryQueue.enqueue``) are written in one transaction."""
+
+    async def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
+                            reports: Sequence[Delivery] = ()) -> None:
+        """Subscribe ``aet`` to one workitem (again: its deletion lock is replaced)."""
+        ...
+
+    async def ups_subscribe_global(self, sub: UPSGlobalSubscription,
+                                   workitems: Sequence[str],
+                                   reports: Sequence[Delivery] = ()) -> None:
+        """Record ``sub`` (replacing the AE's global one) and subscribe the AE to
+        each of ``workitems`` (those existing now that it covers)."""
+        ...
+
+    async def ups_unsubscribe(self, aet: str, workitem: str) -> bool:
+        """End one workitem subscription; False if there was none."""
+        ...
+
+    async def ups_unsubscribe_global(self, aet: str) -> int:
+        """End the AE's global subscription and every workitem subscription of it;
+        how many rows went."""
+        ...
+
+    async def ups_suspend_global(self, aet: str) -> bool:
+        """Keep the AE's workitem subscriptions, stop the global one gaining new
+        workitems; False if it had none."""
+        ...
+
+    async def ups_subscribers(self, workitem: str) -> list[tuple[str, bool]]:
+        """(AE title, deletion lock) of each subscriber of ``workitem``."""
+        ...
+
+    async def ups_global_subscriptions(self) -> list[UPSGlobalSubscription]:
+        """Every global subscription, suspended ones included."""
+        ...
+
+    async def ups_created(self, workitem: str, subscribers: Sequence[tuple[str, bool]],
+                          reports: Sequence[Delivery] = ()) -> None:
+        """A new workitem: subscribe each (AE title, deletion lock) to it."""
+        ...
+
+    async def ups_queue(self, reports: Sequence[Delivery]) -> int:
+        """Queue ``reports`` in one transaction; how many were new."""
+        ...
+
+    async def ups_locked(self) -> set[str]:
+        """The workitems some subscriber holds a deletion lock on."""
+        ...
+
+    async def ups_subscriber_aets(self) -> list[str]:
+        """Every AE with a subscription of any kind (SCP Status Change goes to them)."""
+        ...
 
 
 class Store(ArchiveIndex, CommitmentStore, MPPSStore, UPSWorkitems, DeliveryQueue, Protocol):

@@ -1,5 +1,5 @@
 """The UPS workitem store (SQLite): atomic read-change-write, the columns a C-FIND
-narrows by, and the upgrade of a version 3 database that had no workitems."""
+narrows by, and the upgrade of a version 3 database that had no UPS tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from aiodimse.store.interface import WorkitemQuery, WorkitemRow
+from aiodimse.store.interface import UPSGlobalSubscription, WorkitemQuery, WorkitemRow
 from aiodimse.store.sqlite import DB_FILENAME, SCHEMA_VERSION, SQLiteStore
 
 
@@ -68,11 +68,15 @@ async def test_many_workitems_come_in_batches(tmp_path: Path) -> None:
         await store.aclose()
 
 
-async def test_a_version_3_database_gains_the_workitems_table(tmp_path: Path) -> None:
+async def test_a_version_3_database_gains_every_ups_table(tmp_path: Path) -> None:
+    """Version 4's tables, workitems and subscriptions alike, reach a version 3 database
+    (the one upgrade both halves of UPS share), and what it held stays."""
     store = SQLiteStore.in_directory(tmp_path)
     await store.aclose()
     conn = sqlite3.connect(tmp_path / DB_FILENAME)  # as version 3 left it
-    conn.execute("DROP TABLE ups_workitems")
+    for table in ("ups_workitems", "ups_subscriptions", "ups_global_subscriptions"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX deliveries_destination")
     conn.execute("INSERT INTO mpps VALUES ('1.9', 'IN PROGRESS', '{}', 'CT1', 1.0, 1.0)")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
@@ -84,5 +88,18 @@ async def test_a_version_3_database_gains_the_workitems_table(tmp_path: Path) ->
         assert await store.mpps_get("1.9") is not None  # kept
         assert await store.ups_create(_row("1.1"), time.time())
         assert await _uids(store, WorkitemQuery()) == ["1.1"]
+        await store.ups_subscribe("A", "1.1", False)
+        assert await store.ups_subscribers("1.1") == [("A", False)]
+        await store.ups_subscribe_global(UPSGlobalSubscription(aet="B", deletion_lock=True), [])
+        assert [g.aet for g in await store.ups_global_subscriptions()] == ["B"]
     finally:
         await store.aclose()
+    conn = sqlite3.connect(tmp_path / DB_FILENAME)
+    try:
+        names = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"ups_workitems", "ups_workitems_state", "ups_workitems_patient",
+                "ups_subscriptions", "ups_subscriptions_aet", "ups_global_subscriptions",
+                "deliveries_destination"} <= names
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    finally:
+        conn.close()

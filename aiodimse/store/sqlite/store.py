@@ -26,6 +26,7 @@ from ..interface import (
     IndexedFile,
     MPPSRow,
     StoreError,
+    UPSGlobalSubscription,
     WorkitemQuery,
     WorkitemRow,
 )
@@ -186,6 +187,45 @@ class SQLiteStore:
                          change: Callable[[WorkitemRow | None], WorkitemRow | T],
                          now: float) -> WorkitemRow | T:
         return await self.call(self.db.ups_update, sop_instance_uid, change, now)
+
+    # -- UPS subscriptions
+
+    async def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
+                            reports: Sequence[Delivery] = ()) -> None:
+        await self.call(self.db.ups_subscribe, aet, workitem, deletion_lock, list(reports))
+
+    async def ups_subscribe_global(self, sub: UPSGlobalSubscription,
+                                   workitems: Sequence[str],
+                                   reports: Sequence[Delivery] = ()) -> None:
+        await self.call(self.db.ups_subscribe_global, sub, list(workitems), list(reports))
+
+    async def ups_unsubscribe(self, aet: str, workitem: str) -> bool:
+        return await self.call(self.db.ups_unsubscribe, aet, workitem)
+
+    async def ups_unsubscribe_global(self, aet: str) -> int:
+        return await self.call(self.db.ups_unsubscribe_global, aet)
+
+    async def ups_suspend_global(self, aet: str) -> bool:
+        return await self.call(self.db.ups_suspend_global, aet)
+
+    async def ups_subscribers(self, workitem: str) -> list[tuple[str, bool]]:
+        return await self.call(self.db.ups_subscribers, workitem)
+
+    async def ups_global_subscriptions(self) -> list[UPSGlobalSubscription]:
+        return await self.call(self.db.ups_global_subscriptions)
+
+    async def ups_created(self, workitem: str, subscribers: Sequence[tuple[str, bool]],
+                          reports: Sequence[Delivery] = ()) -> None:
+        await self.call(self.db.ups_created, workitem, list(subscribers), list(reports))
+
+    async def ups_queue(self, reports: Sequence[Delivery]) -> int:
+        return await self.call(self.db.ups_queue, list(reports))
+
+    async def ups_locked(self) -> set[str]:
+        return await self.call(self.db.ups_locked)
+
+    async def ups_subscriber_aets(self) -> list[str]:
+        return await self.call(self.db.ups_subscriber_aets)
 
     # -- the delivery queue
 

@@ -1,0 +1,39 @@
+"""How ``aiodimse serve`` builds the UPS Watch service (subscriptions and event
+reports) beside the others, given the workitem service's ``WorkitemSource``.
+
+One deliverer claims the report queue for every kind: when storage commitment runs,
+its deliverer carries the UPS reports too (a second one would claim the other's
+reports and fail them); else the UPS service has its own, with the same policy and
+AE table.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from ..ae import AE
+from ..services.base import ServiceSet
+from ..services.delivery import Deliverer
+from ..services.storage_commitment import StorageCommitmentSCP
+from ..services.ups.events import UPSStores
+from ..services.ups.hooks import WorkitemSource
+from ..services.ups.watch import UPSWatchService
+from ..store import Store
+from .config import ConfigError, ServeConfig
+
+__all__ = ["watch_service"]
+
+
+def watch_service(config: ServeConfig, store: Store, source: WorkitemSource,
+                  services: ServiceSet, reporter: AE) -> UPSWatchService:
+    """The UPS Watch service for ``serve`` (add it to ``services``). ``reporter``:
+    the AE for associations of our own (``serve``'s ``_build_ae(config)``)."""
+    if not hasattr(store, "ups_subscribe"):
+        raise ConfigError("UPS subscriptions are kept in the SQLite store only; this "
+                          "database backend has no table for them")
+    stores = cast(UPSStores, store)
+    commitment = next((s for s in services.services
+                       if isinstance(s, StorageCommitmentSCP)), None)
+    deliverer = commitment.deliverer if commitment is not None else Deliverer(
+        store, reporter, config.peers(), config.delivery)
+    return UPSWatchService(stores, source, deliverer)
