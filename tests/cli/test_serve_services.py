@@ -65,7 +65,8 @@ async def test_serve_builds_the_enabled_services_only(tmp_path: Path) -> None:
     store = SQLiteStore.in_directory(tmp_path)
     try:
         every = build_services(_config(), store)
-        assert [s.name for s in every.services] == list(SERVICES)
+        # ``ups`` is two Service objects, the workitems and their Watch half
+        assert [s.name for s in every.services] == [*SERVICES, "ups-watch"]
         assert set(every.sop_classes()) == {VERIFICATION, STORAGE_COMMITMENT, MPPS,
                                             *STORAGE_CLASSES, *MODELS, UPS_PUSH, UPS_PULL,
                                             UPS_WATCH, UPS_QUERY}
