@@ -85,7 +85,7 @@ def test_the_postgresql_configuration_is_accepted_as_written(tmp_path: Path) -> 
     text = block(POSTGRESQL, "toml")
     config = serve_toml(tmp_path, text)
     assert config.database is not None and config.database.startswith("postgresql://")
-    assert "storage" not in config.services and "query_retrieve" not in config.services
+    assert not {"storage", "query_retrieve", "ups"} & set(config.services)
     assert config.delivery.lease == 180
     assert set(config.ae_table) == {"CT1", "MR1"}
     without = re.sub(r"^\[services\]\n(?:.+\n)+?\n", "", text, flags=re.M)
