@@ -52,6 +52,7 @@ The TOML layout (every key optional)::
     mpps = true
     storage = true                # Storage SCP: C-STORE into the archive
     query_retrieve = true         # Query/Retrieve SCP: C-FIND, C-GET, C-MOVE
+    ups = true                    # Unified Procedure Step workitems (docs/ups.md)
 
     [storage]
     archive = "/srv/archive"      # where received instances go; default: archive in data
@@ -100,7 +101,7 @@ __all__ = ["ConfigError", "DUPLICATE_POLICIES", "PeerEntry", "SERVICES", "ServeC
            "load_toml", "build_config", "server_ssl_context"]
 
 # The services ``aiodimse serve`` can run (cli/serve.py builds them), in start order.
-SERVICES = ("verification", "storage_commitment", "mpps", "storage", "query_retrieve")
+SERVICES = ("verification", "storage_commitment", "mpps", "storage", "query_retrieve", "ups")
 DUPLICATE_POLICIES = ("replace", "keep")
 
 

@@ -100,7 +100,8 @@ def _num(value: float) -> str:
 
 # The services each concern of the store interface is needed by: a backend that
 # lacks the concern (its LACKING) refuses them.
-NEEDED_BY: dict[str, tuple[str, ...]] = {"archive index": ("storage", "query_retrieve")}
+NEEDED_BY: dict[str, tuple[str, ...]] = {"archive index": ("storage", "query_retrieve"),
+                                          "ups workitems": ("ups",)}
 
 
 def _lacking(database: str, services: Any) -> list[str]:

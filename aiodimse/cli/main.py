@@ -20,7 +20,7 @@ import pydicom
 
 from .. import __version__
 from ..logs import LOG_FORMATS, configure_logging
-from . import commit, dimse_n, query_tools, serve, store_tool
+from . import commit, dimse_n, query_tools, serve, store_tool, ups_tool
 from .checks import EXIT_USAGE
 from .common import SettingError
 from .demo import run_demo
@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     dimse_n.add_parsers(sub)
     store_tool.add_parsers(sub)
     query_tools.add_parsers(sub)
-    for name in sub.choices:  # -v/-d also after the command, as the field's tools take them
-        choice = sub.choices[name]
+    ups_tool.add_parsers(sub)
+    # -v/-d also after the command (and after ``ups``'s), as the field's tools take them
+    for choice in [*sub.choices.values(), *ups_tool.subcommands(sub)]:
         choice.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                             help="log at INFO")
         choice.add_argument("-d", "--debug", action="store_true", default=argparse.SUPPRESS,

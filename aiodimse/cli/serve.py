@@ -36,6 +36,7 @@ from ..services.mpps import MPPSSCP
 from ..services.query_retrieve import QueryRetrieveSCP
 from ..services.storage import StorageSCP
 from ..services.storage_commitment import StorageCommitmentSCP
+from ..services.ups import UPSService
 from ..services.verification import VerificationSCP
 from ..store import DB_FILENAME, Store, StoreError, open_store
 from ..store.index import ScanReport, index_paths
@@ -62,6 +63,7 @@ from .metrics import (
 from .tracing import MISSING as TRACING_MISSING
 from .tracing import Tracing, TracingError
 from .tracing import available as tracing_available
+from .ups_watch_wiring import join_ups
 
 __all__ = ["add_parsers", "build_services", "serve", "run_serve", "run_index"]
 
@@ -313,12 +315,16 @@ _FACTORIES: dict[str, Callable[[ServeConfig, Store], Service]] = {
         fsync=config.fsync),
     "query_retrieve": lambda config, store: QueryRetrieveSCP(
         store, config.peers(), retrieve_aet=config.ae_title),
+    "ups": lambda config, store: UPSService(store),  # its Watch half: join_ups
 }
 
 
 def build_services(config: ServeConfig, store: Store) -> ServiceSet:
-    """The services ``config`` enables, composed (a handler clash raises here)."""
-    return ServiceSet(_FACTORIES[name](config, store) for name in config.services)
+    """The services ``config`` enables, composed (a handler clash raises here). The
+    ``ups`` service is two Service objects, workitems and Watch, joined here."""
+    services = ServiceSet(_FACTORIES[name](config, store) for name in config.services)
+    join_ups(config, store, services, _build_ae(config))
+    return services
 
 
 def _find(services: ServiceSet, kind: type[Service]) -> Any:

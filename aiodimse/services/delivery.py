@@ -168,6 +168,7 @@ class Deliverer:
         self._claiming = asyncio.Lock()
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._users = 0  # services that started it and have not stopped it
         # Told of each attempt and its end (aiodimse.observe; key and destination as
         # the transaction UID and calling AE title of a commitment report).
         self.observer: Observer | None = None
@@ -202,7 +203,11 @@ class Deliverer:
         return sum(len(group) for group in self._couriers.values())
 
     async def start(self) -> None:
-        """Start delivering: pending items in the queue are picked up at once."""
+        """Start delivering: pending items in the queue are picked up at once.
+
+        Services sharing one deliverer each start and stop it: it runs until the
+        last of them has stopped it."""
+        self._users += 1
         if self._runner is None:
             self._runner = asyncio.create_task(self._run(), name="aiodimse-delivery")
             try:  # woken by other workers and nodes too, where the store can tell
@@ -212,6 +217,9 @@ class Deliverer:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop; deliveries still running after ``grace`` s stay pending in the queue."""
+        self._users = max(self._users - 1, 0)
+        if self._users:
+            return  # another service still uses it
         runner, self._runner = self._runner, None
         if runner is not None:
             await self.queue.unwatch(self._wake.set)
@@ -376,11 +384,15 @@ class Deliverer:
         """
         event_type, info = report
         error = None
+        # The kind's SOP class is the presentation context's; the item's goes in the
+        # command (UPS: Push in the command, on a UPS Event context, PS3.4 CC.3.1).
+        context = self.kinds[item.kind].sop_class
+        meta = None if context == item.sop_class else context
         assoc = self._origins.get((item.kind, item.key))
         if assoc is not None and assoc.is_established:
             try:
                 status, _ = await assoc.send_n_event_report(
-                    info, event_type, item.sop_class, item.sop_instance
+                    info, event_type, item.sop_class, item.sop_instance, meta
                 )
                 if is_performed(int(status.Status)):
                     return None
@@ -391,12 +403,12 @@ class Deliverer:
         self._origins.pop((item.kind, item.key), None)  # gone, or it did not take it
         if item.destination not in self.peers:
             return f"AE {item.destination!r} is not in the AE table"
-        back = await trip.association(item.sop_class)
+        back = await trip.association(context)
         if isinstance(back, str):
             return back
         try:
             status, _ = await back.send_n_event_report(
-                info, event_type, item.sop_class, item.sop_instance
+                info, event_type, item.sop_class, item.sop_instance, meta
             )
         except _SEND_ERRORS as exc:
             return f"{trip.where}: {exc or type(exc).__name__}"

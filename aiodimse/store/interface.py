@@ -33,6 +33,8 @@ __all__ = [
     "Allowance",
     "Commitment",
     "MPPSRow",
+    "WorkitemRow",
+    "WorkitemQuery",
     "Delivery",
     "DeliveryState",
     "IndexedFile",
@@ -40,8 +42,11 @@ __all__ = [
     "ArchiveIndex",
     "CommitmentStore",
     "MPPSStore",
+    "UPSWorkitems",
     "DeliveryQueue",
     "Store",
+    "UPSGlobalSubscription",
+    "UPSSubscriptions",
 ]
 
 T = TypeVar("T")
@@ -114,6 +119,38 @@ class MPPSRow:
     status: str
     dataset: str
     calling_aet: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkitemRow:
+    """One stored UPS workitem: its data set encoded (Explicit VR Little Endian,
+    without the Transaction UID, which only the lock column holds) and the columns
+    queries narrow by."""
+
+    sop_instance_uid: str
+    state: str
+    transaction_uid: str | None
+    dataset: bytes
+    patient_id: str = ""
+    scheduled_start: str = ""  # Scheduled Procedure Step Start DateTime, as sent
+    worklist_label: str = ""
+    calling_aet: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkitemQuery:
+    """What a store narrows a UPS C-FIND to before the exact matching (which
+    ``services/ups/matching.py`` does on each row's data set): any of ``uids`` and
+    of ``states`` (empty: any), an exact Patient ID and Worklist Label, and
+    ``start_from``/``start_to`` compared with as many leading characters of the
+    Scheduled Procedure Step Start DateTime as the bound has."""
+
+    uids: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    patient_id: str | None = None
+    worklist_label: str | None = None
+    start_from: str | None = None
+    start_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +286,28 @@ class MPPSStore(Protocol):
         ...
 
 
+class UPSWorkitems(Protocol):
+    """Unified Procedure Step workitems; each change is one transaction."""
+
+    async def ups_create(self, row: WorkitemRow, now: float) -> bool:
+        """Store a new workitem; False (nothing written) if its UID exists."""
+        ...
+
+    async def ups_get(self, sop_instance_uid: str) -> WorkitemRow | None: ...
+
+    async def ups_update(self, sop_instance_uid: str,
+                         change: Callable[[WorkitemRow | None], WorkitemRow | T],
+                         now: float) -> WorkitemRow | T:
+        """Read, change and write one workitem in one transaction: ``change`` gets
+        the current row (None if absent) and returns the new row, or anything else
+        to leave the store as it was (that value is returned)."""
+        ...
+
+    def ups_match(self, query: WorkitemQuery) -> AsyncIterator[WorkitemRow]:
+        """The workitems ``query`` narrows to, oldest first, read in batches."""
+        ...
+
+
 class DeliveryQueue(Protocol):
     """Outbound N-EVENT-REPORTs, shared by every worker (and node) using the store.
 
@@ -323,7 +382,75 @@ class DeliveryQueue(Protocol):
     async def delivery_state(self, kind: str, key: str) -> DeliveryState | None: ...
 
 
-class Store(ArchiveIndex, CommitmentStore, MPPSStore, DeliveryQueue, Protocol):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UPSGlobalSubscription:
+    """One AE's global UPS subscription (PS3.4 CC.2.3): every workitem created from
+    now on (``filter``: those matching it, DICOM JSON of the matching keys)."""
+
+    aet: str
+    deletion_lock: bool
+    filter: str | None = None
+    suspended: bool = False  # Suspend Global Subscription: no new workitems
+
+
+class UPSSubscriptions(Protocol):
+    """UPS subscriptions: per workitem, global and filtered global, with their
+    deletion locks. A change and the reports it causes (``reports``, queued as by
+    ``DeliveryQueue.enqueue``) are written in one transaction."""
+
+    async def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
+                            reports: Sequence[Delivery] = ()) -> None:
+        """Subscribe ``aet`` to one workitem (again: its deletion lock is replaced)."""
+        ...
+
+    async def ups_subscribe_global(self, sub: UPSGlobalSubscription,
+                                   workitems: Sequence[str],
+                                   reports: Sequence[Delivery] = ()) -> None:
+        """Record ``sub`` (replacing the AE's global one) and subscribe the AE to
+        each of ``workitems`` (those existing now that it covers)."""
+        ...
+
+    async def ups_unsubscribe(self, aet: str, workitem: str) -> bool:
+        """End one workitem subscription; False if there was none."""
+        ...
+
+    async def ups_unsubscribe_global(self, aet: str) -> int:
+        """End the AE's global subscription and every workitem subscription of it;
+        how many rows went."""
+        ...
+
+    async def ups_suspend_global(self, aet: str) -> bool:
+        """Keep the AE's workitem subscriptions, stop the global one gaining new
+        workitems; False if it had none."""
+        ...
+
+    async def ups_subscribers(self, workitem: str) -> list[tuple[str, bool]]:
+        """(AE title, deletion lock) of each subscriber of ``workitem``."""
+        ...
+
+    async def ups_global_subscriptions(self) -> list[UPSGlobalSubscription]:
+        """Every global subscription, suspended ones included."""
+        ...
+
+    async def ups_created(self, workitem: str, subscribers: Sequence[tuple[str, bool]],
+                          reports: Sequence[Delivery] = ()) -> None:
+        """A new workitem: subscribe each (AE title, deletion lock) to it."""
+        ...
+
+    async def ups_queue(self, reports: Sequence[Delivery]) -> int:
+        """Queue ``reports`` in one transaction; how many were new."""
+        ...
+
+    async def ups_locked(self) -> set[str]:
+        """The workitems some subscriber holds a deletion lock on."""
+        ...
+
+    async def ups_subscriber_aets(self) -> list[str]:
+        """Every AE with a subscription of any kind (SCP Status Change goes to them)."""
+        ...
+
+
+class Store(ArchiveIndex, CommitmentStore, MPPSStore, UPSWorkitems, DeliveryQueue, Protocol):
     """A backend holding every concern, as ``open_store`` returns it.
 
     ``observer``, when set, is told how long each call took (``store_call``, with the

@@ -56,7 +56,7 @@ async def test_a_version_2_database_from_main_upgrades_in_place(tmp_path: Path) 
         await store.aclose()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert conn.execute("SELECT count(*) FROM instances").fetchone()[0] == 2
     finally:
         conn.close()

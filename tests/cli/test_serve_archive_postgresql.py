@@ -61,7 +61,7 @@ def _study_query(study: str = "", name: str = "") -> Dataset:
 async def test_serve_stores_finds_and_gets_on_postgresql(
         serve: StartServe, pg_cluster: PGCluster) -> None:
     url = pg_cluster.new_database()
-    srv = await serve("--database", url).ready()
+    srv = await serve("--database", url, "--disable-service", "ups").ready()
     assert "storage, query_retrieve" in srv.log()
     study, series = str(generate_uid()), str(generate_uid())
     sent = [instance(study, series) for _ in range(3)]
@@ -90,9 +90,11 @@ async def test_two_nodes_each_store_part_of_a_study_and_either_finds_it_all(
     them all, those the other node received too."""
     url = pg_cluster.new_database()
     shared = tmp_path / "shared-archive"
-    node_a = await serve("--database", url, "--host", "127.0.0.2", "-aet", "NODE_A",
+    node_a = await serve("--database", url, "--disable-service", "ups",
+                         "--host", "127.0.0.2", "-aet", "NODE_A",
                          "--archive-dir", str(shared), data=tmp_path / "a").ready()
-    node_b = await serve("--database", url, "--host", "127.0.0.3", "-aet", "NODE_B",
+    node_b = await serve("--database", url, "--disable-service", "ups",
+                         "--host", "127.0.0.3", "-aet", "NODE_B",
                          "--archive-dir", str(shared), data=tmp_path / "b").ready()
     study, series = str(generate_uid()), str(generate_uid())
     sent = [instance(study, series) for _ in range(12)]

@@ -14,6 +14,7 @@ from aiodimse.cli.serve import build_services
 from aiodimse.presentation import build_role
 from aiodimse.services import MPPS, STORAGE_COMMITMENT
 from aiodimse.services.storage import STORAGE_CLASSES
+from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH
 from aiodimse.store.sqlite import SQLiteStore
 
 from ._config import serve_config as _config
@@ -24,24 +25,25 @@ VERIFICATION = "1.2.840.10008.1.1"
 
 def test_every_service_runs_by_default() -> None:
     assert _config().services == SERVICES == ("verification", "storage_commitment", "mpps",
-                                              "storage", "query_retrieve")
+                                              "storage", "query_retrieve", "ups")
 
 
 def test_the_file_disables_and_flags_decide_last(tmp_path: Path) -> None:
     path = tmp_path / "serve.toml"
     path.write_text("[services]\nmpps = false\nverification = true\nstorage = false\n"
-                    "query_retrieve = false\n")
+                    "query_retrieve = false\nups = false\n")
     assert _config("--config", str(path)).services == ("verification", "storage_commitment")
     assert _config("--config", str(path), "--enable-service", "mpps", "--enable-service",
-                   "storage", "--enable-service", "query_retrieve").services == SERVICES
+                   "storage", "--enable-service", "query_retrieve", "--enable-service",
+                   "ups").services == SERVICES
     assert _config("--config", str(path), "--disable-service", "storage_commitment",
                    "--disable-service", "verification").services == ()
     assert _config("--disable-service", "mpps").services == (
-        "verification", "storage_commitment", "storage", "query_retrieve")
+        "verification", "storage_commitment", "storage", "query_retrieve", "ups")
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("[services]\nups = true\n", "unknown service 'ups'"),
+    ("[services]\nprint = true\n", "unknown service 'print'"),
     ("[services]\nmpps = 'no'\n", "mpps must be true or false"),
     ("services = 1\n", r"\[services\] must be a table"),
 ])
@@ -56,19 +58,21 @@ def test_a_service_both_enabled_and_disabled_is_a_usage_error() -> None:
     with pytest.raises(ConfigError, match="both enabled and disabled: mpps"):
         _config("--enable-service", "mpps", "--disable-service", "mpps")
     with pytest.raises(SystemExit):  # argparse: not a service serve knows
-        _config("--disable-service", "ups")
+        _config("--disable-service", "print")
 
 
 async def test_serve_builds_the_enabled_services_only(tmp_path: Path) -> None:
     store = SQLiteStore.in_directory(tmp_path)
     try:
         every = build_services(_config(), store)
-        assert [s.name for s in every.services] == list(SERVICES)
+        # ``ups`` is two Service objects, the workitems and their Watch half
+        assert [s.name for s in every.services] == [*SERVICES, "ups-watch"]
         assert set(every.sop_classes()) == {VERIFICATION, STORAGE_COMMITMENT, MPPS,
-                                            *STORAGE_CLASSES, *MODELS}
+                                            *STORAGE_CLASSES, *MODELS, UPS_PUSH, UPS_PULL,
+                                            UPS_WATCH, UPS_QUERY}
         some = build_services(_config("--disable-service", "storage_commitment",
                                       "--disable-service", "storage", "--disable-service",
-                                      "query_retrieve"), store)
+                                      "query_retrieve", "--disable-service", "ups"), store)
         assert [s.name for s in some.services] == ["verification", "mpps"]
         assert set(some.sop_classes()) == {VERIFICATION, MPPS}
     finally:
@@ -79,7 +83,8 @@ async def test_a_disabled_service_is_not_served_by_the_process(serve: StartServe
     """The real ``aiodimse serve``: the disabled service's context is rejected, the
     enabled ones answer, and the startup line names the services that run."""
     srv = await serve("--disable-service", "mpps", "--disable-service", "storage",
-                      "--disable-service", "query_retrieve").ready()
+                      "--disable-service", "query_retrieve",
+                      "--disable-service", "ups").ready()
     assert "services: verification, storage_commitment)" in srv.log()
     scu = AE("MODALITY")
     for uid in (VERIFICATION, STORAGE_COMMITMENT, MPPS):

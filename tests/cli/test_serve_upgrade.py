@@ -107,7 +107,7 @@ async def test_serve_upgrades_a_version_1_data_directory(
     assert srv.stop() == 0
     conn = sqlite3.connect(data / DB_FILENAME)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert [r[0] for r in conn.execute("SELECT sop_instance_uid FROM files")] == [added]
         assert dict(conn.execute("SELECT key, state FROM deliveries")) == {T_1: "delivered"}
     finally:

@@ -4,7 +4,6 @@ ordering key) kept through a failure, and services over a store that is not SQLi
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from aiodimse import AE, Event, evt
+from aiodimse.observe import Observer
 from aiodimse.services import (
     MPPS,
     MPPSSCP,
@@ -186,6 +186,21 @@ class _Recorded(StoredReports):
         self.failures.append((item.destination, time.monotonic(), expired))
 
 
+class _Attempts(Observer):
+    """When each attempt began and failed, per destination, on the deliverer's clock
+    (``time.time()``, which its retry times are)."""
+
+    def __init__(self) -> None:
+        self.began: dict[str, list[float]] = {}
+        self.failed: dict[str, list[float]] = {}
+
+    def report_sending(self, transaction_uid: str, calling_ae_title: str) -> None:
+        self.began.setdefault(calling_ae_title, []).append(time.time())
+
+    def report_failed(self, transaction_uid: str, calling_ae_title: str, error: str) -> None:
+        self.failed.setdefault(calling_ae_title, []).append(time.time())
+
+
 async def _until(check: Callable[[], Any], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
@@ -205,6 +220,7 @@ async def test_ae_table_role_backoff_and_deadline(tmp_path: Path) -> None:
                           {"NOROLE": Peer(host="127.0.0.1", port=server.port)},
                           DeliveryPolicy(retry_initial=0.1, deadline=1.0))
     deliverer.add_kind(kind)
+    attempts = deliverer.observer = _Attempts()
     try:
         now = time.time()
         for key, destination in (("gone", "GONE"), ("norole", "NOROLE")):
@@ -229,9 +245,14 @@ async def test_ae_table_role_backoff_and_deadline(tmp_path: Path) -> None:
         expired = [e for d, _, e in kind.failures if d == destination]
         assert len(times) == state[1] >= 4  # 0, 0.1, 0.3, 0.7, then the deadline
         assert expired == [False] * (len(times) - 1) + [True]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        for n, gap in enumerate(gaps[:3]):
-            assert gap >= 0.1 * 2 ** n * 0.9, (destination, gaps)
+        # the backoff, load-independent: attempt n+1 begins no sooner than
+        # 0.1 * 2**n s after attempt n failed (or at the deadline, if sooner); a
+        # loaded machine only makes the waits longer
+        began, failed = attempts.began[destination], attempts.failed[destination]
+        assert len(began) == len(failed) == len(times)
+        for n in range(len(began) - 1):
+            due = min(failed[n] + 0.1 * 2 ** n, now + 1.0)
+            assert began[n + 1] >= due, (destination, n, began, failed)
 
 
 async def _no_pending(store: SQLiteStore) -> bool:

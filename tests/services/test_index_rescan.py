@@ -151,6 +151,6 @@ async def test_a_version_1_database_is_upgraded(tmp_path: Path, reads: list[str]
         await store.aclose()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     finally:
         conn.close()

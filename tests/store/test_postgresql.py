@@ -266,7 +266,8 @@ def test_without_the_driver_serve_says_so_in_one_line(tmp_path: Any) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", code, "serve", "--data", str(tmp_path / "d"), "--port", "0",
          "--database", "postgresql://nobody@127.0.0.1:9/none",
-         "--disable-service", "storage", "--disable-service", "query_retrieve"],
+         "--disable-service", "storage", "--disable-service", "query_retrieve",
+         "--disable-service", "ups"],
         capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr == f"aiodimse serve: {DRIVER_MISSING}\n"

@@ -4,11 +4,11 @@ The pool is made on first use (``open_store`` is called before the event loop ru
 the server), bounded (``POOL_SIZE`` connections per process), and made again after
 a failed attempt. ``serve`` reads the database before it listens, so a node started
 while the database is down exits (status 1) for its supervisor to start again; one
-already serving outlives an outage. A call that fails for the connection (refused, reset, server shutting down,
-timed out) raises ``StoreError(unavailable=True)`` and makes the pool replace its
-connections (those left are likely dead too); the outage is logged once, when it
-starts, and once more when the database answers again. Out of room (SQLSTATE class
-53, insufficient resources) is ``full``.
+already serving outlives an outage. A call that fails for the connection (refused,
+reset, server shutting down, timed out) raises ``StoreError(unavailable=True)``
+and makes the pool replace its connections (those left are likely dead too); the
+outage is logged once, when it starts, and once more when the database answers
+again. Out of room (SQLSTATE class 53, insufficient resources) is ``full``.
 """
 
 from __future__ import annotations

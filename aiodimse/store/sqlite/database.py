@@ -39,9 +39,12 @@ from ..interface import (
     IndexedFile,
     MPPSRow,
     QuotaExceeded,
+    UPSGlobalSubscription,
+    WorkitemQuery,
+    WorkitemRow,
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem
-from . import archive
+from . import archive, ups, ups_subscriptions
 from .schema import prepare
 
 __all__ = ["DB_FILENAME", "SQLiteDatabase", "is_full"]
@@ -95,11 +98,15 @@ _DUE = (
 _Due = tuple[int, str, str | None, int]
 
 
-def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any]
+def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any],
+              wanted: Callable[[str], bool] = lambda dest: True
               ) -> Generator[_Due, None, None]:
     """The due rows, earliest first, read as they are taken (a backlog is not loaded
     whole); an ordered group's due items all where its first one comes, in queue
-    order, since a later item may be due before the earlier one it waits for."""
+    order, since a later item may be due before the earlier one it waits for.
+    A group of a destination not ``wanted`` (asked when the group comes) is passed
+    over without reading it (yielded as id -1): with many destinations due and few
+    taken (one UPS report per subscriber), a claim need not read every group."""
     seen: set[tuple[str, str]] = set()
     for row in conn.execute(query + " ORDER BY next_attempt, id", params):
         dest, ordering = row[1], row[2]
@@ -107,6 +114,9 @@ def _due_rows(conn: sqlite3.Connection, query: str, params: Sequence[Any]
             yield row[0], dest, None, 0
         elif (dest, ordering) not in seen:
             seen.add((dest, ordering))
+            if not wanted(dest):
+                yield -1, dest, ordering, -1  # passed over (the caller may stop here)
+                continue
             for item in conn.execute(query + " AND destination = ? AND ordering = ? "
                                      "ORDER BY id", [*params, dest, ordering]):
                 yield item[0], item[1], item[2], item[3]
@@ -322,6 +332,64 @@ class SQLiteDatabase:
         ).fetchone()
         return None if row is None else (row[0], int(row[1]), row[2])
 
+    # -- UPS subscriptions (SQL in ups_subscriptions.py) --------------------------------
+
+    def _insert_new(self, conn: sqlite3.Connection, item: Delivery) -> bool:
+        """Queue ``item`` in the open transaction; False if its (kind, key) is queued."""
+        try:
+            conn.execute("SAVEPOINT ups_report")
+            self._insert(conn, item, None, None)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO ups_report")
+            return False
+        finally:
+            conn.execute("RELEASE ups_report")
+        return True
+
+    def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
+                      reports: Sequence[Delivery]) -> None:
+        with self.transaction() as conn:
+            ups_subscriptions.subscribe(conn, self._insert_new, aet, workitem,
+                                        deletion_lock=deletion_lock, reports=reports)
+
+    def ups_subscribe_global(self, sub: UPSGlobalSubscription, workitems: Sequence[str],
+                             reports: Sequence[Delivery]) -> None:
+        with self.transaction() as conn:
+            ups_subscriptions.subscribe_global(conn, self._insert_new, sub, workitems, reports)
+
+    def ups_unsubscribe(self, aet: str, workitem: str) -> bool:
+        with self.transaction() as conn:
+            return ups_subscriptions.unsubscribe(conn, aet, workitem)
+
+    def ups_unsubscribe_global(self, aet: str) -> int:
+        with self.transaction() as conn:
+            return ups_subscriptions.unsubscribe_global(conn, aet)
+
+    def ups_suspend_global(self, aet: str) -> bool:
+        with self.transaction() as conn:
+            return ups_subscriptions.suspend_global(conn, aet)
+
+    def ups_subscribers(self, workitem: str) -> list[tuple[str, bool]]:
+        return ups_subscriptions.subscribers(self._conn, workitem)
+
+    def ups_global_subscriptions(self) -> list[UPSGlobalSubscription]:
+        return ups_subscriptions.global_subscriptions(self._conn)
+
+    def ups_created(self, workitem: str, subs: Sequence[tuple[str, bool]],
+                    reports: Sequence[Delivery]) -> None:
+        with self.transaction() as conn:
+            ups_subscriptions.created(conn, self._insert_new, workitem, subs, reports)
+
+    def ups_queue(self, reports: Sequence[Delivery]) -> int:
+        with self.transaction() as conn:
+            return sum(1 for item in reports if self._insert_new(conn, item))
+
+    def ups_locked(self) -> set[str]:
+        return ups_subscriptions.locked(self._conn)
+
+    def ups_subscriber_aets(self) -> list[str]:
+        return ups_subscriptions.subscriber_aets(self._conn)
+
     # -- the delivery queue -------------------------------------------------------------
 
     @staticmethod
@@ -365,25 +433,54 @@ class SQLiteDatabase:
         chosen: list[int] = []
         counts: dict[str, int] = {}
         taken: dict[tuple[str, str], int] = {}  # per ordered group, taken so far
+
+        def wanted(dest: str) -> bool:  # whether a group of ``dest`` could be taken
+            if dest in skip_destinations:
+                return False
+            count = counts.get(dest, 0)
+            if per_destination is not None and count >= per_destination:
+                return False
+            return not (count == 0 and max_destinations is not None
+                        and len(counts) >= max_destinations)
+
+        def take(id_: int, dest: str, ordering: str | None, ahead: int) -> None:
+            if id_ < 0 or id_ in held or id_ in picked or dest in skip_destinations:
+                return
+            if ordering is not None and ahead != taken.get((dest, ordering), 0):
+                return  # an earlier item of its group is not being taken with it
+            count = counts.get(dest, 0)
+            if per_destination is not None and count >= per_destination:
+                return
+            if count == 0 and max_destinations is not None and len(counts) >= max_destinations:
+                return
+            counts[dest] = count + 1
+            if ordering is not None:
+                taken[dest, ordering] = ahead + 1
+            chosen.append(id_)
+            picked.add(id_)
+
+        picked: set[int] = set()
         with self.transaction() as conn:
-            due = _due_rows(conn, query, params)
+            due = _due_rows(conn, query, params, wanted)
+            full = False  # every destination it may take is chosen: read only theirs now
             for id_, dest, ordering, ahead in due:
-                if id_ in held or dest in skip_destinations:
-                    continue
-                if ordering is not None and ahead != taken.get((dest, ordering), 0):
-                    continue  # an earlier item of its group is not being taken with it
-                count = counts.get(dest, 0)
-                if per_destination is not None and count >= per_destination:
-                    continue
-                if count == 0 and max_destinations is not None and len(counts) >= max_destinations:
-                    continue
-                counts[dest] = count + 1
-                if ordering is not None:
-                    taken[dest, ordering] = ahead + 1
-                chosen.append(id_)
+                if (max_destinations is not None and destination is None
+                        and len(counts) >= max_destinations and dest not in counts):
+                    full = True
+                    break
+                take(id_, dest, ordering, ahead)
                 if len(chosen) >= limit:
                     break
             due.close()  # its cursors: the rest of the backlog is not read
+            for dest in list(counts) if full else ():
+                if len(chosen) >= limit or not wanted(dest):
+                    continue
+                mine = _due_rows(conn, query + " AND destination = ?", [*params, dest], wanted)
+                for id_, dest_, ordering, ahead in mine:
+                    take(id_, dest_, ordering, ahead)
+                    if len(chosen) >= limit:
+                        break
+                mine.close()
             rows: dict[int, sqlite3.Row] = {}
             for start in range(0, len(chosen), _CHUNK):
                 chunk = chosen[start : start + _CHUNK]
@@ -524,3 +621,26 @@ class SQLiteDatabase:
                     (new.status, new.dataset, now, sop_instance_uid),
                 )
         return new
+
+    # -- UPS workitems (SQL in ups.py) ------------------------------------------------
+
+    def ups_create(self, row: WorkitemRow, now: float) -> bool:
+        with self.transaction() as conn:
+            return ups.insert(conn, row, now)
+
+    def ups_get(self, sop_instance_uid: str) -> WorkitemRow | None:
+        return ups.get(self._conn, sop_instance_uid)
+
+    def ups_update(self, sop_instance_uid: str,
+                   change: Callable[[WorkitemRow | None], WorkitemRow | T],
+                   now: float) -> WorkitemRow | T:
+        """Read, change and write one workitem in one transaction (UPSWorkitems)."""
+        with self.transaction() as conn:
+            new = change(ups.get(conn, sop_instance_uid))
+            if isinstance(new, WorkitemRow):
+                ups.update(conn, new, now)
+        return new
+
+    def ups_match_batch(self, query: WorkitemQuery, after: int, limit: int
+                        ) -> tuple[list[WorkitemRow], int]:
+        return ups.match_batch(self._conn, query, after, limit)

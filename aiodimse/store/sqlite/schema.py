@@ -12,7 +12,12 @@ each level, keyed by its unique key) and, in ``instances``, the series, instance
 number, transfer syntax and size; rows indexed before keep NULL there (found by
 storage commitment, by no query) until their file is read again: an older
 database's ``files`` table is emptied so the next scan reads every file once and
-fills the new columns. An upgrade runs in one
+fills the new columns. Version 4 adds the Unified Procedure Step tables:
+``ups_workitems`` (the workitems: the data set and the columns a C-FIND narrows
+by), ``ups_subscriptions`` (AE and workitem, with its deletion lock) and
+``ups_global_subscriptions`` (one per AE, its filter and whether it is
+suspended); an older database gains them empty, and ``deliveries`` an index by
+destination (a claim for one destination among thousands due reads its own). An upgrade runs in one
 ``BEGIN IMMEDIATE`` transaction, so a crash leaves the old schema whole, and
 workers opening together upgrade once.
 """
@@ -23,7 +28,7 @@ import sqlite3
 
 __all__ = ["VERSION", "SchemaError", "prepare"]
 
-VERSION = 3
+VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -78,6 +83,21 @@ CREATE TABLE IF NOT EXISTS mpps (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ups_workitems (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sop_instance_uid TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    transaction_uid TEXT,
+    patient_id TEXT NOT NULL DEFAULT '',
+    scheduled_start TEXT NOT NULL DEFAULT '',
+    worklist_label TEXT NOT NULL DEFAULT '',
+    dataset BLOB NOT NULL,
+    calling_aet TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ups_workitems_state ON ups_workitems (state, scheduled_start);
+CREATE INDEX IF NOT EXISTS ups_workitems_patient ON ups_workitems (patient_id);
 CREATE TABLE IF NOT EXISTS ae_usage (
     calling_aet TEXT NOT NULL,
     service TEXT NOT NULL,
@@ -109,7 +129,22 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (destination, ordering, state, id)
-    WHERE ordering IS NOT NULL
+    WHERE ordering IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_destination ON deliveries (destination, state,
+    next_attempt);
+CREATE TABLE IF NOT EXISTS ups_subscriptions (
+    workitem TEXT NOT NULL,
+    aet TEXT NOT NULL,
+    deletion_lock INTEGER NOT NULL,
+    PRIMARY KEY (workitem, aet)
+);
+CREATE INDEX IF NOT EXISTS ups_subscriptions_aet ON ups_subscriptions (aet);
+CREATE TABLE IF NOT EXISTS ups_global_subscriptions (
+    aet TEXT PRIMARY KEY,
+    deletion_lock INTEGER NOT NULL,
+    filter TEXT,
+    suspended INTEGER NOT NULL DEFAULT 0
+)
 """
 
 # Version 3's columns of ``instances`` (a new database gets them the same way).

@@ -27,6 +27,9 @@ from ..interface import (
     IndexedFile,
     MPPSRow,
     StoreError,
+    UPSGlobalSubscription,
+    WorkitemQuery,
+    WorkitemRow,
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem, Row
 from .database import SQLiteDatabase, is_full
@@ -35,6 +38,7 @@ from .schema import SchemaError
 __all__ = ["SQLiteStore", "open_path", "FIRST_BATCH", "MAX_BATCH"]
 
 T = TypeVar("T")
+Q = TypeVar("Q")
 
 
 def open_path(path: str | Path, *, create: bool = True) -> SQLiteStore:
@@ -121,11 +125,14 @@ class SQLiteStore:
     def match(self, query: IndexQuery) -> AsyncIterator[Row]:
         return self._batches(self.db.match_batch, query)
 
+    def ups_match(self, query: WorkitemQuery) -> AsyncIterator[WorkitemRow]:
+        return self._batches(self.db.ups_match_batch, query)
+
     def retrieve(self, query: IndexQuery) -> AsyncIterator[RetrieveItem]:
         return self._batches(self.db.retrieve_batch, query)
 
-    def _batches(self, read: Callable[[IndexQuery, int, int], tuple[list[T], int]],
-                 query: IndexQuery) -> AsyncIterator[T]:
+    def _batches(self, read: Callable[[Q, int, int], tuple[list[T], int]],
+                 query: Q) -> AsyncIterator[T]:
         """``read``'s rows in ``archive_sql.batches`` (on the store thread)."""
         return batches(lambda after, size: self.call(read, query, after, size))
 
@@ -156,6 +163,58 @@ class SQLiteStore:
                           change: Callable[[MPPSRow | None], MPPSRow | T], now: float,
                           allowance: Allowance | None = None) -> MPPSRow | T:
         return await self.call(self.db.mpps_update, sop_instance_uid, change, now, allowance)
+
+    # -- UPS workitems
+
+    async def ups_create(self, row: WorkitemRow, now: float) -> bool:
+        return await self.call(self.db.ups_create, row, now)
+
+    async def ups_get(self, sop_instance_uid: str) -> WorkitemRow | None:
+        return await self.call(self.db.ups_get, sop_instance_uid)
+
+    async def ups_update(self, sop_instance_uid: str,
+                         change: Callable[[WorkitemRow | None], WorkitemRow | T],
+                         now: float) -> WorkitemRow | T:
+        return await self.call(self.db.ups_update, sop_instance_uid, change, now)
+
+    # -- UPS subscriptions
+
+    async def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
+                            reports: Sequence[Delivery] = ()) -> None:
+        await self.call(self.db.ups_subscribe, aet, workitem, deletion_lock, list(reports))
+
+    async def ups_subscribe_global(self, sub: UPSGlobalSubscription,
+                                   workitems: Sequence[str],
+                                   reports: Sequence[Delivery] = ()) -> None:
+        await self.call(self.db.ups_subscribe_global, sub, list(workitems), list(reports))
+
+    async def ups_unsubscribe(self, aet: str, workitem: str) -> bool:
+        return await self.call(self.db.ups_unsubscribe, aet, workitem)
+
+    async def ups_unsubscribe_global(self, aet: str) -> int:
+        return await self.call(self.db.ups_unsubscribe_global, aet)
+
+    async def ups_suspend_global(self, aet: str) -> bool:
+        return await self.call(self.db.ups_suspend_global, aet)
+
+    async def ups_subscribers(self, workitem: str) -> list[tuple[str, bool]]:
+        return await self.call(self.db.ups_subscribers, workitem)
+
+    async def ups_global_subscriptions(self) -> list[UPSGlobalSubscription]:
+        return await self.call(self.db.ups_global_subscriptions)
+
+    async def ups_created(self, workitem: str, subscribers: Sequence[tuple[str, bool]],
+                          reports: Sequence[Delivery] = ()) -> None:
+        await self.call(self.db.ups_created, workitem, list(subscribers), list(reports))
+
+    async def ups_queue(self, reports: Sequence[Delivery]) -> int:
+        return await self.call(self.db.ups_queue, list(reports))
+
+    async def ups_locked(self) -> set[str]:
+        return await self.call(self.db.ups_locked)
+
+    async def ups_subscriber_aets(self) -> list[str]:
+        return await self.call(self.db.ups_subscriber_aets)
 
     # -- the delivery queue
 

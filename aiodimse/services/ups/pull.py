@@ -1,0 +1,135 @@
+"""UPS Pull: N-SET under the Transaction UID lock and N-ACTION Change UPS State
+(PS3.4 CC.2.6, CC.2.1). Each is one read-check-write transaction of the store, so
+two SCUs claiming at once cannot both win."""
+
+from __future__ import annotations
+
+import time
+
+from pydicom.dataset import Dataset
+
+from ...datasets import DatasetDecodeError, refusal_status
+from ...events import Event
+from ...store.interface import StoreError, WorkitemRow
+from ..values import first_invalid
+from . import statuses as st
+from .push import assigned
+from .records import (
+    Answer,
+    Context,
+    log,
+    refused,
+    status,
+    store_failed,
+    to_dataset,
+    to_row,
+    told,
+)
+from .workitems import (
+    CANCELED,
+    IN_PROGRESS,
+    TRANSACTION_UID_TAG,
+    Refusal,
+    cancel_filled,
+    change_state,
+    check_set,
+)
+
+__all__ = ["n_set", "change_state_action"]
+
+_PROGRESS = "ProcedureStepProgressInformationSequence"
+
+
+def _decoded(event: Event, modification: bool) -> Dataset | Answer:
+    try:
+        ds = event.modification_list if modification else event.action_information
+    except DatasetDecodeError as exc:
+        return status(refusal_status(exc), str(exc)), None
+    bad = first_invalid(ds)
+    if bad is not None:
+        return status(st.INVALID_ATTRIBUTE_VALUE, "invalid attribute value", bad), None
+    return ds
+
+
+async def n_set(ctx: Context, event: Event) -> Answer:
+    """Apply the Modification List (a SCHEDULED workitem without Transaction UID, an
+    IN PROGRESS one with its own); a sequence is replaced whole (CC.2.6.2)."""
+    if not event.dataset_length:
+        return status(st.PROCESSING_FAILURE, "empty Modification List"), None
+    mods = _decoded(event, True)
+    if not isinstance(mods, Dataset):
+        return mods
+    uid = str(event.request.RequestedSOPInstanceUID)
+
+    def change(current: WorkitemRow | None) -> WorkitemRow | Refusal:
+        if current is None:
+            return Refusal(st.NO_SUCH_WORKITEM, "no such workitem")
+        refusal = check_set(current.state, current.transaction_uid, mods)
+        if refusal is not None:
+            return refusal
+        ds = to_dataset(current)
+        for elem in mods:
+            if elem.tag != TRANSACTION_UID_TAG:
+                ds[elem.tag] = elem
+        return to_row(uid, ds, current.transaction_uid, current.calling_aet)
+
+    try:
+        result = await ctx.store.ups_update(uid, change, time.time())
+    except StoreError as exc:
+        return store_failed(ctx, event, "N-SET", exc)
+    if isinstance(result, Refusal):
+        ctx.refused += 1
+        log.info("ups N-SET refused with 0x%04X: %s", result.status, result.comment)
+        return refused(result)
+    ctx.changed += 1
+    ds = to_dataset(result)
+    if _PROGRESS in mods:
+        await told(ctx.events.progress(ds), "progress")
+    if assigned(mods):
+        await told(ctx.events.assigned(ds), "assigned")
+    return st.SUCCESS, None
+
+
+async def change_state_action(ctx: Context, event: Event) -> Answer:
+    """Change UPS State: claim (SCHEDULED -> IN PROGRESS, recording the SCU's
+    Transaction UID), then COMPLETED or CANCELED under that UID."""
+    info = _decoded(event, False)
+    if not isinstance(info, Dataset):
+        return info
+    if "ProcedureStepState" not in info:
+        return status(st.MISSING_ATTRIBUTE, "Procedure Step State missing", 0x00741000), None
+    requested = str(info.ProcedureStepState or "").strip().upper()
+    given = str(info.get("TransactionUID", "") or "").strip() or None
+    uid = str(event.request.RequestedSOPInstanceUID)
+
+    def change(current: WorkitemRow | None) -> WorkitemRow | Refusal | int:
+        if current is None:
+            return Refusal(st.NO_SUCH_WORKITEM, "no such workitem")
+        ds = to_dataset(current)
+        verdict = change_state(current.state, current.transaction_uid, requested, given, ds)
+        if isinstance(verdict, Refusal) or verdict != st.SUCCESS:
+            return verdict
+        ds.ProcedureStepState = requested
+        if requested == CANCELED:
+            cancel_filled(ds, str(info.get("ReasonForCancellation", "") or "") or None)
+        lock = given if requested == IN_PROGRESS else current.transaction_uid
+        return to_row(uid, ds, lock, current.calling_aet)
+
+    try:
+        result: WorkitemRow | Refusal | int = await ctx.store.ups_update(uid, change,
+                                                                          time.time())
+    except StoreError as exc:
+        return store_failed(ctx, event, "Change UPS State", exc)
+    if isinstance(result, Refusal):
+        ctx.refused += 1
+        log.info("ups Change UPS State refused with 0x%04X: %s", result.status,
+                 result.comment)
+        return refused(result)
+    if isinstance(result, int):  # already in the state asked for: a warning
+        return result, None
+    ctx.changed += 1
+    log.debug("ups uid=%s is %s", uid, requested)
+    ds = to_dataset(result)
+    reason = str(info.get("ReasonForCancellation", "") or "") or None
+    await told(ctx.events.state_changed(ds, reason), "state_changed")
+    return st.SUCCESS, None
