@@ -13,6 +13,7 @@ __all__ = ["SUCCESS", "CREATED_WITH_MODIFICATIONS",
            "NOT_IN_PROGRESS", "CANCEL_ALREADY_COMPLETED", "NO_SUCH_ACTION",
            "INVALID_ATTRIBUTE_VALUE", "PROCESSING_FAILURE", "DUPLICATE_INSTANCE",
            "MISSING_ATTRIBUTE", "MISSING_ATTRIBUTE_VALUE", "RESOURCE_LIMITATION",
+           "UNKNOWN_RECEIVING_AE", "ACTION_NOT_APPROPRIATE", "INVALID_ARGUMENT",
            "FIND_PENDING", "FIND_OUT_OF_RESOURCES", "FIND_NOT_MATCHING",
            "TABLE"]
 
@@ -26,11 +27,14 @@ ALREADY_IN_PROGRESS = 0xC302
 ONLY_SCHEDULED_BY_CREATE = 0xC303
 FINAL_STATE_NOT_MET = 0xC304
 NO_SUCH_WORKITEM = 0xC307
+UNKNOWN_RECEIVING_AE = 0xC308
 STATE_NOT_SCHEDULED = 0xC309
 NOT_IN_PROGRESS = 0xC310
 CANCEL_ALREADY_COMPLETED = 0xC311
+ACTION_NOT_APPROPRIATE = 0xC314
 NO_SUCH_ACTION = 0x0123
 INVALID_ATTRIBUTE_VALUE = 0x0106
+INVALID_ARGUMENT = 0x0115
 PROCESSING_FAILURE = 0x0110
 DUPLICATE_INSTANCE = 0x0111
 MISSING_ATTRIBUTE = 0x0120
@@ -56,20 +60,26 @@ TABLE: tuple[tuple[int, str, str], ...] = (
     (FINAL_STATE_NOT_MET, "N-ACTION 1",
      "COMPLETED or CANCELED asked before the final-state attributes are there"),
     (NO_SUCH_WORKITEM, "N-GET, N-SET, N-ACTION", "no workitem with that SOP Instance UID"),
+    (UNKNOWN_RECEIVING_AE, "N-ACTION 3",
+     "the Receiving AE is not in the AE table (its reports could go nowhere)"),
     (STATE_NOT_SCHEDULED, "N-CREATE", "Procedure Step State other than SCHEDULED"),
     (NOT_IN_PROGRESS, "N-SET, N-ACTION 1",
      "a SCHEDULED workitem given a Transaction UID (N-SET), or asked to become "
      "COMPLETED or CANCELED before IN PROGRESS"),
     (CANCEL_ALREADY_COMPLETED, "N-ACTION 2", "cancel request on a COMPLETED workitem"),
+    (ACTION_NOT_APPROPRIATE, "N-ACTION 5",
+     "Suspend Global Subscription on a workitem, not on a global subscription instance"),
     (NO_SUCH_ACTION, "N-ACTION", "an Action Type ID this SOP class does not have"),
     (INVALID_ATTRIBUTE_VALUE, "N-CREATE, N-SET, N-ACTION",
      "a value that is not valid (bad Transaction UID, unknown requested state, a value "
      "pydicom warns about, Procedure Step State in an N-SET)"),
+    (INVALID_ARGUMENT, "N-ACTION 3", "a Deletion Lock other than TRUE or FALSE"),
     (PROCESSING_FAILURE, "all", "the store failed (not full nor unreachable); an empty "
      "N-SET"),
     (DUPLICATE_INSTANCE, "N-CREATE", "a workitem with that SOP Instance UID exists"),
     (MISSING_ATTRIBUTE, "N-CREATE, N-ACTION",
-     "a Type 1 or 2 attribute missing, or no data set at all"),
+     "a Type 1 or 2 attribute missing (N-ACTION 3: Receiving AE, Deletion Lock), or "
+     "no data set at all"),
     (MISSING_ATTRIBUTE_VALUE, "N-CREATE", "a Type 1 attribute present but empty"),
     (RESOURCE_LIMITATION, "N-services", "the store is full or unreachable"),
     (FIND_PENDING, "C-FIND", "a match (one per workitem)"),

@@ -38,6 +38,14 @@ from ..delivery import Deliverer
 from ..store_status import store_comment, store_log_level, store_status
 from .events import SubscriptionEvents, UPSStores, log, state_report
 from .hooks import WorkitemSource
+from .statuses import (
+    ACTION_NOT_APPROPRIATE,
+    INVALID_ARGUMENT,
+    MISSING_ATTRIBUTE,
+    NO_SUCH_ACTION,
+    NO_SUCH_WORKITEM,
+    UNKNOWN_RECEIVING_AE,
+)
 from .uids import (
     ACTION_REQUEST_CANCEL,
     ACTION_SUBSCRIBE,
@@ -53,9 +61,7 @@ __all__ = ["UPSWatchService", "UNKNOWN_WORKITEM", "UNKNOWN_RECEIVING_AE",
 
 Answer = tuple[int | Dataset, Dataset | None]
 
-UNKNOWN_WORKITEM = 0xC307  # no such UPS instance managed by this SCP
-UNKNOWN_RECEIVING_AE = 0xC308  # Receiving AE unknown to this SCP
-ACTION_NOT_APPROPRIATE = 0xC314  # the action is not for this instance
+UNKNOWN_WORKITEM = NO_SUCH_WORKITEM  # no such UPS instance managed by this SCP
 _RECEIVING_AE = 0x00741234
 _DELETION_LOCK = 0x00741230
 _GLOBALS = (GLOBAL_SUBSCRIPTION, FILTERED_GLOBAL_SUBSCRIPTION)
@@ -117,7 +123,7 @@ class UPSWatchService(SubscriptionEvents, Service):
         if action == ACTION_REQUEST_CANCEL and self.request_cancel is not None:
             return await self.request_cancel(event)
         if action not in (ACTION_SUBSCRIBE, ACTION_UNSUBSCRIBE, ACTION_SUSPEND_GLOBAL):
-            return 0x0123, None  # no such action
+            return NO_SUCH_ACTION, None
         uid = str(event.request.RequestedSOPInstanceUID)
         try:
             info = event.action_information
@@ -125,7 +131,8 @@ class UPSWatchService(SubscriptionEvents, Service):
             return _status(refusal_status(exc), str(exc)), None
         aet = str(info.get("ReceivingAE", "") or "").strip()
         if not aet:
-            return _status(0x0120, "Receiving AE (0074,1234) missing", _RECEIVING_AE), None
+            return _status(MISSING_ATTRIBUTE, "Receiving AE (0074,1234) missing",
+                           _RECEIVING_AE), None
         try:
             if action == ACTION_SUBSCRIBE:
                 return await self._subscribe(uid, aet, info), None
@@ -141,9 +148,9 @@ class UPSWatchService(SubscriptionEvents, Service):
     async def _subscribe(self, uid: str, aet: str, info: Dataset) -> int | Dataset:
         text = str(info.get("DeletionLock", "") or "").strip().upper()
         if not text:
-            return _status(0x0120, "Deletion Lock (0074,1230) missing", _DELETION_LOCK)
+            return _status(MISSING_ATTRIBUTE, "Deletion Lock (0074,1230) missing", _DELETION_LOCK)
         if text not in ("TRUE", "FALSE"):
-            return _status(0x0115, "Deletion Lock must be TRUE or FALSE", _DELETION_LOCK)
+            return _status(INVALID_ARGUMENT, "Deletion Lock must be TRUE or FALSE", _DELETION_LOCK)
         lock = text == "TRUE"
         if aet not in self.deliverer.peers:
             log.info("UPS subscription refused: Receiving AE %r is not in the AE table", aet)
