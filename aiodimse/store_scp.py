@@ -32,6 +32,7 @@ import io
 import os
 import struct
 import tempfile
+from collections.abc import Awaitable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -41,6 +42,7 @@ from pydicom.filereader import read_dataset
 from pydicom.uid import UID
 
 from . import evt
+from .aio.eager import Suspended, run_eager
 from .association_log import log, log_handler_failure
 from .datasets import DatasetDecodeError, Inflated, InflateLimitError, decode_dataset
 from .deflated import inflate_in_steps
@@ -358,8 +360,28 @@ def serve_c_store(assoc: Any, received: ReceivedMessage, kind: RequestKind, debu
     event.extra["file_meta"] = partial(file_meta_for, rq, context, assoc.ae)  # (on first use)
     if sink is not None:
         event.extra["dataset_path"] = sink.path
-    assoc.track(assoc.loop.create_task(_run(assoc, handler, event, received, kind, debug,
-                                            sink)))
+    try:  # the first step now (aio/eager.py): no Task unless the handler suspends
+        result = run_eager(assoc.loop, call_handler(handler, event))
+    except asyncio.CancelledError:  # cancelled in its first step: no answer
+        if sink is not None:
+            sink.remove()
+        assoc._served().dropped(assoc, received)
+        return
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
+        log_handler_failure(kind.event.name, exc, assoc,
+                            f": answering 0x{kind.failure_result:04X}")
+        result = kind.failure_result
+    except BaseException:
+        if sink is not None:
+            sink.remove()
+        assoc._served().dropped(assoc, received)
+        raise
+    if type(result) is Suspended:
+        _Rest(assoc, received, kind, debug, sink).start(result)
+        return
+    if sink is not None:
+        sink.remove()
+    assoc.answer(received, kind, result, debug)
 
 
 async def _inflate_then_serve(assoc: Any, received: ReceivedMessage, kind: RequestKind,
@@ -386,29 +408,56 @@ async def _inflate_then_serve(assoc: Any, received: ReceivedMessage, kind: Reque
                                          received.error, received.shape), kind, debug)
 
 
-async def _run(assoc: Any, handler: Any, event: Event, received: ReceivedMessage,  # noqa: PLR0917
-               kind: RequestKind, debug: bool, sink: FileSink | None) -> None:
-    """The handler, under the AE's handler time limit; then its answer and clean-up."""
-    limit = assoc.ae.handler_timeout
-    try:
+class _Rest:
+    """A handler that suspended in its first step: the rest in a Task, under the AE's
+    handler time limit (past it the handler is cancelled and, once it has ended,
+    0xC211 answered); the streamed file is removed when the handler has ended."""
+
+    __slots__ = ("assoc", "debug", "expired", "kind", "received", "sink", "task")
+
+    def __init__(self, assoc: Any, received: ReceivedMessage, kind: RequestKind,
+                 debug: bool, sink: FileSink | None) -> None:
+        self.assoc, self.received, self.kind, self.debug = assoc, received, kind, debug
+        self.sink = sink
+        self.expired = False
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, suspended: Suspended) -> None:
+        self.task = task = suspended.start(self._finish(suspended.rest))
+        self.assoc.track(task)
+
+    def _time_up(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.expired = True
+            self.task.cancel()
+
+    async def _finish(self, rest: Awaitable[Any]) -> None:
+        assoc, kind = self.assoc, self.kind
+        limit = assoc.ae.handler_timeout
+        timer = (assoc.loop.call_later(limit, self._time_up)
+                 if limit is not None and limit > 0 else None)
         try:
-            result = await asyncio.wait_for(call_handler(handler, event),
-                                            limit if limit and limit > 0 else None)
-        except asyncio.TimeoutError:
-            log.warning("EVT_C_STORE handler from %s still running after %ss: answering "
-                        "0x%04X", peer_of(assoc), limit, kind.failure_result)
-            result = kind.failure_result
-        except Exception as exc:
-            log_handler_failure(kind.event.name, exc, assoc,
-                                f": answering 0x{kind.failure_result:04X}")
-            result = kind.failure_result
-    except BaseException:  # cancelled: no answer
-        assoc._served().dropped(assoc, received)
-        raise
-    finally:
-        if sink is not None:
-            sink.remove()
-    assoc.answer(received, kind, result, debug)
+            try:
+                result = await rest
+            except asyncio.CancelledError:
+                if not self.expired:
+                    raise
+                log.warning("EVT_C_STORE handler from %s still running after %ss: "
+                            "answering 0x%04X", peer_of(assoc), limit, kind.failure_result)
+                result = kind.failure_result
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
+                log_handler_failure(kind.event.name, exc, assoc,
+                                    f": answering 0x{kind.failure_result:04X}")
+                result = kind.failure_result
+        except BaseException:  # cancelled: no answer
+            assoc._served().dropped(assoc, self.received)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if self.sink is not None:
+                self.sink.remove()
+        assoc.answer(self.received, kind, result, self.debug)
 
 
 KIND = RequestKind(evt.EVT_C_STORE, False, HANDLER_FAILED, HANDLER_FAILED,
