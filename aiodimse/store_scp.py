@@ -32,7 +32,6 @@ import io
 import os
 import struct
 import tempfile
-from collections.abc import Awaitable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -42,7 +41,6 @@ from pydicom.filereader import read_dataset
 from pydicom.uid import UID
 
 from . import evt
-from .aio.eager import Suspended, run_eager
 from .association_log import log, log_handler_failure
 from .datasets import DatasetDecodeError, Inflated, InflateLimitError, decode_dataset
 from .deflated import inflate_in_steps
@@ -360,28 +358,14 @@ def serve_c_store(assoc: Any, received: ReceivedMessage, kind: RequestKind, debu
     event.extra["file_meta"] = partial(file_meta_for, rq, context, assoc.ae)  # (on first use)
     if sink is not None:
         event.extra["dataset_path"] = sink.path
-    try:  # the first step now (aio/eager.py): no Task unless the handler suspends
-        result = run_eager(assoc.loop, call_handler(handler, event))
-    except asyncio.CancelledError:  # cancelled in its first step: no answer
-        if sink is not None:
-            sink.remove()
-        assoc._served().dropped(assoc, received)
-        return
-    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the handler's own
-        log_handler_failure(kind.event.name, exc, assoc,
-                            f": answering 0x{kind.failure_result:04X}")
-        result = kind.failure_result
-    except BaseException:
-        if sink is not None:
-            sink.remove()
-        assoc._served().dropped(assoc, received)
-        raise
-    if type(result) is Suspended:
-        _Rest(assoc, received, kind, debug, sink).start(result)
-        return
-    if sink is not None:
-        sink.remove()
-    assoc.answer(received, kind, result, debug)
+    # One Task (the handler's own coroutine inside it), not started at once: a
+    # first step run inside this callback (aio/eager.py) hands the usual handler's
+    # work to a thread while the loop still holds the GIL for the rest of the
+    # callback, which cost more CPU per instance than the Task it saves
+    # (cstore_many.py, plain and ``serve`` handlers alike).
+    handled = _Handled(assoc, received, kind, debug, sink)
+    handled.task = assoc.loop.create_task(handled.run(handler, event))
+    assoc.track(handled.task)
 
 
 async def _inflate_then_serve(assoc: Any, received: ReceivedMessage, kind: RequestKind,
@@ -408,10 +392,11 @@ async def _inflate_then_serve(assoc: Any, received: ReceivedMessage, kind: Reque
                                          received.error, received.shape), kind, debug)
 
 
-class _Rest:
-    """A handler that suspended in its first step: the rest in a Task, under the AE's
-    handler time limit (past it the handler is cancelled and, once it has ended,
-    0xC211 answered); the streamed file is removed when the handler has ended."""
+class _Handled:
+    """A C-STORE handler running in its Task, under the AE's handler time limit (a
+    timer, not ``asyncio.wait_for``'s second Task): past it the handler is
+    cancelled and, once it has ended, 0xC211 answered; the streamed file is
+    removed when the handler has ended."""
 
     __slots__ = ("assoc", "debug", "expired", "kind", "received", "sink", "task")
 
@@ -422,23 +407,19 @@ class _Rest:
         self.expired = False
         self.task: asyncio.Task[None] | None = None
 
-    def start(self, suspended: Suspended) -> None:
-        self.task = task = suspended.start(self._finish(suspended.rest))
-        self.assoc.track(task)
-
     def _time_up(self) -> None:
         if self.task is not None and not self.task.done():
             self.expired = True
             self.task.cancel()
 
-    async def _finish(self, rest: Awaitable[Any]) -> None:
+    async def run(self, handler: Any, event: Event) -> None:
         assoc, kind = self.assoc, self.kind
         limit = assoc.ae.handler_timeout
         timer = (assoc.loop.call_later(limit, self._time_up)
                  if limit is not None and limit > 0 else None)
         try:
             try:
-                result = await rest
+                result = await call_handler(handler, event)
             except asyncio.CancelledError:
                 if not self.expired:
                     raise

@@ -321,8 +321,8 @@ async def test_a_deflated_instance_is_inflated_then_served() -> None:
 @pytest.mark.parametrize("suspends", [False, True])
 async def test_a_handler_that_does_or_does_not_suspend_is_answered_and_its_file_removed(
         suspends: bool, tmp_path: Path) -> None:
-    """The first step runs at once (no Task unless it suspends); either way the
-    handler sees the streamed file, its answer is sent, and the file goes after."""
+    """Either way the handler sees the streamed file, its answer is sent, and the
+    file goes after (the handler's Task has no time-limit Task of its own)."""
     seen: list[bool] = []
 
     async def handler(event: Event) -> int:
