@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from .presentation import PresentationContext
     from .settings import AESettings
 
-__all__ = ["NoStoreContextError", "StoreCalls", "STREAM_PIECE", "STREAM_FROM", "data_offset"]
+__all__ = ["NoStoreContextError", "StoreCalls", "STREAM_PIECE", "STREAM_FROM", "data_offset",
+           "file_identity"]
 
 STREAM_PIECE = 4 << 20
 """Bytes of a file's data set read and sent at a time."""
@@ -94,11 +95,12 @@ def data_offset(fp: BinaryIO) -> tuple[int, str] | None:
     return found[0], found[1][0x0010]
 
 
-def _file_identity(path: Path, fp: BinaryIO, offset: int, meta: dict[int, str]
+def file_identity(path: Path, fp: BinaryIO, offset: int, meta: dict[int, str]
                    ) -> tuple[str, str]:
     """(SOP Class UID, SOP Instance UID) of a Part 10 file: its data set's first
     elements (read without decoding the rest; pydicom's ``dcmread`` when deflated or
-    in a transfer syntax pydicom does not know), else its file meta's."""
+    in a transfer syntax pydicom does not know), else its file meta's (``aiodimse
+    store`` scans its files with it too)."""
     syntax = meta[0x0010]
     try:
         readable = syntax != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN and bool(syntax_flags(syntax))
@@ -187,7 +189,7 @@ class StoreCalls:
                 offset, meta = found
                 syntax = meta[0x0010]
                 size = os.fstat(fp.fileno()).st_size - offset
-                sop_class, sop_instance = _file_identity(path, fp, offset, meta)
+                sop_class, sop_instance = file_identity(path, fp, offset, meta)
                 ctx, recode = self._store_context(sop_class, syntax)
                 if not recode:
                     fields |= {"AffectedSOPClassUID": sop_class,

@@ -348,22 +348,23 @@ class ArchiveWriter:
     async def _replace(self, source: Path, owned: bool, sop_class: str | None,
                        sop_instance: str, move: bool) -> Stored:
         """``_commit`` with nothing to decide before placing (the usual C-STORE): the
-        file read, checked and placed in one step while the index is asked where the
-        instance was (each step a thread hop the response waits for)."""
-        placed, held = await asyncio.gather(
-            asyncio.to_thread(self._read_and_place, source, sop_class, sop_instance,
-                              owned or move, self.fsync and not owned),
-            self.index.archived_path(sop_instance), return_exceptions=True)
-        if isinstance(placed, BaseException):
-            raise placed
-        read, final, existed, size, mtime_ns = placed
-        if isinstance(held, BaseException):
+        file read, checked and placed in one thread step, then indexed by one call
+        that says where the instance was (each a wait the response has)."""
+        read, final, existed, size, mtime_ns = await asyncio.to_thread(
+            self._read_and_place, source, sop_class, sop_instance, owned or move,
+            self.fsync and not owned)
+        record = self._record(read, final, size, mtime_ns)
+        try:
+            held = await self.index.index_instance(record, time.time())
+        except BaseException:
             if not existed:  # a new file: not indexed is not kept
                 await asyncio.to_thread(_unlink, final)
-            raise held
-        duplicate = held is not None and (
-            existed if held == str(final) else await asyncio.to_thread(os.path.exists, held))
-        return await self._index(read, final, size, mtime_ns, held, duplicate)
+            raise
+        if held is None or held == str(final):
+            return Stored(str(final), read.sop_class, read.sop_instance,
+                          held is not None and existed, True)
+        duplicate = await asyncio.to_thread(self._remove_replaced, Path(held))
+        return Stored(str(final), read.sop_class, read.sop_instance, duplicate, True)
 
     def _read_and_place(self, source: Path, sop_class: str | None, sop_instance: str,
                         move: bool, sync_source: bool
@@ -378,10 +379,7 @@ class ArchiveWriter:
     async def _index(self, read: _Read, final: Path, size: int, mtime_ns: int,  # noqa: PLR0917
                      held: str | None, duplicate: bool) -> Stored:
         """Index a placed file; on failure a new file is removed (module doc)."""
-        record = InstanceRecord(
-            sop_class_uid=read.sop_class, sop_instance_uid=read.sop_instance,
-            path=str(final), transfer_syntax=read.syntax, size=size, mtime_ns=mtime_ns,
-            attrs=read.attrs)
+        record = self._record(read, final, size, mtime_ns)
         try:
             await self.index.add_records([record], time.time())
         except BaseException:
@@ -391,6 +389,13 @@ class ArchiveWriter:
         if duplicate and held is not None and held != str(final):
             await asyncio.to_thread(self._remove_replaced, Path(held))
         return Stored(str(final), read.sop_class, read.sop_instance, duplicate, True)
+
+    @staticmethod
+    def _record(read: _Read, final: Path, size: int, mtime_ns: int) -> InstanceRecord:
+        return InstanceRecord(
+            sop_class_uid=read.sop_class, sop_instance_uid=read.sop_instance,
+            path=str(final), transfer_syntax=read.syntax, size=size, mtime_ns=mtime_ns,
+            attrs=read.attrs)
 
     def _check(self, read: _Read, sop_class: str | None, sop_instance: str | None) -> Path:
         if sop_instance is not None and read.sop_instance != sop_instance:
@@ -452,7 +457,11 @@ class ArchiveWriter:
             _unlink(tmp)
             raise
 
-    def _remove_replaced(self, old: Path) -> None:
-        """The file a replaced duplicate had, if it is one of ours."""
+    def _remove_replaced(self, old: Path) -> bool:
+        """The file a replaced duplicate had, if it is one of ours; whether it was
+        there (the instance was held)."""
+        if not old.exists():
+            return False
         if old.is_relative_to(self.root) and old.suffix == ".dcm":
             _unlink(old)
+        return True

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from ..ae import AE
 from ..errors import AiodimseError
+from ..part10 import read_meta
 from ..presentation import (
     EXPLICIT_VR_BIG_ENDIAN,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -37,7 +37,7 @@ from ..presentation import (
     RequestedContext,
 )
 from ..status import Category, code_to_category
-from ..store_scu import NoStoreContextError
+from ..store_scu import NoStoreContextError, file_identity
 from . import commit
 from .common import (
     EXIT_ERROR,
@@ -53,7 +53,6 @@ from .common import (
 __all__ = ["add_parsers", "run_store", "MAX_CONTEXTS", "plan"]
 
 MAX_CONTEXTS = 128  # presentation contexts in one association request (PS3.8 9.3.2.2)
-_UIDS = [0x00080016, 0x00080018]
 
 
 def add_parsers(sub: Any) -> None:
@@ -104,25 +103,28 @@ def _files(paths: Sequence[str]) -> Iterator[Path]:
 
 
 def _read(path: Path) -> Instance | str:
-    """The instance in a file, or why it is not sent."""
+    """The instance in a file, or why it is not sent: its file meta and first
+    elements read as ``send_c_store`` reads them (part10.py), not a pydicom parse."""
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=_UIDS)
+        with path.open("rb") as fp:
+            found = read_meta(fp)
+            if found is None:
+                return "not DICOM"
+            offset, meta = found
+            if not meta.get(0x0010):
+                return "no SOP Class, SOP Instance UID or transfer syntax"
+            sop_class, sop_instance = file_identity(path, fp, offset, meta)
     except FileNotFoundError:
         return "missing"
     except (InvalidDicomError, EOFError):
         return "not DICOM"
     except OSError:
         return "unreadable"
-    except Exception:  # pydicom's many ways of failing on a broken file
+    except Exception:  # a broken file: struct, decoding or pydicom errors
         return "not DICOM"
-    meta = ds.file_meta
-    sop_class = str(ds.get("SOPClassUID", "") or meta.get("MediaStorageSOPClassUID", ""))
-    sop_instance = str(ds.get("SOPInstanceUID", "") or meta.get("MediaStorageSOPInstanceUID",
-                                                                 ""))
-    syntax = str(meta.get("TransferSyntaxUID", ""))
-    if not sop_class or not sop_instance or not syntax:
+    if not sop_class or not sop_instance:
         return "no SOP Class, SOP Instance UID or transfer syntax"
-    return Instance(str(path), sop_class, sop_instance, syntax)
+    return Instance(str(path), sop_class, sop_instance, meta[0x0010])
 
 
 # what an uncompressed instance may be re-encoded in (not Deflated: an SCP picking it

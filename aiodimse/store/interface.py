@@ -225,6 +225,12 @@ class ArchiveIndex(InstanceIndex, Protocol):
         in one transaction; a patient, study or series left without instances goes."""
         ...
 
+    async def index_instance(self, record: InstanceRecord, now: float) -> str | None:
+        """``add_records([record], now)`` that also says where the instance's file
+        was before (None if it was not indexed), read in the same transaction: the
+        archive writer's one call per stored instance."""
+        ...
+
     async def archived_path(self, sop_instance_uid: str) -> str | None:
         """Where an indexed instance's file is, None if not indexed (or no file)."""
         ...

@@ -8,6 +8,7 @@ import errno
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from pydicom import dcmread
@@ -17,6 +18,7 @@ from aiodimse.archive import STUDY_ROOT_FIND, QueryEngine
 from aiodimse.archive.writer import ArchiveWriter, InvalidInstance, Stored
 from aiodimse.store import StoreError, open_store
 from aiodimse.store.interface import Store
+from aiodimse.store.records import InstanceRecord
 
 from ..store.conftest import store_url  # noqa: F401  (the fixture: one per backend)
 from ._data import CT, EXPLICIT, MR, encode, instance, part10
@@ -212,31 +214,35 @@ async def test_out_of_space_when_placing(tmp_path: Path, store: Store,
     assert await store.count_instances() == 0
 
 
-async def test_an_index_failure_removes_the_new_file(tmp_path: Path, store: Store,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("duplicates", ["replace", "keep"])
+async def test_an_index_failure_removes_the_new_file(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch,
+        duplicates: Literal["replace", "keep"]) -> None:
+    """(replace indexes by ``index_instance``, keep by ``add_records``.)"""
     root = tmp_path / "archive"
 
     async def full(records: object, now: float) -> int:
         raise StoreError("database or disk is full", full=True)
 
     monkeypatch.setattr(store, "add_records", full)
+    monkeypatch.setattr(store, "index_instance", full)
     with pytest.raises(StoreError):
-        await _store(ArchiveWriter(root, store), instance())
+        await _store(ArchiveWriter(root, store, duplicates=duplicates), instance())
     assert _files(root) == []
 
 
-async def test_a_failed_lookup_removes_the_new_file_and_keeps_an_old_one(
+async def test_a_failed_indexing_removes_the_new_file_and_keeps_an_old_one(
         tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """(The lookup of where the instance was runs while the file is placed.)"""
+    """(One index call both indexes the instance and says where it was.)"""
     root = tmp_path / "archive"
     writer = ArchiveWriter(root, store)
     held = instance()
     first = await _store(writer, held)
 
-    async def broken(sop_instance_uid: str) -> str | None:
+    async def broken(record: InstanceRecord, now: float) -> str | None:
         raise StoreError("disk I/O error")
 
-    monkeypatch.setattr(store, "archived_path", broken)
+    monkeypatch.setattr(store, "index_instance", broken)
     with pytest.raises(StoreError):
         await _store(writer, instance())
     assert _files(root) == [str(Path(first.path).relative_to(root))]

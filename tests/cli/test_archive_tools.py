@@ -67,9 +67,15 @@ async def test_store_files_and_folders_then_commit(serve: StartServe, tmp_path: 
     uids = [write(files, study, series), write(files / "deeper" / "still", study, series),
             write(files, study, series, syntax=ImplicitVRLittleEndian, sop_class=MR)]
     (files / "notes.txt").write_text("not DICOM")
+    # (scanned by their file meta and first elements, not parsed whole)
+    (files / "cut.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x40")
+    (files / "no-syntax.dcm").write_bytes(  # a meta without a Transfer Syntax UID
+        b"\0" * 128 + b"DICM" + b"\x02\x00\x02\x00UI\x06\x001.2.3\0"
+        + b"\x08\x00\x16\x00UI\x06\x001.2.3\0")
     done = await run("store", "127.0.0.1", str(srv.port), "-aec", "AIODIMSE", str(files))
     assert done.returncode == 1, done.stdout + done.stderr  # a file was skipped
-    assert "stored 3, failed 0, skipped 1 (1 not DICOM)" in done.stdout
+    assert ("stored 3, failed 0, skipped 3 (2 not DICOM, 1 no SOP Class, SOP Instance UID "
+            "or transfer syntax)") in done.stdout, done.stdout
     for uid in uids:
         assert (srv.data / "archive" / study / series / f"{uid}.dcm").is_file()
 

@@ -315,3 +315,58 @@ async def test_a_deflated_instance_is_inflated_then_served() -> None:
     assert got["context"].transfer_syntax == DeflatedExplicitVRLittleEndian
     assert got["meta"].TransferSyntaxUID == DeflatedExplicitVRLittleEndian
     assert got["ds"].PixelData == ds.PixelData
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("suspends", [False, True])
+async def test_a_handler_that_does_or_does_not_suspend_is_answered_and_its_file_removed(
+        suspends: bool, tmp_path: Path) -> None:
+    """Either way the handler sees the streamed file, its answer is sent, and the
+    file goes after (the handler's Task has no time-limit Task of its own)."""
+    seen: list[bool] = []
+
+    async def handler(event: Event) -> int:
+        if suspends:
+            await asyncio.sleep(0.01)
+        seen.append(event.dataset_path.exists())
+        return 0xB000
+
+    scp = _scp(store_to_file=True, store_directory=str(tmp_path))
+    async with serving([(evt.EVT_C_STORE, handler)], ae=scp) as server, \
+            _scu().associate("127.0.0.1", server.port) as assoc:
+        statuses = [(await bounded(assoc.send_c_store(instance()))).Status for _ in range(3)]
+    assert statuses == [0xB000] * 3
+    assert seen == [True] * 3
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("to_file", [False, True])
+async def test_a_handler_past_its_time_limit_is_cancelled_then_answered_0xC211(
+        to_file: bool, tmp_path: Path) -> None:
+    """The handler ends (cancelled) before the answer, and its streamed file after it."""
+    ended: list[str] = []
+
+    async def stuck(event: Event) -> int:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            if to_file:
+                ended.append("file there" if event.dataset_path.exists() else "file gone")
+            else:
+                ended.append("cancelled")
+            raise
+        return 0
+
+    async def failing(event: Event) -> int:
+        await asyncio.sleep(0)
+        raise RuntimeError("boom")
+
+    scp = _scp(store_to_file=to_file, store_directory=str(tmp_path), handler_timeout=0.2)
+    for handler, status in ((stuck, 0xC211), (failing, 0xC211)):
+        async with serving([(evt.EVT_C_STORE, handler)], ae=scp) as server, \
+                _scu().associate("127.0.0.1", server.port) as assoc:
+            assert (await bounded(assoc.send_c_store(instance()))).Status == status
+            assert (await bounded(assoc.send_c_echo())).Status == 0  # association kept
+    assert ended == ["file there" if to_file else "cancelled"]
+    assert os.listdir(tmp_path) == []

@@ -6,6 +6,7 @@ batches, and several writers (nodes) indexing one study at once."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -118,6 +119,21 @@ async def test_retrieval(store: Store) -> None:
         == [(CT, f"{PAT}.3.2", "1.2.840.10008.1.2.1")]  # 3.4 is in another series
     assert model_for(STUDY_ROOT_MOVE.sop_class_uid) is STUDY_ROOT_MOVE
     assert model_for("1.2.3") is None
+
+
+async def test_index_instance_says_where_the_instance_was(store: Store) -> None:
+    """The archive writer's one call per instance: indexed at once, and the file
+    it had before (None when new), so the writer can remove a replaced one."""
+    new = record(50, 1, 1)
+    assert await store.index_instance(new, 3.0) is None
+    assert await store.archived_path(new.sop_instance_uid) == "/archive/50.dcm"
+    moved = dataclasses.replace(record(50, 2, 2), path="/archive/elsewhere.dcm")
+    assert await store.index_instance(moved, 4.0) == "/archive/50.dcm"
+    assert await store.archived_path(new.sop_instance_uid) == "/archive/elsewhere.dcm"
+    series = await find(store, STUDY_ROOT_FIND, identifier(
+        QueryRetrieveLevel="SERIES", StudyInstanceUID=f"{PAT}.1.2", SeriesInstanceUID=""))
+    assert sorted(r.SeriesInstanceUID for r in series) == [f"{PAT}.2.2"]
+    assert await store.index_instance(moved, 5.0) == "/archive/elsewhere.dcm"
 
 
 async def test_a_removed_instance_takes_its_empty_series_study_and_patient(

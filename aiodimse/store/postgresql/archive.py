@@ -42,8 +42,8 @@ from ..archive_sql import (
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem
 
-__all__ = ["POSTGRESQL", "ATTEMPTS", "add_records", "remove_instance", "archived_path",
-           "match_batch", "retrieve_batch", "count_retrieve"]
+__all__ = ["POSTGRESQL", "ATTEMPTS", "add_records", "index_instance", "remove_instance",
+           "archived_path", "match_batch", "retrieve_batch", "count_retrieve"]
 
 ATTEMPTS = 5  # runs of a writing transaction that PostgreSQL failed for a deadlock
 
@@ -182,10 +182,11 @@ _STORE = {
 
 # What a record meets: the instance its file's stat vouches for, and the instance
 # itself, locked until the transaction ends (``found``: it is indexed).
-_FIND = ("SELECT f.sop_instance_uid, i.found, i.series FROM (SELECT 1) one "
-         "LEFT JOIN files f ON f.path = $2 LEFT JOIN (SELECT true AS found, series "
+# (``path``: where its file was.)
+_FIND = ("SELECT f.sop_instance_uid, i.found, i.series, i.path FROM (SELECT 1) one "
+         "LEFT JOIN files f ON f.path = $2 LEFT JOIN (SELECT true AS found, series, path "
          "FROM instances WHERE sop_instance_uid = $1 FOR UPDATE) i ON true")
-_HELD = "SELECT series FROM instances WHERE sop_instance_uid = $1 FOR UPDATE"
+_HELD = "SELECT series, path FROM instances WHERE sop_instance_uid = $1 FOR UPDATE"
 
 _Orphans = tuple[set[int], set[int], set[int]]  # series, studies, patients to check
 
@@ -200,11 +201,13 @@ async def _forget(conn: Any, sop_instance_uid: str, orphans: set[int]) -> bool:
     return True
 
 
-async def _index(conn: Any, rec: InstanceRecord, now: float, orphans: _Orphans) -> None:
+async def _index(conn: Any, rec: InstanceRecord, now: float, orphans: _Orphans
+                 ) -> str | None:
     """Index one record in the caller's transaction: two statements, unless the
-    file held another instance or another node indexes this one meanwhile."""
+    file held another instance or another node indexes this one meanwhile; where
+    the instance's file was (None: not indexed)."""
     uid, attrs = rec.sop_instance_uid, rec.attrs
-    vouched, found, old_series = await conn.fetchrow(_FIND, uid, rec.path)
+    vouched, found, old_series, old_path = await conn.fetchrow(_FIND, uid, rec.path)
     if vouched is not None and vouched != uid:
         # the file held another instance: it no longer vouches for that one
         await _forget_at(conn, vouched, rec.path, orphans[0])
@@ -218,7 +221,8 @@ async def _index(conn: Any, rec: InstanceRecord, now: float, orphans: _Orphans) 
             break
         # indexed by another node since _FIND: lock it, then replace it
         held = await conn.fetchrow(_HELD, uid)
-        found, old_series = held is not None, None if held is None else held[0]
+        found = held is not None
+        old_series, old_path = (None, None) if held is None else (held[0], held[1])
     series = None
     if placed:
         patient, study, series, old_patient, old_study, _ = row
@@ -228,6 +232,7 @@ async def _index(conn: Any, rec: InstanceRecord, now: float, orphans: _Orphans) 
             orphans[1].add(int(old_study))
     if found and old_series is not None and old_series != series:
         orphans[0].add(int(old_series))
+    return old_path if found else None
 
 
 async def _forget_at(conn: Any, sop_instance_uid: str, path: str, orphans: set[int]) -> None:
@@ -293,6 +298,17 @@ async def add_records(conn: Any, records: Sequence[InstanceRecord], now: float) 
         await _prune(conn, orphans)
         return len(records)
     return int(await _retrying(conn, body))
+
+
+async def index_instance(conn: Any, record: InstanceRecord, now: float) -> str | None:
+    """``add_records`` of one record; where the instance's file was before."""
+    async def body() -> str | None:
+        orphans: _Orphans = (set(), set(), set())
+        before = await _index(conn, record, now, orphans)
+        await _prune(conn, orphans)
+        return before
+    before: str | None = await _retrying(conn, body)
+    return before
 
 
 async def remove_instance(conn: Any, sop_instance_uid: str) -> bool:

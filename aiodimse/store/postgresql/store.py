@@ -227,6 +227,11 @@ class PostgreSQLStore:
         return int(await self._run("add_records",
                                    lambda conn: archive.add_records(conn, rows, now)))
 
+    async def index_instance(self, record: InstanceRecord, now: float) -> str | None:
+        before: str | None = await self._run(
+            "index_instance", lambda conn: archive.index_instance(conn, record, now))
+        return before
+
     async def archived_path(self, sop_instance_uid: str) -> str | None:
         path: str | None = await self._run(
             "archived_path", lambda conn: archive.archived_path(conn, sop_instance_uid))

@@ -286,6 +286,12 @@ class SQLiteDatabase:
         with self.transaction() as conn:
             return archive.add_records(conn, records, now)
 
+    def index_instance(self, record: InstanceRecord, now: float) -> str | None:
+        with self.transaction() as conn:
+            before = archive.archived_path(conn, record.sop_instance_uid)
+            archive.add_records(conn, (record,), now)
+            return before
+
     def archived_path(self, sop_instance_uid: str) -> str | None:
         return archive.archived_path(self._conn, sop_instance_uid)
 

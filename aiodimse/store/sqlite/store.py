@@ -116,6 +116,9 @@ class SQLiteStore:
     async def add_records(self, records: Iterable[InstanceRecord], now: float) -> int:
         return await self.call(self.db.add_records, list(records), now)
 
+    async def index_instance(self, record: InstanceRecord, now: float) -> str | None:
+        return await self.call(self.db.index_instance, record, now)
+
     async def archived_path(self, sop_instance_uid: str) -> str | None:
         return await self.call(self.db.archived_path, sop_instance_uid)
 
