@@ -34,6 +34,7 @@ from ..events import Event
 from ..handlers import Binding
 from ..logs import get_logger
 from ..store.interface import MPPSRow, MPPSStore, QuotaExceeded, StoreError
+from .answers import status as _status
 from .base import Service, SOPClass
 from .quotas import RESOURCE_LIMITATION, Quotas, over
 from .store_status import store_comment, store_log_level, store_status
@@ -50,15 +51,6 @@ _STATES = FINAL_STATES | {IN_PROGRESS}
 _STATUS_TAG = 0x00400252  # Performed Procedure Step Status
 
 Answer = tuple[int | Dataset, Dataset | None]
-
-
-def _status(code: int, comment: str, offending: int | None = None) -> Dataset:
-    ds = Dataset()
-    ds.Status = code
-    ds.ErrorComment = comment[:64]
-    if offending is not None:
-        ds.OffendingElement = [offending]
-    return ds
 
 
 def _pps_status(ds: Dataset) -> str:

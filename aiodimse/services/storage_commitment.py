@@ -36,6 +36,7 @@ from ..store.interface import (
     QuotaExceeded,
     StoreError,
 )
+from .answers import status as _status
 from .base import Service, SOPClass
 from .delivery import Deliverer, DeliveryPolicy, Peer, Report
 from .quotas import RESOURCE_LIMITATION, Quotas, over
@@ -68,15 +69,6 @@ _WARNED_AES = 1024  # calling AEs remembered for the once-per-AE warning (16 byt
 
 class CommitmentStores(CommitmentStore, InstanceIndex, DeliveryQueue, Protocol):
     """What the SCP needs of a store: transactions, the index, the report queue."""
-
-
-def _status(code: int, comment: str, offending: int | None = None) -> Dataset:
-    ds = Dataset()
-    ds.Status = code
-    ds.ErrorComment = comment[:64]
-    if offending is not None:
-        ds.OffendingElement = [offending]
-    return ds
 
 
 def _ref(sop_class: str, sop_instance: str) -> Dataset:

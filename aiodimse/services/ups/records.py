@@ -12,6 +12,7 @@ from ...datasets import decode_dataset, encode_dataset
 from ...events import Event
 from ...logs import get_logger
 from ...store.interface import StoreError, UPSWorkitems, WorkitemRow
+from ..answers import status
 from ..store_status import store_comment, store_log_level, store_status
 from .hooks import WorkitemEvents
 from .matching import indexed
@@ -52,16 +53,6 @@ def to_row(uid: str, ds: Dataset, transaction_uid: str | None,
                        transaction_uid=transaction_uid,
                        dataset=encode_dataset(ds, ExplicitVRLittleEndian),
                        calling_aet=calling_aet, **indexed(ds))
-
-
-def status(code: int, comment: str | None = None, offending: int | None = None) -> Dataset:
-    ds = Dataset()
-    ds.Status = code
-    if comment:
-        ds.ErrorComment = comment[:64]
-    if offending is not None:
-        ds.OffendingElement = [offending]
-    return ds
 
 
 def refused(refusal: Refusal) -> Answer:

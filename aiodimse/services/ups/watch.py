@@ -33,6 +33,7 @@ from ...datasets import DatasetDecodeError, refusal_status
 from ...events import Event
 from ...handlers import Binding
 from ...store.interface import StoreError, UPSGlobalSubscription
+from ..answers import status as _status
 from ..base import Service, SOPClass
 from ..delivery import Deliverer
 from ..store_status import store_comment, store_log_level, store_status
@@ -66,15 +67,6 @@ _RECEIVING_AE = 0x00741234
 _DELETION_LOCK = 0x00741230
 _GLOBALS = (GLOBAL_SUBSCRIPTION, FILTERED_GLOBAL_SUBSCRIPTION)
 _NOT_KEYS = ("ReceivingAE", "DeletionLock")  # of the Action Information: not a filter
-
-
-def _status(code: int, comment: str, offending: int | None = None) -> Dataset:
-    ds = Dataset()
-    ds.Status = code
-    ds.ErrorComment = comment[:64]
-    if offending is not None:
-        ds.OffendingElement = [offending]
-    return ds
 
 
 class UPSWatchService(SubscriptionEvents, Service):
