@@ -8,15 +8,14 @@ import time
 
 from pydicom.dataset import Dataset
 
-from ...datasets import DatasetDecodeError, refusal_status
 from ...events import Event
 from ...store.interface import StoreError, WorkitemRow
-from ..values import first_invalid
 from . import statuses as st
 from .push import assigned
 from .records import (
     Answer,
     Context,
+    decoded,
     log,
     refused,
     status,
@@ -40,23 +39,12 @@ __all__ = ["n_set", "change_state_action"]
 _PROGRESS = "ProcedureStepProgressInformationSequence"
 
 
-def _decoded(event: Event, modification: bool) -> Dataset | Answer:
-    try:
-        ds = event.modification_list if modification else event.action_information
-    except DatasetDecodeError as exc:
-        return status(refusal_status(exc), str(exc)), None
-    bad = first_invalid(ds)
-    if bad is not None:
-        return status(st.INVALID_ATTRIBUTE_VALUE, "invalid attribute value", bad), None
-    return ds
-
-
 async def n_set(ctx: Context, event: Event) -> Answer:
     """Apply the Modification List (a SCHEDULED workitem without Transaction UID, an
     IN PROGRESS one with its own); a sequence is replaced whole (CC.2.6.2)."""
     if not event.dataset_length:
         return status(st.PROCESSING_FAILURE, "empty Modification List"), None
-    mods = _decoded(event, True)
+    mods = decoded(lambda: event.modification_list)
     if not isinstance(mods, Dataset):
         return mods
     uid = str(event.request.RequestedSOPInstanceUID)
@@ -93,7 +81,7 @@ async def n_set(ctx: Context, event: Event) -> Answer:
 async def change_state_action(ctx: Context, event: Event) -> Answer:
     """Change UPS State: claim (SCHEDULED -> IN PROGRESS, recording the SCU's
     Transaction UID), then COMPLETED or CANCELED under that UID."""
-    info = _decoded(event, False)
+    info = decoded(lambda: event.action_information)
     if not isinstance(info, Dataset):
         return info
     if "ProcedureStepState" not in info:

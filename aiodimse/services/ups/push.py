@@ -8,15 +8,14 @@ import time
 
 from pydicom.dataset import Dataset
 
-from ...datasets import DatasetDecodeError, refusal_status
 from ...events import Event
 from ...store.interface import StoreError, WorkitemRow
 from ...uids import new_uid
-from ..values import first_invalid
 from . import statuses as st
 from .records import (
     Answer,
     Context,
+    decoded,
     log,
     refused,
     status,
@@ -49,13 +48,9 @@ async def n_create(ctx: Context, event: Event) -> Answer:
     """Store a new SCHEDULED workitem; the SCP names it when the SCU did not."""
     if not event.dataset_length:
         return status(st.MISSING_ATTRIBUTE, "N-CREATE needs the workitem's attributes"), None
-    try:
-        attrs = event.attribute_list
-    except DatasetDecodeError as exc:
-        return status(refusal_status(exc), str(exc)), None
-    bad = first_invalid(attrs)
-    if bad is not None:
-        return status(st.INVALID_ATTRIBUTE_VALUE, "invalid attribute value", bad), None
+    attrs = decoded(lambda: event.attribute_list)
+    if not isinstance(attrs, Dataset):
+        return attrs
     checked = check_create(attrs)
     if isinstance(checked, Refusal):
         ctx.refused += 1
@@ -84,13 +79,9 @@ async def request_cancel(ctx: Context, event: Event) -> Answer:
     """Request UPS Cancel: a SCHEDULED workitem is CANCELED at once; for an IN
     PROGRESS one the request goes to its performer (``cancel_requested``)."""
     uid = str(event.request.RequestedSOPInstanceUID)
-    try:
-        request = event.action_information
-    except DatasetDecodeError as exc:
-        return status(refusal_status(exc), str(exc)), None
-    bad = first_invalid(request)
-    if bad is not None:
-        return status(st.INVALID_ATTRIBUTE_VALUE, "invalid attribute value", bad), None
+    request = decoded(lambda: event.action_information)
+    if not isinstance(request, Dataset):
+        return request
     reason = str(request.get("ReasonForCancellation", "") or "") or None
 
     def change(current: WorkitemRow | None) -> WorkitemRow | Answer:

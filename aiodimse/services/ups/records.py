@@ -3,17 +3,19 @@ every UPS handler shares (status data sets, the store's failures)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from ...datasets import decode_dataset, encode_dataset
+from ...datasets import DatasetDecodeError, decode_dataset, encode_dataset, refusal_status
 from ...events import Event
 from ...logs import get_logger
 from ...store.interface import StoreError, UPSWorkitems, WorkitemRow
 from ..answers import status
 from ..store_status import store_comment, store_log_level, store_status
+from ..values import first_invalid
+from . import statuses as st
 from .hooks import WorkitemEvents
 from .matching import indexed
 from .uids import UPS_PUSH
@@ -22,7 +24,7 @@ from .workitems import TRANSACTION_UID_TAG, Refusal, state_of
 log = get_logger("aiodimse.ups")
 
 __all__ = ["Answer", "Context", "to_dataset", "to_row", "status", "refused",
-           "store_failed", "told", "log"]
+           "store_failed", "told", "log", "decoded"]
 
 Answer = tuple[int | Dataset, Dataset | None]
 
@@ -53,6 +55,20 @@ def to_row(uid: str, ds: Dataset, transaction_uid: str | None,
                        transaction_uid=transaction_uid,
                        dataset=encode_dataset(ds, ExplicitVRLittleEndian),
                        calling_aet=calling_aet, **indexed(ds))
+
+
+def decoded(read: Callable[[], Dataset]) -> Dataset | Answer:
+    """The request's data set (``read``: an event member that decodes it), or the
+    answer refusing it: one that does not decode, or holds a value pydicom would
+    warn about (0x0106 with the Offending Element)."""
+    try:
+        ds = read()
+    except DatasetDecodeError as exc:
+        return status(refusal_status(exc), str(exc)), None
+    bad = first_invalid(ds)
+    if bad is not None:
+        return status(st.INVALID_ATTRIBUTE_VALUE, "invalid attribute value", bad), None
+    return ds
 
 
 def refused(refusal: Refusal) -> Answer:
