@@ -36,7 +36,9 @@ ROOT = "1.2.826.0.1.3680043.10.1451.9"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
 
-def _record(n: int, study: str, series: str) -> InstanceRecord:
+def record(n: int, study: str, series: str, date: str | None = None) -> InstanceRecord:
+    """Instance ``n`` of the benchmark archives (``date``: the StudyDate, by default
+    one of 2024's months by ``n``); cfind_many.py builds its index from these too."""
     uid = f"{ROOT}.3.{n}"
     return InstanceRecord(
         sop_class_uid=CT, sop_instance_uid=uid, path=f"/archive/{uid}.dcm",
@@ -44,7 +46,7 @@ def _record(n: int, study: str, series: str) -> InstanceRecord:
             "PatientID": f"PID{n % 1000}", "PatientName": f"Doe{n % 100}^Jane",
             "PatientBirthDate": "19700101", "PatientSex": "F",
             "StudyInstanceUID": study, "SeriesInstanceUID": series,
-            "StudyDate": f"2024{1 + n % 12:02d}15", "StudyTime": "101500",
+            "StudyDate": date or f"2024{1 + n % 12:02d}15", "StudyTime": "101500",
             "AccessionNumber": f"A{n}", "StudyID": str(n % 1000),
             "StudyDescription": "CHEST", "Modality": "CT", "SeriesNumber": "1",
             "InstanceNumber": str(n), "SOPInstanceUID": uid})
@@ -54,12 +56,12 @@ async def _build(store: Store, n: int) -> float:
     started = time.perf_counter()
     batch: list[InstanceRecord] = []
     for i in range(n):  # N studies of one instance each
-        batch.append(_record(i, f"{ROOT}.1.{i}", f"{ROOT}.2.{i}"))
+        batch.append(record(i, f"{ROOT}.1.{i}", f"{ROOT}.2.{i}"))
         if len(batch) == 500:
             await store.add_records(batch, 1.0)
             batch.clear()
     for i in range(n):  # one series of N instances
-        batch.append(_record(n + i, f"{ROOT}.1.99999999", f"{ROOT}.2.99999999"))
+        batch.append(record(n + i, f"{ROOT}.1.99999999", f"{ROOT}.2.99999999"))
         if len(batch) == 500:
             await store.add_records(batch, 1.0)
             batch.clear()
@@ -68,7 +70,8 @@ async def _build(store: Store, n: int) -> float:
     return time.perf_counter() - started
 
 
-def _query(kind: str) -> Dataset:
+def query(kind: str) -> Dataset:
+    """The identifier of each kind (module doc); cfind_many.py asks the same."""
     ds = Dataset()
     if kind == "IMAGE":
         ds.QueryRetrieveLevel = "IMAGE"
@@ -93,7 +96,7 @@ def _query(kind: str) -> Dataset:
 
 
 async def _run(engine: QueryEngine, kind: str) -> tuple[float, float, int]:
-    ds = _query(kind)
+    ds = query(kind)
     started = time.perf_counter()
     answers = engine.find(STUDY_ROOT_FIND, ds)
     first = 0.0

@@ -77,7 +77,6 @@ __all__ = ["main"]
 RESULTS = REPO / "benchmarks" / "results"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 ROOT = "1.2.826.0.1.3680043.10.1451.9"
-CT = "1.2.840.10008.5.1.4.1.1.2"
 LEVELS = ("STUDY", "IMAGE")
 SERVERS = ("aiodimse serve", "aiodimse handler", "pynetdicom handler")
 CEILING, PYN = "aiodimse handler", "pynetdicom handler"
@@ -87,44 +86,11 @@ ARCHIVE_AET = "ARCHIVE"
 
 # -- the data ------------------------------------------------------------------------
 
-def _record(n: int, study: str, series: str, date: str) -> Any:
-    from aiodimse.store.records import InstanceRecord
-
-    uid = f"{ROOT}.3.{n}"
-    return InstanceRecord(
-        sop_class_uid=CT, sop_instance_uid=uid, path=f"/archive/{uid}.dcm",
-        transfer_syntax="1.2.840.10008.1.2.1", size=500_000, mtime_ns=0, attrs={
-            "PatientID": f"PID{n % 1000}", "PatientName": f"Doe{n % 100}^Jane",
-            "PatientBirthDate": "19700101", "PatientSex": "F",
-            "StudyInstanceUID": study, "SeriesInstanceUID": series,
-            "StudyDate": date, "StudyTime": "101500",
-            "AccessionNumber": f"A{n}", "StudyID": str(n % 1000),
-            "StudyDescription": "CHEST", "Modality": "CT", "SeriesNumber": "1",
-            "InstanceNumber": str(n), "SOPInstanceUID": uid})
-
-
 def query(level: str) -> Dataset:
-    """The request identifier of each level (module doc)."""
-    ds = Dataset()
-    ds.QueryRetrieveLevel = level
-    if level == "IMAGE":
-        ds.StudyInstanceUID = f"{ROOT}.1.99999999"
-        ds.SeriesInstanceUID = f"{ROOT}.2.99999999"
-        ds.SOPInstanceUID = ""
-        ds.SOPClassUID = ""
-        ds.InstanceNumber = ""
-        return ds
-    ds.PatientName = "*"
-    ds.PatientID = ""
-    ds.StudyInstanceUID = ""
-    ds.StudyDate = "20240101-20241231"
-    ds.StudyTime = ""
-    ds.AccessionNumber = ""
-    ds.StudyDescription = ""
-    ds.ModalitiesInStudy = ""
-    ds.NumberOfStudyRelatedInstances = ""
-    ds.ReferringPhysicianName = ""
-    return ds
+    """The request identifier of each level (module doc): archive_query.py's."""
+    from benchmarks.archive_query import query as identifier
+
+    return identifier(level)
 
 
 async def _build(data: Path, n: int) -> dict[str, list[Dataset]]:
@@ -132,6 +98,7 @@ async def _build(data: Path, n: int) -> dict[str, list[Dataset]]:
     from aiodimse.archive import STUDY_ROOT_FIND as MODEL
     from aiodimse.archive import QueryEngine
     from aiodimse.store import DB_FILENAME, open_store
+    from benchmarks.archive_query import record
 
     store = open_store(str(data / DB_FILENAME))
     try:
@@ -142,7 +109,7 @@ async def _build(data: Path, n: int) -> dict[str, list[Dataset]]:
         rows += [(n + i, f"{ROOT}.1.99999999", f"{ROOT}.2.99999999", "20230615")
                  for i in range(n)]
         for row in rows:
-            batch.append(_record(*row))
+            batch.append(record(*row))
             if len(batch) == 500:
                 await store.add_records(batch, 1.0)
                 batch.clear()
