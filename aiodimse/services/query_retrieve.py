@@ -32,6 +32,7 @@ from ..presentation import ALL_TRANSFER_SYNTAXES, RequestedContext
 from ..serving_query import move_destination
 from ..store.interface import ArchiveIndex, StoreError
 from ..store.records import RetrieveItem
+from .answers import status as status_dataset
 from .base import Service, SOPClass
 from .delivery import Peer
 from .storage import STORAGE_CLASSES
@@ -65,10 +66,7 @@ class InstanceFile(os.PathLike[str]):
 
 
 def _status(code: int, comment: str) -> tuple[Dataset, None]:
-    ds = Dataset()
-    ds.Status = code
-    ds.ErrorComment = comment[:64]
-    return ds, None
+    return status_dataset(code, comment), None
 
 
 def _refusal(exc: Exception, operation: str) -> tuple[Dataset, None]:

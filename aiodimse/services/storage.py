@@ -33,6 +33,7 @@ from ..handlers import Binding
 from ..logs import get_logger
 from ..presentation import ALL_TRANSFER_SYNTAXES, EXPLICIT_VR_LITTLE_ENDIAN, STORAGE_SOP_CLASSES
 from ..store.interface import ArchiveIndex, StoreError
+from .answers import status as _status
 from .base import Service, SOPClass
 from .store_status import store_comment, store_status
 
@@ -48,13 +49,6 @@ before, by the message timeout), so another process's file is never taken."""
 
 STORAGE_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(STORAGE_SOP_CLASSES.values()))
 """Every storage SOP class pydicom knows (the library's AllStoragePresentationContexts)."""
-
-
-def _status(code: int, comment: str) -> Dataset:
-    ds = Dataset()
-    ds.Status = code
-    ds.ErrorComment = comment[:64]
-    return ds
 
 
 class StorageSCP(Service):
