@@ -28,7 +28,12 @@ find_python() {
     return 1
 }
 
-failed=""
+# First every venv, one after the other (pip); then the suites, at most $PARALLEL at
+# once (default 2): a suite keeps about one core busy and spends the rest of its time
+# waiting on sockets, subprocesses and timers, so two share this 2-core kind of machine
+# without slowing each other much. Each suite's output is printed whole when it ends.
+PARALLEL="${PARALLEL:-2}"
+declare -A pythons=()
 for v in $SUPPORTED; do
     if [ "$v" = "$default" ]; then
         echo "python $v: the default python3, tested above"
@@ -49,11 +54,31 @@ for v in $SUPPORTED; do
         "$venv/bin/python" -m pip install -qq --disable-pip-version-check -e '.[test,speed,docs,postgresql]'
         echo "$stamp" > "$venv/.aiodimse-installed"
     fi
-    # PYTHONPATH: this checkout's code, whatever another checkout installed last.
-    if ! PYTHONPATH="$PWD" "$venv/bin/python" -m pytest -p no:cacheprovider "$@"; then
-        failed="$failed $v"
-    fi
+    pythons[$v]="$venv/bin/python"
 done
+
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+declare -A job_version=()
+failed=""
+finish_one() {  # waits for one suite to end, prints its output, records a failure
+    local pid rc=0 v
+    wait -n -p pid || rc=$?
+    v="${job_version[$pid]}"
+    unset "job_version[$pid]"
+    echo "===== python $v: the whole suite (exit status $rc) ====="
+    cat "$logs/$v.log"
+    [ "$rc" = 0 ] || failed="$failed $v"
+}
+for v in $SUPPORTED; do
+    [ -n "${pythons[$v]:-}" ] || continue
+    while [ "${#job_version[@]}" -ge "$PARALLEL" ]; do finish_one; done
+    # PYTHONPATH: this checkout's code, whatever another checkout installed last.
+    PYTHONPATH="$PWD" "${pythons[$v]}" -m pytest -p no:cacheprovider "$@" \
+        >"$logs/$v.log" 2>&1 &
+    job_version[$!]="$v"
+done
+while [ "${#job_version[@]}" -gt 0 ]; do finish_one; done
 if [ -n "$failed" ]; then
     echo "the suite failed on python$failed" >&2
     exit 1
