@@ -117,6 +117,8 @@ async def test_a_version_1_database_gains_the_archive_index(pg_cluster: PGCluste
         await store.db.run(lambda conn: conn.execute("SELECT 1"))  # made at VERSION
         await store.db.run(lambda conn: conn.execute(
             "DROP TABLE patients, studies, series; DROP INDEX instances_id; "
+            "DROP TABLE ups_workitems, ups_subscriptions, ups_global_subscriptions; "
+            "DROP INDEX deliveries_destination; "
             "ALTER TABLE instances DROP COLUMN id, DROP COLUMN series, "
             "DROP COLUMN instance_number, DROP COLUMN transfer_syntax, DROP COLUMN size; "
             "UPDATE schema_version SET version = 1"))

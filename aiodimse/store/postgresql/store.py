@@ -33,9 +33,12 @@ from ..interface import (
     IndexedFile,
     MPPSRow,
     QuotaExceeded,
+    UPSGlobalSubscription,
+    WorkitemQuery,
+    WorkitemRow,
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem, Row
-from . import archive
+from . import archive, ups
 from .connection import Database
 from .notify import CHANNEL, Listener
 
@@ -322,6 +325,79 @@ class PostgreSQLStore:
             return new
         result: MPPSRow | T = await self._run("mpps_update", do, transaction=True)
         return result
+
+    # -- UPS workitems and subscriptions (SQL in ups.py)
+
+    async def ups_create(self, row: WorkitemRow, now: float) -> bool:
+        return bool(await self._run("ups_create", lambda conn: ups.insert(conn, row, now)))
+
+    async def ups_get(self, sop_instance_uid: str) -> WorkitemRow | None:
+        row: WorkitemRow | None = await self._run(
+            "ups_get", lambda conn: ups.get(conn, sop_instance_uid))
+        return row
+
+    async def ups_update(self, sop_instance_uid: str,
+                         change: Callable[[WorkitemRow | None], WorkitemRow | T],
+                         now: float) -> WorkitemRow | T:
+        result: WorkitemRow | T = await self._run(
+            "ups_update", lambda conn: ups.update(conn, sop_instance_uid, change, now))
+        return result
+
+    def ups_match(self, query: WorkitemQuery) -> AsyncIterator[WorkitemRow]:
+        return batches(lambda after, size: self._run(
+            "ups_match", lambda conn: ups.match_batch(conn, query, after, size)))
+
+    async def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
+                            reports: Sequence[Delivery] = ()) -> None:
+        await self._run("ups_subscribe", lambda conn: ups.subscribe(
+            conn, aet, workitem, deletion_lock, reports=reports, me=self.me),
+            transaction=bool(reports))
+
+    async def ups_subscribe_global(self, sub: UPSGlobalSubscription,
+                                   workitems: Sequence[str],
+                                   reports: Sequence[Delivery] = ()) -> None:
+        await self._run("ups_subscribe_global", lambda conn: ups.subscribe_global(
+            conn, sub, workitems, reports, self.me), transaction=True)
+
+    async def ups_unsubscribe(self, aet: str, workitem: str) -> bool:
+        return bool(await self._run("ups_unsubscribe",
+                                    lambda conn: ups.unsubscribe(conn, aet, workitem)))
+
+    async def ups_unsubscribe_global(self, aet: str) -> int:
+        return int(await self._run("ups_unsubscribe_global",
+                                   lambda conn: ups.unsubscribe_global(conn, aet),
+                                   transaction=True))
+
+    async def ups_suspend_global(self, aet: str) -> bool:
+        return bool(await self._run("ups_suspend_global",
+                                    lambda conn: ups.suspend_global(conn, aet)))
+
+    async def ups_subscribers(self, workitem: str) -> list[tuple[str, bool]]:
+        found: list[tuple[str, bool]] = await self._run(
+            "ups_subscribers", lambda conn: ups.subscribers(conn, workitem))
+        return found
+
+    async def ups_global_subscriptions(self) -> list[UPSGlobalSubscription]:
+        found: list[UPSGlobalSubscription] = await self._run(
+            "ups_global_subscriptions", ups.global_subscriptions)
+        return found
+
+    async def ups_created(self, workitem: str, subscribers: Sequence[tuple[str, bool]],
+                          reports: Sequence[Delivery] = ()) -> None:
+        subs = [(workitem, aet, lock) for aet, lock in subscribers]
+        await self._run("ups_created", lambda conn: ups.created(conn, subs, reports, self.me),
+                        transaction=True)
+
+    async def ups_queue(self, reports: Sequence[Delivery]) -> int:
+        return int(await self._run("ups_queue", lambda conn: ups.queue(conn, reports, self.me)))
+
+    async def ups_locked(self) -> set[str]:
+        found: set[str] = await self._run("ups_locked", ups.locked)
+        return found
+
+    async def ups_subscriber_aets(self) -> list[str]:
+        found: list[str] = await self._run("ups_subscriber_aets", ups.subscriber_aets)
+        return found
 
     # -- the delivery queue
 
