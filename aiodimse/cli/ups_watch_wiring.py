@@ -34,8 +34,7 @@ def watch_service(config: ServeConfig, store: Store, source: WorkitemSource,
     """The UPS Watch service for ``serve`` (add it to ``services``). ``reporter``:
     the AE for associations of our own (``serve``'s ``_build_ae(config)``)."""
     if not hasattr(store, "ups_subscribe"):
-        raise ConfigError("UPS subscriptions are kept in the SQLite store only; this "
-                          "database backend has no table for them")
+        raise ConfigError("this database backend has no table for UPS subscriptions")
     stores = cast(UPSStores, store)
     commitment = next((s for s in services.services
                        if isinstance(s, StorageCommitmentSCP)), None)
