@@ -43,15 +43,19 @@ def watch_service(config: ServeConfig, store: Store, source: WorkitemSource,
     return UPSWatchService(stores, source, deliverer)
 
 
-def join_ups(config: ServeConfig, store: Store, services: ServiceSet, reporter: AE) -> None:
+def join_ups(config: ServeConfig, store: Store, services: ServiceSet, reporter: AE, *,
+             run: str | None = None) -> None:
     """Add the Watch service beside ``services``' UPSService, if it has one, and join
     them: the workitem service tells the Watch side of each change (its ``events``),
     the Watch side reads workitems from it and hands it the Request UPS Cancel that
-    arrives on a Watch context."""
+    arrives on a Watch context. ``run``: this start of ``serve`` (every worker's
+    the same), which names its SCP Status Change reports (``UPSWatchService.run``)."""
     ups = next((s for s in services.services if isinstance(s, UPSService)), None)
     if ups is None:
         return
     watch = watch_service(config, store, ups, services, reporter)
     watch.request_cancel = ups.request_cancel
+    if run:
+        watch.run = run
     ups.events = watch
     services.add(watch)

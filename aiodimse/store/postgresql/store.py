@@ -388,8 +388,10 @@ class PostgreSQLStore:
         await self._run("ups_created", lambda conn: ups.created(conn, subs, reports, self.me),
                         transaction=True)
 
-    async def ups_queue(self, reports: Sequence[Delivery]) -> int:
-        return int(await self._run("ups_queue", lambda conn: ups.queue(conn, reports, self.me)))
+    async def ups_queue(self, reports: Sequence[Delivery], *, owner: str | None = None,
+                        lease_until: float | None = None) -> int:
+        return int(await self._run("ups_queue", lambda conn: ups.queue(
+            conn, reports, self.me, owner=owner, lease_until=lease_until)))
 
     async def ups_locked(self) -> set[str]:
         found: set[str] = await self._run("ups_locked", ups.locked)

@@ -43,18 +43,21 @@ _UNSUBSCRIBE_GLOBAL = tuple(numbered(sql) for sql in ups_sql.UNSUBSCRIBE_GLOBAL)
 _SUSPEND_GLOBAL = numbered(ups_sql.SUSPEND_GLOBAL)
 _SUBSCRIBERS = numbered(ups_sql.SUBSCRIBERS)
 
-# Reports in one statement, in list order; a (kind, key) queued already is skipped
-# (one repeated within the list too); others are told ($12: this store's id) when
-# any was new.
+# Reports in one statement, in list order, perhaps leased ($13 owner, $14 until); a
+# (kind, key) queued already is skipped (one repeated within the list too); others
+# are told ($12: this store's id; NULL: none) when any was new.
 _QUEUE = (
     "WITH d AS (INSERT INTO deliveries (kind, key, destination, ordering, sop_class, "
-    "sop_instance, event_type, payload, state, created_at, deadline, next_attempt, attempts) "
-    "SELECT k, y, de, o, sc, si, et, p, 'pending', c, dl, na, 0 FROM unnest($1::text[], "
+    "sop_instance, event_type, payload, state, created_at, deadline, next_attempt, attempts, "
+    "lease_owner, lease_until) "
+    "SELECT k, y, de, o, sc, si, et, p, 'pending', c, dl, na, 0, $13::text, $14::float8 "
+    "FROM unnest($1::text[], "
     "$2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], "
     "$9::float8[], $10::float8[], $11::float8[]) WITH ORDINALITY "
     "AS t(k, y, de, o, sc, si, et, p, c, dl, na, n) ORDER BY n "
     "ON CONFLICT (kind, key) DO NOTHING RETURNING 1) "
-    f"SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify('{CHANNEL}', $12) END FROM d"
+    "SELECT count(*), CASE WHEN count(*) > 0 AND $12::text IS NOT NULL "
+    f"THEN pg_notify('{CHANNEL}', $12) END FROM d"
 )
 
 
@@ -105,8 +108,10 @@ async def match_batch(conn: Any, query: WorkitemQuery, after: int, limit: int
 
 # -- reports ---------------------------------------------------------------------------
 
-async def queue(conn: Any, reports: Sequence[Delivery], me: str) -> int:
-    """Queue ``reports``; how many were new (``me``: this store's NOTIFY payload)."""
+async def queue(conn: Any, reports: Sequence[Delivery], me: str, *,
+                owner: str | None = None, lease_until: float | None = None) -> int:
+    """Queue ``reports``; how many were new (``me``: this store's NOTIFY payload;
+    nobody is told of reports leased to ``owner`` here)."""
     if not reports:
         return 0
     columns: list[list[Any]] = [[] for _ in range(11)]
@@ -116,7 +121,7 @@ async def queue(conn: Any, reports: Sequence[Delivery], me: str) -> int:
                 item.sop_instance, item.event_type, item.payload, item.created_at,
                 item.deadline, item.next_attempt), strict=True):
             column.append(_text(value))
-    row = await conn.fetchrow(_QUEUE, *columns, me)
+    row = await conn.fetchrow(_QUEUE, *columns, None if owner else me, owner, lease_until)
     return int(row[0])
 
 

@@ -340,11 +340,12 @@ class SQLiteDatabase:
 
     # -- UPS subscriptions (SQL in ups_subscriptions.py) --------------------------------
 
-    def _insert_new(self, conn: sqlite3.Connection, item: Delivery) -> bool:
+    def _insert_new(self, conn: sqlite3.Connection, item: Delivery,
+                    owner: str | None = None, lease_until: float | None = None) -> bool:
         """Queue ``item`` in the open transaction; False if its (kind, key) is queued."""
         try:
             conn.execute("SAVEPOINT ups_report")
-            self._insert(conn, item, None, None)
+            self._insert(conn, item, owner, lease_until)
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO ups_report")
             return False
@@ -386,9 +387,11 @@ class SQLiteDatabase:
         with self.transaction() as conn:
             ups_subscriptions.created(conn, self._insert_new, workitem, subs, reports)
 
-    def ups_queue(self, reports: Sequence[Delivery]) -> int:
+    def ups_queue(self, reports: Sequence[Delivery], owner: str | None = None,
+                  lease_until: float | None = None) -> int:
         with self.transaction() as conn:
-            return sum(1 for item in reports if self._insert_new(conn, item))
+            return sum(1 for item in reports
+                       if self._insert_new(conn, item, owner, lease_until))
 
     def ups_locked(self) -> set[str]:
         return ups_subscriptions.locked(self._conn)
