@@ -13,8 +13,6 @@ service (subscriptions, event reports) are built, enabled and disabled together.
 
 from __future__ import annotations
 
-from typing import cast
-
 from ..ae import AE
 from ..services.base import ServiceSet
 from ..services.delivery import Deliverer
@@ -24,7 +22,7 @@ from ..services.ups.hooks import WorkitemSource
 from ..services.ups.service import UPSService
 from ..services.ups.watch import UPSWatchService
 from ..store import Store
-from .config import ConfigError, ServeConfig
+from .config import ServeConfig
 
 __all__ = ["join_ups", "watch_service"]
 
@@ -33,9 +31,7 @@ def watch_service(config: ServeConfig, store: Store, source: WorkitemSource,
                   services: ServiceSet, reporter: AE) -> UPSWatchService:
     """The UPS Watch service for ``serve`` (add it to ``services``). ``reporter``:
     the AE for associations of our own (``serve``'s ``_build_ae(config)``)."""
-    if not hasattr(store, "ups_subscribe"):
-        raise ConfigError("this database backend has no table for UPS subscriptions")
-    stores = cast(UPSStores, store)
+    stores: UPSStores = store
     commitment = next((s for s in services.services
                        if isinstance(s, StorageCommitmentSCP)), None)
     deliverer = commitment.deliverer if commitment is not None else Deliverer(

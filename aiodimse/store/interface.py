@@ -460,7 +460,8 @@ class UPSSubscriptions(Protocol):
         ...
 
 
-class Store(ArchiveIndex, CommitmentStore, MPPSStore, UPSWorkitems, DeliveryQueue, Protocol):
+class Store(ArchiveIndex, CommitmentStore, MPPSStore, UPSWorkitems, UPSSubscriptions,
+            DeliveryQueue, Protocol):
     """A backend holding every concern, as ``open_store`` returns it.
 
     ``observer``, when set, is told how long each call took (``store_call``, with the

@@ -72,7 +72,9 @@ async def test_the_schema_is_made_once_by_nodes_starting_together(
                                       "schemaname = 'public' ORDER BY 1")
         assert [r[0] for r in tables] == ["ae_usage", "commitments", "deliveries", "files",
                                           "instances", "meta", "mpps", "patients",
-                                          "schema_version", "series", "studies"]
+                                          "schema_version", "series", "studies",
+                                          "ups_global_subscriptions", "ups_subscriptions",
+                                          "ups_workitems"]
     finally:
         for n in nodes:
             await n.aclose()

@@ -22,6 +22,7 @@ import asyncpg
 
 from ...observe import Observer, tell
 from ..archive_sql import batches
+from ..claim_plan import ClaimPlan
 from ..interface import (
     COMMITMENT_KIND,
     DELIVERED,
@@ -427,31 +428,32 @@ class PostgreSQLStore:
         if destination is not None:
             query += " AND destination = $3"
             params.append(destination)
-        held, skip = frozenset(held), frozenset(skip_destinations)
+        skip, taken = frozenset(skip_destinations), frozenset(held)
 
         async def do(conn: Any) -> list[Delivery]:
-            chosen: list[int] = []
-            counts: dict[str, int] = {}
-            taken: dict[tuple[str, str], int] = {}  # per ordered group, taken so far
-            rows = contextlib.aclosing(_due_rows(conn, query, params))
-            async with rows as due:
+            plan = ClaimPlan(limit, per_destination=per_destination,
+                             max_destinations=max_destinations, destination=destination,
+                             skip_destinations=skip, held=taken)
+            full = False  # every destination it may take is chosen: read only theirs now
+            async with contextlib.aclosing(_due_rows(conn, query, params, plan.wanted)) as due:
                 async for id_, dest, ordering, ahead in due:
-                    if id_ in held or dest in skip:
-                        continue
-                    if ordering is not None and ahead != taken.get((dest, ordering), 0):
-                        continue  # an earlier item of its group is not being taken with it
-                    count = counts.get(dest, 0)
-                    if per_destination is not None and count >= per_destination:
-                        continue
-                    if count == 0 and max_destinations is not None \
-                            and len(counts) >= max_destinations:
-                        continue
-                    counts[dest] = count + 1
-                    if ordering is not None:
-                        taken[dest, ordering] = ahead + 1
-                    chosen.append(id_)
-                    if len(chosen) >= limit:
+                    if plan.full(dest):
+                        full = True
                         break
+                    plan.take(id_, dest, ordering, ahead)
+                    if plan.done():
+                        break
+            for dest in plan.chosen_destinations() if full else ():
+                if plan.done():
+                    break
+                mine = _due_rows(conn, query + f" AND destination = ${len(params) + 1}",
+                                 [*params, dest], plan.wanted)
+                async with contextlib.aclosing(mine) as theirs:
+                    async for id_, dest_, ordering, ahead in theirs:
+                        plan.take(id_, dest_, ordering, ahead)
+                        if plan.done():
+                            break
+            chosen = plan.chosen
             if not chosen:
                 return []
             rows = await conn.fetch(
@@ -560,10 +562,13 @@ def _mpps(r: Any) -> MPPSRow:
                    dataset=r["dataset"], calling_aet=r["calling_aet"])
 
 
-async def _due_rows(conn: Any, query: str, params: list[Any]) -> Any:
+async def _due_rows(conn: Any, query: str, params: list[Any],
+                    wanted: Callable[[str], bool]) -> Any:
     """The due rows, earliest first, locked as they are read (a backlog is neither
     loaded nor locked whole); an ordered group's due items all where its first one
-    comes, in queue order (a later item may be due before the one it waits for)."""
+    comes, in queue order (a later item may be due before the one it waits for). A
+    group of a destination not ``wanted`` (asked when it comes) is passed over
+    unread and unlocked (id -1), as SQLite's claim does (``claim_plan``)."""
     seen: set[tuple[str, str]] = set()
     group = query + f" AND destination = ${len(params) + 1} AND ordering = " \
                     f"${len(params) + 2} ORDER BY id" + _LOCK
@@ -574,6 +579,8 @@ async def _due_rows(conn: Any, query: str, params: list[Any]) -> Any:
             yield row[0], dest, None, 0
         elif (dest, ordering) not in seen:
             seen.add((dest, ordering))
+            if not wanted(dest):
+                yield -1, dest, ordering, -1
+                continue
             for item in await conn.fetch(group, *params, dest, ordering):
                 yield item[0], item[1], item[2], item[3]
-

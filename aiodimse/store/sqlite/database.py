@@ -27,6 +27,7 @@ from collections.abc import (
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..claim_plan import ClaimPlan
 from ..interface import (
     COMMITMENT_KIND,
     DELIVERED,
@@ -439,55 +440,29 @@ class SQLiteDatabase:
         if destination is not None:
             query += " AND destination = ?"
             params.append(destination)
-        chosen: list[int] = []
-        counts: dict[str, int] = {}
-        taken: dict[tuple[str, str], int] = {}  # per ordered group, taken so far
-
-        def wanted(dest: str) -> bool:  # whether a group of ``dest`` could be taken
-            if dest in skip_destinations:
-                return False
-            count = counts.get(dest, 0)
-            if per_destination is not None and count >= per_destination:
-                return False
-            return not (count == 0 and max_destinations is not None
-                        and len(counts) >= max_destinations)
-
-        def take(id_: int, dest: str, ordering: str | None, ahead: int) -> None:
-            if id_ < 0 or id_ in held or id_ in picked or dest in skip_destinations:
-                return
-            if ordering is not None and ahead != taken.get((dest, ordering), 0):
-                return  # an earlier item of its group is not being taken with it
-            count = counts.get(dest, 0)
-            if per_destination is not None and count >= per_destination:
-                return
-            if count == 0 and max_destinations is not None and len(counts) >= max_destinations:
-                return
-            counts[dest] = count + 1
-            if ordering is not None:
-                taken[dest, ordering] = ahead + 1
-            chosen.append(id_)
-            picked.add(id_)
-
-        picked: set[int] = set()
+        plan = ClaimPlan(limit, per_destination=per_destination,
+                         max_destinations=max_destinations, destination=destination,
+                         skip_destinations=skip_destinations, held=held)
+        chosen = plan.chosen
         with self.transaction() as conn:
-            due = _due_rows(conn, query, params, wanted)
+            due = _due_rows(conn, query, params, plan.wanted)
             full = False  # every destination it may take is chosen: read only theirs now
             for id_, dest, ordering, ahead in due:
-                if (max_destinations is not None and destination is None
-                        and len(counts) >= max_destinations and dest not in counts):
+                if plan.full(dest):
                     full = True
                     break
-                take(id_, dest, ordering, ahead)
-                if len(chosen) >= limit:
+                plan.take(id_, dest, ordering, ahead)
+                if plan.done():
                     break
             due.close()  # its cursors: the rest of the backlog is not read
-            for dest in list(counts) if full else ():
-                if len(chosen) >= limit or not wanted(dest):
-                    continue
-                mine = _due_rows(conn, query + " AND destination = ?", [*params, dest], wanted)
+            for dest in plan.chosen_destinations() if full else ():
+                if plan.done():
+                    break
+                mine = _due_rows(conn, query + " AND destination = ?", [*params, dest],
+                                 plan.wanted)
                 for id_, dest_, ordering, ahead in mine:
-                    take(id_, dest_, ordering, ahead)
-                    if len(chosen) >= limit:
+                    plan.take(id_, dest_, ordering, ahead)
+                    if plan.done():
                         break
                 mine.close()
             rows: dict[int, sqlite3.Row] = {}
