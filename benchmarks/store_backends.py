@@ -22,6 +22,11 @@ trips are what differs, so instruction counts would not show it). Rows:
   every study with ten keys, the counts and ModalitiesInStudy computed; matches/s.
 * find-one: C writers' worth of concurrent C-FINDs, each for one study by its
   Study Instance UID; queries/s.
+* ups-cycle: N/2 UPS workitems, each created, claimed and canceled (three store
+  calls, the claim and cancel read-check-writes) by C writers at once; cycles/s.
+* ups-fanout: one UPS change reported to N/2 subscribers: the reports queued in
+  one call, then claimed as the deliverer claims them (8 destinations per claim),
+  each marked delivered; reports/s. (Network sends: benchmarks/ups_fanout.py.)
 
 Without ``--postgresql`` a private cluster is started for the run (the test
 harness, ``tests/store/pg_cluster.py``; PostgreSQL's server programs needed) with
@@ -54,10 +59,12 @@ from aiodimse.services import (
     StorageCommitmentSCP,
 )
 from aiodimse.services.delivery import DeliveryPolicy, Peer
-from aiodimse.store import Store, open_store
+from aiodimse.store import Delivery, Store, open_store
+from aiodimse.store.interface import WorkitemRow
 from aiodimse.store.records import InstanceRecord
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
+UPS_PUSH = "1.2.840.10008.5.1.4.34.6.1"
 
 
 def _commit_request(uid: str) -> Dataset:
@@ -232,9 +239,55 @@ async def find_one_row(store: Store, n: int, conns: int) -> float:
     return queries / (time.perf_counter() - started)
 
 
+def _workitem(uid: str, state: str = "SCHEDULED", lock: str | None = None) -> WorkitemRow:
+    return WorkitemRow(sop_instance_uid=uid, state=state, transaction_uid=lock,
+                       dataset=b"\x00" * 400, patient_id="P1",
+                       scheduled_start="20260101100000", worklist_label="AI")
+
+
+async def ups_cycle_row(store: Store, n: int, conns: int) -> float:
+    cycles = n // 2
+
+    def to(state: str, lock: str) -> Callable[[WorkitemRow | None], WorkitemRow | str]:
+        def change(current: WorkitemRow | None) -> WorkitemRow | str:
+            assert current is not None
+            return _workitem(current.sop_instance_uid, state, lock)
+        return change
+
+    async def worker(w: int) -> None:
+        for i in range(w, cycles, conns):
+            uid, lock = f"{ROOT}.9.{i}", f"{ROOT}.8.{i}"
+            assert await store.ups_create(_workitem(uid), time.time())
+            for state in ("IN PROGRESS", "CANCELED"):
+                assert isinstance(await store.ups_update(uid, to(state, lock), time.time()),
+                                  WorkitemRow)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(conns)))
+    return cycles / (time.perf_counter() - started)
+
+
+async def ups_fanout_row(store: Store, n: int, conns: int) -> float:
+    subscribers, now = n // 2, time.time()
+    started = time.perf_counter()
+    await store.ups_queue([Delivery(
+        kind="ups", key=f"fan-{i}", destination=f"S{i:05d}", sop_class=UPS_PUSH,
+        sop_instance=f"{ROOT}.7", payload="{}", event_type=1, ordering=f"{ROOT}.7",
+        created_at=now, deadline=now + 600, next_attempt=now) for i in range(subscribers)])
+    delivered = 0
+    while claimed := await store.claim_due("bench", time.time(), 60, 8 * 32,
+                                           per_destination=32, max_destinations=8):
+        for item in claimed:
+            await store.mark_delivered(item.id, None, time.time())
+            delivered += 1
+    assert delivered == subscribers
+    return subscribers / (time.perf_counter() - started)
+
+
 ROWS = (("commitment", commitment_row, False), ("mpps", mpps_row, False),
         ("index-batch", index_batch_row, True), ("index-store", index_store_row, True),
-        ("find-all", find_all_row, True), ("find-one", find_one_row, True))
+        ("find-all", find_all_row, True), ("find-one", find_one_row, True),
+        ("ups-cycle", ups_cycle_row, False), ("ups-fanout", ups_fanout_row, False))
 
 
 async def measure(url: str, n: int, conns: int, instances: int) -> dict[str, float]:
@@ -282,7 +335,7 @@ def main() -> int:
     print(f"{args.requests} requests over {args.associations} associations (writers), "
           f"{args.instances} instances indexed, loop {args.loop}")
     print("per second: requests (commitment, mpps), instances indexed (index-*), "
-          "matches (find-all), queries (find-one)")
+          "matches (find-all), queries (find-one), UPS cycles and reports (ups-*)")
     print(f"{'row':<12} {'SQLite /s':>13} {'PostgreSQL /s':>17} {'ratio':>7}")
     for name in sqlite:
         print(f"{name:<12} {sqlite[name]:>13.0f} {pg[name]:>17.0f} "

@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -176,6 +177,7 @@ def add_parsers(sub: Any) -> None:
                         "report, exported as the OTEL_* environment variables say (needs "
                         "the otel extra; default off)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--run-id", help=argparse.SUPPRESS)  # the supervisor's, for its workers
     p.set_defaults(run=run_serve)
 
     i: argparse.ArgumentParser = sub.add_parser(
@@ -319,11 +321,12 @@ _FACTORIES: dict[str, Callable[[ServeConfig, Store], Service]] = {
 }
 
 
-def build_services(config: ServeConfig, store: Store) -> ServiceSet:
+def build_services(config: ServeConfig, store: Store, run: str | None = None) -> ServiceSet:
     """The services ``config`` enables, composed (a handler clash raises here). The
-    ``ups`` service is two Service objects, workitems and Watch, joined here."""
+    ``ups`` service is two Service objects, workitems and Watch, joined here. ``run``
+    names this start of ``serve``, the same in each of its workers."""
     services = ServiceSet(_FACTORIES[name](config, store) for name in config.services)
-    join_ups(config, store, services, _build_ae(config))
+    join_ups(config, store, services, _build_ae(config), run=run)
     return services
 
 
@@ -332,9 +335,10 @@ def _find(services: ServiceSet, kind: type[Service]) -> Any:
 
 
 async def serve(config: ServeConfig, *, worker: bool = False,
-                tracing: Tracing | None = None) -> int:
+                tracing: Tracing | None = None, run: str | None = None) -> int:
     """Run until SIGTERM/SIGINT; then stop gracefully. Returns the exit status.
-    ``tracing``: spans for what this process serves (``--otel``)."""
+    ``tracing``: spans for what this process serves (``--otel``); ``run``: the
+    supervisor's name for this start, shared by its workers (``build_services``)."""
     store = open_store(config.database_url())
     if not worker:  # a worker shares the database with running siblings
         pending = await store.reset_for_start(time.time())
@@ -343,7 +347,7 @@ async def serve(config: ServeConfig, *, worker: bool = False,
         # the start-up scan runs once we listen (cli/indexing.py: reports wait for it)
         await store.set_index_complete(not config.index_dirs)
     ae = _build_ae(config)
-    services = build_services(config, store)
+    services = build_services(config, store, run)
     commitment = _find(services, StorageCommitmentSCP)
     storage = _find(services, StorageSCP)
     if storage is not None:
@@ -420,7 +424,8 @@ class _Supervisor:
 
     def __init__(self, argv: Sequence[str], config: ServeConfig,
                  metrics: MetricsEndpoint | None = None) -> None:
-        self.argv = [*argv, "--workers", "1", "--worker"]
+        # one run id for all: a worker's start (or restart) is no restart of the SCP
+        self.argv = [*argv, "--workers", "1", "--worker", "--run-id", uuid.uuid4().hex]
         self.config = config
         self.metrics = metrics
         self.stop = asyncio.Event()
@@ -556,7 +561,8 @@ def run_serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
             probe_port(config.host, config.port)
         if config.workers > 1 and not args.worker:
             return run_on_loop(_supervise(argv, config), loop)
-        return run_on_loop(serve(config, worker=args.worker, tracing=tracing), loop)
+        return run_on_loop(serve(config, worker=args.worker, tracing=tracing,
+                                 run=getattr(args, "run_id", None)), loop)
     except (ClaimError, StoreError, MetricsError, TracingError) as exc:
         print(f"aiodimse serve: {exc}", file=sys.stderr)
         return 1

@@ -13,8 +13,6 @@ service (subscriptions, event reports) are built, enabled and disabled together.
 
 from __future__ import annotations
 
-from typing import cast
-
 from ..ae import AE
 from ..services.base import ServiceSet
 from ..services.delivery import Deliverer
@@ -24,7 +22,7 @@ from ..services.ups.hooks import WorkitemSource
 from ..services.ups.service import UPSService
 from ..services.ups.watch import UPSWatchService
 from ..store import Store
-from .config import ConfigError, ServeConfig
+from .config import ServeConfig
 
 __all__ = ["join_ups", "watch_service"]
 
@@ -33,10 +31,7 @@ def watch_service(config: ServeConfig, store: Store, source: WorkitemSource,
                   services: ServiceSet, reporter: AE) -> UPSWatchService:
     """The UPS Watch service for ``serve`` (add it to ``services``). ``reporter``:
     the AE for associations of our own (``serve``'s ``_build_ae(config)``)."""
-    if not hasattr(store, "ups_subscribe"):
-        raise ConfigError("UPS subscriptions are kept in the SQLite store only; this "
-                          "database backend has no table for them")
-    stores = cast(UPSStores, store)
+    stores: UPSStores = store
     commitment = next((s for s in services.services
                        if isinstance(s, StorageCommitmentSCP)), None)
     deliverer = commitment.deliverer if commitment is not None else Deliverer(
@@ -44,15 +39,19 @@ def watch_service(config: ServeConfig, store: Store, source: WorkitemSource,
     return UPSWatchService(stores, source, deliverer)
 
 
-def join_ups(config: ServeConfig, store: Store, services: ServiceSet, reporter: AE) -> None:
+def join_ups(config: ServeConfig, store: Store, services: ServiceSet, reporter: AE, *,
+             run: str | None = None) -> None:
     """Add the Watch service beside ``services``' UPSService, if it has one, and join
     them: the workitem service tells the Watch side of each change (its ``events``),
     the Watch side reads workitems from it and hands it the Request UPS Cancel that
-    arrives on a Watch context."""
+    arrives on a Watch context. ``run``: this start of ``serve`` (every worker's
+    the same), which names its SCP Status Change reports (``UPSWatchService.run``)."""
     ups = next((s for s in services.services if isinstance(s, UPSService)), None)
     if ups is None:
         return
     watch = watch_service(config, store, ups, services, reporter)
     watch.request_cancel = ups.request_cancel
+    if run:
+        watch.run = run
     ups.events = watch
     services.add(watch)

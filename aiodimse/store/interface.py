@@ -304,9 +304,11 @@ class UPSWorkitems(Protocol):
     async def ups_update(self, sop_instance_uid: str,
                          change: Callable[[WorkitemRow | None], WorkitemRow | T],
                          now: float) -> WorkitemRow | T:
-        """Read, change and write one workitem in one transaction: ``change`` gets
+        """Read, change and write one workitem as one transaction: ``change`` gets
         the current row (None if absent) and returns the new row, or anything else
-        to leave the store as it was (that value is returned)."""
+        to leave the store as it was (that value is returned). ``change`` must be
+        pure: a backend may call it again on the row another worker or node wrote
+        meanwhile (PostgreSQL's compare-and-set)."""
         ...
 
     def ups_match(self, query: WorkitemQuery) -> AsyncIterator[WorkitemRow]:
@@ -443,8 +445,10 @@ class UPSSubscriptions(Protocol):
         """A new workitem: subscribe each (AE title, deletion lock) to it."""
         ...
 
-    async def ups_queue(self, reports: Sequence[Delivery]) -> int:
-        """Queue ``reports`` in one transaction; how many were new."""
+    async def ups_queue(self, reports: Sequence[Delivery], *, owner: str | None = None,
+                        lease_until: float | None = None) -> int:
+        """Queue ``reports`` in one transaction; how many were new. They may be
+        leased to ``owner`` at once, as by ``DeliveryQueue.enqueue``."""
         ...
 
     async def ups_locked(self) -> set[str]:
@@ -456,7 +460,8 @@ class UPSSubscriptions(Protocol):
         ...
 
 
-class Store(ArchiveIndex, CommitmentStore, MPPSStore, UPSWorkitems, DeliveryQueue, Protocol):
+class Store(ArchiveIndex, CommitmentStore, MPPSStore, UPSWorkitems, UPSSubscriptions,
+            DeliveryQueue, Protocol):
     """A backend holding every concern, as ``open_store`` returns it.
 
     ``observer``, when set, is told how long each call took (``store_call``, with the

@@ -61,12 +61,14 @@ def test_an_unknown_scheme_is_a_usage_error(argv: list[str], tmp_path: Path) -> 
 
 def test_a_backend_refuses_only_the_services_needing_what_it_lacks(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """PostgreSQL lacks the UPS workitems only: serve on it refuses the ups service
-    (a usage error naming it) and keeps storage and query_retrieve. A backend lacking
-    a concern (the archive index, as PostgreSQL did) makes the services needing it a
-    usage error naming them; with them off it goes on."""
+    """PostgreSQL lacks nothing now: serve on it runs every service. A backend
+    lacking a concern (the UPS workitems or the archive index, as PostgreSQL did)
+    makes the services needing it a usage error naming them; with them off it goes
+    on."""
     url = "postgresql://nobody@127.0.0.1:9/none"
-    assert postgresql.LACKING == ("ups workitems",)
+    assert postgresql.LACKING == ()
+    assert {"ups", "storage", "query_retrieve"} <= set(_config("--database", url).services)
+    monkeypatch.setattr(postgresql, "LACKING", ("ups workitems",))
     with pytest.raises(ConfigError, match="no ups workitems yet, which the ups service needs"):
         _config("--database", url)
     config = _config("--database", url, "--disable-service", "ups")

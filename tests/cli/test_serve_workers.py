@@ -1,4 +1,5 @@
-"""``aiodimse serve --workers 2``: two processes on one port (SO_REUSEPORT), one database."""
+"""``aiodimse serve --workers 2``: two processes on one port (SO_REUSEPORT), one database,
+one SCP (a UPS subscriber told once that it goes down)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from pydicom.uid import generate_uid
 from aiodimse import AE
 from aiodimse.presentation import VERIFICATION
 from aiodimse.services import MPPS
+from aiodimse.services.ups import UPS_PUSH, UPS_WATCH
+from aiodimse.services.ups.uids import GLOBAL_SUBSCRIPTION
+from aiodimse.store import DB_FILENAME, open_store
 
+from ..services.ups_fakes import Inbox, listen, subscribe_info
 from ._serve import ServeProcess, wait_for
 from .conftest import StartServe
 
@@ -31,7 +36,18 @@ async def _create(port: int, uid: str) -> int:
 
 
 async def test_two_workers_share_port_and_database(serve: StartServe) -> None:
-    srv = await serve("-aet", "ARCHIVE", "--workers", "2").ready(count=2)
+    inbox = Inbox()
+    ris = await listen(inbox, "RIS")
+    try:
+        await _two_workers(serve, ris.port, inbox)
+    finally:
+        ris.close()
+        await ris.wait_closed()
+
+
+async def _two_workers(serve: StartServe, ris_port: int, inbox: Inbox) -> None:
+    srv = await serve("-aet", "ARCHIVE", "--workers", "2",
+                      "--peer", f"RIS@127.0.0.1:{ris_port}").ready(count=2)
     uids = [str(generate_uid()) for _ in range(24)]
     statuses = await asyncio.wait_for(
         asyncio.gather(*(_create(srv.port, uid) for uid in uids)), 30
@@ -50,8 +66,22 @@ async def test_two_workers_share_port_and_database(serve: StartServe) -> None:
     creators = set(re.findall(r"\[(\d+)\] mpps created", log))
     assert len(serving) == 2
     assert creators == serving  # the kernel spread the associations over both
-    assert srv.stop() == 0  # SIGTERM to the supervisor stops both workers gracefully
+    ae = AE("RIS")
+    ae.add_requested_context(UPS_WATCH)
+    async with ae.associate("127.0.0.1", srv.port, ae_title="ARCHIVE") as assoc:
+        status, _ = await assoc.send_n_action(subscribe_info("RIS"), 3, UPS_PUSH,
+                                              GLOBAL_SUBSCRIPTION, UPS_WATCH)
+        assert status.Status == 0
+    # SIGTERM to the supervisor stops both workers gracefully (while RIS listens): the
+    # SCP goes down once, so RIS is told once, not once per worker
+    assert await asyncio.to_thread(srv.stop) == 0
     assert srv.log().count("] stopped") == 2
+    assert [str(info.SCPStatus) for _t, _i, info in inbox.of(4)] == ["GOING DOWN"]
+    store = open_store(srv.data / DB_FILENAME)
+    try:
+        assert await store.count_pending() == 0  # none queued by the other worker either
+    finally:
+        await store.aclose()
     summaries = re.findall(r"summary associations=(\d+) .* mpps_created=(\d+)", srv.log())
     assert sum(int(created) for _assocs, created in summaries) == len(uids)
 

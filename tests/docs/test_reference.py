@@ -7,11 +7,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from aiodimse import evt
-from aiodimse.cli.config import ConfigError, ServeConfig
+from aiodimse.cli.config import ServeConfig
 from aiodimse.cli.main import build_parser
 from aiodimse.prometheus import PrometheusObserver
 from tests.cli._config import serve_toml
@@ -80,20 +79,14 @@ POSTGRESQL = CLI.parent / "postgresql.md"
 
 
 def test_the_postgresql_configuration_is_accepted_as_written(tmp_path: Path) -> None:
-    """docs/postgresql.md's serve.toml loads as written, with the archive services on
-    (the PostgreSQL backend holds the archive index); without its [services] table
-    it is refused, as the page's warning says (no UPS workitems there)."""
+    """docs/postgresql.md's serve.toml loads as written, with every service on (the
+    PostgreSQL backend holds the archive index and the UPS workitems)."""
     text = block(POSTGRESQL, "toml")
     config = serve_toml(tmp_path, text)
     assert config.database is not None and config.database.startswith("postgresql://")
-    assert {"storage", "query_retrieve"} <= set(config.services)
-    assert "ups" not in config.services
+    assert {"storage", "query_retrieve", "ups"} <= set(config.services)
     assert config.delivery.lease == 180
     assert set(config.ae_table) == {"CT1", "MR1"}
-    without = re.sub(r"^\[services\]\n(?:.+\n)+?\n", "", text, flags=re.M)
-    assert "[services]" not in without
-    with pytest.raises(ConfigError, match="no ups workitems yet"):
-        serve_toml(tmp_path, without)
 
 
 def test_every_intervention_event_has_its_page() -> None:

@@ -44,7 +44,7 @@ class Recorder:
     async def assigned(self, workitem: Dataset) -> None:
         self._add("assigned", workitem)
 
-    def deletion_locked(self, uid: str) -> bool:
+    async def deletion_locked(self, uid: str) -> bool:
         return False
 
 

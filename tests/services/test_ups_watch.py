@@ -4,13 +4,14 @@ in-memory workitem source, delivered to listening AEs on loopback."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
 from aiodimse import AE, evt
 from aiodimse.services import StorageCommitmentSCP
-from aiodimse.services.delivery import Peer
+from aiodimse.services.delivery import Deliverer, Peer
 from aiodimse.services.ups.uids import (
     FILTERED_GLOBAL_SUBSCRIPTION,
     GLOBAL_SUBSCRIPTION,
@@ -18,6 +19,7 @@ from aiodimse.services.ups.uids import (
     UPS_PUSH,
 )
 from aiodimse.services.ups.watch import UPSWatchService
+from aiodimse.store.interface import UPSGlobalSubscription
 from aiodimse.store.sqlite import SQLiteStore
 
 from ..dcmtk_tools import free_port
@@ -184,18 +186,19 @@ async def test_deletion_lock_is_held_until_unsubscribed_and_survives_restart(
     async with watch_scp(tmp_path, source, peers) as scp:
         assert (await scp.action(3, WI1, subscribe_info("RIS", lock=True)))[0] == 0
         assert (await scp.action(3, WI2, subscribe_info("RIS", lock=False)))[0] == 0
-        assert scp.service.deletion_locked(WI1)
-        assert not scp.service.deletion_locked(WI2)
+        assert await scp.service.deletion_locked(WI1)
+        assert not await scp.service.deletion_locked(WI2)
     async with watch_scp(tmp_path, source, peers) as scp:
-        assert scp.service.deletion_locked(WI1)  # read back at start
+        assert await scp.service.deletion_locked(WI1)  # kept in the store
         assert (await scp.action(4, WI1, subscribe_info("RIS")))[0] == 0
-        assert not scp.service.deletion_locked(WI1)
+        assert not await scp.service.deletion_locked(WI1)
         # a global subscription with a lock locks the workitems it gains
         assert (await scp.action(3, GLOBAL_SUBSCRIPTION,
                                  subscribe_info("RIS", lock=True)))[0] == 0
-        assert scp.service.deletion_locked(WI1) and scp.service.deletion_locked(WI2)
+        assert await scp.service.deletion_locked(WI1)
+        assert await scp.service.deletion_locked(WI2)
         await scp.service.created(source.put(workitem(WI3)))
-        assert scp.service.deletion_locked(WI3)
+        assert await scp.service.deletion_locked(WI3)
 
 
 async def test_a_subscriber_down_gets_its_reports_in_order_when_it_comes_up(
@@ -304,17 +307,40 @@ async def test_reports_go_only_where_our_scp_role_is_accepted(tmp_path: Path) ->
         await ris.wait_closed()
 
 
-async def test_a_lock_taken_elsewhere_is_known_once_the_workitem_changes(
-        tmp_path: Path) -> None:
-    """Another worker (here: the store written directly) subscribed with a deletion
-    lock: the state change that makes the workitem final reads it."""
+async def test_a_lock_taken_or_released_elsewhere_is_known_at_once(tmp_path: Path) -> None:
+    """Another worker or node (here: the store written directly) subscribed with a
+    deletion lock, then unsubscribed: the service asks the store, so it knows each
+    at once."""
     source = FakeSource(workitem(WI1))
     async with watch_scp(tmp_path, source,
                          {"RIS": Peer(host="127.0.0.1", port=free_port())}) as scp:
         await scp.store.ups_subscribe("RIS", WI1, True)
-        assert not scp.service.deletion_locked(WI1)  # not read yet
-        await scp.service.state_changed(source.put(workitem(WI1, "COMPLETED")), None)
-        assert scp.service.deletion_locked(WI1)
+        assert await scp.service.deletion_locked(WI1)
         assert await scp.store.ups_unsubscribe("RIS", WI1)
-        await scp.service.state_changed(source.put(workitem(WI1, "COMPLETED")), None)
-        assert not scp.service.deletion_locked(WI1)
+        assert not await scp.service.deletion_locked(WI1)
+
+
+async def test_the_workers_of_one_start_queue_one_scp_status_change(tmp_path: Path) -> None:
+    """Two workers of one ``serve`` (one run id, one database) each starting: each
+    subscriber is sent one RESTARTED, leased to the worker that queued it; a new
+    start (another run id) sends it again."""
+    first, second = (SQLiteStore.in_directory(tmp_path) for _ in range(2))
+    peers = {aet: Peer(host="127.0.0.1", port=free_port()) for aet in ("RIS", "QA")}
+    workers = [UPSWatchService(store, FakeSource(), Deliverer(store, AE("UPS_SCP"), peers, FAST))
+               for store in (first, second)]
+    try:
+        await first.ups_subscribe("RIS", WI1, False)
+        await first.ups_subscribe_global(UPSGlobalSubscription(aet="QA", deletion_lock=False),
+                                         [])
+        workers[1].run = workers[0].run
+        keys = await workers[0].scp_status("RESTARTED")
+        assert len(keys) == 2 and await workers[1].scp_status("RESTARTED") == []
+        claimed = await second.claim_due(workers[1].deliverer.owner, time.time(), 60, 10)
+        assert claimed == []  # leased to the first worker, which sends them
+        mine = await first.claim_due(workers[0].deliverer.owner, time.time(), 60, 10)
+        assert sorted(d.key for d in mine) == sorted(keys)
+        workers[1].run = "another start"
+        assert len(await workers[1].scp_status("RESTARTED")) == 2
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -72,7 +72,9 @@ async def test_the_schema_is_made_once_by_nodes_starting_together(
                                       "schemaname = 'public' ORDER BY 1")
         assert [r[0] for r in tables] == ["ae_usage", "commitments", "deliveries", "files",
                                           "instances", "meta", "mpps", "patients",
-                                          "schema_version", "series", "studies"]
+                                          "schema_version", "series", "studies",
+                                          "ups_global_subscriptions", "ups_subscriptions",
+                                          "ups_workitems"]
     finally:
         for n in nodes:
             await n.aclose()
@@ -117,6 +119,8 @@ async def test_a_version_1_database_gains_the_archive_index(pg_cluster: PGCluste
         await store.db.run(lambda conn: conn.execute("SELECT 1"))  # made at VERSION
         await store.db.run(lambda conn: conn.execute(
             "DROP TABLE patients, studies, series; DROP INDEX instances_id; "
+            "DROP TABLE ups_workitems, ups_subscriptions, ups_global_subscriptions; "
+            "DROP INDEX deliveries_destination; "
             "ALTER TABLE instances DROP COLUMN id, DROP COLUMN series, "
             "DROP COLUMN instance_number, DROP COLUMN transfer_syntax, DROP COLUMN size; "
             "UPDATE schema_version SET version = 1"))

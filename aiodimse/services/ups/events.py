@@ -160,18 +160,19 @@ class SubscriptionEvents:
         self.reports = UPSReports()
         deliverer.add_kind(self.reports)
         self.queued = 0  # reports queued (a counter for logs and benchmarks)
-        # Workitems a subscriber holds a deletion lock on: ``deletion_locked`` is
-        # asked synchronously, so it is kept here (filled by ``load_locks``).
-        self._locked: set[str] = set()
+        # This start of the SCP: the processes sharing it (serve's workers, told by
+        # their supervisor) queue one SCP Status Change per status, not one each.
+        self.run = uuid.uuid4().hex
 
     # -- building the queue items ------------------------------------------------------
 
     def item(self, aet: str, instance: str, report: Report, *, ordering: str | None,
-             now: float) -> Delivery:
-        """One queued report of ``report`` to ``aet`` about ``instance``."""
+             now: float, key: str | None = None) -> Delivery:
+        """One queued report of ``report`` to ``aet`` about ``instance`` (``key``:
+        its key in the queue; a new one if None)."""
         event_type, info = report
         return Delivery(
-            kind=UPS_KIND, key=uuid.uuid4().hex, destination=aet, sop_class=UPS_PUSH,
+            kind=UPS_KIND, key=key or uuid.uuid4().hex, destination=aet, sop_class=UPS_PUSH,
             sop_instance=instance, payload=info.to_json(), event_type=event_type,
             ordering=ordering, created_at=now, deadline=now + self.deliverer.policy.deadline,
             next_attempt=now,
@@ -184,12 +185,6 @@ class SubscriptionEvents:
     async def _fan_out(self, workitem: Dataset, report: Report) -> None:
         uid = _uid(workitem)
         subscribers = await self.store.ups_subscribers(uid)
-        # the store's word on this workitem's lock, as the workitem service may ask
-        # next (another worker may have subscribed or unsubscribed meanwhile)
-        if any(lock for _aet, lock in subscribers):
-            self._locked.add(uid)
-        else:
-            self._locked.discard(uid)
         if not subscribers:
             return
         items = self.items((aet for aet, _lock in subscribers), workitem, report)
@@ -215,8 +210,6 @@ class SubscriptionEvents:
         items = self.items([aet for aet, _lock in subs], workitem, state_report(workitem))
         await self.store.ups_created(uid, subs, items)
         self.queued += len(items)
-        if any(lock for _aet, lock in subs):
-            self._locked.add(uid)
         self.deliverer.wake()
 
     async def state_changed(self, workitem: Dataset, reason: str | None) -> None:
@@ -231,25 +224,35 @@ class SubscriptionEvents:
     async def assigned(self, workitem: Dataset) -> None:
         await self._fan_out(workitem, assigned_report(workitem))
 
-    def deletion_locked(self, uid: str) -> bool:
-        return uid in self._locked
+    async def deletion_locked(self, uid: str) -> bool:
+        """Asked of the store each time: another worker or node may have subscribed
+        or unsubscribed since (a copy here would be this process's view only)."""
+        return any(lock for _aet, lock in await self.store.ups_subscribers(uid))
 
-    # -- deletion locks and SCP status -------------------------------------------------
-
-    async def load_locks(self) -> None:
-        """Read which workitems are deletion-locked (at start, and after unsubscribes)."""
-        self._locked = await self.store.ups_locked()
+    # -- SCP status --------------------------------------------------------------------
 
     async def scp_status(self, status: str) -> list[str]:
-        """Queue an SCP Status Change to every subscribed AE; the queued keys."""
+        """Queue an SCP Status Change to every subscribed AE; the keys, if queued here.
+
+        PS3.4 CC.2.4.3: one each time the SCP restarts (GOING DOWN: may, before it
+        stops). Each key names ``run`` and the status, so the workers of one
+        ``serve`` queue it once between them (the others find it queued and return
+        no keys), and a worker restarted after a crash sends none. The reports are
+        leased to this process's deliverer: the SCP that changes status (a node,
+        with its AE title) sends them, before it stops."""
         try:
             aets = await self.store.ups_subscriber_aets()
             now = time.time()
             items = [self.item(aet, GLOBAL_SUBSCRIPTION, scp_status_report(status),
-                               ordering=_STATUS_ORDERING, now=now) for aet in aets]
-            self.queued += await self.store.ups_queue(items)
+                               ordering=_STATUS_ORDERING, now=now,
+                               key=f"scp-status:{self.run}:{status}:{aet}") for aet in aets]
+            new = await self.store.ups_queue(items, owner=self.deliverer.owner,
+                                             lease_until=now + self.deliverer.policy.lease)
         except StoreError as exc:
             log.error("SCP Status Change %s not queued: %s", status, exc)
+            return []
+        self.queued += new
+        if not new:
             return []
         self.deliverer.wake()
         return [item.key for item in items]

@@ -30,7 +30,7 @@ class WorkitemEvents(Protocol):
         """N-SET changed the Procedure Step Progress Information Sequence: UPS Progress Report."""
     async def assigned(self, workitem: Dataset) -> None:
         """N-SET / N-CREATE set Scheduled Station Name / Human Performers: UPS Assigned."""
-    def deletion_locked(self, uid: str) -> bool:
+    async def deletion_locked(self, uid: str) -> bool:
         """Whether a subscriber holds a deletion lock on a final-state workitem (keep it)."""
 
 class NoEvents:
@@ -40,4 +40,4 @@ class NoEvents:
     async def cancel_requested(self, workitem: Dataset, request: Dataset) -> None: return None
     async def progress(self, workitem: Dataset) -> None: return None
     async def assigned(self, workitem: Dataset) -> None: return None
-    def deletion_locked(self, uid: str) -> bool: return False
+    async def deletion_locked(self, uid: str) -> bool: return False

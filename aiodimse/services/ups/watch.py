@@ -94,7 +94,6 @@ class UPSWatchService(SubscriptionEvents, Service):
         return [Binding(evt.EVT_N_ACTION, self.on_n_action, UPS_WATCH)]
 
     async def start(self) -> None:
-        await self.load_locks()
         await self.deliverer.start()
         await self.scp_status("RESTARTED")
 
@@ -163,8 +162,6 @@ class UPSWatchService(SubscriptionEvents, Service):
                                now=time.time())
             await self.store.ups_subscribe(aet, uid, lock, [report])
             self.queued += 1
-            if lock:
-                self._locked.add(uid)
         self.subscribed += 1
         self.deliverer.wake()
         log.debug("UPS subscription of %r to %s (deletion lock %s)", aet, uid, lock)
@@ -186,8 +183,6 @@ class UPSWatchService(SubscriptionEvents, Service):
                                     filter=None if keys is None else keys.to_json())
         await self.store.ups_subscribe_global(sub, uids, items)
         self.queued += len(items)
-        if lock:
-            self._locked.update(uids)
 
     async def _unsubscribe(self, uid: str, aet: str) -> int | Dataset:
         if uid in _GLOBALS:
@@ -196,7 +191,6 @@ class UPSWatchService(SubscriptionEvents, Service):
               and await self.source.workitem(uid) is None):
             return _status(UNKNOWN_WORKITEM, "no such UPS instance here")
         self.unsubscribed += 1
-        await self.load_locks()  # a lock released (the workitem may now be deleted)
         return 0x0000
 
     async def _suspend(self, uid: str, aet: str) -> int | Dataset:

@@ -24,11 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DRIVER_MISSING", "LACKING", "open_url"]
 
-LACKING: tuple[str, ...] = ("ups workitems",)
-"""Concerns of the store interface not held here yet (``serve`` refuses the
-services that need one: cli/config_checks.py): the UPS workitems (and their
-subscriptions), so the ups service is refused on this backend. The archive index
-is here (``archive.py``)."""
+LACKING: tuple[str, ...] = ()
+"""Concerns of the store interface not held here (``serve`` refuses the services
+that need one: cli/config_checks.py): none; the archive index is in
+``archive.py``, the UPS workitems and subscriptions in ``ups.py``."""
 
 DRIVER_MISSING = ("a postgresql:// database needs the asyncpg driver: "
                   "pip install 'aiodimse[postgresql]'")

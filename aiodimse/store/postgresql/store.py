@@ -22,6 +22,7 @@ import asyncpg
 
 from ...observe import Observer, tell
 from ..archive_sql import batches
+from ..claim_plan import ClaimPlan
 from ..interface import (
     COMMITMENT_KIND,
     DELIVERED,
@@ -33,9 +34,12 @@ from ..interface import (
     IndexedFile,
     MPPSRow,
     QuotaExceeded,
+    UPSGlobalSubscription,
+    WorkitemQuery,
+    WorkitemRow,
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem, Row
-from . import archive
+from . import archive, ups
 from .connection import Database
 from .notify import CHANNEL, Listener
 
@@ -323,6 +327,81 @@ class PostgreSQLStore:
         result: MPPSRow | T = await self._run("mpps_update", do, transaction=True)
         return result
 
+    # -- UPS workitems and subscriptions (SQL in ups.py)
+
+    async def ups_create(self, row: WorkitemRow, now: float) -> bool:
+        return bool(await self._run("ups_create", lambda conn: ups.insert(conn, row, now)))
+
+    async def ups_get(self, sop_instance_uid: str) -> WorkitemRow | None:
+        row: WorkitemRow | None = await self._run(
+            "ups_get", lambda conn: ups.get(conn, sop_instance_uid))
+        return row
+
+    async def ups_update(self, sop_instance_uid: str,
+                         change: Callable[[WorkitemRow | None], WorkitemRow | T],
+                         now: float) -> WorkitemRow | T:
+        result: WorkitemRow | T = await self._run(
+            "ups_update", lambda conn: ups.update(conn, sop_instance_uid, change, now))
+        return result
+
+    def ups_match(self, query: WorkitemQuery) -> AsyncIterator[WorkitemRow]:
+        return batches(lambda after, size: self._run(
+            "ups_match", lambda conn: ups.match_batch(conn, query, after, size)))
+
+    async def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
+                            reports: Sequence[Delivery] = ()) -> None:
+        await self._run("ups_subscribe", lambda conn: ups.subscribe(
+            conn, aet, workitem, deletion_lock, reports=reports, me=self.me),
+            transaction=bool(reports))
+
+    async def ups_subscribe_global(self, sub: UPSGlobalSubscription,
+                                   workitems: Sequence[str],
+                                   reports: Sequence[Delivery] = ()) -> None:
+        await self._run("ups_subscribe_global", lambda conn: ups.subscribe_global(
+            conn, sub, workitems, reports, self.me), transaction=True)
+
+    async def ups_unsubscribe(self, aet: str, workitem: str) -> bool:
+        return bool(await self._run("ups_unsubscribe",
+                                    lambda conn: ups.unsubscribe(conn, aet, workitem)))
+
+    async def ups_unsubscribe_global(self, aet: str) -> int:
+        return int(await self._run("ups_unsubscribe_global",
+                                   lambda conn: ups.unsubscribe_global(conn, aet),
+                                   transaction=True))
+
+    async def ups_suspend_global(self, aet: str) -> bool:
+        return bool(await self._run("ups_suspend_global",
+                                    lambda conn: ups.suspend_global(conn, aet)))
+
+    async def ups_subscribers(self, workitem: str) -> list[tuple[str, bool]]:
+        found: list[tuple[str, bool]] = await self._run(
+            "ups_subscribers", lambda conn: ups.subscribers(conn, workitem))
+        return found
+
+    async def ups_global_subscriptions(self) -> list[UPSGlobalSubscription]:
+        found: list[UPSGlobalSubscription] = await self._run(
+            "ups_global_subscriptions", ups.global_subscriptions)
+        return found
+
+    async def ups_created(self, workitem: str, subscribers: Sequence[tuple[str, bool]],
+                          reports: Sequence[Delivery] = ()) -> None:
+        subs = [(workitem, aet, lock) for aet, lock in subscribers]
+        await self._run("ups_created", lambda conn: ups.created(conn, subs, reports, self.me),
+                        transaction=True)
+
+    async def ups_queue(self, reports: Sequence[Delivery], *, owner: str | None = None,
+                        lease_until: float | None = None) -> int:
+        return int(await self._run("ups_queue", lambda conn: ups.queue(
+            conn, reports, self.me, owner=owner, lease_until=lease_until)))
+
+    async def ups_locked(self) -> set[str]:
+        found: set[str] = await self._run("ups_locked", ups.locked)
+        return found
+
+    async def ups_subscriber_aets(self) -> list[str]:
+        found: list[str] = await self._run("ups_subscriber_aets", ups.subscriber_aets)
+        return found
+
     # -- the delivery queue
 
     def _item(self, item: Delivery, owner: str | None, lease_until: float | None
@@ -349,31 +428,32 @@ class PostgreSQLStore:
         if destination is not None:
             query += " AND destination = $3"
             params.append(destination)
-        held, skip = frozenset(held), frozenset(skip_destinations)
+        skip, taken = frozenset(skip_destinations), frozenset(held)
 
         async def do(conn: Any) -> list[Delivery]:
-            chosen: list[int] = []
-            counts: dict[str, int] = {}
-            taken: dict[tuple[str, str], int] = {}  # per ordered group, taken so far
-            rows = contextlib.aclosing(_due_rows(conn, query, params))
-            async with rows as due:
+            plan = ClaimPlan(limit, per_destination=per_destination,
+                             max_destinations=max_destinations, destination=destination,
+                             skip_destinations=skip, held=taken)
+            full = False  # every destination it may take is chosen: read only theirs now
+            async with contextlib.aclosing(_due_rows(conn, query, params, plan.wanted)) as due:
                 async for id_, dest, ordering, ahead in due:
-                    if id_ in held or dest in skip:
-                        continue
-                    if ordering is not None and ahead != taken.get((dest, ordering), 0):
-                        continue  # an earlier item of its group is not being taken with it
-                    count = counts.get(dest, 0)
-                    if per_destination is not None and count >= per_destination:
-                        continue
-                    if count == 0 and max_destinations is not None \
-                            and len(counts) >= max_destinations:
-                        continue
-                    counts[dest] = count + 1
-                    if ordering is not None:
-                        taken[dest, ordering] = ahead + 1
-                    chosen.append(id_)
-                    if len(chosen) >= limit:
+                    if plan.full(dest):
+                        full = True
                         break
+                    plan.take(id_, dest, ordering, ahead)
+                    if plan.done():
+                        break
+            for dest in plan.chosen_destinations() if full else ():
+                if plan.done():
+                    break
+                mine = _due_rows(conn, query + f" AND destination = ${len(params) + 1}",
+                                 [*params, dest], plan.wanted)
+                async with contextlib.aclosing(mine) as theirs:
+                    async for id_, dest_, ordering, ahead in theirs:
+                        plan.take(id_, dest_, ordering, ahead)
+                        if plan.done():
+                            break
+            chosen = plan.chosen
             if not chosen:
                 return []
             rows = await conn.fetch(
@@ -482,10 +562,13 @@ def _mpps(r: Any) -> MPPSRow:
                    dataset=r["dataset"], calling_aet=r["calling_aet"])
 
 
-async def _due_rows(conn: Any, query: str, params: list[Any]) -> Any:
+async def _due_rows(conn: Any, query: str, params: list[Any],
+                    wanted: Callable[[str], bool]) -> Any:
     """The due rows, earliest first, locked as they are read (a backlog is neither
     loaded nor locked whole); an ordered group's due items all where its first one
-    comes, in queue order (a later item may be due before the one it waits for)."""
+    comes, in queue order (a later item may be due before the one it waits for). A
+    group of a destination not ``wanted`` (asked when it comes) is passed over
+    unread and unlocked (id -1), as SQLite's claim does (``claim_plan``)."""
     seen: set[tuple[str, str]] = set()
     group = query + f" AND destination = ${len(params) + 1} AND ordering = " \
                     f"${len(params) + 2} ORDER BY id" + _LOCK
@@ -496,6 +579,8 @@ async def _due_rows(conn: Any, query: str, params: list[Any]) -> Any:
             yield row[0], dest, None, 0
         elif (dest, ordering) not in seen:
             seen.add((dest, ordering))
+            if not wanted(dest):
+                yield -1, dest, ordering, -1
+                continue
             for item in await conn.fetch(group, *params, dest, ordering):
                 yield item[0], item[1], item[2], item[3]
-

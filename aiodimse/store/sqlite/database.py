@@ -27,6 +27,7 @@ from collections.abc import (
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..claim_plan import ClaimPlan
 from ..interface import (
     COMMITMENT_KIND,
     DELIVERED,
@@ -340,11 +341,12 @@ class SQLiteDatabase:
 
     # -- UPS subscriptions (SQL in ups_subscriptions.py) --------------------------------
 
-    def _insert_new(self, conn: sqlite3.Connection, item: Delivery) -> bool:
+    def _insert_new(self, conn: sqlite3.Connection, item: Delivery,
+                    owner: str | None = None, lease_until: float | None = None) -> bool:
         """Queue ``item`` in the open transaction; False if its (kind, key) is queued."""
         try:
             conn.execute("SAVEPOINT ups_report")
-            self._insert(conn, item, None, None)
+            self._insert(conn, item, owner, lease_until)
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK TO ups_report")
             return False
@@ -386,9 +388,11 @@ class SQLiteDatabase:
         with self.transaction() as conn:
             ups_subscriptions.created(conn, self._insert_new, workitem, subs, reports)
 
-    def ups_queue(self, reports: Sequence[Delivery]) -> int:
+    def ups_queue(self, reports: Sequence[Delivery], owner: str | None = None,
+                  lease_until: float | None = None) -> int:
         with self.transaction() as conn:
-            return sum(1 for item in reports if self._insert_new(conn, item))
+            return sum(1 for item in reports
+                       if self._insert_new(conn, item, owner, lease_until))
 
     def ups_locked(self) -> set[str]:
         return ups_subscriptions.locked(self._conn)
@@ -436,55 +440,29 @@ class SQLiteDatabase:
         if destination is not None:
             query += " AND destination = ?"
             params.append(destination)
-        chosen: list[int] = []
-        counts: dict[str, int] = {}
-        taken: dict[tuple[str, str], int] = {}  # per ordered group, taken so far
-
-        def wanted(dest: str) -> bool:  # whether a group of ``dest`` could be taken
-            if dest in skip_destinations:
-                return False
-            count = counts.get(dest, 0)
-            if per_destination is not None and count >= per_destination:
-                return False
-            return not (count == 0 and max_destinations is not None
-                        and len(counts) >= max_destinations)
-
-        def take(id_: int, dest: str, ordering: str | None, ahead: int) -> None:
-            if id_ < 0 or id_ in held or id_ in picked or dest in skip_destinations:
-                return
-            if ordering is not None and ahead != taken.get((dest, ordering), 0):
-                return  # an earlier item of its group is not being taken with it
-            count = counts.get(dest, 0)
-            if per_destination is not None and count >= per_destination:
-                return
-            if count == 0 and max_destinations is not None and len(counts) >= max_destinations:
-                return
-            counts[dest] = count + 1
-            if ordering is not None:
-                taken[dest, ordering] = ahead + 1
-            chosen.append(id_)
-            picked.add(id_)
-
-        picked: set[int] = set()
+        plan = ClaimPlan(limit, per_destination=per_destination,
+                         max_destinations=max_destinations, destination=destination,
+                         skip_destinations=skip_destinations, held=held)
+        chosen = plan.chosen
         with self.transaction() as conn:
-            due = _due_rows(conn, query, params, wanted)
+            due = _due_rows(conn, query, params, plan.wanted)
             full = False  # every destination it may take is chosen: read only theirs now
             for id_, dest, ordering, ahead in due:
-                if (max_destinations is not None and destination is None
-                        and len(counts) >= max_destinations and dest not in counts):
+                if plan.full(dest):
                     full = True
                     break
-                take(id_, dest, ordering, ahead)
-                if len(chosen) >= limit:
+                plan.take(id_, dest, ordering, ahead)
+                if plan.done():
                     break
             due.close()  # its cursors: the rest of the backlog is not read
-            for dest in list(counts) if full else ():
-                if len(chosen) >= limit or not wanted(dest):
-                    continue
-                mine = _due_rows(conn, query + " AND destination = ?", [*params, dest], wanted)
+            for dest in plan.chosen_destinations() if full else ():
+                if plan.done():
+                    break
+                mine = _due_rows(conn, query + " AND destination = ?", [*params, dest],
+                                 plan.wanted)
                 for id_, dest_, ordering, ahead in mine:
-                    take(id_, dest_, ordering, ahead)
-                    if len(chosen) >= limit:
+                    plan.take(id_, dest_, ordering, ahead)
+                    if plan.done():
                         break
                 mine.close()
             rows: dict[int, sqlite3.Row] = {}

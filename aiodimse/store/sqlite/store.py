@@ -210,8 +210,9 @@ class SQLiteStore:
                           reports: Sequence[Delivery] = ()) -> None:
         await self.call(self.db.ups_created, workitem, list(subscribers), list(reports))
 
-    async def ups_queue(self, reports: Sequence[Delivery]) -> int:
-        return await self.call(self.db.ups_queue, list(reports))
+    async def ups_queue(self, reports: Sequence[Delivery], *, owner: str | None = None,
+                        lease_until: float | None = None) -> int:
+        return await self.call(self.db.ups_queue, list(reports), owner, lease_until)
 
     async def ups_locked(self) -> set[str]:
         return await self.call(self.db.ups_locked)
