@@ -23,6 +23,7 @@ from aiodimse.datasets import DatasetDecodeError
 from aiodimse.dimse import DIMSEMessage
 from aiodimse.requests import status_dataset
 from tests.dimse._helpers import all_messages
+from tests.examples import examples
 
 from ._helpers import (
     FILM_SESSION,
@@ -655,7 +656,7 @@ _STATUS_KEYWORDS = (
 
 # hypothesis makes invalid UIDs on purpose; pydicom warns about each
 @pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(message=all_messages)
 def test_status_dataset_is_the_one_pydicom_setattr_builds(message: DIMSEMessage) -> None:
     """Every response class and field mix: the Dataset pynetdicom's way (setattr) would hold."""
@@ -683,7 +684,7 @@ def _deferred(ds: Dataset) -> bool:
 
 # hypothesis makes invalid UIDs on purpose; pydicom warns about each
 @pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(message=all_messages)
 def test_a_deferred_status_dataset_is_the_built_one_whatever_is_done_first(
     message: DIMSEMessage,

@@ -42,6 +42,7 @@ from aiodimse.dimse import (
     make_response,
 )
 from aiodimse.errors import DIMSEError, LocalProtocolError
+from tests.examples import examples
 
 from ._helpers import all_messages, example_message
 
@@ -75,7 +76,7 @@ def parse_elements(data: bytes) -> list[tuple[int, int, int]]:
 # -- round trips ---------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(message=all_messages, has_dataset=st.booleans())
 def test_round_trip_every_class(message: DIMSEMessage, has_dataset: bool) -> None:
     has_dataset = has_dataset and message.dataset_allowed
@@ -282,14 +283,14 @@ def test_empty_command_set() -> None:
     assert (error.status, error.message_id, error.command_field) == (0x0211, None, None)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.binary(max_size=300))
 def test_fuzz_random_bytes_raise_only_dimse_errors(data: bytes) -> None:
     with contextlib.suppress(DIMSEError):
         decode_command(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(message=all_messages, data=st.data())
 def test_fuzz_mutated_valid_commands(message: DIMSEMessage, data: st.DataObject) -> None:
     encoded = bytearray(encode_command(message, has_dataset=False))

@@ -29,6 +29,7 @@ from aiodimse.dimse.commands import (
     decode_command_raw,
 )
 from tests.dimse._helpers import all_messages, split_pdus
+from tests.examples import examples
 
 
 def _exact(data: bytes) -> tuple[DIMSEMessage, int] | CommandDecodeError:
@@ -38,7 +39,7 @@ def _exact(data: bytes) -> tuple[DIMSEMessage, int] | CommandDecodeError:
         return exc
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(message=all_messages, has_dataset=st.booleans(), data=st.data())
 def test_fast_decoder_agrees_with_the_exact_one(
     message: DIMSEMessage, has_dataset: bool, data: st.DataObject
@@ -67,7 +68,7 @@ def test_fast_decoder_agrees_with_the_exact_one(
         assert not isinstance(exact, CommandDecodeError) and exact[0] == message
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     message=all_messages,
     size=st.integers(0, 300),
@@ -126,7 +127,7 @@ def _raw_or_error(data: bytes) -> tuple[DIMSEMessage, int] | tuple[str, int, int
         return (str(exc), exc.status, exc.message_id)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(message=all_messages, data=st.data())
 def test_shape_cache_gives_what_a_fresh_decode_gives(
     message: DIMSEMessage, data: st.DataObject
@@ -162,7 +163,7 @@ def test_shape_cache_follows_the_message_id() -> None:
         assert decoder.decode(memoryview(command)) == (message, 1)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(message=all_messages, has_dataset=st.booleans(), message_id=st.integers(0, 0xFFFF))
 def test_command_template_gives_the_encoders_bytes(
     message: DIMSEMessage, has_dataset: bool, message_id: int
@@ -191,7 +192,7 @@ def _outcome(step: Callable[[], ReceivedMessage | None]) -> object:
             None if received.error is None else str(received.error), received.shape)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     message=all_messages,
     has_dataset=st.sampled_from([True, True, True, False]),

@@ -19,6 +19,7 @@ from aiodimse.dimse import (
     encode_message,
 )
 from aiodimse.errors import AiodimseError, LocalProtocolError, RemoteProtocolError
+from tests.examples import examples
 
 from ._helpers import all_messages, example_message, reassemble, split_pdus
 
@@ -133,7 +134,7 @@ def test_refuses_bad_context_id(context_id: int) -> None:
         encode_message(context_id, ECHO_CMD, None, 4096)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     message=all_messages,
     size=st.integers(0, 5000),
@@ -279,7 +280,7 @@ def test_get_and_set_interplay() -> None:
     assert [r.message for r in reassemble(stream)] == [get, set_]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(
         st.tuples(st.sampled_from([1, 3, 5]), st.integers(0, 255), st.binary(max_size=40)),
@@ -298,7 +299,7 @@ def test_fuzz_assembler_raises_only_library_errors(pdvs: list[tuple[int, int, by
             assert (result.message is None) != (result.error is None)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(message=all_messages, data=st.data())
 def test_fuzz_mutated_streams(message, data) -> None:  # type: ignore[no-untyped-def]
     command = encode_command(message, has_dataset=message.dataset_allowed)

@@ -25,6 +25,7 @@ from aiodimse.dimse import (
     encode_command,
 )
 from aiodimse.dimse.commands import CommandDecoder, decode_command_raw, is_valid_uid
+from tests.examples import examples
 
 BAD_UIDS = [
     "1.2.abc",
@@ -116,7 +117,7 @@ def test_a_known_shape_never_lets_an_invalid_uid_through() -> None:
         decoder.decode(encode_command(bad, has_dataset=True))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(alphabet="0123456789.", max_size=70) | st.text(max_size=10))
 def test_is_valid_uid_is_the_grammar_of_ps3_5(value: str) -> None:
     parts = value.split(".")

@@ -15,6 +15,7 @@ from aiodimse.dimse.fragment import encode_message
 from aiodimse.dimse.memo import ResponseMemo
 from aiodimse.presentation import PresentationContext
 from aiodimse.requests import bare_status, build_response, kind_of
+from tests.examples import examples
 
 uids = st.lists(st.integers(1, 10**12), min_size=1, max_size=5).map(
     lambda parts: "1.2." + ".".join(map(str, parts))
@@ -68,7 +69,7 @@ def test_decoder_shape_is_shared_by_commands_differing_in_their_id_only() -> Non
     assert decoder.shape is not shape  # another Action Type ID: another shape
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(
     request=st.tuples(uids, uids, st.integers(0, 0xFFFF)),
     ids=st.lists(st.integers(1, 0xFFFF), min_size=3, max_size=6),

@@ -25,6 +25,7 @@ from aiodimse.dimse.session import DIMSESession
 from aiodimse.presentation import PresentationContext
 from aiodimse.reply_reuse import encoded_reply
 from aiodimse.requests import build_response, kind_of
+from tests.examples import examples
 
 from .test_session import fragments, requests
 
@@ -71,7 +72,7 @@ def answer(scp: DIMSESession, received: object, result: object) -> bytes:
     return pdus
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     ids=st.lists(st.integers(1, 0xFFFF), min_size=2, max_size=5),
     status=st.sampled_from([0x0000, 0xB000, 0x0107, 0x0116]),
@@ -158,7 +159,7 @@ def test_n_create_replies_are_never_reused() -> None:
     assert encoded_reply(kind, (0, reply(2)), CONTEXT) is None
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(size=st.integers(0, 3000).map(lambda n: n & ~1),
        command=st.integers(1, 60).map(lambda n: 2 * n),
        max_pdu=st.sampled_from([0, 8, 64, 130, 1000, 16384]))

@@ -20,6 +20,7 @@ from pydicom.valuerep import PersonName
 
 from aiodimse.fastds import encoder, try_encode
 from benchmarks import replies
+from tests.examples import examples
 
 from .test_fastds_equivalence import SYNTAXES, pydicom_encode
 
@@ -67,7 +68,7 @@ def _reply_datasets(draw: st.DrawFn, depth: int = 0) -> Dataset:
     return ds
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(ds=_reply_datasets())
 def test_string_text_and_person_name_datasets_match_pydicom(ds: Dataset) -> None:
     """Whatever the encoder writes itself is pydicom's bytes (None: pydicom writes)."""

@@ -16,6 +16,7 @@ from pydicom.sequence import Sequence
 from aiodimse import datasets as bridge
 from aiodimse.dataset_errors import DatasetDecodeError, DatasetTruncatedError
 from aiodimse.fastds import MAX_DEPTH, try_decode, try_encode
+from tests.examples import examples
 
 from .strategies import datasets
 from .test_fastds_equivalence import (
@@ -229,7 +230,7 @@ def _mutated(draw: st.DrawFn) -> tuple[bytes, bool]:
 
 
 @pytest.mark.filterwarnings("ignore")
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=_mutated())
 def test_fuzz_only_the_bridge_error(case: tuple[bytes, bool]) -> None:
     data, implicit = case

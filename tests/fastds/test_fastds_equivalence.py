@@ -22,6 +22,7 @@ from pydicom.uid import UID
 
 from aiodimse import datasets as bridge
 from aiodimse.fastds import DecodedDataset, new_dataset, try_decode, try_encode
+from tests.examples import examples
 
 from .strategies import datasets
 
@@ -96,7 +97,7 @@ def assert_same(ours: Dataset, theirs: Dataset) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ds=datasets())
 def test_decode_and_encode_match_pydicom(ds: Dataset) -> None:
     for implicit in SYNTAXES:
@@ -186,7 +187,7 @@ class _Str(str):
     """A str subclass that is neither str nor UID: never taken from the UI cache."""
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     values=st.lists(st.tuples(_UIDS, st.sampled_from([str, UID, _Str])), min_size=1, max_size=6),
     edits=st.lists(st.tuples(st.integers(0, 5), _UIDS), max_size=6),
@@ -238,7 +239,7 @@ def _plain_datasets(draw: st.DrawFn, depth: int = 0) -> Dataset:
     return ds
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(ds=_plain_datasets())
 def test_ui_and_sequence_only_datasets_match_pydicom(ds: Dataset) -> None:
     """The shape of Storage Commitment requests (the encoder's short path) in both syntaxes."""

@@ -18,6 +18,7 @@ from pydicom.sequence import Sequence
 from aiodimse.datasets import DatasetDecodeError
 from aiodimse.fastds import try_decode, try_encode
 from aiodimse.fastds.decoder import _UID_ONE, _Walker
+from tests.examples import examples
 
 from .test_fastds_equivalence import (
     assert_same,
@@ -236,7 +237,7 @@ def _read_values(ds: Dataset) -> list[tuple[str, str, str]]:
     return [*out, *(("warning", str(w.message), "") for w in caught)]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=_info())
 def test_fast_item_loop_matches_pydicom(case: tuple[bytes, bool]) -> None:
     data, implicit = case
@@ -312,7 +313,7 @@ def test_copies_and_pickles_read_as_pydicom() -> None:
     assert ours.to_json() == theirs.to_json()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(uids=st.lists(st.one_of(_UID, st.sampled_from(_ODD_UIDS), st.binary(max_size=8))))
 def test_the_batched_uid_check_is_the_regex(uids: list[bytes]) -> None:
     """All recorded UIDs at once pass exactly when each passes _UID_ONE on its own."""

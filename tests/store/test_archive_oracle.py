@@ -17,6 +17,7 @@ from aiodimse.archive import PATIENT_ROOT_FIND, STUDY_ROOT_FIND, QueryModel
 from aiodimse.archive.query import parse_find
 from aiodimse.store import open_store
 from aiodimse.store.records import KEYS, PATIENT, IndexQuery, InstanceRecord, normalise
+from tests.examples import examples
 
 from ..archive.reference import Reference, shown
 
@@ -159,7 +160,7 @@ async def _compare(url: str, recs: list[InstanceRecord], model: QueryModel,
 _SETTINGS = settings(deadline=None, suppress_health_check=[
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 # fewer on PostgreSQL: each example opens a pool of its own (a loop each)
-_EXAMPLES = {"sqlite": 300, "postgresql": 100}
+_EXAMPLES = {"sqlite": examples(300), "postgresql": examples(100)}
 
 
 def _examples(url: str) -> int:

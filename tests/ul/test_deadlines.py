@@ -15,6 +15,7 @@ from aiodimse.ul import Aborted, CloseTransport, DataIndication, ULConfig, Upper
 from aiodimse.ul.states import State
 from aiodimse.wire.codec import decode_pdu, encode_single_pdv
 from aiodimse.wire.pdus import AAbort
+from tests.examples import examples
 
 from .helpers import RELEASE_RQ_BYTES, RQ_BYTES, drive_to, make_ac
 
@@ -128,7 +129,7 @@ def test_message_deadline_survives_our_release_request_and_ends_with_the_phase()
 _PIECES = [COMMAND_PART, COMMAND_END, DATA_END]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     pieces=st.lists(st.sampled_from(range(3)), min_size=1, max_size=8),
     cuts=st.lists(st.integers(1, 40), max_size=12),

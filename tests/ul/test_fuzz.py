@@ -16,6 +16,7 @@ from aiodimse.ul import ULEvent, UpperLayer
 from aiodimse.ul.states import State
 from aiodimse.wire.codec import decode_pdu, encode_pdu
 from aiodimse.wire.pdus import PDU
+from tests.examples import examples
 from tests.wire.strategies import pdus
 
 from .helpers import (
@@ -37,7 +38,7 @@ from .helpers import (
 )
 
 FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 TIMED_STATES = {
     State.STA2, State.STA5, State.STA7, State.STA9, State.STA10, State.STA11, State.STA13
@@ -185,7 +186,7 @@ def _apply(ul: UpperLayer, op: Op, now: float) -> list[ULEvent]:
     return []
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requestor=st.booleans(), ops=st.lists(OPS, max_size=25))
 def test_random_sequences_raise_only_local_errors(requestor: bool, ops: list[Op]) -> None:
     ul = UpperLayer(requestor=requestor, config=CONFIG)

@@ -9,9 +9,12 @@ from hypothesis import strategies as st
 
 from aiodimse.errors import RemoteProtocolError
 from aiodimse.wire import PDU, PDUReader, decode_pdu, encode_pdu
+from tests.examples import examples
 from tests.wire import strategies as s
 
-_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(
+    max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 _REASONS = {1, 5, 6}
 
 
@@ -82,7 +85,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutated(), st.integers(1, 40))
 def test_mutated_valid_pdus(data: bytes, chunk: int) -> None:
     _decode_or_refuse(data)

@@ -37,6 +37,7 @@ from aiodimse.wire import (
     decode_pdu,
     encode_pdu,
 )
+from tests.examples import examples
 from tests.wire import strategies as s
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -455,7 +456,7 @@ def _pn_contexts_rq() -> st.SearchStrategy[PresentationContextRQ]:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     called=_AE,
     calling=_AE,
@@ -475,7 +476,7 @@ def test_random_rq_both_ways(
     assert decode_pdu(_pn_encode_rq(rq)) == rq
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     contexts=st.lists(
         st.builds(
@@ -500,7 +501,7 @@ def test_random_ac_both_ways(contexts: list[PresentationContextAC], info: UserIn
     assert decode_pdu(_pn_encode_ac(ac)) == ac
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(s.pdvs(max_size=200), min_size=1, max_size=4))
 def test_random_p_data_both_ways(pdvs: list[PDV]) -> None:
     ours = PDataTF(pdvs=tuple(pdvs))

@@ -19,6 +19,7 @@ from aiodimse.wire import (
     PDUReader,
     encode_pdu,
 )
+from tests.examples import examples
 from tests.wire import strategies as s
 from tests.wire.builders import pdu
 
@@ -42,7 +43,7 @@ def _feed_in_chunks(data: bytes, cuts: list[int]) -> list[PDU]:
     return out
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(s.pdus(), min_size=1, max_size=4))
 def test_byte_at_a_time_equals_whole(pdus: list[PDU]) -> None:
     data = b"".join(encode_pdu(p) for p in pdus)
@@ -57,7 +58,7 @@ def test_byte_at_a_time_equals_whole(pdus: list[PDU]) -> None:
     assert got == pdus
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(s.pdus(), min_size=1, max_size=5), st.data())
 def test_any_chunking_equals_whole(pdus: list[PDU], data: st.DataObject) -> None:
     encoded = b"".join(encode_pdu(p) for p in pdus)

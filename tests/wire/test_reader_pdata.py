@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from aiodimse.errors import RemoteProtocolError
 from aiodimse.wire import A_RELEASE_RQ_BYTES, PDV, Fragment, PDataTF, PDUReader, encode_pdu
+from tests.examples import examples
 
 Item = tuple[str, object]
 
@@ -72,7 +73,7 @@ pieces = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     parts=st.lists(pieces, min_size=1, max_size=6),
     cuts=st.lists(st.integers(0, 400), max_size=4),
@@ -150,7 +151,7 @@ def test_two_pdu_chunks_copy_out_only_their_small_pdvs(first_size: int, second_s
             assert isinstance(data, memoryview) and data.obj is chunk and data.readonly
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     parts=st.lists(pieces, min_size=1, max_size=3),
     cut=st.integers(0, 400),

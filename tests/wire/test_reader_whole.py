@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from aiodimse.errors import RemoteProtocolError
 from aiodimse.wire import A_RELEASE_RQ_BYTES, PDU, AbortReason, PDUReader, encode_pdu
+from tests.examples import examples
 from tests.wire import strategies as s
 from tests.wire.builders import pdu
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(s.pdus())
 def test_a_whole_pdu_is_read_in_one_step(one: PDU) -> None:
     data = encode_pdu(one)
@@ -40,7 +41,7 @@ def _judged(reader: PDUReader, data: bytes, *, whole: bool) -> tuple[object, ...
         return ("abort", exc.abort_source, exc.abort_reason)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     base=s.pdus(),
     flips=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=3),

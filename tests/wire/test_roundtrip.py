@@ -24,9 +24,10 @@ from aiodimse.wire import (
     encode_pdu,
     encode_single_pdv,
 )
+from tests.examples import examples
 from tests.wire import strategies as s
 
-_SETTINGS = settings(max_examples=150, deadline=None)
+_SETTINGS = settings(max_examples=examples(150), deadline=None)
 
 
 def _round_trip(pdu: PDU) -> None:
@@ -76,13 +77,13 @@ def test_round_trip_release() -> None:
     _round_trip(AReleaseRP())
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(s.pdus())
 def test_round_trip_any(pdu: PDU) -> None:
     _round_trip(pdu)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(s.pdvs(max_size=300))
 def test_single_pdv_helper_matches_general_encoder(pdv: PDV) -> None:
     single = encode_single_pdv(pdv.context_id, pdv.control, pdv.data)
