@@ -1,6 +1,7 @@
-"""Two ``aiodimse serve`` nodes on one PostgreSQL database, as separate hosts on two
-loopback addresses (issue 23): a storage commitment accepted by node A, A killed
-with SIGKILL while delivering its report, and node B delivers it, once."""
+"""``aiodimse serve`` nodes on one PostgreSQL database (issue 23): two, as separate
+hosts on two loopback addresses, a storage commitment accepted by node A, A killed
+with SIGKILL while delivering its report, and node B delivers it, once; one node
+under load while the database is killed and restarted."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ import asyncio
 import signal
 from pathlib import Path
 
+from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from aiodimse import AE, Event, evt
+from aiodimse.services import MPPS
 from aiodimse.services import STORAGE_COMMITMENT as STGCMT
 from aiodimse.services import STORAGE_COMMITMENT_INSTANCE as STGCMT_INSTANCE
 from aiodimse.store import Store, open_store
 
 from ..store.pg_cluster import PGCluster
-from ._serve import CT, free_port, wait_for
+from ._serve import CT, ServeProcess, free_port, wait_for
 from .conftest import StartServe
 from .test_serve_commitment import _request
 
@@ -96,3 +99,89 @@ async def wait_for_state(store: Store, uid: str, timeout: float) -> None:
             return
         assert loop.time() < deadline, f"not delivered: {state}"
         await asyncio.sleep(0.2)
+
+
+RESOURCE_LIMITATION = 0x0213
+OUTAGE = "requests that need the database fail"
+
+
+async def test_the_database_restarted_under_load_loses_nothing_acknowledged(
+    serve: StartServe, tmp_path: Path, pg_cluster: PGCluster,
+) -> None:
+    """Three associations send MPPS N-CREATEs and commitment N-ACTIONs without pause
+    while the database is killed (``immediate``: a crash) and later stopped
+    (``fast``), each time started again. Requests meanwhile are refused with 0x0213;
+    every one answered Success is in the database after, its report (commitment)
+    acknowledged once; the node reconnects by itself and logs each outage once."""
+    url = pg_cluster.new_database()
+    config = tmp_path / "serve.toml"
+    config.write_text(f'[server]\ndatabase = "{url}"\n\n[commitment]\nlease = 5\n'
+                      "poll_interval = 1\nsame_association = false\nretry_initial = 0.5\n"
+                      "\n[services]\nups = false\n")
+    modality_port = free_port()
+    acknowledged: list[str] = []
+
+    async def on_report(event: Event) -> tuple[int, None]:
+        acknowledged.append(str(event.event_information.TransactionUID))
+        return 0x0000, None
+
+    modality = AE("MODALITY")
+    modality.add_supported_context(STGCMT, scp_role=True)
+    listener = await modality.start_server(
+        ("127.0.0.1", modality_port), evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)])
+    answers: list[tuple[str, str, int]] = []  # (what, UID, status)
+    running = True
+
+    async def client(node: ServeProcess) -> None:
+        ae = AE("MODALITY")
+        ae.add_requested_context(STGCMT)
+        ae.add_requested_context(MPPS)
+        step = Dataset()
+        step.PerformedProcedureStepStatus = "IN PROGRESS"
+        async with ae.associate("127.0.0.1", node.port, ae_title="NODE") as assoc:
+            while running:
+                uid = str(generate_uid())
+                status, _ = await assoc.send_n_create(step, MPPS, uid)
+                answers.append(("mpps", uid, int(status.Status)))
+                uid = str(generate_uid())
+                status, _ = await assoc.send_n_action(
+                    _request(uid, [(CT, str(generate_uid()))]), 1, STGCMT, STGCMT_INSTANCE)
+                answers.append(("commitment", uid, int(status.Status)))
+
+    try:
+        node = await serve("--config", str(config), "-aet", "NODE", "--peer",
+                           f"MODALITY@127.0.0.1:{modality_port}").ready()
+        clients = [asyncio.create_task(client(node)) for _ in range(3)]
+        try:
+            for mode in ("immediate", "fast"):
+                await asyncio.sleep(0.3)
+                await asyncio.to_thread(pg_cluster.pause, mode)
+                await asyncio.sleep(0.3)
+                await asyncio.to_thread(pg_cluster.resume)
+            served = len(answers)
+            await wait_for(lambda: any(s == 0 for _, _, s in answers[served:]), 15,
+                           "a request served after the restarts")
+        finally:
+            running = False
+            await asyncio.wait_for(asyncio.gather(*clients), 15)
+        assert {s for _, _, s in answers} == {0, RESOURCE_LIMITATION}, answers
+        stored = [(what, uid) for what, uid, s in answers if s == 0]
+        store = open_store(url)
+        try:
+            for what, uid in stored:
+                if what == "mpps":
+                    assert await store.mpps_get(uid) is not None, uid
+                else:
+                    assert await store.commitment_state(uid) is not None, uid
+            committed = {uid for what, uid in stored if what == "commitment"}
+            await wait_for(lambda: committed <= set(acknowledged), 30, "every report")
+            await asyncio.sleep(1.0)  # a poll more: nothing is sent again
+            assert len(acknowledged) == len(set(acknowledged)), acknowledged
+        finally:
+            await store.aclose()
+        log = node.log()
+        errors = [line for line in log.splitlines() if " ERROR " in line]
+        assert len(errors) == 2 and all(OUTAGE in e for e in errors), errors
+        assert log.count("reachable again") == 2, log[-3000:]
+    finally:
+        await listener.shutdown(1.0)
