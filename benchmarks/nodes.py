@@ -243,7 +243,7 @@ async def run_nodes(url: str, count: int, n: int, conns: int, tmp: Path, *,
 # -- pgbench: one request's writes, the store's SQL with pgbench's variables --------
 
 _INSERT = re.sub(r"\$(\d+)", r":p\1", _INSERT_COMMITMENT)
-_COMMITMENT_SCRIPT = """\\set k random(1, 2000000000)
+_COMMITMENT_SCRIPT = """\\set k random(1, 9000000000000000000)
 \\set now 1700000000
 """ + _INSERT + """ \\gset
 UPDATE deliveries SET state = 'delivered', delivered_at = :now, result = NULL, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = :id;
@@ -258,7 +258,7 @@ _COMMITMENT_VARS = {
 }
 
 _M = "'m' || :k::text || '.' || :client_id::text"  # the step's UID
-_MPPS_SCRIPT = f"""\\set k random(1, 2000000000)
+_MPPS_SCRIPT = f"""\\set k random(1, 9000000000000000000)
 \\set now 1700000000
 INSERT INTO mpps VALUES ({_M}, 'IN PROGRESS', repeat('x', 200), 'CT1', :now, :now)
   ON CONFLICT DO NOTHING RETURNING true;

@@ -359,6 +359,9 @@ class PostgreSQLStore:
             query += " AND destination = $3"
             params.append(destination)
         held, skip = frozenset(held), frozenset(skip_destinations)
+        if held:  # not locked either: their couriers record them meanwhile, unblocked
+            query += f" AND id <> ALL(${len(params) + 1}::bigint[])"
+            params.append(sorted(held))
 
         async def do(conn: Any) -> list[Delivery]:
             chosen: list[int] = []
