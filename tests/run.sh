@@ -77,6 +77,14 @@ if ! pg_found; then
     fi
 fi
 
+# Network namespaces: the multi-node tests put each serve node in one of its own
+# (tests/cli/netns.py, ip netns + veth pairs) when run as root; here they must
+# (AIODIMSE_NETNS=required: a failure, not loopback, if they cannot be made).
+if [ "$(id -u)" = 0 ]; then
+    command -v ip >/dev/null 2>&1 || { ! can_apt || apt_install iproute2; }
+    export AIODIMSE_NETNS=required
+fi
+
 "$PY" -m ruff check aiodimse tests benchmarks
 "$PY" -m mypy --strict aiodimse  # as Python 3.10 (pyproject.toml): no newer APIs
 for v in $SUPPORTED; do  # and the branches each newer version takes

@@ -9,7 +9,9 @@ from the AE table, ``Peer``), proposing the SCP role for the report's SOP class
 (the requestor of that association sends the N-EVENT-REPORT). A failed attempt is
 retried with exponential backoff until the item's deadline; items a worker still
 held when it stopped are taken by the next start, or by another worker once the
-lease runs out.
+lease runs out. A report acknowledged while the store cannot be reached is
+recorded as delivered once it answers again (tried until then, not given up to
+the lease: a report acknowledged is not sent again, unless the worker stops first).
 
 Delivery is bounded: ``max_per_destination`` associations to one AE and
 ``max_concurrent`` in all, each carrying up to ``batch_size`` reports and then
@@ -131,6 +133,7 @@ class StoredReports:
 
 
 _SEND_ERRORS = (AiodimseError, TimeoutError, ValueError)  # a send that did not happen
+_MARK_RETRY_FIRST, _MARK_RETRY_MAX = 0.05, 1.0  # s: recording a delivery, store down
 
 
 class Deliverer:
@@ -310,7 +313,9 @@ class Deliverer:
                     )
                     self._held.update(item.id for item in batch)
         except StoreError as exc:  # the items stay pending; retried when the lease ends
-            log.error("reports to %r: store unavailable: %s", aet, exc)
+            # an outage (unavailable) is logged once by the store, not per courier
+            log.log(logging.DEBUG if exc.unavailable else logging.ERROR,
+                    "reports to %r: store failed: %s", aet, exc)
         finally:
             for item in batch:
                 self._held.discard(item.id)
@@ -368,11 +373,27 @@ class Deliverer:
         assert not isinstance(report, str)
         self._origins.pop((item.kind, item.key), None)
         result = self.kinds[item.kind].delivered(item, report)
-        await self.queue.mark_delivered(item.id, result, time.time())
+        await self._mark_delivered(item, result)
         if observer is not None:
             tell(observer, "report_delivered", item.key, item.destination,
                  time.time() - item.created_at)
         return True
+
+    async def _mark_delivered(self, item: Delivery, result: Mapping[str, Any] | None) -> None:
+        """Record an acknowledged report; while the store is unreachable, again
+        (backing off up to ``_MARK_RETRY_MAX`` s) until it answers or we are stopped."""
+        delay = _MARK_RETRY_FIRST
+        while True:
+            try:
+                await self.queue.mark_delivered(item.id, result, time.time())
+                return
+            except StoreError as exc:
+                if not exc.unavailable:
+                    raise
+                log.debug("report %s %s acknowledged, not yet recorded: %s; again in "
+                          "%.2f s", item.kind, item.key, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MARK_RETRY_MAX)
 
     async def _send(self, trip: _Trip, item: Delivery, report: Report) -> str | None:
         """One delivery attempt; None when the destination acknowledged it, else why not.

@@ -52,8 +52,10 @@ async def wait_for(
 class ServeProcess:
     """``python -m aiodimse serve`` on a free port with its log in a file."""
 
-    def __init__(self, data: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(self, data: Path, *extra: str, port: int | None = None,
+                 wrap: Sequence[str] = ()) -> None:
         self.data = data
+        self.wrap = list(wrap)  # an argv prefix: e.g. ``ip netns exec NAME`` (netns.py)
         self.port = port or free_port()
         self.extra: Sequence[str] = extra
         self.log_path = data.parent / f"serve-{self.port}-{time.monotonic_ns()}.log"
@@ -61,7 +63,7 @@ class ServeProcess:
 
     def start(self) -> ServeProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        argv = [sys.executable, "-m", "aiodimse", "serve", "--host", "127.0.0.1",
+        argv = [*self.wrap, sys.executable, "-m", "aiodimse", "serve", "--host", "127.0.0.1",
                 "--port", str(self.port), "--data", str(self.data), "--log-level", "DEBUG",
                 "--timeout", "5", *self.extra]
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,9 @@ StartServe = Callable[..., ServeProcess]
 def serve(tmp_path: Path) -> Iterator[StartServe]:
     started: list[ServeProcess] = []
 
-    def start(*extra: str, data: Path | None = None, port: int | None = None) -> ServeProcess:
-        proc = ServeProcess(data or tmp_path / "data", *extra, port=port).start()
+    def start(*extra: str, data: Path | None = None, port: int | None = None,
+              wrap: Sequence[str] = ()) -> ServeProcess:
+        proc = ServeProcess(data or tmp_path / "data", *extra, port=port, wrap=wrap).start()
         started.append(proc)
         return proc
 

@@ -49,6 +49,7 @@ class PGCluster:
         self.data = self.root / "data"
         self.port = _free_port()
         self.as_user: list[str] = []
+        self.options = ""  # more server options (``-c name=value ...``), e.g. a benchmark's
         if os.geteuid() == 0:
             try:
                 pwd.getpwnam(USER)
@@ -72,12 +73,14 @@ class PGCluster:
     def resume(self) -> None:
         options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200")
+                   f"-c max_connections=200 {self.options}")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.root / "log"), "-w", "-t", "60", "start")
 
-    def pause(self) -> None:
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+    def pause(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` (sessions ended, a clean shutdown) or ``immediate``
+        (killed, as by a crash: recovery from the WAL at the next start)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w",
                   "-t", "60", "stop")
 
     def url(self, database: str = "postgres") -> str:
@@ -86,9 +89,12 @@ class PGCluster:
     def new_database(self) -> str:
         """A fresh, empty database's URL."""
         name = f"t_{uuid.uuid4().hex[:12]}"
-        self._run(str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
-                  "-U", "postgres", "-q", "-c", f"CREATE DATABASE {name}")
+        self.psql(f"CREATE DATABASE {name}")
         return self.url(name)
+
+    def psql(self, sql: str, database: str = "postgres") -> None:
+        self._run(str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
+                  "-U", "postgres", "-d", database, "-q", "-c", sql)
 
     def stop(self) -> None:
         try:

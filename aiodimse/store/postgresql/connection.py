@@ -8,7 +8,13 @@ already serving outlives an outage. A call that fails for the connection (refuse
 reset, server shutting down, timed out) raises ``StoreError(unavailable=True)``
 and makes the pool replace its connections (those left are likely dead too); the
 outage is logged once, when it starts, and once more when the database answers
-again. Out of room (SQLSTATE class 53, insufficient resources) is ``full``.
+again (numbered, so that the log's folding of repeated lines never hides one).
+Out of room (SQLSTATE class 53, insufficient resources) is ``full``.
+
+Every connection commits durably: where the server's ``synchronous_commit`` is
+``off`` (a commit answered before its WAL is written: a crash loses the last few),
+the session sets it ``on``, since an acknowledged request must survive the
+database's crash; any stronger setting (``remote_apply`` ...) is kept.
 """
 
 from __future__ import annotations
@@ -60,6 +66,16 @@ def store_error(exc: BaseException) -> StoreError:
 DB_ERRORS = (asyncpg.PostgresError, *_CLIENT_ERRORS, OSError, asyncio.TimeoutError)
 
 
+# one round trip per new connection; the value is a session's, for this backend only
+_DURABLE = ("SELECT set_config('synchronous_commit', 'on', false) "
+            "WHERE current_setting('synchronous_commit') = 'off'")
+
+
+async def _durable(conn: Any) -> None:
+    """A commit answered is on disk (``synchronous_commit`` not ``off``)."""
+    await conn.execute(_DURABLE)
+
+
 async def _reset(conn: Any) -> None:
     """What a connection needs back in the pool: no transaction left open (a call
     cancelled midway). The driver's default (RESET ALL, UNLISTEN, ...) is a round
@@ -77,6 +93,10 @@ class Database:
         self._pool: Any = None
         self._making = asyncio.Lock()
         self._down_since: float | None = None  # monotonic start of the outage being logged
+        # outages begun + ended: a call judges the state only if none turned while it ran
+        # (a call on a connection from before an outage may still succeed in it; one
+        # begun in an outage may fail after the database answered again)
+        self._turns = 0
 
     async def _ensure(self) -> Any:
         if self._pool is not None:
@@ -87,7 +107,7 @@ class Database:
                 # refill (which logs each failed attempt while the database is down)
                 pool = await asyncpg.create_pool(
                     self.dsn, min_size=0, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT,
-                    command_timeout=COMMAND_TIMEOUT, reset=_reset)
+                    command_timeout=COMMAND_TIMEOUT, reset=_reset, init=_durable)
                 try:
                     async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
                         self.upgraded_from = await prepare(conn)
@@ -99,6 +119,7 @@ class Database:
 
     async def run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """``await fn(connection)``; the driver's failures come out as ``StoreError``."""
+        seen = self._turns
         try:
             pool = await self._ensure()
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
@@ -110,21 +131,27 @@ class Database:
         except DB_ERRORS as exc:
             error = store_error(exc)
             if error.unavailable:
-                await self._lost(error)
+                await self._lost(error, seen)
             raise error from exc
-        if self._down_since is not None:
-            log.warning("PostgreSQL reachable again after %.1f s",
-                        time.monotonic() - self._down_since)
+        if self._down_since is not None and seen == self._turns:
+            # begun in this outage (not on a connection from before it): it is over
+            log.warning("PostgreSQL reachable again after %.1f s (outage %d)",
+                        time.monotonic() - self._down_since, self._turns // 2 + 1)
             self._down_since = None
+            self._turns += 1
         return result
 
-    async def _lost(self, error: StoreError) -> None:
+    async def _lost(self, error: StoreError, seen: int) -> None:
+        """An outage begins, unless one is logged already or the call began before
+        the last turn (a call of the outage that ended, answered late: no news)."""
         if self._pool is not None:
             await self._pool.expire_connections()  # reconnect on the next acquire, not reuse
-        if self._down_since is None:
+        if self._down_since is None and seen == self._turns:
             self._down_since = time.monotonic()
-            log.error("%s (requests that need the database fail until it answers; "
-                      "reconnecting)", error)
+            self._turns += 1
+            # numbered: two outages' lines differ (logs.py folds a repeated text)
+            log.error("%s (outage %d: requests that need the database fail until it "
+                      "answers; reconnecting)", error, self._turns // 2 + 1)
 
     @property
     def down(self) -> bool:

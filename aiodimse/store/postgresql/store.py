@@ -94,28 +94,37 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
+# The AE's usage counted in one statement (one round trip, the row lock taken there
+# and held to the caller's commit): a window run out ($5 s) starts again at $3.
+# Returns the usage after, and whether the window started again on an existing row.
+_CHARGE = (
+    "INSERT INTO ae_usage AS u VALUES ($1, $2, $3, $4) ON CONFLICT (calling_aet, service) "
+    "DO UPDATE SET window_start = CASE WHEN $3 - u.window_start >= $5 THEN $3 "
+    "ELSE u.window_start END, bytes = CASE WHEN $3 - u.window_start >= $5 THEN $4 "
+    "ELSE u.bytes + $4 END RETURNING window_start, bytes, xmax <> 0 AS existed"
+)
+
+
 async def _charge(conn: Any, allowance: Allowance | None, nbytes: int, now: float) -> None:
-    """Count ``nbytes`` against ``allowance`` inside the caller's transaction."""
+    """Count ``nbytes`` against ``allowance`` inside the caller's transaction (over
+    the allowance: ``QuotaExceeded``, and the caller's rollback undoes the count).
+
+    One statement: the AE's row is locked from it to the commit, and every request
+    of that AE (on any node) waits for that lock, so it is held for as few round
+    trips as can be (docs/postgresql.md "How far nodes scale")."""
     if allowance is None:
         return
     aet, service = allowance.calling_aet, allowance.service
-    await conn.execute("INSERT INTO ae_usage VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
-                       aet, service, now)
-    row = await conn.fetchrow("SELECT window_start, bytes FROM ae_usage WHERE "
-                              "calling_aet = $1 AND service = $2 FOR UPDATE", aet, service)
-    start, used = float(row[0]), int(row[1])
-    if now - start >= allowance.window:
-        start, used = now, 0
+    start, used, existed = await conn.fetchrow(_CHARGE, aet, service, now, nbytes,
+                                               allowance.window)
+    if int(used) > allowance.max_bytes:
+        raise QuotaExceeded(allowance, int(used) - nbytes, nbytes)
+    if existed and float(start) == now and allowance.window > 0:
         # a new window: drop the finished ones of others (not waiting for their locks)
         await conn.execute(
             "DELETE FROM ae_usage WHERE ctid IN (SELECT ctid FROM ae_usage WHERE "
             "service = $1 AND window_start <= $2 AND calling_aet <> $3 "
             "FOR UPDATE SKIP LOCKED)", service, now - allowance.window, aet)
-    if used + nbytes > allowance.max_bytes:
-        raise QuotaExceeded(allowance, used, nbytes)
-    await conn.execute("UPDATE ae_usage SET window_start = $3, bytes = $4 "
-                       "WHERE calling_aet = $1 AND service = $2", aet, service, start,
-                       used + nbytes)
 
 
 def _state(row: Any) -> DeliveryState | None:
@@ -428,12 +437,15 @@ class PostgreSQLStore:
         if destination is not None:
             query += " AND destination = $3"
             params.append(destination)
-        skip, taken = frozenset(skip_destinations), frozenset(held)
+        held, skip = frozenset(held), frozenset(skip_destinations)
+        if held:  # not locked either: their couriers record them meanwhile, unblocked
+            query += f" AND id <> ALL(${len(params) + 1}::bigint[])"
+            params.append(sorted(held))
 
         async def do(conn: Any) -> list[Delivery]:
             plan = ClaimPlan(limit, per_destination=per_destination,
                              max_destinations=max_destinations, destination=destination,
-                             skip_destinations=skip, held=taken)
+                             skip_destinations=skip, held=held)
             full = False  # every destination it may take is chosen: read only theirs now
             async with contextlib.aclosing(_due_rows(conn, query, params, plan.wanted)) as due:
                 async for id_, dest, ordering, ahead in due:
