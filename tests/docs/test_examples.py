@@ -42,7 +42,7 @@ def serve(tmp_path: Path) -> Iterator[list[ServeProcess]]:
 
 def test_every_example_is_tested() -> None:
     tested = {"scp.py", "scu.py", "commitment_scu.py", "mpps_scu.py", "tls_identity.py",
-              "archive_scu.py"}
+              "archive_scu.py", "ups_scu.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -100,6 +100,24 @@ async def test_mpps_scu(tmp_path: Path, serve: list[ServeProcess]) -> None:
     assert lines[0].startswith("N-CREATE 0x0000: step 1.2.")
     assert lines[1:] == ["N-SET 0x0000", "N-GET 0x0000: COMPLETED",
                          "N-SET after COMPLETED: 0x0110"]
+
+
+async def test_ups_performer_and_its_event_reports(
+        tmp_path: Path, serve: list[ServeProcess]) -> None:
+    listen = free_port()
+    server = ServeProcess(tmp_path / "data", "-aet", "ARCHIVE",
+                          "--peer", f"MY_SCU@127.0.0.1:{listen}")
+    serve.append(server.start())
+    await server.ready()
+    out = run_example("ups_scu.py", "127.0.0.1", str(server.port), str(listen))
+    assert out.splitlines() == [
+        "N-CREATE 0x0000: workitem created", "subscribe 0x0000", "claim 0x0000",
+        "progress 0x0000", "final-state attributes 0x0000", "complete 0x0000",
+        "report 1: UPS State Report: SCHEDULED", "report 2: UPS State Report: IN PROGRESS",
+        "report 3: UPS Progress Report: 50% half way",
+        "report 4: UPS State Report: COMPLETED", "unsubscribe 0x0000"]
+    # each report came on an association serve opened to the listener
+    assert f"association to MY_SCU@127.0.0.1:{listen} accepted" in server.log()
 
 
 def test_tls_and_user_identity(tmp_path: Path) -> None:

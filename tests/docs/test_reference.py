@@ -5,6 +5,7 @@ the deployment guide's configuration and unit file are accepted as written."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,28 @@ def test_every_intervention_event_has_its_page() -> None:
         assert page.exists(), f"no page for {event.name}"
         assert page.read_text().startswith(f"# {event.name}\n"), page
         assert f"\n{name}\n" in toctree, f"{name} is not in docs/events/index.md"
+
+
+def tutorial_command_lines() -> list[str]:
+    """Each ``aiodimse ...`` command in the sh blocks of docs/tutorials/ (up to a
+    ``)``, ``|``, ``&`` or ``>`` that ends it in the shell)."""
+    found = []
+    for page in sorted((CLI.parent / "tutorials").glob("*.md")):
+        for code in re.findall(r"^```sh\n(.*?)^```", page.read_text(), re.S | re.M):
+            for line in code.replace("\\\n", " ").splitlines():
+                found += re.findall(r"(?:^|[\s(])(aiodimse [^)|&>]*)", line)
+    return found
+
+
+def test_the_tutorials_command_lines_parse() -> None:
+    """The tools' options the tutorials use exist (the tools themselves run end to end
+    in tests/cli, e.g. test_serve_ups_events.py for the UPS tutorial's sequence)."""
+    lines = tutorial_command_lines()
+    assert any(line.startswith("aiodimse ups watch") for line in lines)
+    parser = build_parser()
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exc:
+            raise AssertionError(f"{line!r} does not parse") from exc
