@@ -1,4 +1,4 @@
-"""Archive index: C-FIND's time to the first match and matches/s over 10,000 (issue 21).
+"""Archive index: C-FIND's time to the first match and matches/s over 10,000.
 
 Builds an SQLite archive index in a temporary folder (no files: the records alone),
 then runs the query engine in process (no network) and reports, as the median of

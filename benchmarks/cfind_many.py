@@ -1,6 +1,6 @@
 """C-FIND returning 10,000 matches over the network: time to the first and matches/s.
 
-Issue 21's C-FIND speed item, side by side in one run (reported, never asserted).
+C-FIND speed, side by side in one run (reported, never asserted).
 An archive index of N studies of one instance each and one series of N instances is
 written straight into a data folder's SQLite database (index rows, no files: C-FIND
 reads the index only). Two queries, Study Root:

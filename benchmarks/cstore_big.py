@@ -8,7 +8,7 @@ RSS growth is the server's peak RSS (VmHWM) over its RSS when listening.
 
     PYTHONPATH=$PWD python3 benchmarks/cstore_big.py [--mib 1024] [--runs 1]
 
-Reported, never asserted (issue 21: MB/s at least 0.8x DCMTK's, growth under 64 MB).
+Reported, never asserted (the target: MB/s at least 0.8x DCMTK's, growth under 64 MB).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ files, one association, one request at a time, for all of them.
 
     PYTHONPATH=$PWD python3 benchmarks/cstore_many.py [--count 1000] [--kib 512]
 
-Reported, never asserted (issue 21: at least DCMTK's rate and 10x pynetdicom's), with
+Reported, never asserted (the target: at least DCMTK's rate and 10x pynetdicom's), with
 the CPU each server and the sender used per instance (user and system: a steadier
 measure than the rate on a shared machine).
 """

@@ -1,6 +1,6 @@
 """Row 8's reply data sets: what the handlers return, and the bytes of the other side.
 
-Issue 25: handlers that answer with a pydicom Dataset, written as users write them
+Row 8: handlers that answer with a pydicom Dataset, written as users write them
 (pynetdicom's documentation does the same): an N-ACTION with a small Action Reply (the
 same object each time, or a new one per request), an N-GET returning 20 attributes of
 a stored MPPS instance picked by the request's Attribute Identifier List, and an

@@ -366,7 +366,7 @@ NGET_RATE_TARGET = 0.6  # N-GET rows: rate over the ceiling's
 
 def reply_rows(base: LoadSpec, quick: bool, pyn_caps: tuple[float, float] | None,
                pyn_capped: str) -> list[Row]:
-    """Row 8 (issue 25): 8a-8c, 8d-8f, 8g-8i, 8j-8l, each at 1, 10 and 100 associations."""
+    """Row 8: 8a-8c, 8d-8f, 8g-8i, 8j-8l, each at 1, 10 and 100 associations."""
     runs = 1 if quick else 3
     rows: list[Row] = []
     for letters, what, op, mode, baseline in REPLY_ROWS:

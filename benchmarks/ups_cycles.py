@@ -1,4 +1,4 @@
-"""UPS workitem throughput (issue 22): push + claim + complete cycles per second
+"""UPS workitem throughput: push + claim + complete cycles per second
 from C concurrent SCUs against one UPSService on loopback, SQLite in a temporary
 folder.
 

@@ -27,7 +27,7 @@ from .demo import run_demo
 from .loop import LOOPS, LoopUnavailableError
 from .loop import run as run_on_loop
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "parse_args"]
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -104,9 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+def parse_args(argv: Sequence[str], parser: argparse.ArgumentParser | None = None
+               ) -> argparse.Namespace:
+    """The command line as ``aiodimse`` reads it (a usage error exits 2, as argparse's),
+    with ``parser`` (``build_parser()``'s, built once by a caller that parses many:
+    the documentation's tests read the pages' command lines with it)."""
+    parser = parser or build_parser()
     args, extra = parser.parse_known_args(argv)
     # argparse takes all positionals at their first run, so in ``commit host port -aec X
     # FILE`` or ``n-set host port -i UID FILE`` FILE is left over: place it.
@@ -117,6 +120,12 @@ def _main(argv: Sequence[str] | None) -> int:
             args.dataset, extra = extra[0], []
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     if getattr(args, "quiet", False):
         level = logging.ERROR

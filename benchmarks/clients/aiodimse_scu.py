@@ -1,4 +1,4 @@
-"""aiodimse SCU contender (row 7), written against the API of issue 6: one
+"""aiodimse SCU contender (row 7), written against its public API: one
 association, sequential ``send_n_action`` or ``send_c_echo``. Prints ``NA <reason>``
 when aiodimse does not offer that API yet."""
 

@@ -1,4 +1,4 @@
-"""aiodimse SCP contender, written against the API of issue 6.
+"""aiodimse SCP contender, written against its public API.
 
 Storage Commitment + Verification supported, an ``async def`` EVT_N_ACTION handler
 returning ``(0x0000, None)`` (``--read-all``: it reads every referenced instance of
@@ -59,7 +59,7 @@ def _configure(ae: Any, max_associations: int, window: int) -> list[str]:
             setattr(ae, name, value)
         else:
             notes.append(f"no AE.{name}")
-    # Asynchronous operations window the acceptor grants (names not fixed by issue 6;
+    # Asynchronous operations window the acceptor grants (names differ between stacks;
     # aiodimse's AE calls it maximum_async_ops).
     window_settings: tuple[tuple[str, object], ...] = (
         ("maximum_async_ops", (window, window)),

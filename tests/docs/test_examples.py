@@ -42,7 +42,7 @@ def serve(tmp_path: Path) -> Iterator[list[ServeProcess]]:
 
 def test_every_example_is_tested() -> None:
     tested = {"scp.py", "scu.py", "commitment_scu.py", "mpps_scu.py", "tls_identity.py",
-              "archive_scu.py"}
+              "archive_scu.py", "ups_scu.py", "commitment_scp.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -92,6 +92,41 @@ async def test_commitment_report_on_a_second_association(
     assert f"association to MY_SCU@127.0.0.1:{listen} accepted" in server.log()
 
 
+def test_commitment_scp_of_ones_own(tmp_path: Path) -> None:
+    """docs/tutorials/commitment-scp.md: the library's SCP commits what its folder
+    holds, reporting to the tutorial's SCU on a second association."""
+    archive = tmp_path / "archive"
+    files = [archive / f"{write_instance(archive)}.dcm" for _ in range(3)]
+    missing = tmp_path / "elsewhere"
+    files.append(missing / f"{write_instance(missing)}.dcm")
+    port, listen = free_port(), free_port()
+    scp = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "commitment_scp.py"), str(port), str(archive),
+         f"MY_SCU@127.0.0.1:{listen}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    try:
+        assert scp.stdout is not None
+        assert scp.stdout.readline().strip() == "indexed 3 instance(s)"
+        assert scp.stdout.readline().strip() == f"listening on port {port}"
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / "commitment_scu.py"), "127.0.0.1", str(port),
+             str(listen), *map(str, files)], capture_output=True, text=True,
+            timeout=TIMEOUT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+        assert done.returncode == 2, done.stdout + done.stderr  # one instance failed
+        assert done.stdout.splitlines() == ["N-ACTION status 0x0000",
+                                            "report: 3 committed, 1 failed"]
+    finally:
+        scp.send_signal(signal.SIGINT)
+        try:
+            scp.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            scp.kill()
+            scp.communicate()
+            raise
+    assert scp.returncode == 0
+    assert (tmp_path / "commitment.sqlite3").exists()  # beside the folder, as it says
+
+
 async def test_mpps_scu(tmp_path: Path, serve: list[ServeProcess]) -> None:
     server = ServeProcess(tmp_path / "data", "-aet", "ARCHIVE")
     serve.append(server.start())
@@ -100,6 +135,24 @@ async def test_mpps_scu(tmp_path: Path, serve: list[ServeProcess]) -> None:
     assert lines[0].startswith("N-CREATE 0x0000: step 1.2.")
     assert lines[1:] == ["N-SET 0x0000", "N-GET 0x0000: COMPLETED",
                          "N-SET after COMPLETED: 0x0110"]
+
+
+async def test_ups_performer_and_its_event_reports(
+        tmp_path: Path, serve: list[ServeProcess]) -> None:
+    listen = free_port()
+    server = ServeProcess(tmp_path / "data", "-aet", "ARCHIVE",
+                          "--peer", f"MY_SCU@127.0.0.1:{listen}")
+    serve.append(server.start())
+    await server.ready()
+    out = run_example("ups_scu.py", "127.0.0.1", str(server.port), str(listen))
+    assert out.splitlines() == [
+        "N-CREATE 0x0000: workitem created", "subscribe 0x0000", "claim 0x0000",
+        "progress 0x0000", "final-state attributes 0x0000", "complete 0x0000",
+        "report 1: UPS State Report: SCHEDULED", "report 2: UPS State Report: IN PROGRESS",
+        "report 3: UPS Progress Report: 50% half way",
+        "report 4: UPS State Report: COMPLETED", "unsubscribe 0x0000"]
+    # each report came on an association serve opened to the listener
+    assert f"association to MY_SCU@127.0.0.1:{listen} accepted" in server.log()
 
 
 def test_tls_and_user_identity(tmp_path: Path) -> None:

@@ -4,14 +4,16 @@ the deployment guide's configuration and unit file are accepted as written."""
 
 from __future__ import annotations
 
+import argparse
 import re
+import shlex
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from aiodimse import evt
-from aiodimse.cli.config import ServeConfig
-from aiodimse.cli.main import build_parser
+from aiodimse.cli.config import ConfigError, ServeConfig
+from aiodimse.cli.main import build_parser, parse_args
 from aiodimse.prometheus import PrometheusObserver
 from tests.cli._config import serve_toml
 
@@ -99,3 +101,58 @@ def test_every_intervention_event_has_its_page() -> None:
         assert page.exists(), f"no page for {event.name}"
         assert page.read_text().startswith(f"# {event.name}\n"), page
         assert f"\n{name}\n" in toctree, f"{name} is not in docs/events/index.md"
+
+
+
+def words_of(code: str) -> list[list[str]]:
+    """The shell words of each command line of ``code`` (a quotation may span lines)."""
+    lines, pending = [], ""
+    for line in code.replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(pending + line, posix=True, punctuation_chars=True)
+        lexer.wordchars += "$@:,+%{}[]^!"
+        try:
+            lines.append(list(lexer))
+        except ValueError:  # a quotation that goes on to the next line
+            pending += line + "\n"
+            continue
+        pending = ""
+    return lines
+
+
+def command_lines() -> list[tuple[str, list[str]]]:
+    """(page, argv) of each ``aiodimse COMMAND ...`` in the pages' sh blocks and the
+    README's code: the words after the program (any folder before it), up to an
+    operator of the shell."""
+    sub = next(a for a in build_parser()._actions
+               if isinstance(a, argparse._SubParsersAction))
+    blocks = [(str(page.relative_to(CLI.parent)), code)
+              for page in sorted(CLI.parent.rglob("*.md")) if "_build" not in page.parts
+              for code in re.findall(r"^```sh\n(.*?)^```", page.read_text(), re.S | re.M)]
+    readme = (CLI.parents[1] / "README.md").read_text()  # its code: indented 4 spaces
+    blocks += [("README.md", code) for code in re.findall(r"^    (\S.*)$", readme, re.M)]
+    found = []
+    for page, code in blocks:
+        for words in words_of(code):
+            for n, word in enumerate(words[:-1]):
+                if word.rsplit("/", 1)[-1] == "aiodimse" and words[n + 1] in sub.choices:
+                    argv = []
+                    for arg in words[n + 1:]:
+                        if arg and all(c in "();<>|&" for c in arg):
+                            break
+                        argv.append(arg)
+                    found.append((page, argv))
+    return found
+
+
+def test_the_pages_command_lines_parse() -> None:
+    """The options the pages' sh blocks give the tools exist (the tools themselves run
+    end to end in tests/cli, e.g. test_serve_ups_events.py for docs/tutorials/ups.md)."""
+    lines = command_lines()
+    pages = {page for page, _ in lines}
+    assert {"getting-started.md", "tutorials/ups.md", "cli.md", "ups.md", "README.md"} <= pages
+    parser = build_parser()
+    for page, argv in lines:
+        try:
+            parse_args(argv, parser)
+        except SystemExit as exc:
+            raise AssertionError(f"{page}: aiodimse {shlex.join(argv)} does not parse") from exc
