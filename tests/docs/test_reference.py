@@ -12,7 +12,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from aiodimse import evt
-from aiodimse.cli.config import ConfigError, ServeConfig
+from aiodimse.cli.config import ServeConfig
 from aiodimse.cli.main import build_parser, parse_args
 from aiodimse.prometheus import PrometheusObserver
 from tests.cli._config import serve_toml
