@@ -12,7 +12,7 @@ from aiodimse import Association
 from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH
 from aiodimse.uids import new_uid
 
-from ._ups import Recorder, code_item, completion, connect, running_ups, workitem
+from ._ups import Recorder, cancellation, code_item, completion, connect, running_ups, workitem
 
 
 def _state(state: str, transaction_uid: str | None = None) -> Dataset:
@@ -151,6 +151,13 @@ async def test_transaction_uid_rules(tmp_path: Path) -> None:
             state.ProcedureStepState = "CANCELED"
             state.TransactionUID = lock
             state.ReasonForCancellation = "patient left"
+            status, _ = await assoc.send_n_action(state, 1, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0xC304  # no discontinuation reason code yet
+            assert status.OffendingElement == 0x0074100E
+            mods = cancellation()
+            mods.TransactionUID = lock
+            status, _ = await assoc.send_n_set(mods, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0000
             status, _ = await assoc.send_n_action(state, 1, UPS_PUSH, uid, UPS_PULL)
             assert status.Status == 0x0000
             status, got = await assoc.send_n_get(None, UPS_PUSH, uid, UPS_PULL)
@@ -293,6 +300,9 @@ async def test_restart_keeps_workitems(tmp_path: Path) -> None:
             status, _ = await assoc.send_n_action(_state("CANCELED", new_uid()), 1,
                                                   UPS_PUSH, uid, UPS_PULL)
             assert status.Status == 0xC301  # the lock survived too
+            mods = cancellation()
+            mods.TransactionUID = lock
+            await assoc.send_n_set(mods, UPS_PUSH, uid, UPS_PULL)
             status, _ = await assoc.send_n_action(_state("CANCELED", lock), 1, UPS_PUSH, uid,
                                                   UPS_PULL)
             assert status.Status == 0x0000

@@ -25,13 +25,14 @@ from .records import (
     told,
 )
 from .workitems import (
-    CANCELED,
+    FINAL,
     IN_PROGRESS,
     TRANSACTION_UID_TAG,
     Refusal,
-    cancel_filled,
     change_state,
     check_set,
+    final_filled,
+    now_dt,
 )
 
 __all__ = ["n_set", "change_state_action"]
@@ -59,6 +60,7 @@ async def n_set(ctx: Context, event: Event) -> Answer:
         for elem in mods:
             if elem.tag != TRANSACTION_UID_TAG:
                 ds[elem.tag] = elem
+        ds.ScheduledProcedureStepModificationDateTime = now_dt()  # -/1: time of SET
         return to_row(uid, ds, current.transaction_uid, current.calling_aet)
 
     try:
@@ -80,7 +82,10 @@ async def n_set(ctx: Context, event: Event) -> Answer:
 
 async def change_state_action(ctx: Context, event: Event) -> Answer:
     """Change UPS State: claim (SCHEDULED -> IN PROGRESS, recording the SCU's
-    Transaction UID), then COMPLETED or CANCELED under that UID."""
+    Transaction UID), then COMPLETED or CANCELED under that UID once the workitem
+    meets the final-state requirements (0xC304 naming the first one missing). A
+    Reason For Cancellation or reason code sent beside the state is kept (a
+    courtesy: Table CC.2.1-1 has neither; the standard way is an N-SET first)."""
     info = decoded(lambda: event.action_information)
     if not isinstance(info, Dataset):
         return info
@@ -94,12 +99,12 @@ async def change_state_action(ctx: Context, event: Event) -> Answer:
         if current is None:
             return Refusal(st.NO_SUCH_WORKITEM, "no such workitem")
         ds = to_dataset(current)
+        if requested in FINAL:  # the SCP's own part first, then the check of the rest
+            final_filled(ds, requested, info)
         verdict = change_state(current.state, current.transaction_uid, requested, given, ds)
         if isinstance(verdict, Refusal) or verdict != st.SUCCESS:
             return verdict
         ds.ProcedureStepState = requested
-        if requested == CANCELED:
-            cancel_filled(ds, str(info.get("ReasonForCancellation", "") or "") or None)
         lock = given if requested == IN_PROGRESS else current.transaction_uid
         return to_row(uid, ds, lock, current.calling_aet)
 

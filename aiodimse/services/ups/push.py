@@ -30,8 +30,9 @@ from .workitems import (
     IN_PROGRESS,
     SCHEDULED,
     Refusal,
-    cancel_filled,
     check_create,
+    final_filled,
+    now_dt,
 )
 
 __all__ = ["n_create", "request_cancel", "assigned"]
@@ -56,6 +57,7 @@ async def n_create(ctx: Context, event: Event) -> Answer:
         ctx.refused += 1
         log.info("ups N-CREATE refused with 0x%04X: %s", checked.status, checked.comment)
         return refused(checked)
+    attrs.ScheduledProcedureStepModificationDateTime = now_dt()  # -/1: time of CREATE
     requested = event.request.AffectedSOPInstanceUID
     uid = str(requested) if requested else new_uid()
     row = to_row(uid, attrs, None, event.assoc.requestor.ae_title)
@@ -95,7 +97,7 @@ async def request_cancel(ctx: Context, event: Event) -> Answer:
             return st.SUCCESS, to_dataset(current)  # the performer decides
         ds = to_dataset(current)
         ds.ProcedureStepState = CANCELED
-        cancel_filled(ds, reason)
+        final_filled(ds, CANCELED, request, default_reason=True)
         return to_row(uid, ds, None, current.calling_aet)
 
     try:

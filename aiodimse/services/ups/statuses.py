@@ -58,7 +58,8 @@ TABLE: tuple[tuple[int, str, str], ...] = (
     (ALREADY_IN_PROGRESS, "N-ACTION 1", "claim of a workitem that is IN PROGRESS already"),
     (ONLY_SCHEDULED_BY_CREATE, "N-ACTION 1", "a change to SCHEDULED (only N-CREATE makes one)"),
     (FINAL_STATE_NOT_MET, "N-ACTION 1",
-     "COMPLETED or CANCELED asked before the final-state attributes are there"),
+     "COMPLETED or CANCELED asked before the final-state attributes of Table "
+     "CC.2.5-3 are there (the first one missing named)"),
     (NO_SUCH_WORKITEM, "N-GET, N-SET, N-ACTION", "no workitem with that SOP Instance UID"),
     (UNKNOWN_RECEIVING_AE, "N-ACTION 3",
      "the Receiving AE is not in the AE table (its reports could go nowhere)"),
