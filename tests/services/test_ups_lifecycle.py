@@ -116,6 +116,14 @@ async def test_transaction_uid_rules(tmp_path: Path) -> None:
             status, _ = await assoc.send_n_set(assign, UPS_PUSH, uid, UPS_PULL)
             assert status.Status == 0x0000
             assert ups.events.calls[-1][0] == "assigned"  # UPS Assigned for the watchers
+            readiness = Dataset()
+            readiness.InputReadinessState = "UNAVAILABLE"
+            status, _ = await assoc.send_n_set(readiness, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0000  # a changed readiness: UPS State Report
+            assert ups.events.calls[-1] == ("state_changed", uid, "SCHEDULED")
+            calls = len(ups.events.calls)
+            await assoc.send_n_set(readiness, UPS_PUSH, uid, UPS_PULL)
+            assert len(ups.events.calls) == calls  # the same value again: nothing to tell
             state = Dataset()
             state.ProcedureStepState = "CANCELED"
             status, _ = await assoc.send_n_set(state, UPS_PUSH, uid, UPS_PULL)

@@ -49,6 +49,7 @@ async def n_set(ctx: Context, event: Event) -> Answer:
     if not isinstance(mods, Dataset):
         return mods
     uid = str(event.request.RequestedSOPInstanceUID)
+    before = Dataset()  # what the change replaced that the reports compare with
 
     def change(current: WorkitemRow | None) -> WorkitemRow | Refusal:
         if current is None:
@@ -57,6 +58,7 @@ async def n_set(ctx: Context, event: Event) -> Answer:
         if refusal is not None:
             return refusal
         ds = to_dataset(current)
+        before.InputReadinessState = ds.get("InputReadinessState", "")
         for elem in mods:
             if elem.tag != TRANSACTION_UID_TAG:
                 ds[elem.tag] = elem
@@ -73,6 +75,10 @@ async def n_set(ctx: Context, event: Event) -> Answer:
         return refused(result)
     ctx.changed += 1
     ds = to_dataset(result)
+    if "InputReadinessState" in mods and (str(mods.InputReadinessState).strip() !=
+                                          str(before.get("InputReadinessState", "")).strip()):
+        # CC.2.4.3: a changed Input Readiness State is told as a UPS State Report
+        await told(ctx.events.state_changed(ds, None), "state_changed")
     if _PROGRESS in mods:
         await told(ctx.events.progress(ds), "progress")
     if assigned(mods):
@@ -90,7 +96,8 @@ async def change_state_action(ctx: Context, event: Event) -> Answer:
     if not isinstance(info, Dataset):
         return info
     if "ProcedureStepState" not in info:
-        return status(st.MISSING_ATTRIBUTE, "Procedure Step State missing", 0x00741000), None
+        return status(st.INVALID_ARGUMENT, "Procedure Step State missing (N-ACTION has "
+                      "no Missing Attribute status: PS3.7 10.1.4)", 0x00741000), None
     requested = str(info.ProcedureStepState or "").strip().upper()
     given = str(info.get("TransactionUID", "") or "").strip() or None
     uid = str(event.request.RequestedSOPInstanceUID)

@@ -74,13 +74,15 @@ TABLE: tuple[tuple[int, str, str], ...] = (
     (INVALID_ATTRIBUTE_VALUE, "N-CREATE, N-SET, N-ACTION",
      "a value that is not valid (bad Transaction UID, unknown requested state, a value "
      "pydicom warns about, Procedure Step State in an N-SET)"),
-    (INVALID_ARGUMENT, "N-ACTION 3", "a Deletion Lock other than TRUE or FALSE"),
+    (INVALID_ARGUMENT, "N-ACTION",
+     "Action Information missing an attribute it needs (1: Procedure Step State; 3, 4, "
+     "5: Receiving AE; 3: Deletion Lock), or a Deletion Lock other than TRUE or FALSE "
+     "(PS3.7 gives N-ACTION no Missing Attribute status)"),
     (PROCESSING_FAILURE, "all", "the store failed (not full nor unreachable); an empty "
      "N-SET"),
     (DUPLICATE_INSTANCE, "N-CREATE", "a workitem with that SOP Instance UID exists"),
-    (MISSING_ATTRIBUTE, "N-CREATE, N-ACTION",
-     "a Type 1 or 2 attribute missing (N-ACTION 3: Receiving AE, Deletion Lock), or "
-     "no data set at all"),
+    (MISSING_ATTRIBUTE, "N-CREATE",
+     "a Type 1 or 2 attribute missing, or no data set at all"),
     (MISSING_ATTRIBUTE_VALUE, "N-CREATE", "a Type 1 attribute present but empty"),
     (RESOURCE_LIMITATION, "N-services", "the store is full or unreachable"),
     (FIND_PENDING, "C-FIND", "a match (one per workitem)"),
