@@ -43,6 +43,7 @@ __all__ = [
     "CommitmentStore",
     "MPPSStore",
     "UPSWorkitems",
+    "UPSRetention",
     "DeliveryQueue",
     "Store",
     "UPSGlobalSubscription",
@@ -311,6 +312,17 @@ class UPSWorkitems(Protocol):
 
     def ups_match(self, query: WorkitemQuery) -> AsyncIterator[WorkitemRow]:
         """The workitems ``query`` narrows to, oldest first, read in batches."""
+        ...
+
+
+class UPSRetention(Protocol):
+    """Deleting workitems past their keeping. Apart from ``UPSWorkitems`` so a
+    backend without it still serves UPS (the service then keeps every workitem)."""
+
+    async def ups_purge(self, before: float, limit: int) -> int:
+        """Delete, in one transaction, up to ``limit`` COMPLETED or CANCELED workitems
+        last changed before ``before`` that no subscriber holds a deletion lock on
+        (PS3.4 CC.2.1.3), with their subscriptions; how many were deleted."""
         ...
 
 

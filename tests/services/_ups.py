@@ -11,7 +11,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from aiodimse import AE, Association, Server
-from aiodimse.services import ServiceSet
+from aiodimse.services import Quotas, ServiceSet
 from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH, UPSService
 from aiodimse.store.sqlite import SQLiteStore
 
@@ -57,10 +57,11 @@ class Running:
 
 
 @asynccontextmanager
-async def running_ups(data: Path, events: Recorder | None = None) -> AsyncIterator[Running]:
+async def running_ups(data: Path, events: Recorder | None = None,
+                      quotas: Quotas | None = None) -> AsyncIterator[Running]:
     store = SQLiteStore.in_directory(data)
     events = events or Recorder()
-    service = UPSService(store, events)
+    service = UPSService(store, events, quotas=quotas)
     services = ServiceSet([service])
     server = await services.start_server(AE("UPS_SCP"), ("127.0.0.1", 0))
     try:

@@ -9,6 +9,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from aiodimse import Association
+from aiodimse.services import Quotas
 from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH
 from aiodimse.uids import new_uid
 
@@ -316,6 +317,37 @@ async def test_restart_keeps_workitems(tmp_path: Path) -> None:
             assert status.Status == 0x0000
         finally:
             await assoc.release()
+
+
+async def test_workitem_size_limit(tmp_path: Path) -> None:
+    async with running_ups(tmp_path, quotas=Quotas(ups_max_workitem=2048)) as ups:
+        assoc = await connect(ups.server.port)
+        try:
+            status, _ = await assoc.send_n_create(workitem(), UPS_PUSH)
+            assert status.Status == 0x0000  # well under the limit
+            uid = str(status.AffectedSOPInstanceUID)
+            big = workitem()
+            big.CommentsOnTheScheduledProcedureStep = "x" * 4000
+            status, _ = await assoc.send_n_create(big, UPS_PUSH)
+            assert status.Status == 0x0213 and "ups_max_workitem" in status.ErrorComment
+            # an N-SET that would grow the stored workitem past the limit, in small steps
+            grow = Dataset()
+            grow.CommentsOnTheScheduledProcedureStep = "y" * 1000
+            status, _ = await assoc.send_n_set(grow, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0000
+            more = Dataset()
+            more.ProcedureStepLabel = "z" * 60
+            more.ScheduledProcedureStepPriority = "HIGH"
+            item = Dataset()
+            item.ProcedureStepProgressDescription = "w" * 1000
+            more.ProcedureStepProgressInformationSequence = [item]
+            status, _ = await assoc.send_n_set(more, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0213
+            status, got = await assoc.send_n_get([0x00741200], UPS_PUSH, uid)
+            assert got is not None and got.ScheduledProcedureStepPriority == "MEDIUM"  # kept
+        finally:
+            await assoc.release()
+        assert [c[0] for c in ups.events.calls] == ["created"]  # nothing refused was told
 
 
 class _Failing(Recorder):

@@ -23,6 +23,7 @@ from .records import (
     to_dataset,
     to_row,
     told,
+    too_big,
 )
 from .workitems import (
     FINAL,
@@ -45,6 +46,10 @@ async def n_set(ctx: Context, event: Event) -> Answer:
     IN PROGRESS one with its own); a sequence is replaced whole (CC.2.6.2)."""
     if not event.dataset_length:
         return status(st.PROCESSING_FAILURE, "empty Modification List"), None
+    big = too_big(ctx, event.dataset_length, "request data set")
+    if big is not None:
+        ctx.refused += 1
+        return refused(big)
     mods = decoded(lambda: event.modification_list)
     if not isinstance(mods, Dataset):
         return mods
@@ -63,7 +68,8 @@ async def n_set(ctx: Context, event: Event) -> Answer:
             if elem.tag != TRANSACTION_UID_TAG:
                 ds[elem.tag] = elem
         ds.ScheduledProcedureStepModificationDateTime = now_dt()  # -/1: time of SET
-        return to_row(uid, ds, current.transaction_uid, current.calling_aet)
+        row = to_row(uid, ds, current.transaction_uid, current.calling_aet)
+        return too_big(ctx, len(row.dataset), "workitem") or row
 
     try:
         result = await ctx.store.ups_update(uid, change, time.time())

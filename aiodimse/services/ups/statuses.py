@@ -84,7 +84,9 @@ TABLE: tuple[tuple[int, str, str], ...] = (
     (MISSING_ATTRIBUTE, "N-CREATE",
      "a Type 1 or 2 attribute missing, or no data set at all"),
     (MISSING_ATTRIBUTE_VALUE, "N-CREATE", "a Type 1 attribute present but empty"),
-    (RESOURCE_LIMITATION, "N-services", "the store is full or unreachable"),
+    (RESOURCE_LIMITATION, "N-services",
+     "the store is full or unreachable; N-CREATE, N-SET: a workitem (or the request's "
+     "data set as received) over [quotas] ups_max_workitem bytes"),
     (FIND_PENDING, "C-FIND", "a match (one per workitem)"),
     (FIND_NOT_MATCHING, "C-FIND", "the identifier is not one the workitems can match"),
     (FIND_OUT_OF_RESOURCES, "C-FIND", "the store is full or unreachable"),

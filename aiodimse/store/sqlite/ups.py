@@ -13,7 +13,7 @@ from typing import Any
 
 from ..interface import WorkitemQuery, WorkitemRow
 
-__all__ = ["insert", "get", "update", "match_batch"]
+__all__ = ["insert", "get", "update", "match_batch", "purge"]
 
 _COLUMNS = ("sop_instance_uid, state, transaction_uid, patient_id, scheduled_start, "
             "worklist_label, dataset, calling_aet")
@@ -87,3 +87,21 @@ def match_batch(conn: sqlite3.Connection, query: WorkitemQuery, after: int, limi
         f"SELECT id, {_COLUMNS} FROM ups_workitems WHERE {' AND '.join(where)} "
         "ORDER BY id LIMIT ?", [*params, limit]).fetchall()
     return [_row(r) for r in rows], (rows[-1]["id"] if rows else after)
+
+
+_PURGEABLE = (
+    "SELECT id, sop_instance_uid FROM ups_workitems "
+    "WHERE state IN ('COMPLETED', 'CANCELED') AND updated_at < ? AND NOT EXISTS ("
+    "SELECT 1 FROM ups_subscriptions s WHERE s.workitem = ups_workitems.sop_instance_uid "
+    "AND s.deletion_lock <> 0) ORDER BY id LIMIT ?")
+
+
+def purge(conn: sqlite3.Connection, before: float, limit: int) -> int:
+    """Delete (in the caller's transaction) up to ``limit`` final workitems changed
+    before ``before`` and held by no deletion lock, and their subscriptions (the
+    table of ups_subscriptions.py: the lock lives there); how many."""
+    rows = conn.execute(_PURGEABLE, (before, limit)).fetchall()
+    conn.executemany("DELETE FROM ups_workitems WHERE id = ?", [(r[0],) for r in rows])
+    conn.executemany("DELETE FROM ups_subscriptions WHERE workitem = ?",
+                     [(r[1],) for r in rows])
+    return len(rows)
