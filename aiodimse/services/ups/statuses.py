@@ -14,7 +14,7 @@ __all__ = ["SUCCESS", "CREATED_WITH_MODIFICATIONS",
            "INVALID_ATTRIBUTE_VALUE", "PROCESSING_FAILURE", "DUPLICATE_INSTANCE",
            "MISSING_ATTRIBUTE", "MISSING_ATTRIBUTE_VALUE", "RESOURCE_LIMITATION",
            "UNKNOWN_RECEIVING_AE", "ACTION_NOT_APPROPRIATE", "INVALID_ARGUMENT",
-           "FIND_PENDING", "FIND_OUT_OF_RESOURCES", "FIND_NOT_MATCHING",
+           "FIND_PENDING", "FIND_PENDING_WARNING", "FIND_OUT_OF_RESOURCES", "FIND_NOT_MATCHING",
            "TABLE"]
 
 SUCCESS = 0x0000
@@ -41,6 +41,7 @@ MISSING_ATTRIBUTE = 0x0120
 MISSING_ATTRIBUTE_VALUE = 0x0121
 RESOURCE_LIMITATION = 0x0213
 FIND_PENDING = 0xFF00
+FIND_PENDING_WARNING = 0xFF01
 FIND_OUT_OF_RESOURCES = 0xA700
 FIND_NOT_MATCHING = 0xA900
 
@@ -88,6 +89,9 @@ TABLE: tuple[tuple[int, str, str], ...] = (
      "the store is full or unreachable; N-CREATE, N-SET: a workitem (or the request's "
      "data set as received) over [quotas] ups_max_workitem bytes"),
     (FIND_PENDING, "C-FIND", "a match (one per workitem)"),
+    (FIND_PENDING_WARNING, "C-FIND",
+     "a match, the identifier holding a key not supported (Transaction UID: cannot be "
+     "queried; a private attribute): neither matched nor returned"),
     (FIND_NOT_MATCHING, "C-FIND", "the identifier is not one the workitems can match"),
     (FIND_OUT_OF_RESOURCES, "C-FIND", "the store is full or unreachable"),
 )
