@@ -132,7 +132,7 @@ def check_set(state: str, stored_uid: str | None, mods: Dataset) -> Refusal | No
     return None
 
 
-# Table CC.2.5-3's "Final State" column (PS3.4 CC.2.5.1.3, codes of Table CC.2.5-2):
+# Table CC.2.5-3's "Final State" column (PS3.4 CC.2.5.1.3; the codes: CC.2.5.1.1):
 # R: needs a value in either final state; P: to be COMPLETED; X: to be CANCELED
 # (RC, "if known" or "if an extended character set is used", the SCP cannot judge).
 # A path names a nested attribute: every item of each sequence on the way needs it.
@@ -178,8 +178,8 @@ def final_state_missing(ds: Dataset, state: str) -> Refusal | None:
         for holder in holders:
             if keyword in holder and (keyword in _MAY_BE_EMPTY or not _empty(holder, keyword)):
                 continue
-            where = "" if len(path) == 1 else f" in each {path[0]} item"
-            return Refusal(st.FINAL_STATE_NOT_MET, f"{state} needs {keyword}{where}",
+            # (in each item of path[0] when nested: the Error Comment is 64 characters)
+            return Refusal(st.FINAL_STATE_NOT_MET, f"{state} needs {keyword}",
                            int(tag_for_keyword(keyword) or 0) or None)
     return None
 
