@@ -61,6 +61,11 @@ def _state(state: str, lock: str) -> Dataset:
 
 def _performed(lock: str) -> Dataset:
     item = Dataset()
+    station, workitem = Dataset(), Dataset()
+    for code, value in ((station, "WS1"), (workitem, "110005")):
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, "99LOCAL", value
+    item.PerformedStationNameCodeSequence = [station]
+    item.PerformedWorkitemCodeSequence = [workitem]
     item.PerformedProcedureStepStartDateTime = "20260101100500"
     item.PerformedProcedureStepEndDateTime = "20260101101000"
     item.OutputInformationSequence = []

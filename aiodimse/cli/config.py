@@ -77,6 +77,12 @@ The TOML layout (every key optional)::
     ae_max_bytes = 67108864       # stored per calling AE and service per window
     ae_window = 3600
 
+    [ups]                         # Unified Procedure Step workitems (docs/ups.md)
+    keep_final = 0                # seconds a COMPLETED or CANCELED workitem is kept
+                                  # after its last change (none held by a deletion
+                                  # lock is deleted); 0: kept forever
+    purge_interval = 3600         # seconds between deletions of those past keeping
+
     [ae.CT1]                      # the AE table: where reports go
     host = "10.0.0.5"
     port = 11113
@@ -177,6 +183,8 @@ class ServeConfig:
     archive_dir: Path | None = None  # received instances; None: ``data``/archive
     duplicates: str = "replace"  # archive/writer.py's duplicate policy
     fsync: bool = True  # sync each received file before answering it
+    ups_keep_final: float = 0.0  # [ups] keep_final: seconds; 0: final workitems kept
+    ups_purge_interval: float = 3600.0  # [ups] purge_interval
 
     def archive(self) -> Path:
         """The archive folder: ``archive_dir``, else ``archive`` in ``data``."""
@@ -213,6 +221,7 @@ _SECTIONS = {
                "summary_interval", "workers", "metrics_port", "metrics_host", "otel"},
     "tls": {"cert", "key", "ca"},
     "storage": {"archive", "duplicates", "fsync"},
+    "ups": {"keep_final", "purge_interval"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
                "network_timeout", "connection_timeout", "shutdown_grace",
                "handler_threads", "handler_timeout", "max_dataset_size",
@@ -230,7 +239,7 @@ def _from_toml(doc: dict[str, Any]) -> dict[str, Any]:
         for key, value in table.items():
             if key not in keys:
                 raise ConfigError(f"unknown key {key!r} in [{section}]")
-            name = (f"tls_{key}" if section == "tls" else
+            name = (f"{section}_{key}" if section in ("tls", "ups") else
                     "archive_dir" if (section, key) == ("storage", "archive") else key)
             if name in known:
                 values[name] = value

@@ -40,6 +40,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "connection_timeout": (1e-3, math.inf),
     "artim_timeout": (1e-3, math.inf),
     "summary_interval": (1e-3, math.inf),
+    "ups_purge_interval": (1, math.inf),
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -38,6 +38,7 @@ from ..services.query_retrieve import QueryRetrieveSCP
 from ..services.storage import StorageSCP
 from ..services.storage_commitment import StorageCommitmentSCP
 from ..services.ups import UPSService
+from ..services.ups.retention import Retention
 from ..services.verification import VerificationSCP
 from ..store import DB_FILENAME, Store, StoreError, open_store
 from ..store.index import ScanReport, index_paths
@@ -317,7 +318,10 @@ _FACTORIES: dict[str, Callable[[ServeConfig, Store], Service]] = {
         fsync=config.fsync),
     "query_retrieve": lambda config, store: QueryRetrieveSCP(
         store, config.peers(), retrieve_aet=config.ae_title),
-    "ups": lambda config, store: UPSService(store),  # its Watch half: join_ups
+    "ups": lambda config, store: UPSService(  # its Watch half: join_ups
+        store, quotas=config.quotas,
+        retention=Retention(keep_final=config.ups_keep_final,
+                            interval=config.ups_purge_interval)),
 }
 
 

@@ -6,9 +6,10 @@ requires and the data set does not give is filled in: docs/ups.md) and prints it
 UID; ``claim`` makes a Transaction UID (or takes ``--transaction-uid``), sets the
 workitem IN PROGRESS under it and prints it; ``set``, ``complete`` and ``cancel``
 take it back with ``-T``. ``complete`` first sets the Performed Procedure sequence
-when the workitem has none; ``cancel`` without ``-T`` asks for a cancel (Request UPS
-Cancel), with ``-T`` the performer cancels. ``find`` is a C-FIND over the Query
-class (``--model pull|watch`` for the others).
+when the workitem has none (the final-state requirements of PS3.4 Table CC.2.5-3);
+``cancel`` without ``-T`` asks for a cancel (Request UPS Cancel), with ``-T`` the
+performer cancels, first giving the progress item a discontinuation reason code.
+``find`` is a C-FIND over the Query class (``--model pull|watch`` for the others).
 
 Exit status: 0 success, 1 warning, 2 failure, 3 no association or unusable input.
 """
@@ -32,7 +33,7 @@ from ..services.ups.uids import (
     UPS_QUERY,
     UPS_WATCH,
 )
-from ..services.ups.workitems import now_dt
+from ..services.ups.workitems import UNSPECIFIED_REASON, now_dt
 from ..status import Category, code_to_category
 from ..uids import new_uid
 from . import ups_watch_tools
@@ -154,13 +155,26 @@ def _tags(texts: list[str]) -> list[int]:
     return [int(e.tag) for e in ds if e.keyword != "QueryRetrieveLevel"]
 
 
-async def _complete(assoc: Association, uid: str, lock: str) -> tuple[Dataset, Dataset | None]:
-    status, have = await assoc.send_n_get([0x00741216], UPS_PUSH, uid, UPS_PULL)
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+async def _complete(assoc: Association, uid: str, lock: str, station: str
+                    ) -> tuple[Dataset, Dataset | None]:
+    """Set the Performed Procedure sequence when the workitem has none (performed as
+    scheduled: its workitem codes; station: ours, a local code), then COMPLETED."""
+    status, have = await assoc.send_n_get([0x00741216, 0x00404018], UPS_PUSH, uid, UPS_PULL)
     if code_to_category(int(status.Status)) is not Category.SUCCESS:
         return status, None
     if have is None or not have.get("UnifiedProcedureStepPerformedProcedureSequence"):
         performed = Dataset()
+        performed.PerformedStationNameCodeSequence = [_code(station, "99AIODIMSE", station)]
         performed.PerformedProcedureStepStartDateTime = now_dt()[:14]
+        performed.PerformedWorkitemCodeSequence = list(
+            (have or Dataset()).get("ScheduledWorkitemCodeSequence") or ()) or [
+            _code("WORKITEM", "99AIODIMSE", "unspecified workitem")]
         performed.PerformedProcedureStepEndDateTime = now_dt()[:14]
         performed.OutputInformationSequence = []
         mods = Dataset()
@@ -170,6 +184,30 @@ async def _complete(assoc: Association, uid: str, lock: str) -> tuple[Dataset, D
         if code_to_category(int(status.Status)) is not Category.SUCCESS:
             return status, None
     return await assoc.send_n_action(_state("COMPLETED", lock), ACTION_CHANGE_STATE,
+                                     UPS_PUSH, uid, UPS_PULL)
+
+
+async def _cancel(assoc: Association, uid: str, lock: str, reason: str | None
+                  ) -> tuple[Dataset, Dataset | None]:
+    """As the performer: give the progress item the reason (and CID 9300's
+    "unspecified" code when it has none: a CANCELED final-state requirement), then
+    CANCELED."""
+    status, have = await assoc.send_n_get([0x00741002], UPS_PUSH, uid, UPS_PULL)
+    if code_to_category(int(status.Status)) is not Category.SUCCESS:
+        return status, None
+    items = list((have or Dataset()).get("ProcedureStepProgressInformationSequence") or ())
+    item = items[0] if items else Dataset()
+    if not item.get("ProcedureStepDiscontinuationReasonCodeSequence"):
+        item.ProcedureStepDiscontinuationReasonCodeSequence = [_code(*UNSPECIFIED_REASON)]
+    if reason:
+        item.ReasonForCancellation = reason
+    mods = Dataset()
+    mods.ProcedureStepProgressInformationSequence = [item, *items[1:]]
+    mods.TransactionUID = lock
+    status, _ = await assoc.send_n_set(mods, UPS_PUSH, uid, UPS_PULL)
+    if code_to_category(int(status.Status)) is not Category.SUCCESS:
+        return status, None
+    return await assoc.send_n_action(_state("CANCELED", lock, reason), ACTION_CHANGE_STATE,
                                      UPS_PUSH, uid, UPS_PULL)
 
 
@@ -207,10 +245,9 @@ async def _run(args: argparse.Namespace) -> int:
                                              UPS_PUSH, target, UPS_PULL)
         if name == "complete":
             assert lock is not None
-            return await _complete(assoc, target, lock)
+            return await _complete(assoc, target, lock, ae.ae_title)
         if lock:  # cancel as the performer
-            return await assoc.send_n_action(_state("CANCELED", lock, args.reason),
-                                             ACTION_CHANGE_STATE, UPS_PUSH, target, UPS_PULL)
+            return await _cancel(assoc, target, lock, args.reason)
         request = Dataset()
         if args.reason:
             request.ReasonForCancellation = args.reason

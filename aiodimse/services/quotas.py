@@ -1,4 +1,4 @@
-"""Storage quotas of the MPPS and Storage Commitment SCPs (``[quotas]`` in serve's TOML).
+"""Storage quotas of the MPPS, Storage Commitment and UPS SCPs (``[quotas]`` in serve's TOML).
 
 A request over a size limit, or from a calling AE past its allowance, is refused with
 0x0213 (resource limitation, which PS3.7 lists for every DIMSE-N service) and an
@@ -25,6 +25,7 @@ class Quotas:
     mpps_max_request: int = 1 << 20  # one N-CREATE or N-SET data set, as received
     mpps_max_instance: int = 1 << 20  # one stored MPPS instance (its DICOM JSON)
     commitment_max_request: int = 16 << 20  # one N-ACTION's Action Information (~100k refs)
+    ups_max_workitem: int = 1 << 20  # one UPS workitem (N-CREATE, N-SET): as received, stored
     ae_max_bytes: int = 64 << 20  # stored per calling AE, per service, per window
     ae_window: float = 3600.0
 

@@ -43,6 +43,7 @@ __all__ = [
     "CommitmentStore",
     "MPPSStore",
     "UPSWorkitems",
+    "UPSRetention",
     "DeliveryQueue",
     "Store",
     "UPSGlobalSubscription",
@@ -316,6 +317,17 @@ class UPSWorkitems(Protocol):
         ...
 
 
+class UPSRetention(Protocol):
+    """Deleting workitems past their keeping. Apart from ``UPSWorkitems`` so a
+    backend without it still serves UPS (the service then keeps every workitem)."""
+
+    async def ups_purge(self, before: float, limit: int) -> int:
+        """Delete, in one transaction, up to ``limit`` COMPLETED or CANCELED workitems
+        last changed before ``before`` that no subscriber holds a deletion lock on
+        (PS3.4 CC.2.1.3), with their subscriptions; how many were deleted."""
+        ...
+
+
 class DeliveryQueue(Protocol):
     """Outbound N-EVENT-REPORTs, shared by every worker (and node) using the store.
 
@@ -461,7 +473,7 @@ class UPSSubscriptions(Protocol):
 
 
 class Store(ArchiveIndex, CommitmentStore, MPPSStore, UPSWorkitems, UPSSubscriptions,
-            DeliveryQueue, Protocol):
+            UPSRetention, DeliveryQueue, Protocol):
     """A backend holding every concern, as ``open_store`` returns it.
 
     ``observer``, when set, is told how long each call took (``store_call``, with the

@@ -51,6 +51,14 @@ SUBSCRIBERS = ("SELECT aet, deletion_lock FROM ups_subscriptions WHERE workitem 
 GLOBAL_SUBSCRIPTIONS = ("SELECT aet, deletion_lock, filter, suspended "
                         "FROM ups_global_subscriptions ORDER BY aet")
 LOCKED = "SELECT DISTINCT workitem FROM ups_subscriptions WHERE deletion_lock <> 0"
+# final workitems past their keeping that no deletion lock holds (CC.2.1.3)
+PURGEABLE = (
+    "SELECT id, sop_instance_uid FROM ups_workitems "
+    "WHERE state IN ('COMPLETED', 'CANCELED') AND updated_at < ? AND NOT EXISTS ("
+    "SELECT 1 FROM ups_subscriptions s WHERE s.workitem = ups_workitems.sop_instance_uid "
+    "AND s.deletion_lock <> 0) ORDER BY id LIMIT ?")
+DELETE_WORKITEM = "DELETE FROM ups_workitems WHERE id = ?"
+DELETE_SUBSCRIPTIONS = "DELETE FROM ups_subscriptions WHERE workitem = ?"
 SUBSCRIBER_AETS = ("SELECT aet FROM ups_subscriptions UNION "
                    "SELECT aet FROM ups_global_subscriptions ORDER BY aet")
 

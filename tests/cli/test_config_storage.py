@@ -1,4 +1,5 @@
-"""``serve``'s archive settings: ``[storage]`` archive, duplicates, fsync and their flags."""
+"""``serve``'s archive settings: ``[storage]`` archive, duplicates, fsync and their flags;
+``[ups]`` retention of final workitems."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ def test_bad_values_are_refused(tmp_path: Path, text: str, message: str) -> None
 def test_an_unknown_duplicate_policy_flag_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         serve_config("--duplicates", "maybe")
+
+
+def test_ups_retention(tmp_path: Path) -> None:
+    defaults = serve_config()
+    assert (defaults.ups_keep_final, defaults.ups_purge_interval) == (0.0, 3600.0)
+    config = serve_toml(tmp_path, "[ups]\nkeep_final = 604800\npurge_interval = 600\n")
+    assert (config.ups_keep_final, config.ups_purge_interval) == (604800, 600)
+    for text, message in (("[ups]\nkeep_final = -1\n", "ups_keep_final must be at least 0"),
+                          ("[ups]\npurge_interval = 0\n", "ups_purge_interval must be"),
+                          ('[ups]\nkeep_final = "7d"\n', "ups_keep_final must be a number"),
+                          ("[ups]\nkeep = 1\n", "unknown key 'keep' in \\[ups\\]")):
+        with pytest.raises(ConfigError, match=message):
+            serve_toml(tmp_path, text)

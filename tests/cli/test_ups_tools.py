@@ -57,8 +57,13 @@ async def test_the_workitem_lifecycle_with_the_tools(serve: StartServe, tmp_path
     right = ups(srv.port, "set", uid, "-T", lock, "-k", "ProcedureStepLabel=renamed")
     assert right.returncode == 0, right.stderr
 
-    other_lock = ups(srv.port, "claim", ups(srv.port, "create").stdout.strip())
+    given_up = ups(srv.port, "create").stdout.strip()
+    other_lock = ups(srv.port, "claim", given_up)
     assert other_lock.returncode == 0 and other_lock.stdout.count("\n") == 1  # the UID alone
+    # the performer cancels: the tool gives the progress item its reason code first
+    dropped = ups(srv.port, "cancel", given_up, "-T", other_lock.stdout.strip(),
+                  "--reason", "no capacity")
+    assert dropped.returncode == 0, dropped.stderr + dropped.stdout
     done = ups(srv.port, "complete", uid, "-T", lock)
     assert done.returncode == 0, done.stderr + done.stdout
     assert _state(srv.port, uid) == "COMPLETED"

@@ -11,12 +11,12 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from aiodimse import AE, Association, Server
-from aiodimse.services import ServiceSet
+from aiodimse.services import Quotas, ServiceSet
 from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH, UPSService
 from aiodimse.store.sqlite import SQLiteStore
 
 __all__ = ["Recorder", "Running", "running_ups", "workitem", "connect", "code_item",
-           "completion"]
+           "completion", "cancellation"]
 
 
 @dataclass
@@ -57,10 +57,11 @@ class Running:
 
 
 @asynccontextmanager
-async def running_ups(data: Path, events: Recorder | None = None) -> AsyncIterator[Running]:
+async def running_ups(data: Path, events: Recorder | None = None,
+                      quotas: Quotas | None = None) -> AsyncIterator[Running]:
     store = SQLiteStore.in_directory(data)
     events = events or Recorder()
-    service = UPSService(store, events)
+    service = UPSService(store, events, quotas=quotas)
     services = ServiceSet([service])
     server = await services.start_server(AE("UPS_SCP"), ("127.0.0.1", 0))
     try:
@@ -108,9 +109,21 @@ def workitem(patient_id: str = "P1", start: str = "20260101100000",
 def completion() -> Dataset:
     """The N-SET that meets the COMPLETED final-state requirements."""
     performed = Dataset()
+    performed.PerformedStationNameCodeSequence = [code_item("WS1", "99LOCAL")]
     performed.PerformedProcedureStepStartDateTime = "20260101100500"
+    performed.PerformedWorkitemCodeSequence = [code_item("110005")]
     performed.PerformedProcedureStepEndDateTime = "20260101101000"
     performed.OutputInformationSequence = []
     mods = Dataset()
     mods.UnifiedProcedureStepPerformedProcedureSequence = [performed]
+    return mods
+
+
+def cancellation() -> Dataset:
+    """The N-SET that meets the CANCELED final-state requirements the SCU owes (the
+    discontinuation reason code; the SCP adds the cancellation time)."""
+    item = Dataset()
+    item.ProcedureStepDiscontinuationReasonCodeSequence = [code_item("110513")]
+    mods = Dataset()
+    mods.ProcedureStepProgressInformationSequence = [item]
     return mods

@@ -13,7 +13,13 @@ from pydicom.dataset import Dataset
 
 from aiodimse import Association
 from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH
-from aiodimse.services.ups.matching import MatchError, answer, matches, prefilter
+from aiodimse.services.ups.matching import (
+    MatchError,
+    answer,
+    matches,
+    prefilter,
+    unsupported,
+)
 
 from ._ups import code_item, connect, running_ups, workitem
 
@@ -66,6 +72,15 @@ def test_answer_and_prefilter() -> None:
                          ScheduledProcedureStepStartDateTime="20260101-20260102"))
     assert q.states == ("SCHEDULED",) and q.patient_id is None  # a wildcard: not narrowed
     assert (q.start_from, q.start_to) == ("20260101", "20260102")
+    # keys not supported: neither matched nor returned, and said so (0xFF01)
+    odd = _query(PatientID="P1")
+    odd.add_new(0x00091010, "LO", "no such value")
+    assert matches(odd, item) and 0x00091010 not in answer(odd, item)
+    assert unsupported(odd) and unsupported(_query(TransactionUID=""))
+    nested = Dataset()
+    nested.add_new(0x00091010, "LO", "")
+    assert unsupported(_query(ScheduledWorkitemCodeSequence=[nested]))
+    assert not unsupported(_query(PatientID="", ScheduledWorkitemCodeSequence=[asked]))
 
 
 async def _found(assoc: Association, query: Dataset, model: str) -> tuple[list[Dataset], int]:
@@ -98,6 +113,9 @@ async def test_find_over_an_association(tmp_path: Path) -> None:
                 assert [str(d.PatientID) for d in found] == ["P3"]
             found, final = await _found(assoc, _query(PatientID=["P1", "P2"]), UPS_QUERY)
             assert (found, final) == ([], 0xA900)
+            statuses = [int(s.Status) async for s, _ in assoc.send_c_find(
+                _query(PatientID="P1", TransactionUID=""), UPS_QUERY)]
+            assert statuses == [0xFF01, 0x0000]  # Transaction UID: cannot be queried
         finally:
             await assoc.release()
 

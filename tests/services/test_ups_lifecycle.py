@@ -9,10 +9,11 @@ import pytest
 from pydicom.dataset import Dataset
 
 from aiodimse import Association
+from aiodimse.services import Quotas
 from aiodimse.services.ups import UPS_PULL, UPS_PUSH, UPS_QUERY, UPS_WATCH
 from aiodimse.uids import new_uid
 
-from ._ups import Recorder, code_item, completion, connect, running_ups, workitem
+from ._ups import Recorder, cancellation, code_item, completion, connect, running_ups, workitem
 
 
 def _state(state: str, transaction_uid: str | None = None) -> Dataset:
@@ -116,6 +117,14 @@ async def test_transaction_uid_rules(tmp_path: Path) -> None:
             status, _ = await assoc.send_n_set(assign, UPS_PUSH, uid, UPS_PULL)
             assert status.Status == 0x0000
             assert ups.events.calls[-1][0] == "assigned"  # UPS Assigned for the watchers
+            readiness = Dataset()
+            readiness.InputReadinessState = "UNAVAILABLE"
+            status, _ = await assoc.send_n_set(readiness, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0000  # a changed readiness: UPS State Report
+            assert ups.events.calls[-1] == ("state_changed", uid, "SCHEDULED")
+            calls = len(ups.events.calls)
+            await assoc.send_n_set(readiness, UPS_PUSH, uid, UPS_PULL)
+            assert len(ups.events.calls) == calls  # the same value again: nothing to tell
             state = Dataset()
             state.ProcedureStepState = "CANCELED"
             status, _ = await assoc.send_n_set(state, UPS_PUSH, uid, UPS_PULL)
@@ -152,10 +161,13 @@ async def test_transaction_uid_rules(tmp_path: Path) -> None:
             state.TransactionUID = lock
             state.ReasonForCancellation = "patient left"
             status, _ = await assoc.send_n_action(state, 1, UPS_PUSH, uid, UPS_PULL)
-            assert status.Status == 0x0000
+            assert status.Status == 0x0000  # no reason code: the SCP gives "unspecified"
             status, got = await assoc.send_n_get(None, UPS_PUSH, uid, UPS_PULL)
             assert got is not None and got.ProcedureStepState == "CANCELED"
             item = got.ProcedureStepProgressInformationSequence[0]
+            code = item.ProcedureStepDiscontinuationReasonCodeSequence[0]
+            assert (code.CodeValue, code.CodingSchemeDesignator) == ("110513", "DCM")
+            assert item.ReasonForCancellation == "patient left"
             assert item.ProcedureStepCancellationDateTime  # the SCP's final-state part
             status, _ = await assoc.send_n_action(_state("CANCELED", lock), 1, UPS_PUSH,
                                                   uid, UPS_PULL)
@@ -293,11 +305,45 @@ async def test_restart_keeps_workitems(tmp_path: Path) -> None:
             status, _ = await assoc.send_n_action(_state("CANCELED", new_uid()), 1,
                                                   UPS_PUSH, uid, UPS_PULL)
             assert status.Status == 0xC301  # the lock survived too
+            mods = cancellation()
+            mods.TransactionUID = lock
+            await assoc.send_n_set(mods, UPS_PUSH, uid, UPS_PULL)
             status, _ = await assoc.send_n_action(_state("CANCELED", lock), 1, UPS_PUSH, uid,
                                                   UPS_PULL)
             assert status.Status == 0x0000
         finally:
             await assoc.release()
+
+
+async def test_workitem_size_limit(tmp_path: Path) -> None:
+    async with running_ups(tmp_path, quotas=Quotas(ups_max_workitem=2048)) as ups:
+        assoc = await connect(ups.server.port)
+        try:
+            status, _ = await assoc.send_n_create(workitem(), UPS_PUSH)
+            assert status.Status == 0x0000  # well under the limit
+            uid = str(status.AffectedSOPInstanceUID)
+            big = workitem()
+            big.CommentsOnTheScheduledProcedureStep = "x" * 4000
+            status, _ = await assoc.send_n_create(big, UPS_PUSH)
+            assert status.Status == 0x0213 and "ups_max_workitem" in status.ErrorComment
+            # an N-SET that would grow the stored workitem past the limit, in small steps
+            grow = Dataset()
+            grow.CommentsOnTheScheduledProcedureStep = "y" * 1000
+            status, _ = await assoc.send_n_set(grow, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0000
+            more = Dataset()
+            more.ProcedureStepLabel = "z" * 60
+            more.ScheduledProcedureStepPriority = "HIGH"
+            item = Dataset()
+            item.ProcedureStepProgressDescription = "w" * 1000
+            more.ProcedureStepProgressInformationSequence = [item]
+            status, _ = await assoc.send_n_set(more, UPS_PUSH, uid, UPS_PULL)
+            assert status.Status == 0x0213
+            status, got = await assoc.send_n_get([0x00741200], UPS_PUSH, uid)
+            assert got is not None and got.ScheduledProcedureStepPriority == "MEDIUM"  # kept
+        finally:
+            await assoc.release()
+        assert [c[0] for c in ups.events.calls] == ["created"]  # nothing refused was told
 
 
 class _Failing(Recorder):

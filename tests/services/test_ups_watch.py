@@ -77,6 +77,9 @@ async def test_workitem_subscription_gets_its_initial_report_then_each_event(
         await inbox.wait_for(6)
         assert inbox.reports[-1][0] == 4
         assert inbox.reports[-1][2].SCPStatus == "GOING DOWN"
+        # Type -/1 in every SCP Status Change (Table CC.2.4-1), not only RESTARTED
+        assert inbox.reports[-1][2].SubscriptionListStatus == "WARM START"
+        assert inbox.reports[-1][2].UnifiedProcedureStepListStatus == "WARM START"
         assert inbox.reports[-1][1] == GLOBAL_SUBSCRIPTION
     finally:
         ris.close()
@@ -166,12 +169,12 @@ async def test_refusals_carry_the_cc_statuses(tmp_path: Path) -> None:
         no_ae = Dataset()
         no_ae.DeletionLock = "FALSE"
         status, ds = await scp.action(3, WI1, no_ae)
-        assert status == 0x0120 and int(ds.OffendingElement) == 0x00741234
+        assert status == 0x0115 and int(ds.OffendingElement) == 0x00741234
         bad = subscribe_info("RIS")
         bad.DeletionLock = "MAYBE"
         assert (await scp.action(3, WI1, bad))[0] == 0x0115
         del bad.DeletionLock
-        assert (await scp.action(3, WI1, bad))[0] == 0x0120
+        assert (await scp.action(3, WI1, bad))[0] == 0x0115
         assert (await scp.action(5, WI1, subscribe_info("RIS")))[0] == 0xC314
         assert (await scp.action(4, WI2, subscribe_info("RIS")))[0] == 0xC307
         assert (await scp.action(9, WI1, subscribe_info("RIS")))[0] == 0x0123

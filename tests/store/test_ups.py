@@ -154,3 +154,22 @@ async def test_a_postgresql_version_2_database_gains_every_ups_table(
         assert await store.ups_locked() == {"1.1"}
     finally:
         await store.aclose()
+
+
+async def test_purge_honours_age_state_and_deletion_locks(stores: OpenStore) -> None:
+    """PS3.4 CC.2.1.3: only final workitems past their keeping, held by no deletion
+    lock, go, with their subscriptions (services/ups/retention.py runs this)."""
+    store, day, now = stores(), 86400.0, 1_900_000_000.0
+    for uid, state, age in (("1.1", "COMPLETED", 8), ("1.2", "CANCELED", 8),
+                            ("1.3", "CANCELED", 8), ("1.4", "COMPLETED", 1),
+                            ("1.5", "IN PROGRESS", 30)):
+        assert await store.ups_create(_row(uid, state), now - age * day)
+    await store.ups_subscribe("RIS", "1.2", True)  # locked
+    await store.ups_subscribe("RIS", "1.3", False)
+    assert await store.ups_purge(now - 7 * day, 500) == 2
+    assert [await store.ups_get(u) is not None for u in ("1.1", "1.2", "1.3", "1.4", "1.5")
+            ] == [False, True, False, True, True]
+    assert await store.ups_subscribers("1.3") == []  # its subscription went with it
+    assert await store.ups_unsubscribe("RIS", "1.2")  # the lock released
+    assert await store.ups_purge(now - 7 * day, 1) == 1
+    assert await store.ups_get("1.2") is None

@@ -105,13 +105,15 @@ def assigned_report(workitem: Dataset) -> Report:
 
 
 def scp_status_report(status: str) -> Report:
-    """SCP Status Change: ``GOING DOWN`` or ``RESTARTED``; our subscription and
-    workitem lists survive a restart (stored), hence WARM START."""
+    """SCP Status Change (Event Type ID 4, PS3.4 Table CC.2.4-1): SCP Status
+    (0074,1242) ``GOING DOWN`` or ``RESTARTED``, and Subscription List Status
+    (0074,1244) and Unified Procedure Step List Status (0074,1246), Type -/1 in every
+    report. CC.2.4.3 gives their values for RESTARTED: WARM START when the list was
+    preserved, as ours are (stored); GOING DOWN says the same of the restart to come."""
     info = Dataset()
     info.SCPStatus = status
-    if status == "RESTARTED":
-        info.SubscriptionListStatus = "WARM START"
-        info.UnifiedProcedureStepListStatus = "WARM START"
+    info.SubscriptionListStatus = "WARM START"
+    info.UnifiedProcedureStepListStatus = "WARM START"
     return EVENT_SCP_STATUS_CHANGE, info
 
 
@@ -239,7 +241,9 @@ class SubscriptionEvents:
         ``serve`` queue it once between them (the others find it queued and return
         no keys), and a worker restarted after a crash sends none. The reports are
         leased to this process's deliverer: the SCP that changes status (a node,
-        with its AE title) sends them, before it stops."""
+        with its AE title) sends them, before it stops. CC.2.4.3 names no UID for a
+        report about the SCP itself: its Affected SOP Instance UID is the UPS Global
+        Subscription instance."""
         try:
             aets = await self.store.ups_subscriber_aets()
             now = time.time()

@@ -13,7 +13,11 @@ workitem itself, so what the store cannot index still matches right:
   workitem's sequence matches all of them (Scheduled Workitem Code Sequence etc.);
 - several values in the workitem: any of them may match.
 
-The Transaction UID is never matched nor returned: it is the claimer's lock.
+The Transaction UID is never matched nor returned: it is the claimer's lock
+("Cannot be queried", Table CC.2.5-3); nor are private attributes, whose meaning
+this SCP does not know. Both are keys it does not support: ``unsupported`` says
+whether an identifier holds one, and the matches are then answered 0xFF01
+(PS3.4 Table CC.2.8-2: "one or more Optional Keys were not supported").
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from typing import Any
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 
 from ...store.interface import WorkitemQuery
 from ...store.records import normalise
 from .workitems import TRANSACTION_UID_TAG
 
-__all__ = ["matches", "answer", "prefilter", "indexed", "MatchError"]
+__all__ = ["matches", "answer", "prefilter", "indexed", "MatchError", "unsupported"]
 
 _CHARSET = 0x00080005
 _RANGED = frozenset({"DA", "TM", "DT"})
@@ -99,9 +104,25 @@ def _value_matches(vr: str, query: str, values: list[str]) -> bool:
     return any(_norm(vr, v) == _norm(vr, query) for v in values)
 
 
+def _skipped(tag: BaseTag) -> bool:
+    """Keys neither matched nor returned (the command group's too)."""
+    return bool(tag == TRANSACTION_UID_TAG or tag.group == 0 or tag.is_private)
+
+
+def unsupported(identifier: Dataset) -> bool:
+    """Whether ``identifier`` (or an item of a sequence key) holds a key this SCP
+    neither matches nor returns (answered 0xFF01)."""
+    for elem in identifier:
+        if elem.tag == TRANSACTION_UID_TAG or elem.tag.is_private:
+            return True
+        if elem.VR == "SQ" and any(unsupported(item) for item in elem.value or ()):
+            return True
+    return False
+
+
 def _item_matches(query: Dataset, item: Dataset) -> bool:
     for elem in query:
-        if elem.tag in (_CHARSET, TRANSACTION_UID_TAG) or elem.tag.group == 0:
+        if elem.tag == _CHARSET or _skipped(elem.tag):
             continue
         if not _element_matches(elem, item):
             return False
@@ -139,7 +160,7 @@ def answer(identifier: Dataset, workitem: Dataset) -> Dataset:
     out = Dataset()
     for elem in identifier:
         tag = elem.tag
-        if tag == TRANSACTION_UID_TAG or tag.group == 0:
+        if _skipped(tag):
             continue
         if tag == _CHARSET:
             if _CHARSET in workitem:

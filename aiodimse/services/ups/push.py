@@ -23,6 +23,7 @@ from .records import (
     to_dataset,
     to_row,
     told,
+    too_big,
 )
 from .workitems import (
     CANCELED,
@@ -30,8 +31,9 @@ from .workitems import (
     IN_PROGRESS,
     SCHEDULED,
     Refusal,
-    cancel_filled,
     check_create,
+    final_filled,
+    now_dt,
 )
 
 __all__ = ["n_create", "request_cancel", "assigned"]
@@ -48,6 +50,9 @@ async def n_create(ctx: Context, event: Event) -> Answer:
     """Store a new SCHEDULED workitem; the SCP names it when the SCU did not."""
     if not event.dataset_length:
         return status(st.MISSING_ATTRIBUTE, "N-CREATE needs the workitem's attributes"), None
+    big = too_big(ctx, event.dataset_length, "request data set")
+    if big is not None:
+        return _limited(ctx, big)
     attrs = decoded(lambda: event.attribute_list)
     if not isinstance(attrs, Dataset):
         return attrs
@@ -56,9 +61,13 @@ async def n_create(ctx: Context, event: Event) -> Answer:
         ctx.refused += 1
         log.info("ups N-CREATE refused with 0x%04X: %s", checked.status, checked.comment)
         return refused(checked)
+    attrs.ScheduledProcedureStepModificationDateTime = now_dt()  # -/1: time of CREATE
     requested = event.request.AffectedSOPInstanceUID
     uid = str(requested) if requested else new_uid()
     row = to_row(uid, attrs, None, event.assoc.requestor.ae_title)
+    big = too_big(ctx, len(row.dataset), "workitem")
+    if big is not None:
+        return _limited(ctx, big)
     try:
         added = await ctx.store.ups_create(row, time.time())
     except StoreError as exc:
@@ -95,7 +104,7 @@ async def request_cancel(ctx: Context, event: Event) -> Answer:
             return st.SUCCESS, to_dataset(current)  # the performer decides
         ds = to_dataset(current)
         ds.ProcedureStepState = CANCELED
-        cancel_filled(ds, reason)
+        final_filled(ds, CANCELED, request, default_reason=True)
         return to_row(uid, ds, None, current.calling_aet)
 
     try:
@@ -120,3 +129,9 @@ async def request_cancel(ctx: Context, event: Event) -> Answer:
     if isinstance(code, Dataset):
         ctx.refused += 1
     return code, None
+
+
+def _limited(ctx: Context, refusal: Refusal) -> Answer:
+    ctx.refused += 1
+    log.info("ups refused with 0x%04X: %s", refusal.status, refusal.comment)
+    return refused(refusal)

@@ -17,7 +17,7 @@ from ...events import Event
 from ...store.interface import StoreError
 from ..store_status import store_comment, store_status
 from . import statuses as st
-from .matching import MatchError, answer, matches, prefilter
+from .matching import MatchError, answer, matches, prefilter, unsupported
 from .records import Answer, Context, log, status, store_failed, to_dataset
 from .workitems import TRANSACTION_UID_TAG
 
@@ -66,16 +66,18 @@ async def n_get(ctx: Context, event: Event) -> Answer:
 
 
 async def c_find(ctx: Context, event: Event) -> AsyncIterator[Any]:
-    """(0xFF00, identifier) per matching workitem, or the refusal's status."""
+    """(0xFF00, identifier) per matching workitem (0xFF01 when the identifier holds
+    a key not supported: matching.unsupported), or the refusal's status."""
     try:
         identifier = event.identifier
     except Exception as exc:  # pydicom's many ways of failing on bad bytes
         yield status(st.FIND_NOT_MATCHING, f"identifier does not decode: "
                                            f"{type(exc).__name__}"), None
         return
+    pending = st.FIND_PENDING_WARNING if unsupported(identifier) else st.FIND_PENDING
     try:
         async for ds in workitems(ctx, identifier):
-            yield st.FIND_PENDING, answer(identifier, ds)
+            yield pending, answer(identifier, ds)
     except MatchError as exc:
         ctx.refused += 1
         yield status(st.FIND_NOT_MATCHING, str(exc)), None

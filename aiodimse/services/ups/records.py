@@ -13,6 +13,7 @@ from ...events import Event
 from ...logs import get_logger
 from ...store.interface import StoreError, UPSWorkitems, WorkitemRow
 from ..answers import status
+from ..quotas import over
 from ..store_status import store_comment, store_log_level, store_status
 from ..values import first_invalid
 from . import statuses as st
@@ -24,7 +25,7 @@ from .workitems import TRANSACTION_UID_TAG, Refusal, state_of
 log = get_logger("aiodimse.ups")
 
 __all__ = ["Answer", "Context", "to_dataset", "to_row", "status", "refused",
-           "store_failed", "told", "log", "decoded"]
+           "store_failed", "told", "log", "decoded", "too_big"]
 
 Answer = tuple[int | Dataset, Dataset | None]
 
@@ -32,9 +33,11 @@ Answer = tuple[int | Dataset, Dataset | None]
 class Context:
     """What every UPS handler works with: the store, the hooks, counters."""
 
-    def __init__(self, store: UPSWorkitems, events: WorkitemEvents) -> None:
+    def __init__(self, store: UPSWorkitems, events: WorkitemEvents,
+                 max_workitem: int = 0) -> None:
         self.store = store
         self.events = events
+        self.max_workitem = max_workitem  # bytes of one workitem; 0: no limit
         self.changed = 0  # durable changes made (created, set, state changed)
         self.refused = 0
 
@@ -91,3 +94,12 @@ async def told(call: Awaitable[None], hook: str) -> None:
         await call
     except Exception:
         log.exception("ups: the %s hook failed (the change is stored)", hook)
+
+
+def too_big(ctx: Context, size: int, what: str) -> Refusal | None:
+    """0x0213 when ``size`` bytes pass ``[quotas] ups_max_workitem`` (quotas.py's
+    convention: resource limitation, the limit named), else None."""
+    if not over(ctx.max_workitem, size):
+        return None
+    return Refusal(st.RESOURCE_LIMITATION,
+                   f"{what} over {ctx.max_workitem} bytes: ups_max_workitem")

@@ -15,20 +15,22 @@ requests sent on a Watch context) belongs to the subscription side, which may ca
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from pydicom.dataset import Dataset
 
 from ... import evt
 from ...events import Event
 from ...handlers import Binding
-from ...store.interface import UPSWorkitems
+from ...store.interface import UPSRetention, UPSWorkitems
 from ..base import Service, SOPClass
+from ..quotas import Quotas
 from . import pull, push, query
 from . import statuses as st
 from .hooks import NoEvents, WorkitemEvents
 from .matching import matches
-from .records import Answer, Context, status
+from .records import Answer, Context, log, status
+from .retention import Purger, Retention
 from .uids import (
     ACTION_CHANGE_STATE,
     ACTION_REQUEST_CANCEL,
@@ -43,14 +45,34 @@ __all__ = ["UPSService"]
 
 class UPSService(Service):
     """The UPS workitem SCP over ``store``; ``events`` is told of each change once
-    it is stored (``NoEvents``: nobody is)."""
+    it is stored (``NoEvents``: nobody is). ``retention``: how long COMPLETED and
+    CANCELED workitems are kept (retention.py; default forever), purged while the
+    service runs if the store can (``UPSRetention``); ``quotas``: its
+    ``ups_max_workitem`` bounds one workitem (0x0213 past it)."""
 
     name = "ups"
     sop_classes = (SOPClass(UPS_PUSH), SOPClass(UPS_PULL), SOPClass(UPS_WATCH),
                    SOPClass(UPS_QUERY))
 
-    def __init__(self, store: UPSWorkitems, events: WorkitemEvents | None = None) -> None:
-        self.ctx = Context(store, events if events is not None else NoEvents())
+    def __init__(self, store: UPSWorkitems, events: WorkitemEvents | None = None, *,
+                 retention: Retention | None = None, quotas: Quotas | None = None) -> None:
+        self.ctx = Context(store, events if events is not None else NoEvents(),
+                           (quotas or Quotas()).ups_max_workitem)
+        self.retention = retention or Retention()
+        self.purger: Purger | None = None
+        if self.retention.keep_final > 0:
+            if hasattr(store, "ups_purge"):
+                self.purger = Purger(cast(UPSRetention, store), self.retention)
+            else:
+                log.warning("ups: this store cannot delete workitems; final ones are kept")
+
+    async def start(self) -> None:
+        if self.purger is not None:
+            self.purger.start()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self.purger is not None:
+            await self.purger.stop()
 
     @property
     def events(self) -> WorkitemEvents:

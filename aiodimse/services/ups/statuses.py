@@ -14,7 +14,7 @@ __all__ = ["SUCCESS", "CREATED_WITH_MODIFICATIONS",
            "INVALID_ATTRIBUTE_VALUE", "PROCESSING_FAILURE", "DUPLICATE_INSTANCE",
            "MISSING_ATTRIBUTE", "MISSING_ATTRIBUTE_VALUE", "RESOURCE_LIMITATION",
            "UNKNOWN_RECEIVING_AE", "ACTION_NOT_APPROPRIATE", "INVALID_ARGUMENT",
-           "FIND_PENDING", "FIND_OUT_OF_RESOURCES", "FIND_NOT_MATCHING",
+           "FIND_PENDING", "FIND_PENDING_WARNING", "FIND_OUT_OF_RESOURCES", "FIND_NOT_MATCHING",
            "TABLE"]
 
 SUCCESS = 0x0000
@@ -41,6 +41,7 @@ MISSING_ATTRIBUTE = 0x0120
 MISSING_ATTRIBUTE_VALUE = 0x0121
 RESOURCE_LIMITATION = 0x0213
 FIND_PENDING = 0xFF00
+FIND_PENDING_WARNING = 0xFF01
 FIND_OUT_OF_RESOURCES = 0xA700
 FIND_NOT_MATCHING = 0xA900
 
@@ -58,7 +59,8 @@ TABLE: tuple[tuple[int, str, str], ...] = (
     (ALREADY_IN_PROGRESS, "N-ACTION 1", "claim of a workitem that is IN PROGRESS already"),
     (ONLY_SCHEDULED_BY_CREATE, "N-ACTION 1", "a change to SCHEDULED (only N-CREATE makes one)"),
     (FINAL_STATE_NOT_MET, "N-ACTION 1",
-     "COMPLETED or CANCELED asked before the final-state attributes are there"),
+     "COMPLETED or CANCELED asked before the final-state attributes of Table "
+     "CC.2.5-3 are there (the first one missing named)"),
     (NO_SUCH_WORKITEM, "N-GET, N-SET, N-ACTION", "no workitem with that SOP Instance UID"),
     (UNKNOWN_RECEIVING_AE, "N-ACTION 3",
      "the Receiving AE is not in the AE table (its reports could go nowhere)"),
@@ -73,16 +75,23 @@ TABLE: tuple[tuple[int, str, str], ...] = (
     (INVALID_ATTRIBUTE_VALUE, "N-CREATE, N-SET, N-ACTION",
      "a value that is not valid (bad Transaction UID, unknown requested state, a value "
      "pydicom warns about, Procedure Step State in an N-SET)"),
-    (INVALID_ARGUMENT, "N-ACTION 3", "a Deletion Lock other than TRUE or FALSE"),
+    (INVALID_ARGUMENT, "N-ACTION",
+     "Action Information missing an attribute it needs (1: Procedure Step State; 3, 4, "
+     "5: Receiving AE; 3: Deletion Lock), or a Deletion Lock other than TRUE or FALSE "
+     "(PS3.7 gives N-ACTION no Missing Attribute status)"),
     (PROCESSING_FAILURE, "all", "the store failed (not full nor unreachable); an empty "
      "N-SET"),
     (DUPLICATE_INSTANCE, "N-CREATE", "a workitem with that SOP Instance UID exists"),
-    (MISSING_ATTRIBUTE, "N-CREATE, N-ACTION",
-     "a Type 1 or 2 attribute missing (N-ACTION 3: Receiving AE, Deletion Lock), or "
-     "no data set at all"),
+    (MISSING_ATTRIBUTE, "N-CREATE",
+     "a Type 1 or 2 attribute missing, or no data set at all"),
     (MISSING_ATTRIBUTE_VALUE, "N-CREATE", "a Type 1 attribute present but empty"),
-    (RESOURCE_LIMITATION, "N-services", "the store is full or unreachable"),
+    (RESOURCE_LIMITATION, "N-services",
+     "the store is full or unreachable; N-CREATE, N-SET: a workitem (or the request's "
+     "data set as received) over [quotas] ups_max_workitem bytes"),
     (FIND_PENDING, "C-FIND", "a match (one per workitem)"),
+    (FIND_PENDING_WARNING, "C-FIND",
+     "a match, the identifier holding a key not supported (Transaction UID: cannot be "
+     "queried; a private attribute): neither matched nor returned"),
     (FIND_NOT_MATCHING, "C-FIND", "the identifier is not one the workitems can match"),
     (FIND_OUT_OF_RESOURCES, "C-FIND", "the store is full or unreachable"),
 )

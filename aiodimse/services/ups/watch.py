@@ -5,8 +5,10 @@ Global Subscription (every workitem, now and to come) or the Filtered Global one
 (those matching the matching keys sent beside Receiving AE and Deletion Lock).
 What is answered (docs/ups.md holds the status table):
 
-* Subscribe (3): Receiving AE (0074,1234) and Deletion Lock (0074,1230) needed
-  (0x0120 missing, 0x0115 a Deletion Lock not TRUE/FALSE); a Receiving AE not in
+* Subscribe (3): Receiving AE (0074,1234) and Deletion Lock (0074,1230), both Type
+  1/1 in Table CC.2.3-1, Deletion Lock's Enumerated Values TRUE and FALSE (0x0115
+  when either is missing or the lock is another value: PS3.7 10.1.4 gives N-ACTION
+  Invalid Argument Value, not Missing Attribute); a Receiving AE not in
   the AE table: 0xC308 (its reports could go nowhere); an unknown workitem: 0xC307.
   Success queues the initial UPS State Report (for a global subscription: one per
   workitem it covers now), in the transaction that records the subscription.
@@ -42,7 +44,6 @@ from .hooks import WorkitemSource
 from .statuses import (
     ACTION_NOT_APPROPRIATE,
     INVALID_ARGUMENT,
-    MISSING_ATTRIBUTE,
     NO_SUCH_ACTION,
     NO_SUCH_WORKITEM,
     UNKNOWN_RECEIVING_AE,
@@ -122,7 +123,7 @@ class UPSWatchService(SubscriptionEvents, Service):
             return _status(refusal_status(exc), str(exc)), None
         aet = str(info.get("ReceivingAE", "") or "").strip()
         if not aet:
-            return _status(MISSING_ATTRIBUTE, "Receiving AE (0074,1234) missing",
+            return _status(INVALID_ARGUMENT, "Receiving AE (0074,1234) missing",
                            _RECEIVING_AE), None
         try:
             if action == ACTION_SUBSCRIBE:
@@ -139,7 +140,8 @@ class UPSWatchService(SubscriptionEvents, Service):
     async def _subscribe(self, uid: str, aet: str, info: Dataset) -> int | Dataset:
         text = str(info.get("DeletionLock", "") or "").strip().upper()
         if not text:
-            return _status(MISSING_ATTRIBUTE, "Deletion Lock (0074,1230) missing", _DELETION_LOCK)
+            return _status(INVALID_ARGUMENT, "Deletion Lock (0074,1230) missing",
+                           _DELETION_LOCK)
         if text not in ("TRUE", "FALSE"):
             return _status(INVALID_ARGUMENT, "Deletion Lock must be TRUE or FALSE", _DELETION_LOCK)
         lock = text == "TRUE"

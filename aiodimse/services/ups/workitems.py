@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from . import statuses as st
 
 __all__ = ["SCHEDULED", "IN_PROGRESS", "COMPLETED", "CANCELED", "FINAL", "STATES",
            "Refusal", "CREATE_TYPE1", "CREATE_TYPE2", "check_create", "check_set",
-           "change_state", "completed_missing", "cancel_filled", "state_of", "now_dt",
-           "NOT_SETTABLE"]
+           "change_state", "final_state_missing", "final_filled", "FINAL_STATE", "state_of",
+           "now_dt", "NOT_SETTABLE", "UNSPECIFIED_REASON"]
 
 SCHEDULED = "SCHEDULED"
 IN_PROGRESS = "IN PROGRESS"
@@ -131,33 +132,88 @@ def check_set(state: str, stored_uid: str | None, mods: Dataset) -> Refusal | No
     return None
 
 
-def completed_missing(ds: Dataset) -> str | None:
-    """The final-state requirement a workitem to be COMPLETED misses, or None."""
-    performed = ds.get("UnifiedProcedureStepPerformedProcedureSequence")
-    if not performed:
-        return "Unified Procedure Step Performed Procedure Sequence missing"
-    item = performed[0]
-    for keyword in ("PerformedProcedureStepStartDateTime",
-                    "PerformedProcedureStepEndDateTime"):
-        if _empty(item, keyword):
-            return f"{keyword} missing in the performed procedure"
-    if "OutputInformationSequence" not in item:
-        return "OutputInformationSequence missing in the performed procedure"
+# Table CC.2.5-3's "Final State" column (PS3.4 CC.2.5.1.3; the codes: CC.2.5.1.1):
+# R: needs a value in either final state; P: to be COMPLETED; X: to be CANCELED
+# (RC, "if known" or "if an extended character set is used", the SCP cannot judge).
+# A path names a nested attribute: every item of each sequence on the way needs it.
+# Output Information Sequence may be empty ("no relevant output objects"): present is
+# enough. The SCP-maintained ones (SOP Class/Instance UID, the state, the modification
+# time) are filled by the SCP before the check (to_row, final_filled).
+_R, _P, _X = frozenset({COMPLETED, CANCELED}), frozenset({COMPLETED}), frozenset({CANCELED})
+_PERFORMED = "UnifiedProcedureStepPerformedProcedureSequence"
+_PROGRESS = "ProcedureStepProgressInformationSequence"
+FINAL_STATE: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = (
+    (("SOPClassUID",), _R),
+    (("SOPInstanceUID",), _R),
+    (("ScheduledProcedureStepPriority",), _R),
+    (("ScheduledProcedureStepModificationDateTime",), _R),
+    (("ScheduledProcedureStepStartDateTime",), _R),
+    (("InputReadinessState",), _R),
+    (("ProcedureStepState",), _R),
+    ((_PROGRESS,), _X),
+    ((_PROGRESS, "ProcedureStepCancellationDateTime"), _X),
+    ((_PROGRESS, "ProcedureStepDiscontinuationReasonCodeSequence"), _X),
+    ((_PERFORMED,), _P),
+    ((_PERFORMED, "PerformedStationNameCodeSequence"), _P),
+    ((_PERFORMED, "PerformedProcedureStepStartDateTime"), _P),
+    ((_PERFORMED, "PerformedWorkitemCodeSequence"), _P),
+    ((_PERFORMED, "PerformedProcedureStepEndDateTime"), _P),
+    ((_PERFORMED, "OutputInformationSequence"), _P),
+)
+_MAY_BE_EMPTY = frozenset({"OutputInformationSequence"})
+UNSPECIFIED_REASON = ("110513", "DCM", "Discontinued for unspecified reason")
+"""CID 9300's code for a cancel the SCP makes without a reason code given."""
+
+
+def final_state_missing(ds: Dataset, state: str) -> Refusal | None:
+    """The first final-state requirement (``FINAL_STATE``) ``ds`` misses for
+    ``state``: 0xC304 naming the attribute, or None."""
+    for path, states in FINAL_STATE:
+        if state not in states:
+            continue
+        holders = [ds]
+        for keyword in path[:-1]:
+            holders = [item for holder in holders for item in holder.get(keyword) or ()]
+        keyword = path[-1]
+        for holder in holders:
+            if keyword in holder and (keyword in _MAY_BE_EMPTY or not _empty(holder, keyword)):
+                continue
+            # (in each item of path[0] when nested: the Error Comment is 64 characters)
+            return Refusal(st.FINAL_STATE_NOT_MET, f"{state} needs {keyword}",
+                           int(tag_for_keyword(keyword) or 0) or None)
     return None
 
 
-def cancel_filled(ds: Dataset, reason: str | None = None) -> None:
-    """Fill in what a CANCELED workitem must hold, where it is not there yet: the
-    cancellation time in the progress information (the SCP's own final-state part)."""
-    progress = ds.get("ProcedureStepProgressInformationSequence")
+def final_filled(ds: Dataset, state: str, request: Dataset | None = None,
+                 default_reason: bool = False) -> None:
+    """Fill in what the SCP itself gives a workitem becoming ``state``, where it is
+    not there yet: the modification time (Type -/1 of the SCP), and for CANCELED the
+    cancellation time (Table CC.2.5-3: the SCP fills it), the reason and reason code
+    of ``request`` (Request UPS Cancel's Action Information), and with
+    ``default_reason`` (a cancel the SCP makes: CC.2.2.3) CID 9300's "unspecified"."""
+    if _empty(ds, "ScheduledProcedureStepModificationDateTime"):
+        ds.ScheduledProcedureStepModificationDateTime = now_dt()
+    if state != CANCELED:
+        return
+    progress = ds.get(_PROGRESS)
     if not progress:
         ds.ProcedureStepProgressInformationSequence = [Dataset()]
         progress = ds.ProcedureStepProgressInformationSequence
     item = progress[0]
     if _empty(item, "ProcedureStepCancellationDateTime"):
         item.ProcedureStepCancellationDateTime = now_dt()
+    given = request if request is not None else Dataset()
+    reason = str(given.get("ReasonForCancellation", "") or "")
     if reason and _empty(item, "ReasonForCancellation"):
         item.ReasonForCancellation = reason[:1024]
+    codes = given.get("ProcedureStepDiscontinuationReasonCodeSequence")
+    if _empty(item, "ProcedureStepDiscontinuationReasonCodeSequence"):
+        if codes:
+            item.ProcedureStepDiscontinuationReasonCodeSequence = codes
+        elif default_reason:
+            code = Dataset()
+            code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = UNSPECIFIED_REASON
+            item.ProcedureStepDiscontinuationReasonCodeSequence = [code]
 
 
 def change_state(state: str, stored_uid: str | None, requested: str,
@@ -188,8 +244,8 @@ def change_state(state: str, stored_uid: str | None, requested: str,
         return Refusal(st.ALREADY_IN_PROGRESS, "the workitem is IN PROGRESS already")
     if given_uid != stored_uid:
         return Refusal(st.WRONG_TRANSACTION_UID, "wrong Transaction UID", TRANSACTION_UID_TAG)
-    if requested == COMPLETED:
-        missing = completed_missing(ds)
+    if requested in FINAL:  # ``ds`` as it would be stored (final_filled applied)
+        missing = final_state_missing(ds, requested)
         if missing is not None:
-            return Refusal(st.FINAL_STATE_NOT_MET, missing)
+            return missing
     return st.SUCCESS

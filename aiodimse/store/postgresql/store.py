@@ -357,6 +357,10 @@ class PostgreSQLStore:
         return batches(lambda after, size: self._run(
             "ups_match", lambda conn: ups.match_batch(conn, query, after, size)))
 
+    async def ups_purge(self, before: float, limit: int) -> int:
+        return int(await self._run("ups_purge", lambda conn: ups.purge(conn, before, limit),
+                                   transaction=True))
+
     async def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,
                             reports: Sequence[Delivery] = ()) -> None:
         await self._run("ups_subscribe", lambda conn: ups.subscribe(

@@ -27,7 +27,7 @@ from .notify import CHANNEL
 __all__ = ["insert", "get", "update", "match_batch", "queue", "subscribe",
            "subscribe_global", "created", "unsubscribe", "unsubscribe_global",
            "suspend_global", "subscribers", "global_subscriptions", "locked",
-           "subscriber_aets"]
+           "subscriber_aets", "purge"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,9 @@ _UNSUBSCRIBE = numbered(ups_sql.UNSUBSCRIBE)
 _UNSUBSCRIBE_GLOBAL = tuple(numbered(sql) for sql in ups_sql.UNSUBSCRIBE_GLOBAL)
 _SUSPEND_GLOBAL = numbered(ups_sql.SUSPEND_GLOBAL)
 _SUBSCRIBERS = numbered(ups_sql.SUBSCRIBERS)
+_PURGEABLE = numbered(ups_sql.PURGEABLE + " FOR UPDATE SKIP LOCKED")
+_DELETE_WORKITEM = numbered(ups_sql.DELETE_WORKITEM)
+_DELETE_SUBSCRIPTIONS = numbered(ups_sql.DELETE_SUBSCRIPTIONS)
 
 # Reports in one statement, in list order, perhaps leased ($13 owner, $14 until); a
 # (kind, key) queued already is skipped (one repeated within the list too); others
@@ -178,3 +181,13 @@ async def locked(conn: Any) -> set[str]:
 
 async def subscriber_aets(conn: Any) -> list[str]:
     return [str(r[0]) for r in await conn.fetch(ups_sql.SUBSCRIBER_AETS)]
+
+
+async def purge(conn: Any, before: float, limit: int) -> int:
+    """``sqlite.ups.purge`` (in the caller's transaction); rows another node is
+    changing or purging are left to a later round (``SKIP LOCKED``)."""
+    rows = await conn.fetch(_PURGEABLE, before, limit)
+    if rows:
+        await conn.executemany(_DELETE_WORKITEM, [(r[0],) for r in rows])
+        await conn.executemany(_DELETE_SUBSCRIPTIONS, [(r[1],) for r in rows])
+    return len(rows)

@@ -625,6 +625,11 @@ class SQLiteDatabase:
                 ups.update(conn, new, now)
         return new
 
+    def ups_purge(self, before: float, limit: int) -> int:
+        """Delete final workitems past their keeping (UPSRetention)."""
+        with self.transaction() as conn:
+            return ups.purge(conn, before, limit)
+
     def ups_match_batch(self, query: WorkitemQuery, after: int, limit: int
                         ) -> tuple[list[WorkitemRow], int]:
         return ups.match_batch(self._conn, query, after, limit)

@@ -180,6 +180,9 @@ class SQLiteStore:
                          now: float) -> WorkitemRow | T:
         return await self.call(self.db.ups_update, sop_instance_uid, change, now)
 
+    async def ups_purge(self, before: float, limit: int) -> int:
+        return await self.call(self.db.ups_purge, before, limit)
+
     # -- UPS subscriptions
 
     async def ups_subscribe(self, aet: str, workitem: str, deletion_lock: bool,

@@ -14,7 +14,7 @@ from .. import ups_sql
 from ..interface import WorkitemQuery, WorkitemRow
 from .archive import SQLITE
 
-__all__ = ["insert", "get", "update", "match_batch"]
+__all__ = ["insert", "get", "update", "match_batch", "purge"]
 
 
 def insert(conn: sqlite3.Connection, row: WorkitemRow, now: float) -> bool:
@@ -38,3 +38,14 @@ def match_batch(conn: sqlite3.Connection, query: WorkitemQuery, after: int, limi
     st = ups_sql.match_sql(SQLITE, query, after, limit)
     rows = conn.execute(st.sql, st.params).fetchall()
     return [ups_sql.workitem(r) for r in rows], (rows[-1]["id"] if rows else after)
+
+
+
+def purge(conn: sqlite3.Connection, before: float, limit: int) -> int:
+    """Delete (in the caller's transaction) up to ``limit`` final workitems changed
+    before ``before`` and held by no deletion lock, and their subscriptions (the
+    table of ups_subscriptions.py: the lock lives there); how many."""
+    rows = conn.execute(ups_sql.PURGEABLE, (before, limit)).fetchall()
+    conn.executemany(ups_sql.DELETE_WORKITEM, [(r[0],) for r in rows])
+    conn.executemany(ups_sql.DELETE_SUBSCRIPTIONS, [(r[1],) for r in rows])
+    return len(rows)
