@@ -82,6 +82,9 @@ The TOML layout (every key optional)::
                                   # after its last change (none held by a deletion
                                   # lock is deleted); 0: kept forever
     purge_interval = 3600         # seconds between deletions of those past keeping
+    status_aets = ["RIS"]         # told of each start (and stop) of the SCP even
+                                  # when not subscribed: PS3.4 CC.2.4.3's fallback
+                                  # list; each needs an [ae.*] entry
 
     [ae.CT1]                      # the AE table: where reports go
     host = "10.0.0.5"
@@ -185,6 +188,7 @@ class ServeConfig:
     fsync: bool = True  # sync each received file before answering it
     ups_keep_final: float = 0.0  # [ups] keep_final: seconds; 0: final workitems kept
     ups_purge_interval: float = 3600.0  # [ups] purge_interval
+    ups_status_aets: tuple[str, ...] = ()  # [ups] status_aets: SCP Status Change fallback
 
     def archive(self) -> Path:
         """The archive folder: ``archive_dir``, else ``archive`` in ``data``."""
@@ -221,7 +225,7 @@ _SECTIONS = {
                "summary_interval", "workers", "metrics_port", "metrics_host", "otel"},
     "tls": {"cert", "key", "ca"},
     "storage": {"archive", "duplicates", "fsync"},
-    "ups": {"keep_final", "purge_interval"},
+    "ups": {"keep_final", "purge_interval", "status_aets"},
     "limits": {"max_associations", "max_pdu", "acse_timeout", "dimse_timeout",
                "network_timeout", "connection_timeout", "shutdown_grace",
                "handler_threads", "handler_timeout", "max_dataset_size",
@@ -343,6 +347,10 @@ def build_config(args: argparse.Namespace) -> ServeConfig:
     if isinstance(values.get("archive_dir"), str):
         values["archive_dir"] = Path(values["archive_dir"])
     values["allowed_calling_aets"] = tuple(values.get("allowed_calling_aets", ()))
+    status_aets = values.get("ups_status_aets", ())
+    if not isinstance(status_aets, (list, tuple)):
+        raise ConfigError("[ups] status_aets must be a list of AE titles")
+    values["ups_status_aets"] = tuple(status_aets)
     try:
         config = ServeConfig(**values)
     except TypeError as exc:

@@ -168,6 +168,9 @@ def check_config(config: Any) -> list[str]:
             why = ae_title_problem(str(title)) if isinstance(title, str) else "not text"
             if why is not None:
                 problems.append(f"{name}: {title!r}: {why}")
+    for title in getattr(config, "ups_status_aets", ()):
+        if title not in config.ae_table:  # a report needs to know where to go
+            problems.append(f"ups status_aets: {title!r} has no ae table entry ([ae.{title}])")
     for title, entry in config.ae_table.items():
         if not entry.host:
             problems.append(f"ae table entry {title!r}: no host")

@@ -36,7 +36,9 @@ def watch_service(config: ServeConfig, store: Store, source: WorkitemSource,
                        if isinstance(s, StorageCommitmentSCP)), None)
     deliverer = commitment.deliverer if commitment is not None else Deliverer(
         store, reporter, config.peers(), config.delivery)
-    return UPSWatchService(stores, source, deliverer)
+    watch = UPSWatchService(stores, source, deliverer)
+    watch.status_aets = config.ups_status_aets
+    return watch
 
 
 def join_ups(config: ServeConfig, store: Store, services: ServiceSet, reporter: AE, *,

@@ -46,6 +46,12 @@ def workitem() -> Dataset:
     return ds
 
 
+def code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
 def state(value: str, transaction_uid: str) -> Dataset:
     ds = Dataset()
     ds.ProcedureStepState = value
@@ -96,8 +102,11 @@ async def main(host: str, port: int, listen_port: int) -> int:
         status, _ = await assoc.send_n_set(progress, UPS_PUSH, uid, UPS_PULL)
         print(f"progress 0x{status.Status:04X}")
 
-        # COMPLETED needs the final-state attributes first (else 0xC304).
+        # COMPLETED needs the final-state attributes first (else 0xC304): where it
+        # ran, what it did, when, and what it made (here nothing)
         performed = Dataset()
+        performed.PerformedStationNameCodeSequence = [code("WS1", "99LOCAL", "Workstation 1")]
+        performed.PerformedWorkitemCodeSequence = [code("110005", "DCM", "Interpretation")]
         performed.PerformedProcedureStepStartDateTime = now()
         performed.PerformedProcedureStepEndDateTime = now()
         performed.OutputInformationSequence = []

@@ -54,3 +54,15 @@ def test_ups_retention(tmp_path: Path) -> None:
                           ("[ups]\nkeep = 1\n", "unknown key 'keep' in \\[ups\\]")):
         with pytest.raises(ConfigError, match=message):
             serve_toml(tmp_path, text)
+
+
+def test_ups_status_aets_need_an_ae_table_entry(tmp_path: Path) -> None:
+    """CC.2.4.3's fallback list: each AE is one reports can be sent to."""
+    assert serve_config().ups_status_aets == ()
+    config = serve_toml(tmp_path, '[ups]\nstatus_aets = ["RIS"]\n\n'
+                                  '[ae.RIS]\nhost = "127.0.0.1"\nport = 11113\n')
+    assert config.ups_status_aets == ("RIS",)
+    for text, message in (('[ups]\nstatus_aets = ["QA"]\n', "'QA' has no ae table entry"),
+                          ('[ups]\nstatus_aets = "RIS"\n', "must be a list of AE titles")):
+        with pytest.raises(ConfigError, match=message):
+            serve_toml(tmp_path, text)

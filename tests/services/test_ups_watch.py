@@ -347,3 +347,20 @@ async def test_the_workers_of_one_start_queue_one_scp_status_change(tmp_path: Pa
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_scp_status_goes_to_the_fallback_list_too(tmp_path: Path) -> None:
+    """PS3.4 CC.2.4.3: every AE of the fallback list is told, subscribed or not, and
+    an AE both listed and subscribed once."""
+    store = SQLiteStore.in_directory(tmp_path)
+    peers = {aet: Peer(host="127.0.0.1", port=free_port()) for aet in ("RIS", "QA")}
+    watch = UPSWatchService(store, FakeSource(), Deliverer(store, AE("UPS_SCP"), peers, FAST))
+    watch.status_aets = ("QA", "RIS")
+    try:
+        await store.ups_subscribe("RIS", WI1, False)
+        keys = await watch.scp_status("RESTARTED")
+        queued = await store.claim_due(watch.deliverer.owner, time.time(), 60, 10)
+        assert sorted(d.destination for d in queued) == ["QA", "RIS"]
+        assert sorted(d.key for d in queued) == sorted(keys)
+    finally:
+        await store.aclose()

@@ -165,6 +165,9 @@ class SubscriptionEvents:
         # This start of the SCP: the processes sharing it (serve's workers, told by
         # their supervisor) queue one SCP Status Change per status, not one each.
         self.run = uuid.uuid4().hex
+        # CC.2.4.3's fallback list: AEs told of SCP status changes even when no
+        # subscription names them (the lists may be lost, or not yet made)
+        self.status_aets: tuple[str, ...] = ()
 
     # -- building the queue items ------------------------------------------------------
 
@@ -234,7 +237,8 @@ class SubscriptionEvents:
     # -- SCP status --------------------------------------------------------------------
 
     async def scp_status(self, status: str) -> list[str]:
-        """Queue an SCP Status Change to every subscribed AE; the keys, if queued here.
+        """Queue an SCP Status Change to every subscribed AE and every AE of the
+        fallback list (``status_aets``), once each; the keys, if queued here.
 
         PS3.4 CC.2.4.3: one each time the SCP restarts (GOING DOWN: may, before it
         stops). Each key names ``run`` and the status, so the workers of one
@@ -245,7 +249,8 @@ class SubscriptionEvents:
         report about the SCP itself: its Affected SOP Instance UID is the UPS Global
         Subscription instance."""
         try:
-            aets = await self.store.ups_subscriber_aets()
+            aets = list(dict.fromkeys([*self.status_aets,
+                                       *await self.store.ups_subscriber_aets()]))
             now = time.time()
             items = [self.item(aet, GLOBAL_SUBSCRIPTION, scp_status_report(status),
                                ordering=_STATUS_ORDERING, now=now,
