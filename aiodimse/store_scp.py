@@ -83,7 +83,9 @@ HANDLER_FAILED = 0xC211  # pynetdicom's "unhandled exception raised by the handl
 DEFAULT_MAXIMUM_STORED_SIZE = 64 << 30
 """``AE.maximum_stored_size``'s default: the largest instance streamed to a file."""
 
-_WRITE_BUFFER = 256 * 1024  # a streamed file's write buffer: the memory it holds
+_WRITE_BUFFER = 256 * 1024  # a streamed file's fragments held for one write: the bytes
+_WRITE_PARTS = 256  # ... and at most this many of them (one writev; IOV_MAX is 1024)
+_FIRST_BYTES = 4096  # of a streamed data set, kept to screen it without reading the file
 _HEAD_BYTES = 1 << 20  # what screening may read of an in-memory data set
 
 
@@ -165,48 +167,73 @@ class FileSink:
     the file (or an instance past ``limit`` bytes) is kept in ``error``, the file is
     removed and the rest of the data set is counted and dropped; the request is then
     answered 0xA700.
+
+    The fragments (views into received bytes, never changed) are held, not copied
+    into a file buffer, and written together by one ``os.writev`` once they reach
+    256 kB: a 0.5 MB instance is two writes and no copy in Python.
     """
 
-    __slots__ = ("done", "error", "file", "head", "limit", "path", "size")
+    __slots__ = ("done", "error", "fd", "first", "head", "held", "held_size", "limit",
+                 "path", "size")
 
     def __init__(self, directory: str | None, head: bytes, limit: int) -> None:
         """``head``: what the file starts with (:func:`file_head`)."""
         self.limit = limit
         self.size = 0  # data set bytes received
+        self.first = b""  # the data set's first bytes (up to 4 kB): screened from memory
         self.head = 0  # bytes of the file before the data set
         self.error: str | None = None
         self.done = False
-        self.file: BinaryIO | None = None
+        self.fd: int | None = None
         self.path: Path | None = None
+        self.held: list[bytes | bytearray | memoryview] = [head]  # not yet written
+        self.held_size = len(head)
         try:
-            fd, name = tempfile.mkstemp(prefix="aiodimse-", suffix=".dcm.part", dir=directory)
+            self.fd, name = tempfile.mkstemp(prefix="aiodimse-", suffix=".dcm.part",
+                                             dir=directory)
             self.path = Path(name)
-            self.file = os.fdopen(fd, "wb", buffering=_WRITE_BUFFER)
-            self.file.write(head)
             self.head = len(head)
         except OSError as exc:  # no such directory, disk full
             self._fail(f"cannot write the instance: {exc}")
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.size += data.nbytes if type(data) is memoryview else len(data)
-        file = self.file
-        if file is None:
+        if not self.size:
+            self.first = bytes(data[:_FIRST_BYTES])
+        size = data.nbytes if type(data) is memoryview else len(data)
+        self.size += size
+        if self.fd is None:
             return
         if self.size > self.limit:
             self._fail(f"instance over maximum_stored_size ({self.limit} bytes)")
             return
+        held = self.held
+        held.append(data)
+        self.held_size += size
+        if self.held_size >= _WRITE_BUFFER or len(held) >= _WRITE_PARTS:
+            self._write_held(self.fd)
+
+    def _write_held(self, fd: int) -> None:
+        held = self.held
+        self.held, self.held_size = [], 0
         try:
-            file.write(data)
+            while held:
+                done = os.writev(fd, held)
+                while held and done >= len(held[0]):  # (a regular file: all, but for errors)
+                    done -= len(held.pop(0))
+                if done:
+                    held[0] = memoryview(held[0])[done:]
         except OSError as exc:
             self._fail(f"cannot write the instance: {exc}")
 
     def finish(self) -> None:
         self.done = True
-        file = self.file
-        if file is not None:
-            self.file = None
+        if self.fd is not None:
+            self._write_held(self.fd)
+        fd = self.fd
+        if fd is not None:
+            self.fd = None
             try:
-                file.close()
+                os.close(fd)
             except OSError as exc:
                 self._fail(f"cannot write the instance: {exc}")
 
@@ -224,11 +251,12 @@ class FileSink:
 
     def _fail(self, why: str) -> None:
         self.error = why
-        file = self.file
-        if file is not None:
-            self.file = None
+        self.held, self.held_size = [], 0
+        fd = self.fd
+        if fd is not None:
+            self.fd = None
             with contextlib.suppress(OSError):
-                file.close()
+                os.close(fd)
         self.remove()
 
 
@@ -280,6 +308,17 @@ def _uid_text(value: bytes | None) -> str | None:
     return value.decode("latin-1").rstrip("\0 ") or None if value else None
 
 
+def _identity_in(first: bytes, transfer_syntax: str) -> tuple[str | None, str | None] | None:
+    """Both SOP UIDs when the first bytes of a streamed data set hold them (the usual
+    case: no need to open the file again); else None (read the file: the bytes may
+    just be cut short)."""
+    try:
+        sop_class, sop_instance = read_identity(io.BytesIO(first), transfer_syntax)
+    except Exception:  # cut short or bad: the file's reading judges
+        return None
+    return None if sop_class is None or sop_instance is None else (sop_class, sop_instance)
+
+
 def _screen(received: ReceivedMessage, context: PresentationContext,
             sink: FileSink | None) -> tuple[int, str] | None:
     """(status, why) when the instance must be refused before any handler; else None."""
@@ -290,14 +329,16 @@ def _screen(received: ReceivedMessage, context: PresentationContext,
             return OUT_OF_RESOURCES, sink.error or "not written"
         if not sink.size:
             return CANNOT_UNDERSTAND, "empty data set"
-        try:
-            with open(sink.path, "rb") as fp:
-                fp.seek(sink.head)
-                found = read_identity(fp, ts)
-        except OSError as exc:
-            return OUT_OF_RESOURCES, f"cannot read the instance back: {exc}"
-        except Exception as exc:  # pydicom raises many types for bad bytes
-            return CANNOT_UNDERSTAND, f"data set does not parse: {exc}"
+        found: tuple[str | None, str | None] | None = _identity_in(sink.first, ts)
+        if found is None:  # not both in the first bytes: the file has the rest
+            try:
+                with open(sink.path, "rb") as fp:
+                    fp.seek(sink.head)
+                    found = read_identity(fp, ts)
+            except OSError as exc:
+                return OUT_OF_RESOURCES, f"cannot read the instance back: {exc}"
+            except Exception as exc:  # pydicom raises many types for bad bytes
+                return CANNOT_UNDERSTAND, f"data set does not parse: {exc}"
     else:
         data = received.dataset
         if not data:

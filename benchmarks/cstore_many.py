@@ -8,10 +8,15 @@ and pynetdicom: no sync) and, as "aiodimse serve fsync", the default ``fsync =
 true``, pynetdicom (``_config.STORE_RECV_CHUNKED_DATASET``, the same handler as
 aiodimse's; as shipped, no TCP_NODELAY) and DCMTK's ``storescp -od`` (TCP_NODELAY
 on: its ``TCP_NODELAY`` environment switch). Every server receives PDUs of at most
-16382 bytes (all their defaults). The sender is aiodimse's ``send_c_store`` of the
-files, one association, one request at a time, for all of them.
+16384 bytes (all their defaults). The sender is the same for all of them, one
+association, one request at a time: DCMTK's ``storescu`` of the files (``--client
+storescu``, the default: a C++ sender whose CPU and latency weigh least on the
+servers' rates; timed from its "Association Accepted" to its "Releasing Association",
+not its scan of the files before) or aiodimse's ``send_c_store`` (``--client
+aiodimse``, timed from the association to its release).
 
     PYTHONPATH=$PWD python3 benchmarks/cstore_many.py [--count 1000] [--kib 512]
+                                                      [--client storescu|aiodimse]
 
 Reported, never asserted (the target: at least DCMTK's rate and 10x pynetdicom's), with
 the CPU each server and the sender used per instance (user and system: a steadier
@@ -23,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -30,6 +37,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
+from typing import IO
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -112,11 +121,59 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _send(port: int, paths: list[Path], pid: int) -> tuple[float, float, float]:
-    """(seconds, server CPU s, client CPU s) to send ``paths`` over one association."""
+# storescu's log lines, each with its time (seconds since the epoch): the store phase
+# is from the association accepted to the release.
+_STORESCU_LOG = """\
+log4cplus.rootLogger = INFO, console
+log4cplus.appender.console = log4cplus::ConsoleAppender
+log4cplus.appender.console.layout = log4cplus::PatternLayout
+log4cplus.appender.console.layout.ConversionPattern = %D{%s.%q} %m%n
+"""
+
+
+def _listening(port: int) -> bool:
+    """Whether a socket listens on ``port`` (no connection made to ask)."""
+    with open("/proc/net/tcp") as fp:
+        return any(fields[1].endswith(f":{port:04X}") and fields[3] == "0A"
+                   for fields in (line.split() for line in fp.readlines()[1:]))
+
+
+def _storescu(port: int, paths: list[Path], pid: int, work: Path, start_timeout: float
+              ) -> tuple[float, float, float]:
+    """As :func:`_send`, by DCMTK's storescu (TCP_NODELAY on)."""
+    deadline = time.monotonic() + start_timeout
+    while not _listening(port):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.025)
+    config = work / "storescu-log.cfg"
+    config.write_text(_STORESCU_LOG)
+    args = [shutil.which("storescu", path="/usr/bin") or "storescu", "-lc", str(config),
+            "-aec", "STORESCP", "127.0.0.1", str(port), *map(str, paths)]
+    before, server = resource.getrusage(resource.RUSAGE_CHILDREN), _cpu(pid)
+    done = subprocess.run(args, env=dict(os.environ, TCP_NODELAY="1"), capture_output=True,
+                          text=True, check=False)
+    server = _cpu(pid) - server
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    times = {}
+    for line in done.stdout.splitlines() + done.stderr.splitlines():
+        stamp, _, message = line.partition(" ")
+        for key in ("Association Accepted", "Releasing Association"):
+            if message.startswith(key):
+                times[key] = float(stamp)
+    if done.returncode or len(times) < 2:
+        raise RuntimeError(f"storescu failed ({done.returncode}): {done.stderr[-2000:]}")
+    return (times["Releasing Association"] - times["Association Accepted"], server, client)
+
+
+async def _send(port: int, paths: list[Path], pid: int, start_timeout: float
+                ) -> tuple[float, float, float]:
+    """(seconds, server CPU s, client CPU s) to send ``paths`` over one association
+    (the server listening within ``start_timeout`` seconds)."""
     ae = AE("BENCH_SCU")
     ae.add_requested_context(CT, ExplicitVRLittleEndian)
-    deadline = time.monotonic() + 60  # a loaded machine starts Python slowly
+    deadline = time.monotonic() + start_timeout
     while True:  # until the server listens
         try:
             assoc = await ae.associate("127.0.0.1", port, ae_title="STORESCP")
@@ -144,67 +201,117 @@ def _stored(name: str, out: Path) -> int:
     return len(os.listdir(out))
 
 
-def run(name: str, paths: list[Path], work: Path) -> tuple[float, float, float]:
-    """(seconds, server CPU s, client CPU s) to store ``paths`` on server ``name``."""
-    spool, out = work / "spool", work / f"out-{name.replace(' ', '-')}"
+def _server(name: str, work: Path, out: Path, port: int, *, prefix: tuple[str, ...],
+            errors: int | IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start server ``name`` writing into ``out`` (``prefix``: valgrind's command)."""
+    spool = work / "spool"
     spool.mkdir(exist_ok=True)
-    out.mkdir()
-    port = _free_port()
+    env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1")  # (as icount.py)
     if name == "DCMTK storescp":
         args = [shutil.which("storescp", path="/usr/bin") or "storescp", "-aet", "STORESCP",
                 "-od", str(out), str(port)]
-        env = dict(os.environ, TCP_NODELAY="1")
+        env["TCP_NODELAY"] = "1"
     elif name.startswith("aiodimse serve"):
         config = work / "serve.toml"
         config.write_text(f"[storage]\nfsync = {str(name.endswith('fsync')).lower()}\n")
         args = [sys.executable, "-m", "aiodimse", "serve", "--host", "127.0.0.1",
                 "--port", str(port), "--data", str(out), "-aet", "STORESCP",
                 "--config", str(config), "--log-level", "WARNING"]
-        env = dict(os.environ)
     else:
         source = _AIODIMSE if name == "aiodimse" else _PYNETDICOM
         args = [sys.executable, "-c", source, str(port), str(spool), str(out)]
-        env = dict(os.environ)
-    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen([*prefix, *args], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=errors)
+
+
+def _stop(name: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    if proc.stdin is not None:
+        proc.stdin.close()  # the Python servers stop when their input ends
+    if name.startswith("aiodimse serve") or name == "DCMTK storescp":
+        proc.terminate()
     try:
-        took = asyncio.run(_send(port, paths, proc.pid))
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run(name: str, paths: list[Path], work: Path, client: str, *, prefix: tuple[str, ...] = (),
+        errors: int | IO[bytes] = subprocess.DEVNULL) -> tuple[float, float, float]:
+    """(seconds, server CPU s, client CPU s) to store ``paths`` on server ``name``."""
+    out = work / f"out-{name.replace(' ', '-')}"
+    out.mkdir()
+    port = _free_port()
+    proc = _server(name, work, out, port, prefix=prefix, errors=errors)
+    try:
+        start_timeout = 600 if prefix else 60  # a loaded machine starts Python slowly
+        took = (_storescu(port, paths, proc.pid, work, start_timeout) if client == "storescu"
+                else asyncio.run(_send(port, paths, proc.pid, start_timeout)))
         stored = _stored(name, out)
         if stored != len(paths):
             raise RuntimeError(f"{name} stored {stored} of {len(paths)} instances")
     finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        if name.startswith("aiodimse serve"):
-            proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(name, proc, 60 if prefix else 10)
         shutil.rmtree(out)
     return took
+
+
+_CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
+
+
+def icount(name: str, paths: list[Path], work: Path, client: str, counts: tuple[int, int]
+           ) -> float:
+    """Server instructions an instance (user space, valgrind): a run storing
+    ``counts[0]`` instances subtracted from one storing ``counts[1]``."""
+    totals = []
+    for count in counts:
+        with tempfile.TemporaryFile() as errors:  # valgrind's report
+            run(name, paths[:count], work, client, prefix=_CALLGRIND, errors=errors)
+            errors.seek(0)
+            found = re.findall(rb"Collected : (\d+)", errors.read())
+        if not found:
+            raise RuntimeError(f"no instruction count from valgrind for {name}")
+        totals.append(int(found[-1]))
+    return (totals[1] - totals[0]) / (counts[1] - counts[0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--kib", type=int, default=512)
+    parser.add_argument("--client", choices=("storescu", "aiodimse"), default="storescu")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="every contender in turn this many times: medians")
+    parser.add_argument("--icount", metavar="LOW,HIGH", default=None,
+                        help="server instructions an instance instead (valgrind): the "
+                        "difference between storing HIGH and LOW instances")
     parser.add_argument("--contenders", default="aiodimse,aiodimse serve,aiodimse serve fsync,"
                         "DCMTK storescp,pynetdicom")
     args = parser.parse_args()
+    names = args.contenders.split(",")
     work = Path(tempfile.mkdtemp(prefix="cstore-many-"))
     try:
         (work / "in").mkdir()
-        paths = write_instances(work / "in", args.count, args.kib * 1024)
-        print(f"{args.count} instances of {paths[0].stat().st_size / 1024:.0f} KiB, "
-              "one association, back to back")
-        print(f"{'server':<20} {'instances/s':>12} {'MiB/s':>8} {'server CPU ms/inst':>19} "
-              f"{'client CPU ms/inst':>19}")
+        counts = tuple(int(n) for n in args.icount.split(",")) if args.icount else None
+        paths = write_instances(work / "in", counts[1] if counts else args.count,
+                                args.kib * 1024)
+        print(f"{len(paths)} instances of {paths[0].stat().st_size / 1024:.0f} KiB, "
+              f"one association, back to back, sent by {args.client}")
+        if counts:
+            for name in names:
+                found = icount(name, paths, work, args.client, (counts[0], counts[1]))
+                print(f"{name:<20} {found:>12,.0f} instructions an instance", flush=True)
+            return
         size = sum(p.stat().st_size for p in paths) / 2**20
-        for name in args.contenders.split(","):
-            took, server, client = run(name, paths, work)
-            count = len(paths)
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
+        for _ in range(args.rounds):
+            for name in names:
+                results[name].append(run(name, paths, work, args.client))
+        print(f"{'server':<20} {'instances/s':>12} {'MiB/s':>8} {'server CPU ms/inst':>19} "
+              f"{'client CPU ms/inst':>19}" + ("  (medians)" if args.rounds > 1 else ""))
+        count = len(paths)
+        for name in names:
+            took, server, client = (median(r[i] for r in results[name]) for i in range(3))
             print(f"{name:<20} {count / took:>12.1f} {size / took:>8.1f} "
                   f"{server * 1000 / count:>19.2f} {client * 1000 / count:>19.2f}", flush=True)
     finally:

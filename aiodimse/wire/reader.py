@@ -295,6 +295,10 @@ class PDUReader:
         at_once = self.pdata_at_once(data)
         if at_once is not None:
             return at_once, False
+        if self._buf and type(data) is bytes and len(data) <= self._limit:
+            completed = self._complete_held(data)
+            if completed is not None:
+                return completed
         if (self._chunk is not None or self._buf or self._error is not None
                 or type(data) is not bytes or len(data) > self._limit):
             self.feed(data)
@@ -313,6 +317,33 @@ class PDUReader:
         return pdvs, False
 
     # -- internals ------------------------------------------------------------
+    def _complete_held(self, data: bytes) -> tuple[tuple[Fragment, ...], bool] | None:
+        """``feed_pdata`` when the buffer holds the start of a P-DATA-TF that ``data``
+        completes: only its missing bytes are copied, the rest of ``data`` is read in
+        place. A message of 16 kB PDUs in 256 kB chunks ends one PDU inside each
+        chunk: without this, every byte after the first chunk went through the
+        buffer, twice copied. None, with nothing consumed, for anything else."""
+        buf = self._buf
+        if len(buf) < PDU_HEADER_SIZE or self._error is not None:
+            return None
+        pdu_type, _, length = _HEADER.unpack_from(buf, 0)
+        limit = self._max_pdata_length
+        missing = PDU_HEADER_SIZE + length - len(buf)  # (the header was judged when held)
+        if pdu_type != _P_DATA_TF or length > limit or missing > len(data):
+            return None
+        buf += memoryview(data)[:missing]
+        held, held_end = _scan_pdata(buf, 0, limit)
+        if held_end != len(buf):  # not plain PDVs: next_pdu judges it, as before
+            self.feed(memoryview(data)[missing:])
+            return (), True
+        self._buf = bytearray()  # the old one is the PDVs' storage now: never resized
+        pdvs, pos = _scan_pdata(data, missing, limit)
+        if pos < len(data):
+            self._chunk = data  # the rest, for next_pdu (which checks its header)
+            self._pos = pos
+            return held + pdvs, True
+        return held + pdvs, False
+
     def _spill(self, chunk: bytes) -> None:
         """Move the unread rest of the held ``chunk`` into the (empty) buffer."""
         self._buf = bytearray(memoryview(chunk)[self._pos :])
@@ -383,7 +414,8 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
-def _scan_pdata(chunk: bytes, pos: int, limit: int) -> tuple[tuple[Fragment, ...], int]:
+def _scan_pdata(chunk: bytes | bytearray, pos: int, limit: int
+                ) -> tuple[tuple[Fragment, ...], int]:
     """The PDVs of the whole, valid P-DATA-TF PDUs from ``pos``; and where they end."""
     end = len(chunk)
     if end - pos < _HEADERS:

@@ -112,6 +112,25 @@ def test_one_pdu_chunks_are_copied_out_only_when_small(size: int) -> None:
         assert isinstance(pdv[2], memoryview) and pdv[2].obj is chunk and pdv[2].readonly
 
 
+def test_a_pdu_cut_across_chunks_copies_only_its_own_bytes() -> None:
+    """The usual stream of a large data set: 16 kB PDUs in chunks that end inside one.
+    The held PDU is completed from the next chunk; the PDUs after it are read in
+    place, not copied through the buffer."""
+    pdus = [encode_pdu(PDataTF(pdvs=(PDV(1, 0, bytes([n]) * 4000),))) for n in range(4)]
+    stream = b"".join(pdus)
+    cut = len(pdus[0]) + 100  # the second PDU starts in the first chunk
+    first, second = stream[:cut], stream[cut:]
+    reader = PDUReader()
+    pdvs, held = reader.feed_pdata(first)
+    assert len(pdvs) == 1 and held and reader.buffered == 100
+    assert reader.next_pdu() is None  # the partial PDU is held
+    pdvs, held = reader.feed_pdata(second)
+    assert not held and reader.buffered == 0
+    assert [bytes(data) for _, _, data in pdvs] == [bytes([n]) * 4000 for n in (1, 2, 3)]
+    assert pdvs[0][2].obj is not second  # the completed PDU: in its own storage
+    assert all(isinstance(d, memoryview) and d.obj is second for _, _, d in pdvs[1:])
+
+
 def test_what_follows_the_data_is_left_for_next_pdu() -> None:
     data = encode_pdu(PDataTF(pdvs=(PDV(1, 2, b"xy"),)))
     reader = PDUReader()
