@@ -299,8 +299,9 @@ class Deliverer:
     # -- a courier: one association to one destination ---------------------------------
 
     async def _courier(self, aet: str, batch: list[Delivery]) -> None:
-        """Deliver ``batch`` (and what else falls due for ``aet``) over one association."""
-        trip = _Trip(self, aet)
+        """Deliver ``batch`` (and what else falls due for ``aet``) over one association,
+        or a new one when what falls due needs a SOP class the first did not propose."""
+        trip = _Trip(self, aet, self._classes(batch))
         try:
             while batch:
                 await self._deliver_batch(trip, batch)
@@ -312,6 +313,10 @@ class Deliverer:
                         destination=aet, held=frozenset(self._held),
                     )
                     self._held.update(item.id for item in batch)
+                classes = self._classes(batch)
+                if not set(classes) <= set(trip.classes):
+                    await trip.close()
+                    trip = _Trip(self, aet, classes)
         except StoreError as exc:  # the items stay pending; retried when the lease ends
             # an outage (unavailable) is logged once by the store, not per courier
             log.log(logging.DEBUG if exc.unavailable else logging.ERROR,
@@ -326,6 +331,12 @@ class Deliverer:
                 if not group:
                     del self._couriers[aet]
             self._wake.set()
+
+    def _classes(self, batch: Sequence[Delivery]) -> tuple[str, ...]:
+        """The SOP classes an association for ``batch`` proposes: its kinds' only (a
+        UPS subscriber need not know Storage Commitment, nor a modality UPS Event)."""
+        return tuple(dict.fromkeys(self.kinds[item.kind].sop_class
+                                   for item in batch if item.kind in self.kinds))
 
     async def _reports(self, batch: Sequence[Delivery]) -> list[Report | str]:
         """Each item's report, built by its kind (or why there is none)."""
@@ -468,12 +479,14 @@ class Deliverer:
 class _Trip:
     """A courier's association to one destination: opened when first needed, once.
 
-    It proposes every kind's SOP class with the SCP role for us (the requestor),
-    and also the SCU role unless ``require_scp_role``.
+    It proposes ``classes`` (the SOP classes of the reports it is opened for), each
+    with the SCP role for us (the requestor), and also the SCU role unless
+    ``require_scp_role``.
     """
 
-    def __init__(self, deliverer: Deliverer, aet: str) -> None:
+    def __init__(self, deliverer: Deliverer, aet: str, classes: Sequence[str]) -> None:
         self.deliverer, self.aet = deliverer, aet
+        self.classes = tuple(classes)
         self.back: Association | None = None
         self.error: str | None = None  # why it could not be opened (not tried again)
         peer = deliverer.peers.get(aet)
@@ -500,11 +513,16 @@ class _Trip:
             return self.error
         deliverer = self.deliverer
         peer, policy = deliverer.peers[self.aet], deliverer.policy
-        classes = dict.fromkeys(k.sop_class for k in deliverer.kinds.values())
+        if sop_class not in self.classes:
+            self.classes = (*self.classes, sop_class)
+        classes = self.classes
+        contexts = [c for c in deliverer.reporter.requested_contexts
+                    if c.abstract_syntax in classes]
         try:
             back = await deliverer.reporter.associate(
                 peer.host,
                 peer.port,
+                contexts,
                 ae_title=self.aet,
                 ext_neg=[build_role(c, scu_role=not policy.require_scp_role, scp_role=True)
                          for c in classes],

@@ -1,7 +1,8 @@
 """One aiodimse server holds 10,000 concurrent associations, all still answering.
 
-Issue 6's scale requirement, checked in CI with the benchmark harness: two worker
-processes open the associations (raw PDUs), hold them, then send one C-ECHO on each.
+The scale the server is built for, checked in CI with the benchmark harness: two
+worker processes open the associations (raw PDUs), hold them, then send one C-ECHO on
+each.
 No timing assertion: only that every association was established and answered.
 """
 

@@ -156,3 +156,23 @@ def test_the_pages_command_lines_parse() -> None:
             parse_args(argv, parser)
         except SystemExit as exc:
             raise AssertionError(f"{page}: aiodimse {shlex.join(argv)} does not parse") from exc
+
+
+def test_the_conformance_statements_numbers_hold() -> None:
+    """docs/conformance.md: each heading's number fits its depth, the table of
+    contents lists the numbered sections of levels 1-2 in order, and every section
+    number the text cites is a heading's (so a renumbering cannot leave one stale)."""
+    text = (CLI.parent / "conformance.md").read_text()
+    heads = re.findall(r"^(#{2,6}) (\d+(?:\.\d+)*) ", text, re.M)
+    numbers = [number for _, number in heads]
+    assert all(number.count(".") == len(level) - 2 for level, number in heads), heads
+    assert len(set(numbers)) == len(numbers)
+    toc = text[text.index("## 2 Table of Contents"):text.index("## 3 ")]
+    assert re.findall(r"^ *- \[(\d[\d.]*) ", toc, re.M) == [
+        number for level, number in heads if len(level) <= 3 and number != "2"]
+    body = re.sub(r"^#+ .*$", "", text, flags=re.M)
+    # a dotted number from 2 up not part of a UID, a version or "PS3.5 6.2"
+    cited = set(re.findall(
+        r"(?<![\w.])(?<!PS3\.\d )(?<!PS3\.\d\d )([2-9](?:\.\d+){1,4})(?![\w.]*\d)", body))
+    assert "4.2.1.4.2" in cited
+    assert cited <= set(numbers), cited - set(numbers)

@@ -423,3 +423,55 @@ async def test_a_failing_store_is_answered_and_outlived(tmp_path: Path) -> None:
         await server.shutdown(1.0)
         await back.shutdown(1.0)
         await store.aclose()
+
+
+async def test_an_association_proposes_only_its_reports_classes(tmp_path: Path) -> None:
+    """One deliverer with two kinds (``serve``: commitment and UPS): a UPS report's
+    association proposes the UPS Event class alone, with a role item making us SCP
+    only (PS3.4 CC.3.1), a commitment report's the Storage Commitment class alone;
+    then RIS's next report, a commitment one, goes on a new association of its own."""
+    proposals: list[tuple[str, list[str], list[tuple[str, bool, bool]]]] = []
+    peer = AE("PEER")
+    for uid in (UPS_EVENT, STORAGE_COMMITMENT):
+        peer.add_supported_context(uid, scp_role=True)
+
+    def on_requested(event: Event) -> None:
+        rq = event.assoc.proposal
+        assert rq is not None
+        proposals.append((rq.called_ae_title.strip(),
+                          [c.abstract_syntax for c in rq.presentation_contexts],
+                          [(r.sop_class_uid, r.scu_role, r.scp_role)
+                           for r in rq.user_information.role_selection]))
+
+    server = await peer.start_server(
+        ("127.0.0.1", 0), evt_handlers=[(evt.EVT_REQUESTED, on_requested),
+                                        (evt.EVT_N_EVENT_REPORT, lambda e: (0, None))])
+    store = SQLiteStore.in_directory(tmp_path)
+    table = {aet: Peer(host="127.0.0.1", port=server.port) for aet in ("RIS", "MOD")}
+    deliverer = Deliverer(store, AE("ARCHIVE"), table, DeliveryPolicy(batch_size=1))
+    deliverer.add_kind(StoredReports("ups", UPS_EVENT))
+    deliverer.add_kind(StoredReports("sc", STORAGE_COMMITMENT))
+    try:
+        now = time.time()
+        payload = _event("x", None, now).payload
+        for kind, uid, key, destination in (
+                ("ups", UPS_EVENT, "u1", "RIS"), ("sc", STORAGE_COMMITMENT, "c1", "RIS"),
+                ("sc", STORAGE_COMMITMENT, "c2", "MOD")):
+            instance = UPS_INSTANCE if kind == "ups" else STORAGE_COMMITMENT_INSTANCE
+            assert await store.enqueue(Delivery(
+                kind=kind, key=key, destination=destination, sop_class=uid,
+                sop_instance=instance, payload=payload, event_type=1, ordering="o",
+                created_at=now, deadline=now + 60, next_attempt=now))
+        await deliverer.start()
+        await _until(lambda: _no_pending(store))
+        states = [await store.delivery_state(k, key)
+                  for k, key in (("ups", "u1"), ("sc", "c1"), ("sc", "c2"))]
+    finally:
+        await deliverer.stop(1.0)
+        await server.shutdown(1.0)
+        await store.aclose()
+    assert [s[:2] for s in states if s is not None] == [("delivered", 1)] * 3
+    ups_only = ([UPS_EVENT], [(UPS_EVENT, False, True)])
+    sc_only = ([STORAGE_COMMITMENT], [(STORAGE_COMMITMENT, False, True)])
+    assert sorted(p[1:] for p in proposals if p[0] == "RIS") == sorted([ups_only, sc_only])
+    assert [p[1:] for p in proposals if p[0] == "MOD"] == [sc_only]
