@@ -147,7 +147,11 @@ async def test_two_nodes_claiming_one_workitem_and_a_subscription_made_on_the_ot
     inbox = Inbox()
     ris = await listen(inbox, "RIS")
     try:
-        nodes = [serve("--database", url, "--host", host, "-aet", title,
+        # a grace long enough for each node's GOING DOWN to reach RIS on a loaded
+        # machine (half of it is given to that report)
+        grace = tmp_path / "grace.toml"
+        grace.write_text("[limits]\nshutdown_grace = 20\n")
+        nodes = [serve("--config", str(grace), "--database", url, "--host", host, "-aet", title,
                        "--peer", f"RIS@127.0.0.1:{ris.port}", data=tmp_path / title)
                  for host, title in (("127.0.0.2", "NODE_A"), ("127.0.0.3", "NODE_B"))]
         await asyncio.gather(*(node.ready() for node in nodes))  # starting together
@@ -177,7 +181,8 @@ async def test_two_nodes_claiming_one_workitem_and_a_subscription_made_on_the_ot
             (1, uid, "SCHEDULED"), (1, uid, "IN PROGRESS"), (1, uid, "CANCELED")]
         # stopped while RIS listens (and this loop runs): each node tells it, as its
         # own SCP (AE title), that it is going down, and need not wait for that
-        assert await asyncio.gather(*(asyncio.to_thread(n.stop) for n in nodes)) == [0, 0]
+        assert await asyncio.gather(*(asyncio.to_thread(n.stop, timeout=30)
+                                     for n in nodes)) == [0, 0]
         going = inbox.of(4)
         assert sorted(str(info.SCPStatus) for _t, _i, info in going) == ["GOING DOWN"] * 2
     finally:
