@@ -164,59 +164,68 @@ class _Encoder:
             if not tag & 0xFFFF and tag >> 16 > 6:
                 continue  # pydicom does not write retired group lengths
             elem = elems[tag]
-            if type(elem) is DataElement:
+            if type(elem) is DataElement and not elem.is_undefined_length:
+                # the usual VRs of a reply, written here; each branch leaves data None
+                # for a value it does not write (the general path below does)
                 vr = elem.VR
                 kind = kinds.get(vr, 0)
                 value = elem._value
-                if kind == _UI_KIND and type(value) in _UID_TYPES and not elem.is_undefined_length:
-                    # by value: equal exact str/UID values give the same element bytes
-                    ui_key = (_index(tag), value)
-                    data = ui_cache.get(ui_key)
-                    if data is None:
-                        data = self.ui_element(tag, value)
-                        if (data is not None and len(value) <= _UI_VALUE_MAX
-                                and caches.enabled):
-                            if len(ui_cache) >= _UI_CACHE_MAX:
-                                ui_cache.clear()
-                            ui_cache[ui_key] = data
-                    if data is not None:
-                        append(data)
+                data = None
+                if kind == _UI_KIND:
+                    if type(value) in _UID_TYPES:
+                        # by value: equal exact str/UID values give the same element bytes
+                        ui_key = (_index(tag), value)
+                        data = ui_cache.get(ui_key)
+                        if data is None:
+                            data = self.ui_element(tag, value)
+                            if (data is not None and len(value) <= _UI_VALUE_MAX
+                                    and caches.enabled):
+                                if len(ui_cache) >= _UI_CACHE_MAX:
+                                    ui_cache.clear()
+                                ui_cache[ui_key] = data
+                        if data is not None:
+                            append(data)
+                            continue
+                elif kind == _STRING_KIND:
+                    if type(value) is str:
+                        # latin-1: pydicom's default_encoding (iso8859), fast-path name
+                        data = (value + _PADS[vr] if len(value) & 1 else value
+                                ).encode("latin-1")
+                elif kind == _SQ_KIND:
+                    if not looked_up:
+                        encodings, text_enc = _charset_encodings(charset)
+                        looked_up = True
+                    if encodings is not None:
+                        body = self.items(value, encodings, strict)
+                        _append_sequence(append, tag, body, False, implicit)
                         continue
-                elif strict and len(vr) != 2:
-                    raise _Decline
-                if kind and not elem.is_undefined_length:
-                    data = None
-                    if kind == _STRING_KIND:
-                        if isinstance(value, str):
-                            # latin-1: pydicom's default_encoding (iso8859), fast-path name
-                            data = (value + _PADS[vr] if len(value) & 1 else value
-                                    ).encode("latin-1")
-                    elif kind != _SQ_KIND:
-                        if not looked_up:
-                            encodings, text_enc = _charset_encodings(charset)
-                            looked_up = True
-                        if kind == _TEXT_KIND:
-                            if text_enc is not None and isinstance(value, str):
-                                data = value.encode(text_enc)
-                                if len(data) & 1:
-                                    data += b" "
-                        elif (kind == _PN_KIND and type(value) is PersonName
-                              and encodings is not None):
-                            # write_PN's bytes: nothing when empty (VM 0), else encoded
-                            data = value.encode(encodings) if value else b""
+                elif kind:
+                    if not looked_up:
+                        encodings, text_enc = _charset_encodings(charset)
+                        looked_up = True
+                    if kind == _TEXT_KIND:
+                        if text_enc is not None and type(value) is str:
+                            data = value.encode(text_enc)
                             if len(data) & 1:
                                 data += b" "
-                    if data is not None:
-                        n = len(data)
-                        if implicit:
-                            append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, n))
-                        elif n <= 0xFFFF:
-                            append(_SHORT_HDR(tag >> 16, tag & 0xFFFF, vr.encode(), n))
-                        else:
-                            append(self.delegate(elem, charset))  # pydicom: UN, warning
-                            continue
-                        append(data)
+                    elif type(value) is PersonName and encodings is not None:
+                        # write_PN's bytes: nothing when empty (VM 0), else encoded
+                        data = value.encode(encodings) if value else b""
+                        if len(data) & 1:
+                            data += b" "
+                elif strict and len(vr) != 2:
+                    raise _Decline
+                if data is not None:
+                    n = len(data)
+                    if implicit:
+                        append(_IMPLICIT_HDR(tag >> 16, tag & 0xFFFF, n))
+                    elif n <= 0xFFFF:
+                        append(_SHORT_HDR(tag >> 16, tag & 0xFFFF, vr.encode(), n))
+                    else:
+                        append(self.delegate(elem, charset))  # pydicom: UN, warning
                         continue
+                    append(data)
+                    continue
             elif strict and (isinstance(elem, RawDataElement) or len(elem.VR) != 2):
                 raise _Decline
             if not looked_up:
@@ -330,10 +339,12 @@ class _Encoder:
 
     def items(self, value: Any, encodings: list[str], corrected: bool) -> bytes:
         """Encode sequence items as pydicom's ``write_sequence`` does."""
-        if not value:
+        # pydicom's Sequence iterates (and sizes) through Python methods: read its list
+        items = value._list if type(value) is Sequence else value
+        if not items:
             return b""
         out: list[bytes] = []
-        for item in value:
+        for item in items:
             if not isinstance(item, Dataset):
                 raise _Decline
             body = self.dataset(item, encodings, corrected)
