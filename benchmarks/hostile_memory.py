@@ -31,6 +31,7 @@ from collections.abc import Iterator
 
 from aiodimse.dimse import MessageAssembler, NCreateRQ, NSetRQ, encode_command, encode_message
 from aiodimse.wire import AAssociateRQ, PresentationContextRQ, UserInformation, encode_pdu
+from benchmarks.procs import stop_process
 
 MPPS = "1.2.840.10008.3.1.2.3.3"
 IMPLICIT = "1.2.840.10008.1.2"
@@ -79,12 +80,7 @@ def server(limit_mib: int) -> Iterator[tuple[int, int]]:
             time.sleep(0.1)
         yield proc.pid, port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
 
 
 def associate(port: int, syntax: str) -> socket.socket:

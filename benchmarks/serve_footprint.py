@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from aiodimse import AE, Association
+from benchmarks.procs import stop_process
 
 VERIFICATION = "1.2.840.10008.1.1"
 DEADLINE = 60.0
@@ -90,12 +91,7 @@ async def measure(count: int, data: Path) -> None:
         await asyncio.gather(*(a.release() for a in associations))
         after = await settle(proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
         log.close()
     per_rss = (busy[0] - idle[0]) / count
     per_fd = (busy[1] - idle[1]) / count
