@@ -274,7 +274,7 @@ async def ups_fanout_row(store: Store, n: int, conns: int, *, together: bool = T
     subscribers, now = n // 2, time.time()
     started = time.perf_counter()
     await store.ups_queue([Delivery(
-        kind="ups", key=f"fan-{i}", destination=f"S{i:05d}", sop_class=UPS_PUSH,
+        kind="ups", key=f"fan-{together}-{i}", destination=f"S{i:05d}", sop_class=UPS_PUSH,
         sop_instance=f"{ROOT}.7", payload="{}", event_type=1, ordering=f"{ROOT}.7",
         created_at=now, deadline=now + 600, next_attempt=now) for i in range(subscribers)])
     delivered = 0
