@@ -26,7 +26,9 @@ trips are what differs, so instruction counts would not show it). Rows:
   calls, the claim and cancel read-check-writes) by C writers at once; cycles/s.
 * ups-fanout: one UPS change reported to N/2 subscribers: the reports queued in
   one call, then claimed as the deliverer claims them (8 destinations per claim),
-  each marked delivered; reports/s. (Network sends: benchmarks/ups_fanout.py.)
+  and marked delivered as its recorder does when they are acknowledged together:
+  one call per claim (at best; at worst one per report, ``ups-fanout-1``);
+  reports/s. (Network sends: benchmarks/ups_fanout.py.)
 
 Without ``--postgresql`` a private cluster is started for the run (the test
 harness, ``tests/store/pg_cluster.py``; PostgreSQL's server programs needed) with
@@ -267,27 +269,35 @@ async def ups_cycle_row(store: Store, n: int, conns: int) -> float:
     return cycles / (time.perf_counter() - started)
 
 
-async def ups_fanout_row(store: Store, n: int, conns: int) -> float:
+async def ups_fanout_row(store: Store, n: int, conns: int, *, together: bool = True
+                         ) -> float:
     subscribers, now = n // 2, time.time()
     started = time.perf_counter()
     await store.ups_queue([Delivery(
-        kind="ups", key=f"fan-{i}", destination=f"S{i:05d}", sop_class=UPS_PUSH,
+        kind="ups", key=f"fan-{together}-{i}", destination=f"S{i:05d}", sop_class=UPS_PUSH,
         sop_instance=f"{ROOT}.7", payload="{}", event_type=1, ordering=f"{ROOT}.7",
         created_at=now, deadline=now + 600, next_attempt=now) for i in range(subscribers)])
     delivered = 0
     while claimed := await store.claim_due("bench", time.time(), 60, 8 * 32,
                                            per_destination=32, max_destinations=8):
-        for item in claimed:
-            await store.mark_delivered(item.id, None, time.time())
-            delivered += 1
+        marks = [(item.id, None) for item in claimed]
+        for at in range(0, len(marks), len(marks) if together else 1):
+            await store.mark_delivered_many(marks[at:at + (len(marks) if together else 1)],
+                                            time.time())
+        delivered += len(marks)
     assert delivered == subscribers
     return subscribers / (time.perf_counter() - started)
+
+
+async def ups_fanout_one_row(store: Store, n: int, conns: int) -> float:
+    return await ups_fanout_row(store, n, conns, together=False)
 
 
 ROWS = (("commitment", commitment_row, False), ("mpps", mpps_row, False),
         ("index-batch", index_batch_row, True), ("index-store", index_store_row, True),
         ("find-all", find_all_row, True), ("find-one", find_one_row, True),
-        ("ups-cycle", ups_cycle_row, False), ("ups-fanout", ups_fanout_row, False))
+        ("ups-cycle", ups_cycle_row, False), ("ups-fanout", ups_fanout_row, False),
+        ("ups-fanout-1", ups_fanout_one_row, False))
 
 
 async def measure(url: str, n: int, conns: int, instances: int) -> dict[str, float]:

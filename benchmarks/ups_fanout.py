@@ -2,7 +2,9 @@
 
 N receiving AEs listen on loopback in another process (one aiodimse server task
 each, one port each, all in one event loop). This process holds the UPS Watch
-service over a SQLite store with the N subscriptions, and its deliverer; at t0 it
+service over a store (SQLite; ``--database postgresql``: a private PostgreSQL
+cluster, fsync off, a fresh database per round) with the N subscriptions, and its
+deliverer; at t0 it
 reports the workitem IN PROGRESS (``state_changed``: one transaction queues N
 reports), and the receivers' process says when the last of them has arrived.
 Printed: time to queue, time to the first and the last delivery, reports/s, for
@@ -10,7 +12,7 @@ each ``--concurrency`` (the deliverer's ``max_concurrent``: associations at once
 side by side in one run. Reported, never asserted.
 
     PYTHONPATH=$PWD python3 benchmarks/ups_fanout.py [--subscribers 1000]
-        [--concurrency 8,64,256]
+        [--concurrency 8,64,256] [--database sqlite|postgresql]
 
 Each report goes on a new association (one per subscriber: each is a different
 AE), so this measures association set-up + one N-EVENT-REPORT + release, N times,
@@ -45,7 +47,7 @@ from aiodimse import AE
 from aiodimse.services.delivery import Deliverer, DeliveryPolicy, Peer
 from aiodimse.services.ups.uids import UPS_PUSH
 from aiodimse.services.ups.watch import UPSWatchService
-from aiodimse.store.sqlite import SQLiteStore
+from aiodimse.store import open_store
 
 WORKITEM = "1.2.826.0.1.3680043.10.9.999"
 
@@ -108,10 +110,10 @@ def _workitem(state: str) -> Dataset:
     return ds
 
 
-async def _round(ports: list[int], concurrency: int, data: Path,
+async def _round(ports: list[int], concurrency: int, url: str,
                  receivers: subprocess.Popen[str]) -> dict[str, float]:
     assert receivers.stdin is not None and receivers.stdout is not None
-    store = SQLiteStore.in_directory(data)
+    store = open_store(url)
     peers = {f"SUB{i:05d}": Peer(host="127.0.0.1", port=p) for i, p in enumerate(ports)}
     reporter = AE("UPS_SCP")
     reporter.acse_timeout = reporter.dimse_timeout = reporter.connection_timeout = 30
@@ -142,7 +144,18 @@ async def main() -> None:
     parser.add_argument("--concurrency", default="8,64,256",
                         help="the deliverer's max_concurrent values to run, side by side")
     parser.add_argument("--json", action="store_true", help="one JSON object per round")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="postgresql: a private cluster (PostgreSQL's server programs)")
     args = parser.parse_args()
+    cluster = None
+    if args.database == "postgresql":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.store.pg_cluster import PGCluster, pg_bindir
+        bindir = pg_bindir()
+        if bindir is None:
+            raise SystemExit("no PostgreSQL server programs found")
+        cluster = PGCluster(bindir)
+        cluster.init()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     receivers = subprocess.Popen(
@@ -156,7 +169,9 @@ async def main() -> None:
               flush=True)
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             with tempfile.TemporaryDirectory() as data:
-                row = await _round(ports, concurrency, Path(data), receivers)
+                url = (str(Path(data) / "aiodimse.sqlite3") if cluster is None
+                       else cluster.new_database())
+                row = await _round(ports, concurrency, url, receivers)
             if args.json:
                 print(json.dumps(row), flush=True)
             else:
@@ -169,6 +184,8 @@ async def main() -> None:
               f"receivers = {args.subscribers} listening threads + 2 per accepted "
               f"association; no queue survives a restart", flush=True)
     finally:
+        if cluster is not None:
+            cluster.stop()
         if receivers.stdin is not None:
             receivers.stdin.close()
         try:

@@ -12,6 +12,8 @@ held when it stopped are taken by the next start, or by another worker once the
 lease runs out. A report acknowledged while the store cannot be reached is
 recorded as delivered once it answers again (tried until then, not given up to
 the lease: a report acknowledged is not sent again, unless the worker stops first).
+Acknowledged reports are recorded several at a time (``delivery_record``): each
+waits at most for the store call in progress, and is held here until recorded.
 
 Delivery is bounded: ``max_per_destination`` associations to one AE and
 ``max_concurrent`` in all, each carrying up to ``batch_size`` reports and then
@@ -48,6 +50,7 @@ from ..observe import Observer, tell
 from ..presentation import build_role
 from ..status import is_performed
 from ..store.interface import Delivery, DeliveryQueue, StoreError
+from .delivery_record import Recorder
 
 __all__ = ["Peer", "DeliveryPolicy", "Report", "ReportKind", "StoredReports", "Deliverer"]
 
@@ -133,7 +136,6 @@ class StoredReports:
 
 
 _SEND_ERRORS = (AiodimseError, TimeoutError, ValueError)  # a send that did not happen
-_MARK_RETRY_FIRST, _MARK_RETRY_MAX = 0.05, 1.0  # s: recording a delivery, store down
 
 
 class Deliverer:
@@ -160,9 +162,12 @@ class Deliverer:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.kinds: dict[str, ReportKind] = {}
         # The running couriers (one association each) per destination, the ids of the
-        # items they hold, and the requesting association of each fresh item.
+        # items they hold (or that are acknowledged and being recorded: _recording), and
+        # the requesting association of each fresh item.
         self._couriers: dict[str, set[asyncio.Task[None]]] = {}
         self._held: set[int] = set()
+        self._recording: set[int] = set()
+        self._recorder = Recorder(queue, self._recorded)
         self._origins: weakref.WeakValueDictionary[tuple[str, str], Association] = (
             weakref.WeakValueDictionary()
         )
@@ -229,6 +234,7 @@ class Deliverer:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
+        deadline = time.monotonic() + grace
         tasks = [t for group in self._couriers.values() for t in group]
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
@@ -236,6 +242,9 @@ class Deliverer:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        # what was acknowledged is recorded before the leases go (else sent again);
+        # given the rest of the grace, and half a second at least
+        await self._recorder.drain(max(deadline - time.monotonic(), 0.5))
         try:
             await self.queue.release_leases(self.owner)
         except StoreError as exc:  # they run out by themselves
@@ -304,9 +313,11 @@ class Deliverer:
         trip = _Trip(self, aet, self._classes(batch))
         try:
             while batch:
-                await self._deliver_batch(trip, batch)
+                marks = await self._deliver_batch(trip, batch)
                 if not (trip.back is not None and trip.back.is_established):
                     break
+                if marks:  # recorded first: the next of their ordered groups can go now
+                    await asyncio.wait(marks)
                 async with self._claiming:
                     batch = await self.queue.claim_due(
                         self.owner, time.time(), self.policy.lease, self.policy.batch_size,
@@ -323,7 +334,8 @@ class Deliverer:
                     "reports to %r: store failed: %s", aet, exc)
         finally:
             for item in batch:
-                self._held.discard(item.id)
+                if item.id not in self._recording:
+                    self._held.discard(item.id)
             await trip.close()
             group = self._couriers.get(aet)
             if group is not None:
@@ -351,27 +363,38 @@ class Deliverer:
                 out[index] = report
         return out
 
-    async def _deliver_batch(self, trip: _Trip, batch: list[Delivery]) -> None:
+    async def _deliver_batch(self, trip: _Trip, batch: list[Delivery]
+                             ) -> list[asyncio.Future[bool]]:
+        """Each item once; returns the marks of those delivered (being recorded)."""
         reports = await self._reports(batch)
         renew_at = time.monotonic() + self.policy.lease / 3
         stopped: set[tuple[str, str]] = set()  # ordered groups with a failure in this batch
+        marks: list[asyncio.Future[bool]] = []
         for index, item in enumerate(batch):
             if time.monotonic() >= renew_at:  # a long batch: keep the rest leased
                 rest = [i.id for i in batch[index:]]
                 await self.queue.renew_leases(self.owner, rest, time.time() + self.policy.lease)
                 renew_at = time.monotonic() + self.policy.lease / 3
+            mark = None
             try:
                 group = None if item.ordering is None else (item.destination, item.ordering)
                 if group is not None and group in stopped:
                     await self.queue.release_leases(self.owner, [item.id])
                     continue  # after the one that failed, not before it
-                if not await self._deliver(trip, item, reports[index]) and group is not None:
+                mark = await self._deliver(trip, item, reports[index])
+                if mark is None and group is not None:
                     stopped.add(group)
             finally:
-                self._held.discard(item.id)
+                if mark is None:  # else held until recorded (_recorded)
+                    self._held.discard(item.id)
+                else:
+                    marks.append(mark)
+        return marks
 
-    async def _deliver(self, trip: _Trip, item: Delivery, report: Report | str) -> bool:
-        """One attempt, recorded; whether it was delivered."""
+    async def _deliver(self, trip: _Trip, item: Delivery, report: Report | str
+                       ) -> asyncio.Future[bool] | None:
+        """One attempt; a failure recorded (None), a delivery handed to the recorder
+        (its mark: whether it was recorded)."""
         observer = self.observer
         if observer is not None:
             tell(observer, "report_sending", item.key, item.destination)
@@ -380,31 +403,23 @@ class Deliverer:
             if observer is not None:
                 tell(observer, "report_failed", item.key, item.destination, error)
             await self._failed(item, error)
-            return False
+            return None
         assert not isinstance(report, str)
         self._origins.pop((item.kind, item.key), None)
         result = self.kinds[item.kind].delivered(item, report)
-        await self._mark_delivered(item, result)
-        if observer is not None:
-            tell(observer, "report_delivered", item.key, item.destination,
-                 time.time() - item.created_at)
-        return True
+        self._recording.add(item.id)
+        return self._recorder.add(item, result)
 
-    async def _mark_delivered(self, item: Delivery, result: Mapping[str, Any] | None) -> None:
-        """Record an acknowledged report; while the store is unreachable, again
-        (backing off up to ``_MARK_RETRY_MAX`` s) until it answers or we are stopped."""
-        delay = _MARK_RETRY_FIRST
-        while True:
-            try:
-                await self.queue.mark_delivered(item.id, result, time.time())
-                return
-            except StoreError as exc:
-                if not exc.unavailable:
-                    raise
-                log.debug("report %s %s acknowledged, not yet recorded: %s; again in "
-                          "%.2f s", item.kind, item.key, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _MARK_RETRY_MAX)
+    def _recorded(self, items: Sequence[Delivery], ok: bool) -> None:
+        """The recorder is done with ``items`` (``ok``: recorded as delivered)."""
+        now, observer = time.time(), self.observer
+        for item in items:
+            self._recording.discard(item.id)
+            self._held.discard(item.id)
+            if ok and observer is not None:
+                tell(observer, "report_delivered", item.key, item.destination,
+                     now - item.created_at)
+        self._wake.set()  # the next items of their ordered groups may be claimed now
 
     async def _send(self, trip: _Trip, item: Delivery, report: Report) -> str | None:
         """One delivery attempt; None when the destination acknowledged it, else why not.

@@ -368,6 +368,11 @@ class DeliveryQueue(Protocol):
     async def mark_delivered(self, id: int, result: Mapping[str, Any] | None,
                              now: float) -> None: ...
 
+    async def mark_delivered_many(self, marks: Sequence[tuple[int, Mapping[str, Any] | None]],
+                                  now: float) -> None:
+        """``mark_delivered`` for each (id, result), in one transaction (one round trip)."""
+        ...
+
     async def reschedule(self, id: int, next_attempt: float, error: str) -> None:
         """A failed attempt: try again at ``next_attempt``; the lease is given up."""
         ...

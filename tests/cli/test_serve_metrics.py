@@ -128,10 +128,12 @@ async def test_metrics_after_real_associations(serve: StartServe, tmp_path: Path
                    "the pending count refreshed")
     assert value(m, "aiodimse_worker_restarts_total") == 0
     # store latency, by the Store method: both N-CREATEs (the second finds it exists),
-    # the commitment recorded, its report marked delivered
+    # the commitment recorded, its report marked delivered (the deliverer records them
+    # in batches: one call here)
     assert value(m, "aiodimse_store_duration_seconds_count", operation="mpps_create") == 2
     assert value(m, "aiodimse_store_duration_seconds_count", operation="add_commitment") == 1
-    assert value(m, "aiodimse_store_duration_seconds_count", operation="mark_delivered") == 1
+    assert value(m, "aiodimse_store_duration_seconds_count",
+                 operation="mark_delivered_many") == 1
     assert value(m, "aiodimse_store_duration_seconds_sum", operation="mpps_create") > 0
     assert srv.stop() == 0
     assert "metrics on http://127.0.0.1:" in srv.log()

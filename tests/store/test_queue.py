@@ -155,3 +155,19 @@ async def test_watch_and_unwatch(stores: OpenStore) -> None:
     await a.unwatch(woken.set)  # twice: nothing to stop
     assert await a.enqueue(event("k1", ordering=None))
     assert [d.key for d in await a.claim_due("A", 100.0, 60.0, 10)] == ["k1"]
+
+
+async def test_fanout_claim_and_marks_recorded_together(stores: OpenStore) -> None:
+    store = stores()
+    for i in range(4):  # one UPS change to four subscribers: a group of one each
+        assert await store.enqueue(event(f"s{i}", destination=f"S{i}"))
+    assert await store.enqueue(event("s1b", destination="S1"))  # S1's group: two
+    assert await store.enqueue(event("u", destination="S0", ordering=None))
+    got = await store.claim_due("A", 100.0, 60.0, 10, per_destination=5, max_destinations=2)
+    assert [d.key for d in got] == ["s0", "s1", "s1b", "u"]  # S0 and S1, all of theirs
+    await store.mark_delivered_many([(got[0].id, {"n": 1}), (got[3].id, None)], now=101.0)
+    assert await store.delivery_state("ups", "s0") == ("delivered", 1, None)
+    assert await store.delivery_state("ups", "u") == ("delivered", 1, None)
+    assert await store.delivery_state("ups", "s1") == ("pending", 0, None)
+    assert await store.count_pending() == 4
+    assert [d.key for d in await store.claim_due("B", 100.0, 60.0, 10)] == ["s2", "s3"]

@@ -72,15 +72,20 @@ _INSERT_COMMITMENT = (
 )
 
 # Due, not leased by another owner ($1 now, $2 owner), locked as read (others' locks
-# skipped); with how many pending items precede it in its (destination, ordering) group.
+# skipped); with how many pending items precede it in its (destination, ordering) group,
+# and whether any follows (none, and none before: the row is its group, not read again).
 _DUE = (
     "SELECT id, destination, ordering, CASE WHEN d.ordering IS NULL THEN 0 ELSE "
     "(SELECT count(*) FROM deliveries e WHERE e.ordering = d.ordering "
-    "AND e.destination = d.destination AND e.state = 'pending' AND e.id < d.id) END "
+    "AND e.destination = d.destination AND e.state = 'pending' AND e.id < d.id) END, "
+    "d.ordering IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries e WHERE "
+    "e.ordering = d.ordering AND e.destination = d.destination AND e.state = 'pending' "
+    "AND e.id > d.id) "
     "FROM deliveries d WHERE state = 'pending' AND next_attempt <= $1 "
     "AND (lease_until IS NULL OR lease_until <= $1 OR lease_owner = $2)"
 )
 _LOCK = " FOR UPDATE SKIP LOCKED"
+_PAGE = 64  # rows per read of the due scan (after the first)
 
 
 def _delivery(row: Any) -> Delivery:
@@ -451,19 +456,22 @@ class PostgreSQLStore:
                              max_destinations=max_destinations, destination=destination,
                              skip_destinations=skip, held=held)
             full = False  # every destination it may take is chosen: read only theirs now
-            async with contextlib.aclosing(_due_rows(conn, query, params, plan.wanted)) as due:
-                async for id_, dest, ordering, ahead in due:
+            seen: set[tuple[str, str]] = set()  # groups read (both scans)
+            # a claim among many destinations stops at the first one too many
+            first = _PAGE if max_destinations is None else min(_PAGE, max_destinations + 1)
+            due = _due_rows(conn, query, params, plan.wanted, seen, first=first)
+            async with contextlib.aclosing(due) as rows:
+                async for id_, dest, ordering, ahead in rows:
                     if plan.full(dest):
                         full = True
                         break
                     plan.take(id_, dest, ordering, ahead)
                     if plan.done():
                         break
-            for dest in plan.chosen_destinations() if full else ():
-                if plan.done():
-                    break
-                mine = _due_rows(conn, query + f" AND destination = ${len(params) + 1}",
-                                 [*params, dest], plan.wanted)
+            chosen_dests = plan.chosen_destinations() if full else []
+            if chosen_dests and not plan.done():  # theirs, in one scan (earliest first)
+                mine = _due_rows(conn, query + f" AND destination = ANY(${len(params) + 1}"
+                                 "::text[])", [*params, chosen_dests], plan.wanted, seen)
                 async with contextlib.aclosing(mine) as theirs:
                     async for id_, dest_, ordering, ahead in theirs:
                         plan.take(id_, dest_, ordering, ahead)
@@ -493,11 +501,21 @@ class PostgreSQLStore:
 
     async def mark_delivered(self, id: int, result: Mapping[str, Any] | None,
                              now: float) -> None:
-        text = None if result is None else json.dumps(dict(result))
-        await self._run("mark_delivered", lambda conn: conn.execute(
-            "UPDATE deliveries SET state = $1, delivered_at = $2, result = $3, "
-            "attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = $4",
-            DELIVERED, now, text, id))
+        await self._mark("mark_delivered", [(id, result)], now)
+
+    async def mark_delivered_many(self, marks: Sequence[tuple[int, Mapping[str, Any] | None]],
+                                  now: float) -> None:
+        await self._mark("mark_delivered_many", marks, now)
+
+    async def _mark(self, name: str, marks: Sequence[tuple[int, Mapping[str, Any] | None]],
+                    now: float) -> None:
+        ids = [id_ for id_, _ in marks]
+        texts = [None if result is None else json.dumps(dict(result)) for _, result in marks]
+        await self._run(name, lambda conn: conn.execute(  # one statement
+            "UPDATE deliveries AS d SET state = $1, delivered_at = $2, result = m.result, "
+            "attempts = d.attempts + 1, lease_owner = NULL, lease_until = NULL "
+            "FROM unnest($3::bigint[], $4::text[]) AS m(id, result) WHERE d.id = m.id",
+            DELIVERED, now, ids, texts))
 
     async def reschedule(self, id: int, next_attempt: float, error: str) -> None:
         await self._run("reschedule", lambda conn: conn.execute(
@@ -579,17 +597,21 @@ def _mpps(r: Any) -> MPPSRow:
 
 
 async def _due_rows(conn: Any, query: str, params: list[Any],
-                    wanted: Callable[[str], bool]) -> Any:
+                    wanted: Callable[[str], bool], seen: set[tuple[str, str]], *,
+                    first: int = _PAGE) -> Any:
     """The due rows, earliest first, locked as they are read (a backlog is neither
     loaded nor locked whole); an ordered group's due items all where its first one
     comes, in queue order (a later item may be due before the one it waits for). A
     group of a destination not ``wanted`` (asked when it comes) is passed over
-    unread and unlocked (id -1), as SQLite's claim does (``claim_plan``)."""
-    seen: set[tuple[str, str]] = set()
+    unread and unlocked (id -1), as SQLite's claim does (``claim_plan``). Groups in
+    ``seen`` are not yielded again (added to as they come). A group of one pending
+    item (a UPS fan-out: one per subscriber) is that row: no round trip to read it.
+    The first page is ``first`` rows (each read is locked, a write, so no more than
+    the claim is likely to use), the next ones ``_PAGE``."""
     group = query + f" AND destination = ${len(params) + 1} AND ordering = " \
                     f"${len(params) + 2} ORDER BY id" + _LOCK
-    async for row in conn.cursor(query + " ORDER BY next_attempt, id" + _LOCK, *params,
-                                 prefetch=64):
+    async for row in _pages(conn, query + " ORDER BY next_attempt, id" + _LOCK, params,
+                            first):
         dest, ordering = row[1], row[2]
         if ordering is None:
             yield row[0], dest, None, 0
@@ -598,5 +620,21 @@ async def _due_rows(conn: Any, query: str, params: list[Any],
             if not wanted(dest):
                 yield -1, dest, ordering, -1
                 continue
+            if row[3] == 0 and not row[4]:
+                yield row[0], dest, ordering, 0
+                continue
             for item in await conn.fetch(group, *params, dest, ordering):
                 yield item[0], item[1], item[2], item[3]
+
+
+async def _pages(conn: Any, query: str, params: list[Any], first: int) -> Any:
+    """The rows of ``query``, read ``first`` and then ``_PAGE`` at a time."""
+    cursor = await conn.cursor(query, *params)
+    size = first
+    while True:
+        rows = await cursor.fetch(size)
+        for row in rows:
+            yield row
+        if len(rows) < size:
+            return
+        size = _PAGE

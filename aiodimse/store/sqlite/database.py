@@ -493,12 +493,17 @@ class SQLiteDatabase:
         return None if row[0] is None else float(row[0])
 
     def mark_delivered(self, id: int, result: Mapping[str, Any] | None, now: float) -> None:
+        self.mark_delivered_many([(id, result)], now)
+
+    def mark_delivered_many(self, marks: Sequence[tuple[int, Mapping[str, Any] | None]],
+                            now: float) -> None:
         with self.transaction() as conn:
-            conn.execute(
+            conn.executemany(
                 "UPDATE deliveries SET state = ?, delivered_at = ?, result = ?, "
                 "attempts = attempts + 1, lease_owner = NULL, lease_until = NULL "
                 "WHERE id = ?",
-                (DELIVERED, now, None if result is None else json.dumps(dict(result)), id),
+                [(DELIVERED, now, None if result is None else json.dumps(dict(result)), id_)
+                 for id_, result in marks],
             )
 
     def reschedule(self, id: int, next_attempt: float, error: str) -> None:

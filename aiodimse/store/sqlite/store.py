@@ -251,6 +251,10 @@ class SQLiteStore:
                              now: float) -> None:
         await self.call(self.db.mark_delivered, id, result, now)
 
+    async def mark_delivered_many(self, marks: Sequence[tuple[int, Mapping[str, Any] | None]],
+                                  now: float) -> None:
+        await self.call(self.db.mark_delivered_many, list(marks), now)
+
     async def reschedule(self, id: int, next_attempt: float, error: str) -> None:
         await self.call(self.db.reschedule, id, next_attempt, error)
 
