@@ -4,7 +4,9 @@ on loopback (``aiodimse serve``, or the example SCP), and prints what the pages 
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.cli._serve import CT, ServeProcess, free_port, write_instance
+from tests.docs.test_getting_started import shims
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -153,6 +156,38 @@ async def test_ups_performer_and_its_event_reports(
         "report 4: UPS State Report: COMPLETED", "unsubscribe 0x0000"]
     # each report came on an association serve opened to the listener
     assert f"association to MY_SCU@127.0.0.1:{listen} accepted" in server.log()
+    # then the page's command-line part, as written (ports aside): the watch tool in
+    # the background, the steps in a shell; the watch tool prints its 4 reports
+    page = (ROOT / "docs" / "tutorials" / "ups.md").read_text()
+    watch_cmd, steps = re.findall(r"```sh\n(.*?)```", page, re.S)[-2:]
+    path = shims(tmp_path / "bin")
+    env = {"PATH": path, "PYTHONPATH": str(ROOT)}
+    watch = subprocess.Popen(
+        ["bash", "-c", watch_cmd.replace("11113", str(listen))], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20  # listening before the first report is queued
+        while time.monotonic() < deadline and not _listening(listen):
+            time.sleep(0.05)
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c",
+                               steps.replace("11112", str(server.port))],
+                              env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                              check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Procedure Step State                CS: 'COMPLETED'" in done.stdout  # `get`
+        printed, _ = watch.communicate(timeout=TIMEOUT)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    states = re.findall(r"ProcedureStepState=(\w+(?: \w+)?)", printed)
+    assert states == ["SCHEDULED", "IN PROGRESS", "COMPLETED"], printed
+    assert printed.count("UPS Progress Report") == 1, printed
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_tls_and_user_identity(tmp_path: Path) -> None:
