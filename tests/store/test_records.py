@@ -48,6 +48,7 @@ async def test_a_commitment_past_its_allowance_writes_nothing(stores: OpenStore)
     allowance = Allowance(calling_aet="CT1", service="commitment", max_bytes=need * 2,
                           window=60.0)
     assert await store.add_commitment(c, report, allowance=allowance)
+    assert not await store.add_commitment(c, report, allowance=allowance)  # known: free
     assert await store.add_commitment(*commitment("1.2"), allowance=allowance)
     with pytest.raises(QuotaExceeded) as caught:
         await store.add_commitment(*commitment("1.3"), allowance=allowance)
