@@ -43,7 +43,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -300,9 +300,12 @@ ROWS = (("commitment", commitment_row, False), ("mpps", mpps_row, False),
         ("ups-fanout-1", ups_fanout_one_row, False))
 
 
-async def measure(url: str, n: int, conns: int, instances: int) -> dict[str, float]:
+async def measure(url: str, n: int, conns: int, instances: int,
+                  rows: Collection[str]) -> dict[str, float]:
     rates = {}
     for name, row, archive in ROWS:
+        if name not in rows:
+            continue
         store = open_store(url)
         try:
             rates[name] = await row(store, instances if archive else n, conns)
@@ -319,7 +322,16 @@ def main() -> int:
                         help="instances indexed per archive index row")
     parser.add_argument("--postgresql", metavar="URL", help="an empty database to use")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--rows", default=",".join(name for name, _, _ in ROWS),
+                        help="comma-separated rows to run (default: all)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of both backends, alternating (a shared machine's "
+                             "load drifts: each run's ratio compares like with like)")
     args = parser.parse_args()
+    rows = args.rows.split(",")
+    unknown = set(rows) - {name for name, _, _ in ROWS}
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
     if args.loop == "uvloop":
         import uvloop
         uvloop.install()
@@ -334,11 +346,16 @@ def main() -> int:
         cluster = PGCluster(bindir)
         cluster.init()
         pg_url = cluster.new_database()
+    runs = []
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            sqlite = asyncio.run(measure(str(Path(tmp) / "b.sqlite3"), args.requests,
-                                         args.associations, args.instances))
-        pg = asyncio.run(measure(pg_url, args.requests, args.associations, args.instances))
+        for run in range(args.repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                sqlite = asyncio.run(measure(str(Path(tmp) / "b.sqlite3"), args.requests,
+                                             args.associations, args.instances, rows))
+            url = pg_url if run == 0 or cluster is None else cluster.new_database()
+            pg = asyncio.run(measure(url, args.requests, args.associations, args.instances,
+                                     rows))
+            runs.append((sqlite, pg))
     finally:
         if cluster is not None:
             cluster.stop()
@@ -346,10 +363,11 @@ def main() -> int:
           f"{args.instances} instances indexed, loop {args.loop}")
     print("per second: requests (commitment, mpps), instances indexed (index-*), "
           "matches (find-all), queries (find-one), UPS cycles and reports (ups-*)")
-    print(f"{'row':<12} {'SQLite /s':>13} {'PostgreSQL /s':>17} {'ratio':>7}")
-    for name in sqlite:
-        print(f"{name:<12} {sqlite[name]:>13.0f} {pg[name]:>17.0f} "
-              f"{pg[name] / sqlite[name]:>7.2f}")
+    print(f"{'run':<4}{'row':<12} {'SQLite /s':>13} {'PostgreSQL /s':>17} {'ratio':>7}")
+    for run, (sqlite, pg) in enumerate(runs, 1):
+        for name in sqlite:
+            print(f"{run:<4}{name:<12} {sqlite[name]:>13.0f} {pg[name]:>17.0f} "
+                  f"{pg[name] / sqlite[name]:>7.2f}")
     return 0
 
 

@@ -48,6 +48,7 @@ async def test_a_commitment_past_its_allowance_writes_nothing(stores: OpenStore)
     allowance = Allowance(calling_aet="CT1", service="commitment", max_bytes=need * 2,
                           window=60.0)
     assert await store.add_commitment(c, report, allowance=allowance)
+    assert not await store.add_commitment(c, report, allowance=allowance)  # known: free
     assert await store.add_commitment(*commitment("1.2"), allowance=allowance)
     with pytest.raises(QuotaExceeded) as caught:
         await store.add_commitment(*commitment("1.3"), allowance=allowance)
@@ -77,7 +78,8 @@ async def test_mpps_create_get_and_update(stores: OpenStore) -> None:
 
 
 async def test_mpps_updates_on_two_workers_are_serialized(stores: OpenStore) -> None:
-    """Read-change-write in one transaction: concurrent changes never lose one."""
+    """Read-change-write in one transaction: concurrent changes never lose one, and
+    each charged write is charged once (a compare-and-set that lost, nothing)."""
     a, b = stores(), stores()
     assert await a.mpps_create(MPPSRow(sop_instance_uid="5.2", status="IN PROGRESS",
                                        dataset="0", calling_aet=None), 1.0)
@@ -90,6 +92,13 @@ async def test_mpps_updates_on_two_workers_are_serialized(stores: OpenStore) -> 
     await asyncio.gather(*(s.mpps_update("5.2", bump, 2.0) for s in [a, b] * 10))
     row = await a.mpps_get("5.2")
     assert row is not None and row.dataset == "20"
+    # "21" ... "40": 40 bytes, exactly the allowance
+    allowance = Allowance(calling_aet="CT1", service="mpps", max_bytes=40, window=60.0)
+    await asyncio.gather(*(s.mpps_update("5.2", bump, 3.0, allowance) for s in [a, b] * 10))
+    with pytest.raises(QuotaExceeded):
+        await a.mpps_update("5.2", bump, 4.0, allowance)
+    row = await b.mpps_get("5.2")
+    assert row is not None and row.dataset == "40"
 
 
 async def test_mpps_writes_are_charged_to_the_allowance(stores: OpenStore) -> None:

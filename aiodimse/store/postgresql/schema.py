@@ -163,7 +163,45 @@ CREATE INDEX deliveries_destination ON deliveries (destination, next_attempt)
     WHERE state = 'pending'
 """
 
-STEPS: tuple[str, ...] = (_V1, _V2, _V3)
+# The per-AE quota's charge as one function (PL/pgSQL, a statement of its own: its
+# body is not split on ";"), so that a write and its charge are one statement: one
+# round trip, the AE's ae_usage row locked from the charge to the commit with no
+# round trip between (store.py). Over the allowance it raises (SQLSTATE P0001,
+# DETAIL the bytes used before), and the statement's writes are undone with it.
+_V4 = ("""
+CREATE OR REPLACE FUNCTION aiodimse_charge(p_aet TEXT, p_service TEXT,
+    p_now DOUBLE PRECISION, p_bytes BIGINT, p_window DOUBLE PRECISION, p_max BIGINT)
+RETURNS BIGINT LANGUAGE plpgsql AS $$
+DECLARE
+    started DOUBLE PRECISION;
+    used BIGINT;
+    existed BOOLEAN;
+BEGIN
+    -- a window run out starts again at p_now
+    INSERT INTO ae_usage AS u VALUES (p_aet, p_service, p_now, p_bytes)
+    ON CONFLICT (calling_aet, service) DO UPDATE SET
+        window_start = CASE WHEN p_now - u.window_start >= p_window THEN p_now
+                       ELSE u.window_start END,
+        bytes = CASE WHEN p_now - u.window_start >= p_window THEN p_bytes
+                ELSE u.bytes + p_bytes END
+    RETURNING window_start, bytes, xmax <> 0 INTO started, used, existed;
+    IF used > p_max THEN
+        RAISE EXCEPTION 'aiodimse: calling AE over its allowance'
+            USING DETAIL = (used - p_bytes)::TEXT;
+    END IF;
+    IF existed AND started = p_now AND p_window > 0 THEN
+        -- a new window: drop the finished ones of others (not waiting for their locks)
+        DELETE FROM ae_usage WHERE ctid IN (SELECT ctid FROM ae_usage
+            WHERE service = p_service AND window_start <= p_now - p_window
+            AND calling_aet <> p_aet FOR UPDATE SKIP LOCKED);
+    END IF;
+    RETURN used;
+END
+$$
+""",)
+
+# A step is a text of statements split on ";", or a tuple of statements run whole.
+STEPS: tuple[str | tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 VERSION = len(STEPS)
 
 
@@ -171,7 +209,7 @@ class SchemaError(Exception):
     """The database has a schema this version cannot use (a newer one)."""
 
 
-async def prepare(conn: Any, steps: tuple[str, ...] = STEPS) -> int:
+async def prepare(conn: Any, steps: tuple[str | tuple[str, ...], ...] = STEPS) -> int:
     """Create or upgrade the schema to ``len(steps)``; returns the version found.
 
     ``conn`` is an asyncpg connection outside a transaction. Raises SchemaError for
@@ -186,7 +224,7 @@ async def prepare(conn: Any, steps: tuple[str, ...] = STEPS) -> int:
             raise SchemaError(f"the database has schema version {found}; this aiodimse "
                               f"knows up to {len(steps)} (a newer aiodimse wrote it)")
         for step in steps[found:]:
-            for statement in step.split(";"):
+            for statement in step.split(";") if isinstance(step, str) else step:
                 if statement.strip():
                     await conn.execute(statement)
         if found < len(steps):

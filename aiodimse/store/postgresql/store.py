@@ -2,8 +2,9 @@
 every worker of every node.
 
 Each call is one transaction on a pooled connection (``Database.run``); a write
-charged to an ``Allowance`` counts it in that transaction, under a row lock of the
-AE's usage, so nodes sharing the database share one count. Claiming reports locks
+charged to an ``Allowance`` is one statement with its charge (``aiodimse_charge``,
+schema step 4), under a row lock of the AE's usage held only while the statement
+runs, so nodes sharing the database share one count. Claiming reports locks
 the due rows with ``FOR UPDATE SKIP LOCKED``: two nodes claiming at once take
 disjoint items, and an item is taken again only once its lease ran out (a node that
 died). Work for others is announced with ``NOTIFY`` (``notify.py``).
@@ -15,7 +16,15 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, TypeVar
 
 import asyncpg
@@ -99,37 +108,48 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
-# The AE's usage counted in one statement (one round trip, the row lock taken there
-# and held to the caller's commit): a window run out ($5 s) starts again at $3.
-# Returns the usage after, and whether the window started again on an existing row.
-_CHARGE = (
-    "INSERT INTO ae_usage AS u VALUES ($1, $2, $3, $4) ON CONFLICT (calling_aet, service) "
-    "DO UPDATE SET window_start = CASE WHEN $3 - u.window_start >= $5 THEN $3 "
-    "ELSE u.window_start END, bytes = CASE WHEN $3 - u.window_start >= $5 THEN $4 "
-    "ELSE u.bytes + $4 END RETURNING window_start, bytes, xmax <> 0 AS existed"
+# A write charged to an ``Allowance`` is one statement with its charge (schema step
+# 4's ``aiodimse_charge``: the AE's row locked there, and held to the commit that
+# ends the statement, no round trip in between; over the allowance the function
+# raises and the write is undone). The charge's six parameters are these, after
+# the write's own ($n the first).
+def _charge_call(n: int) -> str:
+    return f"aiodimse_charge(${n}, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5})"
+
+
+def _charge_args(allowance: Allowance, now: float, nbytes: int) -> tuple[Any, ...]:
+    return (allowance.calling_aet, allowance.service, now, nbytes, allowance.window,
+            allowance.max_bytes)
+
+
+@contextlib.contextmanager
+def _quota(allowance: Allowance, nbytes: int) -> Iterator[None]:
+    """The function's refusal as ``QuotaExceeded`` (the statement wrote nothing)."""
+    try:
+        yield
+    except asyncpg.RaiseError as exc:
+        raise QuotaExceeded(allowance, int(exc.detail or 0), nbytes) from None
+
+
+# Charged first, as SQLite's transaction does: a Transaction UID or report key
+# known already then fails the statement whole (unique violation), undoing the charge.
+_CHARGED_COMMITMENT = (
+    f"WITH q AS (SELECT {_charge_call(18)}), c AS (INSERT INTO commitments "
+    f"SELECT $15, $16, $17 FROM q RETURNING 1), d AS (INSERT INTO deliveries ({_COLUMNS}) "
+    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, 0, $12, $13 FROM c "
+    f"RETURNING id) SELECT id, CASE WHEN $14::text IS NULL THEN NULL ELSE "
+    f"pg_notify('{CHANNEL}', $14) END FROM d"
 )
-
-
-async def _charge(conn: Any, allowance: Allowance | None, nbytes: int, now: float) -> None:
-    """Count ``nbytes`` against ``allowance`` inside the caller's transaction (over
-    the allowance: ``QuotaExceeded``, and the caller's rollback undoes the count).
-
-    One statement: the AE's row is locked from it to the commit, and every request
-    of that AE (on any node) waits for that lock, so it is held for as few round
-    trips as can be (docs/postgresql.md "How far nodes scale")."""
-    if allowance is None:
-        return
-    aet, service = allowance.calling_aet, allowance.service
-    start, used, existed = await conn.fetchrow(_CHARGE, aet, service, now, nbytes,
-                                               allowance.window)
-    if int(used) > allowance.max_bytes:
-        raise QuotaExceeded(allowance, int(used) - nbytes, nbytes)
-    if existed and float(start) == now and allowance.window > 0:
-        # a new window: drop the finished ones of others (not waiting for their locks)
-        await conn.execute(
-            "DELETE FROM ae_usage WHERE ctid IN (SELECT ctid FROM ae_usage WHERE "
-            "service = $1 AND window_start <= $2 AND calling_aet <> $3 "
-            "FOR UPDATE SKIP LOCKED)", service, now - allowance.window, aet)
+# the same for an MPPS instance: a known one fails the statement (unique violation)
+_CHARGED_MPPS_CREATE = (
+    f"WITH q AS (SELECT {_charge_call(6)}) INSERT INTO mpps "
+    "SELECT $1, $2, $3, $4, $5, $5 FROM q"
+)
+_MPPS_SWAP = ("UPDATE mpps SET status = $1, dataset = $2, updated_at = $3 "
+              "WHERE sop_instance_uid = $4 AND xmin::text = $5")
+# the compare-and-set and its charge; no row: somebody wrote between, nothing charged
+_CHARGED_MPPS_SWAP = (f"WITH m AS ({_MPPS_SWAP} RETURNING 1) SELECT {_charge_call(6)} "
+                      "FROM m")
 
 
 def _state(row: Any) -> DeliveryState | None:
@@ -281,12 +301,14 @@ class PostgreSQLStore:
                 c.received_at)
 
         async def do(conn: Any) -> bool:
-            await _charge(conn, allowance, len(report.payload) + len(c.transaction_uid),
-                          c.received_at)
-            return await conn.fetchrow(_INSERT_COMMITMENT, *args) is not None
-        try:  # one round trip without an allowance, a transaction with one
-            return bool(await self._run("add_commitment", do,
-                                        transaction=allowance is not None))
+            if allowance is None:
+                return await conn.fetchrow(_INSERT_COMMITMENT, *args) is not None
+            nbytes = len(report.payload) + len(c.transaction_uid)
+            with _quota(allowance, nbytes):
+                return await conn.fetchrow(_CHARGED_COMMITMENT, *args, *_charge_args(
+                    allowance, c.received_at, nbytes)) is not None
+        try:  # one round trip, with or without an allowance
+            return bool(await self._run("add_commitment", do))
         except _Known:
             return False
 
@@ -301,18 +323,21 @@ class PostgreSQLStore:
 
     async def mpps_create(self, row: MPPSRow, now: float,
                           allowance: Allowance | None = None) -> bool:
+        values = (row.sop_instance_uid, row.status, row.dataset, row.calling_aet, now)
+
         async def do(conn: Any) -> bool:
-            await _charge(conn, allowance, len(row.dataset), now)
-            added = await conn.fetchval(
-                "INSERT INTO mpps VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING "
-                "RETURNING true", row.sop_instance_uid, row.status, row.dataset,
-                row.calling_aet, now)
-            if not added and allowance is not None:
-                raise _Known  # the instance exists: the charge is rolled back
-            return bool(added)
-        try:
-            return bool(await self._run("mpps_create", do, transaction=allowance is not None))
-        except _Known:
+            if allowance is None:
+                return bool(await conn.fetchval(
+                    "INSERT INTO mpps VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING "
+                    "RETURNING true", *values))
+            nbytes = len(row.dataset)
+            with _quota(allowance, nbytes):
+                await conn.execute(_CHARGED_MPPS_CREATE, *values,
+                                   *_charge_args(allowance, now, nbytes))
+            return True
+        try:  # one round trip, with or without an allowance
+            return bool(await self._run("mpps_create", do))
+        except _Known:  # (with an allowance) the instance exists: nothing charged
             return False
 
     async def mpps_get(self, sop_instance_uid: str) -> MPPSRow | None:
@@ -323,23 +348,9 @@ class PostgreSQLStore:
     async def mpps_update(self, sop_instance_uid: str,
                           change: Callable[[MPPSRow | None], MPPSRow | T], now: float,
                           allowance: Allowance | None = None) -> MPPSRow | T:
-        if allowance is None:
-            swapped: MPPSRow | T = await self._run(
-                "mpps_update", lambda conn: _swap(conn, sop_instance_uid, change, now))
-            return swapped
-
-        async def do(conn: Any) -> MPPSRow | T:
-            r = await conn.fetchrow("SELECT * FROM mpps WHERE sop_instance_uid = $1 "
-                                    "FOR UPDATE", sop_instance_uid)
-            new = change(None if r is None else _mpps(r))
-            if isinstance(new, MPPSRow):
-                await _charge(conn, allowance, len(new.dataset), now)
-                await conn.execute("UPDATE mpps SET status = $1, dataset = $2, "
-                                   "updated_at = $3 WHERE sop_instance_uid = $4",
-                                   new.status, new.dataset, now, sop_instance_uid)
-            return new
-        result: MPPSRow | T = await self._run("mpps_update", do, transaction=True)
-        return result
+        swapped: MPPSRow | T = await self._run(
+            "mpps_update", lambda conn: _swap(conn, sop_instance_uid, change, now, allowance))
+        return swapped
 
     # -- UPS workitems and subscriptions (SQL in ups.py)
 
@@ -573,22 +584,31 @@ class _Known(Exception):
 
 
 async def _swap(conn: Any, uid: str, change: Callable[[MPPSRow | None], MPPSRow | T],
-                now: float) -> MPPSRow | T:
+                now: float, allowance: Allowance | None) -> MPPSRow | T:
     """Read, change, write if nobody wrote between (the row's ``xmin`` is the same),
-    else again: two round trips, no transaction held open while ``change`` runs.
-    ``change`` is pure (MPPSStore), so calling it again is safe."""
+    else again: two round trips, no transaction held open while ``change`` runs,
+    the write charged to ``allowance`` in its own statement. ``change`` is pure
+    (MPPSStore), so calling it again is safe."""
     while True:
         r = await conn.fetchrow("SELECT *, xmin::text AS seen FROM mpps "
                                 "WHERE sop_instance_uid = $1", uid)
         new = change(None if r is None else _mpps(r))
-        if r is None or not isinstance(new, MPPSRow):
+        if not isinstance(new, MPPSRow):
             return new
-        done = await conn.execute(
-            "UPDATE mpps SET status = $1, dataset = $2, updated_at = $3 "
-            "WHERE sop_instance_uid = $4 AND xmin::text = $5",
-            new.status, new.dataset, now, uid, r["seen"])
-        if done == "UPDATE 1":
-            return new
+        if allowance is None:
+            if r is None or await conn.execute(
+                    _MPPS_SWAP, new.status, new.dataset, now, uid, r["seen"]) == "UPDATE 1":
+                return new
+            continue
+        nbytes = len(new.dataset)
+        with _quota(allowance, nbytes):
+            if r is None:  # nothing to write, but charged as SQLite's transaction is
+                await conn.execute(f"SELECT {_charge_call(1)}",
+                                   *_charge_args(allowance, now, nbytes))
+                return new
+            if await conn.fetchrow(_CHARGED_MPPS_SWAP, new.status, new.dataset, now, uid,
+                                   r["seen"], *_charge_args(allowance, now, nbytes)):
+                return new
 
 
 def _mpps(r: Any) -> MPPSRow:
