@@ -295,7 +295,7 @@ class PDUReader:
         at_once = self.pdata_at_once(data)
         if at_once is not None:
             return at_once, False
-        if self._buf and type(data) is bytes and len(data) <= self._limit:
+        if self._buf and type(data) is bytes and _BULK <= len(data) <= self._limit:
             completed = self._complete_held(data)
             if completed is not None:
                 return completed
@@ -412,6 +412,12 @@ def _positive(name: str, value: int) -> int:
     if value < 1:
         raise ValueError(f"{name} must be positive: {value}")
     return value
+
+
+# A chunk this large is a bulk transfer (C-STORE's fragments): worth completing a held
+# PDU in place. Small chunks (requests of a few hundred bytes, many associations) keep
+# the plain path, where the attempt would cost more than the copy it saves.
+_BULK = 8192
 
 
 def _scan_pdata(chunk: bytes | bytearray, pos: int, limit: int

@@ -7,6 +7,7 @@ together, which is all the DIMSE layer sees of them.
 from __future__ import annotations
 
 import itertools
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from aiodimse.errors import RemoteProtocolError
 from aiodimse.wire import A_RELEASE_RQ_BYTES, PDV, Fragment, PDataTF, PDUReader, encode_pdu
+from aiodimse.wire import reader as reader_module
 from tests.examples import examples
 
 Item = tuple[str, object]
@@ -78,14 +80,18 @@ pieces = st.one_of(
     parts=st.lists(pieces, min_size=1, max_size=6),
     cuts=st.lists(st.integers(0, 400), max_size=4),
     max_pdata=st.sampled_from([40, 1 << 16]),
+    bulk=st.sampled_from([0, reader_module._BULK]),
 )
 def test_feed_pdata_matches_feed_and_next_pdu(
-    parts: list[bytes], cuts: list[int], max_pdata: int
+    parts: list[bytes], cuts: list[int], max_pdata: int, bulk: int
 ) -> None:
+    """``bulk`` 0: every chunk is taken for a bulk one (a held PDU completed in
+    place), as the large chunks of a C-STORE are; else the small ones are not."""
     stream = b"".join(parts)
     points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in itertools.pairwise(points)]
-    assert _fast(chunks, max_pdata) == _slow(chunks, max_pdata)
+    with mock.patch.object(reader_module, "_BULK", bulk):
+        assert _fast(chunks, max_pdata) == _slow(chunks, max_pdata)
 
 
 def test_a_whole_message_in_one_chunk_is_read_in_place() -> None:
