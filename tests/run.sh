@@ -90,18 +90,34 @@ fi
 for v in $SUPPORTED; do  # and the branches each newer version takes
     [ "$v" = 3.10 ] || "$PY" -m mypy --strict --python-version "$v" aiodimse
 done
-"$PY" -m pytest "$@"
+# The other supported Pythons (tests/other_pythons.sh: the whole suite on each, in a
+# venv of its own) run beside this one's suite: a suite keeps about one core busy
+# and waits on sockets and subprocesses for the rest, so on a 2-core machine the
+# others fill the second core instead of following one by one. Their output is
+# printed whole at the end; any failure, here or there, fails the run.
+others_log="$(mktemp)"
+SUPPORTED="$SUPPORTED" DEFAULT_PYTHON="$PY" bash tests/other_pythons.sh "$@" \
+    >"$others_log" 2>&1 &
+others=$!
+trap 'kill "$others" 2>/dev/null || true' EXIT
+failed=0
+"$PY" -m pytest "$@" || failed=1
 
 # The documentation site, warnings as errors (the README's command): its status and
 # state tables are rendered from the code, its API pages from the docstrings.
-"$PY" -m sphinx -W --keep-going -q -b html docs "$(mktemp -d)/html"
+"$PY" -m sphinx -W --keep-going -q -b html docs "$(mktemp -d)/html" || failed=1
 
 # Once more with every cache off (aiodimse/caches.py, docs/internals.md "Caches"):
 # the service, interop and acceptance tests must pass unchanged (under a minute).
 AIODIMSE_CACHES=0 "$PY" -m pytest -q -p no:cacheprovider \
     tests/services tests/interop tests/aio/test_services.py tests/aio/test_association.py \
     tests/aio/test_concurrency.py tests/aio/test_caches.py tests/cli/test_serve_pynetdicom.py \
-    tests/cli/test_serve_dcmtk.py tests/cli/test_serve_commitment.py
+    tests/cli/test_serve_dcmtk.py tests/cli/test_serve_commitment.py || failed=1
 
-# The other supported Pythons: the whole suite on each, in a venv of its own.
-SUPPORTED="$SUPPORTED" DEFAULT_PYTHON="$PY" exec bash tests/other_pythons.sh "$@"
+others_status=0
+wait "$others" || others_status=$?
+trap - EXIT
+cat "$others_log"
+rm -f "$others_log"
+[ "$others_status" = 0 ] || failed=1
+exit "$failed"
