@@ -28,12 +28,25 @@ find_python() {
     return 1
 }
 
-# First every venv, one after the other (pip); then the suites, at most $PARALLEL at
-# once (default 2): a suite keeps about one core busy and spends the rest of its time
-# waiting on sockets, subprocesses and timers, so two share this 2-core kind of machine
-# without slowing each other much. Each suite's output is printed whole when it ends.
-PARALLEL="${PARALLEL:-2}"
-declare -A pythons=()
+# Each version's venv is made (pip, one after the other), then its suite started at
+# once in the background, at most $PARALLEL at a time (default 3: all the others,
+# beside the main run of tests/run.sh). A suite keeps about one core busy and spends
+# the rest waiting on sockets, subprocesses and timers. Each suite's output is
+# printed whole when it ends.
+PARALLEL="${PARALLEL:-3}"
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+declare -A job_version=()
+failed=""
+finish_one() {  # waits for one suite to end, prints its output, records a failure
+    local pid rc=0 v
+    wait -n -p pid || rc=$?
+    v="${job_version[$pid]}"
+    unset "job_version[$pid]"
+    echo "===== python $v: the whole suite (exit status $rc) ====="
+    cat "$logs/$v.log"
+    [ "$rc" = 0 ] || failed="$failed $v"
+}
 for v in $SUPPORTED; do
     if [ "$v" = "$default" ]; then
         echo "python $v: the default python3, tested above"
@@ -54,29 +67,11 @@ for v in $SUPPORTED; do
         "$venv/bin/python" -m pip install -qq --disable-pip-version-check -e '.[test,speed,docs,postgresql]'
         echo "$stamp" > "$venv/.aiodimse-installed"
     fi
-    pythons[$v]="$venv/bin/python"
-done
-
-logs="$(mktemp -d)"
-trap 'rm -rf "$logs"' EXIT
-declare -A job_version=()
-failed=""
-finish_one() {  # waits for one suite to end, prints its output, records a failure
-    local pid rc=0 v
-    wait -n -p pid || rc=$?
-    v="${job_version[$pid]}"
-    unset "job_version[$pid]"
-    echo "===== python $v: the whole suite (exit status $rc) ====="
-    cat "$logs/$v.log"
-    [ "$rc" = 0 ] || failed="$failed $v"
-}
-for v in $SUPPORTED; do
-    [ -n "${pythons[$v]:-}" ] || continue
     while [ "${#job_version[@]}" -ge "$PARALLEL" ]; do finish_one; done
     # PYTHONPATH: this checkout's code, whatever another checkout installed last.
     # A quarter of each property test's examples (tests/examples.py says why).
-    AIODIMSE_EXAMPLES_PERCENT="${AIODIMSE_EXAMPLES_PERCENT:-25}" PYTHONPATH="$PWD" "${pythons[$v]}" -m pytest -p no:cacheprovider "$@" \
-        >"$logs/$v.log" 2>&1 &
+    AIODIMSE_EXAMPLES_PERCENT="${AIODIMSE_EXAMPLES_PERCENT:-25}" PYTHONPATH="$PWD" \
+        "$venv/bin/python" -m pytest -p no:cacheprovider "$@" >"$logs/$v.log" 2>&1 &
     job_version[$!]="$v"
 done
 while [ "${#job_version[@]}" -gt 0 ]; do finish_one; done
