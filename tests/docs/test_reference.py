@@ -1,6 +1,6 @@
 """The reference pages that are written by hand say what the code does: the metric
 table names exactly the metrics ``PrometheusObserver`` registers, with their types;
-the deployment guide's configuration and unit file are accepted as written."""
+the configuration files and the unit file of the pages are accepted as written."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from aiodimse.cli.config import ServeConfig
 from aiodimse.cli.main import build_parser, parse_args
 from aiodimse.prometheus import PrometheusObserver
 from tests.cli._config import serve_toml
+from tests.docs._pages import claim
 
 CLI = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
@@ -42,12 +43,11 @@ def test_the_metric_table_is_the_registered_metrics() -> None:
     assert documented_metrics() == registered
 
 
-DEPLOYMENT = CLI.parent / "deployment.md"
-
-
-def block(page: Path, language: str) -> str:
-    (found,) = re.findall(rf"^```{language}\n(.*?)^```", page.read_text(), re.S | re.M)
-    return str(found)
+DEPLOYMENT_TOML = claim("docs/deployment.md", 1, "test_the_deployment_configuration_...")
+DEPLOYMENT_UNIT = claim("docs/deployment.md", 2, "test_the_systemd_unit_starts_serve_...")
+POSTGRESQL_TOML = claim("docs/postgresql.md", 2, "test_the_postgresql_configuration_...")
+CLI_DATABASE_TOML = claim("docs/cli.md", 1, "test_the_cli_pages_configuration_...")
+CLI_TOML = claim("docs/cli.md", 2, "test_the_cli_pages_configuration_...")
 
 
 def test_the_deployment_configuration_is_accepted_as_written(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_the_deployment_configuration_is_accepted_as_written(tmp_path: Path) -> 
     (tmp_path / "tls").mkdir()
     for name in ("server.pem", "server.key", "ca.pem"):
         (tmp_path / "tls" / name).write_text("placeholder\n")
-    config = serve_toml(tmp_path, block(DEPLOYMENT, "toml"))
+    config = serve_toml(tmp_path, DEPLOYMENT_TOML)
     assert config.port == 104
     assert config.allowed_calling_aets == ("CT1", "MR1")
     assert config.require_called_aet
@@ -65,7 +65,7 @@ def test_the_deployment_configuration_is_accepted_as_written(tmp_path: Path) -> 
 
 
 def test_the_systemd_unit_starts_serve_with_a_valid_command_line() -> None:
-    unit = block(DEPLOYMENT, "ini")
+    unit = DEPLOYMENT_UNIT
     (exec_start,) = re.findall(r"^ExecStart=(\S+) (.*)$", unit, re.M)
     program, argv = exec_start
     assert program.endswith("/bin/aiodimse")
@@ -77,18 +77,29 @@ def test_the_systemd_unit_starts_serve_with_a_valid_command_line() -> None:
     assert "RestartPreventExitStatus=64" in unit
 
 
-POSTGRESQL = CLI.parent / "postgresql.md"
-
-
 def test_the_postgresql_configuration_is_accepted_as_written(tmp_path: Path) -> None:
     """docs/postgresql.md's serve.toml loads as written, with every service on (the
     PostgreSQL backend holds the archive index and the UPS workitems)."""
-    text = block(POSTGRESQL, "toml")
+    text = POSTGRESQL_TOML
     config = serve_toml(tmp_path, text)
     assert config.database is not None and config.database.startswith("postgresql://")
     assert {"storage", "query_retrieve", "ups"} <= set(config.services)
     assert config.delivery.lease == 180
     assert set(config.ae_table) == {"CT1", "MR1"}
+
+
+def test_the_cli_pages_configuration_is_accepted_as_written(tmp_path: Path) -> None:
+    """docs/cli.md's serve.toml, every key, loads as written and says what its comments
+    say; so does its one-line PostgreSQL example."""
+    for name in ("server.pem", "server.key", "ca.pem"):
+        (tmp_path / name).write_text("placeholder\n")
+    config = serve_toml(tmp_path, CLI_TOML)
+    assert config.port == 11112 and config.ae_title == "ARCHIVE"
+    assert config.allowed_calling_aets == ("CT1", "MR1")
+    assert config.ups_status_aets == ("RIS",)
+    assert set(config.ae_table) == {"CT1", "RIS"}
+    database = serve_toml(tmp_path, CLI_DATABASE_TOML).database
+    assert database == "postgresql://aiodimse@db.example:5432/aiodimse"
 
 
 def test_every_intervention_event_has_its_page() -> None:
