@@ -35,15 +35,18 @@ COMMITMENT_SCU = claim(f"{TUTORIALS}/storage-commitment.md", 1, SECOND)
 OWN_SCP = claim(f"{TUTORIALS}/commitment-scp.md", 0, "test_commitment_scp_of_ones_own")
 OWN_SCP_SCU = claim(f"{TUTORIALS}/commitment-scp.md", 1, "test_commitment_scp_of_ones_own")
 MPPS_SERVE = claim(f"{TUTORIALS}/mpps.md", 0, "test_mpps_scu")
-MPPS_OUTPUT = claim(f"{TUTORIALS}/mpps.md", 1, "test_mpps_scu")
-UPS_SERVE = claim(f"{TUTORIALS}/ups.md", 0, "test_ups_performer_and_its_event_reports")
-UPS_OUTPUT = claim(f"{TUTORIALS}/ups.md", 1, "test_ups_performer_and_its_event_reports")
-UPS_WATCH = claim(f"{TUTORIALS}/ups.md", 2, "test_ups_performer_and_its_event_reports")
-UPS_STEPS = claim(f"{TUTORIALS}/ups.md", 3, "test_ups_performer_and_its_event_reports")
-UPS_WATCHED = claim(f"{TUTORIALS}/ups.md", 4, "test_ups_performer_and_its_event_reports")
-TLS_OUTPUT = claim(f"{TUTORIALS}/tls-identity.md", 0, "test_tls_and_user_identity")
-ARCHIVE_SERVE = claim(f"{TUTORIALS}/archive.md", 0, "test_store_find_get_move_against_serve")
-ARCHIVE_OUTPUT = claim(f"{TUTORIALS}/archive.md", 1, "test_store_find_get_move_against_serve")
+MPPS_SCU = claim(f"{TUTORIALS}/mpps.md", 1, "test_mpps_scu")
+MPPS_OUTPUT = claim(f"{TUTORIALS}/mpps.md", 2, "test_mpps_scu")
+UPS = "test_ups_performer_and_its_event_reports"
+UPS_SERVE, UPS_SCU, UPS_OUTPUT, UPS_WATCH, UPS_STEPS, UPS_WATCHED = (
+    claim(f"{TUTORIALS}/ups.md", n, UPS) for n in range(6))
+TLS_RUN = claim(f"{TUTORIALS}/tls-identity.md", 0, "test_tls_and_user_identity")
+TLS_OUTPUT = claim(f"{TUTORIALS}/tls-identity.md", 1, "test_tls_and_user_identity")
+QR = "test_store_find_get_move_against_serve"
+ARCHIVE_SERVE, ARCHIVE_SCU, ARCHIVE_OUTPUT = (
+    claim(f"{TUTORIALS}/archive.md", n, QR) for n in range(3))
+SCP = claim("docs/getting-started.md", 5, "test_scu_against_the_example_scp")
+SCU = claim("docs/getting-started.md", 6, "test_scu_against_the_example_scp")
 
 
 def with_ports(line: str, ports: dict[str, int]) -> str:
@@ -57,14 +60,25 @@ def page_serve(line: str, cwd: Path, ports: dict[str, int]) -> LineServe:
     return LineServe(shlex.split(with_ports(line, ports).replace("\\\n", " ")), cwd)
 
 
+def python_line(line: str, ports: dict[str, int]) -> list[str]:
+    """The argv of a page's ``python3 docs/examples/...`` line, for Popen."""
+    words = shlex.split(with_ports(line, ports).replace("docs/examples/", f"{EXAMPLES}/"))
+    assert words[0] == "python3"
+    return [sys.executable, *words[1:]]
+
+
+def shell_path(cwd: Path) -> str:
+    """A PATH whose python3 and aiodimse are this test's (shims made once per folder)."""
+    path = cwd / "bin"
+    return f"{path}:/usr/bin:/bin" if path.exists() else shims(path)
+
+
 def bash(command: str, cwd: Path, ports: dict[str, int]) -> subprocess.CompletedProcess[str]:
     """A tutorial's command line, in bash, from ``cwd``; the examples are the tree's."""
     command = with_ports(command, ports).replace("docs/examples/", f"{EXAMPLES}/")
-    path = cwd / "bin"
     return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False, env={
-                              "PATH": shims(path) if not path.exists() else f"{path}:/usr/bin:/bin",
-                              "PYTHONPATH": str(ROOT)})
+                          timeout=TIMEOUT, check=False,
+                          env={"PATH": shell_path(cwd), "PYTHONPATH": str(ROOT)})
 
 
 def run_example(name: str, *args: str, status: int = 0) -> str:
@@ -91,17 +105,20 @@ def test_every_example_is_tested() -> None:
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
-def test_scu_against_the_example_scp() -> None:
-    port = free_port()
-    scp = subprocess.Popen([sys.executable, str(EXAMPLES / "scp.py"), str(port)],
+def test_scu_against_the_example_scp(tmp_path: Path) -> None:
+    """docs/getting-started.md's two example programs, as its lines run them."""
+    ports = {"11112": free_port()}
+    port = ports["11112"]
+    scp = subprocess.Popen(python_line(SCP, ports),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT),
                                 "PYTHONUNBUFFERED": "1"})
     try:
         assert scp.stdout is not None
         assert scp.stdout.readline().strip() == f"listening on port {port}"
-        out = run_example("scu.py", "127.0.0.1", str(port))
-        assert out.splitlines() == ["C-ECHO status 0x0000", "N-ACTION status 0x0000"]
+        done = bash(SCU, tmp_path, ports)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.splitlines() == ["C-ECHO status 0x0000", "N-ACTION status 0x0000"]
     finally:
         scp.send_signal(signal.SIGINT)
         try:
@@ -137,9 +154,8 @@ def test_commitment_scp_of_ones_own(tmp_path: Path) -> None:
     for _ in range(2):  # "the two files of getting-started"
         write_instance(tmp_path / "archive")
     ports = {"11112": free_port(), "11113": free_port()}
-    command = with_ports(OWN_SCP, ports).replace("docs/examples/", f"{EXAMPLES}/")
     scp = subprocess.Popen(
-        shlex.split(command.replace("python3", sys.executable, 1)), cwd=tmp_path,
+        python_line(OWN_SCP, ports), cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
     try:
@@ -173,8 +189,9 @@ async def test_mpps_scu(tmp_path: Path, serve: list[ServeProcess]) -> None:
     server = page_serve(MPPS_SERVE, tmp_path, ports)
     serve.append(server.start())
     await server.ready()
-    out = run_example("mpps_scu.py", "127.0.0.1", str(server.port))
-    assert shape(MPPS_OUTPUT).fullmatch(out), out
+    done = bash(MPPS_SCU, tmp_path, ports)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert shape(MPPS_OUTPUT).fullmatch(done.stdout), done.stdout
 
 
 async def test_ups_performer_and_its_event_reports(
@@ -184,14 +201,14 @@ async def test_ups_performer_and_its_event_reports(
     server = page_serve(UPS_SERVE, tmp_path, ports)
     serve.append(server.start())
     await server.ready()
-    out = run_example("ups_scu.py", "127.0.0.1", str(server.port), str(listen))
-    assert shape(UPS_OUTPUT).fullmatch(out), out
+    done = bash(UPS_SCU, tmp_path, ports)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert shape(UPS_OUTPUT).fullmatch(done.stdout), done.stdout
     # each report came on an association serve opened to the listener
     assert f"association to MY_SCU@127.0.0.1:{listen} accepted" in server.log()
     # then the page's command-line part, as written (ports aside): the watch tool in
     # the background, the steps in a shell; the watch tool prints its 4 reports
-    path = shims(tmp_path / "bin")
-    env = {"PATH": path, "PYTHONPATH": str(ROOT)}
+    env = {"PATH": shell_path(tmp_path), "PYTHONPATH": str(ROOT)}
     watch = subprocess.Popen(
         ["bash", "-c", with_ports(UPS_WATCH, ports)], env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # stderr: "listening ..."
@@ -220,14 +237,10 @@ def _listening(port: int) -> bool:
 
 
 def test_tls_and_user_identity(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(  # the command the example's docstring gives
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=30)
-    out = run_example("tls_identity.py", str(cert), str(key))
-    assert shape(TLS_OUTPUT).fullmatch(out), out
+    """docs/tutorials/tls-identity.md: the certificate, then the program, as written."""
+    done = bash(TLS_RUN, tmp_path, {})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert shape(TLS_OUTPUT).fullmatch(done.stdout), done.stdout
 
 
 def write_study(directory: Path, count: int) -> list[Path]:
@@ -255,9 +268,9 @@ async def test_store_find_get_move_against_serve(
     server = page_serve(ARCHIVE_SERVE, tmp_path, ports)
     serve.append(server.start())
     await server.ready()
-    out = run_example("archive_scu.py", "127.0.0.1", str(server.port), str(ports["11113"]),
-                      *map(str, files))
-    assert shape(ARCHIVE_OUTPUT).fullmatch(out), out
+    done = bash(ARCHIVE_SCU, tmp_path, ports)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert shape(ARCHIVE_OUTPUT).fullmatch(done.stdout), done.stdout
     # the archive holds them where docs/archive.md says
     stored = sorted(p.name for p in (tmp_path / "aiodimse-data" / "archive").rglob("*.dcm"))
     assert stored == sorted(f"{dcmread(f).SOPInstanceUID}.dcm" for f in files)

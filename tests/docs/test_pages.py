@@ -262,6 +262,7 @@ async def test_cli_page(shell: Shell, viewer: Viewer, tmp_path: Path) -> None:
         got = json.loads(ran[5].out)
         assert got["reply"]["00741000"]["Value"] == ["COMPLETED"], ran[5].out
         assert "UPS CANCEL status 0x0000" in ran[7].out
+        other = shell.variables["other"]
 
         # UPS subscriptions, received by the watch tool started above
         await wait_for(lambda: watch.poll() is not None or _listening(ris), TIMEOUT,
@@ -323,6 +324,9 @@ async def test_cli_page(shell: Shell, viewer: Viewer, tmp_path: Path) -> None:
     assert reports[0]["information"]["00741000"]["Value"] == ["SCHEDULED"]
     assert {r["event"] for r in reports} == {"UPS State Report"}
     assert {r["calling_aet"] for r in reports} == {"ARCHIVE"}
+    # the global subscription tells of the other workitems: ups.md's cancelled one too
+    assert any(r["instance"] == other and r["information"]["00741000"]["Value"] == ["CANCELED"]
+               for r in reports), out
 
 
 async def test_readme(shell: Shell, tmp_path: Path) -> None:
