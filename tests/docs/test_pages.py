@@ -93,6 +93,7 @@ class Shell:
             self.served.append(await LineServe(words, self.cwd).start().ready())
             ran = Ran(line, 0, "", "")
         else:
+            assert not {"&&", "||", "|", ";", ">", "<"} & set(words), f"bash's: {line}"
             self.capsys.readouterr()
             status = await asyncio.wait_for(
                 asyncio.to_thread(main, words[1:]), TIMEOUT)
