@@ -1,13 +1,13 @@
 """The code blocks of the documentation, and which test runs each.
 
-A block is a fenced block of a page under docs/ (not a directive: those are built
-by Sphinx) or a command of the README (indented 4 spaces). A test that runs one
+A block is a fenced block of a page under docs/ or of the README (not a directive:
+those are built by Sphinx), or an indented one (4 spaces, after a blank line). A test that runs one
 takes its code with ``claim``, at import, which records it; a block no test runs
 is marked on its page, on the line before it, with why:
 
 - docs/: a MyST comment, ``% not run: REASON`` (not rendered);
-- README.md: ``<!-- not run: REASON -->`` (not rendered by GitHub), before the
-  indented block.
+- README.md: ``<!-- not run: REASON -->`` (not rendered by GitHub); before an
+  indented block, the marker and a blank line.
 
 test_every_block_runs.py checks that every block is claimed or marked, never both.
 """
@@ -29,7 +29,7 @@ __all__ = ["Block", "ROOT", "DOCS", "blocks", "claim", "claimed", "pages"]
 class Block:
     page: str       # relative to the checkout: docs/archive.md, README.md
     number: int     # its place among the page's blocks, from 0
-    language: str   # the fence's info word ("sh", "python", "" ...); README: "sh"
+    language: str   # the fence's info word ("sh", "python", "" ...), or "indented"
     code: str
     line: int       # of its first line of code, from 1
     not_run: str | None  # the reason its marker gives
@@ -54,11 +54,10 @@ def _marker(lines: list[str], index: int) -> str | None:
 def blocks(page: Path) -> list[Block]:
     lines = page.read_text().splitlines()
     name = str(page.relative_to(ROOT))
-    readme = page.name == "README.md"
     found: list[Block] = []
     i = 0
     while i < len(lines):
-        if readme and lines[i].startswith("    ") and (i == 0 or not lines[i - 1].strip()):
+        if lines[i].startswith("    ") and (i == 0 or not lines[i - 1].strip()):
             start = i
             while i + 1 < len(lines) and (lines[i + 1].startswith("    ") or (
                     not lines[i + 1].strip() and i + 2 < len(lines)
@@ -66,7 +65,7 @@ def blocks(page: Path) -> list[Block]:
                 i += 1
             code = "\n".join(line[4:] for line in lines[start:i + 1]) + "\n"
             reason = _marker(lines, start - 1) if start > 1 else None
-            found.append(Block(name, len(found), "sh", code, start + 1, reason))
+            found.append(Block(name, len(found), "indented", code, start + 1, reason))
             i += 1
             continue
         opened = re.match(r"^(`{3,}|~{3,})\s*(\S*)", lines[i])
