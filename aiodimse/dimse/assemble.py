@@ -117,7 +117,8 @@ class DatasetSink(Protocol):
 
 SinkFactory = Callable[[int, DIMSEMessage], "DatasetSink | None"]
 """``sink_for(context_id, message)``: a sink for the data set the command announces,
-or None to keep it in memory as usual."""
+or None to keep it in memory as usual. One with a ``close()`` method has it called
+when the session ends (``DIMSESession.end``)."""
 
 
 @dataclass(slots=True)

@@ -465,6 +465,9 @@ class DIMSESession:
         self._release_deferred = self.backlog = False
         self.held = self._partial = 0
         self._assembler.reset()
+        close = getattr(self._assembler.sink_for, "close", None)
+        if close is not None:  # files it made ahead (store_scp.Spool) go
+            close()
 
     # -- data sets not held in memory (C-STORE streamed to or from a file) --------------
 
