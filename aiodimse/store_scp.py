@@ -29,9 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import os
+import queue
+import secrets
 import struct
 import tempfile
+import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -68,6 +72,7 @@ __all__ = [
     "HANDLER_FAILED",
     "OUT_OF_RESOURCES",
     "FileSink",
+    "Spool",
     "file_head",
     "file_meta_for",
     "read_identity",
@@ -176,8 +181,10 @@ class FileSink:
     __slots__ = ("done", "error", "fd", "first", "head", "held", "held_size", "limit",
                  "path", "size")
 
-    def __init__(self, directory: str | None, head: bytes, limit: int) -> None:
-        """``head``: what the file starts with (:func:`file_head`)."""
+    def __init__(self, directory: str | None, head: bytes, limit: int,
+                 spool: Spool | None = None) -> None:
+        """``head``: what the file starts with (:func:`file_head`); ``spool``: where
+        the file comes from (made ahead of need), else one is made now in ``directory``."""
         self.limit = limit
         self.size = 0  # data set bytes received
         self.first = b""  # the data set's first bytes (up to 4 kB): screened from memory
@@ -189,8 +196,7 @@ class FileSink:
         self.held: list[bytes | bytearray | memoryview] = [head]  # not yet written
         self.held_size = len(head)
         try:
-            self.fd, name = tempfile.mkstemp(prefix="aiodimse-", suffix=".dcm.part",
-                                             dir=directory)
+            self.fd, name = spool.take() if spool is not None else spool_file(directory)
             self.path = Path(name)
             self.head = len(head)
         except OSError as exc:  # no such directory, disk full
@@ -260,23 +266,180 @@ class FileSink:
         self.remove()
 
 
-def store_sinks(assoc: Any) -> SinkFactory:
-    """The reassembler's sink factory for an association with ``AE.store_to_file``:
-    a :class:`FileSink` for each C-STORE's data set, but on deflated contexts."""
-    ae = assoc.ae
-    contexts: dict[int, PresentationContext] = assoc._contexts
+_SPOOL_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
-    def sink_for(context_id: int, message: DIMSEMessage) -> DatasetSink | None:
+
+class _Process:
+    """Per-process state of the spool: the names' random token and counter, and the
+    thread that makes spare files (neither survives a fork: a child makes its own;
+    no getpid() per file, a system call each)."""
+
+    token = secrets.token_hex(6)
+    names = itertools.count()
+    orders: queue.SimpleQueue[_Spare] | None = None  # the maker thread's
+    maker: threading.Thread | None = None
+    lock = threading.Lock()
+
+    @classmethod
+    def renew(cls) -> None:
+        cls.token, cls.orders, cls.maker = secrets.token_hex(6), None, None
+        cls.lock = threading.Lock()
+
+    @classmethod
+    def order(cls, spare: _Spare) -> None:
+        """Have the maker thread make ``spare``."""
+        orders = cls.orders
+        if orders is None:
+            with cls.lock:
+                if cls.orders is None:
+                    cls.orders = queue.SimpleQueue()
+                    cls.maker = threading.Thread(target=_make_spares, args=(cls.orders,),
+                                                 name="aiodimse-spool", daemon=True)
+                    cls.maker.start()
+                orders = cls.orders
+        orders.put(spare)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_Process.renew)
+
+
+def spool_file(directory: str | None) -> tuple[int, str]:
+    """A new, empty temporary file (mode 0600) in ``directory`` (None: the system's
+    temporary folder), as ``tempfile.mkstemp`` makes one: (descriptor, path). Named
+    from a per-process random token and a counter, not mkstemp's random draw per
+    name (its Python work cost more than a tenth of the file's creation)."""
+    if directory is None:
+        directory = tempfile.gettempdir()
+    for _ in range(100):
+        name = os.path.join(directory, f"aiodimse-{_Process.token}-{next(_Process.names)}"
+                                       ".dcm.part")
+        try:
+            return os.open(name, _SPOOL_FLAGS, 0o600), name
+        except FileExistsError:  # another process drew the same token: draw again
+            _Process.token = secrets.token_hex(6)
+    raise FileExistsError(f"no unused temporary file name in {directory}")
+
+
+class _Spare:
+    """A file made ahead by the maker thread: ``ready`` is held until it is made
+    (``made``; None when that failed). One ``dropped`` before its making started is
+    never made; ``making`` and ``dropped`` change under ``guard``."""
+
+    __slots__ = ("directory", "dropped", "guard", "made", "making", "ready")
+
+    def __init__(self, directory: str | None) -> None:
+        self.directory = directory
+        self.made: tuple[int, str] | None = None
+        self.dropped = self.making = False
+        self.guard = threading.Lock()
+        self.ready = threading.Lock()
+        self.ready.acquire()
+
+
+def _make_spares(orders: queue.SimpleQueue[_Spare]) -> None:
+    """The maker thread: spares made in the order asked, but dropped ones."""
+    while True:
+        spare = orders.get()
+        with spare.guard:
+            if spare.dropped:
+                continue
+            spare.making = True
+        with contextlib.suppress(OSError):  # (the taker makes its own, and sees the error)
+            spare.made = spool_file(spare.directory)
+        spare.ready.release()
+
+
+class Spool:
+    """Where one association's streamed C-STOREs get their files.
+
+    From its second C-STORE on, an association has the file for the next one made
+    ahead by a thread (one per process, a plain queue of orders) while the loop
+    receives: the creation (a directory entry and an inode, 0.1-1.5 ms of kernel
+    time on ext4 as write-back grows; the loop waited for it as each command came)
+    runs beside the receiving, on the other core. A single C-STORE makes no spare.
+    A spare not made yet when needed is not waited for (the thread may be busy with
+    other associations' orders): a file is made at once, and the spare kept for the
+    next one. At most one spare per association; ``close`` (the association ended,
+    however) removes it before it returns, or has it never made.
+    """
+
+    __slots__ = ("directory", "spare", "taken")
+
+    def __init__(self, directory: str | None) -> None:
+        self.directory = directory
+        self.spare: _Spare | None = None
+        self.taken = 0  # files handed out
+
+    def take(self) -> tuple[int, str]:
+        """A new file: the spare if made, else one made now; then the next spare is
+        ordered. Raises OSError as ``spool_file``."""
+        self.taken += 1
+        spare = self.spare
+        if spare is not None:
+            if not spare.ready.acquire(False):  # still being made: for the next one
+                return spool_file(self.directory)
+            self.spare = None
+            made = spare.made
+        else:
+            made = None
+        if self.taken > 1:
+            self.spare = spare = _Spare(self.directory)
+            _Process.order(spare)
+        return made if made is not None else spool_file(self.directory)
+
+    def close(self) -> None:
+        """The association ended: no more files; the spare is removed (once made, if
+        its making is under way: one file creation waited for, at most 30 s), or
+        never made."""
+        spare = self.spare
+        if spare is None:
+            return
+        self.spare = None
+        with spare.guard:
+            spare.dropped = True
+            started = spare.making
+        if not started or not spare.ready.acquire(timeout=30):
+            return
+        made = spare.made
+        if made is not None:
+            spare.made = None
+            with contextlib.suppress(OSError):
+                os.close(made[0])
+            with contextlib.suppress(OSError):
+                os.unlink(made[1])
+
+
+class StoreSinks:
+    """The reassembler's sink factory for an association with ``AE.store_to_file``:
+    a :class:`FileSink` for each C-STORE's data set, but on deflated contexts; its
+    files from a :class:`Spool` (``close`` when the association ends)."""
+
+    __slots__ = ("ae", "contexts", "spool")
+
+    def __init__(self, assoc: Any) -> None:
+        self.ae = assoc.ae
+        self.contexts: dict[int, PresentationContext] = assoc._contexts
+        self.spool = Spool(getattr(self.ae, "store_directory", None))
+
+    def __call__(self, context_id: int, message: DIMSEMessage) -> DatasetSink | None:
         if type(message) is not CStoreRQ:
             return None
-        context = contexts[context_id]
+        context = self.contexts[context_id]
         if context.transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
             return None
+        ae = self.ae
         limit = getattr(ae, "maximum_stored_size", DEFAULT_MAXIMUM_STORED_SIZE)
-        return FileSink(getattr(ae, "store_directory", None), file_head(message, context, ae),
-                        limit)
+        return FileSink(None, file_head(message, context, ae), limit, self.spool)
 
-    return sink_for
+    def close(self) -> None:
+        self.spool.close()
+
+
+def store_sinks(assoc: Any) -> SinkFactory:
+    """The sink factory of an association with ``AE.store_to_file`` (:class:`StoreSinks`)."""
+    return StoreSinks(assoc)
 
 
 # -- screening ----------------------------------------------------------------------

@@ -160,6 +160,7 @@ class DIMSESession:
         "_partial",
         "_queue",
         "_release_deferred",
+        "_sinks",
         "_whole",
         "backlog",
         "context_ids",
@@ -196,6 +197,7 @@ class DIMSESession:
             min_fragment_average=min_fragment_average,
         )
         # The assembler's one-step path; never taken with a sink factory (set_sink_factory)
+        self._sinks = False  # a sink factory is set
         self._whole: Callable[[Sequence[tuple[int, int, bytes | memoryview]]],
                               ReceivedMessage | None] = self._assembler.whole_message
         self._memo = ResponseMemo(peer_max_pdu)
@@ -236,12 +238,20 @@ class DIMSESession:
                 self._classify(received, now, events)
                 return events
         events = []
-        feed = assembler.feed_pdv
         received = None
-        for context_id, control, data in fragments:
-            received = feed(context_id, control, data)
-            if received is not None:
-                self._classify(received, now, events)
+        if self._sinks:  # (store_to_file) a sink's run of PDVs in one call
+            index, count = 0, len(fragments)
+            run = assembler.feed_run
+            while index < count:
+                received, index = run(fragments, index)
+                if received is not None:
+                    self._classify(received, now, events)
+        else:
+            feed = assembler.feed_pdv
+            for context_id, control, data in fragments:
+                received = feed(context_id, control, data)
+                if received is not None:
+                    self._classify(received, now, events)
         if received is None or self._partial:  # a message in progress, or was
             partial = assembler.buffered
             if partial != self._partial:
@@ -465,12 +475,16 @@ class DIMSESession:
         self._release_deferred = self.backlog = False
         self.held = self._partial = 0
         self._assembler.reset()
+        close = getattr(self._assembler.sink_for, "close", None)
+        if close is not None:  # files it made ahead (store_scp.Spool) go
+            close()
 
     # -- data sets not held in memory (C-STORE streamed to or from a file) --------------
 
     def set_sink_factory(self, sink_for: SinkFactory | None) -> None:
         """Offer each incoming data set to ``sink_for`` (``MessageAssembler``: sinks)."""
         self._assembler.sink_for = sink_for
+        self._sinks = sink_for is not None
         self._whole = _never if sink_for is not None else self._assembler.whole_message
 
     def send_request_streamed(self, context_id: int, command: RequestCommand, now: float

@@ -42,9 +42,11 @@ class ListSink:
         self.discarded = True
 
 
-def _pair(max_pdu: int = 1000) -> tuple[DIMSESession, DIMSESession, list[ListSink]]:
-    scu = DIMSESession(context_ids=[1], peer_max_pdu=max_pdu)
-    scp = DIMSESession(context_ids=[1], peer_max_pdu=max_pdu, max_dataset_length=4096)
+def _pair(max_pdu: int = 1000, window: int = 1
+          ) -> tuple[DIMSESession, DIMSESession, list[ListSink]]:
+    scu = DIMSESession(context_ids=[1], peer_max_pdu=max_pdu, max_invoked=window)
+    scp = DIMSESession(context_ids=[1], peer_max_pdu=max_pdu, max_dataset_length=4096,
+                       max_performed=window)
     sinks: list[ListSink] = []
 
     def sink_for(context_id: int, message: DIMSEMessage) -> ListSink | None:
@@ -98,13 +100,64 @@ def test_an_unfinished_sunk_message_is_discarded_when_the_session_ends() -> None
     assert sinks[0].discarded and not sinks[0].finished
 
 
-def test_a_sequencing_violation_while_sinking_discards_and_raises() -> None:
+@pytest.mark.parametrize("wrong", [(1, 0x03, b"\0\0"),  # a command fragment now
+                                   (3, 0x00, b"\0\0")])  # another context's PDV
+@pytest.mark.parametrize("after", [False, True])  # alone, or after a good fragment in its chunk
+def test_a_sequencing_violation_while_sinking_discards_and_raises(
+        wrong: tuple[int, int, bytes], after: bool) -> None:
     scu, scp, sinks = _pair()
     pdus = split_pdus(_streamed(scu, b"\0" * 3000, 1000))
     scp.receive_fragments(pdus[:2], 0.0)
     with pytest.raises(RemoteProtocolError):
-        scp.receive_fragments([(1, 0x03, b"\0\0")], 0.0)  # a command fragment now
-    assert sinks[0].discarded
+        scp.receive_fragments([*pdus[2:3][:after], wrong], 0.0)
+    assert sinks[0].discarded and not sinks[0].finished
+
+
+def test_sunk_messages_split_anywhere_give_the_same_data() -> None:
+    """A sink's run of PDVs is taken in one call: wherever a chunk ends (mid data
+    set, between messages, with the next command in it) every message is whole."""
+    scu, _scp, _sinks = _pair(window=2)
+    first, second = bytes(range(256)) * 12, b"\x07\x08" * 1500
+    pdvs = split_pdus(_streamed(scu, first, 1000) + _streamed(scu, second, 700))
+    for cut in range(len(pdvs) + 1):
+        _scu, scp, sinks = _pair(window=2)
+        got = []
+        for chunk in (pdvs[:cut], pdvs[cut:]):
+            events = scp.receive_fragments(chunk, 0.0)
+            got += [events] if type(events) is ReceivedMessage else events
+        assert [sink_of(r) for r in got] == sinks  # type: ignore[arg-type]
+        assert [b"".join(sink.parts) for sink in sinks] == [first, second]
+        assert all(sink.finished for sink in sinks) and scp.held == 0
+
+
+def test_a_flood_of_tiny_sunk_fragments_is_refused() -> None:
+    scp = DIMSESession(context_ids=[1], min_fragment_average=128)
+    sinks: list[ListSink] = []
+    scp.set_sink_factory(lambda _id, _message: sinks.append(ListSink()) or sinks[-1])
+    command = encode_command(CStoreRQ(MessageID=1, AffectedSOPClassUID=CT,
+                                      AffectedSOPInstanceUID="1.2.3", Priority=0),
+                             has_dataset=True)
+    from aiodimse.dimse.assemble import FLOOD_FREE_FRAGMENTS, FragmentFloodError
+    tiny = [(1, 0x00, b"\0\0")] * (FLOOD_FREE_FRAGMENTS + 1)
+    with pytest.raises(FragmentFloodError):
+        scp.receive_fragments([(1, 0x03, command), *tiny], 0.0)
+    assert sinks[0].discarded and len(sinks[0].parts) == FLOOD_FREE_FRAGMENTS
+
+
+def test_the_sink_factorys_close_is_called_when_the_session_ends() -> None:
+    closed: list[bool] = []
+
+    class Factory:
+        def __call__(self, context_id: int, message: DIMSEMessage) -> None:
+            return None
+
+        def close(self) -> None:
+            closed.append(True)
+
+    scp = DIMSESession(context_ids=[1])
+    scp.set_sink_factory(Factory())
+    scp.end()
+    assert closed == [True]
 
 
 def test_no_sink_keeps_the_usual_path() -> None:
