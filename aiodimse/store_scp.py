@@ -562,6 +562,8 @@ def serve_c_store(assoc: Any, received: ReceivedMessage, kind: RequestKind, debu
     event.extra["file_meta"] = partial(file_meta_for, rq, context, assoc.ae)  # (on first use)
     if sink is not None:
         event.extra["dataset_path"] = sink.path
+        # its first bytes, kept for screening: the archive reads its index keys there
+        event.extra["dataset_start"] = sink.first
     # One Task (the handler's own coroutine inside it), not started at once: a
     # first step run inside this callback (aio/eager.py) hands the usual handler's
     # work to a thread while the loop still holds the GIL for the rest of the

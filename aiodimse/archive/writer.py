@@ -10,6 +10,11 @@ Three ways in, one way through:
   copied); with ``transfer_syntax``, a bare data set in that syntax (the meta is
   put in front, which costs a copy).
 - ``store_bytes(data, syntax)``: a bare data set in memory.
+- ``store_received(path, start, syntax)``: the file the library streamed a C-STORE
+  to, with its data set's first bytes (kept in memory by the library): the index
+  attributes are read from those bytes (``record_head``) when they hold them, and
+  with ``fsync=False`` the rename is done at once when the folder exists (no
+  thread step: two stats and a rename, as the library writes the file itself).
 
 Then: the attributes the index needs are read from the file (not the pixel data);
 the SOP Class and Instance UIDs must match what the caller expected; the file
@@ -63,7 +68,8 @@ from ..store.interface import ArchiveIndex, StoreError
 from ..store.records import RECORD_TAGS, InstanceRecord, record_values
 from ..store_scp import syntax_flags
 from ..uids import IMPLEMENTATION_CLASS_UID
-from .layout import INCOMING, bad_uid, instance_path
+from .layout import INCOMING, SUFFIX, bad_uid
+from .record_head import record_from_start
 
 __all__ = ["ArchiveWriter", "Incoming", "Stored", "InvalidInstance", "DuplicatePolicy",
            "TEMP_PREFIX", "CANNOT_UNDERSTAND", "DOES_NOT_MATCH"]
@@ -222,6 +228,42 @@ def _read(path: Path) -> _Read:
     return _Read(sop_class, sop_instance, meta.get(0x0010, ""), attrs)
 
 
+def _read_start(start: bytes, syntax: str) -> _Read | None:
+    """``_read`` of a file whose data set starts with ``start`` (in memory) and whose
+    meta says ``syntax``: None unless those bytes hold every attribute the index
+    needs, readable without pydicom (record_head.py)."""
+    if not start or syntax == DEFLATED:
+        return None
+    try:
+        implicit, little = syntax_flags(syntax)
+    except ValueError:
+        return None
+    attrs = record_from_start(start, implicit) if little else None
+    if attrs is None:
+        return None
+    sop_class, sop_instance = attrs.get("SOPClassUID"), attrs.get("SOPInstanceUID")
+    if not sop_class or not sop_instance:
+        return None
+    return _Read(sop_class, sop_instance, syntax, attrs)
+
+
+def _rename_here(source: Path, final: Path) -> tuple[bool, int, int] | None:
+    """Move ``source`` to ``final`` on the calling thread (the event loop's: two
+    stats and a rename, no sync, for ``fsync=False``); (whether a file was there,
+    size, mtime ns), or None when the rename failed (a folder to make, another file
+    system, a full disk...): the caller then does it all on a thread, as usual."""
+    try:
+        existed = os.path.exists(final)
+        os.replace(source, final)
+    except OSError:
+        return None
+    try:
+        st = os.stat(final)
+    except OSError as exc:
+        raise _error(exc, "cannot store the instance") from exc
+    return existed, st.st_size, st.st_mtime_ns
+
+
 class ArchiveWriter:
     """Stores instances under ``root`` and indexes them in ``index`` (see module)."""
 
@@ -309,6 +351,18 @@ class ArchiveWriter:
             await asyncio.to_thread(_unlink, path)
         return stored
 
+    async def store_received(self, path: str | Path, start: bytes, transfer_syntax: str, *,
+                             sop_class_uid: str, sop_instance_uid: str) -> Stored:
+        """``store_file(path, move=True, ...)`` of the file the library streamed a
+        C-STORE to (its meta the library's: the command's UIDs, the context's
+        ``transfer_syntax``), whose data set starts with ``start`` (its first bytes,
+        kept in memory): the index attributes are read from those bytes when they
+        hold them all, else from the file. With ``fsync=False`` the rename is done
+        at once when the folder exists, not on a thread."""
+        read = _read_start(start, transfer_syntax)
+        return await self._commit(Path(path), False, sop_class_uid, sop_instance_uid,
+                                  read=read)
+
     # -- one way through ---------------------------------------------------------------
 
     def _close(self, incoming: Incoming) -> None:
@@ -321,13 +375,17 @@ class ArchiveWriter:
             raise _error(exc, "cannot write the instance") from exc
 
     async def _commit(self, source: Path, owned: bool, sop_class: str | None,
-                      sop_instance: str | None, *, move: bool = True) -> Stored:
+                      sop_instance: str | None, *, move: bool = True,
+                      read: _Read | None = None) -> Stored:
         """Check, place and index ``source``; ``owned``: a temporary file of ours,
-        removed on any failure (else the caller's file is left as it was)."""
+        removed on any failure (else the caller's file is left as it was); ``read``:
+        what ``_read`` would find in it, when known already."""
         try:
             if sop_instance is not None and self.duplicates == "replace":
-                return await self._replace(source, owned, sop_class, sop_instance, move)
-            read = await asyncio.to_thread(_read, source)
+                return await self._replace(source, owned, sop_class, sop_instance, move,
+                                           read)
+            if read is None:
+                read = await asyncio.to_thread(_read, source)
             final = self._check(read, sop_class, sop_instance)
             held = await self.index.archived_path(read.sop_instance)
             duplicate = held is not None and await asyncio.to_thread(os.path.exists, held)
@@ -345,14 +403,29 @@ class ArchiveWriter:
             raise
         return await self._index(read, final, size, mtime_ns, held, duplicate)
 
-    async def _replace(self, source: Path, owned: bool, sop_class: str | None,
-                       sop_instance: str, move: bool) -> Stored:
+    async def _replace(self, source: Path, owned: bool, sop_class: str | None,  # noqa: PLR0917
+                       sop_instance: str, move: bool, read: _Read | None) -> Stored:
         """``_commit`` with nothing to decide before placing (the usual C-STORE): the
-        file read, checked and placed in one thread step, then indexed by one call
-        that says where the instance was (each a wait the response has)."""
-        read, final, existed, size, mtime_ns = await asyncio.to_thread(
-            self._read_and_place, source, sop_class, sop_instance, owned or move,
-            self.fsync and not owned)
+        file read, checked and placed in one thread step (``read`` known: checked
+        here, and with ``fsync=False`` renamed here too when its folder exists),
+        then indexed by one call that says where the instance was (each a wait the
+        response has)."""
+        if read is None:
+            found, final, existed, size, mtime_ns = await asyncio.to_thread(
+                self._read_and_place, source, sop_class, sop_instance, owned or move,
+                self.fsync and not owned)
+        else:
+            found, final = read, self._check(read, sop_class, sop_instance)
+            placed = _rename_here(source, final) if move and not self.fsync else None
+            if placed is None:
+                placed = await asyncio.to_thread(self._exists_and_place, source, final,
+                                                 owned or move, self.fsync and not owned)
+            existed, size, mtime_ns = placed
+        return await self._index_replacing(found, final, existed, size, mtime_ns)
+
+    async def _index_replacing(self, read: _Read, final: Path, existed: bool, size: int,
+                               mtime_ns: int) -> Stored:
+        """``_replace``'s indexing of the placed file (a new one removed on failure)."""
         record = self._record(read, final, size, mtime_ns)
         try:
             held = await self.index.index_instance(record, time.time())
@@ -372,9 +445,13 @@ class ArchiveWriter:
         """(what was read, where it went, whether a file was there, size, mtime ns)."""
         read = _read(source)
         final = self._check(read, sop_class, sop_instance)
-        existed = final.exists()
-        size, mtime_ns = self._place(source, final, move, sync_source)
-        return read, final, existed, size, mtime_ns
+        return (read, final, *self._exists_and_place(source, final, move, sync_source))
+
+    def _exists_and_place(self, source: Path, final: Path, move: bool, sync_source: bool
+                          ) -> tuple[bool, int, int]:
+        """(whether a file was at ``final``, size, mtime ns): ``_place`` after a look."""
+        existed = os.path.exists(final)
+        return (existed, *self._place(source, final, move, sync_source))
 
     async def _index(self, read: _Read, final: Path, size: int, mtime_ns: int,  # noqa: PLR0917
                      held: str | None, duplicate: bool) -> Stored:
@@ -412,7 +489,9 @@ class ArchiveWriter:
         if bad is not None:
             status = CANNOT_UNDERSTAND if bad.startswith("SOP") else DOES_NOT_MATCH
             raise InvalidInstance(f"{bad} is missing or not a UID", status)
-        return instance_path(self.root, study, series, read.sop_instance)
+        # layout.instance_path, its UIDs checked just above
+        return Path(f"{self.root}{os.sep}{study}{os.sep}{series}{os.sep}"
+                    f"{read.sop_instance}{SUFFIX}")
 
     def _place(self, source: Path, final: Path, move: bool, sync_source: bool
                ) -> tuple[int, int]:
@@ -420,21 +499,18 @@ class ArchiveWriter:
         ``sync_source``: a caller's file, not known to be on disk yet."""
         folder = final.parent
         try:
-            made = [p for p in (folder.parent, folder) if not p.exists()]
-            folder.mkdir(parents=True, exist_ok=True)
-            if move:
-                if sync_source:
-                    with source.open("rb") as f:
-                        os.fsync(f.fileno())
-                try:
-                    os.replace(source, final)
-                except OSError as exc:
-                    if exc.errno != errno.EXDEV:
-                        raise
-                    self._copy(source, final)
-                    _unlink(source)
-            else:
-                self._copy(source, final)
+            if move and sync_source:
+                with source.open("rb") as f:
+                    os.fsync(f.fileno())
+            made: list[Path] = []
+            try:
+                self._put(source, final, move)
+            except FileNotFoundError:  # the folders first (the series' first instance)
+                if not source.exists():
+                    raise
+                made = [p for p in (folder.parent, folder) if not p.exists()]
+                folder.mkdir(parents=True, exist_ok=True)
+                self._put(source, final, move)
             if self.fsync:  # the file's entry, and those of the folders made for it
                 for path in {folder, *(p.parent for p in made)}:
                     _fsync_dir(path)
@@ -442,6 +518,20 @@ class ArchiveWriter:
         except OSError as exc:
             raise _error(exc, "cannot store the instance") from exc
         return st.st_size, st.st_mtime_ns
+
+    def _put(self, source: Path, final: Path, move: bool) -> None:
+        """Rename (or copy) ``source`` to ``final``, in a folder that must exist."""
+        if move:
+            try:
+                os.replace(source, final)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+            self._copy(source, final)
+            _unlink(source)
+        else:
+            self._copy(source, final)
 
     def _copy(self, source: Path, final: Path) -> None:
         """Copy into a temporary file beside ``final``, then rename it there."""

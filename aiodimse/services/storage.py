@@ -107,10 +107,13 @@ class StorageSCP(Service):
         sop_instance = str(rq.AffectedSOPInstanceUID)
         source = str(event.assoc.requestor.ae_title).strip() or None
         try:
-            path = event.extra.get("dataset_path")
-            if path is not None:
-                stored = await self.writer.store_file(
-                    path, move=True, sop_class_uid=sop_class, sop_instance_uid=sop_instance)
+            extra, context = event.extra, event.context
+            path = extra.get("dataset_path")
+            if path is not None:  # its first bytes too: the index keys are read there
+                stored = await self.writer.store_received(
+                    path, extra.get("dataset_start", b""),
+                    context.transfer_syntax if context is not None else "",
+                    sop_class_uid=sop_class, sop_instance_uid=sop_instance)
             else:  # a deflated context: the library inflated it in memory
                 data = encode_dataset(event.dataset, EXPLICIT_VR_LITTLE_ENDIAN)
                 stored = await self.writer.store_bytes(

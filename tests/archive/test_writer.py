@@ -8,13 +8,14 @@ import errno
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from aiodimse.archive import STUDY_ROOT_FIND, QueryEngine
+from aiodimse.archive import writer as writer_module
 from aiodimse.archive.writer import ArchiveWriter, InvalidInstance, Stored
 from aiodimse.store import StoreError, open_store
 from aiodimse.store.interface import Store
@@ -265,3 +266,64 @@ async def test_fsync_policy(tmp_path: Path, store: Store, monkeypatch: pytest.Mo
     await _store(ArchiveWriter(tmp_path / "archive", store, fsync=fsync), instance())
     # the file, its series folder, and the entries of the two folders made for it
     assert len(synced) == (4 if fsync else 0)
+
+
+async def _receive(writer: ArchiveWriter, ds: Dataset, tmp_path: Path, start: bytes | None = None
+                   ) -> Stored:
+    """As the Storage SCP hands over a streamed C-STORE: the file, and its data set's
+    first bytes from memory (``start``: the first 4 kB, as the library keeps)."""
+    path = part10(ds, tmp_path / "incoming" / f"{ds.SOPInstanceUID}.part")
+    return await writer.store_received(
+        path, encode(ds)[:4096] if start is None else start, EXPLICIT,
+        sop_class_uid=CT, sop_instance_uid=ds.SOPInstanceUID)
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+async def test_a_received_instance_is_indexed_from_its_first_bytes(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, fsync: bool) -> None:
+    """No file read back; with ``fsync=False`` and its series folder there, no thread
+    step but the index's; with ``fsync=True`` the file and its folder still synced."""
+    root = tmp_path / "archive"
+    writer = ArchiveWriter(root, store, fsync=fsync)
+    first = instance()
+    await _receive(writer, first, tmp_path)
+
+    def no_read(path: object) -> None:
+        raise AssertionError("the file was read back")
+
+    steps: list[str] = []
+    real_thread = writer_module.asyncio.to_thread
+
+    async def to_thread(func: Any, /, *args: Any) -> Any:
+        steps.append(func.__name__)
+        return await real_thread(func, *args)
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(writer_module, "_read", no_read)
+    monkeypatch.setattr(writer_module.asyncio, "to_thread", to_thread)
+    monkeypatch.setattr(os, "fsync", counting)
+    second = instance(StudyInstanceUID=first.StudyInstanceUID,
+                      SeriesInstanceUID=first.SeriesInstanceUID, PatientName="Roe^Jim")
+    stored = await _receive(writer, second, tmp_path)
+    assert steps == (["_exists_and_place"] if fsync else [])
+    assert len(synced) == (2 if fsync else 0)  # the file, its series folder
+    assert Path(stored.path) == root.resolve() / first.StudyInstanceUID / \
+        first.SeriesInstanceUID / f"{second.SOPInstanceUID}.dcm"
+    assert dcmread(stored.path).SOPInstanceUID == second.SOPInstanceUID
+    assert await _names(store, first.StudyInstanceUID) == ["Roe^Jim"]
+
+
+async def test_a_received_instance_whose_first_bytes_fall_short_is_read_from_its_file(
+        tmp_path: Path, store: Store) -> None:
+    root = tmp_path / "archive"
+    writer = ArchiveWriter(root, store, fsync=False)
+    ds = instance(PatientName="Doe^Cut")
+    stored = await _receive(writer, ds, tmp_path, start=encode(ds)[:40])
+    assert await _names(store, ds.StudyInstanceUID) == ["Doe^Cut"]
+    assert _files(root) == [str(Path(stored.path).relative_to(root))]

@@ -24,8 +24,8 @@ from ..archive_sql import (
 )
 from ..records import IndexQuery, InstanceRecord, RetrieveItem
 
-__all__ = ["add_records", "match_batch", "retrieve_batch", "count_retrieve",
-           "archived_path", "remove_instance", "glob_pattern", "SQLITE"]
+__all__ = ["add_records", "index_instance", "index_record", "match_batch", "retrieve_batch",
+           "count_retrieve", "archived_path", "remove_instance", "glob_pattern", "SQLITE"]
 
 
 def glob_pattern(pattern: str) -> str:
@@ -94,25 +94,36 @@ def archived_path(conn: sqlite3.Connection, sop_instance_uid: str) -> str | None
 
 # -- writing ---------------------------------------------------------------------------
 
-def _upsert(conn: sqlite3.Connection, table: str, key_column: str, key: str,
-            values: dict[str, Any]) -> int:
-    """Insert or update the row keyed ``key`` (the latest instance's values win);
-    its id."""
-    columns = [key_column, *values]
-    marks = ", ".join("?" * len(columns))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in values)
-    conn.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-                 f"ON CONFLICT ({key_column}) DO UPDATE SET {updates}",
-                 [key, *values.values()])
-    return int(conn.execute(f"SELECT id FROM {table} WHERE {key_column} = ?",
-                            (key,)).fetchone()[0])
+_LEVEL_COLUMNS = {  # each level table's key and value columns, as _place fills them
+    "patients": ("patient_id", ("patient_name", "birth_date", "sex")),
+    "studies": ("study_uid", ("patient", "study_date", "study_time", "accession",
+                              "study_id", "referring", "description")),
+    "series": ("series_uid", ("study", "modality", "series_number", "description")),
+}
+_UPSERT_SQL = {  # table: (its row's id and values by key, the upsert)
+    table: (f"SELECT id, {', '.join(columns)} FROM {table} WHERE {key} = ?",
+            f"INSERT INTO {table} ({key}, {', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * (len(columns) + 1))}) ON CONFLICT ({key}) "
+            f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)}")
+    for table, (key, columns) in _LEVEL_COLUMNS.items()
+}
 
 
-def _parent(conn: sqlite3.Connection, table: str, column: str, key_column: str,
-            key: str) -> int | None:
-    row = conn.execute(f"SELECT {column} FROM {table} WHERE {key_column} = ?",
-                       (key,)).fetchone()
-    return None if row is None or row[0] is None else int(row[0])
+def _upsert(conn: sqlite3.Connection, table: str, key: str, values: tuple[Any, ...]
+            ) -> tuple[int, Any]:
+    """Insert or update the row of level ``table`` keyed ``key`` with ``values`` (its
+    ``_LEVEL_COLUMNS``; the latest instance's win): (its id, its first value before,
+    None if new: the parent it had). A row holding these values already is not
+    written (the usual instance of a known series: no page of the level tables
+    goes into the transaction)."""
+    select, upsert = _UPSERT_SQL[table]
+    row = conn.execute(select, (key,)).fetchone()
+    if row is not None and tuple(row[1:]) == values:
+        return int(row[0]), row[1]
+    conn.execute(upsert, (key, *values))
+    if row is not None:
+        return int(row[0]), row[1]
+    return int(conn.execute(select, (key,)).fetchone()[0]), None
 
 
 def _prune(conn: sqlite3.Connection, series: set[int], studies: set[int],
@@ -143,23 +154,17 @@ def _place(conn: sqlite3.Connection, attrs: dict[str, str] | Any,
     if not study_uid or not series_uid:
         return None
     get = attrs.get
-    old_patient = _parent(conn, "studies", "patient", "study_uid", study_uid)
-    patient = _upsert(conn, "patients", "patient_id", get("PatientID", ""), {
-        "patient_name": get("PatientName", ""), "birth_date": get("PatientBirthDate", ""),
-        "sex": get("PatientSex", "")})
-    old_study = _parent(conn, "series", "study", "series_uid", series_uid)
-    study = _upsert(conn, "studies", "study_uid", study_uid, {
-        "patient": patient, "study_date": get("StudyDate", ""),
-        "study_time": get("StudyTime", ""), "accession": get("AccessionNumber", ""),
-        "study_id": get("StudyID", ""), "referring": get("ReferringPhysicianName", ""),
-        "description": get("StudyDescription", "")})
-    series = _upsert(conn, "series", "series_uid", series_uid, {
-        "study": study, "modality": get("Modality", ""),
-        "series_number": get("SeriesNumber", ""), "description": get("SeriesDescription", "")})
+    patient, _ = _upsert(conn, "patients", get("PatientID", ""), (
+        get("PatientName", ""), get("PatientBirthDate", ""), get("PatientSex", "")))
+    study, old_patient = _upsert(conn, "studies", study_uid, (
+        patient, get("StudyDate", ""), get("StudyTime", ""), get("AccessionNumber", ""),
+        get("StudyID", ""), get("ReferringPhysicianName", ""), get("StudyDescription", "")))
+    series, old_study = _upsert(conn, "series", series_uid, (
+        study, get("Modality", ""), get("SeriesNumber", ""), get("SeriesDescription", "")))
     if old_patient is not None and old_patient != patient:
-        orphans[2].add(old_patient)
+        orphans[2].add(int(old_patient))
     if old_study is not None and old_study != study:
-        orphans[1].add(old_study)
+        orphans[1].add(int(old_study))
     return series
 
 
@@ -182,32 +187,55 @@ def add_records(conn: sqlite3.Connection, records: Iterable[InstanceRecord],
     orphans: tuple[set[int], set[int], set[int]] = (set(), set(), set())
     count = 0
     for rec in records:
-        old = conn.execute("SELECT sop_instance_uid FROM files WHERE path = ?",
-                           (rec.path,)).fetchone()
-        if old is not None and old[0] != rec.sop_instance_uid:
-            # the file held another instance: it no longer vouches for that one
-            row = conn.execute("SELECT path FROM instances WHERE sop_instance_uid = ?",
-                               (old[0],)).fetchone()
-            if row is not None and row[0] == rec.path:
-                _forget(conn, old[0], orphans[0])
-        # a replaced instance keeps its rowid, the IMAGE level's keyset: a query
-        # streaming meanwhile meets it once, before or after the change, never twice
-        rowid = _forget(conn, rec.sop_instance_uid, orphans[0])
-        series = _place(conn, rec.attrs, orphans)
-        conn.execute(
-            "INSERT INTO instances (rowid, sop_instance_uid, sop_class_uid, path, indexed_at, "
-            "series, instance_number, transfer_syntax, size) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (rowid, rec.sop_instance_uid, rec.sop_class_uid, rec.path, now, series,
-             rec.attrs.get("InstanceNumber", ""), rec.transfer_syntax, rec.size))
-        if rec.mtime_ns:
-            conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                         (rec.path, rec.size, rec.mtime_ns, rec.sop_instance_uid))
-        else:
-            conn.execute("DELETE FROM files WHERE path = ?", (rec.path,))
+        index_record(conn, rec, now, orphans)
         count += 1
     _prune(conn, *orphans)
     return count
+
+
+def index_instance(conn: sqlite3.Connection, rec: InstanceRecord, now: float) -> str | None:
+    """``add_records`` of one record; where the instance's file was before."""
+    orphans: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+    before = index_record(conn, rec, now, orphans)
+    _prune(conn, *orphans)
+    return before
+
+
+def index_record(conn: sqlite3.Connection, rec: InstanceRecord, now: float,
+                 orphans: tuple[set[int], set[int], set[int]]) -> str | None:
+    """Index one record (in the caller's transaction, ``_prune`` of ``orphans``
+    after); where the instance's file was before, None if it was not indexed."""
+    old = conn.execute("SELECT sop_instance_uid FROM files WHERE path = ?",
+                       (rec.path,)).fetchone()
+    if old is not None and old[0] != rec.sop_instance_uid:
+        # the file held another instance: it no longer vouches for that one
+        row = conn.execute("SELECT path FROM instances WHERE sop_instance_uid = ?",
+                           (old[0],)).fetchone()
+        if row is not None and row[0] == rec.path:
+            _forget(conn, old[0], orphans[0])
+    # a replaced instance keeps its rowid, the IMAGE level's keyset: a query
+    # streaming meanwhile meets it once, before or after the change, never twice
+    held = conn.execute("SELECT rowid, series, path FROM instances WHERE "
+                        "sop_instance_uid = ?", (rec.sop_instance_uid,)).fetchone()
+    rowid = None
+    if held is not None:
+        if held[1] is not None:
+            orphans[0].add(int(held[1]))
+        conn.execute("DELETE FROM instances WHERE rowid = ?", (held[0],))
+        rowid = int(held[0])
+    series = _place(conn, rec.attrs, orphans)
+    conn.execute(
+        "INSERT INTO instances (rowid, sop_instance_uid, sop_class_uid, path, indexed_at, "
+        "series, instance_number, transfer_syntax, size) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rowid, rec.sop_instance_uid, rec.sop_class_uid, rec.path, now, series,
+         rec.attrs.get("InstanceNumber", ""), rec.transfer_syntax, rec.size))
+    if rec.mtime_ns:
+        conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                     (rec.path, rec.size, rec.mtime_ns, rec.sop_instance_uid))
+    else:
+        conn.execute("DELETE FROM files WHERE path = ?", (rec.path,))
+    return None if held is None else str(held[2]) if held[2] is not None else None
 
 
 def remove_instance(conn: sqlite3.Connection, sop_instance_uid: str) -> bool:

@@ -289,9 +289,7 @@ class SQLiteDatabase:
 
     def index_instance(self, record: InstanceRecord, now: float) -> str | None:
         with self.transaction() as conn:
-            before = archive.archived_path(conn, record.sop_instance_uid)
-            archive.add_records(conn, (record,), now)
-            return before
+            return archive.index_instance(conn, record, now)
 
     def archived_path(self, sop_instance_uid: str) -> str | None:
         return archive.archived_path(self._conn, sop_instance_uid)
