@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import operator
 import struct
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,6 +31,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, PersonName
 from .. import caches
 from ..compat import LUT_DESCRIPTOR_TAGS as _LUT_DESCRIPTOR_TAGS
 from ..compat import pydicom_layout_ok
+from .kept import Kept, keep, kept_encoding
 
 __all__ = ["try_encode"]
 
@@ -127,11 +129,14 @@ def _charset_encodings(charset: Any) -> tuple[list[str] | None, str | None]:
 
 
 class _Encoder:
-    __slots__ = ("implicit", "ui_cache")
+    __slots__ = ("implicit", "kept", "seen", "ui_cache")
 
     def __init__(self, implicit: bool) -> None:
         self.implicit = implicit
         self.ui_cache: dict[tuple[int, str], bytes] = {}
+        # Datasets encoded again: their bytes while they hold (kept.py), by id
+        self.kept: dict[int, Kept] = {}
+        self.seen: dict[int, weakref.ref[Dataset]] = {}
 
     def dataset(self, ds: Dataset, parent_encoding: Any, corrected: bool) -> bytes:
         """Encode ``ds`` as pydicom's ``write_dataset(fp, ds, parent_encoding)`` does.
@@ -344,10 +349,14 @@ class _Encoder:
         if not items:
             return b""
         out: list[bytes] = []
+        kept = self.kept
         for item in items:
             if not isinstance(item, Dataset):
                 raise _Decline
-            body = self.dataset(item, encodings, corrected)
+            body = kept_encoding(kept, item, encodings)
+            if body is None:
+                body = self.dataset(item, encodings, corrected)
+                keep(kept, self.seen, item, encodings, body)
             if getattr(item, "is_undefined_length_sequence_item", False):
                 out += (_ITEM_UNDEFINED, body, _ITEM_DELIM)
             else:
@@ -445,10 +454,14 @@ def try_encode(ds: Dataset, implicit_vr: bool) -> bytes | None:
         return None  # a pydicom whose objects this module does not know
     encoder = _IMPLICIT if implicit_vr else _EXPLICIT
     try:
-        data = encoder.plain(ds)
+        data = kept_encoding(encoder.kept, ds, default_encoding)
         if data is not None:
             return data
-        return encoder.dataset(ds, default_encoding, False)
+        data = encoder.plain(ds)
+        if data is None:
+            data = encoder.dataset(ds, default_encoding, False)
+        keep(encoder.kept, encoder.seen, ds, default_encoding, data)
+        return data
     except Exception:  # any failure: pydicom's writer decides (and raises its own error)
         return None
 
@@ -462,9 +475,17 @@ def _clear_ui() -> None:
     _EXPLICIT.ui_cache.clear()
 
 
+def _clear_kept() -> None:
+    for encoder in (_IMPLICIT, _EXPLICIT):
+        encoder.kept.clear()
+        encoder.seen.clear()
+
+
 caches.register("fastds.encoder.charsets", "module", lambda _: len(_CHARSETS), _CHARSETS.clear)
 caches.register("fastds.encoder.ui_elements", "module",
                 lambda _: len(_IMPLICIT.ui_cache) + len(_EXPLICIT.ui_cache), _clear_ui)
+caches.register("fastds.encoder.kept", "module",
+                lambda _: len(_IMPLICIT.kept) + len(_EXPLICIT.kept), _clear_kept)
 
 
 def _append_sequence(
