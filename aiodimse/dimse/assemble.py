@@ -421,35 +421,8 @@ class MessageAssembler:
 
     def _sunk(self, context_id: int, control: int, data: bytes | bytearray | memoryview
               ) -> ReceivedMessage | None:
-        """A fragment of a data set going to a sink: checked as any other, then written."""
-        sink = self._sink
-        assert sink is not None
-        if context_id != self._context_id:
-            raise self._violation(
-                f"PDV for context {context_id} in the middle of a message on context "
-                f"{self._context_id}", _REASON_UNEXPECTED_PDU)
-        if control & 0x01:
-            raise self._violation(
-                "command fragment after the command set's last fragment", _REASON_UNEXPECTED_PDU
-            )
-        size = data.nbytes if type(data) is memoryview else len(data)
-        if self._strict_even and size & 1:
-            raise self._violation(f"odd-length fragment ({size} bytes)", _REASON_INVALID_PARAMETER)
-        fragments = self._fragments + 1
-        self._data_length += size
-        if fragments > FLOOD_FREE_FRAGMENTS and self.min_fragment_average:
-            self._judge_average(fragments, self._data_length + (fragments - 1) * FRAGMENT_COST)
-        self._fragments = fragments
-        sink.write(data)
-        if not control & 0x02:
-            return None
-        sink.finish()
-        sunk = Sunk()
-        sunk.sink = sink
-        received = _received(context_id, self._decoded, sunk, self._error, self._shape)
-        self._sink = None
-        self.reset()
-        return received
+        """A fragment of a data set going to a sink: ``feed_run`` of that one fragment."""
+        return self.feed_run(((context_id, control, data),), 0)[0]
 
     def feed_run(self, fragments: Sequence[tuple[int, int, bytes | bytearray | memoryview]],
                  index: int) -> tuple[ReceivedMessage | None, int]:
